@@ -1,0 +1,3 @@
+"""The ``ctmc-lab`` command line."""
+def main(argv=None):
+    raise SystemExit("not yet")

@@ -1,0 +1,128 @@
+"""Bundled and generated data distributions (``math_spec.md`` §1.1).
+
+* :func:`dna128`: the paper's released D128 table (infodis ``data/sequence_eval.json``).
+* :func:`dna128_like`: the D128 recipe, 128 distinct uniform length-8 DNA sequences with
+  probabilities softmax(u / 0.5), u ~ U[0, 1).
+* :func:`dirichlet`: random p0 over V^L from Dirichlet(alpha), full or sparse support.
+* :func:`iid_product`: product distributions, whose answers are known in closed form.
+* :func:`load`: the ``--dist`` SPEC strings of the command line.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+
+from .distributions import JointDistribution
+from .sequences import DNA, Alphabet, all_sequences
+
+__all__ = ["dna128", "dna128_like", "dirichlet", "iid_product", "load", "data_path"]
+
+
+def data_path(name: str):
+    """Path of a file shipped in ``ctmc_lab/data``."""
+    return resources.files("ctmc_lab") / "data" / name
+
+
+def dna128() -> JointDistribution:
+    """The paper's D128 table: 128 length-8 DNA sequences, alphabet A,T,G,C, mask id 4.
+
+    Source: infodis ``data/sequence_eval.json`` (Jeon, Shin, Jeon & No, NeurIPS 2025),
+    shipped as ``ctmc_lab/data/dna128.json``. Its probabilities sum to 1 within 4e-16.
+    """
+    mapping = json.loads(data_path("dna128.json").read_text())
+    return JointDistribution.from_dict(mapping, alphabet=DNA, name="dna128")
+
+
+def dna128_like(seed=0, *, n_sequences: int = 128, length: int = 8, temperature: float = 0.5):
+    """The D128 recipe: distinct uniform DNA sequences with p ∝ exp(u / temperature).
+
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator
+        Passed to ``numpy.random.default_rng`` (SPEC 7).
+    """
+    rng = np.random.default_rng(seed)
+    n_all = 4**length
+    if not 1 <= n_sequences <= n_all:
+        raise ValueError(f"`n_sequences` must lie in 1..{n_all} (got {n_sequences})")
+    keys = rng.choice(n_all, size=n_sequences, replace=False)
+    support = np.stack(np.unravel_index(keys, (4,) * length), axis=1)
+    logits = rng.random(n_sequences) / temperature
+    probs = np.exp(logits - logits.max())
+    name = f"dna128-like:{seed}" if isinstance(seed, (int, np.integer)) else "dna128-like"
+    return JointDistribution(support, probs / probs.sum(), n_tokens=4, alphabet=DNA, name=name)
+
+
+def dirichlet(n_tokens: int, length: int, *, alpha: float = 1.0, support_size=None, rng=None,
+              alphabet=None) -> JointDistribution:
+    """p0 ~ Dirichlet(alpha) over V^L, on all of V^L or on a random support of a given size."""
+    rng = np.random.default_rng(rng)
+    n_all = n_tokens**length
+    size = n_all if support_size is None else int(support_size)
+    if not 1 <= size <= n_all:
+        raise ValueError(f"`support_size` must lie in 1..{n_all} (got {support_size})")
+    if alpha <= 0:
+        raise ValueError(f"`alpha` must be positive (got {alpha})")
+    keys = np.arange(n_all) if size == n_all else np.sort(rng.choice(n_all, size=size, replace=False))
+    probs = rng.dirichlet(np.full(size, float(alpha)))
+    # Tiny alpha can round a weight to exactly 0; keep the support explicit and positive.
+    probs = np.maximum(probs, np.finfo(float).tiny)
+    support = np.stack(np.unravel_index(keys, (n_tokens,) * length), axis=1)
+    return JointDistribution(support, probs / probs.sum(), n_tokens=n_tokens, alphabet=alphabet,
+                             name=f"dirichlet(N={n_tokens}, L={length}, alpha={alpha})")
+
+
+def iid_product(marginals, length=None, *, alphabet=None) -> JointDistribution:
+    """The product distribution p0(x) = prod_i p_i(x^i).
+
+    Parameters
+    ----------
+    marginals : (N,) or (L, N) float array
+        One marginal for every position, or one per position.
+    length : int, optional
+        L, required when one marginal is shared.
+
+    Notes
+    -----
+    Closed forms: -log p0(x) = -sum_i log p_i(x^i), H(p0) = sum_i H(p_i), and every
+    conditional p0(x^i | x^U) = p_i(x^i).
+    """
+    marginals = np.asarray(marginals, dtype=float)
+    if marginals.ndim == 1:
+        if length is None:
+            raise ValueError("`length` is required with a single shared marginal")
+        marginals = np.tile(marginals, (int(length), 1))
+    if marginals.ndim != 2 or np.any(marginals < 0) or not np.allclose(marginals.sum(1), 1, atol=1e-12):
+        raise ValueError("`marginals` must be probability vectors of shape (N,) or (L, N)")
+    n_pos, n_tokens = marginals.shape
+    support = all_sequences(n_tokens, n_pos)
+    probs = np.prod(marginals[np.arange(n_pos), support], axis=1)
+    return JointDistribution(support, probs, n_tokens=n_tokens, alphabet=alphabet, normalize=True,
+                             name=f"iid(N={n_tokens}, L={n_pos})")
+
+
+def load(spec: str = "dna128", *, alphabet=None, normalize: bool = False) -> JointDistribution:
+    """Resolve a ``--dist`` SPEC: ``dna128``, ``dna128-like:SEED`` or a JSON file path.
+
+    Raises
+    ------
+    ValueError
+        For an unknown SPEC or an invalid file, with the reason.
+    """
+    if spec == "dna128":
+        return dna128()
+    if spec.startswith("dna128-like:"):
+        seed = spec.split(":", 1)[1]
+        if not seed.isdigit():
+            raise ValueError(f"`--dist` {spec!r}: the seed after 'dna128-like:' must be a non-negative integer")
+        return dna128_like(int(seed))
+    if spec.endswith(".json") or "/" in spec or "\\" in spec:
+        if alphabet is not None:
+            alphabet = Alphabet(alphabet)
+        return JointDistribution.from_json(spec, alphabet=alphabet, normalize=normalize)
+    raise ValueError(
+        f"`--dist` {spec!r} is not known: use dna128, dna128-like:SEED, or a path to a JSON file"
+    )

@@ -1,0 +1,375 @@
+"""Exact distributions p0 over V^L with an explicit support (``math_spec.md`` §1.1, §3.5, §5.2).
+
+A :class:`JointDistribution` stores the support sequences and their probabilities. All
+queries (probabilities, pattern marginals P0(x^U), the subset table of a sequence, the
+optimal denoiser c*) are vectorised over batches and never build V^L unless asked to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from os import PathLike
+
+import numpy as np
+
+from .sequences import Alphabet, all_sequences, flat_index
+
+__all__ = ["JointDistribution"]
+
+# Sum tolerance for an un-normalised input (DESIGN.md: "a sum off 1 by more than 1e-9").
+SUM_TOLERANCE = 1e-9
+# Bound on the elements of one (batch, support, length) comparison block.
+_BLOCK = 1 << 22
+
+
+class JointDistribution:
+    """An exact distribution p0 over ``V^L``, ``V = {0..N-1}``, stored on its support.
+
+    Parameters
+    ----------
+    support : (S, L) int array
+        Distinct sequences with positive probability.
+    probs : (S,) float array
+        Their probabilities, summing to 1 within 1e-9 (or rescaled with ``normalize``).
+    n_tokens : int
+        N, the alphabet size; the mask id is N.
+    alphabet : str or Alphabet, optional
+        Symbols for reading and printing sequences; ``len(alphabet)`` must be N.
+    normalize : bool, default False
+        Rescale ``probs`` to sum to 1 instead of rejecting a sum off 1.
+    name : str, optional
+        A label used in reports.
+
+    Notes
+    -----
+    Zero-probability entries are dropped from the support; a query outside the support has
+    probability 0 and NLL ``inf``.
+
+    Examples
+    --------
+    >>> p = JointDistribution.from_dict({"AT": 0.25, "TA": 0.75}, alphabet="AT")
+    >>> round(p.nll("TA"), 6), p.nll("AA")
+    (0.287682, inf)
+    """
+
+    def __init__(self, support, probs, *, n_tokens: int, alphabet=None, normalize=False, name=None):
+        support = np.asarray(support)
+        probs = np.asarray(probs, dtype=float)
+        if support.ndim != 2 or support.shape[0] == 0 or support.shape[1] == 0:
+            raise ValueError(
+                f"`support` must be a non-empty (S, L) array of sequences (got shape {support.shape})"
+            )
+        if not np.issubdtype(support.dtype, np.integer):
+            raise ValueError(f"`support` must hold integer tokens (got dtype {support.dtype})")
+        if probs.shape != (support.shape[0],):
+            raise ValueError(
+                f"`probs` must have shape ({support.shape[0]},) to match `support` (got {probs.shape})"
+            )
+        if int(n_tokens) < 1:
+            raise ValueError(f"`n_tokens` must be at least 1 (got {n_tokens})")
+        n_tokens = int(n_tokens)
+        if support.min() < 0 or support.max() >= n_tokens:
+            raise ValueError(
+                f"`support` tokens must lie in 0..{n_tokens - 1} (got range "
+                f"{support.min()}..{support.max()})"
+            )
+        length = support.shape[1]
+        if length * math.log2(n_tokens) > 62:
+            raise ValueError(
+                f"`support`: sequences of length {length} over {n_tokens} symbols are too long to index "
+                "exactly (N**L must be below 2**62)"
+            )
+        if not np.all(np.isfinite(probs)):
+            raise ValueError("`probs` must be finite (got NaN or infinity)")
+        if np.any(probs < 0):
+            raise ValueError(f"`probs` must be non-negative (min {probs.min():.3g})")
+        total = probs.sum()
+        if total <= 0:
+            raise ValueError("the support is empty: every probability is 0")
+        if normalize:
+            probs = probs / total
+        elif abs(total - 1.0) > SUM_TOLERANCE:
+            raise ValueError(
+                f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {total!r}); "
+                "pass normalize=True (CLI: --normalize) to rescale"
+            )
+        keys = flat_index(support, n_tokens)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        duplicate = np.flatnonzero(keys[1:] == keys[:-1])
+        if duplicate.size:
+            raise ValueError(f"`support` has a repeated sequence at row {order[duplicate[0] + 1]}")
+        keep = probs[order] > 0
+        if alphabet is not None and not isinstance(alphabet, Alphabet):
+            alphabet = Alphabet(alphabet)
+        if alphabet is not None and alphabet.n_tokens != n_tokens:
+            raise ValueError(
+                f"`alphabet` {str(alphabet)!r} has {alphabet.n_tokens} symbols, expected n_tokens={n_tokens}"
+            )
+        self.support = support[order][keep].astype(np.int64)
+        self.probs = probs[order][keep]
+        self.support.setflags(write=False)
+        self.probs.setflags(write=False)
+        self._keys = keys[keep]
+        self.n_tokens = n_tokens
+        self.alphabet = alphabet
+        self.name = name or "custom"
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, float], *, alphabet=None, normalize=False, name=None):
+        """Build from ``{sequence string: probability}``.
+
+        The alphabet is inferred (sorted symbols) when not given.
+        """
+        if not isinstance(mapping, Mapping) or not mapping:
+            raise ValueError("the distribution must be a non-empty mapping from sequences to probabilities")
+        seqs = list(mapping)
+        if not all(isinstance(s, str) and s for s in seqs):
+            raise ValueError("every key must be a non-empty sequence string")
+        if alphabet is None:
+            alphabet = Alphabet(sorted(set("".join(seqs))))
+        elif not isinstance(alphabet, Alphabet):
+            alphabet = Alphabet(alphabet)
+        values = []
+        for s in seqs:
+            v = mapping[s]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"the probability of {s!r} must be a number (got {v!r})")
+            values.append(float(v))
+        return cls(
+            alphabet.encode(seqs),
+            np.array(values),
+            n_tokens=alphabet.n_tokens,
+            alphabet=alphabet,
+            normalize=normalize,
+            name=name,
+        )
+
+    @classmethod
+    def from_json(cls, path: str | PathLike, *, alphabet=None, normalize=False, name=None):
+        """Read a JSON object mapping sequence strings to probabilities."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                mapping = json.load(fh)
+        except OSError as err:
+            raise ValueError(f"cannot read distribution file {str(path)!r}: {err.strerror}") from None
+        except json.JSONDecodeError as err:
+            raise ValueError(f"distribution file {str(path)!r} is not valid JSON: {err}") from None
+        if not isinstance(mapping, dict):
+            raise ValueError(f"distribution file {str(path)!r} must hold a JSON object {{sequence: probability}}")
+        return cls.from_dict(mapping, alphabet=alphabet, normalize=normalize, name=name or str(path))
+
+    @classmethod
+    def from_dense(cls, table, *, alphabet=None, normalize=False, name=None):
+        """Build from a dense table of shape ``(N,) * L`` (or flat ``(N**L,)`` with ``alphabet``)."""
+        table = np.asarray(table, dtype=float)
+        if table.ndim == 1 and alphabet is not None:
+            n = len(str(alphabet)) if not isinstance(alphabet, Alphabet) else alphabet.n_tokens
+            length = round(math.log(table.size, n)) if n > 1 else 1
+            if n**length != table.size:
+                raise ValueError(f"`table` of size {table.size} is not N**L for N={n}")
+            table = table.reshape((n,) * length)
+        n = table.shape[0]
+        if any(d != n for d in table.shape):
+            raise ValueError(f"`table` must have shape (N,)*L (got {table.shape})")
+        return cls(
+            all_sequences(n, table.ndim),
+            table.ravel(),
+            n_tokens=n,
+            alphabet=alphabet,
+            normalize=normalize,
+            name=name,
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def length(self) -> int:
+        """L, the sequence length."""
+        return self.support.shape[1]
+
+    @property
+    def support_size(self) -> int:
+        return self.support.shape[0]
+
+    @property
+    def mask_id(self) -> int:
+        return self.n_tokens
+
+    def __repr__(self) -> str:
+        return (
+            f"JointDistribution(name={self.name!r}, n_tokens={self.n_tokens}, "
+            f"length={self.length}, support_size={self.support_size})"
+        )
+
+    def describe(self) -> dict:
+        """The ``distribution`` record of the CLI's JSON output."""
+        return {
+            "name": self.name,
+            "alphabet": str(self.alphabet) if self.alphabet is not None else None,
+            "n_tokens": self.n_tokens,
+            "length": self.length,
+            "support_size": self.support_size,
+        }
+
+    # --------------------------------------------------------------------- queries
+    def encode(self, x) -> np.ndarray:
+        """Turn strings, or int arrays, into a validated ``(..., L)`` int array of clean tokens."""
+        if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
+            if self.alphabet is None:
+                raise ValueError("this distribution has no alphabet: pass integer token arrays")
+            x = self.alphabet.encode(x)
+        x = np.asarray(x)
+        if x.shape[-1:] != (self.length,):
+            raise ValueError(f"sequences must have length {self.length} (got shape {x.shape})")
+        if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() >= self.n_tokens:
+            raise ValueError(f"sequence tokens must be integers in 0..{self.n_tokens - 1}")
+        return x.astype(np.int64)
+
+    def decode(self, x) -> str | list[str]:
+        if self.alphabet is None:
+            x = np.asarray(x)
+            if x.ndim == 1:
+                return ",".join(map(str, x))
+            return [",".join(map(str, row)) for row in x]
+        return self.alphabet.decode(x)
+
+    def index(self, x) -> np.ndarray:
+        """Row of each sequence in :attr:`support`, or -1 where it is outside the support."""
+        keys = flat_index(self.encode(x), self.n_tokens)
+        pos = np.searchsorted(self._keys, keys)
+        pos = np.minimum(pos, self._keys.size - 1)
+        return np.where(self._keys[pos] == keys, pos, -1)
+
+    def prob(self, x):
+        """p0(x) for one sequence (a float) or a batch (an array); 0 outside the support."""
+        row = self.index(x)
+        out = np.where(row >= 0, self.probs[row], 0.0)
+        return float(out) if out.ndim == 0 else out
+
+    def log_prob(self, x):
+        """log p0(x); ``-inf`` outside the support, never NaN."""
+        with np.errstate(divide="ignore"):
+            out = np.log(self.prob(x))
+        return float(out) if np.ndim(out) == 0 else out
+
+    def nll(self, x):
+        """-log p0(x) in nats; ``inf`` outside the support."""
+        out = -np.asarray(self.log_prob(x))
+        return float(out) if out.ndim == 0 else out
+
+    def entropy(self) -> float:
+        """H(p0) = -sum p log p in nats."""
+        return float(-np.sum(self.probs * np.log(self.probs)))
+
+    def dense(self) -> np.ndarray:
+        """p0 as a dense ``(N,) * L`` table (use only for small N**L)."""
+        out = np.zeros(self.n_tokens**self.length)
+        out[self._keys] = self.probs
+        return out.reshape((self.n_tokens,) * self.length)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.decode(self.support), self.probs.tolist()))
+
+    def _compatible_mass(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
+        """``(B, S)``: p0(z) where z agrees with x on the visible positions, else 0."""
+        out = np.empty((x.shape[0], self.support_size))
+        step = max(1, _BLOCK // (self.support_size * self.length))
+        for lo in range(0, x.shape[0], step):
+            xb, vb = x[lo : lo + step, None, :], visible[lo : lo + step, None, :]
+            agree = np.all((self.support[None] == xb) | ~vb, axis=-1)
+            out[lo : lo + step] = agree * self.probs
+        return out
+
+    def marginal(self, x, visible) -> np.ndarray:
+        """Pattern marginals P0(x^U) = sum over z with z^U = x^U of p0(z) (``math_spec.md`` §1.4).
+
+        Parameters
+        ----------
+        x : (L,) or (B, L) int array
+            Values at the visible positions (others are ignored; mask ids allowed).
+        visible : (L,) or (B, L) bool array
+            U, the visible positions.
+
+        Returns
+        -------
+        float or (B,) float array
+        """
+        x = np.asarray(x, dtype=np.int64)
+        single = x.ndim == 1
+        x2 = np.atleast_2d(x)
+        visible = np.broadcast_to(np.asarray(visible, dtype=bool), x2.shape)
+        out = self._compatible_mass(x2, visible).sum(axis=1)
+        return float(out[0]) if single else out
+
+    def subset_table(self, x0) -> np.ndarray:
+        """P0(x0^U) for every subset U of positions (``math_spec.md`` §3.5, §5.2).
+
+        Parameters
+        ----------
+        x0 : (L,) or (B, L) int array or strings
+
+        Returns
+        -------
+        (2**L,) or (B, 2**L) float array
+            Entry ``u`` is the mass of sequences agreeing with ``x0`` on the bitmask ``u``.
+
+        Notes
+        -----
+        Each support sequence z adds p0(z) at its agreement bitmask a(z) with x0; a
+        superset sum (zeta transform, L passes of bit tricks) then gives
+        ``P0(x0^U) = sum_{T ⊇ U} g(T)``: O(S L + 2^L L) per sequence instead of O(2^L S L).
+        """
+        x0 = self.encode(x0)
+        single = x0.ndim == 1
+        x0 = np.atleast_2d(x0)
+        n_batch, length = x0.shape
+        n_sub = 1 << length
+        bit = 1 << np.arange(length, dtype=np.int64)
+        g = np.zeros(n_batch * n_sub)
+        step = max(1, _BLOCK // (self.support_size * length))
+        for lo in range(0, n_batch, step):
+            agree = (self.support[None] == x0[lo : lo + step, None, :]) @ bit  # (b, S) bitmasks
+            rows = np.arange(lo, lo + agree.shape[0])[:, None] * n_sub
+            g += np.bincount(
+                (rows + agree).ravel(),
+                weights=np.broadcast_to(self.probs, agree.shape).ravel(),
+                minlength=n_batch * n_sub,
+            )
+        g = g.reshape(n_batch, n_sub)
+        for i in range(length):
+            view = g.reshape(n_batch, n_sub >> (i + 1), 2, 1 << i)
+            view[:, :, 0, :] += view[:, :, 1, :]
+        return g[0] if single else g
+
+    def conditional_log_probs(self, x) -> np.ndarray:
+        """log p0(x^i = v | x^{U(x)}) for a batch of partially masked sequences.
+
+        This is the optimal denoiser c* (``math_spec.md`` §3.1).
+
+        Parameters
+        ----------
+        x : (B, L) int array
+            Tokens in 0..N, with the mask id N at masked positions.
+
+        Returns
+        -------
+        (B, L, N) float array
+            Log-probabilities. A visible position carries the point mass on its token; a
+            context of zero probability gives ``-inf`` everywhere (its NLL is infinite).
+        """
+        x = np.asarray(x, dtype=np.int64)
+        if x.ndim != 2 or x.shape[1] != self.length:
+            raise ValueError(f"`x` must have shape (B, {self.length}) (got {x.shape})")
+        if x.min() < 0 or x.max() > self.n_tokens:
+            raise ValueError(f"`x` tokens must lie in 0..{self.n_tokens} (mask id {self.n_tokens})")
+        w = self._compatible_mass(x, x != self.mask_id)
+        onehot = np.zeros((self.support_size, self.length, self.n_tokens))
+        np.put_along_axis(onehot, self.support[:, :, None], 1.0, axis=2)
+        num = (w @ onehot.reshape(self.support_size, -1)).reshape(x.shape + (self.n_tokens,))
+        den = w.sum(axis=1)[:, None, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.log(num) - np.log(den)
+        return np.where(den > 0, out, -np.inf)

@@ -1,0 +1,216 @@
+"""Noise schedules: rate sigma(t), total noise sigma_bar(t), masking level lambda(t) (§1.3).
+
+Every schedule gives ``sigma_bar``, its exact derivative ``sigma``, ``dsigma_dt``, the
+masking level ``mask_level`` = λ = 1 - exp(-sigma_bar) with ``dlambda_dt`` = σ(1-λ)
+(identity S11), and the inverse maps ``t_of_sigma_bar`` and ``t_of_mask_level``.
+All functions accept scalars or arrays.
+
+The identities of the paper need sigma_bar(0) = 0; :func:`require_zero_start` enforces it.
+SEDD's geometric schedule has sigma_bar(0) = sigma_min and is shifted by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Schedule",
+    "Loglinear",
+    "Geometric",
+    "Linear",
+    "Cosine",
+    "SCHEDULES",
+    "get_schedule",
+    "require_zero_start",
+]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Base class: subclasses define ``sigma_bar``, ``sigma``, ``dsigma_dt``, ``t_of_sigma_bar``."""
+
+    #: Largest valid time (the schedules are defined on [0, t_max]).
+    t_max = 1.0
+
+    def _check_t(self, t) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        if not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(t > self.t_max):
+            raise ValueError(f"`t` must lie in [0, {self.t_max:g}] for {self!r} (got {t.min():g}..{t.max():g})")
+        return t
+
+    def sigma_bar(self, t):
+        raise NotImplementedError
+
+    def sigma(self, t):
+        raise NotImplementedError
+
+    def dsigma_dt(self, t):
+        raise NotImplementedError
+
+    def t_of_sigma_bar(self, sigma_bar):
+        raise NotImplementedError
+
+    def mask_level(self, t):
+        """λ(t) = 1 - exp(-sigma_bar(t)), by ``-expm1`` for accuracy near 0."""
+        return -np.expm1(-self.sigma_bar(t))
+
+    def dlambda_dt(self, t):
+        """dλ/dt = σ(t) exp(-sigma_bar(t)) = σ(t)(1 - λ(t)) (``math_spec.md`` S11)."""
+        return self.sigma(t) * np.exp(-self.sigma_bar(t))
+
+    def t_of_mask_level(self, mask_level):
+        """The time at which λ(t) equals ``mask_level``."""
+        lam = np.asarray(mask_level, dtype=float)
+        if np.any(lam < 0) or np.any(lam >= 1):
+            raise ValueError(f"`mask_level` must lie in [0, 1) (got {lam.min():g}..{lam.max():g})")
+        return self.t_of_sigma_bar(-np.log1p(-lam))
+
+    @property
+    def sigma_bar0(self) -> float:
+        return float(self.sigma_bar(0.0))
+
+
+@dataclass(frozen=True)
+class Loglinear(Schedule):
+    """sigma_bar(t) = -log(1 - (1-eps) t), so λ(t) = (1-eps) t exactly (code default eps=1e-3)."""
+
+    eps: float = 1e-3
+
+    def __post_init__(self):
+        if not 0 <= self.eps < 1:
+            raise ValueError(f"`eps` must lie in [0, 1) (got {self.eps})")
+
+    def sigma_bar(self, t):
+        return -np.log1p(-(1 - self.eps) * self._check_t(t))
+
+    def sigma(self, t):
+        return (1 - self.eps) / (1 - (1 - self.eps) * self._check_t(t))
+
+    def dsigma_dt(self, t):
+        return self.sigma(t) ** 2
+
+    def t_of_sigma_bar(self, sigma_bar):
+        return -np.expm1(-np.asarray(sigma_bar, dtype=float)) / (1 - self.eps)
+
+
+@dataclass(frozen=True)
+class Geometric(Schedule):
+    """SEDD's geometric schedule, sigma_min^(1-t) sigma_max^t, shifted to start at 0.
+
+    With ``shifted=False`` it is the SEDD code's schedule, whose sigma_bar(0) = sigma_min
+    breaks the identities (a negative control of the verifier).
+    """
+
+    sigma_min: float = 1e-4
+    sigma_max: float = 20.0
+    shifted: bool = True
+
+    def __post_init__(self):
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError(f"need 0 < sigma_min < sigma_max (got {self.sigma_min}, {self.sigma_max})")
+
+    @property
+    def _log_ratio(self) -> float:
+        return float(np.log(self.sigma_max / self.sigma_min))
+
+    def _raw(self, t):
+        return self.sigma_min * np.exp(self._log_ratio * self._check_t(t))
+
+    def sigma_bar(self, t):
+        return self._raw(t) - (self.sigma_min if self.shifted else 0.0)
+
+    def sigma(self, t):
+        return self._raw(t) * self._log_ratio
+
+    def dsigma_dt(self, t):
+        return self._raw(t) * self._log_ratio**2
+
+    def t_of_sigma_bar(self, sigma_bar):
+        raw = np.asarray(sigma_bar, dtype=float) + (self.sigma_min if self.shifted else 0.0)
+        return np.log(raw / self.sigma_min) / self._log_ratio
+
+
+@dataclass(frozen=True)
+class Linear(Schedule):
+    """Constant rate: sigma(t) = rate, sigma_bar(t) = rate * t (test schedule; t in [0, ∞))."""
+
+    rate: float = 1.0
+    t_max = np.inf
+
+    def __post_init__(self):
+        if not self.rate > 0:
+            raise ValueError(f"`rate` must be positive (got {self.rate})")
+
+    def sigma_bar(self, t):
+        return self.rate * self._check_t(t)
+
+    def sigma(self, t):
+        return np.full_like(self._check_t(t), self.rate)
+
+    def dsigma_dt(self, t):
+        return np.zeros_like(self._check_t(t))
+
+    def t_of_sigma_bar(self, sigma_bar):
+        return np.asarray(sigma_bar, dtype=float) / self.rate
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """Cosine masking: λ(t) = (1-eps)(1 - cos(πt/2)), sigma_bar = -log(1 - λ)."""
+
+    eps: float = 1e-3
+
+    def __post_init__(self):
+        if not 0 <= self.eps < 1:
+            raise ValueError(f"`eps` must lie in [0, 1) (got {self.eps})")
+
+    def _lam(self, t):
+        return (1 - self.eps) * -np.expm1(np.log(np.cos(0.5 * np.pi * t)))
+
+    def _dlam(self, t):
+        return (1 - self.eps) * 0.5 * np.pi * np.sin(0.5 * np.pi * t)
+
+    def sigma_bar(self, t):
+        return -np.log1p(-self._lam(self._check_t(t)))
+
+    def mask_level(self, t):
+        return self._lam(self._check_t(t))
+
+    def sigma(self, t):
+        t = self._check_t(t)
+        return self._dlam(t) / (1 - self._lam(t))
+
+    def dsigma_dt(self, t):
+        t = self._check_t(t)
+        one_minus = 1 - self._lam(t)
+        d2 = (1 - self.eps) * (0.5 * np.pi) ** 2 * np.cos(0.5 * np.pi * t)
+        return (d2 * one_minus + self._dlam(t) ** 2) / one_minus**2
+
+    def t_of_sigma_bar(self, sigma_bar):
+        lam = -np.expm1(-np.asarray(sigma_bar, dtype=float))
+        return (2 / np.pi) * np.arccos(1 - lam / (1 - self.eps))
+
+
+#: Schedules by command-line name, with the code defaults.
+SCHEDULES = {"loglinear": Loglinear, "geometric": Geometric, "linear": Linear, "cosine": Cosine}
+
+
+def get_schedule(name: str, **options) -> Schedule:
+    """Construct a schedule by name; an unknown name lists the valid ones."""
+    try:
+        return SCHEDULES[name](**options)
+    except KeyError:
+        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}") from None
+
+
+def require_zero_start(schedule: Schedule) -> Schedule:
+    """Return ``schedule`` if sigma_bar(0) = 0, else raise (the identities need it, §8 item 3)."""
+    s0 = schedule.sigma_bar0
+    if s0 != 0.0:
+        raise ValueError(
+            f"{schedule!r} has sigma_bar(0) = {s0:g}, but the identities need sigma_bar(0) = 0 "
+            "(use the shifted geometric schedule)"
+        )
+    return schedule

@@ -1,0 +1,159 @@
+"""Alphabets, encoding, enumeration of V^L, and subsets as bitmasks.
+
+Conventions (``math_spec.md`` §0):
+
+* symbols are ``0..N-1``; the mask token is ``N`` (the last index);
+* a state of ``S^L`` is indexed row-major, position 0 most significant;
+* a subset ``U`` of positions ``[L] = {0..L-1}`` is an integer bitmask whose bit ``i``
+  (value ``1 << i``) says that position ``i`` belongs to ``U``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "DNA",
+    "Alphabet",
+    "all_sequences",
+    "flat_index",
+    "subset_members",
+    "popcount",
+    "mask_sequences",
+]
+
+#: The infodis ``DNATokenizer`` order, A=0, T=1, G=2, C=3 (``math_spec.md`` §0).
+DNA = "ATGC"
+
+
+class Alphabet:
+    """An ordered alphabet of single-character symbols; the mask id is ``len(alphabet)``.
+
+    Parameters
+    ----------
+    symbols : str or sequence of str
+        The symbols in token order. Each must be one character and distinct.
+
+    Examples
+    --------
+    >>> a = Alphabet("ATGC")
+    >>> a.encode(["GATT"]).tolist()
+    [[2, 0, 1, 1]]
+    >>> a.decode([2, 0, 1, 4])
+    'GAT?'
+    """
+
+    MASK_CHAR = "?"
+
+    def __init__(self, symbols: str | Sequence[str]):
+        symbols = tuple(symbols)
+        if not symbols:
+            raise ValueError("`alphabet` must have at least one symbol (got none)")
+        bad = [s for s in symbols if not isinstance(s, str) or len(s) != 1]
+        if bad:
+            raise ValueError(f"`alphabet` symbols must be single characters (got {bad[:3]!r})")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError(f"`alphabet` symbols must be distinct (got {''.join(symbols)!r})")
+        if self.MASK_CHAR in symbols:
+            raise ValueError(f"`alphabet` cannot contain {self.MASK_CHAR!r}, the mask character")
+        self.symbols = symbols
+        self._index = {s: i for i, s in enumerate(symbols)}
+
+    @property
+    def n_tokens(self) -> int:
+        """N, the number of clean symbols; the mask id is N."""
+        return len(self.symbols)
+
+    def __str__(self) -> str:
+        return "".join(self.symbols)
+
+    def __repr__(self) -> str:
+        return f"Alphabet({str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Alphabet) and self.symbols == other.symbols
+
+    def __hash__(self) -> int:
+        return hash(self.symbols)
+
+    def encode(self, sequences: str | Iterable[str], *, allow_mask: bool = False) -> np.ndarray:
+        """Encode strings of equal length into a ``(B, L)`` int array.
+
+        A single string gives shape ``(L,)``. ``?`` encodes the mask when ``allow_mask``.
+        """
+        single = isinstance(sequences, str)
+        seqs = [sequences] if single else list(sequences)
+        if not seqs:
+            raise ValueError("`sequences` must not be empty")
+        lengths = {len(s) for s in seqs}
+        if len(lengths) != 1:
+            raise ValueError(f"`sequences` must all have one length (got lengths {sorted(lengths)})")
+        index = dict(self._index)
+        if allow_mask:
+            index[self.MASK_CHAR] = self.n_tokens
+        out = np.empty((len(seqs), lengths.pop()), dtype=np.int64)
+        for b, s in enumerate(seqs):
+            try:
+                out[b] = [index[ch] for ch in s]
+            except KeyError as err:
+                raise ValueError(
+                    f"`sequences`: symbol {err.args[0]!r} in {s!r} is not in the alphabet {str(self)!r}"
+                ) from None
+        return out[0] if single else out
+
+    def decode(self, x: np.ndarray | Sequence[int]) -> str | list[str]:
+        """Decode a ``(L,)`` or ``(B, L)`` int array; the mask id decodes to ``?``."""
+        x = np.asarray(x)
+        table = np.array(list(self.symbols) + [self.MASK_CHAR])
+        if x.ndim == 1:
+            return "".join(table[x])
+        return ["".join(row) for row in table[x]]
+
+
+def all_sequences(n_states: int, length: int) -> np.ndarray:
+    """Every sequence of ``S^L`` in row-major order, as a ``(S**L, L)`` int array."""
+    grid = np.indices((n_states,) * length, dtype=np.int64)
+    return grid.reshape(length, -1).T
+
+
+def flat_index(x: np.ndarray, n_states: int) -> np.ndarray:
+    """Row-major index of ``(..., L)`` sequences in ``S^L`` (position 0 most significant)."""
+    x = np.asarray(x, dtype=np.int64)
+    weights = n_states ** np.arange(x.shape[-1] - 1, -1, -1, dtype=np.int64)
+    return x @ weights
+
+
+def subset_members(length: int) -> np.ndarray:
+    """Membership table of every subset of ``[L]``: ``out[u, i]`` is bit ``i`` of ``u``.
+
+    Returns
+    -------
+    (2**L, L) bool array
+    """
+    u = np.arange(1 << length, dtype=np.int64)
+    return ((u[:, None] >> np.arange(length)) & 1).astype(bool)
+
+
+def popcount(u: np.ndarray | int) -> np.ndarray:
+    """Number of set bits of each entry of a non-negative int array (subset sizes)."""
+    u = np.asarray(u, dtype=np.uint64)
+    return np.bitwise_count(u).astype(np.int64)
+
+
+def mask_sequences(x0: np.ndarray, masked: np.ndarray, mask_id: int) -> np.ndarray:
+    """Put ``mask_id`` at the masked positions.
+
+    Parameters
+    ----------
+    x0 : (L,) or (B, L) int array
+    masked : (K, L) bool array, or (B, L) aligned with a batch ``x0``
+    mask_id : int
+        N, the mask token.
+
+    Returns
+    -------
+    (K, L) or (B, L) int array
+    """
+    return np.where(masked, mask_id, np.asarray(x0))
