@@ -1,3 +1,49 @@
-"""The ``ctmc-lab`` command line."""
-def main(argv=None):
-    raise SystemExit("not yet")
+"""The ``ctmc-lab`` command line: ``nll``, ``curve``, and the subcommands registered below.
+
+Every subcommand module has ``add_parser(subparsers)``; a ``ValueError`` from any layer
+becomes ``ctmc-lab: error: ...`` on stderr with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+
+#: Subcommand modules, in the order ``--help`` lists them.
+SUBCOMMANDS = ["ctmc_lab.cli.nll", "ctmc_lab.cli.curve"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctmc-lab",
+        description="Exact verification of the information theory of discrete diffusion "
+        "(Jeon, Shin, Jeon & No, NeurIPS 2025).",
+    )
+    parser.add_argument("--version", action="version", version=f"ctmc-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as err:
+        print(f"ctmc-lab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

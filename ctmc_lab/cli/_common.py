@@ -1,0 +1,101 @@
+"""Shared pieces of the command line: distribution options, JSON output, progress.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)``, which registers
+its parser and sets ``func=run``; ``run(args)`` returns the exit status. A ``ValueError``
+raised anywhere below becomes a one-line error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+from .. import datasets
+
+__all__ = ["add_dist_arguments", "load_distribution", "json_float", "write_json", "Progress", "eprint"]
+
+
+def eprint(*args) -> None:
+    print(*args, file=sys.stderr)
+
+
+def add_dist_arguments(parser, *, default="dna128") -> None:
+    parser.add_argument(
+        "--dist",
+        default=default,
+        metavar="SPEC",
+        help="dna128 (the paper's table), dna128-like:SEED, or a JSON file {sequence: probability} "
+        f"(default: {default})",
+    )
+    parser.add_argument("--alphabet", help="symbols in token order, e.g. ATGC (default: inferred, sorted)")
+    parser.add_argument("--normalize", action="store_true", help="rescale probabilities to sum to 1")
+
+
+def load_distribution(args):
+    """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``."""
+    return datasets.load(args.dist, alphabet=args.alphabet, normalize=args.normalize)
+
+
+def json_float(x):
+    """A float for JSON: infinities and NaN become ``None`` (JSON has neither)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def write_json(path: str, payload) -> None:
+    def default(obj):
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2, default=default, allow_nan=False)
+            fh.write("\n")
+    except OSError as err:
+        raise ValueError(f"cannot write `--json` file {path!r}: {err.strerror}") from None
+
+
+class Progress:
+    """A minimal progress indicator on stderr, shown only on a terminal.
+
+    Use as ``with Progress(total, "label") as bar: ... bar.update(k)``.
+    """
+
+    def __init__(self, total: int, label: str, *, stream=None):
+        self.total = max(int(total), 1)
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.done = 0
+        self._start = time.perf_counter()
+        self._last = 0.0
+
+    def __enter__(self):
+        return self
+
+    def update(self, k: int = 1) -> None:
+        self.done += k
+        now = time.perf_counter()
+        if self.enabled and (now - self._last > 0.2 or self.done >= self.total):
+            self._last = now
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(30 * frac)
+            self.stream.write(
+                f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {now - self._start:5.1f}s"
+            )
+            self.stream.flush()
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.stream.write("\r" + " " * (len(self.label) + 60) + "\r")
+            self.stream.flush()
+        return False

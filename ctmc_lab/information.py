@@ -1,0 +1,113 @@
+"""KL(p_{s|0}(·|x0) ‖ p_s), its exact derivative, and I(x0; x_s) (``math_spec.md`` §2.4, §5.1).
+
+All quantities are at the unit-rate noise level ``s`` of a :class:`NoisedDistribution`;
+multiply a derivative by sigma(t) for the time derivative under a schedule.
+
+Every x0 is handled at once: since p_{s|0}(·|x0) = ⊗_i K[:, x0^i] is a product, an
+expectation E_{x ~ p_{s|0}(·|x0)} f(x) is the contraction of f with K^T along every axis,
+evaluated at x0 (:meth:`NoisedDistribution.expect_over_start`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import xlogy
+
+from .process import NoisedDistribution, apply_along_axes
+from .sequences import flat_index
+
+__all__ = ["kl", "kl_rate", "mutual_information"]
+
+
+def _gather(tensor: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """tensor[x0] for a batch of index rows, through the flat index."""
+    return tensor.reshape(-1)[flat_index(x0, tensor.shape[0])]
+
+
+def _self_term(coeff: np.ndarray, K: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """sum_i sum_a coeff[a, x0^i] log K[a, x0^i], skipping K = 0.
+
+    Skipping is exact: for s > 0, K[a, b] = 0 means a is unreachable from b, and then
+    (QK)[a, b] = dK[a, b]/ds = 0 too.
+    """
+    table = xlogy(coeff, np.where(K > 0, K, 1.0))
+    return table.sum(axis=0)[x0].sum(axis=-1)
+
+
+def _unreachable_mass(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
+    """P_{x ~ p_{s|0}(·|x0)}(p_s(x) = 0): positive iff the KL is infinite."""
+    zero = noised.p == 0
+    if not zero.any():
+        return np.zeros(x0.shape[0])
+    return _gather(noised.expect_over_start(zero.astype(float)), x0)
+
+
+def kl(noised: NoisedDistribution, x0) -> np.ndarray:
+    """F(x0, s) = KL(p_{s|0}(·|x0) ‖ p_s) for a batch of clean sequences (Thm. 3.1, §2.4).
+
+    Parameters
+    ----------
+    noised : NoisedDistribution
+        p0 pushed to noise level s.
+    x0 : (L,) or (B, L) int array or strings
+
+    Returns
+    -------
+    float or (B,) float array
+        ``inf`` where p_{s|0}(·|x0) charges a state of zero p_s mass (e.g. x0 outside the
+        support at s = 0, or under absorbing noise).
+
+    Notes
+    -----
+    F = sum_i sum_a K[a, x0^i] log K[a, x0^i] - E_{x ~ p_{s|0}} log p_s(x): the entropy of a
+    product splits over positions, and the cross term is one contraction for all x0.
+    """
+    x0 = noised.dist.encode(x0)
+    single = x0.ndim == 1
+    x0 = np.atleast_2d(x0)
+    Kc = noised.clean_kernel
+    neg_entropy = _self_term(Kc, Kc, x0)
+    cross = _gather(noised.expect_over_start(noised.log_p), x0)
+    out = np.where(_unreachable_mass(noised, x0) > 0, np.inf, neg_entropy - cross)
+    return float(out[0]) if single else out
+
+
+def kl_rate(noised: NoisedDistribution, x0) -> np.ndarray:
+    """Exact dF/ds of :func:`kl`, with no finite differences (``math_spec.md`` §5.1 step 4).
+
+    Notes
+    -----
+    dF/ds = sum_x (Q^(L) q)(x) log(q(x)/p_s(x)) - sum_x q(x) (Q^(L) p_s)(x) / p_s(x),
+    with q = p_{s|0}(·|x0). Since Q^(L) q = sum_i (QK)[:, x0^i] ⊗ (K on the other axes) and
+    the columns of QK sum to 0, the first term splits per position. Theorem 3.1 says this
+    equals -mdse_s(x0, s). Requires s > 0 (at s = 0 the derivative is a one-sided limit).
+    Where the KL is infinite the rate is ``-inf``, matching mdse = ``+inf``.
+    """
+    if noised.s <= 0:
+        raise ValueError("`noised` must be at a noise level s > 0 for kl_rate (got s = 0)")
+    x0 = noised.dist.encode(x0)
+    single = x0.ndim == 1
+    x0 = np.atleast_2d(x0)
+    Q, K = noised.generator.Q, noised.K
+    n = noised.dist.n_tokens
+    QK = (Q @ K)[:, :n]
+    Kc = noised.clean_kernel
+    length = noised.dist.length
+
+    first = _self_term(QK, Kc, x0)
+    for i in range(length):
+        first = first - _gather(noised.expect_over_start(noised.log_p, kernels={i: QK}), x0)
+
+    drift = np.zeros_like(noised.p)
+    for i in range(length):
+        drift += apply_along_axes(noised.p, Q, axes=[i])
+    ratio = np.divide(drift, noised.p, out=np.zeros_like(drift), where=noised.p > 0)
+    second = _gather(noised.expect_over_start(ratio), x0)
+    out = np.where(_unreachable_mass(noised, x0) > 0, -np.inf, first - second)
+    return float(out[0]) if single else out
+
+
+def mutual_information(noised: NoisedDistribution) -> float:
+    """I(x0; x_s) = E_{p0} KL(p_{s|0}(·|x0) ‖ p_s) (§2.4); H(p0) at s = 0, 0 as s -> ∞."""
+    dist = noised.dist
+    return float(dist.probs @ kl(noised, dist.support))

@@ -1,0 +1,283 @@
+"""Concrete scores, DSE and DCE losses, mdse and mdce (``math_spec.md`` §2, §3).
+
+Orientation (§8 item 1): in ``ℓ_DSE(x0, x, t, s) = sum_{y≠x} Q_t(x, y)[s_y - a_y log s_y + K(a_y)]``
+the weight Q_t(x, y) is the forward rate *from y into x*. For a neighbour ``y = x^{i←v}``
+that is ``Q[x^i, v]`` in the column convention.
+
+Functions work at the unit-rate noise level s of a :class:`NoisedDistribution`
+(``mdse(x0, t) = sigma(t) mdse_s(x0, sigma_bar(t))``, §2.3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import xlogy
+
+from . import absorbing
+from .distributions import JointDistribution
+from .process import NoisedDistribution, apply_all_axes, apply_along_axes
+from .sequences import flat_index
+
+__all__ = ["entropy_term", "concrete_score", "dse", "dce", "mdse", "marginal_mdse", "mdce"]
+
+
+def entropy_term(a) -> np.ndarray:
+    """K(a) = a (log a - 1), with K(0) = 0."""
+    a = np.asarray(a, dtype=float)
+    return xlogy(a, a) - a
+
+
+def _neighbours(x: np.ndarray, n_states: int) -> np.ndarray:
+    """(B, L, S, L) array: row [b, i, v] is x_b with position i set to v."""
+    B, L = x.shape
+    y = np.broadcast_to(x[:, None, None, :], (B, L, n_states, L)).copy()
+    idx = np.arange(L)
+    y[:, idx, :, idx] = np.arange(n_states)
+    return y
+
+
+def concrete_score(noised: NoisedDistribution, x) -> np.ndarray:
+    """The optimal score s*(x)_y = p_s(y) / p_s(x) for every neighbour y = x^{i←v} (§2.2).
+
+    Parameters
+    ----------
+    x : (B, L) int array
+        Noisy states (tokens in 0..S-1) with p_s(x) > 0.
+
+    Returns
+    -------
+    (B, L, S) float array
+        ``out[b, i, v] = p_s(x^{i←v}) / p_s(x)``; 1 at v = x^i.
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=np.int64))
+    S = noised.generator.n_states
+    flat = noised.p.reshape(-1)
+    px = flat[flat_index(x, S)]
+    if np.any(px <= 0):
+        raise ValueError("`x` must have p_s(x) > 0 for the concrete score (a state has zero mass)")
+    return flat[flat_index(_neighbours(x, S), S)] / px[:, None, None]
+
+
+def dse(noised: NoisedDistribution, x0, x, score, *, rate: float = 1.0) -> np.ndarray:
+    """Pointwise DSE loss ℓ_DSE(x0, x, t, s) (paper Eq. 3, §2.1).
+
+    Parameters
+    ----------
+    noised : NoisedDistribution
+        Supplies Q and the kernel at the noise level (only p_{s|0} is used, not p_s).
+    x0 : (B, L) int array
+        Clean sequences.
+    x : (B, L) int array
+        Noisy states with p_{s|0}(x | x0) > 0.
+    score : (B, L, S) float array
+        ``score[b, i, v]`` is the score for the neighbour x^{i←v} (the diagonal is ignored).
+    rate : float
+        sigma(t); 1 gives the unit-rate loss.
+
+    Notes
+    -----
+    a_y = p_{s|0}(y|x0) / p_{s|0}(x|x0) = K[v, x0^i] / K[x^i, x0^i] for y = x^{i←v}.
+    Each bracket is a·φ(s/a) ≥ 0 with φ(r) = r - 1 - log r.
+    """
+    x0, x = np.atleast_2d(x0), np.atleast_2d(x)
+    K, Q = noised.K, noised.generator.Q
+    S = Q.shape[0]
+    kx = K[x, x0]  # (B, L): K[x^i, x0^i]
+    if np.any(kx <= 0):
+        raise ValueError("`x` must be reachable from `x0`: p_{s|0}(x | x0) = 0")
+    ky = K[:, x0].transpose(1, 2, 0)  # (B, L, S): K[v, x0^i]
+    a = ky / kx[:, :, None]
+    w = Q[x]  # (B, L, S): Q[x^i, v], the rate v -> x^i
+    off = np.arange(S)[None, None, :] != x[:, :, None]
+    w = np.where(off, w, 0.0)
+    score = np.asarray(score, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bracket = score - xlogy(a, score) + entropy_term(a)
+    bracket = np.where(w > 0, bracket, 0.0)
+    return rate * np.sum(w * bracket, axis=(1, 2))
+
+
+def dce(x0, x, log_c, *, mask_id: int) -> np.ndarray:
+    """Pointwise DCE loss ℓ_DCE(x0, x, c) = sum_{i in M(x)} -log c(x)_{i, x0^i} (§3.1).
+
+    Parameters
+    ----------
+    x0 : (B, L) int array
+    x : (B, L) int array, mask id at masked positions
+    log_c : (B, L, N) float array
+        Denoiser log-probabilities at x.
+    """
+    x0, x = np.atleast_2d(x0), np.atleast_2d(x)
+    picked = np.take_along_axis(np.asarray(log_c), x0[:, :, None], axis=2)[:, :, 0]
+    return np.sum(np.where(x == mask_id, -picked, 0.0), axis=1)
+
+
+def mdse(noised: NoisedDistribution, x0, *, method: str = "auto") -> np.ndarray:
+    """Unit-rate minimum DSE, mdse_s(x0, s) = E_{x ~ p_{s|0}(·|x0)} ℓ_DSE(x0, x, s*) (§2.3).
+
+    Parameters
+    ----------
+    noised : NoisedDistribution
+        At noise level s > 0.
+    x0 : (L,) or (B, L) int array or strings
+    method : {"auto", "contract", "enumerate"}
+        ``contract`` sums over all of S^L by contracting with the kernel for every x0 at
+        once; ``enumerate`` visits, for each x0, only the states reachable from it (2^L for
+        absorbing noise). Both are exact and are twins in the tests; ``auto`` picks the
+        cheaper one by operation count.
+
+    Returns
+    -------
+    float or (B,) float array
+        ``inf`` where p_{s|0}(·|x0) charges a state of zero p_s mass.
+
+    Notes
+    -----
+    For position i and a rate Q[a, b] > 0 (jump b -> a), the states x with x^i = a and their
+    neighbours y = x^{i←b} contribute
+    ``Q[a,b] (K[a,x0^i] E[s*] - K[b,x0^i] E[log s*] + K[a,x0^i] K(α))`` with
+    α = K[b,x0^i]/K[a,x0^i], where E contracts the other axes with the kernel for all x0
+    at once (the W2 hint of issue 7). Theorem 3.1: d/ds KL = -mdse_s.
+    """
+    if noised.s <= 0:
+        raise ValueError("`noised` must be at a noise level s > 0 for mdse (at s = 0 it is a one-sided limit)")
+    x0 = noised.dist.encode(x0)
+    single = x0.ndim == 1
+    x0 = np.atleast_2d(x0)
+    try:
+        fn = _MDSE_METHODS[method] if method != "auto" else _cheaper_mdse_method(noised, x0.shape[0])
+    except KeyError:
+        raise ValueError(f"unknown mdse method {method!r}; choose one of {['auto', *sorted(_MDSE_METHODS)]}") from None
+    total = fn(noised, x0)
+    zero = noised.p == 0
+    if zero.any():
+        bad = noised.expect_over_start(zero.astype(float)).reshape(-1)[flat_index(x0, noised.dist.n_tokens)] > 0
+        total = np.where(bad, np.inf, total)
+    return float(total[0]) if single else total
+
+
+def _reachable(noised: NoisedDistribution) -> tuple[np.ndarray, np.ndarray]:
+    """Per clean symbol b, the states a with K[a, b] > 0, padded: (N, r) ids and validity."""
+    reach = noised.clean_kernel.T > 0
+    r = int(reach.sum(axis=1).max())
+    order = np.argsort(~reach, axis=1, kind="stable")[:, :r]
+    return order, np.take_along_axis(reach, order, axis=1)
+
+
+def _cheaper_mdse_method(noised: NoisedDistribution, n_batch: int):
+    """Operation counts: enumerate visits B r^L states with L S neighbours each; factored
+    makes L partial contractions of the S^L tensor."""
+    S, L = noised.generator.n_states, noised.dist.length
+    r = _reachable(noised)[0].shape[1]
+    enumerate_cost = n_batch * r**L * L * S * 4
+    factored_cost = L * L * S ** (L + 1)
+    return _mdse_enumerate if enumerate_cost < factored_cost else _mdse_factored
+
+
+def _mdse_enumerate(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
+    """mdse_s by visiting, for each x0, the states x with p_{s|0}(x|x0) > 0 (§5.1 step 3)."""
+    Q, K = noised.generator.Q, noised.K
+    S, L = Q.shape[0], x0.shape[1]
+    ids, valid = _reachable(noised)
+    r = ids.shape[1]
+    combos = np.indices((r,) * L).reshape(L, -1).T  # (r^L, L) choices of reachable symbols
+    flat_p, flat_lp = noised.p.reshape(-1), noised.log_p.reshape(-1)
+    off = np.arange(S) != np.arange(S)[:, None]
+    total = np.empty(x0.shape[0])
+    step = max(1, (1 << 21) // (combos.shape[0] * L * S * L))
+    for lo in range(0, x0.shape[0], step):
+        xb = x0[lo : lo + step]
+        pos = np.arange(L)
+        x = ids[xb[:, None, :], combos[None, :, :]]  # (b, n, L) states
+        keep = np.all(valid[xb[:, None, :], combos[None, :, :]], axis=2)  # padding repeats a state
+        kx = K[x, xb[:, None, :]]  # K[x^i, x0^i]
+        q = np.where(keep, np.prod(kx, axis=2), 0.0)
+        y = np.broadcast_to(x[:, :, None, None, :], x.shape[:2] + (L, S, L)).copy()
+        y[:, :, pos, :, pos] = np.arange(S)  # y = x^{i<-v}
+        ix, iy = flat_index(x, S), flat_index(y, S)
+        px, py = flat_p[ix][..., None, None], flat_p[iy]
+        ratio = np.divide(py, px, out=np.zeros_like(py), where=px > 0)
+        log_ratio = np.where((px > 0) & (py > 0), flat_lp[iy] - flat_lp[ix][..., None, None], 0.0)
+        kv = np.moveaxis(K[:, xb], 0, -1)[:, None, :, :]  # (b, 1, L, S): K[v, x0^i]
+        a = np.divide(kv, kx[..., None], out=np.zeros(kv.shape[:1] + kx.shape[1:] + (S,)), where=kx[..., None] > 0)
+        w = Q[x] * off[x]  # rate v -> x^i, diagonal removed
+        bracket = np.where(w > 0, ratio - a * log_ratio + entropy_term(a), 0.0)
+        total[lo : lo + step] = np.einsum("bn,bnlv->b", q, w * bracket)
+    return total
+
+
+def _mdse_contract(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
+    """mdse_s for all x0 at once by contracting with the kernel (see :func:`mdse`)."""
+    Q, Kc = noised.generator.Q, noised.clean_kernel
+    length = noised.dist.length
+    a_idx, b_idx = np.nonzero((Q > 0) & ~np.eye(Q.shape[0], dtype=bool))
+    rates = Q[a_idx, b_idx][:, None]
+    total = np.zeros(x0.shape[0])
+    for i in range(length):
+        # States x with x^i = a and their neighbours y = x^{i<-b}, for every rate pair (a, b).
+        p_x, p_y = np.moveaxis(noised.p, i, 0)[a_idx], np.moveaxis(noised.p, i, 0)[b_idx]
+        lp = np.moveaxis(noised.log_p, i, 0)
+        ok = p_x > 0
+        ratio = np.divide(p_y, p_x, out=np.zeros_like(p_y), where=ok)
+        # s* = 0 forces a = 0 (y unreachable from x0), so its log term is dropped (§5.1 step 3).
+        log_ratio = np.where(ok & (p_y > 0), lp[b_idx] - lp[a_idx], 0.0)
+        e_ratio = apply_all_axes(ratio, Kc.T, batch_axes=1).reshape(len(a_idx), -1)
+        e_log = apply_all_axes(log_ratio, Kc.T, batch_axes=1).reshape(len(a_idx), -1)
+        rest = np.delete(x0, i, axis=1)
+        idx = flat_index(rest, noised.dist.n_tokens)
+        ka, kb = Kc[a_idx][:, x0[:, i]], Kc[b_idx][:, x0[:, i]]  # (P, B)
+        reach = ka > 0
+        k_alpha = np.where(reach, xlogy(kb, np.where(reach, kb / np.where(reach, ka, 1.0), 1.0)) - kb, 0.0)
+        terms = ka * e_ratio[:, idx] - np.where(reach, kb, 0.0) * e_log[:, idx] + k_alpha
+        total += np.sum(rates * terms, axis=0)
+    return total
+
+
+def _mdse_factored(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
+    """mdse_s rearranged into one full and L partial contractions (fast path for integrals).
+
+    Since q(x) a_y = q(y), summing the DSE brackets over neighbours gives
+
+    * ``E_q[(Q^(L) p_s)(x) / p_s(x)] - E_q[sum_i Q[x^i, x^i]]`` for the s* terms,
+    * ``sum_i sum_{a≠b} Q[a,b] 1[K[a,x0^i] > 0] K[b,x0^i] (G_i[b] - G_i[a])`` for the log terms,
+      where G_i[c] = E over the other positions of log p_s(x^{i←c}),
+    * a closed form per position for the K(a) terms.
+
+    This is algebra on the same sum, close to the exact KL derivative, so the checks of
+    Theorem 3.1 use the ``contract`` and ``enumerate`` methods; this one is their twin.
+    """
+    Q, Kc = noised.generator.Q, noised.clean_kernel
+    length, n = noised.dist.length, noised.dist.n_tokens
+    W = Q - np.diag(np.diag(Q))
+    drift = sum(apply_along_axes(noised.p, Q, axes=[i]) for i in range(length))
+    ratio = np.divide(drift, noised.p, out=np.zeros_like(drift), where=noised.p > 0)
+    total = noised.expect_over_start(ratio).reshape(-1)[flat_index(x0, n)]
+    for i in range(length):
+        ka = Kc[:, x0[:, i]]  # (S, B): K[c, x0^i]
+        reach = ka > 0
+        total -= np.diag(Q) @ ka
+        others = [j for j in range(length) if j != i]
+        G = np.moveaxis(apply_along_axes(noised.log_p, Kc.T, axes=others), i, 0).reshape(Q.shape[0], -1)
+        G = G[:, flat_index(np.delete(x0, i, axis=1), n)]  # (S, B)
+        total -= np.sum(ka * G * (W.T @ reach), axis=0) - np.sum(reach * G * (W @ ka), axis=0)
+        alpha_term = xlogy(ka[None, :, :], np.where(reach[:, None, :], ka[None, :, :] / np.where(reach, ka, 1.0)[:, None, :], 1.0)) - ka[None, :, :]
+        total += np.sum(W[:, :, None] * reach[:, None, :] * alpha_term, axis=(0, 1))
+    return total
+
+
+_MDSE_METHODS = {"contract": _mdse_contract, "enumerate": _mdse_enumerate, "factored": _mdse_factored}
+
+
+def marginal_mdse(noised: NoisedDistribution) -> float:
+    """mdse_s(s) = E_{p0} mdse_s(x0, s); Theorem 3.1 (marginal): dI/ds = -mdse_s."""
+    dist = noised.dist
+    return float(dist.probs @ mdse(noised, dist.support))
+
+
+def mdce(dist: JointDistribution, x0, mask_level) -> np.ndarray:
+    """mdce(x0, λ) = E_{x ~ p_{λ|0}} ℓ_DCE(x0, x, c*) from the subset table (§3.4, §3.5).
+
+    Returns shape ``(len(λ),)`` for one sequence or ``(B, len(λ))`` for a batch.
+    """
+    A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(x0)))
+    return absorbing.mdce(A, mask_level)
