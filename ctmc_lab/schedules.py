@@ -194,7 +194,13 @@ class Cosine(Schedule):
 
 
 #: Schedules by command-line name, with the code defaults.
-SCHEDULES = {"loglinear": Loglinear, "geometric": Geometric, "linear": Linear, "cosine": Cosine}
+SCHEDULES = {
+    "loglinear": Loglinear,
+    "geometric": Geometric,
+    "geometric-unshifted": lambda **kw: Geometric(shifted=False, **kw),  # SEDD code; breaks sigma_bar(0) = 0
+    "linear": Linear,
+    "cosine": Cosine,
+}
 
 
 def get_schedule(name: str, **options) -> Schedule:

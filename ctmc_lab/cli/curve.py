@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .. import generators, information, scores
@@ -18,7 +20,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--sequence", required=True, metavar="SEQ", help="the clean sequence x0")
     add_dist_arguments(p)
-    p.add_argument("--process", choices=["absorbing", "uniform"], default="absorbing")
+    p.add_argument("--process", default="absorbing", metavar="PROCESS",
+                   help="absorbing (default), uniform, or a JSON file holding a rate matrix Q "
+                   "(column convention: Q[a][b] is the rate b -> a; the first N states are clean)")
     p.add_argument("--schedule", choices=sorted(SCHEDULES), default="loglinear")
     p.add_argument("--times", required=True, metavar="T1,T2,...", help="comma-separated times t > 0")
     p.add_argument("--json", metavar="PATH", help="write the points as JSON")
@@ -39,9 +43,24 @@ def _parse_times(text: str) -> list[float]:
     return times
 
 
+def _generator(process: str, n_tokens: int):
+    if process == "absorbing":
+        return generators.absorbing(n_tokens)
+    if process == "uniform":
+        return generators.uniform(n_tokens)
+    if not process.endswith(".json"):
+        raise ValueError(f"`--process` {process!r} is not known: use absorbing, uniform, or a JSON file with Q")
+    try:
+        with open(process, encoding="utf-8") as fh:
+            Q = json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read `--process` file {process!r}: {err}") from None
+    return generators.custom(Q, n_tokens=n_tokens)
+
+
 def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dict:
     schedule = require_zero_start(get_schedule(schedule_name))
-    gen = generators.absorbing(dist.n_tokens) if process == "absorbing" else generators.uniform(dist.n_tokens)
+    gen = _generator(process, dist.n_tokens)
     x0 = dist.encode(sequence)
     proc = ForwardProcess(gen, schedule)
     points = []
@@ -53,7 +72,7 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
         points.append({
             "t": t,
             "sigma_bar": float(schedule.sigma_bar(t)),
-            "mask_level": float(schedule.mask_level(t)) if process == "absorbing" else None,
+            "mask_level": float(schedule.mask_level(t)) if gen.kind == "absorbing" else None,
             "kl": json_float(kl),
             "kl_rate": json_float(rate * information.kl_rate(noised, x0)) if finite else None,
             "mdse": json_float(rate * scores.mdse(noised, x0)) if finite else None,

@@ -1,0 +1,1 @@
+"""Testing helpers: reusable hypothesis strategies (:mod:`ctmc_lab.testing.strategies`)."""

@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ctmc_lab import datasets
+from ctmc_lab.distributions import JointDistribution
+from ctmc_lab.sequences import Alphabet, all_sequences, subset_members
+from ctmc_lab.testing.strategies import distributions
+
+from . import bruteforce
+
+
+def test_alphabet_roundtrip_and_errors():
+    a = Alphabet("ATGC")
+    x = a.encode(["GATT", "CC?A"], allow_mask=True)
+    assert x.tolist() == [[2, 0, 1, 1], [3, 3, 4, 0]]
+    assert a.decode(x) == ["GATT", "CC?A"]
+    with pytest.raises(ValueError, match="not in the alphabet"):
+        a.encode("GAXT")
+    with pytest.raises(ValueError, match="one length"):
+        a.encode(["GA", "GAT"])
+    with pytest.raises(ValueError, match="distinct"):
+        Alphabet("AA")
+
+
+def test_dna128_table():
+    p = datasets.dna128()
+    assert (p.n_tokens, p.length, p.support_size, str(p.alphabet)) == (4, 8, 128, "ATGC")
+    raw = json.loads(datasets.data_path("dna128.json").read_text())
+    for seq in list(raw)[:10]:
+        assert p.prob(seq) == pytest.approx(raw[seq], rel=1e-15)
+    assert abs(p.probs.sum() - 1) < 1e-15
+
+
+def test_dna128_like_recipe():
+    p = datasets.dna128_like(3)
+    assert p.support_size == 128 and p.length == 8
+    assert p.probs.max() / p.probs.min() <= np.exp(2) + 1e-12  # softmax(u/0.5), u in [0,1)
+    q = datasets.dna128_like(3)
+    assert np.array_equal(p.support, q.support) and np.array_equal(p.probs, q.probs)
+
+
+def test_iid_product_closed_forms():
+    marg = np.array([[0.1, 0.9], [0.5, 0.5], [0.3, 0.7]])
+    p = datasets.iid_product(marg)
+    x = all_sequences(2, 3)
+    expected = -np.log(marg[np.arange(3), x]).sum(axis=1)
+    np.testing.assert_allclose(p.nll(x), expected, rtol=1e-14)
+    H = -(marg * np.log(marg)).sum()
+    assert p.entropy() == pytest.approx(H, rel=1e-14)
+    # every conditional equals the marginal at that position
+    masked = np.array([[2, 1, 2]])
+    np.testing.assert_allclose(np.exp(p.conditional_log_probs(masked))[0, 0], marg[0], rtol=1e-13)
+
+
+@given(distributions(max_length=3))
+def test_marginals_and_subset_table_against_loops(p):
+    x0 = p.support[0]
+    table = p.subset_table(x0)
+    for u, visible in enumerate(subset_members(p.length)):
+        assert table[u] == pytest.approx(bruteforce.marginal_prob(p, x0, visible), abs=1e-14)
+        assert p.marginal(x0, visible) == pytest.approx(table[u], abs=1e-14)
+    assert table[-1] == pytest.approx(p.prob(x0), abs=1e-15)
+
+
+@given(distributions(max_length=3), st.data())
+def test_optimal_denoiser_is_the_true_conditional(p, data):
+    x0 = p.support[data.draw(st.integers(0, p.support_size - 1))]
+    masked = np.array(data.draw(st.lists(st.booleans(), min_size=p.length, max_size=p.length)))
+    x = np.where(masked, p.mask_id, x0)[None]
+    logc = p.conditional_log_probs(x)[0]
+    base = bruteforce.marginal_prob(p, x0, ~masked)
+    for i in np.flatnonzero(masked):
+        for v in range(p.n_tokens):
+            z = x0.copy()
+            z[i] = v
+            vis = ~masked
+            vis[i] = True
+            expected = bruteforce.marginal_prob(p, z, vis) / base
+            assert np.exp(logc[i, v]) == pytest.approx(expected, abs=1e-13)
+    np.testing.assert_allclose(np.exp(logc).sum(axis=1), 1.0, atol=1e-13)
+
+
+def test_out_of_support_is_inf_not_nan():
+    p = JointDistribution.from_dict({"AT": 0.5, "TA": 0.5})
+    assert p.nll("AA") == np.inf and p.prob("AA") == 0.0
+    out = p.conditional_log_probs(np.array([[0, 2]]))  # context A at 0, T at 1 masked... AA context
+    assert not np.isnan(out).any()
+
+
+@pytest.mark.parametrize(
+    "mapping, kwargs, message",
+    [
+        ({"AT": 0.5, "TAT": 0.5}, {}, "one length"),
+        ({"AT": 0.5, "TX": 0.5}, {"alphabet": "AT"}, "not in the alphabet"),
+        ({"AT": -0.5, "TA": 1.5}, {}, "non-negative"),
+        ({"AT": float("nan"), "TA": 0.5}, {}, "finite"),
+        ({"AT": float("inf"), "TA": 0.5}, {}, "finite"),
+        ({"AT": 0.5, "TA": 0.4}, {}, "sum to 1"),
+        ({"AT": 0.0, "TA": 0.0}, {"normalize": True}, "empty"),
+        ({}, {}, "non-empty"),
+    ],
+)
+def test_bad_input_is_rejected(mapping, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        JointDistribution.from_dict(mapping, **kwargs)
+
+
+def test_normalize_rescales():
+    p = JointDistribution.from_dict({"AT": 2.0, "TA": 6.0}, normalize=True)
+    assert p.prob("TA") == pytest.approx(0.75)
+
+
+def test_dense_roundtrip():
+    p = datasets.dirichlet(3, 2, rng=0)
+    q = JointDistribution.from_dense(p.dense())
+    np.testing.assert_array_equal(p.support, q.support)
+    np.testing.assert_allclose(p.probs, q.probs, rtol=1e-15)
