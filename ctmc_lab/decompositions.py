@@ -23,8 +23,8 @@ from .distributions import JointDistribution
 from .information import kl
 from .process import NoisedDistribution
 from .quadrature import QuadratureResult, tanh_sinh
-from .scores import dce, mdse
-from .sequences import subset_members
+from .moments import exact_nll
+from .scores import mdse
 
 __all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "uniform_cost"]
 
@@ -98,22 +98,17 @@ def time_free_exact(denoiser: Denoiser, x0) -> np.ndarray:
 
     Parameters
     ----------
-    denoiser : Denoiser
-        Any denoiser; with c* this is -log p0(x0), with a model its random-order AO-AR NLL.
+    denoiser : Denoiser or JointDistribution
+        Any denoiser (a distribution means its optimal c*); with c* this is -log p0(x0),
+        with a model its random-order AO-AR NLL.
     x0 : (B, L) int array
 
     Notes
     -----
-    p(I) H_L = B(L-|I|, |I|+1) = B(m, L-m+1) with m the number of masked positions.
+    The masks go through the denoiser itself (:func:`ctmc_lab.moments.exact_nll`), not
+    through the subset table, so this route is independent of :func:`mdce_integral`.
     """
     if isinstance(denoiser, JointDistribution):
         denoiser = OptimalDenoiser(denoiser)
     x0 = np.atleast_2d(np.asarray(x0, dtype=np.int64))
-    length, mask_id = denoiser.length, denoiser.n_tokens
-    masked = subset_members(length)[1:]  # every non-empty mask, bit i = position i masked
-    weights = absorbing.mask_weights(length)[1:]
-    out = np.empty(x0.shape[0])
-    for b, seq in enumerate(x0):
-        x = np.where(masked, mask_id, seq)
-        out[b] = weights @ dce(np.broadcast_to(seq, x.shape), x, denoiser(x), mask_id=mask_id)
-    return out
+    return np.array([exact_nll(denoiser, row) for row in x0])

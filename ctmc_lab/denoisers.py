@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Denoiser", "OptimalDenoiser"]
+__all__ = ["Denoiser", "OptimalDenoiser", "CallableDenoiser", "MixedDenoiser", "TemperedDenoiser"]
 
 
 @runtime_checkable
@@ -57,3 +57,216 @@ class OptimalDenoiser:
 
     def __repr__(self) -> str:
         return f"OptimalDenoiser({self.source!r})"
+
+
+# ---------------------------------------------------------------------------------- validation
+def _check_input(x, n_tokens: int, length: int) -> np.ndarray:
+    """A validated ``(B, L)`` int batch with tokens in 0..N (N = mask id)."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != length:
+        raise ValueError(f"`x` must have shape (B, {length}) (got {x.shape})")
+    if x.size and (not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > n_tokens):
+        raise ValueError(f"`x` tokens must be integers in 0..{n_tokens} (mask id {n_tokens})")
+    return x.astype(np.int64, copy=False)
+
+
+def _check_size(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
+        raise ValueError(f"`{name}` must be a positive integer (got {value!r})")
+    return int(value)
+
+
+#: Tolerance on |sum_v c_{i,v} - 1| at masked positions (DESIGN.md: enumeration identities ≤ 1e-12
+#: need normalised rows; Lemma 3.3 otherwise needs its correction term, math_spec §8 item 2).
+ROW_SUM_TOLERANCE = 1e-9
+
+
+class CallableDenoiser:
+    """Wrap any callable ``fn((B, L) int) -> (B, L, N)`` log-probabilities as a checked Denoiser.
+
+    Parameters
+    ----------
+    fn : callable
+        The user's model. It receives a ``(B, L)`` int64 array with mask id N.
+    n_tokens : int
+        N, the number of clean symbols.
+    length : int
+        L, the sequence length.
+    atol : float, default 1e-9
+        Tolerance on the row sums ``sum_v exp(out[b, i, v])`` at masked positions.
+    check_normalisation : bool, default True
+        Set False to score an unnormalised model on purpose (then the DSE of Lemma 3.3 carries
+        its correction term, ``math_spec.md`` §3.2).
+
+    Notes
+    -----
+    Every call validates the output: shape ``(B, L, N)``, no NaN and no ``+inf`` (``-inf``, a
+    zero probability, is allowed), and rows at masked positions summing to 1 within ``atol``.
+    A violation raises ``ValueError`` naming the offending batch row and position.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> uniform = CallableDenoiser(lambda x: np.full(x.shape + (4,), -np.log(4.0)), 4, 3)
+    >>> uniform(np.array([[4, 0, 4]])).shape
+    (1, 3, 4)
+    """
+
+    def __init__(self, fn, n_tokens: int, length: int, *, atol: float = ROW_SUM_TOLERANCE,
+                 check_normalisation: bool = True):
+        if not callable(fn):
+            raise ValueError(f"`fn` must be callable (got {type(fn).__name__})")
+        self.fn = fn
+        self.n_tokens = _check_size("n_tokens", n_tokens)
+        self.length = _check_size("length", length)
+        if not (atol > 0):
+            raise ValueError(f"`atol` must be positive (got {atol!r})")
+        self.atol = float(atol)
+        self.check_normalisation = bool(check_normalisation)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = _check_input(x, self.n_tokens, self.length)
+        out = np.asarray(self.fn(x), dtype=float)
+        expected = x.shape + (self.n_tokens,)
+        if out.shape != expected:
+            raise ValueError(f"the denoiser returned shape {out.shape}, expected (B, L, N) = {expected}")
+        bad = np.isnan(out) | (out == np.inf)
+        if bad.any():
+            b, i, _ = np.argwhere(bad)[0]
+            raise ValueError(
+                f"the denoiser returned NaN or +inf log-probabilities (first at batch row {b}, position {i})"
+            )
+        if self.check_normalisation:
+            masked = x == self.n_tokens
+            total = np.exp(out).sum(axis=-1)
+            err = np.where(masked, np.abs(total - 1.0), 0.0)
+            if err.size and err.max() > self.atol:
+                b, i = np.unravel_index(np.argmax(err), err.shape)
+                raise ValueError(
+                    f"the denoiser's rows at masked positions must sum to 1 within {self.atol:g} "
+                    f"(batch row {b}, position {i} sums to {total[b, i]!r})"
+                )
+        return out
+
+    def __repr__(self) -> str:
+        return f"CallableDenoiser({self.fn!r}, n_tokens={self.n_tokens}, length={self.length})"
+
+
+class MixedDenoiser:
+    """A non-optimal denoiser: c = (1 - w) c_base + w r at masked positions.
+
+    Parameters
+    ----------
+    base : Denoiser
+        Typically :class:`OptimalDenoiser`.
+    mix_with : {"uniform", "marginals"} or Denoiser, default "uniform"
+        r: the uniform distribution 1/N; ``"marginals"`` the base's own single-site marginals
+        (its output on the fully masked sequence, i.e. p0(x^i = v) for c*); or any denoiser,
+        evaluated on the same input.
+    weight : float in [0, 1]
+        w. ``weight=0`` returns the base unchanged.
+
+    Notes
+    -----
+    Rows stay normalised, so by Thm 3.5 / Cor 3.7 (``math_spec.md`` §3.4) the integrated DCE
+    of the mixture, sum_M B(m, L-m+1) A_θ(M), is a strict upper bound on E_{p0}[-log p0]
+    whenever ``w > 0`` and r differs from c*; and every a_i = A_θ({i}) becomes positive, so
+    λ-DCE has infinite variance (§6.3). Visible positions keep the base's rows.
+
+    Examples
+    --------
+    >>> from ctmc_lab.datasets import dna128
+    >>> c = MixedDenoiser(OptimalDenoiser(dna128()), "uniform", weight=0.1)
+    >>> float(np.exp(c(np.full((1, 8), 4))).sum(-1).max().round(12))
+    1.0
+    """
+
+    _NAMED = ("uniform", "marginals")
+
+    def __init__(self, base, mix_with="uniform", *, weight: float):
+        if not isinstance(base, Denoiser):
+            raise ValueError(f"`base` must be a Denoiser (got {type(base).__name__})")
+        weight = float(weight)
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"`weight` must lie in [0, 1] (got {weight!r})")
+        if isinstance(mix_with, str):
+            if mix_with not in self._NAMED:
+                raise ValueError(f"unknown `mix_with` {mix_with!r}; choose one of {list(self._NAMED)} or a Denoiser")
+        elif isinstance(mix_with, Denoiser):
+            if (mix_with.n_tokens, mix_with.length) != (base.n_tokens, base.length):
+                raise ValueError(
+                    f"`mix_with` has (n_tokens, length) = {(mix_with.n_tokens, mix_with.length)}, "
+                    f"expected {(base.n_tokens, base.length)} like `base`"
+                )
+        else:
+            raise ValueError(f"`mix_with` must be 'uniform', 'marginals' or a Denoiser (got {mix_with!r})")
+        self.base = base
+        self.mix_with = mix_with
+        self.weight = weight
+        self.n_tokens = base.n_tokens
+        self.length = base.length
+        self._marginals = None
+
+    def _reference_log(self, x: np.ndarray) -> np.ndarray:
+        if isinstance(self.mix_with, str) and self.mix_with == "uniform":
+            return np.full(x.shape + (self.n_tokens,), -np.log(self.n_tokens))
+        if isinstance(self.mix_with, str):  # marginals: computed once, they do not depend on x
+            if self._marginals is None:
+                self._marginals = np.asarray(self.base(np.full((1, self.length), self.n_tokens)))[0]
+            return np.broadcast_to(self._marginals, x.shape + (self.n_tokens,))
+        return np.asarray(self.mix_with(x), dtype=float)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = _check_input(x, self.n_tokens, self.length)
+        log_c = np.asarray(self.base(x), dtype=float)
+        if self.weight == 0.0:
+            return log_c
+        log_r = self._reference_log(x)
+        # log((1-w) c + w r) by logaddexp: exact where c = 0 (log c = -inf), no log(0) warnings.
+        with np.errstate(divide="ignore"):
+            mixed = np.logaddexp(np.log1p(-self.weight) + log_c, np.log(self.weight) + log_r)
+        return np.where((x == self.n_tokens)[..., None], mixed, log_c)
+
+    def __repr__(self) -> str:
+        return f"MixedDenoiser({self.base!r}, {self.mix_with!r}, weight={self.weight})"
+
+
+class TemperedDenoiser:
+    """c_T ∝ c^(1/T) at masked positions (T > 1 flattens, T < 1 sharpens); rows renormalised.
+
+    Parameters
+    ----------
+    base : Denoiser
+    temperature : float > 0
+
+    Notes
+    -----
+    Zero-probability entries stay zero, so with c* the support of each row is unchanged and
+    the singleton terms a_i that were 0 (one-hot rows) stay 0; compare :class:`MixedDenoiser`,
+    which makes every a_i positive.
+    """
+
+    def __init__(self, base, *, temperature: float):
+        if not isinstance(base, Denoiser):
+            raise ValueError(f"`base` must be a Denoiser (got {type(base).__name__})")
+        temperature = float(temperature)
+        if not (temperature > 0 and np.isfinite(temperature)):
+            raise ValueError(f"`temperature` must be positive and finite (got {temperature!r})")
+        self.base = base
+        self.temperature = temperature
+        self.n_tokens = base.n_tokens
+        self.length = base.length
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = _check_input(x, self.n_tokens, self.length)
+        log_c = np.asarray(self.base(x), dtype=float)
+        scaled = log_c / self.temperature
+        with np.errstate(invalid="ignore"):
+            norm = np.logaddexp.reduce(scaled, axis=-1, keepdims=True)
+            out = scaled - norm
+        # A row that is -inf everywhere (a zero-probability context) stays -inf, never NaN.
+        out = np.where(np.isfinite(norm), out, -np.inf)
+        return np.where((x == self.n_tokens)[..., None], out, log_c)
+
+    def __repr__(self) -> str:
+        return f"TemperedDenoiser({self.base!r}, temperature={self.temperature})"

@@ -13,7 +13,7 @@ import sys
 from .. import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["ctmc_lab.cli.nll", "ctmc_lab.cli.curve"]
+SUBCOMMANDS = ["ctmc_lab.cli.nll", "ctmc_lab.cli.curve", "ctmc_lab.cli.estimate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import decompositions
 from ..process import MAX_DENSE_STATES
+from .estimate import estimator_fields
 from ._common import Progress, add_dist_arguments, eprint, json_float, load_distribution, write_json
 
 #: Skip a uniform ∫ mdse whose per-evaluation work (about L^2 N^(L+1)) would make it take minutes.
@@ -40,7 +41,7 @@ def _mdse_column(dist, x0, kind: str, *, enabled: bool, reason: str):
 
 
 def compute(dist, sequences=None) -> list[dict]:
-    """The ``sequences`` records of ``ctmc-lab nll --json`` (before the estimator fields)."""
+    """The ``sequences`` records of ``ctmc-lab nll --json``."""
     x_all = dist.support if sequences is None else dist.encode(list(sequences))
     x_all = np.atleast_2d(x_all)
     prob = np.atleast_1d(dist.prob(x_all))
@@ -58,6 +59,7 @@ def compute(dist, sequences=None) -> list[dict]:
             else "uniform noise needs at least 2 symbols")
         columns["mdce_integral"] = decompositions.mdce_integral(dist, x0).tolist()
         columns["time_free"] = decompositions.time_free_exact(dist, x0).tolist()
+        estimators = estimator_fields(dist, x0)
     records, k = [], 0
     for x, p_x, ok in zip(x_all, prob, inside):
         rec = {
@@ -68,6 +70,7 @@ def compute(dist, sequences=None) -> list[dict]:
             "decompositions": {name: (json_float(col[k]) if ok else None) for name, col in columns.items()}
             if ok else dict.fromkeys(["absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free"]),
         }
+        rec["estimators"] = estimators[k] if ok else None
         k += int(ok)
         records.append(rec)
     return records

@@ -1,0 +1,151 @@
+"""``ctmc-lab estimate``: seeded Monte Carlo NLL estimates with the optimal denoiser.
+
+Also :func:`estimator_fields`, the exact ``"estimators"`` record of ``ctmc-lab nll --json``.
+
+JSON written by ``--json PATH``::
+
+    {"command": "estimate", "distribution": {...}, "estimator": NAME, "seed": S,
+     "samples": N, "batch_size": B,
+     "sequences": [{"sequence": str, "estimate": float, "stderr": float,
+                    "samples": int, "nll": float|null}, ...]}
+
+Each sequence gets its own generator ``np.random.default_rng([S, idx(x0)])`` (idx the
+row-major index of x0 in V^L), so its estimate does not depend on which other sequences
+were requested.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import estimators as _est
+from .. import moments as _mom
+from ..denoisers import OptimalDenoiser
+from ..sequences import flat_index
+from ._common import Progress, add_dist_arguments, json_float, load_distribution, write_json
+
+__all__ = ["add_parser", "run", "estimator_fields"]
+
+_STRATIFIED = {"k_dce_stratified", "lambda_dce_stratified", "t_dce", "t_dse"}
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "estimate",
+        help="Monte Carlo NLL estimates with standard errors (optimal denoiser, seeded)",
+        description="Estimate -log p0(x0) by Monte Carlo with the optimal denoiser c* of the distribution, "
+        "using one of the estimators of math_spec.md §4/§6 (t_dce/t_dse: loglinear(1e-3), eps_s = 1e-3).",
+    )
+    p.add_argument("--estimator", required=True, choices=sorted(_est.ESTIMATORS), metavar="NAME",
+                   help="one of: " + ", ".join(sorted(_est.ESTIMATORS)))
+    p.add_argument("--samples", type=int, default=1 << 15, metavar="N", help="draws per sequence (default 2^15)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="draws per vectorized step and per stratification batch (default 4096, or the largest "
+                   "divisor of N up to 4096 for batch-stratified samplers)")
+    add_dist_arguments(p)
+    p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def _batch_size(args) -> int:
+    if args.samples < 1:
+        raise ValueError(f"`--samples` must be a positive integer (got {args.samples})")
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise ValueError(f"`--batch-size` must be a positive integer (got {args.batch_size})")
+        return args.batch_size
+    if args.estimator not in _STRATIFIED:
+        return 4096
+    if args.samples < 2:
+        raise ValueError(f"`--estimator {args.estimator}` needs at least 2 samples (2 batches)")
+    b = min(4096, args.samples // 2)
+    while args.samples % b:  # batch-stratified samplers need whole batches for their standard error
+        b -= 1
+    return b
+
+
+def run(args) -> int:
+    dist = load_distribution(args)
+    x0 = dist.support if not args.sequence else dist.encode(args.sequence)
+    batch = _batch_size(args)
+    denoiser = OptimalDenoiser(dist)
+    nll = np.atleast_1d(dist.nll(x0))
+    keys = flat_index(x0, dist.n_tokens)
+    records = []
+    with Progress(len(x0), f"estimate {args.estimator}") as bar:
+        for row, key, truth in zip(x0, keys, nll):
+            rng = np.random.default_rng([args.seed, int(key)])
+            est = _est.estimate(args.estimator, denoiser, row, n_samples=args.samples, rng=rng, batch_size=batch)
+            records.append(
+                {
+                    "sequence": dist.decode(row),
+                    "estimate": json_float(est.mean),
+                    "stderr": json_float(est.stderr),
+                    "samples": est.n_samples,
+                    "nll": json_float(truth),
+                }
+            )
+            bar.update()
+    width = max(8, max(len(r["sequence"]) for r in records))
+    print(f"{'sequence':<{width}}  {'estimate':>10}  {'stderr':>8}  {'nll':>10}")
+    for r in records:
+        fmt = lambda v, w, d: f"{v:{w}.{d}f}" if v is not None else f"{'inf':>{w}}"  # noqa: E731
+        print(f"{r['sequence']:<{width}}  {fmt(r['estimate'], 10, 5)}  {fmt(r['stderr'], 8, 5)}  "
+              f"{fmt(r['nll'], 10, 5)}")
+    if args.json:
+        write_json(args.json, {
+            "command": "estimate",
+            "distribution": dist.describe(),
+            "estimator": args.estimator,
+            "seed": args.seed,
+            "samples": args.samples,
+            "batch_size": batch,
+            "sequences": records,
+        })
+    return 0
+
+
+def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
+    """Per sequence, the exact ``"estimators"`` record of ``ctmc-lab nll --json``.
+
+    Parameters
+    ----------
+    dist : JointDistribution
+    x0_batch : (B, L) int array or list of strings
+    denoiser : Denoiser, optional
+        Score this model instead of c*. By default A(M) comes from the subset tables of
+        ``dist`` (fast path, equal to ``OptimalDenoiser(dist)`` to ~1e-15, tested).
+
+    Returns
+    -------
+    list of dict
+        ``{NAME: {"mean", "bias", "variance", "variance_is_infinite", "infinite_because"}}`` for
+        time_free, k_dce, rb_lambda_dce, lambda_dce, omit_full_mask and
+        omit_full_mask_token_mean. The bias is against -log p0(x0); ``variance`` is None when
+        infinite and ``infinite_because`` lists the positions i with a_i = A({i}) > 0
+        (``math_spec.md`` §6.3), else None.
+    """
+    x0 = np.atleast_2d(dist.encode(x0_batch))
+    nll = np.atleast_1d(dist.nll(x0))
+    # Chunks of sequences keep the (chunk, 2^L) tables near 32 MiB even at L = 16.
+    step = max(1, (1 << 22) >> dist.length)
+    out = []
+    for lo in range(0, len(x0), step):
+        rows = x0[lo : lo + step]
+        if denoiser is None:
+            A = _mom.optimal_mask_dce(dist, rows)
+        else:
+            A = np.stack([_mom.mask_dce_table(denoiser, row) for row in rows])
+        names = [n for n in _mom.FIELD_ESTIMATORS if dist.length >= 2 or not n.startswith("omit")]
+        per = _mom.all_moments(A, names=names, reference=nll[lo : lo + step])
+        for rec in per:
+            # L = 1: the audited samplers draw m from the empty range 1..L-1 and are undefined.
+            out.append({name: rec[name].as_json() if name in rec else dict(_UNDEFINED)
+                        for name in _mom.FIELD_ESTIMATORS})
+    return out
+
+
+_UNDEFINED = {"mean": None, "bias": None, "variance": None, "variance_is_infinite": False, "infinite_because": None}

@@ -1,0 +1,727 @@
+"""Exact mean, variance and bias of one draw of every likelihood estimator (``math_spec.md`` §6).
+
+Everything here is a function of the table A(M) over all 2^n masks M of the target set
+(``math_spec.md`` §3.5; n ≤ 16 in practice, 2^16 = 65536 masks), which
+:func:`mask_dce_table` builds from any ``Denoiser`` in batches, and :func:`optimal_mask_dce`
+builds from the subset table of a ``JointDistribution`` in one vectorized pass. With
+S1_m = sum_{|M|=m} A(M), S2_m = sum_{|M|=m} A(M)² and B(a, b) the Beta function:
+
+* the (conditional) NLL of the model is sum_M B(m, n-m+1) A(M)  (Thm 4.1, Cor. 4.3);
+* a mask-size scheme (m ~ q, M uniform of size m, g = f_m A(M)) has
+  E g = sum_m q_m f_m S1_m / C(n,m) and Var g = sum_M q_m/C(n,m) (f_m A(M) - E g)²  (§6.1–6.2);
+* λ-DCE has E g² = sum_{m≥2} S2_m B(m-1, n-m+1) + S2_1 · ∞: its variance is infinite exactly
+  when some singleton term a_i = A({i}) is positive (§6.3).
+
+Every function accepts one table ``(2**n,)`` or a batch ``(B, 2**n)`` and is vectorized over
+both masks and sequences. Infinite variances are reported as such, with their cause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.integrate import quad_vec
+from scipy.special import betainc, betaln, comb
+
+from .absorbing import harmonic, subset_entropy
+from .estimators import MaskDCE, MaskSizeScheme, _local_to_global, _positions, mask_size_scheme
+
+__all__ = [
+    "Moments",
+    "RatioMoments",
+    "LambdaTruncation",
+    "SamplerComparison",
+    "EXACT_ESTIMATORS",
+    "FIELD_ESTIMATORS",
+    "mask_dce_table",
+    "optimal_mask_dce",
+    "time_free_sum",
+    "exact_nll",
+    "estimator_moments",
+    "all_moments",
+    "stratified_k_dce_moments",
+    "stratified_lambda_dce_moments",
+    "t_estimator_moments",
+    "lambda_dce_truncation",
+    "ratio_moments",
+    "compare_samplers",
+    "zero_variance_distribution",
+    "best_mask_size_weights",
+    "fit_mask_size_weights",
+]
+
+#: The estimators of ``ctmc-lab nll --json``'s ``estimators`` record, in output order.
+FIELD_ESTIMATORS = (
+    "time_free",
+    "k_dce",
+    "rb_lambda_dce",
+    "lambda_dce",
+    "omit_full_mask",
+    "omit_full_mask_token_mean",
+)
+#: Names accepted by :func:`estimator_moments`.
+EXACT_ESTIMATORS = FIELD_ESTIMATORS + ("mask_size_importance",)
+#: The unbiased samplers compared by :func:`compare_samplers` (§6.5).
+UNBIASED = ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")
+
+
+# ===================================================================================== records
+@dataclass(frozen=True)
+class Moments:
+    """Exact moments of one draw g of an estimator at one sequence.
+
+    Attributes
+    ----------
+    estimator : str
+    mean : float
+        E[g]; ``inf`` if the model gives x0 probability 0 on a mask of positive probability.
+    bias : float
+        E[g] minus the reference NLL (by default the model's exact NLL, sum_M B(m,n-m+1) A(M);
+        for the optimal denoiser this is -log p0(x0)). NaN when both are infinite.
+    variance : float
+        Var[g], ``inf`` when infinite (never a large finite stand-in).
+    variance_is_infinite : bool
+    infinite_because : tuple of int or None
+        For an infinite variance, the positions i whose singleton term a_i = A({i}) =
+        -log c(x0 masked at i only)_{i, x0^i} is positive (λ-DCE, ``math_spec.md`` §6.3), or
+        for an infinite mean every position with a_i = +inf. None when the variance is finite.
+    """
+
+    estimator: str
+    mean: float
+    bias: float
+    variance: float
+    variance_is_infinite: bool
+    infinite_because: tuple[int, ...] | None
+
+    def stderr(self, n_samples: int) -> float:
+        """Standard error of the mean of ``n_samples`` i.i.d. draws (``inf`` if the variance is)."""
+        return float(np.sqrt(self.variance / n_samples))
+
+    def as_json(self) -> dict:
+        """The CLI record: ``variance`` is None when infinite, ``infinite_because`` a list or None."""
+
+        def num(x):
+            return float(x) if np.isfinite(x) else None
+
+        return {
+            "mean": num(self.mean),
+            "bias": num(self.bias),
+            "variance": None if self.variance_is_infinite else num(self.variance),
+            "variance_is_infinite": bool(self.variance_is_infinite),
+            "infinite_because": None if self.infinite_because is None else list(self.infinite_because),
+        }
+
+
+@dataclass(frozen=True)
+class RatioMoments:
+    """Exact moments of the log-ratio estimator log p(x_num) - log p(x_den) (§4.3, §6.4).
+
+    Attributes
+    ----------
+    mean : float
+        A-based exact log-ratio NLL(x_den) - NLL(x_num) (both estimators are unbiased).
+    variance_coupled : float
+        Var_c = Var_M(f_m [A_den(M) - A_num(M)]), shared masks.
+    variance_decoupled : float
+        Var_d = Var(f A_num) + Var(f A_den), independent masks.
+    covariance_term : float
+        Var_d - Var_c = 2 Cov(f A_num, f A_den). Negative means coupling hurts.
+    """
+
+    scheme: str
+    mean: float
+    variance_coupled: float
+    variance_decoupled: float
+    covariance_term: float
+
+    @property
+    def coupling_helps(self) -> bool:
+        return self.covariance_term > 0
+
+
+@dataclass(frozen=True)
+class LambdaTruncation:
+    """The truncated second moment of λ-DCE and its growth law (§6.3, S8).
+
+    E[g²; λ ≥ δ] = (sum_i a_i²)(log 1/δ - H_{n-1}) + C + o(1) as δ → 0, with
+    C = sum_{|M|≥2} A(M)² B(m-1, n-m+1).
+
+    Attributes
+    ----------
+    delta : float
+    second_moment : float
+        E[g²; λ ≥ δ], exact (closed form, no quadrature).
+    slope : float
+        sum_i a_i², the coefficient of log(1/δ).
+    constant : float
+        C.
+    asymptote : float
+        slope · (log(1/δ) - H_{n-1}) + C, the law without its o(1) term.
+    """
+
+    delta: float
+    second_moment: float
+    slope: float
+    constant: float
+    asymptote: float
+
+
+@dataclass(frozen=True, eq=False)
+class SamplerComparison:
+    """Which unbiased sampler has the lowest exact variance at one sequence (§6.5).
+
+    Attributes
+    ----------
+    variances : dict
+        Exact single-draw variance of time_free, k_dce, rb_lambda_dce and lambda_dce.
+    winner : str
+        The sampler with the lowest variance.
+    factor_vs_runner_up : float
+        Variance of the second best over the winner's (≥ 1; ``inf`` if the winner's is 0).
+    factor_vs_time_free : float
+        Variance of the paper's time-free sampler over the winner's.
+    best_mask_size_weights : (n,) float array
+        q*_m ∝ sqrt(E[A² | m])/m, the variance-optimal importance law over m = 1..n.
+    best_mask_size_variance : float
+        The variance of :func:`~ctmc_lab.estimators.mask_size_importance` with q*.
+    zero_variance : (2**n,) float array
+        P*(M) ∝ B(m, n-m+1) A(M), the importance law with zero variance.
+    """
+
+    variances: dict
+    winner: str
+    factor_vs_runner_up: float
+    factor_vs_time_free: float
+    best_mask_size_weights: np.ndarray = field(repr=False)
+    best_mask_size_variance: float = 0.0
+    zero_variance: np.ndarray = field(default=None, repr=False)
+
+
+# ===================================================================================== tables
+def _n_of(A: np.ndarray) -> int:
+    n = A.shape[-1].bit_length() - 1
+    if A.shape[-1] != 1 << n or n < 1:
+        raise ValueError(f"`A` must have 2**n entries on its last axis, n ≥ 1 (got {A.shape[-1]})")
+    return n
+
+
+def _sizes(n: int) -> np.ndarray:
+    return np.bitwise_count(np.arange(1 << n, dtype=np.uint64)).astype(np.int64)
+
+
+def _as_table(A) -> np.ndarray:
+    A = np.asarray(A, dtype=float)
+    if A.ndim not in (1, 2):
+        raise ValueError(f"`A` must be (2**n,) or (B, 2**n) (got shape {A.shape})")
+    if np.isnan(A).any():
+        raise ValueError("`A` contains NaN")
+    if np.any(A[..., 0] != 0):
+        raise ValueError("`A[..., 0]` (the empty mask) must be 0")
+    return A
+
+
+def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int = 4096,
+                   with_defect: bool = False):
+    """A(M) for every mask M of the target set, from any denoiser, in batches.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+    x0 : (L,) int array
+    target, context : positions, optional
+        The conditional setting of Cor. 4.3 (``math_spec.md`` §4.2): masks over ``target``,
+        ``context`` visible, the rest masked. Default: target = [L].
+    batch_size : int
+        Rows per denoiser call (65535 masks at n = 16 go through in chunks).
+    with_defect : bool
+        Also return D(M) = sum_{i in M} (sum_v c_{i,v} - 1) (Lemma 3.3's correction).
+
+    Returns
+    -------
+    (2**n,) float array, indexed by the local bitmask (bit j = j-th target position)
+    """
+    return MaskDCE(denoiser, x0, target=target, context=context, batch_size=batch_size).table(
+        with_defect=with_defect
+    )
+
+
+def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
+    """A(M) of the optimal denoiser c* from subset tables, for a batch of sequences at once.
+
+    A(M) = sum_{j in M} [h(V ∪ {t_j}) - h(V)], V = (T minus M) ∪ C visible, h(U) = -log P0(x0^U)
+    (``math_spec.md`` §3.5). Equals :func:`mask_dce_table` of ``OptimalDenoiser(dist)`` (tested).
+
+    Parameters
+    ----------
+    dist : JointDistribution
+    x0 : (L,) or (B, L) int array or strings
+    target, context : positions, optional
+
+    Returns
+    -------
+    (2**n,) or (B, 2**n) float array
+    """
+    x0 = dist.encode(x0)
+    single = x0.ndim == 1
+    length = dist.length
+    tgt = np.arange(length) if target is None else _positions(target, length, "target")
+    ctx = np.zeros(0, np.int64) if context is None else _positions(context, length, "context")
+    if tgt.size == 0 or np.intersect1d(tgt, ctx).size:
+        raise ValueError("`target` must be non-empty and disjoint from `context`")
+    n = tgt.size
+    h = subset_entropy(dist.subset_table(np.atleast_2d(x0)))  # (B, 2^L), by visible bitmask
+    local = np.arange(1 << n, dtype=np.int64)
+    full = (1 << n) - 1
+    ctx_bits = int(np.sum(np.left_shift(1, ctx))) if ctx.size else 0
+    visible = _local_to_global(full ^ local, tgt) | ctx_bits
+    A = np.zeros((h.shape[0], 1 << n))
+    with np.errstate(invalid="ignore"):
+        for j, pos in enumerate(tgt):
+            has = ((local >> j) & 1).astype(bool)
+            term = h[:, visible[has] | (1 << int(pos))] - h[:, visible[has]]
+            # inf - inf: a zero-probability context; x0 is then outside the support (A = inf).
+            A[:, has] += np.where(np.isnan(term), np.inf, term)
+    return A[0] if single else A
+
+
+def time_free_sum(A) -> np.ndarray:
+    """The exact (conditional) NLL of the model: sum_M B(m, n-m+1) A(M) (Thm 4.1, Cor. 4.3)."""
+    A = _as_table(A)
+    n = _n_of(A)
+    m = _sizes(n)
+    w = np.where(m > 0, np.exp(betaln(np.maximum(m, 1), n - m + 1)), 0.0)
+    with np.errstate(invalid="ignore"):
+        out = np.where(np.isinf(A), 0.0, A) @ w
+    out = np.where(np.any(np.isinf(A) & (w > 0), axis=-1), np.inf, out)
+    return out[()] if out.ndim == 0 else out
+
+
+def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096) -> float:
+    """The deterministic exact-enumeration NLL of a denoiser: sum over all 2^n - 1 masks.
+
+    -log p_θ(x0^T | x0^C) = sum_{M ⊆ T, M ≠ ∅} B(m, n-m+1) A_θ(M) (Thm 4.1 / Cor. 4.3,
+    ``math_spec.md`` §4.1–4.2). For a model on short sequences this replaces Monte Carlo.
+
+    Examples
+    --------
+    >>> from ctmc_lab.datasets import dna128
+    >>> from ctmc_lab.denoisers import OptimalDenoiser
+    >>> p = dna128()
+    >>> abs(exact_nll(OptimalDenoiser(p), p.support[0]) - p.nll(p.support[0])) < 1e-12
+    True
+    """
+    return float(time_free_sum(mask_dce_table(denoiser, x0, target=target, context=context,
+                                              batch_size=batch_size)))
+
+
+# ==================================================================================== moments
+def _level_sums(A: np.ndarray, n: int, power: int = 1) -> np.ndarray:
+    """sum_{|M| = m} A(M)^power for m = 0..n, shape (..., n+1)."""
+    if np.isinf(A).any():
+        raise ValueError("`A` has infinite entries (x0 has zero model probability): moments are infinite")
+    onehot = (_sizes(n)[:, None] == np.arange(n + 1)).astype(float)
+    return (A**power) @ onehot
+
+
+def _scheme_moments(A: np.ndarray, scheme: MaskSizeScheme):
+    P = scheme.mask_probabilities  # (2^n,)
+    g = scheme.f[_sizes(scheme.n)] * A  # f_0 A(∅) = 0
+    live = P > 0
+    inf_mean = np.any(np.isinf(g) & live, axis=-1)
+    gf = np.where(live, g, 0.0)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(inf_mean, np.inf, np.where(np.isinf(gf), 0.0, gf) @ P)
+        # Centred sum, not E g² - (E g)²: exact where the variance is tiny compared with the mean².
+        dev = np.where(live, gf - np.where(inf_mean, 0.0, mean)[..., None], 0.0)
+        var = np.where(inf_mean, np.inf, dev**2 @ P)
+    return mean, var, inf_mean
+
+
+def _lambda_moments(A: np.ndarray, n: int):
+    m = _sizes(n)
+    mean = time_free_sum(A)
+    w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 1)), 0.0)
+    singles = A[..., 1 << np.arange(n)]  # a_i = A({i})
+    with np.errstate(invalid="ignore"):
+        second = np.where(np.isinf(A), 0.0, A) ** 2 @ w2
+        var = second - np.where(np.isfinite(mean), mean, 0.0) ** 2
+    infinite = np.any(singles > 0, axis=-1) | np.any(np.isinf(A) & (m > 0), axis=-1)
+    return mean, np.where(infinite, np.inf, var), infinite, singles
+
+
+def _reason(singles_row: np.ndarray, positions: np.ndarray, mean_is_inf: bool):
+    pick = np.isinf(singles_row) if mean_is_inf and np.isinf(singles_row).any() else singles_row > 0
+    return tuple(int(p) for p in positions[pick])
+
+
+def estimator_moments(A, estimator: str, *, reference=None, positions=None, weights=None):
+    """Exact mean, bias and variance of one draw of an estimator, from the table A.
+
+    Parameters
+    ----------
+    A : (2**n,) or (B, 2**n) float array
+        A(M) by local mask bitmask (see :func:`mask_dce_table`).
+    estimator : str
+        One of :data:`EXACT_ESTIMATORS`.
+    reference : float or (B,) array, optional
+        The NLL against which the bias is measured (default: :func:`time_free_sum` of A).
+    positions : (n,) int array, optional
+        Sequence positions of the target bits, used in ``infinite_because`` (default 0..n-1).
+    weights : (n,) array
+        The mask-size weights of ``mask_size_importance``.
+
+    Returns
+    -------
+    Moments, or a list of Moments for a batch
+
+    Notes
+    -----
+    Mask-size schemes: E g = sum_M P(M) f_m A(M), Var g = sum_M P(M)(f_m A(M) - E g)² over all
+    2^n masks (``math_spec.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
+    on 1..n-1). λ-DCE: E g = NLL and E g² = sum_{m≥2} A(M)² B(m-1, n-m+1), infinite iff some
+    a_i > 0 (§6.3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([0.0, 1.0, 1.0, 2.0])            # n = 2, additive: A(M) = |M|
+    >>> estimator_moments(A, "k_dce").variance      # (n/m) A = n for every mask
+    0.0
+    >>> estimator_moments(A, "lambda_dce").infinite_because
+    (0, 1)
+    """
+    A = _as_table(A)
+    n = _n_of(A)
+    batch = A.ndim == 2
+    A2 = np.atleast_2d(A)
+    positions = np.arange(n) if positions is None else np.asarray(positions)
+    if positions.shape != (n,):
+        raise ValueError(f"`positions` must have shape ({n},) (got {positions.shape})")
+    ref = time_free_sum(A2) if reference is None else np.broadcast_to(np.asarray(reference, float), A2.shape[:1])
+    singles = A2[:, 1 << np.arange(n)]
+    if estimator == "lambda_dce":
+        mean, var, infinite, _ = _lambda_moments(A2, n)
+    elif estimator in EXACT_ESTIMATORS:
+        mean, var, infinite = _scheme_moments(A2, mask_size_scheme(estimator, n, weights=weights))
+    else:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {list(EXACT_ESTIMATORS)}")
+    with np.errstate(invalid="ignore"):
+        bias = mean - ref
+    out = []
+    for b in range(A2.shape[0]):
+        inf_b = bool(infinite[b])
+        out.append(
+            Moments(
+                estimator,
+                float(mean[b]),
+                float(bias[b]),
+                float(var[b]),
+                inf_b,
+                _reason(singles[b], positions, bool(np.isinf(mean[b]))) if inf_b else None,
+            )
+        )
+    return out if batch else out[0]
+
+
+def all_moments(A, *, names=FIELD_ESTIMATORS, reference=None, positions=None):
+    """``{name: Moments}`` for every estimator in ``names`` (a list of dicts for a batch)."""
+    per = {name: estimator_moments(A, name, reference=reference, positions=positions) for name in names}
+    if np.asarray(A).ndim == 1:
+        return per
+    return [{name: per[name][b] for name in names} for b in range(np.asarray(A).shape[0])]
+
+
+# ========================================================================= stratified samplers
+def stratified_k_dce_moments(A, batch_size: int) -> tuple[float, float]:
+    """Mean and per-draw variance B·Var(batch mean) of stratified k-DCE (evenly spaced m).
+
+    Draw j of a batch of B has v_j = (j + u_j)/B and m_j = 1 + floor(n v_j), so
+    P(m | j) = B |[j/B, (j+1)/B) ∩ [(m-1)/n, m/n)| and Var(batch mean) = (1/B²) sum_j Var(g_j).
+    """
+    A = _as_table(A)
+    n = _n_of(A)
+    B = int(batch_size)
+    j = np.arange(B)[:, None]
+    mm = np.arange(1, n + 1)[None, :]
+    overlap = np.clip(np.minimum((j + 1) / B, mm / n) - np.maximum(j / B, (mm - 1) / n), 0, None) * B
+    C = comb(n, np.arange(n + 1))
+    g1 = _level_sums(A, n, 1)[..., 1:] * (n / mm[0]) / C[1:]  # E[g | m]
+    g2 = _level_sums(A, n, 2)[..., 1:] * (n / mm[0]) ** 2 / C[1:]  # E[g² | m]
+    e1 = g1 @ overlap.T  # (..., B) E[g_j]
+    e2 = g2 @ overlap.T
+    mean = e1.mean(axis=-1)
+    var = (e2 - e1**2).mean(axis=-1)
+    return mean, var
+
+
+def _m1_tail(delta, n: int):
+    """∫_δ^1 λ^{-1}(1-λ)^{n-1} dλ = log(1/δ) - sum_{k=1}^{n-1} (1-δ)^k / k, exact (S6, S8)."""
+    delta = np.asarray(delta, dtype=float)
+    k = np.arange(1, n)
+    with np.errstate(divide="ignore"):
+        return -np.log(delta) - np.sum((1 - delta[..., None]) ** k / k, axis=-1)
+
+
+def _beta_between(a, b, lo, hi):
+    """∫_lo^hi λ^{a-1}(1-λ)^{b-1} dλ for a, b ≥ 1 (regularised incomplete betas × B(a, b))."""
+    return (betainc(a, b, hi) - betainc(a, b, lo)) * np.exp(betaln(a, b))
+
+
+def stratified_lambda_dce_moments(A, batch_size: int):
+    """Mean and per-draw variance B·Var(batch mean) of stratified λ-DCE (λ_j = (j + u_j)/B).
+
+    Infinite iff some a_i > 0: the first stratum still reaches λ → 0 (``math_spec.md`` §6.3).
+    """
+    A = _as_table(A)
+    n = _n_of(A)
+    B = int(batch_size)
+    lo, hi = np.arange(B) / B, (np.arange(B) + 1) / B
+    S1, S2 = _level_sums(A, n, 1), _level_sums(A, n, 2)
+    m = np.arange(1, n + 1)[:, None]
+    I1 = _beta_between(m, n - m + 1, lo, hi)  # (n, B)
+    I2 = np.zeros((n, B))
+    I2[1:] = _beta_between(m[1:] - 1, n - m[1:] + 1, lo, hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        I2[0] = _m1_tail(lo, n) - _m1_tail(hi, n)
+    e1 = B * (S1[..., 1:] @ I1)
+    has_single = np.any(np.atleast_2d(A)[:, 1 << np.arange(n)] > 0, axis=-1).reshape(np.shape(A)[:-1])
+    with np.errstate(invalid="ignore"):
+        e2 = B * (S2[..., 2:] @ I2[1:] + S2[..., 1:2] * np.where(np.isfinite(I2[0]), I2[0], 0.0))
+    mean = e1.mean(axis=-1)
+    var = np.where(has_single, np.inf, (e2 - e1**2).mean(axis=-1))
+    return mean, var
+
+
+# ============================================================================ schedule-based
+def t_estimator_moments(A, *, schedule, eps_s: float = 1e-3, kind: str = "t_dce", score_log: bool = True,
+                        defect=None, reference=None) -> Moments:
+    """Exact mean, bias and variance of one draw of the code's t-DCE / t-DSE (§6.3, §8).
+
+    With t = (1-ε_s)u + ε_s, λ = λ(t), w(t) = σ(t)/(e^σ̄(t) - 1) and M ~ Bern(λ)^n:
+
+    * ``t_dce``, ``score_log=True`` (the code): g = w [A(M) + m log(e^σ̄ - 1)];
+    * ``t_dce``, ``score_log=False``: g = w A(M);
+    * ``t_dse``: g = w [A(M) + D(M)] with the row-sum defect D (Lemma 3.3).
+
+    E g^p = (1/(1-ε_s)) ∫_{ε_s}^1 w^p sum_m λ^m (1-λ)^{n-m} E_m[V^p] dt, computed with
+    ``scipy.integrate.quad_vec`` (tolerance 1e-13 relative) for all levels at once. The mean is
+    that of every draw of the ``vdm`` sampler too (each t_j is marginally uniform); the
+    variance is that of i.i.d. draws.
+
+    Parameters
+    ----------
+    A : (2**n,) float array
+    schedule : Schedule
+    eps_s : float
+    kind : {"t_dce", "t_dse"}
+    score_log : bool
+    defect : (2**n,) float array, optional
+        D(M) for ``t_dse`` (default 0: a normalised denoiser).
+    reference : float, optional
+        NLL for the bias (default: :func:`time_free_sum`).
+    """
+    A = _as_table(A)
+    if A.ndim != 1:
+        raise ValueError("`A` must be one table (2**n,) here")
+    n = _n_of(A)
+    if kind not in ("t_dce", "t_dse"):
+        raise ValueError(f"unknown `kind` {kind!r}; choose 't_dce' or 't_dse'")
+    eps_s = float(eps_s)
+    if not 0.0 <= eps_s < 1.0:
+        raise ValueError(f"`eps_s` must lie in [0, 1) (got {eps_s!r})")
+    if np.isinf(A).any():
+        raise ValueError("`A` has infinite entries: the t-estimators' moments are infinite")
+    m = _sizes(n)
+    V = A + (np.zeros_like(A) if defect is None or kind == "t_dce" else np.asarray(defect, float))
+    C = comb(n, np.arange(n + 1))
+    mm = np.arange(n + 1)
+    S1, S2 = _level_sums(V, n, 1), _level_sums(V, n, 2)
+    log_terms = kind == "t_dce" and score_log
+
+    def integrand(t):
+        sb = float(schedule.sigma_bar(t))
+        sig = float(schedule.sigma(t))
+        lam = -np.expm1(-sb)
+        if lam <= 0:
+            return np.zeros(5 * (n + 1))
+        w = sig / np.expm1(sb)
+        ell = np.log(np.expm1(sb))
+        p = lam**mm * np.exp(-sb * (n - mm))  # λ^m (1-λ)^(n-m), with 1 - λ = e^{-σ̄}
+        return np.concatenate([w * p, w * p * ell, w * w * p, w * w * p * ell, w * w * p * ell * ell])
+
+    vals, _ = quad_vec(integrand, eps_s, 1.0, epsabs=0.0, epsrel=1e-13, limit=20000)
+    vals = vals.reshape(5, n + 1) / (1.0 - eps_s)
+    mean = S1 @ vals[0]
+    second = S2 @ vals[2]
+    if log_terms:
+        mean += (C * mm) @ vals[1]
+        second += 2 * (mm * S1) @ vals[3] + (C * mm**2) @ vals[4]
+    ref = float(time_free_sum(A)) if reference is None else float(reference)
+    name = kind if kind == "t_dse" or score_log else "t_dce_true"
+    return Moments(name, float(mean), float(mean - ref), float(second - mean**2), False, None)
+
+
+# ============================================================================= λ-DCE truncation
+def lambda_dce_truncation(A, delta) -> LambdaTruncation:
+    """E[g²; λ ≥ δ] of λ-DCE exactly, and its log(1/δ) growth law (``math_spec.md`` §6.3, S8).
+
+    E[g²; λ ≥ δ] = sum_i a_i² ∫_δ^1 λ^{-1}(1-λ)^{n-1} dλ + sum_{|M|≥2} A(M)² ∫_δ^1 λ^{m-2}(1-λ)^{n-m} dλ
+                 = (sum_i a_i²)(log 1/δ - H_{n-1}) + C + o(1).
+
+    Parameters
+    ----------
+    A : (2**n,) float array
+    delta : float in (0, 1)
+    """
+    A = _as_table(A)
+    if A.ndim != 1:
+        raise ValueError("`A` must be one table (2**n,) here")
+    delta = float(delta)
+    if not 0.0 < delta < 1.0:
+        raise ValueError(f"`delta` must lie in (0, 1) (got {delta!r})")
+    n = _n_of(A)
+    S2 = _level_sums(A, n, 2)
+    m = np.arange(2, n + 1)
+    full = np.exp(betaln(m - 1, n - m + 1))
+    constant = float(S2[2:] @ full)
+    tail = float(S2[2:] @ (_beta_between(m - 1, n - m + 1, delta, 1.0)))
+    slope = float(S2[1])
+    second = slope * float(_m1_tail(delta, n)) + tail
+    asymptote = slope * (-np.log(delta) - harmonic(n - 1)) + constant
+    return LambdaTruncation(delta, second, slope, constant, float(asymptote))
+
+
+# ====================================================================================== ratios
+def ratio_moments(A_num, A_den, *, scheme: str = "time_free") -> RatioMoments:
+    """Exact Var coupled, Var decoupled and the covariance term of the log-ratio (§6.4).
+
+    Var_c = Var_M(f_m (A_den - A_num)), Var_d = Var(f A_num) + Var(f A_den),
+    Var_d - Var_c = 2 Cov(f A_num, f A_den). For time_free, f = H_n, so these are
+    H_n² Var_I(A_y - A_x), H_n²(Var A_x + Var A_y) and 2 H_n² Cov (``math_spec.md`` §6.4).
+
+    Parameters
+    ----------
+    A_num, A_den : (2**n,) float arrays
+        Tables of the two sequences over the same target set.
+    scheme : {"time_free", "k_dce", "rb_lambda_dce"}
+    """
+    A_num, A_den = _as_table(A_num), _as_table(A_den)
+    if A_num.shape != A_den.shape or A_num.ndim != 1:
+        raise ValueError(f"`A_num` and `A_den` must be single tables of one shape (got {A_num.shape}, {A_den.shape})")
+    if scheme not in ("time_free", "k_dce", "rb_lambda_dce"):
+        raise ValueError(f"unknown `scheme` {scheme!r}; choose one of ['k_dce', 'rb_lambda_dce', 'time_free']")
+    if np.isinf(A_num).any() or np.isinf(A_den).any():
+        raise ValueError("a table has infinite entries: the log-ratio is not finite")
+    n = _n_of(A_num)
+    sch = mask_size_scheme(scheme, n)
+    P = sch.mask_probabilities
+    f = sch.f[_sizes(n)]
+    gx, gy = f * A_num, f * A_den
+    mx, my = P @ gx, P @ gy
+    var_x, var_y = P @ (gx - mx) ** 2, P @ (gy - my) ** 2
+    var_c = P @ ((gy - gx) - (my - mx)) ** 2
+    var_d = var_x + var_y
+    cov2 = 2.0 * (P @ ((gx - mx) * (gy - my)))
+    return RatioMoments(scheme, float(my - mx), float(var_c), float(var_d), float(cov2))
+
+
+# ============================================================================ which sampler wins
+def zero_variance_distribution(A) -> np.ndarray:
+    """P*(M) = B(m, n-m+1) A(M) / NLL: importance sampling from it with g = NLL has zero variance.
+
+    Needs A ≥ 0 (a normalised denoiser) and a positive finite NLL (``math_spec.md`` §6.5).
+    """
+    A = _as_table(A)
+    n = _n_of(A)
+    if np.any(A < 0) or np.isinf(A).any():
+        raise ValueError("`A` must be finite and non-negative for a zero-variance law")
+    m = _sizes(n)
+    w = np.where(m > 0, np.exp(betaln(np.maximum(m, 1), n - m + 1)), 0.0) * A
+    total = w.sum(axis=-1, keepdims=True)
+    if np.any(total <= 0):
+        raise ValueError("the NLL is 0: every estimator is exact, no law is needed")
+    return w / total
+
+
+def best_mask_size_weights(A) -> tuple[np.ndarray, float]:
+    """q*_m ∝ sqrt(E[A(M)² | m]) / m over m = 1..n, and the variance it attains.
+
+    Among samplers that draw m ~ q then M uniform with g = A(M)/(m q_m), the variance
+    sum_m E[A²|m]/(m² q_m) - NLL² is smallest at q* (Cauchy–Schwarz), with value
+    (sum_m sqrt(E[A²|m])/m)² - NLL².
+    """
+    A = _as_table(A)
+    if A.ndim != 1:
+        raise ValueError("`A` must be one table (2**n,) here")
+    n = _n_of(A)
+    C = comb(n, np.arange(n + 1))
+    rms = np.sqrt(_level_sums(A, n, 2)[1:] / C[1:])
+    score = rms / np.arange(1, n + 1)
+    if score.sum() <= 0:
+        return np.full(n, 1.0 / n), 0.0
+    q = score / score.sum()
+    nll = float(time_free_sum(A))
+    return q, float(score.sum() ** 2 - nll**2)
+
+
+def fit_mask_size_weights(denoiser, x0=None, *, pilot_per_size: int = 4, defensive: float = 0.1, rng=None,
+                          target=None, context=None) -> np.ndarray:
+    """A practical importance law over m, fitted from a few pilot draws (no knowledge of A).
+
+    For each m = 1..n draw ``pilot_per_size`` uniform masks of size m, estimate
+    r_m = sqrt(mean A(M)²), and take q_m ∝ (1-α) r_m/m / sum + α/n (α = ``defensive``; the
+    uniform part keeps every q_m > 0, so the estimator stays unbiased even where the pilot
+    saw only zeros). Costs n · ``pilot_per_size`` denoiser rows. Use the weights with
+    :func:`ctmc_lab.estimators.mask_size_importance`; their exact variance is
+    ``estimator_moments(A, "mask_size_importance", weights=q)``.
+
+    Returns
+    -------
+    (n,) float array, summing to 1
+    """
+    from .estimators import _SizeTable, _oracle
+
+    if not 0.0 < float(defensive) <= 1.0:
+        raise ValueError(f"`defensive` must lie in (0, 1] (got {defensive!r})")
+    k = int(pilot_per_size)
+    if k < 1:
+        raise ValueError(f"`pilot_per_size` must be a positive integer (got {pilot_per_size!r})")
+    rng = np.random.default_rng(rng)
+    oracle = _oracle(denoiser, x0, target, context, 4096)
+    n = oracle.n
+    m = np.repeat(np.arange(1, n + 1), k)
+    A = oracle(_SizeTable(n).draw(m, rng)).reshape(n, k)
+    score = np.sqrt(np.mean(A**2, axis=1)) / np.arange(1, n + 1)
+    fitted = score / score.sum() if np.isfinite(score.sum()) and score.sum() > 0 else np.full(n, 1.0 / n)
+    q = (1 - defensive) * fitted + defensive / n
+    return q / q.sum()
+
+
+def compare_samplers(A, *, positions=None) -> SamplerComparison:
+    """Exact variances of the unbiased samplers at one sequence, the winner, and the optimal laws.
+
+    Parameters
+    ----------
+    A : (2**n,) float array
+    positions : (n,) int array, optional
+
+    Returns
+    -------
+    SamplerComparison
+    """
+    A = _as_table(A)
+    if A.ndim != 1:
+        raise ValueError("`A` must be one table (2**n,) here")
+    variances = {name: estimator_moments(A, name, positions=positions).variance for name in UNBIASED}
+    order = sorted(variances, key=lambda k: variances[k])
+    best, second = variances[order[0]], variances[order[1]]
+    ratio = (lambda v: np.inf if best == 0 else v / best)
+    q, v_q = best_mask_size_weights(A)
+    try:
+        p_star = zero_variance_distribution(A)
+    except ValueError:
+        p_star = None
+    return SamplerComparison(variances, order[0], float(ratio(second)), float(ratio(variances["time_free"])),
+                             q, v_q, p_star)
