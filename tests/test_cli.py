@@ -142,3 +142,18 @@ def test_user_generator_file(tmp_path):
                  "--schedule", "linear", "--json", str(out)]) == 0
     for pt in json.loads(out.read_text())["points"]:
         assert pt["kl_rate"] == pytest.approx(-pt["mdse"], rel=1e-9) and pt["mask_level"] is None
+
+
+def test_nll_markov_protocol_json(tmp_path):
+    out = tmp_path / "mk.json"
+    assert main(["nll", "--dist", "markov4", "--pairs", "3", "--mc-samples", "2048", "--seed", "5",
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert len(data["pairs"]) == 3
+    for pair in data["pairs"]:
+        assert set(pair) >= {"prompt", "response", "true_nll", "time_free_exact", "mc_estimate", "mc_stderr",
+                             "mc_samples", "estimators"}
+        assert len(pair["prompt"]) == 16 and len(pair["response"]) == 16
+        assert pair["time_free_exact"] == pytest.approx(pair["true_nll"], abs=1e-9)
+        assert abs(pair["mc_estimate"] - pair["true_nll"]) <= 5 * pair["mc_stderr"]
+        assert pair["estimators"]["lambda_dce"]["variance_is_infinite"] is True

@@ -28,8 +28,9 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
         "--dist",
         default=default,
         metavar="SPEC",
-        help="dna128 (the paper's table), dna128-like:SEED, or a JSON file {sequence: probability} "
-        f"(default: {default})",
+        help="dna128 (the paper's table), dna128-like:SEED, or a JSON file {sequence: probability}; "
+        "`nll` also takes markov4 (the paper's order-4 chain) or markov:PATH (a JSON table "
+        f"{{context: {{symbol: probability}}}}) for the prompt-response protocol (default: {default})",
     )
     parser.add_argument("--alphabet", help="symbols in token order, e.g. ATGC (default: inferred, sorted)")
     parser.add_argument("--normalize", action="store_true", help="rescale probabilities to sum to 1")

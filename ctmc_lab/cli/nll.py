@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import decompositions
 from ..process import MAX_DENSE_STATES
+from . import markov_protocol
 from .estimate import estimator_fields
 from ._common import Progress, add_dist_arguments, eprint, json_float, load_distribution, write_json
 
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
     add_dist_arguments(p)
     p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    markov_protocol.add_protocol_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -81,6 +83,8 @@ def _fmt(v) -> str:
 
 
 def run(args) -> int:
+    if markov_protocol.is_markov_spec(args.dist):
+        return markov_protocol.run_protocol(args)
     dist = load_distribution(args)
     records = compute(dist, args.sequence)
     print(f"distribution {dist.name}: N={dist.n_tokens}, L={dist.length}, support {dist.support_size}, "

@@ -1,0 +1,535 @@
+"""Conditional likelihood: Theorem 4.2, Corollary 4.3 and the coupled log-ratio (``math_spec.md`` §4.2, §4.3).
+
+Positions of a sequence ``x`` of length L split three ways:
+
+* the **target** I1 (n positions): the tokens whose likelihood is wanted; only they are masked;
+* the **context** I2: always visible, conditioned on;
+* the **marginalised** rest R = [L] ∖ (I1 ∪ I2): masked in every model input and never
+  conditioned on (§8 items 5–6).
+
+With A(M) = Σ_{i∈M} -log p0(x^i | x^{(I1∖M) ∪ I2}) for M ⊆ I1 (the DCE of the masked target),
+
+* Corollary 4.3 (time-free): ``-log p0(x^{I1} | x^{I2}) = Σ_{M≠∅} B(m, n-m+1) A(M)
+  = H_n E_{J~p(J)}[A(I1∖J)]``, with the harmonic number of the **target** length n;
+* Theorem 4.2 (integral form): the same quantity is ``∫_0^1 (1/λ) E_{M~Bern(λ)^{I1}}[A(M)] dλ``.
+
+A source is a :class:`~ctmc_lab.distributions.JointDistribution`, a
+:class:`~ctmc_lab.markov.MarkovChain` (with ``start=None`` for stationary windows or
+``start=prompt`` for windows continuing a prompt), or any
+:class:`~ctmc_lab.denoisers.Denoiser` (whose A-table is then its model DCE). Monte Carlo runs
+the estimators of :mod:`ctmc_lab.estimators` in their conditional form, and the exact
+moments come from :mod:`ctmc_lab.moments`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import quad
+
+from . import estimators as _est
+from . import moments as _mom
+from .absorbing import harmonic
+from .denoisers import Denoiser, OptimalDenoiser
+from .distributions import JointDistribution
+from .markov import MarkovChain
+
+__all__ = [
+    "Split",
+    "split_positions",
+    "ConditionalLikelihood",
+    "conditional_nll",
+    "conditional_mask_dce",
+    "conditional_likelihood",
+    "time_free_value",
+    "theorem42_integral",
+    "mask_dce_oracle",
+    "conditional_estimate",
+    "ConditionalRatio",
+    "conditional_log_ratio",
+    "METHODS",
+]
+
+#: A-table methods: by source kind, the first is the default.
+METHODS = {
+    "markov": ("forward_backward", "subset", "denoiser"),
+    "joint": ("subset", "denoiser"),
+    "denoiser": ("denoiser",),
+}
+
+
+# ================================================================================ positions
+@dataclass(frozen=True)
+class Split:
+    """The three position sets of a conditional query (sorted tuples of positions)."""
+
+    target: tuple[int, ...]
+    context: tuple[int, ...]
+    marginalised: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        """|I1|, the target length that sets the harmonic number H_n (Cor. 4.3)."""
+        return len(self.target)
+
+
+def _positions(arg, length: int, name: str) -> np.ndarray:
+    """Sorted distinct positions from an iterable of ints or an ``(L,)`` bool mask."""
+    if isinstance(arg, range):
+        arg = list(arg)
+    arr = np.asarray(arg)
+    if arr.dtype == bool:
+        if arr.shape != (length,):
+            raise ValueError(f"`{name}` as a boolean mask must have shape ({length},) (got {arr.shape})")
+        return np.flatnonzero(arr)
+    arr = np.atleast_1d(arr)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"`{name}` must be integer positions or an (L,) boolean mask (got {arg!r})")
+    if arr.min() < 0 or arr.max() >= length:
+        raise ValueError(f"`{name}` positions must lie in 0..{length - 1} (got {arr.min()}..{arr.max()})")
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"`{name}` has repeated positions ({arr.tolist()})")
+    return np.sort(arr).astype(np.int64)
+
+
+def split_positions(length: int, target=None, context=None) -> Split:
+    """Validate target/context positions (lists or ``(L,)`` bool masks); the rest is marginalised.
+
+    ``target=None`` means every position not in the context.
+    """
+    ctx = np.zeros(0, np.int64) if context is None else _positions(context, length, "context")
+    if target is None:
+        tgt = np.setdiff1d(np.arange(length), ctx)
+    else:
+        tgt = _positions(target, length, "target")
+    if tgt.size == 0:
+        raise ValueError("`target` must contain at least one position")
+    both = np.intersect1d(tgt, ctx)
+    if both.size:
+        raise ValueError(f"`target` and `context` must be disjoint (both hold {both.tolist()})")
+    rest = np.setdiff1d(np.arange(length), np.union1d(tgt, ctx))
+    return Split(tuple(map(int, tgt)), tuple(map(int, ctx)), tuple(map(int, rest)))
+
+
+def _kind(source) -> str:
+    if isinstance(source, MarkovChain):
+        return "markov"
+    if isinstance(source, JointDistribution):
+        return "joint"
+    if isinstance(source, Denoiser):
+        return "denoiser"
+    raise ValueError(
+        f"`source` must be a JointDistribution, a MarkovChain or a Denoiser (got {type(source).__name__})"
+    )
+
+
+def _prepare(source, x, target, context, start):
+    """Encoded clean x, its Split, and the source kind (with the checks every entry point needs)."""
+    kind = _kind(source)
+    if start is not None and kind != "markov":
+        raise ValueError("`start` applies to a MarkovChain source only")
+    if kind == "denoiser":
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"`x` must hold integer tokens (got dtype {x.dtype})")
+        x = x.astype(np.int64)
+        if x.ndim != 1 or x.shape[0] != source.length:
+            raise ValueError(f"`x` must be one sequence of length {source.length} (got shape {x.shape})")
+        if x.min() < 0 or x.max() >= source.n_tokens:
+            raise ValueError(f"`x` tokens must lie in 0..{source.n_tokens - 1} (clean, no mask)")
+    else:
+        x = source.encode(x)
+        if x.ndim != 1:
+            raise ValueError(f"`x` must be one sequence (got shape {x.shape})")
+        if kind == "joint" and x.shape[0] != source.length:
+            raise ValueError(f"`x` must have length {source.length} (got {x.shape[0]})")
+    return x, split_positions(x.shape[0], target, context), kind
+
+
+def _with_mask(x, positions, mask_id):
+    out = x.copy()
+    out[list(positions)] = mask_id
+    return out
+
+
+# =============================================================================== exact values
+def conditional_nll(source, x, *, target=None, context=None, start=None) -> float:
+    """The true ``-log p0(x^{I1} | x^{I2})``, directly from two marginals.
+
+    ``log P(x^{I2}) - log P(x^{I1 ∪ I2})``, each summing out the marginalised positions; for a
+    MarkovChain both are forward passes (§5.4). No masks, no time-free sum: this is the
+    reference the identities are checked against.
+
+    Parameters
+    ----------
+    source : JointDistribution or MarkovChain
+    x : (L,) int array or string
+    target, context : positions, optional
+        I1 (default: every non-context position) and I2 (default: none).
+    start : optional
+        MarkovChain only: None for a stationary window, else a prompt whose last k symbols
+        start the chain.
+
+    Returns
+    -------
+    float
+        ``inf`` if ``x^{I1}`` has probability 0 given a possible context.
+
+    Raises
+    ------
+    ValueError
+        If the context itself has probability 0 (the conditional is undefined).
+
+    Examples
+    --------
+    >>> from ctmc_lab.markov import markov4
+    >>> mk = markov4()
+    >>> prompt, response = "ACGTACGTACGTACGT", "TTGACCAG"
+    >>> a = conditional_nll(mk, prompt + response, target=range(16, 24), context=range(16))
+    >>> b = mk.nll(response, start=prompt)               # chain rule from the last 4 symbols
+    >>> abs(a - b) < 1e-12
+    True
+    """
+    x, split, kind = _prepare(source, x, target, context, start)
+    if kind == "denoiser":
+        raise ValueError("a Denoiser has no marginals: use conditional_likelihood (Cor. 4.3 over its A-table)")
+    n = source.n_tokens
+    given = _with_mask(x, split.target + split.marginalised, n)
+    joint = _with_mask(x, split.marginalised, n)
+    both = np.stack([given, joint])
+    if kind == "markov":
+        log_p = source.log_marginal(both, start=start)
+    else:
+        with np.errstate(divide="ignore"):
+            log_p = np.log(source.marginal(both, both != n))
+    if not np.isfinite(log_p[0]):
+        raise ValueError("the context x^{I2} has probability 0: the conditional is undefined")
+    return float(log_p[0] - log_p[1])
+
+
+def conditional_mask_dce(source, x, *, target=None, context=None, start=None, method=None,
+                         batch_size: int = 4096) -> np.ndarray:
+    """A(M) for every mask M ⊆ I1, indexed by the local bitmask (bit t = t-th target position).
+
+    Parameters
+    ----------
+    source : JointDistribution, MarkovChain or Denoiser
+    x : (L,) int array or string
+    target, context : positions, optional
+    start : optional
+        MarkovChain only (see :func:`conditional_nll`).
+    method : str, optional
+        MarkovChain: ``"forward_backward"`` (default; conditionals on prefix/suffix tries, all
+        2**n masks at once), ``"subset"`` (differences of the subset log-evidence table,
+        h(V ∪ {i}) - h(V)), ``"denoiser"`` (the batched forward–backward denoiser on every
+        masked input). JointDistribution: ``"subset"`` (default,
+        :func:`ctmc_lab.moments.optimal_mask_dce`) or ``"denoiser"``. Denoiser: ``"denoiser"``.
+        The methods are independent routes to one table (tested to 1e-12).
+    batch_size : int
+        Rows per denoiser call for ``"denoiser"``.
+
+    Returns
+    -------
+    (2**n,) float array
+        ``A[0] = 0``; ``+inf`` where a target token has conditional probability 0.
+    """
+    x, split, kind = _prepare(source, x, target, context, start)
+    valid = METHODS[kind]
+    method = valid[0] if method is None else method
+    if method not in valid:
+        raise ValueError(f"`method` {method!r} is not available for a {kind} source; choose one of {list(valid)}")
+    tgt, ctx = list(split.target), list(split.context)
+    if method == "denoiser":
+        if kind == "markov":
+            den = source.denoiser(x.shape[0], start=start)
+        elif kind == "joint":
+            den = OptimalDenoiser(source)
+        else:
+            den = source
+        return _mom.mask_dce_table(den, x, target=tgt, context=ctx or None, batch_size=batch_size)
+    if kind == "joint":
+        return _mom.optimal_mask_dce(source, x, target=tgt, context=ctx or None)
+    xm = _with_mask(x, split.marginalised, source.n_tokens)
+    if method == "forward_backward":
+        return source.mask_dce_table(xm, tgt, start=start)
+    # "subset": A(M) = Σ_{t∈M} [h(V ∪ {t}) - h(V)] with h = -log-evidence and V = I1 ∖ M.
+    h = -source.subset_log_evidence(xm, tgt, start=start)
+    n = len(tgt)
+    full = (1 << n) - 1
+    masks = np.arange(1 << n)
+    A = np.zeros(1 << n)
+    with np.errstate(invalid="ignore"):
+        for t in range(n):
+            has = ((masks >> t) & 1).astype(bool)
+            vis = full ^ masks[has]
+            term = h[vis | (1 << t)] - h[vis]
+            A[has] += np.where(np.isnan(term), np.inf, term)
+    return A
+
+
+def time_free_value(A) -> float:
+    """Cor. 4.3: Σ_{M≠∅} B(m, n-m+1) A(M) = H_n E_{J~p(J)}[A(I1∖J)] over all 2**n - 1 masks."""
+    return float(_mom.time_free_sum(A))
+
+
+def theorem42_integral(A, *, upper: float = 1.0) -> float:
+    """Theorem 4.2 by quadrature: ``∫_0^Λ (1/λ) E_{M~Bern(λ)^n}[A(M)] dλ``.
+
+    The expectation is the polynomial ``Σ_m λ^m (1-λ)^(n-m) S_m`` with ``S_m`` the sum of A
+    over masks of size m; the integrand tends to ``Σ_i A({i})`` as λ → 0, so adaptive
+    quadrature (``epsabs=1e-13, epsrel=1e-12``, §5.1) needs no special care. At ``Λ = 1`` it
+    equals :func:`time_free_value` (the Beta integrals of §4.1 step 2), which is what makes it
+    an independent check of Cor. 4.3's weights.
+
+    Parameters
+    ----------
+    A : (2**n,) float array
+    upper : float in (0, 1]
+    """
+    A = np.asarray(A, dtype=float)
+    n = A.shape[-1].bit_length() - 1 if A.ndim == 1 else -1
+    if A.ndim != 1 or n < 1 or A.shape[0] != 1 << n:
+        raise ValueError(f"`A` must be one table of 2**n entries, n ≥ 1 (got shape {A.shape})")
+    if np.isnan(A).any():
+        raise ValueError("`A` contains NaN")
+    if not 0 < upper <= 1:
+        raise ValueError(f"`upper` must lie in (0, 1] (got {upper})")
+    if np.isinf(A).any():
+        return float("inf")
+    sizes = np.bitwise_count(np.arange(1 << n, dtype=np.uint64)).astype(np.int64)
+    S = np.bincount(sizes, weights=A, minlength=n + 1)  # S_m = Σ_{|M|=m} A(M)
+    m = np.arange(n + 1)
+
+    def integrand(lam):
+        return float(np.sum(S[1:] * lam ** (m[1:] - 1) * (1 - lam) ** (n - m[1:])))
+
+    value, _ = quad(integrand, 0.0, upper, epsabs=1e-13, epsrel=1e-12, limit=200)
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class ConditionalLikelihood:
+    """Exact conditional likelihood of one sequence (Thm 4.2 / Cor. 4.3).
+
+    Attributes
+    ----------
+    split : Split
+        Target, context and marginalised positions.
+    harmonic : float
+        H_n of the target length n.
+    true_nll : float
+        ``-log p0(x^{I1} | x^{I2})`` from marginals (:func:`conditional_nll`); for a Denoiser
+        source, the model's own time-free value.
+    time_free_exact : float
+        Cor. 4.3 summed over all 2**n - 1 masks.
+    mask_dce : (2**n,) float array
+        A(M) by local mask bitmask.
+    method : str
+        How the A-table was computed.
+    """
+
+    split: Split
+    harmonic: float
+    true_nll: float
+    time_free_exact: float
+    mask_dce: np.ndarray
+    method: str
+
+    @property
+    def residual(self) -> float:
+        """|true_nll - time_free_exact| (0 when both are infinite)."""
+        if np.isinf(self.true_nll) and np.isinf(self.time_free_exact):
+            return 0.0
+        return abs(self.true_nll - self.time_free_exact)
+
+    def moments(self, names=None) -> dict:
+        """``{estimator: Moments}``: exact mean, bias against ``true_nll`` and variance of one draw.
+
+        Default names: :data:`ctmc_lab.moments.FIELD_ESTIMATORS` (without the omit-full-mask
+        samplers for a one-position target, where they are undefined).
+        """
+        if names is None:
+            names = tuple(name for name in _mom.FIELD_ESTIMATORS
+                          if self.split.n >= 2 or not name.startswith("omit_full_mask"))
+        return _mom.all_moments(self.mask_dce, names=names, reference=self.true_nll,
+                                positions=np.asarray(self.split.target))
+
+
+def conditional_likelihood(source, x, *, target=None, context=None, start=None, method=None,
+                           batch_size: int = 4096) -> ConditionalLikelihood:
+    """Exact conditional NLL two ways: from marginals and by Cor. 4.3 over all 2**n - 1 masks.
+
+    Parameters are those of :func:`conditional_mask_dce`.
+
+    Examples
+    --------
+    >>> from ctmc_lab.datasets import dna128
+    >>> p = dna128(); x = p.support[3]
+    >>> r = conditional_likelihood(p, x, target=[0, 2, 5], context=[1, 7])   # 3, 4, 6 marginalised
+    >>> r.split.marginalised, r.residual < 1e-12
+    ((3, 4, 6), True)
+    """
+    x, split, kind = _prepare(source, x, target, context, start)
+    A = conditional_mask_dce(source, x, target=split.target, context=split.context, start=start,
+                             method=method, batch_size=batch_size)
+    tf = time_free_value(A)
+    true = tf if kind == "denoiser" else conditional_nll(source, x, target=split.target,
+                                                         context=split.context, start=start)
+    A.setflags(write=False)
+    return ConditionalLikelihood(split, harmonic(split.n), true, tf, A, method or METHODS[kind][0])
+
+
+# ============================================================================== Monte Carlo
+class _TableMaskDCE(_est.MaskDCE):
+    """A :class:`~ctmc_lab.estimators.MaskDCE` whose A(M) come from an exact table.
+
+    The table is the one the denoiser itself produces (the routes agree to 1e-12, tested),
+    so an estimator sees the same value per mask while the 2**13 draws of the protocol cost
+    a lookup instead of a forward–backward call each. D(M) is 0: the exact conditionals are
+    normalised.
+    """
+
+    def __init__(self, denoiser, x0, table, **options):
+        super().__init__(denoiser, x0, **options)
+        if table.shape != (1 << self.n,):
+            raise ValueError(f"`table` must have 2**{self.n} entries (got {table.shape})")
+        self._exact = np.asarray(table, dtype=float)
+
+    def _evaluate(self, local):
+        return self._exact[local], np.zeros(local.size)
+
+
+def _denoiser_of(source, length, start):
+    kind = _kind(source)
+    if kind == "markov":
+        return source.denoiser(length, start=start)
+    if kind == "joint":
+        return OptimalDenoiser(source)
+    return source
+
+
+def mask_dce_oracle(source, x, *, target=None, context=None, start=None, table=None,
+                    batch_size: int = _est.DEFAULT_BATCH) -> _est.MaskDCE:
+    """A :class:`~ctmc_lab.estimators.MaskDCE` for the conditional estimators.
+
+    With ``table`` (an exact A-table of this query, e.g. ``conditional_likelihood(...).mask_dce``)
+    the oracle looks values up; without it every distinct mask calls the source's optimal
+    denoiser (or the given Denoiser).
+    """
+    x, split, _ = _prepare(source, x, target, context, start)
+    den = _denoiser_of(source, x.shape[0], start)
+    opts = dict(target=list(split.target), context=list(split.context) or None, batch_size=batch_size)
+    if table is None:
+        return _est.MaskDCE(den, x, **opts)
+    return _TableMaskDCE(den, x, np.asarray(table, dtype=float), **opts)
+
+
+def conditional_estimate(source, x, *, estimator: str = "time_free", n_samples: int, rng=None,
+                         target=None, context=None, start=None, table=None, **options) -> _est.Estimate:
+    """Monte Carlo estimate of ``-log p(x^{I1} | x^{I2})`` with any estimator of issue 4.
+
+    Parameters
+    ----------
+    source : JointDistribution, MarkovChain or Denoiser
+    x : (L,) int array or string
+    estimator : str
+        A key of :data:`ctmc_lab.estimators.ESTIMATORS` (``time_free``, ``k_dce``,
+        ``rb_lambda_dce``, ``lambda_dce``, ``omit_full_mask``, ``omit_full_mask_token_mean``,
+        ``t_dce``, ``t_dse``, ...), run in its conditional form: masks over the target only,
+        H_n of the target length, marginalised positions masked in every input.
+    n_samples : int
+    rng : seed or Generator
+    target, context, start
+        As in :func:`conditional_nll`.
+    table : (2**n,) float array, optional
+        Exact A-table for lookups (see :func:`mask_dce_oracle`).
+    **options
+        Passed to the estimator (``batch_size``, ``schedule``, ``return_values``, ...).
+
+    Returns
+    -------
+    ctmc_lab.estimators.Estimate
+    """
+    oracle = mask_dce_oracle(source, x, target=target, context=context, start=start, table=table)
+    return _est.estimate(estimator, oracle, None, n_samples=n_samples, rng=rng, **options)
+
+
+# ================================================================================ log ratio
+@dataclass(frozen=True, eq=False)
+class ConditionalRatio:
+    """``log p(y⁺ | x^{I2}) - log p(y⁻ | x^{I2})`` exactly and by the coupled/decoupled estimators (§4.3, §6.4).
+
+    Attributes
+    ----------
+    exact : float
+        From marginals: ``NLL(y⁻) - NLL(y⁺)``.
+    time_free_exact : float
+        ``Σ_M B(m, n-m+1) [A⁻(M) - A⁺(M)]`` over all masks.
+    moments : ctmc_lab.moments.RatioMoments
+        Exact single-draw variances, coupled and decoupled, and 2 Cov (their difference).
+    coupled, decoupled : ctmc_lab.estimators.Estimate or None
+        Monte Carlo runs (when ``n_samples`` was given).
+    """
+
+    exact: float
+    time_free_exact: float
+    moments: _mom.RatioMoments
+    coupled: _est.Estimate | None
+    decoupled: _est.Estimate | None
+
+
+def conditional_log_ratio(source, x_plus, x_minus, *, target=None, context=None, start=None,
+                          n_samples: int | None = None, rng=None, scheme: str = "time_free",
+                          method=None) -> ConditionalRatio:
+    """Coupled and decoupled estimators of the conditional log-ratio of two responses (Eq. 18).
+
+    Parameters
+    ----------
+    source : JointDistribution, MarkovChain or Denoiser
+        For a Denoiser, ``exact`` is the model's own log-ratio (its time-free values).
+    x_plus, x_minus : (L,) int arrays or strings
+        Prompt + response sequences with the same index sets; they must agree on the context
+        (one prompt, two responses of equal length, §8 item 7).
+    target, context, start
+        As in :func:`conditional_nll`. For a prompt of length P and responses of length R:
+        ``target=range(P, P+R), context=range(P)``.
+    n_samples : int, optional
+        Monte Carlo draws for both estimators (none when omitted).
+    rng : seed or Generator
+    scheme : {"time_free", "k_dce", "rb_lambda_dce"}
+    method : str, optional
+        A-table method (see :func:`conditional_mask_dce`).
+
+    Returns
+    -------
+    ConditionalRatio
+
+    Notes
+    -----
+    Coupled: one mask J per draw for both responses, ``g = H_n [A⁻(M) - A⁺(M)]``; decoupled:
+    independent masks. ``Var_d - Var_c = 2 H_n² Cov(A⁺, A⁻)``: coupling helps only when the
+    covariance is positive (§6.4).
+    """
+    xp, split, _ = _prepare(source, x_plus, target, context, start)
+    xn, split2, _ = _prepare(source, x_minus, target, context, start)
+    if xp.shape != xn.shape:
+        raise ValueError(f"`x_plus` and `x_minus` must have one length (got {xp.shape[0]} and {xn.shape[0]})")
+    if split.context and np.any(xp[list(split.context)] != xn[list(split.context)]):
+        raise ValueError("`x_plus` and `x_minus` must agree on the context positions (one shared prompt)")
+    plus = conditional_likelihood(source, xp, target=split.target, context=split.context, start=start, method=method)
+    minus = conditional_likelihood(source, xn, target=split.target, context=split.context, start=start, method=method)
+    mom = _mom.ratio_moments(plus.mask_dce, minus.mask_dce, scheme=scheme)
+    coupled = decoupled = None
+    if n_samples is not None:
+        rng = np.random.default_rng(rng)
+        den = _denoiser_of(source, xp.shape[0], start)
+        opts = dict(n_samples=n_samples, scheme=scheme, target=list(split.target),
+                    context=list(split.context) or None)
+        coupled = _est.log_ratio(den, xp, xn, coupled=True, rng=rng, **opts)
+        decoupled = _est.log_ratio(den, xp, xn, coupled=False, rng=rng, **opts)
+    return ConditionalRatio(minus.true_nll - plus.true_nll, minus.time_free_exact - plus.time_free_exact,
+                            mom, coupled, decoupled)
+
