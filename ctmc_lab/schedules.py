@@ -167,7 +167,8 @@ class Cosine(Schedule):
             raise ValueError(f"`eps` must lie in [0, 1) (got {self.eps})")
 
     def _lam(self, t):
-        return (1 - self.eps) * -np.expm1(np.log(np.cos(0.5 * np.pi * t)))
+        # 1 - cos x = 2 sin^2(x/2): no cancellation, so sigma_bar(t) > 0 for every t > 0.
+        return (1 - self.eps) * 2.0 * np.sin(0.25 * np.pi * t) ** 2
 
     def _dlam(self, t):
         return (1 - self.eps) * 0.5 * np.pi * np.sin(0.5 * np.pi * t)

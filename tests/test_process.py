@@ -107,3 +107,11 @@ def test_unshifted_geometric_is_refused_where_identities_need_zero():
 def test_forward_process_kernel_uses_sigma_bar():
     proc = ForwardProcess(generators.absorbing(4), schedules.Loglinear())
     assert proc.kernel(0.5)[4, 0] == pytest.approx(schedules.Loglinear().mask_level(0.5), rel=1e-14)
+
+
+def test_cosine_schedule_is_accurate_at_tiny_times():
+    sch = schedules.Cosine(eps=0.0)
+    t = 1e-10
+    expected = (np.pi * t / 2) ** 2 / 2  # 1 - cos x ≈ x^2 / 2
+    assert sch.mask_level(t) == pytest.approx(expected, rel=1e-12)
+    assert sch.sigma_bar(t) > 0

@@ -1,4 +1,4 @@
-"""The ``ctmc-lab`` command line: ``nll``, ``curve``, and the subcommands registered below.
+"""The ``ctmc-lab`` command line: ``verify``, ``nll``, ``curve``, ``estimate`` and the rest below.
 
 Every subcommand module has ``add_parser(subparsers)``; a ``ValueError`` from any layer
 becomes ``ctmc-lab: error: ...`` on stderr with exit status 2, never a traceback.
@@ -13,7 +13,12 @@ import sys
 from .. import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["ctmc_lab.cli.nll", "ctmc_lab.cli.curve", "ctmc_lab.cli.estimate"]
+SUBCOMMANDS = [
+    "proofs_check.cli",
+    "ctmc_lab.cli.nll",
+    "ctmc_lab.cli.curve",
+    "ctmc_lab.cli.estimate",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,120 @@
+"""Small shared helpers of the check modules: picking sequences, labels, differences, sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ctmc_lab import generators
+from ctmc_lab.distributions import JointDistribution
+from ctmc_lab.schedules import Cosine, Geometric, Linear, Loglinear
+
+__all__ = [
+    "pick_sequences",
+    "label",
+    "five_point",
+    "fd_step",
+    "dense_states",
+    "DENSE_LIMIT",
+    "QUAD_LIMIT",
+    "SCHEDULES",
+    "schedule_label",
+    "random_generator",
+    "worst",
+    "prefix_marginal",
+    "fit_dense",
+    "dist_note",
+]
+
+#: Largest S^L the dense (whole-state-space) float64 derivative checks enumerate (a few
+#: dozen evaluations each); beyond it a dense check runs on the longest prefix marginal that
+#: fits (D128: 4^7 states under uniform noise, 5^6 under absorbing noise).
+DENSE_LIMIT = 20_000
+#: Largest S^L of the dense quadrature checks (hundreds of evaluations per sequence).
+QUAD_LIMIT = 5_000
+
+#: The schedules every Thm 3.1 / Thm 3.4 check runs under (§1.3), with t-grids inside [0, t_max].
+SCHEDULES = {
+    "loglinear(1e-3)": Loglinear(1e-3),
+    "geometric(1e-4..20, shifted)": Geometric(1e-4, 20.0),
+    "linear(rate 1.5)": Linear(1.5),
+    "cosine(1e-3)": Cosine(1e-3),
+}
+
+
+def prefix_marginal(dist: JointDistribution, length: int) -> JointDistribution:
+    """The marginal of positions 0..length-1, an exact distribution on V^length."""
+    if length >= dist.length:
+        return dist
+    keys, inverse = np.unique(dist.support[:, :length], axis=0, return_inverse=True)
+    probs = np.bincount(inverse.reshape(-1), weights=dist.probs, minlength=keys.shape[0])
+    return JointDistribution(keys, probs, n_tokens=dist.n_tokens, alphabet=dist.alphabet, normalize=True,
+                             name=f"{dist.name}[positions 0..{length - 1}]")
+
+
+def fit_dense(dist: JointDistribution, n_states: int, limit: int):
+    """``dist`` if S^L <= limit, else the marginal of its longest prefix that fits (None if
+    even one position does not). The identities hold for every distribution, so a prefix
+    marginal keeps a dense check on the user's data instead of skipping it."""
+    length = dist.length
+    while length > 0 and n_states**length > limit:
+        length -= 1
+    return prefix_marginal(dist, length) if length > 0 else None
+
+
+def dist_note(dist: JointDistribution, ctx) -> str:
+    """Case prefix naming a prefix marginal (empty for the distribution itself)."""
+    return f"{dist.name}; " if dist is not ctx.small else ""
+
+
+def schedule_label(schedule) -> str:
+    for name, sch in SCHEDULES.items():
+        if sch == schedule:
+            return name
+    return repr(schedule)
+
+
+def pick_sequences(dist: JointDistribution, count: int) -> np.ndarray:
+    """Up to ``count`` support sequences, deterministic and spread over the probability range:
+    the most probable, the least probable, then quantiles. Returns a (k, L) int array."""
+    order = np.argsort(-dist.probs, kind="stable")
+    if count >= order.size:
+        return dist.support[order]
+    picks = [order[0], order[-1]] if count >= 2 else [order[0]]
+    if count > 2:
+        inner = np.linspace(0, order.size - 1, count)[1:-1].round().astype(int)
+        picks += [order[i] for i in inner]
+    picks = list(dict.fromkeys(int(p) for p in picks))
+    return dist.support[np.array(picks[:count])]
+
+
+def label(dist: JointDistribution, x) -> str:
+    """A sequence as text (alphabet symbols, or comma-separated tokens)."""
+    return dist.decode(np.asarray(x))
+
+
+def five_point(f, x: float, h: float) -> float:
+    """Five-point central difference f'(x) ≈ [f(x-2h) - 8f(x-h) + 8f(x+h) - f(x+2h)] / 12h."""
+    return (f(x - 2 * h) - 8 * f(x - h) + 8 * f(x + h) - f(x + 2 * h)) / (12 * h)
+
+
+def fd_step(x: float) -> float:
+    """h = min(1e-3, x/500), the step of §10 for 5-point differences near s = 0."""
+    return min(1e-3, x / 500)
+
+
+def dense_states(generator, dist: JointDistribution) -> int:
+    return generator.n_states**dist.length
+
+
+def random_generator(n_tokens: int, rng) -> generators.Generator:
+    """A random generic rate matrix on N states: off-diagonal rates U(0.2, 1.2), column sums 0."""
+    Q = rng.uniform(0.2, 1.2, size=(n_tokens, n_tokens))
+    np.fill_diagonal(Q, 0.0)
+    Q -= np.diag(Q.sum(axis=0))
+    return generators.custom(Q)
+
+
+def worst(errors) -> int:
+    """Index of the largest error (NaN counts as worst)."""
+    e = np.asarray(errors, dtype=float)
+    return int(np.argmax(np.where(np.isnan(e), np.inf, e)))

@@ -1,0 +1,232 @@
+"""The check registry, the records a check produces, and the context it runs in.
+
+A *check* is a function registered with :func:`check`. It receives a :class:`Context`
+(the distributions under test and the run mode) and yields :class:`Result` objects, one
+per case, or :class:`Skip` objects naming a case it cannot run and why. The runner turns
+each result into a :class:`CheckRecord`, the row of the report and of the JSON output.
+
+A *negative control* is a check registered with ``expected_to_fail=True``: it states a
+deliberately wrong variant of an identity (``math_spec.md`` §8, §10) and must exceed its
+tolerance. It shows that the verifier can fail.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ctmc_lab.distributions import JointDistribution
+
+__all__ = [
+    "METHODS",
+    "THEOREM_ORDER",
+    "TOL_ENUM",
+    "TOL_QUAD",
+    "TOL_DERIV",
+    "TOL_MP",
+    "TOL_EXACT",
+    "Result",
+    "Skip",
+    "CheckRecord",
+    "SkipRecord",
+    "Check",
+    "Context",
+    "REGISTRY",
+    "check",
+]
+
+#: Precisions a check can run in (``--precision``).
+METHODS = ("float64", "mpmath", "sympy")
+
+#: Report order of the theorem groups.
+THEOREM_ORDER = (
+    "Kernels (§1.2)",
+    "Thm 3.1",
+    "Thm 3.2",
+    "Lemma 3.3",
+    "Thm 3.4",
+    "Thm 3.5",
+    "Cor 3.6",
+    "Cor 3.7",
+    "Thm 4.1",
+    "Thm 4.2",
+    "Cor 4.3",
+    "Eq. 18",
+    "λ-DCE moments (§6.3)",
+)
+
+# Tolerances of math_spec.md §10.
+TOL_ENUM = 1e-12  #: enumeration identities (Thm 4.1, Cor 4.3, Eq. 18, closed forms, Lemma 3.3)
+TOL_QUAD = 1e-10  #: quadrature identities (Thm 3.2, Thm 3.4, Cor 3.7, Thm 4.2)
+TOL_DERIV = 1e-9  #: derivative identities by 5-point differences (Thm 3.1, Cor 3.6)
+TOL_MP = 1e-25  #: mpmath at 50 digits
+TOL_EXACT = 0.0  #: sympy: the difference simplifies to exactly 0
+
+
+@dataclass(frozen=True)
+class Result:
+    """One evaluated case of a check: ``lhs`` should equal ``rhs``.
+
+    Attributes
+    ----------
+    case : str
+        What was evaluated, as ``key=value`` items separated by ``; `` (``x0=ATG; t=0.3``).
+    lhs, rhs : float or str
+        The two sides. Floats for float64 and mpmath (mpmath values rounded to float for the
+        report; the residual is computed at full precision); strings for sympy.
+    error : float, optional
+        |lhs - rhs| (or the size of a violated inequality); computed from lhs/rhs if omitted.
+    tolerance : float, optional
+        Overrides the check's tolerance for this case (a documented, stricter or
+        singularity-specific bound).
+    """
+
+    case: str
+    lhs: float | str
+    rhs: float | str
+    error: float | None = None
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A case a check cannot run on this distribution, with the reason (never silent)."""
+
+    case: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One row of the report (the JSON ``checks`` entries).
+
+    ``passed`` means |error| <= tolerance. For a negative control (``expected_to_fail``)
+    the verifier is working when ``passed`` is False.
+    """
+
+    id: str
+    theorem: str
+    statement: str
+    case: str
+    method: str
+    lhs: float | str | None
+    rhs: float | str | None
+    error: float
+    tolerance: float
+    passed: bool
+    expected_to_fail: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when the row is as it should be: a check passes, a control fails."""
+        return self.passed != self.expected_to_fail
+
+    def as_json(self) -> dict:
+        def num(x):
+            if isinstance(x, str) or x is None:
+                return x
+            x = float(x)
+            return x if math.isfinite(x) else None
+
+        return {
+            "id": self.id,
+            "theorem": self.theorem,
+            "statement": self.statement,
+            "case": self.case,
+            "method": self.method,
+            "lhs": num(self.lhs),
+            "rhs": num(self.rhs),
+            "error": num(self.error),
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "expected_to_fail": self.expected_to_fail,
+        }
+
+
+@dataclass(frozen=True)
+class SkipRecord:
+    """A skipped case (JSON ``skipped`` entries)."""
+
+    id: str
+    theorem: str
+    method: str
+    case: str
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "theorem": self.theorem, "method": self.method, "case": self.case,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: metadata plus the function that evaluates it."""
+
+    id: str
+    theorem: str
+    statement: str
+    method: str
+    tolerance: float
+    func: Callable[["Context"], Iterable[Result | Skip]] = field(repr=False)
+    expected_to_fail: bool = False
+    #: Rough cost in seconds on the default distributions (drives the progress bar only).
+    cost: float = 1.0
+
+
+#: Every registered check, in registration order.
+REGISTRY: list[Check] = []
+
+
+def check(id: str, *, theorem: str, statement: str, method: str, tolerance: float,
+          expected_to_fail: bool = False, cost: float = 1.0):
+    """Register a check function under ``id`` (decorator)."""
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS} (got {method!r})")
+    if theorem not in THEOREM_ORDER:
+        raise ValueError(f"`theorem` {theorem!r} is not a report group; add it to THEOREM_ORDER")
+
+    def register(func):
+        if any(c.id == id for c in REGISTRY):
+            raise ValueError(f"check id {id!r} is registered twice")
+        REGISTRY.append(Check(id, theorem, statement, method, tolerance, func, expected_to_fail, cost))
+        return func
+
+    return register
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the checks run on.
+
+    Attributes
+    ----------
+    small : JointDistribution
+        The distribution of the dense checks (every state of ``S^L`` enumerated: Thm 3.1,
+        3.2, 3.4, Lemma 3.3). Default: Dirichlet(1), N=4, L=3, full support (§9).
+    large : JointDistribution
+        The distribution of the subset-table checks (absorbing closed forms, Thm 4.1–Cor 4.3,
+        Eq. 18). Default: the paper's D128 table. With ``--dist`` both are the user's.
+    quick : bool
+        Fewer cases per check (CI).
+    user : bool
+        True when the distributions came from ``--dist``.
+    seed : int
+        Seed of every random choice the checks make (random Q, random c, pairs).
+    """
+
+    small: JointDistribution
+    large: JointDistribution
+    quick: bool = False
+    user: bool = False
+    seed: int = 20251024
+
+    def rng(self, salt: int) -> np.random.Generator:
+        """A generator private to one check, so selecting checks never changes their cases."""
+        return np.random.default_rng([self.seed, salt])
+
+    @property
+    def distributions(self) -> list[JointDistribution]:
+        return [self.small] if self.small is self.large else [self.small, self.large]

@@ -1,0 +1,201 @@
+"""Select and run registered checks; collect their records (the suite's engine).
+
+A check that raises is reported as a failed row (its exception in the ``case``), never
+swallowed: a crash must not look like a pass, and must not hide the other checks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import time
+import traceback
+from dataclasses import dataclass
+
+from ctmc_lab import datasets
+from ctmc_lab.cli._common import Progress
+
+from . import framework
+from .framework import METHODS, REGISTRY, Check, CheckRecord, Context, Result, Skip, SkipRecord
+
+__all__ = ["SuiteResult", "load_checks", "select_checks", "parse_precisions", "default_context", "run_checks"]
+
+#: Modules holding checks, imported on demand so ``import proofs_check`` stays light.
+CHECK_MODULES = (
+    "symbolic",
+    "highprec",
+    "thm31_imdse",
+    "thm32_nll",
+    "lemma33_thm34",
+    "thm35_cor36_37",
+    "thm41_43_eq18",
+    "controls",
+)
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Everything one run produced.
+
+    Attributes
+    ----------
+    records : tuple of CheckRecord
+    skipped : tuple of SkipRecord
+    elapsed : float
+        Wall time in seconds.
+    """
+
+    records: tuple[CheckRecord, ...]
+    skipped: tuple[SkipRecord, ...]
+    elapsed: float
+    #: (check id, seconds) in run order.
+    timings: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def n_passed(self) -> int:
+        """Checks (not controls) within tolerance."""
+        return sum(r.passed and not r.expected_to_fail for r in self.records)
+
+    @property
+    def n_expected_failures(self) -> int:
+        """Negative controls that failed, as they must."""
+        return sum(r.expected_to_fail and not r.passed for r in self.records)
+
+    @property
+    def n_failed(self) -> int:
+        """Rows that are wrong: a check out of tolerance, or a control that passed."""
+        return sum(not r.ok for r in self.records)
+
+    @property
+    def ok(self) -> bool:
+        """Exit-status criterion: every check passes and every control fails."""
+        return self.n_failed == 0 and len(self.records) > 0
+
+
+def load_checks() -> list[Check]:
+    """Import every check module (registration happens at import) and return the registry."""
+    import importlib
+
+    for name in CHECK_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    return list(REGISTRY)
+
+
+def parse_precisions(text: str | None) -> tuple[str, ...]:
+    """``"float64,mpmath"`` -> ``("float64", "mpmath")``; an unknown name lists the valid ones."""
+    if text is None:
+        return METHODS
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    bad = [p for p in names if p not in METHODS]
+    if bad or not names:
+        raise ValueError(f"`--precision` {text!r}: choose a comma-separated subset of {','.join(METHODS)}")
+    return names
+
+
+def _matches(chk: Check, pattern: str) -> bool:
+    """Glob (``*``, ``?``, ``[``) or case-insensitive substring match on id or theorem."""
+    fields = (chk.id.lower(), chk.theorem.lower())
+    pattern = pattern.lower()
+    if any(ch in pattern for ch in "*?["):
+        return any(fnmatch.fnmatchcase(f, pattern) for f in fields)
+    return any(pattern in f for f in fields)
+
+
+def select_checks(checks, *, only: str | None = None, precisions=METHODS) -> list[Check]:
+    """Checks whose method is in ``precisions`` and that match one of the comma-separated
+    ``only`` patterns (all checks when ``only`` is None)."""
+    patterns = [p.strip() for p in only.split(",") if p.strip()] if only else []
+    out = [c for c in checks if c.method in precisions]
+    if patterns:
+        out = [c for c in out if any(_matches(c, p) for p in patterns)]
+    return out
+
+
+def default_context(*, quick: bool = False, seed: int = 20251024) -> Context:
+    """The default distributions (``math_spec.md`` §9).
+
+    * small: Dirichlet(1) on {A,T,G,C}^3, full support, seeded (the dense checks);
+    * large: the paper's D128 table (absorbing closed forms and time-free checks).
+    """
+    small = datasets.dirichlet(4, 3, alpha=1.0, rng=seed, alphabet="ATGC")
+    return Context(small=small, large=datasets.dna128(), quick=quick, user=False, seed=seed)
+
+
+def user_context(dist, *, quick: bool = False, seed: int = 20251024) -> Context:
+    """Every distribution-dependent check on the user's distribution."""
+    return Context(small=dist, large=dist, quick=quick, user=True, seed=seed)
+
+
+def _vanishes(res: Result, tolerance: float) -> bool:
+    try:
+        return max(abs(float(res.lhs)), abs(float(res.rhs))) <= max(tolerance, 1e-15)
+    except (TypeError, ValueError):
+        return False
+
+
+def _record(chk: Check, res: Result) -> CheckRecord:
+    tol = chk.tolerance if res.tolerance is None else res.tolerance
+    if res.error is not None:
+        error = float(res.error)
+    else:
+        try:
+            error = abs(float(res.lhs) - float(res.rhs))
+        except (TypeError, ValueError):
+            error = math.inf
+    if math.isnan(error):
+        error = math.inf  # NaN is never a pass
+    return CheckRecord(
+        id=chk.id,
+        theorem=chk.theorem,
+        statement=chk.statement,
+        case=res.case,
+        method=chk.method,
+        lhs=res.lhs,
+        rhs=res.rhs,
+        error=error,
+        tolerance=tol,
+        passed=bool(error <= tol),
+        expected_to_fail=chk.expected_to_fail,
+    )
+
+
+def run_checks(ctx: Context, checks, *, progress: bool = True, stream=None) -> SuiteResult:
+    """Run ``checks`` on ``ctx`` and collect records and skips, in registry order."""
+    records: list[CheckRecord] = []
+    skipped: list[SkipRecord] = []
+    timings: list[tuple[str, float]] = []
+    start = time.perf_counter()
+    total = sum(c.cost for c in checks)
+    bar = Progress(max(1, round(total * 10)), "verify", stream=stream)
+    if not progress:
+        bar.enabled = False
+    with bar:
+        for chk in checks:
+            t0 = time.perf_counter()
+            try:
+                for res in chk.func(ctx):
+                    if isinstance(res, Skip):
+                        skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case, res.reason))
+                    elif chk.expected_to_fail and _vanishes(res, chk.tolerance):
+                        # On a degenerate distribution (e.g. one sequence of probability 1) both
+                        # sides are 0 and the wrong variant coincides with the right one.
+                        skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case,
+                                                  "both sides vanish on this distribution, so the "
+                                                  "negative control cannot fail here"))
+                    else:
+                        records.append(_record(chk, res))
+            except Exception as err:  # a crashed check is a failed row, with its reason
+                where = traceback.extract_tb(err.__traceback__)[-1]
+                records.append(
+                    CheckRecord(chk.id, chk.theorem, chk.statement,
+                                f"CRASHED: {type(err).__name__}: {err} ({where.filename.split('/')[-1]}:"
+                                f"{where.lineno})",
+                                chk.method, None, None, math.inf, chk.tolerance, False, chk.expected_to_fail)
+                )
+            timings.append((chk.id, time.perf_counter() - t0))
+            bar.update(max(1, round(chk.cost * 10)))
+    order = {name: i for i, name in enumerate(framework.THEOREM_ORDER)}
+    methods = {name: i for i, name in enumerate(METHODS)}
+    # Within a theorem: float64, mpmath, sympy, then its negative controls (stable otherwise).
+    records.sort(key=lambda r: (order[r.theorem], r.expected_to_fail, methods[r.method]))
+    return SuiteResult(tuple(records), tuple(skipped), time.perf_counter() - start, tuple(timings))

@@ -1,0 +1,299 @@
+"""Symbolic (sympy) checks: identities that hold exactly, for symbolic parameters.
+
+Each check builds both sides as sympy expressions and passes when their difference
+simplifies to exactly 0 (tolerance 0). The ``lhs``/``rhs`` of these records are strings.
+Covered (``math_spec.md`` §9 S1–S9, A1/A2):
+
+* Σ_{k=0}^{L-1} C(L,k) B(L-k,k+1) = H_L for symbolic L (Thm 4.1 normalisation, §4.1);
+* Lemma 3.3 with symbolic σ, σ̄ and c (normalised, and unnormalised plus correction);
+* Cor 3.6 as a polynomial identity in λ with a symbolic table h(U), L = 3;
+* Thm 3.1 for a single token (N = 2, 3; absorbing and uniform) with symbolic p0;
+* the closed-form token kernels against sympy's matrix exponential (§1.2);
+* the λ-DCE second-moment integrals of §6.3 (m = 1 diverges; m ≥ 2 give B(m-1, L-m+1)),
+  the truncation constant -H_{L-1} and E[1/λ | M] = (L+1)/m.
+
+Negative control: Lemma 3.3 with σ̄ in place of σ (its difference does not vanish).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+
+from .framework import TOL_EXACT, Result, check
+
+__all__: list[str] = []
+
+_s = sp.Symbol("s", positive=True)
+
+
+def _exact(case: str, lhs, rhs, *, simplify=sp.simplify, point=None, shown=None) -> Result:
+    """Compare two expressions exactly.
+
+    The error is 0 when ``simplify(lhs - rhs)`` is identically 0. Otherwise it is the
+    absolute difference at ``point`` (a substitution dict), or ``inf`` when no numeric
+    value is available, so a wrong identity is reported with a size, not just a flag.
+    """
+    raw = sp.sympify(lhs) - sp.sympify(rhs)
+    diff = simplify(raw)
+    if diff == 0:
+        error = 0.0
+    else:
+        try:
+            error = abs(float(sp.N(raw.subs(point or {}), 30)))
+        except (TypeError, ValueError):
+            error = float("inf")
+    return Result(case, shown if shown is not None else _short(lhs), _short(rhs), error)
+
+
+def _short(expr, limit: int = 60) -> str:
+    text = sp.sstr(expr)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _beta(a: int, b: int) -> sp.Rational:
+    """B(a, b) = (a-1)!(b-1)!/(a+b-1)! as an exact rational (positive integers a, b)."""
+    return sp.factorial(a - 1) * sp.factorial(b - 1) / sp.factorial(a + b - 1)
+
+
+# ----------------------------------------------------------------------------- Thm 4.1 sums
+@check("sympy.harmonic_sum", theorem="Thm 4.1", method="sympy", tolerance=TOL_EXACT,
+       statement="Σ_k C(L,k)B(L−k,k+1) = H_L", cost=0.5)
+def harmonic_sum(ctx):
+    """Σ_{k=0}^{L-1} C(L,k) B(L-k, k+1) = H_L for symbolic L (§4.1, S1) and exactly for L ≤ 40 (S2).
+
+    Method: ``gammasimp`` reduces each term to 1/(L-k); the linear re-indexing j = L - k
+    turns the sum into Σ_{j=1}^L 1/j, which sympy evaluates to ``harmonic(L)``.
+    """
+    L, k, j = sp.symbols("L k j", integer=True, positive=True)
+    term = sp.gammasimp((sp.binomial(L, k) * sp.beta(L - k, k + 1)).rewrite(sp.gamma))
+    yield _exact("term C(L,k)B(L−k,k+1), symbolic L,k", term, 1 / (L - k))
+    total = sp.Sum(term, (k, 0, L - 1)).change_index(k, L - k, j).doit()
+    yield _exact("Σ_{k=0}^{L−1}, symbolic L (re-indexed j=L−k)", total, sp.harmonic(L),
+                 shown="Sum(binomial(L,k)*beta(L-k,k+1),(k,0,L-1))")
+    top = 12 if ctx.quick else 40
+    worst = max(
+        abs(sum(sp.binomial(n, kk) * _beta(n - kk, kk + 1) for kk in range(n)) - sp.harmonic(n))
+        for n in range(1, top + 1)
+    )
+    yield Result(f"exact rationals, L=1..{top}", "max |Σ−H_L|", "0", float(worst))
+
+
+# ------------------------------------------------------------------------------ Lemma 3.3
+def _lemma33_sides(rate_symbol, *, normalised: bool, n_tokens: int = 3):
+    """ℓ_DSE and σ(1-λ)/λ ℓ_DCE for absorbing noise, two masked positions, symbolic c.
+
+    The per-position DSE of §2.1: σ Σ_{i∈M} Σ_v [s_{i,v} - a_v log s_{i,v} + K(a_v)] with
+    a_v = 1[v = x0^i]/(e^σ̄ - 1) and the corresponding score s = c/(e^σ̄ - 1).
+    """
+    sigma, sbar = sp.symbols("sigma sigma_bar", positive=True)
+    r = sp.exp(sbar) - 1
+    lhs = 0
+    dce = 0
+    correction = 0
+    targets = (0, n_tokens - 1)  # x0 at the two masked positions
+    for i, x0i in enumerate(targets):
+        c = list(sp.symbols(f"c{i}_0:{n_tokens}", positive=True))
+        if normalised:
+            c[-1] = 1 - sum(c[:-1])
+        for v in range(n_tokens):
+            s_v = c[v] / r
+            if v == x0i:
+                a = 1 / r
+                lhs += s_v - a * sp.log(s_v) + a * (sp.log(a) - 1)
+            else:
+                lhs += s_v  # a_v = 0 and K(0) = 0
+        dce += -sp.log(c[x0i])
+        correction += sum(c) - 1
+    rate = sigma if rate_symbol == "sigma" else sbar
+    lhs = sigma * lhs
+    rhs = rate / r * dce + (0 if normalised else sigma / r * correction)
+    return lhs, rhs
+
+
+def _logsimp(expr):
+    return sp.simplify(sp.expand(sp.expand_log(expr, force=True)))
+
+
+@check("sympy.lemma33", theorem="Lemma 3.3", method="sympy", tolerance=TOL_EXACT,
+       statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (corresponding s, c)", cost=1.0)
+def lemma33(ctx):
+    """Lemma 3.3 (§3.2, S3) with symbolic σ, σ̄ and denoiser rows c, N = 3, two masked positions."""
+    lhs, rhs = _lemma33_sides("sigma", normalised=True)
+    yield _exact("absorbing N=3, M={0,1}, normalised symbolic c", lhs, rhs, simplify=_logsimp)
+    lhs, rhs = _lemma33_sides("sigma", normalised=False)
+    yield _exact("unnormalised symbolic c + σ(1−λ)/λ·Σ(Σ_v c−1)", lhs, rhs, simplify=_logsimp)
+
+
+@check("sympy.control.lemma33_sigma_bar", theorem="Lemma 3.3", method="sympy", tolerance=TOL_EXACT,
+       statement="CONTROL: σ̄ in place of σ", expected_to_fail=True, cost=0.5)
+def lemma33_sigma_bar(ctx):
+    """Negative control: the factor σ̄(1-λ)/λ instead of σ(1-λ)/λ (§8 item 2) is not an identity."""
+    lhs, rhs = _lemma33_sides("sigma_bar", normalised=True)
+    point = {sp.Symbol("sigma", positive=True): sp.Rational(3, 2), sp.Symbol("sigma_bar", positive=True): 1}
+    point.update({sp.Symbol(f"c{i}_{v}", positive=True): sp.Rational(1, 4) for i in range(2) for v in range(3)})
+    yield _exact("absorbing N=3, normalised c (error at σ=3/2, σ̄=1, c=1/4)", lhs, rhs,
+                 simplify=_logsimp, point=point)
+
+
+# -------------------------------------------------------------------------------- Cor 3.6
+@check("sympy.cor36", theorem="Cor 3.6", method="sympy", tolerance=TOL_EXACT,
+       statement="dKL/dλ = −mdce/λ (polynomial in λ)", cost=0.3)
+def cor36(ctx):
+    """Cor 3.6 (§3.4–3.5, S4): with h(U) symbolic (h(∅)=0), L = 3,
+
+    KL(λ) = Σ_U (1-λ)^|U| λ^(L-|U|) h(U) and mdce(λ) = Σ_{M≠∅} λ^|M| (1-λ)^(L-|M|) A(M),
+    A(M) = Σ_{i∈M} h(U∪{i}) - h(U), satisfy d KL/dλ + mdce/λ = 0 identically in λ.
+    """
+    length = 3
+    lam = sp.Symbol("lambda", positive=True)
+    full = (1 << length) - 1
+    h = [sp.Integer(0)] + [sp.Symbol(f"h{u}") for u in range(1, full + 1)]
+    kl = sum((1 - lam) ** bin(u).count("1") * lam ** (length - bin(u).count("1")) * h[u] for u in range(full + 1))
+    mdce = 0
+    for mask in range(1, full + 1):
+        visible = full ^ mask
+        A = sum(h[visible | (1 << i)] - h[visible] for i in range(length) if mask >> i & 1)
+        m = bin(mask).count("1")
+        mdce += lam**m * (1 - lam) ** (length - m) * A
+    yield _exact("L=3, symbolic h(U) for the 7 non-empty U", sp.diff(kl, lam), -mdce / lam,
+                 simplify=lambda e: sp.expand(sp.cancel(e)))
+
+
+# -------------------------------------------------------------------------------- Thm 3.1
+def _single_token(n_tokens: int, kind: str):
+    """Q, K = exp(sQ) in closed form and p_s for one token with symbolic p0."""
+    p = list(sp.symbols(f"p0:{n_tokens}", positive=True))
+    p[-1] = 1 - sum(p[:-1])
+    if kind == "uniform":
+        size = n_tokens
+        Q = sp.ones(size, size) / n_tokens - sp.eye(size)
+        K = sp.exp(-_s) * sp.eye(size) + (1 - sp.exp(-_s)) / n_tokens * sp.ones(size, size)
+    else:
+        size = n_tokens + 1
+        Q, K = sp.zeros(size, size), sp.zeros(size, size)
+        for b in range(n_tokens):
+            Q[n_tokens, b], Q[b, b] = 1, -1
+            K[b, b], K[n_tokens, b] = sp.exp(-_s), 1 - sp.exp(-_s)
+        K[n_tokens, n_tokens] = 1
+    ps = K * sp.Matrix(p + [0] * (size - n_tokens))
+    return Q, K, ps
+
+
+def _log_atoms_zero(expr):
+    """Exact zero test for an expression with logarithms of positive quantities.
+
+    Every log is built as log of one probability (never of a ratio), so equal logs are
+    equal atoms; each is replaced by a fresh symbol, exp(-s) by u, and the remainder is a
+    rational function that ``cancel`` decides exactly. Returns the canonical residual.
+    """
+    atoms = sorted(expr.atoms(sp.log), key=sp.default_sort_key)
+    fresh = sp.symbols(f"z0:{len(atoms)}")
+    u = sp.Symbol("u", positive=True)
+    out = expr.xreplace(dict(zip(atoms, fresh))).subs(sp.exp(-_s), u).subs(sp.exp(_s), 1 / u)
+    return sp.cancel(sp.together(out))
+
+
+def _thm31_single(n_tokens: int, kind: str, x0: int, *, wrong_orientation: bool = False):
+    """dF/ds and -mdse_s for one token (§2.1–2.4); logs kept as log q(x), log p_s(x)."""
+    Q, K, ps = _single_token(n_tokens, kind)
+    q = K[:, x0]
+    size = Q.shape[0]
+    log_q = [sp.log(v) if v != 0 else None for v in q]
+    log_p = [sp.log(v) for v in ps]
+    F = sum(q[x] * (log_q[x] - log_p[x]) for x in range(size) if q[x] != 0)
+    mdse = 0
+    for x, y in itertools.permutations(range(size), 2):
+        # Q(x, y) is the rate of the jump y -> x (column convention, §8 item 1).
+        rate = Q[y, x] if wrong_orientation else Q[x, y]
+        if q[x] == 0 or rate == 0:
+            continue
+        ratio, log_ratio = ps[y] / ps[x], log_p[y] - log_p[x]
+        if q[y] == 0:  # a = 0 and K(0) = 0
+            mdse += q[x] * rate * ratio
+            continue
+        a, log_a = q[y] / q[x], log_q[y] - log_q[x]
+        mdse += q[x] * rate * (ratio - a * log_ratio + a * (log_a - 1))
+    return sp.diff(F, _s), -mdse
+
+
+def _symbolic_p0_point(n_tokens: int) -> dict:
+    point = {sp.Symbol(f"p{v}", positive=True): sp.Rational(1, n_tokens + v + 1) for v in range(n_tokens - 1)}
+    point[_s] = sp.Rational(7, 10)
+    return point
+
+
+@check("sympy.thm31_single_token", theorem="Thm 3.1", method="sympy", tolerance=TOL_EXACT,
+       statement="dF/ds = −mdse_s (one token)", cost=2.5)
+def thm31_single_token(ctx):
+    """Thm 3.1 (§2.4) for L = 1 with symbolic p0 (N = 2, 3; absorbing and uniform Q).
+
+    F(x0, s) = Σ_x q(x) log(q(x)/p_s(x)) with q = K[:, x0]; mdse_s = Σ_x q(x) Σ_{y≠x}
+    Q(x,y)[s* - a log s* + K(a)], a = q(y)/q(x), s* = p_s(y)/p_s(x) (§2.1–2.3). The
+    residual dF/ds + mdse_s is a rational function of (p0, e^{-s}, the logs), and is 0.
+    """
+    for n_tokens, kind in [(2, "absorbing"), (2, "uniform"), (3, "absorbing"), (3, "uniform")]:
+        # Quick mode: one start for N = 3 (the symbolic p0 makes the others relabellings,
+        # up to which token carries 1 - Σ others).
+        for x0 in range(1 if ctx.quick and n_tokens == 3 else n_tokens):
+            lhs, rhs = _thm31_single(n_tokens, kind, x0)
+            yield _exact(f"{kind}; N={n_tokens}; x0={x0}; symbolic p0 and s", lhs, rhs,
+                         simplify=_log_atoms_zero, point=_symbolic_p0_point(n_tokens))
+
+
+@check("sympy.control.dse_orientation", theorem="Thm 3.1", method="sympy", tolerance=TOL_EXACT,
+       statement="CONTROL: DSE weight Q(y,x) not Q(x,y)", expected_to_fail=True, cost=0.3)
+def dse_orientation(ctx):
+    """Negative control (§8 item 1): with the weight Q(y, x), Thm 3.1 fails for absorbing Q.
+
+    (For the symmetric uniform Q the orientation does not matter, so it is not a control.)
+    """
+    lhs, rhs = _thm31_single(3, "absorbing", 0, wrong_orientation=True)
+    yield _exact("absorbing; N=3; x0=0; symbolic p0 (error at p=(1/4,1/5), s=7/10)", lhs, rhs,
+                 simplify=_log_atoms_zero, point=_symbolic_p0_point(3))
+
+
+# -------------------------------------------------------------------------------- kernels
+@check("sympy.kernels", theorem="Kernels (§1.2)", method="sympy", tolerance=TOL_EXACT,
+       statement="closed-form exp(sQ) = sympy Matrix.exp", cost=0.8)
+def kernels(ctx):
+    """exp(sQ) of absorbing and uniform Q (§1.2, A1/A2) equals sympy's exact matrix exponential."""
+    for n_tokens in (2, 3, 4):
+        for kind in ("absorbing", "uniform"):
+            Q, K, _ = _single_token(n_tokens, kind)
+            E = (_s * Q).exp()
+            diff = sp.simplify(E - K)
+            error = 0.0 if diff == sp.zeros(*diff.shape) else float("inf")
+            yield Result(f"{kind}, N={n_tokens}, symbolic s", "Matrix.exp(sQ)", "closed form", error)
+
+
+# ----------------------------------------------------------------------- λ-DCE moments
+@check("sympy.lambda_dce_moments", theorem="λ-DCE moments (§6.3)", method="sympy", tolerance=TOL_EXACT,
+       statement="∫λ^{m−2}(1−λ)^{L−m}: m=1 ∞, m≥2 B(m−1,L−m+1)", cost=1.0)
+def lambda_dce_moments(ctx):
+    """Second moment of the λ-DCE estimator g = A(M)/λ (§6.3, S6–S9).
+
+    * m = 1: ∫_0^1 λ^{-1} (1-λ)^{L-1} dλ = +∞ (S6);
+    * m ≥ 2: ∫_0^1 λ^{m-2} (1-λ)^{L-m} dλ = B(m-1, L-m+1) (S7);
+    * truncation: lim_{δ→0} [∫_δ^1 λ^{-1}(1-λ)^{L-1} dλ - log(1/δ)] = -H_{L-1} (S8);
+    * E[1/λ | M] = B(m, L-m+1)/B(m+1, L-m+1) = (L+1)/m for symbolic m, L (S9).
+    """
+    lam, delta = sp.symbols("lambda delta", positive=True)
+    top = 4 if ctx.quick else 8
+    for L in range(2, top + 1):
+        value = sp.integrate(lam**-1 * (1 - lam) ** (L - 1), (lam, 0, 1))
+        yield Result(f"m=1, L={L}", _short(value), "oo", 0.0 if value == sp.oo else float("inf"))
+    worst = 0
+    for L in range(2, top + 1):
+        for m in range(2, L + 1):
+            value = sp.integrate(lam ** (m - 2) * (1 - lam) ** (L - m), (lam, 0, 1))
+            worst = max(worst, abs(value - _beta(m - 1, L - m + 1)))
+    yield Result(f"m=2..L, L=2..{top} (exact)", "max |∫ − B(m−1,L−m+1)|", "0", float(worst))
+    for L in range(2, top + 1):
+        trunc = sp.integrate(sp.expand(lam**-1 * (1 - lam) ** (L - 1)), (lam, delta, 1))
+        limit = sp.limit(trunc - sp.log(1 / delta), delta, 0, "+")
+        yield _exact(f"truncation constant, L={L}", limit, -sp.harmonic(L - 1))
+    m, L = sp.symbols("m L", integer=True, positive=True)
+    ratio = (sp.beta(m, L - m + 1) / sp.beta(m + 1, L - m + 1)).rewrite(sp.gamma)
+    yield _exact("E[1/λ|M], symbolic m, L", ratio, (L + 1) / m, simplify=sp.gammasimp)

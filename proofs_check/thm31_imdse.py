@@ -1,0 +1,164 @@
+"""Theorem 3.1 (I-MDSE) in float64, pointwise and marginal (``math_spec.md`` §2.3–§2.4).
+
+    d/dt KL(p_{t|0}(·|x0) ‖ p_t) = -mdse(x0, t),      d/dt I(x0; x_t) = -mdse(t),
+
+for absorbing, uniform and a random generic Q, at unit rate (noise level s) and under
+every schedule, where the derivative in t is taken by finite differences *in t* (so the
+chain rule mdse(x0, t) = σ(t) mdse_s(x0, σ̄(t)) is tested, not assumed).
+
+The KL comes from :func:`ctmc_lab.information.kl`, mdse from :func:`ctmc_lab.scores.mdse`
+(two independent summation methods), the exact rate from :func:`ctmc_lab.information.kl_rate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ctmc_lab import generators, information, scores
+from ctmc_lab.process import NoisedDistribution
+
+from ._util import DENSE_LIMIT, QUAD_LIMIT, SCHEDULES, dist_note, fd_step, fit_dense, five_point, label, pick_sequences, random_generator, worst
+from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
+
+__all__ = ["generators_under_test", "T_GRIDS"]
+
+#: Times (fractions of the horizon) for the t-derivative checks.
+T_GRIDS = {
+    "loglinear(1e-3)": (0.1, 0.4, 0.7),
+    "geometric(1e-4..20, shifted)": (0.1, 0.4, 0.7),
+    "linear(rate 1.5)": (0.1, 0.6, 1.5),
+    "cosine(1e-3)": (0.1, 0.4, 0.7),
+}
+_S_GRID = (0.05, 0.3, 1.0, 2.5)
+
+
+def generators_under_test(ctx):
+    """(name, Generator) for absorbing, uniform and a seeded random generic Q on N symbols."""
+    n = ctx.small.n_tokens
+    out = [("absorbing", generators.absorbing(n))]
+    if n >= 2:
+        out.append(("uniform", generators.uniform(n)))
+        out.append(("random generic Q", random_generator(n, ctx.rng(31))))
+    return out
+
+
+def _dense(ctx, name, gen):
+    """(distribution, skip): ``ctx.small``, or its longest prefix marginal within the dense limit."""
+    dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
+    if dist is None:
+        return None, Skip(f"{name}; {gen.n_states} states per token", f"dense limit {DENSE_LIMIT} states")
+    return dist, None
+
+
+def _t_step(schedule, t: float) -> float:
+    """h = min(1e-3, t/500) shrunk by the schedule's time scales, max(1, σ, |σ'/σ|): F(t)
+    varies on the scale 1/σ (fast noise) and 1/|σ'/σ| (geometric growth)."""
+    sig = float(schedule.sigma(t))
+    return fd_step(t) / max(1.0, sig, abs(float(schedule.dsigma_dt(t))) / sig)
+
+
+def _noised(dist, gen, s):
+    return NoisedDistribution.at_noise_level(dist, gen, s)
+
+
+@check("thm31.unit_rate_fd", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
+       statement="dF/ds = −mdse_s (5-point FD in s)", cost=1.0)
+def thm31_unit_fd(ctx):
+    """Theorem 3.1 at unit rate: 5-point difference of F(x0, s) = KL(p_{s|0}‖p_s) in s,
+    h = min(1e-3, s/500), against -mdse_s by the kernel-contraction method."""
+    for name, gen in generators_under_test(ctx):
+        dist, skip = _dense(ctx, name, gen)
+        if skip is not None:
+            yield skip
+            continue
+        large = gen.n_states**dist.length > QUAD_LIMIT  # fewer cases on big state spaces
+        seqs = pick_sequences(dist, 1 if large else (2 if ctx.quick else 3))
+        rows = []
+        for s in _S_GRID[1:] if large else _S_GRID:
+            d = five_point(lambda u: information.kl(_noised(dist, gen, u), seqs), s, fd_step(s))
+            m = scores.mdse(_noised(dist, gen, s), seqs, method="contract")
+            rows += [(d[b], -m[b], b, s) for b in range(len(seqs))]
+        w = worst([abs(a - r) for a, r, *_ in rows])
+        a, r, b, s = rows[w]
+        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × s∈{_S_GRID} (worst x0={label(dist, seqs[b])}, s={s})",
+                     float(a), float(r))
+
+
+@check("thm31.unit_rate_exact", theorem="Thm 3.1", method="float64", tolerance=TOL_ENUM,
+       statement="dF/ds (exact rate) = −mdse_s (enumeration)", cost=0.5)
+def thm31_unit_exact(ctx):
+    """Theorem 3.1 with the exact derivative dF/ds = Σ (Qq) log(q/p_s) - Σ q (Q p_s)/p_s
+    (:func:`ctmc_lab.information.kl_rate`) against mdse_s summed state by state (``enumerate``)."""
+    for name, gen in generators_under_test(ctx):
+        dist, skip = _dense(ctx, name, gen)
+        if skip is not None:
+            yield skip
+            continue
+        states = gen.n_states**dist.length
+        seqs = pick_sequences(dist, 4 if ctx.quick else (16 if states <= QUAD_LIMIT else 2))
+        # State-by-state enumeration visits r^L states per x0 (r = reachable symbols per
+        # position); beyond ~1e5 visits use the contraction method instead.
+        reach = int(np.max(np.sum(_noised(dist, gen, 1.0).clean_kernel > 0, axis=0)))
+        method = "enumerate" if len(seqs) * reach**dist.length <= 1e5 else "contract"
+        rows = []
+        for s in (1e-3,) + _S_GRID:
+            noised = _noised(dist, gen, s)
+            d = information.kl_rate(noised, seqs)
+            m = scores.mdse(noised, seqs, method=method)
+            rows += [(d[b], -m[b], b, s) for b in range(len(seqs))]
+        err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]
+        w = worst(err)
+        a, r, b, s = rows[w]
+        yield Result(f"{dist_note(dist, ctx)}{name}; mdse by {method}; {len(seqs)} x0 × 5 s (worst x0={label(dist, seqs[b])}, "
+                     f"s={s}); rel.",
+                     float(a), float(r), err[w])
+
+
+@check("thm31.schedules_pointwise", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
+       statement="dF/dt = −σ(t)·mdse_s(σ̄(t)) (FD in t)", cost=3.0)
+def thm31_schedules(ctx):
+    """Theorem 3.1 in t under loglinear, shifted geometric, linear and cosine schedules:
+    a 5-point difference in t of F(x0, t), with h = min(1e-3, t/500)/max(1, σ, |σ'/σ|) so
+    fast schedules are resolved, against -σ(t) mdse_s(x0, σ̄(t))."""
+    for name, gen in generators_under_test(ctx):
+        dist, skip = _dense(ctx, name, gen)
+        if skip is not None:
+            yield skip
+            continue
+        large = gen.n_states**dist.length > QUAD_LIMIT  # fewer cases on big state spaces
+        seqs = pick_sequences(dist, 1 if large else 2)
+        for sname, sch in SCHEDULES.items():
+            rows = []
+            for t in T_GRIDS[sname][: 2 if ctx.quick or large else 3]:
+                h = _t_step(sch, t)
+                F = lambda u: information.kl(_noised(dist, gen, float(sch.sigma_bar(u))), seqs)
+                d = five_point(F, t, h)
+                m = float(sch.sigma(t)) * scores.mdse(_noised(dist, gen, float(sch.sigma_bar(t))), seqs)
+                rows += [(d[b], -m[b], b, t) for b in range(len(seqs))]
+            w = worst([abs(a - r) for a, r, *_ in rows])
+            a, r, b, t = rows[w]
+            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; worst x0={label(dist, seqs[b])}, t={t}", float(a), float(r))
+
+
+@check("thm31.schedules_marginal", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
+       statement="dI/dt = −σ(t)·mdse(σ̄(t)) marginal (FD in t)", cost=2.0)
+def thm31_marginal(ctx):
+    """Theorem 3.1, marginal form, under every schedule: 5-point difference in t of
+    I(x0; x_t) = E_{p0} KL against -σ(t) E_{p0} mdse_s (:func:`ctmc_lab.scores.marginal_mdse`)."""
+    for name, gen in generators_under_test(ctx):
+        # One KL per support sequence at every node: the tighter quadrature limit applies.
+        dist = fit_dense(ctx.small, gen.n_states, QUAD_LIMIT)
+        if dist is None:
+            yield Skip(f"{name}; marginal", f"dense limit {QUAD_LIMIT} states")
+            continue
+        for sname, sch in SCHEDULES.items():
+            rows = []
+            for t in T_GRIDS[sname][1: 2 if ctx.quick else 3]:
+                h = _t_step(sch, t)
+                I = lambda u: information.mutual_information(_noised(dist, gen, float(sch.sigma_bar(u))))
+                d = five_point(I, t, h)
+                m = float(sch.sigma(t)) * scores.marginal_mdse(_noised(dist, gen, float(sch.sigma_bar(t))))
+                rows.append((d, -m, t))
+            w = worst([abs(a - r) for a, r, _ in rows])
+            a, r, t = rows[w]
+            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; marginal, worst t={t}", float(a), float(r))

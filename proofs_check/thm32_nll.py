@@ -1,0 +1,219 @@
+"""Theorem 3.2 (NLL decomposition) in float64 (``math_spec.md`` §2.5).
+
+    -log p0(x0) = ∫_0^T mdse(x0, t) dt + KL(p_{T|0}(·|x0) ‖ p_T),   and at T = ∞ without the KL;
+    H(p0) = ∫_0^∞ mdse(t) dt (marginal).
+
+Quadrature by ``scipy.integrate.quad`` of :func:`ctmc_lab.scores.mdse` (in s at T = ∞,
+in t under each schedule at finite T), plus the package's own tanh-sinh route
+(:func:`ctmc_lab.decompositions.mdse_integral`). Uniform noise has an integrable
+log(1/s) singularity at s = 0 (§2.5): the first interval is integrated in u = log s.
+
+Negative controls: dropping the finite-T KL term (§8 item 4), and SEDD's unshifted
+geometric schedule with σ̄(0) = σ_min (§8 item 3).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import integrate
+
+from ctmc_lab import absorbing, decompositions, information, scores
+from ctmc_lab.process import NoisedDistribution
+from ctmc_lab.schedules import Geometric, Loglinear
+
+from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_dense, label, pick_sequences
+from .framework import TOL_QUAD, Result, Skip, check
+from .thm31_imdse import generators_under_test
+
+__all__ = ["mdse_integral_s", "finite_horizon"]
+
+_QUAD = dict(epsabs=1e-13, epsrel=1e-13, limit=200)
+#: Upper noise level at T = ∞: the KL there is below 1e-20 for these sizes (§2.5: 45–60).
+S_INF = 60.0
+#: Horizons of the finite-T checks, per schedule.
+HORIZONS = {
+    "loglinear(1e-3)": 1.0,
+    "geometric(1e-4..20, shifted)": 0.6,
+    "linear(rate 1.5)": 2.0,
+    "cosine(1e-3)": 0.8,
+}
+
+
+def _mdse_s(dist, gen, x0, s: float) -> float:
+    return float(scores.mdse(NoisedDistribution.at_noise_level(dist, gen, s), x0[None])[0])
+
+
+def mdse_integral_s(dist, gen, x0, upper: float = S_INF) -> float:
+    """∫_0^upper mdse_s(x0, s) ds: [0, 1] in u = log s (the log singularity of uniform noise
+    becomes a decaying tail), then [1, upper] split at 10."""
+    low = integrate.quad(lambda u: _mdse_s(dist, gen, x0, math.exp(u)) * math.exp(u), -40.0, 0.0, **_QUAD)[0]
+    mid = integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), 1.0, min(10.0, upper), **_QUAD)[0]
+    high = integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), 10.0, upper, **_QUAD)[0] if upper > 10 else 0.0
+    return low + mid + high
+
+
+def finite_horizon(dist, gen, x0, schedule, T: float, *, with_kl: bool = True):
+    """(∫_0^T σ(t) mdse_s(x0, σ̄(t)) dt, KL at T) by quadrature in t.
+
+    The t-integral is split at t_1 = T/1000 and taken in u = log t below it (uniform noise:
+    log singularity at t = 0); σ̄(0) need not be 0, which is what the unshifted control uses.
+    """
+    def f(t):
+        s = float(schedule.sigma_bar(t))
+        # The cosine schedule's σ̄(t) ~ t² rounds to 0 below t ≈ 1e-8; there σ(t) mdse_s is
+        # O(t log(1/t)), so the omitted mass is below 1e-14.
+        return float(schedule.sigma(t)) * _mdse_s(dist, gen, x0, s) if s > 0 else 0.0
+
+    t1 = T / 1000
+    low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), math.log(t1) - 30.0, math.log(t1), **_QUAD)[0]
+    high = integrate.quad(f, t1, T, **_QUAD)[0]
+    end = information.kl(NoisedDistribution.at_noise_level(dist, gen, float(schedule.sigma_bar(T))), x0) if with_kl else 0.0
+    return low + high, float(end)
+
+
+def _two_generators(ctx):
+    """(name, generator, distribution, skip): absorbing and uniform noise (stationary limits),
+    on ``ctx.small`` or, above the dense quadrature limit, on its longest fitting prefix marginal."""
+    for name, gen in generators_under_test(ctx)[:2]:
+        dist = fit_dense(ctx.small, gen.n_states, QUAD_LIMIT)
+        if dist is None:
+            yield name, gen, None, Skip(f"{name}; {gen.n_states} states per token",
+                                        f"dense quadrature limit {QUAD_LIMIT} states")
+        else:
+            yield name, gen, dist, None
+
+
+@check("thm32.infinite_horizon", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
+       statement="−log p0 = ∫_0^∞ mdse_s ds", cost=3.0)
+def thm32_infinite(ctx):
+    """Theorem 3.2 at T = ∞ (§2.5): scipy quadrature of mdse_s over s ∈ [0, 60]
+    (the KL left at s = 60 is below 1e-20), for absorbing and uniform noise."""
+    for name, gen, dist, skip in _two_generators(ctx):
+        if skip:
+            yield skip
+            continue
+        for x0 in pick_sequences(dist, 1 if ctx.quick else 2):
+            yield Result(f"{dist_note(dist, ctx)}{name}; x0={label(dist, x0)}; scipy quad in s", float(dist.nll(x0)),
+                         mdse_integral_s(dist, gen, x0))
+
+
+@check("thm32.tanh_sinh", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
+       statement="−log p0 = ∫_0^{s_max} mdse_s + KL(s_max)", cost=1.0)
+def thm32_tanh_sinh(ctx):
+    """Theorem 3.2 by the package's tanh-sinh route (:func:`ctmc_lab.decompositions.mdse_integral`,
+    s_max = 40 with its KL end term), every support sequence of the small distribution."""
+    for name, gen, dist, skip in _two_generators(ctx):
+        if skip:
+            yield skip
+            continue
+        seqs = pick_sequences(dist, 4 if ctx.quick else 64)
+        res = decompositions.mdse_integral(dist, gen, seqs)
+        nll = dist.nll(seqs)
+        err = np.abs(res.value - nll)
+        w = int(np.argmax(err))
+        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 (worst x0={label(dist, seqs[w])})", float(nll[w]),
+                     float(res.value[w]))
+
+
+@check("thm32.finite_horizon", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
+       statement="−log p0 = ∫_0^T mdse dt + KL(p_T|0‖p_T)", cost=6.0)
+def thm32_finite(ctx):
+    """Theorem 3.2 at finite T with the KL end term, under every schedule (quadrature in t);
+    the case names the end term, which is not negligible (loglinear T=1: ~3e-3 absorbing)."""
+    schedules = list(SCHEDULES.items())[:2] if ctx.quick else list(SCHEDULES.items())
+    for name, gen, dist, skip in _two_generators(ctx):
+        if skip:
+            yield skip
+            continue
+        x0 = pick_sequences(dist, 1)[0]
+        for sname, sch in schedules:
+            T = HORIZONS[sname]
+            integral, end = finite_horizon(dist, gen, x0, sch, T)
+            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; T={T}; x0={label(dist, x0)}; KL_T={end:.3g}",
+                         float(dist.nll(x0)), integral + end)
+
+
+@check("thm32.marginal", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
+       statement="H(p0) = ∫_0^T mdse ds + I(x0;x_T)", cost=1.5)
+def thm32_marginal(ctx):
+    """Theorem 3.2, marginal form: H(p0) = ∫_0^T E_{p0} mdse_s ds + I(x0; x_T), T = 1 and 3
+    in s (unit rate), with :func:`ctmc_lab.scores.marginal_mdse`."""
+    for name, gen, dist, skip in _two_generators(ctx):
+        if skip:
+            yield skip
+            continue
+        if dist.support_size > 4096:
+            yield Skip(f"{name}; |support|={dist.support_size}", "marginal quadrature over > 4096 sequences")
+            continue
+        f = lambda s: scores.marginal_mdse(NoisedDistribution.at_noise_level(dist, gen, s))
+        for T in ((3.0,) if ctx.quick else (1.0, 3.0)):
+            low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), -40.0, math.log(T / 10), **_QUAD)[0]
+            high = integrate.quad(f, T / 10, T, **_QUAD)[0]
+            mi = information.mutual_information(NoisedDistribution.at_noise_level(dist, gen, T))
+            yield Result(f"{dist_note(dist, ctx)}{name}; s_T={T}; I(x0;x_T)={mi:.3g}", dist.entropy(), low + high + mi)
+
+
+def _closed_form_horizon(dist, x0, schedule, T: float, *, with_kl: bool = True):
+    """Absorbing noise only, for distributions too large for the dense route: mdse_s from
+    the subset table, mdse_s(x0, s) = (1-λ)/λ mdce(x0, λ) with λ = 1 - e^{-s} (F3, checked by
+    Cor 3.6/3.7 rows), integrated in t like :func:`finite_horizon`."""
+    h = absorbing.subset_entropy(dist.subset_table(x0))
+    A = absorbing.mask_dce(h)
+
+    def f(t):
+        lam = float(schedule.mask_level(t))
+        if lam <= 0:
+            return 0.0
+        return float(schedule.sigma(t)) * (1 - lam) / lam * float(absorbing.mdce(A, lam)[0])
+
+    t1 = T / 1000
+    low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), math.log(t1) - 30.0, math.log(t1), **_QUAD)[0]
+    high = integrate.quad(f, t1, T, **_QUAD)[0]
+    end = float(absorbing.kl(h, float(schedule.mask_level(T)))[0]) if with_kl else 0.0
+    return low + high, end
+
+
+def _sensitive_sequence(dist):
+    """The support sequence with the largest Σ_i -log p0(x0^i | rest): its mdse_s does not
+    vanish as s -> 0 (§2.5), so a missing [0, σ_min] piece shows. In a sparse table most
+    sequences have every such term 0 and would hide the unshifted-schedule error."""
+    if dist.length > 16:
+        return pick_sequences(dist, 1)[0]
+    seqs = dist.support
+    A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(seqs)))
+    singles = A[:, 1 << np.arange(dist.length)].sum(axis=1)
+    return seqs[int(np.argmax(np.where(np.isfinite(singles), singles, -1)))]
+
+
+def _control_horizon(ctx, schedule, T, *, with_kl=True):
+    """(case prefix, lhs, integral, end) on the dense route, or the closed form if too large."""
+    dist = ctx.small
+    x0 = _sensitive_sequence(dist)
+    name, gen = generators_under_test(ctx)[0]
+    if gen.n_states**dist.length <= QUAD_LIMIT:
+        integral, end = finite_horizon(dist, gen, x0, schedule, T, with_kl=with_kl)
+        route = "dense"
+    else:
+        integral, end = _closed_form_horizon(dist, x0, schedule, T, with_kl=with_kl)
+        route = "subset-table mdse"
+    return f"{name} ({route}); x0={label(dist, x0)}", float(dist.nll(x0)), integral, end
+
+
+@check("thm32.control.drop_kl_term", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
+       statement="CONTROL: drop the finite-T KL term", expected_to_fail=True, cost=1.0)
+def thm32_drop_kl(ctx):
+    """Negative control (§8 item 4): loglinear(1e-3) at T = 1 never reaches λ = 1; without
+    the KL end term the decomposition misses it (about 3e-3 nats for absorbing noise)."""
+    case, nll, integral, _ = _control_horizon(ctx, Loglinear(1e-3), 1.0, with_kl=False)
+    yield Result(f"{case}; loglinear(1e-3); T=1; no KL term", nll, integral)
+
+
+@check("thm32.control.unshifted_geometric", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
+       statement="CONTROL: unshifted geometric, σ̄(0)=σ_min", expected_to_fail=True, cost=1.0)
+def thm32_unshifted(ctx):
+    """Negative control (§8 item 3): SEDD's geometric schedule has σ̄(0) = σ_min = 1e-4, so
+    ∫_0^T mdse dt misses ∫_0^{σ_min} mdse_s ds (about σ_min Σ_i a_i for absorbing)."""
+    case, nll, integral, end = _control_horizon(ctx, Geometric(1e-4, 20.0, shifted=False), 0.6)
+    yield Result(f"{case}; geometric(1e-4..20, unshifted); T=0.6", nll, integral + end)
