@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     "ctmc_lab.cli.nll",
     "ctmc_lab.cli.curve",
     "ctmc_lab.cli.estimate",
+    "ctmc_lab.cli.figures",
 ]
 
 

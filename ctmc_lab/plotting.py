@@ -1,0 +1,209 @@
+"""Figure helpers: the package style, figure construction, and PDF/PNG/CSV output.
+
+The style (``ctmc_lab.mplstyle``: Okabe–Ito colours, no LaTeX, fonts sized for a 3.3 in
+column) is applied only inside :func:`style`; importing this module changes no global
+``rcParams``. Figures are built as :class:`matplotlib.figure.Figure` objects attached to an
+Agg canvas, so nothing here touches pyplot's global figure manager or needs a display.
+
+Examples
+--------
+>>> import numpy as np
+>>> with style():
+...     fig, ax = new_figure()
+...     _ = ax.plot(np.arange(3), np.arange(3))
+>>> fig.get_size_inches().tolist()
+[3.3, 2.4]
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from contextlib import contextmanager
+from importlib import resources
+
+import numpy as np
+
+__all__ = [
+    "STYLE_PATH",
+    "COLUMN_WIDTH",
+    "PNG_DPI",
+    "PAGE_WIDTH",
+    "OKABE_ITO",
+    "COLORS",
+    "style",
+    "new_figure",
+    "save_figure",
+    "write_csv",
+    "panel_label",
+    "note",
+]
+
+#: The package style sheet.
+STYLE_PATH = str(resources.files("ctmc_lab") / "ctmc_lab.mplstyle")
+#: Resolution of PNG output: 660 px across a column, 1360 px across a page.
+PNG_DPI = 200
+#: Width of one column of a two-column paper (inches).
+COLUMN_WIDTH = 3.3
+#: Width of a full page of a two-column paper (inches).
+PAGE_WIDTH = 6.8
+
+#: The Okabe–Ito palette (Okabe & Ito 2008), distinguishable under common colour-vision deficiencies.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#7F7F7F",
+}
+
+#: One colour per role, used consistently across every figure.
+COLORS = {
+    "true": OKABE_ITO["black"],
+    "exact": OKABE_ITO["blue"],
+    "mc": OKABE_ITO["vermillion"],
+    "time_free": OKABE_ITO["blue"],
+    "lambda_dce": OKABE_ITO["vermillion"],
+    "k_dce": OKABE_ITO["green"],
+    "rb_lambda_dce": OKABE_ITO["orange"],
+    "importance": OKABE_ITO["purple"],
+    "coupled": OKABE_ITO["blue"],
+    "decoupled": OKABE_ITO["vermillion"],
+    "absorbing": OKABE_ITO["blue"],
+    "uniform": OKABE_ITO["vermillion"],
+    "in": OKABE_ITO["blue"],
+    "out": OKABE_ITO["vermillion"],
+    "residual": OKABE_ITO["grey"],
+    "shade": OKABE_ITO["sky"],
+}
+
+_SIZES = {"column": COLUMN_WIDTH, "page": PAGE_WIDTH}
+
+
+@contextmanager
+def style():
+    """Apply the package style (and the Agg-safe defaults) for the duration of a ``with`` block.
+
+    Everything set here is undone on exit: it is :func:`matplotlib.style.context` on the
+    package's style sheet.
+    """
+    import matplotlib.style
+
+    with matplotlib.style.context(STYLE_PATH):
+        yield
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, width="column", height: float | None = None, **subplot_kw):
+    """A constrained-layout figure on an Agg canvas and its axes.
+
+    Parameters
+    ----------
+    nrows, ncols : int
+    width : {"column", "page"} or float
+        3.3 in, 6.8 in, or a width in inches.
+    height : float, optional
+        Inches; default 2.4 in per row (capped for tall grids).
+    **subplot_kw
+        Passed to :meth:`matplotlib.figure.Figure.subplots` (``sharex``, ``gridspec_kw``, ...).
+
+    Returns
+    -------
+    (Figure, Axes or array of Axes)
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    w = _SIZES.get(width, width) if isinstance(width, str) else float(width)
+    if isinstance(width, str) and width not in _SIZES:
+        raise ValueError(f"`width` must be 'column', 'page' or inches (got {width!r})")
+    h = float(height) if height is not None else min(2.4 * nrows, 7.5)
+    fig = Figure(figsize=(w, h), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=True, **subplot_kw)
+    return fig, axes
+
+
+def save_figure(fig, out_dir, name: str, *, formats=("pdf", "png")) -> list[str]:
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths written.
+
+    The style's ``savefig`` settings (:data:`PNG_DPI`, tight box) are applied here explicitly, so the
+    output does not depend on the caller's rcParams.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    with style():
+        for fmt in formats:
+            if fmt not in ("pdf", "png", "svg"):
+                raise ValueError(f"unknown figure format {fmt!r}; choose from ['pdf', 'png', 'svg']")
+            path = os.path.join(out_dir, f"{name}.{fmt}")
+            # A fixed creation date keeps PDFs byte-stable between runs.
+            meta = {"CreationDate": None} if fmt == "pdf" else ({"Software": None} if fmt == "png" else None)
+            fig.savefig(path, format=fmt, dpi=PNG_DPI if fmt == "png" else None, bbox_inches="tight",
+                        pad_inches=0.02, metadata=meta)
+            paths.append(path)
+    return paths
+
+
+def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)  # shortest round-trip form: the CSV holds the exact float64
+    return str(value)
+
+
+def write_csv(path: str, table: dict) -> str:
+    """Write a column table ``{name: 1-D array}`` (equal lengths) as CSV with a header row.
+
+    Floats are written in their shortest round-trip form, so reading the CSV back gives the
+    exact float64 values; infinities are written as ``inf``.
+    """
+    columns = list(table)
+    if not columns:
+        raise ValueError("`table` must have at least one column")
+    data = [np.asarray(table[c]).ravel() if np.ndim(table[c]) else np.asarray([table[c]]) for c in columns]
+    lengths = {len(d) for d in data}
+    if len(lengths) != 1:
+        raise ValueError(f"`table` columns must have equal lengths (got {dict(zip(columns, map(len, data)))})")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in zip(*data):
+            writer.writerow([_cell(v) for v in row])
+    return path
+
+
+def panel_label(ax, label: str) -> None:
+    """Prefix the axes title with a panel letter, "(a) title" (call after ``set_title``)."""
+    ax.set_title(f"({label}) {ax.get_title()}".rstrip())
+
+
+def note(ax, text: str, *, loc="upper left", **kw) -> None:
+    """A small boxed annotation inside an axes, at a named corner."""
+    pos = {
+        "upper left": (0.03, 0.97, "left", "top"),
+        "upper right": (0.97, 0.97, "right", "top"),
+        "lower left": (0.03, 0.03, "left", "bottom"),
+        "lower right": (0.97, 0.03, "right", "bottom"),
+        "center right": (0.97, 0.5, "right", "center"),
+        "center left": (0.03, 0.5, "left", "center"),
+        "lower center": (0.5, 0.03, "center", "bottom"),
+        "upper center": (0.5, 0.97, "center", "top"),
+    }[loc]
+    box = {"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#bbbbbb", "linewidth": 0.4,
+           "alpha": 0.9}
+    ax.text(pos[0], pos[1], text, transform=ax.transAxes, ha=pos[2], va=pos[3], bbox=box,
+            fontsize=kw.pop("fontsize", 6.3), **kw)
