@@ -34,6 +34,7 @@ from .absorbing import harmonic
 from .denoisers import Denoiser, OptimalDenoiser
 from .distributions import JointDistribution
 from .markov import MarkovChain
+from .sequences import as_positions
 
 __all__ = [
     "Split",
@@ -74,25 +75,6 @@ class Split:
         return len(self.target)
 
 
-def _positions(arg, length: int, name: str) -> np.ndarray:
-    """Sorted distinct positions from an iterable of ints or an ``(L,)`` bool mask."""
-    if isinstance(arg, range):
-        arg = list(arg)
-    arr = np.asarray(arg)
-    if arr.dtype == bool:
-        if arr.shape != (length,):
-            raise ValueError(f"`{name}` as a boolean mask must have shape ({length},) (got {arr.shape})")
-        return np.flatnonzero(arr)
-    arr = np.atleast_1d(arr)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"`{name}` must be integer positions or an (L,) boolean mask (got {arg!r})")
-    if arr.min() < 0 or arr.max() >= length:
-        raise ValueError(f"`{name}` positions must lie in 0..{length - 1} (got {arr.min()}..{arr.max()})")
-    if np.unique(arr).size != arr.size:
-        raise ValueError(f"`{name}` has repeated positions ({arr.tolist()})")
-    return np.sort(arr).astype(np.int64)
 
 
 def split_positions(length: int, target=None, context=None) -> Split:
@@ -100,11 +82,11 @@ def split_positions(length: int, target=None, context=None) -> Split:
 
     ``target=None`` means every position not in the context.
     """
-    ctx = np.zeros(0, np.int64) if context is None else _positions(context, length, "context")
+    ctx = np.zeros(0, np.int64) if context is None else as_positions(context, length, "context")
     if target is None:
         tgt = np.setdiff1d(np.arange(length), ctx)
     else:
-        tgt = _positions(target, length, "target")
+        tgt = as_positions(target, length, "target")
     if tgt.size == 0:
         raise ValueError("`target` must contain at least one position")
     both = np.intersect1d(tgt, ctx)

@@ -39,6 +39,7 @@ from scipy.special import comb
 
 from .absorbing import harmonic
 from .denoisers import Denoiser
+from .sequences import as_positions
 
 __all__ = [
     "Estimate",
@@ -99,23 +100,6 @@ class Estimate:
 
 
 # ================================================================================== index sets
-def _positions(arg, length: int, name: str) -> np.ndarray:
-    """Sorted distinct positions from an iterable of ints or an (L,) boolean mask."""
-    arr = np.asarray(arg)
-    if arr.dtype == bool:
-        if arr.shape != (length,):
-            raise ValueError(f"`{name}` as a boolean mask must have shape ({length},) (got {arr.shape})")
-        return np.flatnonzero(arr)
-    arr = np.atleast_1d(arr)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"`{name}` must be a list of integer positions or an (L,) boolean mask (got {arg!r})")
-    if arr.min() < 0 or arr.max() >= length:
-        raise ValueError(f"`{name}` positions must lie in 0..{length - 1} (got {arr.min()}..{arr.max()})")
-    if np.unique(arr).size != arr.size:
-        raise ValueError(f"`{name}` has repeated positions ({arr.tolist()})")
-    return np.sort(arr).astype(np.int64)
 
 
 def _bits(positions: np.ndarray) -> int:
@@ -169,8 +153,8 @@ class MaskDCE:
             raise ValueError(f"`x0` must be an int array of shape ({length},) (got shape {x0.shape})")
         if x0.min() < 0 or x0.max() >= n_tokens:
             raise ValueError(f"`x0` tokens must lie in 0..{n_tokens - 1} (clean, no mask)")
-        tgt = np.arange(length) if target is None else _positions(target, length, "target")
-        ctx = np.zeros(0, np.int64) if context is None else _positions(context, length, "context")
+        tgt = np.arange(length) if target is None else as_positions(target, length, "target")
+        ctx = np.zeros(0, np.int64) if context is None else as_positions(context, length, "context")
         if tgt.size == 0:
             raise ValueError("`target` must contain at least one position")
         if np.intersect1d(tgt, ctx).size:

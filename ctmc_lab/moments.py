@@ -25,7 +25,8 @@ from scipy.integrate import quad_vec
 from scipy.special import betainc, betaln, comb
 
 from .absorbing import harmonic, subset_entropy
-from .estimators import MaskDCE, MaskSizeScheme, _local_to_global, _positions, mask_size_scheme
+from .estimators import MaskDCE, MaskSizeScheme, _local_to_global, mask_size_scheme
+from .sequences import as_positions
 
 __all__ = [
     "Moments",
@@ -266,8 +267,8 @@ def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
     x0 = dist.encode(x0)
     single = x0.ndim == 1
     length = dist.length
-    tgt = np.arange(length) if target is None else _positions(target, length, "target")
-    ctx = np.zeros(0, np.int64) if context is None else _positions(context, length, "context")
+    tgt = np.arange(length) if target is None else as_positions(target, length, "target")
+    ctx = np.zeros(0, np.int64) if context is None else as_positions(context, length, "context")
     if tgt.size == 0 or np.intersect1d(tgt, ctx).size:
         raise ValueError("`target` must be non-empty and disjoint from `context`")
     n = tgt.size

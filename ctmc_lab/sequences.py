@@ -22,6 +22,7 @@ __all__ = [
     "subset_members",
     "popcount",
     "mask_sequences",
+    "as_positions",
 ]
 
 #: The infodis ``DNATokenizer`` order, A=0, T=1, G=2, C=3 (``math_spec.md`` §0).
@@ -157,3 +158,35 @@ def mask_sequences(x0: np.ndarray, masked: np.ndarray, mask_id: int) -> np.ndarr
     (K, L) or (B, L) int array
     """
     return np.where(masked, mask_id, np.asarray(x0))
+
+
+def as_positions(arg, length: int, name: str) -> np.ndarray:
+    """Validate a set of positions of ``[L]``: an iterable of ints, a ``range`` or an ``(L,)`` bool mask.
+
+    Returns
+    -------
+    (k,) int array
+        Sorted, distinct positions.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, for out-of-range, repeated or non-integer positions.
+    """
+    if isinstance(arg, range):
+        arg = list(arg)
+    arr = np.asarray(arg)
+    if arr.dtype == bool:
+        if arr.shape != (length,):
+            raise ValueError(f"`{name}` as a boolean mask must have shape ({length},) (got {arr.shape})")
+        return np.flatnonzero(arr)
+    arr = np.atleast_1d(arr)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"`{name}` must be integer positions or an (L,) boolean mask (got {arg!r})")
+    if arr.min() < 0 or arr.max() >= length:
+        raise ValueError(f"`{name}` positions must lie in 0..{length - 1} (got {arr.min()}..{arr.max()})")
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"`{name}` has repeated positions ({arr.tolist()})")
+    return np.sort(arr).astype(np.int64)
