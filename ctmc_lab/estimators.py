@@ -209,6 +209,34 @@ class MaskDCE:
             D[sl] = np.where(in_m[sl], defect, 0.0).sum(axis=1)
         return A, D
 
+    def preload(self, A, D=None) -> "MaskDCE":
+        """Fill the cache with an exact table, so draws become lookups.
+
+        Parameters
+        ----------
+        A : (2**n,) float array
+            A(M) for every local mask, e.g. from forward–backward or a subset table (it must
+            be the table this denoiser produces; the callers' tests check the routes agree).
+        D : (2**n,) float array, optional
+            The row-sum defects; 0 (a normalised denoiser) by default.
+
+        Returns
+        -------
+        MaskDCE
+            ``self``.
+        """
+        if not self._dense:
+            raise ValueError(f"a table of 2**{self.n} masks is too large to preload (at most 2**{_DENSE_CACHE_BITS})")
+        A = np.asarray(A, dtype=float)
+        D = np.zeros_like(A) if D is None else np.asarray(D, dtype=float)
+        for name, arr in (("A", A), ("D", D)):
+            if arr.shape != (1 << self.n,):
+                raise ValueError(f"`{name}` must have 2**{self.n} entries (got shape {arr.shape})")
+            if np.isnan(arr).any():
+                raise ValueError(f"`{name}` must not contain NaN")
+        self._A[:], self._D[:] = A, D
+        return self
+
     def __call__(self, local, *, with_defect: bool = False):
         """A(M) (and D(M)) for an array of local masks, computing each distinct mask once.
 

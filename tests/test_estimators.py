@@ -278,3 +278,19 @@ def test_cli_estimate_json(tmp_path, d128):
                               "--sequence", seqs[1], "--json", str(out)])
     args.func(args)
     assert json.loads(out.read_text())["sequences"][0] == data["sequences"][1]
+
+
+def test_preloaded_table_gives_the_same_draws_as_the_denoiser():
+    from ctmc_lab import datasets, estimators
+    from ctmc_lab.denoisers import OptimalDenoiser
+
+    p = datasets.dna128()
+    den = OptimalDenoiser(p)
+    x0 = p.support[3]
+    lazy = estimators.MaskDCE(den, x0)
+    table = lazy.table()
+    pre = estimators.MaskDCE(den, x0).preload(table)
+    masks = np.random.default_rng(0).integers(0, 256, size=1000)
+    np.testing.assert_array_equal(pre(masks), lazy(masks))
+    with pytest.raises(ValueError, match="2\\*\\*8 entries"):
+        estimators.MaskDCE(den, x0).preload(table[:-1])
