@@ -26,7 +26,7 @@ from .quadrature import QuadratureResult, tanh_sinh
 from .moments import exact_nll
 from .scores import mdse
 
-__all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "uniform_cost"]
+__all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "TIME_FREE_METHODS", "uniform_cost"]
 
 #: Default upper noise level: KL(p_{s|0} || p_s) < 1e-17 there for N <= 10 (checked by the
 #: end term, which is added, not dropped).
@@ -93,7 +93,47 @@ def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndar
     return absorbing.mdce_integral(A, upper)
 
 
-def time_free_exact(denoiser: Denoiser, x0) -> np.ndarray:
+def _subset_source(denoiser):
+    """The JointDistribution behind ``denoiser`` when c* can be read off its subset table."""
+    if isinstance(denoiser, JointDistribution):
+        return denoiser
+    if isinstance(denoiser, OptimalDenoiser) and isinstance(denoiser.source, JointDistribution):
+        return denoiser.source
+    return None
+
+
+def _time_free_subset(dist: JointDistribution, x0: np.ndarray) -> np.ndarray:
+    """Theorem 4.1 with c* read off the subset table: one table per x0, no denoiser calls.
+
+    For a visible set U and a masked position i, c*(x0^U)_{i, x0^i} = P0(x0^{U ∪ {i}}) / P0(x0^U)
+    (§3.5), so every term of the time-free sum is a ratio of two table entries. The sum is
+    taken per (position, visible set) pair with the weight B(m, L-m+1) of its mask, a
+    different order of operations from :func:`mdce_integral` (which sums A(M) first).
+    """
+    table = dist.subset_table(x0)  # (B, 2^L), indexed by the visible bitmask U
+    length = dist.length
+    n_sub = 1 << length
+    visible = np.arange(n_sub)
+    # The weight of a term depends on the mask M = complement of U; B(0, .) = 0 is unused.
+    weight = absorbing.mask_weights(length)[(n_sub - 1) ^ visible]
+    out = np.zeros(x0.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(length):
+            free = visible[(visible >> i) & 1 == 0]  # U with position i masked
+            num, den = table[:, free | (1 << i)], table[:, free]
+            # A zero numerator (x0^i impossible in context) makes -log c* = +inf; a zero
+            # context only occurs for x0 outside the support, whose NLL is +inf as well.
+            neg_log_c = np.where(den > 0, -np.log(num / np.where(den > 0, den, 1.0)), np.inf)
+            out += neg_log_c @ weight[free]
+    return out
+
+
+#: Routes to the time-free sum: ``denoiser`` (any Denoiser, through
+#: :func:`ctmc_lab.moments.exact_nll`) and ``subset`` (c* from the subset table).
+TIME_FREE_METHODS = ("denoiser", "subset")
+
+
+def time_free_exact(denoiser: Denoiser, x0, *, method: str = "denoiser") -> np.ndarray:
     """H_L sum_{I ⊊ [L]} p(I) sum_{i ∉ I} -log c(x0^I)_{i, x0^i} over all 2^L - 1 masks (Thm. 4.1).
 
     Parameters
@@ -102,13 +142,26 @@ def time_free_exact(denoiser: Denoiser, x0) -> np.ndarray:
         Any denoiser (a distribution means its optimal c*); with c* this is -log p0(x0),
         with a model its random-order AO-AR NLL.
     x0 : (B, L) int array
+    method : {"denoiser", "subset"}
+        ``denoiser`` (default) sends the masks through the denoiser itself
+        (:func:`ctmc_lab.moments.exact_nll`), not through the subset table, so this route is
+        independent of :func:`mdce_integral`. ``subset`` reads c* off the subset table
+        P0(x0^U) in one vectorised pass (only for a JointDistribution or its
+        OptimalDenoiser; the fast path of issue 7, W1). The two agree to 1e-12
+        (tests/test_fast_paths.py).
 
     Notes
     -----
-    The masks go through the denoiser itself (:func:`ctmc_lab.moments.exact_nll`), not
-    through the subset table, so this route is independent of :func:`mdce_integral`.
+    p(I) H_L = B(L-|I|, |I|+1) = B(m, L-m+1) with m the number of masked positions.
     """
+    if method not in TIME_FREE_METHODS:
+        raise ValueError(f"unknown time-free method {method!r}; choose one of {list(TIME_FREE_METHODS)}")
+    x0 = np.atleast_2d(np.asarray(x0, dtype=np.int64))
+    if method == "subset":
+        source = _subset_source(denoiser)
+        if source is None:
+            raise ValueError("`method='subset'` needs a JointDistribution or its OptimalDenoiser as `denoiser`")
+        return _time_free_subset(source, source.encode(x0))
     if isinstance(denoiser, JointDistribution):
         denoiser = OptimalDenoiser(denoiser)
-    x0 = np.atleast_2d(np.asarray(x0, dtype=np.int64))
     return np.array([exact_nll(denoiser, row) for row in x0])

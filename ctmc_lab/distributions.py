@@ -96,12 +96,16 @@ class JointDistribution:
                 "pass normalize=True (CLI: --normalize) to rescale"
             )
         keys = flat_index(support, n_tokens)
-        order = np.argsort(keys, kind="stable")
+        # Already strictly increasing (e.g. an enumeration of V^L): no sort, no copies of a
+        # support that can hold 4^12 rows (issue 7, W4).
+        order = slice(None) if np.all(keys[1:] > keys[:-1]) else np.argsort(keys, kind="stable")
         keys = keys[order]
         duplicate = np.flatnonzero(keys[1:] == keys[:-1])
         if duplicate.size:
             raise ValueError(f"`support` has a repeated sequence at row {order[duplicate[0] + 1]}")
         keep = probs[order] > 0
+        if keep.all():
+            keep = slice(None)
         if alphabet is not None and not isinstance(alphabet, Alphabet):
             alphabet = Alphabet(alphabet)
         if alphabet is not None and alphabet.n_tokens != n_tokens:
@@ -109,7 +113,7 @@ class JointDistribution:
                 f"`alphabet` {str(alphabet)!r} has {alphabet.n_tokens} symbols, expected n_tokens={n_tokens}"
             )
         self.support = support[order][keep].astype(np.int64)
-        self.probs = probs[order][keep]
+        self.probs = probs[order][keep].copy()
         self.support.setflags(write=False)
         self.probs.setflags(write=False)
         self._keys = keys[keep]

@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     "ctmc_lab.cli.curve",
     "ctmc_lab.cli.estimate",
     "ctmc_lab.cli.figures",
+    "ctmc_lab.cli.bench",
 ]
 
 
