@@ -7,13 +7,13 @@ optimal denoiser c*) are vectorised over batches and never build V^L unless aske
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from os import PathLike
 
 import numpy as np
 
+from ._files import read_json
 from .sequences import Alphabet, all_sequences, flat_index
 
 __all__ = ["JointDistribution"]
@@ -155,13 +155,7 @@ class JointDistribution:
     @classmethod
     def from_json(cls, path: str | PathLike, *, alphabet=None, normalize=False, name=None):
         """Read a JSON object mapping sequence strings to probabilities."""
-        try:
-            with open(path, encoding="utf-8") as fh:
-                mapping = json.load(fh)
-        except OSError as err:
-            raise ValueError(f"cannot read distribution file {str(path)!r}: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"distribution file {str(path)!r} is not valid JSON: {err}") from None
+        mapping = read_json(path, what="distribution file")
         if not isinstance(mapping, dict):
             raise ValueError(f"distribution file {str(path)!r} must hold a JSON object {{sequence: probability}}")
         return cls.from_dict(mapping, alphabet=alphabet, normalize=normalize, name=name or str(path))

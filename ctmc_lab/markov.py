@@ -44,6 +44,7 @@ import numpy as np
 
 from .distributions import JointDistribution
 from .sequences import DNA, Alphabet, all_sequences, flat_index
+from ._files import read_json
 
 __all__ = [
     "MarkovChain",
@@ -420,13 +421,7 @@ class MarkovChain:
     @classmethod
     def from_json(cls, path: str | PathLike, *, alphabet=None, normalize=False, name=None):
         """Read a JSON Markov table in the format of :meth:`from_dict`."""
-        try:
-            with open(path, encoding="utf-8") as fh:
-                mapping = json.load(fh)
-        except OSError as err:
-            raise ValueError(f"cannot read Markov table file {str(path)!r}: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"Markov table file {str(path)!r} is not valid JSON: {err}") from None
+        mapping = read_json(path, what="Markov table file")
         return cls.from_dict(mapping, alphabet=alphabet, normalize=normalize, name=name or str(path))
 
     @classmethod

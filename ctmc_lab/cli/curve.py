@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from .. import generators, information, scores
+from .._files import read_json
 from ..process import ForwardProcess
 from ..schedules import SCHEDULES, get_schedule, require_zero_start
 from ._common import add_dist_arguments, json_float, load_distribution, write_json
@@ -50,11 +49,7 @@ def _generator(process: str, n_tokens: int):
         return generators.uniform(n_tokens)
     if not process.endswith(".json"):
         raise ValueError(f"`--process` {process!r} is not known: use absorbing, uniform, or a JSON file with Q")
-    try:
-        with open(process, encoding="utf-8") as fh:
-            Q = json.load(fh)
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read `--process` file {process!r}: {err}") from None
+    Q = read_json(process, what="`--process` file")
     return generators.custom(Q, n_tokens=n_tokens)
 
 
