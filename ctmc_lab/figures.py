@@ -526,7 +526,7 @@ def dse_dce_equivalence(*, dist=None, n_points: int = 60, mix_weight: float = 0.
             lam = float(sched.mask_level(tt))
             score = np.ones((1, p.length, n + 1))
             score[:, :, :n] = (1 - lam) / lam * np.exp(logc)
-            dse.append(float(scores.dse(nd, x0[None], x[None], score, rate=float(sched.sigma(tt)))[0]))
+            dse.append(float(scores.dse(nd.generator, nd.K, x0[None], x[None], score, rate=float(sched.sigma(tt)))[0]))
         dse = np.array(dse)
         sig, sb = np.asarray(sched.sigma(t)), np.asarray(sched.sigma_bar(t))
         factor = sig / np.expm1(sb)

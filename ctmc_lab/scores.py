@@ -15,6 +15,7 @@ from scipy.special import xlogy
 
 from . import absorbing
 from .distributions import JointDistribution
+from .generators import Generator
 from .process import NoisedDistribution, apply_all_axes, apply_along_axes, leave_one_out
 from .sequences import flat_index
 
@@ -58,13 +59,16 @@ def concrete_score(noised: NoisedDistribution, x) -> np.ndarray:
     return flat[flat_index(_neighbours(x, S), S)] / px[:, None, None]
 
 
-def dse(noised: NoisedDistribution, x0, x, score, *, rate: float = 1.0) -> np.ndarray:
+def dse(generator, K, x0, x, score, *, rate: float = 1.0) -> np.ndarray:
     """Pointwise DSE loss ℓ_DSE(x0, x, t, s) (paper Eq. 3, §2.1).
 
     Parameters
     ----------
-    noised : NoisedDistribution
-        Supplies Q and the kernel at the noise level (only p_{s|0} is used, not p_s).
+    generator : Generator or (S, S) array
+        The rate matrix Q (column convention); only its rates are read, so a deliberately
+        wrong matrix (a negative control) may be passed as an array.
+    K : (S, S) float array
+        The token kernel exp(sQ) at the noise level: the loss needs p_{s|0}, never p_s.
     x0 : (B, L) int array
         Clean sequences.
     x : (B, L) int array
@@ -80,7 +84,10 @@ def dse(noised: NoisedDistribution, x0, x, score, *, rate: float = 1.0) -> np.nd
     Each bracket is a·φ(s/a) ≥ 0 with φ(r) = r - 1 - log r.
     """
     x0, x = np.atleast_2d(x0), np.atleast_2d(x)
-    K, Q = noised.K, noised.generator.Q
+    Q = np.asarray(generator.Q if isinstance(generator, Generator) else generator, dtype=float)
+    K = np.asarray(K, dtype=float)
+    if Q.ndim != 2 or Q.shape != K.shape or Q.shape[0] != Q.shape[1]:
+        raise ValueError(f"`generator` and `K` must be square matrices of one shape (got {Q.shape} and {K.shape})")
     S = Q.shape[0]
     kx = K[x, x0]  # (B, L): K[x^i, x0^i]
     if np.any(kx <= 0):

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.linalg
 
 from ctmc_lab import generators, information, scores
-from ctmc_lab.generators import Generator, kronecker_sum
+from ctmc_lab.generators import kronecker_sum
 from ctmc_lab.process import NoisedDistribution, token_kernel
 
 from ._util import DENSE_LIMIT, dist_note, fit_dense, label, pick_sequences, random_generator
@@ -78,11 +78,8 @@ def expected_dse(noised: NoisedDistribution, x0: np.ndarray, *, wrong_orientatio
     grids = np.stack(np.meshgrid(*reach, indexing="ij"), axis=-1).reshape(-1, len(x0))
     q = np.prod(K[grids, x0[None, :]], axis=1)
     score = scores.concrete_score(noised, grids)
-    used = noised
-    if wrong_orientation:
-        used = NoisedDistribution(noised.dist, Generator(noised.generator.Q.T.copy(), noised.generator.n_tokens,
-                                                          "custom"), noised.s, noised.K, noised.p)
-    loss = scores.dse(used, np.broadcast_to(x0, grids.shape), grids, score)
+    Q = noised.generator.Q.T if wrong_orientation else noised.generator.Q
+    loss = scores.dse(Q, K, np.broadcast_to(x0, grids.shape), grids, score)
     return float(q @ loss)
 
 

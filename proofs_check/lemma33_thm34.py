@@ -16,7 +16,7 @@ from scipy.special import log_softmax
 
 from ctmc_lab import absorbing, generators, scores
 from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.process import NoisedDistribution, token_kernel
+from ctmc_lab.process import token_kernel
 from ctmc_lab.sequences import subset_members
 
 from ._util import SCHEDULES, label, pick_sequences
@@ -32,13 +32,6 @@ HORIZONS = {
     "linear(rate 1.5)": 0.5,
     "cosine(1e-3)": 0.7,
 }
-
-
-def kernel_only(dist, generator, s: float) -> NoisedDistribution:
-    """A NoisedDistribution carrying only the kernel: :func:`ctmc_lab.scores.dse` reads K and Q
-    (a_y = p_{s|0}(y|x0)/p_{s|0}(x|x0)), never p_s, so the dense S^L marginal is not built and
-    the DSE checks scale to long sequences."""
-    return NoisedDistribution(dist, generator, float(s), token_kernel(generator, s), np.empty(0))
 
 
 def corresponding_score(x: np.ndarray, log_c: np.ndarray, mask_level: float, n_states: int) -> np.ndarray:
@@ -72,9 +65,9 @@ def lemma33_sides(dist, x0, x, t, log_c, schedule, *, rate="sigma"):
         s = float(schedule.sigma_bar(tk))
         lam = float(schedule.mask_level(tk))
         sig = float(schedule.sigma(tk))
-        noised = kernel_only(dist, gen, s)
         score = corresponding_score(x[k : k + 1], log_c[k : k + 1], lam, gen.n_states)
-        lhs[k] = scores.dse(noised, x0[k : k + 1], x[k : k + 1], score, rate=sig)[0]
+        # The DSE reads only Q and the kernel (a_y is a ratio of p_{s|0}), so no S^L marginal is built.
+        lhs[k] = scores.dse(gen, token_kernel(gen, s), x0[k : k + 1], x[k : k + 1], score, rate=sig)[0]
         factor = (sig if rate == "sigma" else s) * (1 - lam) / lam
         dce_part[k] = factor * scores.dce(x0[k : k + 1], x[k : k + 1], log_c[k : k + 1], mask_id=dist.mask_id)[0]
     return lhs, dce_part
@@ -143,10 +136,9 @@ def _expected_dse(dist, gen, x0, visible, x_all, log_c_all, schedule, t):
     if s <= 0:
         return 0.0
     lam = float(schedule.mask_level(t))
-    noised = kernel_only(dist, gen, s)
     score = corresponding_score(x_all, log_c_all, lam, gen.n_states)
     x0b = np.broadcast_to(x0, x_all.shape)
-    loss = scores.dse(noised, x0b, x_all, score, rate=float(schedule.sigma(t)))
+    loss = scores.dse(gen, token_kernel(gen, s), x0b, x_all, score, rate=float(schedule.sigma(t)))
     m = (~visible).sum(axis=1)
     return float(np.sum(lam**m * (1 - lam) ** (dist.length - m) * loss))
 

@@ -133,7 +133,7 @@ def test_dse_pointwise_matches_generic_definition(small):
     x0 = small.support[:3]
     x = rng.integers(0, 3, size=x0.shape)
     score = scores.concrete_score(noised, x)
-    val = scores.dse(noised, x0, x, score)
+    val = scores.dse(gen, noised.K, x0, x, score)
     # E_x over the kernel of the pointwise loss at s* is mdse: spot-check one state by hand
     K = noised.K
     for b in range(3):
