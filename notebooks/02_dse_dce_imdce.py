@@ -70,7 +70,7 @@ def dse_and_scaled_dce(den, t, factor="sigma"):
     logc = den(X)
     score = np.ones(X.shape + (N + 1,))
     score[..., :N] = (1 - lam) / lam * np.exp(logc)
-    dse = scores.dse(nd, X0, X, score, rate=rate)
+    dse = scores.dse(nd.generator, nd.K, X0, X, score, rate=rate)
     f = rate if factor == "sigma" else s
     return dse, f * (1 - lam) / lam * scores.dce(X0, X, logc, mask_id=N)
 
@@ -112,7 +112,7 @@ def expected_dse(t, schedule):
     score = np.ones(X.shape + (N + 1,))
     score[..., :N] = (1 - lam) / lam * np.exp(logc)
     weights = lam**m_of * (1 - lam) ** (L - m_of)  # p_{t|0}(x | x0) for each reachable x
-    return float(weights @ scores.dse(nd, X0, X, score, rate=rate))
+    return float(weights @ scores.dse(nd.generator, nd.K, X0, X, score, rate=rate))
 
 
 print(f"{'schedule':>22} {'T':>4} {'Λ':>8} {'∫ E DSE dt':>16} {'Σ A B(Λ;·)':>16} {'difference':>11}")
