@@ -22,6 +22,8 @@ __all__ = ["JointDistribution"]
 SUM_TOLERANCE = 1e-9
 # Bound on the elements of one (batch, support, length) comparison block.
 _BLOCK = 1 << 22
+#: Largest (N+1)^L table of pattern marginals built for the fast optimal denoiser (32 MiB).
+_PATTERN_LIMIT = 1 << 22
 
 
 class JointDistribution:
@@ -120,6 +122,7 @@ class JointDistribution:
         self.n_tokens = n_tokens
         self.alphabet = alphabet
         self.name = name or "custom"
+        self._patterns = None  # lazily built (N+1)^L table, see pattern_marginals
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -363,6 +366,54 @@ class JointDistribution:
             raise ValueError(f"`x` must have shape (B, {self.length}) (got {x.shape})")
         if x.min() < 0 or x.max() > self.n_tokens:
             raise ValueError(f"`x` tokens must lie in 0..{self.n_tokens} (mask id {self.n_tokens})")
+        if (self.n_tokens + 1) ** self.length <= _PATTERN_LIMIT:
+            return self._conditionals_from_patterns(x)
+        return self._conditionals_from_support(x)
+
+    def pattern_marginals(self) -> np.ndarray:
+        """P0(x̃^U) for every partially masked x̃ in (V ∪ {mask})^L, as an ``(N+1,) * L`` tensor.
+
+        Slot N of each axis (the mask id) holds the sum over that axis, so the entry at x̃ is
+        the mass of the sequences that agree with x̃ on its unmasked positions (§1.4). Built
+        once by one appended sum per axis, L (N+1)^L work, and cached; only for
+        (N+1)^L <= 2^22.
+        """
+        if self._patterns is None:
+            size = (self.n_tokens + 1) ** self.length
+            if size > _PATTERN_LIMIT:
+                raise ValueError(f"pattern marginals over {self.n_tokens + 1}^{self.length} = {size:.3g} states "
+                                 f"exceed the limit {_PATTERN_LIMIT}")
+            table = self.dense()
+            for ax in range(self.length):
+                table = np.concatenate([table, table.sum(axis=ax, keepdims=True)], axis=ax)
+            table.setflags(write=False)
+            self._patterns = table
+        return self._patterns
+
+    def _conditionals_from_patterns(self, x: np.ndarray) -> np.ndarray:
+        """c*(x)_{i,v} = P0(x^{i<-v} pattern) / P0(x pattern), two lookups in :meth:`pattern_marginals`.
+
+        Independent of the support scan of :meth:`_conditionals_from_support` (its twin in
+        the tests) and of the subset tables.
+        """
+        table = self.pattern_marginals().reshape(-1)
+        n, length = self.n_tokens, self.length
+        place = (n + 1) ** np.arange(length - 1, -1, -1, dtype=np.int64)  # (L,)
+        index = flat_index(x, n + 1)  # (B,)
+        den = table[index][:, None, None]
+        # x with position i set to v: replace digit x^i by v in the base-(N+1) index.
+        moved = index[:, None, None] + (np.arange(n)[None, None, :] - x[:, :, None]) * place[None, :, None]
+        num = table[moved]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.log(num) - np.log(den)
+        # A visible position is known: the point mass on its token.
+        visible = (x != self.mask_id)[:, :, None]
+        point = np.where(np.arange(n)[None, None, :] == x[:, :, None], 0.0, -np.inf)
+        out = np.where(visible, point, out)
+        return np.where(den > 0, out, -np.inf)
+
+    def _conditionals_from_support(self, x: np.ndarray) -> np.ndarray:
+        """c* by scanning the support for sequences compatible with each input."""
         w = self._compatible_mass(x, x != self.mask_id)
         onehot = np.zeros((self.support_size, self.length, self.n_tokens))
         np.put_along_axis(onehot, self.support[:, :, None], 1.0, axis=2)

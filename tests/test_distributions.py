@@ -119,3 +119,27 @@ def test_dense_roundtrip():
     q = JointDistribution.from_dense(p.dense())
     np.testing.assert_array_equal(p.support, q.support)
     np.testing.assert_allclose(p.probs, q.probs, rtol=1e-15)
+
+
+@given(distributions(max_length=4), st.integers(0, 2**32 - 1))
+def test_pattern_route_of_the_optimal_denoiser_equals_the_support_scan(p, seed):
+    """Two routes to c*: lookups in the (N+1)^L pattern marginals vs scanning the support."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, p.n_tokens, size=(64, p.length))
+    x[:32] = p.support[rng.integers(0, p.support_size, size=32)]  # contexts of positive mass
+    x = np.where(rng.random(x.shape) < 0.5, p.mask_id, x)
+    fast, slow = p._conditionals_from_patterns(x), p._conditionals_from_support(x)
+    finite = np.isfinite(slow)
+    np.testing.assert_array_equal(np.isfinite(fast), finite)
+    np.testing.assert_array_equal(fast[~finite], slow[~finite])
+    assert np.abs(fast[finite] - slow[finite]).max(initial=0.0) <= 1e-12
+
+
+def test_pattern_marginals_hold_every_marginal():
+    p = datasets.dirichlet(3, 3, rng=4, support_size=10)
+    table = p.pattern_marginals()
+    assert table.shape == (4, 4, 4)
+    x0 = p.support[0]
+    for visible in subset_members(3):
+        idx = tuple(np.where(visible, x0, 3))
+        assert table[idx] == pytest.approx(bruteforce.marginal_prob(p, x0, visible), abs=1e-15)
