@@ -26,7 +26,7 @@ from .quadrature import QuadratureResult, tanh_sinh
 from .moments import exact_nll
 from .scores import mdse
 
-__all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "TIME_FREE_METHODS", "uniform_cost"]
+__all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "TIME_FREE_METHODS"]
 
 #: Default upper noise level: KL(p_{s|0} || p_s) < 1e-17 there for N <= 10 (checked by the
 #: end term, which is added, not dropped).
@@ -79,12 +79,6 @@ def mdse_integral(dist: JointDistribution, generator, x0, *, s_max: float = S_MA
     quad = tanh_sinh(integrand, 0.0, upper, atol=atol)
     end = kl(NoisedDistribution.at_noise_level(dist, generator, s_max), x0)
     return MdseIntegral(quad.value + end, quad.value, end, quad)
-
-
-def uniform_cost(dist: JointDistribution) -> float:
-    """Rough float operations of one uniform-noise mdse evaluation (used to skip huge cases)."""
-    n, length = dist.n_tokens, dist.length
-    return 4.0 * length * n * (n - 1) * n**length * length
 
 
 def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndarray:

@@ -34,14 +34,6 @@ def _self_term(coeff: np.ndarray, K: np.ndarray, x0: np.ndarray) -> np.ndarray:
     return table.sum(axis=0)[x0].sum(axis=-1)
 
 
-def _unreachable_mass(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
-    """P_{x ~ p_{s|0}(·|x0)}(p_s(x) = 0): positive iff the KL is infinite."""
-    zero = noised.p == 0
-    if not zero.any():
-        return np.zeros(x0.shape[0])
-    return _gather(noised.expect_over_start(zero.astype(float)), x0)
-
-
 def kl(noised: NoisedDistribution, x0) -> np.ndarray:
     """F(x0, s) = KL(p_{s|0}(·|x0) ‖ p_s) for a batch of clean sequences (Thm. 3.1, §2.4).
 
@@ -68,7 +60,7 @@ def kl(noised: NoisedDistribution, x0) -> np.ndarray:
     Kc = noised.clean_kernel
     neg_entropy = _self_term(Kc, Kc, x0)
     cross = _gather(noised.expect_over_start(noised.log_p), x0)
-    out = np.where(_unreachable_mass(noised, x0) > 0, np.inf, neg_entropy - cross)
+    out = np.where(noised.unreachable_mass(x0) > 0, np.inf, neg_entropy - cross)
     return float(out[0]) if single else out
 
 
@@ -108,7 +100,7 @@ def kl_rate(noised: NoisedDistribution, x0) -> np.ndarray:
         drift += apply_along_axes(noised.p, Q, axes=[i])
     ratio = np.divide(drift, noised.p, out=np.zeros_like(drift), where=noised.p > 0)
     second = _gather(noised.expect_over_start(ratio), x0)
-    out = np.where(_unreachable_mass(noised, x0) > 0, -np.inf, first - second)
+    out = np.where(noised.unreachable_mass(x0) > 0, -np.inf, first - second)
     return float(out[0]) if single else out
 
 

@@ -20,6 +20,7 @@ import scipy.linalg
 from .distributions import JointDistribution
 from .generators import Generator
 from .schedules import Schedule
+from .sequences import flat_index
 
 __all__ = [
     "token_kernel",
@@ -417,6 +418,22 @@ class NoisedDistribution:
         # mdse integrals: once per quadrature node).
         out = np.zeros_like(self.p)
         return np.log(self.p, out=out, where=self.p > 0)
+
+    @cached_property
+    def _unreachable(self) -> np.ndarray | None:
+        """P_{x ~ p_{s|0}(·|x0)}(p_s(x) = 0) for every clean x0, or None if p_s has no zero."""
+        zero = self.p == 0
+        return self.expect_over_start(zero.astype(float)) if zero.any() else None
+
+    def unreachable_mass(self, x0: np.ndarray) -> np.ndarray:
+        """For each row of ``x0`` (B, L), the mass p_{s|0}(·|x0) puts on states with p_s = 0.
+
+        Positive exactly where KL(p_{s|0}(·|x0) ‖ p_s) and mdse are infinite. The contraction
+        is done once per noise level and shared by every quantity asking for it.
+        """
+        if self._unreachable is None:
+            return np.zeros(x0.shape[0])
+        return self._unreachable.reshape(-1)[flat_index(x0, self.dist.n_tokens)]
 
     def expect_over_start(self, f: np.ndarray, kernels=None) -> np.ndarray:
         """E_{x ~ p_{s|0}(·|x0)} f(x) for every clean x0 at once, as a tensor over ``V^L``.

@@ -157,11 +157,7 @@ def mdse(noised: NoisedDistribution, x0, *, method: str = "auto") -> np.ndarray:
         fn = _MDSE_METHODS[method] if method != "auto" else _cheaper_mdse_method(noised, x0.shape[0])
     except KeyError:
         raise ValueError(f"unknown mdse method {method!r}; choose one of {['auto', *sorted(_MDSE_METHODS)]}") from None
-    total = fn(noised, x0)
-    zero = noised.p == 0
-    if zero.any():
-        bad = noised.expect_over_start(zero.astype(float)).reshape(-1)[flat_index(x0, noised.dist.n_tokens)] > 0
-        total = np.where(bad, np.inf, total)
+    total = np.where(noised.unreachable_mass(x0) > 0, np.inf, fn(noised, x0))
     return float(total[0]) if single else total
 
 
@@ -197,13 +193,11 @@ def _mdse_enumerate(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
     step = max(1, (1 << 21) // (combos.shape[0] * L * S * L))
     for lo in range(0, x0.shape[0], step):
         xb = x0[lo : lo + step]
-        pos = np.arange(L)
         x = ids[xb[:, None, :], combos[None, :, :]]  # (b, n, L) states
         keep = np.all(valid[xb[:, None, :], combos[None, :, :]], axis=2)  # padding repeats a state
         kx = K[x, xb[:, None, :]]  # K[x^i, x0^i]
         q = np.where(keep, np.prod(kx, axis=2), 0.0)
-        y = np.broadcast_to(x[:, :, None, None, :], x.shape[:2] + (L, S, L)).copy()
-        y[:, :, pos, :, pos] = np.arange(S)  # y = x^{i<-v}
+        y = _neighbours(x.reshape(-1, L), S).reshape(x.shape[:2] + (L, S, L))  # y = x^{i<-v}
         ix, iy = flat_index(x, S), flat_index(y, S)
         px, py = flat_p[ix][..., None, None], flat_p[iy]
         ratio = np.divide(py, px, out=np.zeros_like(py), where=px > 0)

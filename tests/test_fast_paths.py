@@ -151,7 +151,7 @@ def _kl_rate_twin(noised, x0):
     drift = sum(apply_along_axes(noised.p, Q, axes=[i]) for i in range(noised.dist.length))
     ratio = np.divide(drift, noised.p, out=np.zeros_like(drift), where=noised.p > 0)
     second = noised.expect_over_start(ratio).reshape(-1)[idx]
-    unreachable = information._unreachable_mass(noised, x0) > 0
+    unreachable = noised.unreachable_mass(x0) > 0
     return np.where(unreachable, -np.inf, first - second)
 
 
