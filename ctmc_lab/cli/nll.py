@@ -10,6 +10,8 @@ from . import markov_protocol
 from .estimate import estimator_fields
 from ._common import Progress, add_dist_arguments, eprint, json_float, load_distribution, write_json
 
+#: The decompositions of ``ctmc-lab nll --json``, in output order.
+DECOMPOSITIONS = ("absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free")
 #: Skip a uniform ∫ mdse whose per-evaluation work (about L^2 N^(L+1)) would make it take minutes.
 UNIFORM_BUDGET = 1e8
 
@@ -69,8 +71,7 @@ def compute(dist, sequences=None) -> list[dict]:
             "probability": float(p_x),
             "nll": json_float(-np.log(p_x)) if ok else None,
             "in_support": bool(ok),
-            "decompositions": {name: (json_float(col[k]) if ok else None) for name, col in columns.items()}
-            if ok else dict.fromkeys(["absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free"]),
+            "decompositions": {name: json_float(columns[name][k]) if ok else None for name in DECOMPOSITIONS},
         }
         rec["estimators"] = estimators[k] if ok else None
         k += int(ok)
