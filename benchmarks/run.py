@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ctmc_lab.cli._common import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     # Benchmark the checkout this file belongs to, installed or not.
@@ -615,8 +617,7 @@ def run(args) -> int:
                                               key=lambda r: (order.get(r["id"].split("-")[0], 99), r["id"]))
             except (OSError, ValueError):
                 pass
-        text = json.dumps(_finite(payload), indent=2, default=_json_default, allow_nan=False)
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        write_json(args.output, _finite(payload))
         print(f"wrote {args.output}")
     return 0
 
@@ -630,14 +631,6 @@ def _finite(obj):
     if isinstance(obj, (float, np.floating)):
         return float(obj) if math.isfinite(obj) else None
     return obj
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
 def main(argv=None) -> int:
