@@ -1,0 +1,454 @@
+"""LLaDA's default likelihood evaluator, replicated and audited exactly (``get_log_likelihood.py``).
+
+LLaDA (ML-GSAI/LLaDA) scores an answer of n tokens after a prompt by ``mc_num // b`` batches
+of b rows (defaults ``mc_num = 128``, ``b = 16``). Each batch draws one k ~ U{1..n} and gives
+row j the mask count
+
+    x_j(k) = ((round(linspace(k, k + (b-1) n/b, b))_j - 1) mod n) + 1,
+
+masks x_j uniform positions of the answer (the prompt stays visible) and scores the row with
+(n/x_j) A(M_j), A(M) the summed cross-entropy of the masked answer tokens (§3.5). That is k-DCE
+(RADD ``k_DCE``) with stratified counts. It is unbiased for -log p(answer | prompt) exactly when
+every row's count is uniform on 1..n, and ``torch.round`` rounds half to even: wherever
+j n/b has fractional part ½ the count of row j skips every other value.
+
+Glossary (as the code below names things)
+
+==================  ==========================================================================
+``n``               the answer (target) length
+``b``               ``batch_size``, rows per batch; R = ``mc_num // b`` batches
+``counts``          x_j(k), the ``(n, b)`` table of row counts for k = 1..n
+``count_law``       w_j(m) = P(x_j = m) = #{k : x_j(k) = m}/n, and w̄ = mean_j w_j
+``level_mean``      μ_m = E[A(M) | |M| = m]; ℓ_m = μ_m/m, the mean loss per masked token
+``level_second``    E[A(M)² | |M| = m]
+==================  ==========================================================================
+
+Exact moments (:func:`llada_moments`). Given k the rows are independent, so with
+e(m) = (n/m) μ_m and v(m) = (n/m)² Var(A | m), one batch mean Ḡ has
+
+    E Ḡ = sum_m w̄(m) e(m),
+    Var Ḡ = (1/n) sum_k (1/b²) sum_j v(x_j(k)) + Var_k((1/b) sum_j e(x_j(k))),
+
+and the evaluator's output (the mean of R independent batch means) has mean E Ḡ and variance
+Var Ḡ / R. Since -log p = sum_m μ_m/m (Thm 4.1 / Cor. 4.3: C(n,m) B(m, n-m+1) = 1/m), the bias is
+
+    E Ḡ - NLL = sum_m (n w̄(m) - 1) ℓ_m                                           (★)
+
+a function of the count law and of the n per-count mean losses only. It vanishes for every
+source iff w̄ is uniform, and for every law when ℓ is constant (a product source); since
+sum_m (n w̄(m) - 1) = 0, |bias| ≤ ½ sum_m |n w̄(m) - 1| · (max ℓ - min ℓ).
+
+The fix (``rule="fixed"``): x_j(k) = ((k - 1 + floor(j n/b)) mod n) + 1 in integer arithmetic,
+the rule LLaDA's linspace intends. Each row's count is then k shifted by a constant mod n, so it
+is uniform for every (n, b) and every batch mean is unbiased.
+
+Per-count mean losses for long answers (:func:`markov1_level_means`): on a first-order Markov
+chain the optimal denoiser's conditional at a masked position depends only on its nearest visible
+neighbours, so μ_m is a sum over (position, left gap, right gap) of a hypergeometric mask count
+times a closed-form loss: exact at any n (used for n ≤ 64), no 2^n enumeration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import comb
+
+from . import estimators as _est
+
+__all__ = [
+    "RULES",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MC_NUM",
+    "llada_counts",
+    "count_law",
+    "count_deviation",
+    "LevelStats",
+    "level_stats",
+    "LLaDAMoments",
+    "llada_moments",
+    "llada_bias",
+    "markov1_level_means",
+    "llada_estimate",
+]
+
+#: The count rules: LLaDA's as its code computes it, and the unbiased integer fix.
+RULES = ("llada", "fixed")
+#: ``get_log_likelihood``'s defaults.
+DEFAULT_BATCH_SIZE = 16
+DEFAULT_MC_NUM = 128
+
+_F32 = np.float32
+
+
+def _check_rule(rule: str) -> str:
+    if rule not in RULES:
+        raise ValueError(f"unknown `rule` {rule!r}; choose one of {list(RULES)}")
+    return rule
+
+
+def _fma32(a, b, c):
+    """fl32(a·b + c) rounded once, as a fused multiply-add does.
+
+    The float32 product is exact in float64 (48 significant bits) and for the magnitudes here
+    (|values| ≤ 2^8, step ≥ 2^-6) so is the float64 sum, so one rounding to float32 remains.
+    """
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(_F32)
+
+
+def _linspace32(n: int, b: int, k: np.ndarray) -> np.ndarray:
+    """``torch.linspace(float(k), k + (b-1)*(n/b), steps=b)`` in float32, rows k (torch 2.x CPU).
+
+    torch's kernel: step = (end - start)/(b - 1); entry i is start + step·i for i < b//2 and
+    end - step·(b-1-i) otherwise, each a fused multiply-add in its compiled kernel; b = 1
+    gives [start]. ``end`` is the float32 sum of k and the float64 number (b-1)·(n/b).
+    """
+    start = k.astype(_F32)[:, None]
+    if b == 1:
+        return start
+    end = (start + _F32((b - 1) * (n / b))).astype(_F32)
+    step = ((end - start) / _F32(b - 1)).astype(_F32)
+    i = np.arange(b)
+    low = _fma32(step, i.astype(_F32), start)
+    high = _fma32(-step, (b - 1 - i).astype(_F32), end)
+    return np.where(i < b // 2, low, high)
+
+
+def llada_counts(n: int, b: int, *, rule: str = "llada", k=None) -> np.ndarray:
+    """The mask count of every row of a batch, for each k.
+
+    Parameters
+    ----------
+    n : int
+        Answer length (``target_len``).
+    b : int
+        Rows per batch (``batch_size``).
+    rule : {"llada", "fixed"}
+        ``"llada"``: ``round(linspace(k, k + (b-1) n/b, b))`` in float32 with round half to
+        even, then ``((x - 1) % n) + 1``, as ``forward_process`` computes it. ``"fixed"``:
+        ``((k - 1 + (j n) // b) % n) + 1`` in integers.
+    k : int array, optional
+        The batch draws (default: every k = 1..n).
+
+    Returns
+    -------
+    (len(k), b) int array
+        Counts in 1..n.
+
+    Examples
+    --------
+    >>> llada_counts(2, 4)                       # n = 2, b = 4: round(1.5) = 2, round(2.5) = 2
+    array([[1, 2, 2, 2],
+           [2, 2, 1, 2]])
+    >>> llada_counts(2, 4, rule="fixed")
+    array([[1, 1, 2, 2],
+           [2, 2, 1, 1]])
+    """
+    n, b = _est._positive_int(n, "n"), _est._positive_int(b, "batch_size")
+    _check_rule(rule)
+    k = np.arange(1, n + 1) if k is None else np.atleast_1d(np.asarray(k, dtype=np.int64))
+    if k.size and (k.min() < 1 or k.max() > n):
+        raise ValueError(f"`k` must lie in 1..{n}")
+    if rule == "fixed":
+        x = k[:, None] + (np.arange(b) * n) // b
+    else:
+        x = np.rint(_linspace32(n, b, k)).astype(np.int64)  # rint: round half to even, as torch.round
+    return (x - 1) % n + 1
+
+
+def count_law(n: int, b: int, *, rule: str = "llada") -> np.ndarray:
+    """w_j(m) = P(x_j = m) under k ~ U{1..n}, exactly.
+
+    Returns
+    -------
+    (b, n) float array
+        Row j, column m-1; each row sums to 1. Uniform (every entry 1/n) means row j is unbiased.
+    """
+    x = llada_counts(n, b, rule=rule)
+    w = np.zeros((b, n))
+    np.add.at(w, (np.broadcast_to(np.arange(b), x.shape), x - 1), 1.0 / n)
+    return w
+
+
+def count_deviation(n: int, b: int, *, rule: str = "llada") -> np.ndarray:
+    """δ(m) = n w̄(m) - 1 for m = 1..n: the weights of the bias (★) on the per-token losses ℓ_m.
+
+    Returns
+    -------
+    (n,) float array
+        All zero iff the batch-averaged count law is uniform. Entries are multiples of 1/b.
+    """
+    return n * count_law(n, b, rule=rule).mean(axis=0) - 1.0
+
+
+# ===================================================================================== moments
+@dataclass(frozen=True)
+class LevelStats:
+    """Per-count moments of A(M) under M uniform of size m, m = 1..n.
+
+    Attributes
+    ----------
+    mean : (n,) float array
+        μ_m = E[A(M) | |M| = m].
+    second : (n,) float array or None
+        E[A(M)² | |M| = m]; None when only means are known (then only the bias is available).
+    """
+
+    mean: np.ndarray
+    second: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return int(np.shape(self.mean)[-1])
+
+    @property
+    def nll(self):
+        """sum_m μ_m / m: the model's (conditional) NLL (Thm 4.1 / Cor. 4.3)."""
+        return self.mean @ (1.0 / np.arange(1, self.n + 1))
+
+
+def level_stats(A) -> LevelStats:
+    """:class:`LevelStats` from an A-table ``(2**n,)`` or a batch ``(B, 2**n)`` (level sums / C(n, m))."""
+    from . import moments as _mom
+
+    A = _mom._as_table(A)
+    n = _mom._n_of(A)
+    C = comb(n, np.arange(1, n + 1))
+    return LevelStats(_mom._level_sums(A, n, 1)[..., 1:] / C, _mom._level_sums(A, n, 2)[..., 1:] / C)
+
+
+@dataclass(frozen=True)
+class LLaDAMoments:
+    """Exact moments of LLaDA's evaluator (or its fix) at one sequence.
+
+    Attributes
+    ----------
+    rule : str
+    n, batch_size, mc_num : int
+        Answer length, rows per batch, and ``mc_num`` (R = ``mc_num // batch_size`` batches).
+    mean : float
+        E Ḡ, the expected batch mean (and the expected output, up to its sign).
+    bias : float
+        E Ḡ - reference, by (★).
+    batch_variance : float or None
+        Var Ḡ of one batch mean (rows share k, so they are dependent); None without second moments.
+    variance_of_mean : float or None
+        Var of the evaluator's output, the mean of R independent batch means: Var Ḡ / R.
+    """
+
+    rule: str
+    n: int
+    batch_size: int
+    mc_num: int
+    mean: float
+    bias: float
+    batch_variance: float | None
+    variance_of_mean: float | None
+
+    @property
+    def per_draw_variance(self) -> float | None:
+        """b · Var Ḡ: comparable with the single-draw variance of i.i.d. estimators."""
+        return None if self.batch_variance is None else self.batch_size * self.batch_variance
+
+    def as_json(self) -> dict:
+        """The ``nll --json`` record: the keys of :meth:`ctmc_lab.moments.Moments.as_json`
+        (``variance`` per draw, b · Var Ḡ) plus ``batch_size``, ``mc_num`` and ``variance_of_mean``."""
+        return {
+            "mean": self.mean,
+            "bias": self.bias,
+            "variance": self.per_draw_variance,
+            "variance_is_infinite": False,
+            "infinite_because": None,
+            "batch_size": self.batch_size,
+            "mc_num": self.mc_num,
+            "variance_of_mean": self.variance_of_mean,
+        }
+
+
+def _batches(batch_size: int, mc_num: int) -> tuple[int, int, int]:
+    b = _est._positive_int(batch_size, "batch_size")
+    mc = _est._positive_int(mc_num, "mc_num")
+    if mc < b:
+        raise ValueError(f"`mc_num` ({mc}) must be at least `batch_size` ({b}): mc_num // batch_size batches are run")
+    return b, mc, mc // b
+
+
+def llada_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM,
+                  rule: str = "llada", reference=None):
+    """Exact mean, bias and variances of LLaDA's evaluator from per-count statistics.
+
+    Parameters
+    ----------
+    stats : LevelStats or (2**n,) / (B, 2**n) float array
+        Per-count moments of A, or an A-table (then :func:`level_stats` of it).
+    batch_size : int, default 16
+    mc_num : int, default 128
+        R = mc_num // batch_size batches (at least one).
+    rule : {"llada", "fixed"}
+    reference : float or (B,) array, optional
+        The NLL the bias is measured against (default ``stats.nll``, the model's own NLL; for
+        the optimal denoiser that is -log p0, or the conditional NLL for a prompt–response pair).
+
+    Returns
+    -------
+    LLaDAMoments, or a list of them for a batch of tables
+
+    Notes
+    -----
+    E Ḡ = sum_m w̄(m) (n/m) μ_m; Var Ḡ = E_k[(1/b²) sum_j v(x_j(k))] + Var_k(mean_j e(x_j(k))), see
+    the module docstring; the output's variance is Var Ḡ / R.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = LevelStats(np.array([0.1, 0.5, 1.2, 2.0]))        # n = 4; NLL = 0.1 + 0.25 + 0.4 + 0.5
+    >>> m = llada_moments(s, batch_size=8)
+    >>> float(np.round(m.bias, 12)), float(np.round(llada_bias(s.mean, 8), 12))
+    (0.025, 0.025)
+    >>> llada_moments(s, batch_size=8, rule="fixed").bias
+    0.0
+    """
+    if not isinstance(stats, LevelStats):
+        stats = level_stats(stats)
+    b, mc, R = _batches(batch_size, mc_num)
+    n = stats.n
+    mu = np.atleast_2d(stats.mean)
+    x = llada_counts(n, b, rule=rule)  # (n, b), rows k
+    f = n / np.arange(1, n + 1)
+    e = f * mu  # (B, n)
+    g = e[:, x - 1].mean(axis=-1)  # (B, n_k): E[Ḡ | k]
+    mean = g.mean(axis=-1)
+    ref = mu @ (1.0 / np.arange(1, n + 1)) if reference is None else np.broadcast_to(
+        np.asarray(reference, float), mean.shape)
+    with np.errstate(invalid="ignore"):
+        # (★) directly: the same number as mean - ref, without the cancellation of two large sums.
+        bias = (mu / np.arange(1, n + 1)) @ count_deviation(n, b, rule=rule) + (mu @ (1.0 / np.arange(1, n + 1)) - ref)
+    if stats.second is None:
+        var = [None] * mu.shape[0]
+    else:
+        v = f**2 * np.maximum(np.atleast_2d(stats.second) - mu**2, 0.0)  # Var(A | m) ≥ 0 up to rounding
+        within = v[:, x - 1].sum(axis=-1).mean(axis=-1) / b**2
+        between = ((g - mean[:, None]) ** 2).mean(axis=-1)
+        var = list(within + between)
+    out = [
+        LLaDAMoments(rule, n, b, mc, float(mean[i]), float(bias[i]),
+                     None if var[i] is None else float(var[i]), None if var[i] is None else float(var[i] / R))
+        for i in range(mu.shape[0])
+    ]
+    return out[0] if np.ndim(stats.mean) == 1 else out
+
+
+def llada_bias(level_mean, batch_size: int, *, rule: str = "llada"):
+    """The bias (★) sum_m (n w̄(m) - 1) μ_m/m from per-count mean losses alone.
+
+    Parameters
+    ----------
+    level_mean : (n,) or (B, n) float array
+        μ_m = E[A(M) | |M| = m], m = 1..n.
+    batch_size : int
+    rule : {"llada", "fixed"}
+
+    Returns
+    -------
+    float or (B,) float array
+    """
+    mu = np.asarray(level_mean, dtype=float)
+    n = mu.shape[-1]
+    return (mu / np.arange(1, n + 1)) @ count_deviation(n, batch_size, rule=rule)
+
+
+# ====================================================================== first-order Markov chains
+def markov1_level_means(P, y, *, left) -> np.ndarray:
+    """μ_m for the optimal denoiser of a first-order chain, answer y after a visible token ``left``.
+
+    Parameters
+    ----------
+    P : (N, N) float array
+        Transition matrix of the chain (``MarkovChain.table`` at order 1).
+    y : (n,) int array
+        The answer.
+    left : int
+        The last prompt token (always visible; for an order-1 chain it is all of the prompt that
+        matters to the answer's conditionals).
+
+    Returns
+    -------
+    (n,) float array
+        μ_m = E[sum_{i in M} -log p(y_i | visible)], M uniform of size m, m = 1..n.
+
+    Notes
+    -----
+    For masked i with nearest visible neighbours a = y_{i-d} (or ``left`` when d = i+1) and
+    c = y_{i+e}, p(y_i | visible) = P^d[a, y_i] P^e[y_i, c] / P^(d+e)[a, c], and P^d[a, y_i] when
+    everything after i is masked. Those configurations force w = d + e - 1 (or d + n - 1 - i)
+    positions masked and r ∈ {0, 1, 2} answer positions visible, so C(n - w - r, m - w) of the
+    C(n, m) masks of size m have them.
+    """
+    P = np.asarray(P, dtype=float)
+    y = np.asarray(y, dtype=np.int64)
+    n = y.size
+    Pw = np.empty((n + 2,) + P.shape)  # Pw[d] = P^d
+    Pw[0] = np.eye(P.shape[0])
+    for d in range(1, n + 2):
+        Pw[d] = Pw[d - 1] @ P
+    full = np.concatenate([[int(left)], y])  # full[i + 1] = y_i
+    m = np.arange(1, n + 1)
+    mu = np.zeros(n)
+    with np.errstate(divide="ignore"):
+        for i in range(n):
+            d = np.arange(1, i + 2)[:, None]  # left gap; d = i + 1 reaches the prompt token
+            a = full[i + 1 - d]
+            r_left = (d <= i).astype(np.int64)  # the prompt token is not one of the n answer positions
+            e = np.arange(1, n - i)[None, :]  # right gap: y_{i+e} visible, y_{i+1..i+e-1} masked
+            c = y[i + e]
+            loss = -np.log(Pw[d, a, y[i]] * Pw[e, y[i], c] / Pw[d + e, a, c])  # (i+1, n-i-1)
+            w = d + e - 1
+            mu += np.einsum("de,dem->m", loss, comb((n - w - r_left - 1)[..., None], m - w[..., None]))
+            w_end = d[:, 0] + n - 1 - i  # nothing visible after i
+            mu += -np.log(Pw[d[:, 0], a[:, 0], y[i]]) @ comb((n - w_end - r_left[:, 0])[:, None], m - w_end[:, None])
+    return mu / comb(n, m)
+
+
+# ================================================================================ Monte Carlo
+def llada_estimate(denoiser, x0=None, *, n_samples: int = DEFAULT_MC_NUM, rng=None,
+                   batch_size: int = DEFAULT_BATCH_SIZE, rule: str = "llada", target=None, context=None,
+                   return_values: bool = False) -> _est.Estimate:
+    """LLaDA's evaluator in NumPy: batches of b rows sharing one k, counts by ``rule``.
+
+    Per batch: k ~ U{1..n}; row j gets x_j(k) masked positions chosen uniformly in the target
+    and the value g = (n/x_j) A(M_j). ``n_samples`` is ``mc_num`` and must be a whole number
+    (≥ 2) of batches; the estimate's mean is -``get_log_likelihood``'s output and its standard
+    error comes from the batch means (rows of a batch are dependent).
+
+    Parameters
+    ----------
+    denoiser : Denoiser or MaskDCE
+    x0 : (L,) int array
+    n_samples : int, default 128
+    rng : seed or Generator
+    batch_size : int, default 16
+    rule : {"llada", "fixed"}
+    target, context : positions, optional
+        The answer positions and the prompt (visible), as in
+        :func:`ctmc_lab.estimators.k_dce`.
+    return_values : bool
+
+    Returns
+    -------
+    Estimate
+        Named ``llada_stratified`` or ``llada_stratified_fixed``.
+    """
+    _check_rule(rule)
+    rng = np.random.default_rng(rng)
+    n_samples, batch_size = _est._check_run(n_samples, batch_size, stratified=True)
+    oracle = _est._oracle(denoiser, x0, target, context, batch_size)
+    n = oracle.n
+    table = llada_counts(n, batch_size, rule=rule)
+    sizes = _est._SizeTable(n)
+    out = np.empty(n_samples)
+    for lo in range(0, n_samples, batch_size):
+        m = table[rng.integers(0, n)]
+        out[lo : lo + batch_size] = (n / m) * oracle(sizes.draw(m, rng))
+    name = "llada_stratified" if rule == "llada" else "llada_stratified_fixed"
+    return _est._record(name, out, batch_size=batch_size, return_values=return_values)
