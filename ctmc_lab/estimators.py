@@ -20,6 +20,9 @@ name                           how M is drawn                           value g
 ``omit_full_mask`` (§8)        P(m) ∝ 1/m on 1..n-1                      H_n A(M)            (biased)
 ``omit_full_mask_token_mean``  P(m) ∝ 1/m on 1..n-1                      H_n A(M)/m          (biased)
 ``mask_size_importance``       m ~ q (any weights), M uniform            A(M)/(m q_m)
+``llada_stratified``           LLaDA: one k per batch, row counts       (n/m) A(M)          (biased)
+                               round(linspace(k, ..)) (:mod:`.llada`)
+``llada_stratified_fixed``     the same, counts k + floor(jn/B) mod n   (n/m) A(M)
 =============================  =======================================  ============================
 
 Masks are int bitmasks over the n target positions (bit j = j-th target position). For
@@ -58,6 +61,8 @@ __all__ = [
     "t_dse",
     "k_dce_stratified",
     "lambda_dce_stratified",
+    "llada_stratified",
+    "llada_stratified_fixed",
     "log_ratio",
     "prompt_response_log_ratio",
     "ESTIMATORS",
@@ -849,6 +854,22 @@ def lambda_dce_stratified(denoiser, x0=None, **options) -> Estimate:
     return lambda_dce(denoiser, x0, sampler="stratified", **options)
 
 
+def llada_stratified(denoiser, x0=None, **options) -> Estimate:
+    """LLaDA's ``get_log_likelihood`` (defaults ``batch_size=16``, ``n_samples=128`` = mc_num):
+    :func:`ctmc_lab.llada.llada_estimate` with its own count rule. Biased unless every row's
+    count is uniform (see :mod:`ctmc_lab.llada`)."""
+    from .llada import llada_estimate
+
+    return llada_estimate(denoiser, x0, rule="llada", **options)
+
+
+def llada_stratified_fixed(denoiser, x0=None, **options) -> Estimate:
+    """LLaDA's evaluator with the integer count rule k + floor(j n/B) mod n: unbiased for every (n, B)."""
+    from .llada import llada_estimate
+
+    return llada_estimate(denoiser, x0, rule="fixed", **options)
+
+
 ESTIMATORS = {
     "time_free": time_free,
     "k_dce": k_dce,
@@ -860,6 +881,8 @@ ESTIMATORS = {
     "omit_full_mask_token_mean": omit_full_mask_token_mean,
     "t_dce": t_dce,
     "t_dse": t_dse,
+    "llada_stratified": llada_stratified,
+    "llada_stratified_fixed": llada_stratified_fixed,
 }
 
 
