@@ -19,6 +19,9 @@ heavy_tail                  λ-DCE sample variance grows like ½ Σ a_i² ln n (
 coupled_vs_decoupled        Table 1b analogue: coupled vs decoupled log-ratio variance (§6.4)
 sampler_comparison          exact variance of each unbiased sampler; bias of audited ones (§6.5, §8)
 ood_detection               NLL histograms, ROC and AUROC, exact vs estimated (§7 Fig. 2)
+llada_audit                 LLaDA's evaluator: where its mask-count law is not uniform, its exact
+                            bias on D128-like sources, MK4 pairs and a first-order chain, and the
+                            variance of the fix (:mod:`ctmc_lab.llada`)
 =========================== ===================================================================
 
 Every random draw comes from ``np.random.SeedSequence(seed)`` spawned per task (SPEC 7): the
@@ -58,6 +61,7 @@ __all__ = [
     "coupled_vs_decoupled",
     "sampler_comparison",
     "ood_detection",
+    "llada_audit",
     "tempered_chain",
 ]
 
@@ -1189,6 +1193,140 @@ def ood_detection(*, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temper
 
 # =================================================================================== registry
 #: Figure name -> function, in the order ``ctmc-lab figures`` makes them.
+# ========================================================================== LLaDA's evaluator
+@_timed
+def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12, mk4_pairs: int = 16,
+                mk1_pairs: int = 8, prompt_length: int = 16, seed: int = 0) -> FigureResult:
+    """LLaDA's ``get_log_likelihood``: the exact count law, bias and variance over (n, b).
+
+    (a) max_m |n w̄(m) - 1| of the batch-averaged count law for n ≤ ``n_max``, b = 1..64 (0: unbiased
+    for every source); (b) exact bias at the default b = 16 against answer length on D128-like
+    sources (c*, every support sequence), MK4 prompt–response pairs and a first-order chain
+    (the paper's softmax recipe at k = 1; exact at any n by :func:`ctmc_lab.llada.markov1_level_means`);
+    (c) D128's bias against b, mean and range over its 128 sequences, and the fix at 0; (d) exact
+    variance per draw on D128 (mean over sequences) of LLaDA's rule, the fix, plain k-DCE and
+    stratified k-DCE. Every number is exact (bias (★) and the batch moments of :mod:`ctmc_lab.llada`).
+
+    Parameters
+    ----------
+    n_max : int
+        Largest answer length of the count-law grid and of the first-order chain.
+    dna_lengths, mk4_lengths : int
+        Answer lengths 1.. of the D128-like sources and the MK4 pairs (all 2^n masks enumerated).
+    mk4_pairs, mk1_pairs : int
+        Prompt–response pairs per answer length.
+    prompt_length : int
+    seed : int
+
+    Returns
+    -------
+    FigureResult
+        Tables ``llada_audit`` (bias per source, n, b), ``llada_audit_counts`` (count law per n, b)
+        and ``llada_audit_variance`` (D128 variances per b).
+    """
+    from . import llada
+
+    n_max = _positive("n_max", n_max)
+    bs = np.arange(1, 65)
+    counts = llada.count_audit(n_max, bs)
+    p = datasets.dna128()
+    A_d, _ = _d128_tables(p)
+    nll_d = p.nll(p.support)
+    stats_d = llada.level_stats(A_d)
+    tables = [llada.bias_table({8: stats_d.mean}, bs, source="dna128")]
+    tables.append(llada.bias_table({n: llada.dna128_like_level_stats(n, seed=seed)[0].mean
+                                    for n in range(1, _positive("dna_lengths", dna_lengths) + 1)}, bs,
+                                   source="dna128_like"))
+    mk4 = markov4()
+    tables.append(llada.bias_table({n: llada.mk4_pair_level_stats(mk4, n, pairs=_positive("mk4_pairs", mk4_pairs),
+                                                                  prompt_length=prompt_length, seed=seed)[0].mean
+                                    for n in range(1, _positive("mk4_lengths", mk4_lengths) + 1)}, bs,
+                                   source="mk4_pairs"))
+    mk1 = MarkovChain.from_softmax(4, 1, temperature=0.5, rng=seed)
+    tables.append(llada.bias_table({n: llada.markov1_pair_level_means(mk1, n, pairs=_positive("mk1_pairs", mk1_pairs),
+                                                                      seed=seed) for n in range(1, n_max + 1)}, bs,
+                                   source="mk1_pairs"))
+    table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+    # D128 variances per draw (b · Var of one batch mean), mean over the support
+    var = {k: [] for k in ("b", "bias_llada", "var_llada", "var_fixed", "var_k_dce", "var_k_dce_stratified",
+                           "mse_llada_default")}
+    plain = np.array([m.variance for m in moments.estimator_moments(A_d, "k_dce")])
+    for b in bs:
+        lm = llada.llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), reference=nll_d)
+        fx = llada.llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), rule="fixed")
+        _, strat = moments.stratified_k_dce_moments(A_d, int(b))
+        for key, val in (("b", b), ("bias_llada", np.mean([m.bias for m in lm])),
+                         ("var_llada", np.mean([m.per_draw_variance for m in lm])),
+                         ("var_fixed", np.mean([m.per_draw_variance for m in fx])), ("var_k_dce", plain.mean()),
+                         ("var_k_dce_stratified", np.mean(strat)),
+                         ("mse_llada_default", np.mean([m.bias**2 + m.variance_of_mean for m in lm]))):
+            var[key].append(val)
+    var = {k: np.array(v) for k, v in var.items()}
+
+    fig, axes = new_figure(2, 2, width="page", height=5.0)
+    ax = axes[0, 0]
+    grid = counts["max_deviation"].reshape(n_max, bs.size)
+    im = ax.imshow(np.where(grid > 1e-12, grid, np.nan).T, origin="lower", aspect="auto", cmap="viridis",
+                   extent=(0.5, n_max + 0.5, 0.5, 64.5), vmin=0, vmax=max(float(grid.max()), 1e-12))
+    ax.axhline(16, color=COLORS["mc"], lw=0.6, ls="--")
+    cb = fig.colorbar(im, ax=ax, pad=0.02)
+    cb.set_label("max |n w̄(m) − 1|")
+    ax.set_xlabel("answer length n")
+    ax.set_ylabel("batch size b")
+    n_bad = int((~counts["uniform"]).sum())
+    ax.set_title(f"non-uniform count law: {n_bad} of {grid.size} (n, b); white = uniform")
+    bx = axes[0, 1]
+    at16 = table["b"] == 16
+    styles = {"dna128_like": ("o", COLORS["time_free"], "D128-like (c*, 128 seqs)"),
+              "mk4_pairs": ("s", COLORS["lambda_dce"], f"MK4 pairs ({mk4_pairs}/n)"),
+              "mk1_pairs": ("^", COLORS["k_dce"], f"first-order chain pairs ({mk1_pairs}/n)")}
+    for src, (mk, col, lab) in styles.items():
+        sel = at16 & (table["source"] == src)
+        bx.plot(table["n"][sel], table["bias_mean"][sel], mk + "-", ms=2.2, lw=0.5, mfc="none", color=col, label=lab)
+        bx.fill_between(table["n"][sel], table["bias_min"][sel], table["bias_max"][sel], color=col, alpha=0.15, lw=0)
+    sel = at16 & (table["source"] == "dna128")
+    bx.plot(table["n"][sel], table["bias_mean"][sel], "*", ms=6, color=COLORS["true"], label="D128")
+    bx.axhline(0, color=COLORS["true"], lw=0.5)
+    bx.set_xlabel("answer length n")
+    bx.set_ylabel("bias at b = 16 (nats)")
+    bx.set_title("exact bias of get_log_likelihood at its defaults")
+    bx.legend(loc="upper right", fontsize=5.6)
+    cx = axes[1, 0]
+    sel = table["source"] == "dna128"
+    cx.fill_between(table["b"][sel], table["bias_min"][sel], table["bias_max"][sel], color=COLORS["shade"],
+                    alpha=0.5, lw=0, label="range over 128 sequences")
+    cx.plot(table["b"][sel], table["bias_mean"][sel], "o", ms=2.0, mfc="none", mew=0.5, color=COLORS["exact"],
+            label="mean")
+    cx.axhline(0, color=COLORS["k_dce"], lw=0.8, ls="--", label="fixed rule (0 at every b)")
+    cx.axvline(16, color=COLORS["mc"], lw=0.5, ls=":")
+    cx.set_xlabel("batch size b")
+    cx.set_ylabel("bias on D128, n = 8 (nats)")
+    cx.set_title("D128 (n = 8): bias against b")
+    cx.legend(loc="upper right", fontsize=5.6)
+    dx = axes[1, 1]
+    for key, col, ls, lab in (("var_k_dce", COLORS["true"], "-", "plain k-DCE (i.i.d.)"),
+                              ("var_k_dce_stratified", COLORS["rb_lambda_dce"], "-", "stratified k-DCE"),
+                              ("var_fixed", COLORS["k_dce"], "-", "fixed rule"),
+                              ("var_llada", COLORS["lambda_dce"], "--", "LLaDA rule")):
+        dx.plot(var["b"], var[key], ls, lw=0.8, color=col, label=lab)
+    dx.set_yscale("log")
+    dx.set_xlabel("batch size b")
+    dx.set_ylabel("b · Var(batch mean), D128 mean (nats²)")
+    dx.set_title("exact variance per draw, D128")
+    dx.legend(loc="center right", fontsize=5.6)
+    for axx, lab in zip(axes.ravel(), "abcd"):
+        panel_label(axx, lab)
+    d16 = table["source"] == "dna128"
+    summary = {
+        "nonuniform_pairs": n_bad,
+        "dna128_bias_b16_mean": float(table["bias_mean"][d16 & at16][0]),
+        "dna128_bias_b16_range": [float(table["bias_min"][d16 & at16][0]), float(table["bias_max"][d16 & at16][0])],
+        "mk4_max_mean_bias_b16": float(table["bias_mean"][at16 & (table["source"] == "mk4_pairs")].max()),
+    }
+    return FigureResult("llada_audit", {"llada_audit": table, "llada_audit_counts": counts,
+                                        "llada_audit_variance": var}, fig, summary)
+
+
 FIGURES = {
     "fig1a_dna128_nll": fig1a_dna128_nll,
     "fig1b_markov_conditional": fig1b_markov_conditional,
@@ -1199,6 +1337,7 @@ FIGURES = {
     "coupled_vs_decoupled": coupled_vs_decoupled,
     "sampler_comparison": sampler_comparison,
     "ood_detection": ood_detection,
+    "llada_audit": llada_audit,
 }
 
 

@@ -452,3 +452,188 @@ def llada_estimate(denoiser, x0=None, *, n_samples: int = DEFAULT_MC_NUM, rng=No
         out[lo : lo + batch_size] = (n / m) * oracle(sizes.draw(m, rng))
     name = "llada_stratified" if rule == "llada" else "llada_stratified_fixed"
     return _est._record(name, out, batch_size=batch_size, return_values=return_values)
+
+
+# ===================================================================================== the audit
+def first_order_projection(chain):
+    """The first-order chain with the stationary bigram statistics of ``chain``: P(v | a) ∝ π(a, v).
+
+    A long-answer stand-in for MK4 on which :func:`markov1_level_means` is exact at any n.
+    """
+    from .markov import MarkovChain
+
+    if chain.order == 1:
+        return chain
+    n = chain.n_tokens
+    pair = np.zeros((n, n))
+    last = np.arange(chain.n_contexts) % n  # the most recent symbol of each context
+    np.add.at(pair, last, chain.stationary[:, None] * chain.table)
+    return MarkovChain(pair / pair.sum(axis=1, keepdims=True), order=1, alphabet=chain.alphabet,
+                       name=f"{chain.name or 'chain'} first-order projection")
+
+
+def count_audit(n_max: int = 64, batch_sizes=range(1, 65), *, rule: str = "llada") -> dict:
+    """The count law over the (n, b) grid, source-free.
+
+    Returns
+    -------
+    dict of 1-D arrays, one entry per (n, b)
+        ``n``, ``b``; ``uniform`` (every row's count uniform on 1..n); ``max_row_deviation`` =
+        max_{j,m} |n w_j(m) - 1|; ``max_deviation`` = max_m |δ(m)| of the batch average
+        δ(m) = n w̄(m) - 1; ``bias_per_loss_range`` = ½ sum_m |δ(m)|, the largest |bias| per nat
+        of spread max ℓ - min ℓ of the per-token losses (the bound under (★)).
+    """
+    rows = []
+    for n in range(1, _est._positive_int(n_max, "n_max") + 1):
+        for b in batch_sizes:
+            w = count_law(n, int(b), rule=rule)
+            dev = n * w.mean(axis=0) - 1.0
+            row_dev = float(np.abs(n * w - 1.0).max())
+            rows.append((n, int(b), row_dev < 1e-12, row_dev, float(np.abs(dev).max()), 0.5 * float(np.abs(dev).sum())))
+    cols = list(zip(*rows))
+    names = ("n", "b", "uniform", "max_row_deviation", "max_deviation", "bias_per_loss_range")
+    return {name: np.array(col) for name, col in zip(names, cols)}
+
+
+def bias_table(level_means: dict, batch_sizes=range(1, 65), *, source: str, rule: str = "llada") -> dict:
+    """Exact bias (★) of every sequence, summarised per (n, b).
+
+    Parameters
+    ----------
+    level_means : dict
+        ``{n: (S, n) array}``: μ_m of S sequences (or pairs) of answer length n.
+    batch_sizes : iterable of int
+    source : str
+        Written in the ``source`` column.
+
+    Returns
+    -------
+    dict of 1-D arrays
+        ``source``, ``n``, ``b``, ``sequences`` (S), ``bias_mean``, ``bias_min``, ``bias_max``,
+        ``relative_bias_mean`` (mean of bias/NLL) — every number exact (no sampling), for the
+        optimal denoiser of the source.
+    """
+    out = {k: [] for k in ("source", "n", "b", "sequences", "bias_mean", "bias_min", "bias_max", "relative_bias_mean")}
+    for n, mu in sorted(level_means.items()):
+        mu = np.atleast_2d(mu)
+        nll = mu @ (1.0 / np.arange(1, n + 1))
+        for b in batch_sizes:
+            bias = llada_bias(mu, int(b), rule=rule)
+            for key, val in (("source", source), ("n", n), ("b", int(b)), ("sequences", mu.shape[0]),
+                             ("bias_mean", bias.mean()), ("bias_min", bias.min()), ("bias_max", bias.max()),
+                             ("relative_bias_mean", np.mean(bias / nll))):
+                out[key].append(val)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def dna128_like_level_stats(length: int, *, seed: int = 0):
+    """LevelStats of every support sequence of ``dna128_like(seed, length=length)`` (c*, enumerated).
+
+    The support has min(128, 4**length) sequences.
+    """
+    from . import moments as _mom
+    from .datasets import dna128_like
+
+    p = dna128_like(seed, length=length, n_sequences=min(128, 4**length))
+    return level_stats(_mom.optimal_mask_dce(p, p.support)), p
+
+
+def mk4_pair_level_stats(chain, answer_length: int, *, pairs: int, prompt_length: int = 16, seed: int = 0):
+    """LevelStats and true conditional NLLs of seeded MK4 prompt–response pairs (forward–backward tries)."""
+    from . import conditional
+    from .protocol import sample_pair
+
+    target = list(range(prompt_length, prompt_length + answer_length))
+    context = list(range(prompt_length))
+    tables, truth, xs = [], [], []
+    for g in (np.random.default_rng(s) for s in np.random.SeedSequence([seed, answer_length]).spawn(pairs)):
+        prompt, answer = sample_pair(chain, prompt_length=prompt_length, response_length=answer_length, rng=g)
+        x = np.concatenate([prompt, answer])
+        tables.append(conditional.conditional_mask_dce(chain, x, target=target, context=context))
+        truth.append(chain.nll(answer, start=prompt))
+        xs.append(x)
+    return level_stats(np.array(tables)), np.array(truth), np.array(xs)
+
+
+def markov1_pair_level_means(chain1, answer_length: int, *, pairs: int, seed: int = 0):
+    """μ_m of seeded prompt–response pairs of a first-order chain (:func:`markov1_level_means`)."""
+    out = []
+    for g in (np.random.default_rng(s) for s in np.random.SeedSequence([seed, answer_length]).spawn(pairs)):
+        left = int(chain1.sample(1, rng=g)[0])
+        y = chain1.sample(answer_length, start=[left], rng=g)
+        out.append(markov1_level_means(chain1.table, y, left=left))
+    return np.array(out)
+
+
+@dataclass(frozen=True)
+class RankingFlip:
+    """Two answers to one prompt whose true and LLaDA-expected likelihoods rank oppositely.
+
+    Attributes
+    ----------
+    prompt, answer_a, answer_b : str
+    nll_a, nll_b : float
+        True -log p(answer | prompt).
+    llada_a, llada_b : LLaDAMoments
+        The evaluator's exact moments (mean = expected -output).
+    """
+
+    prompt: str
+    answer_a: str
+    answer_b: str
+    nll_a: float
+    nll_b: float
+    llada_a: LLaDAMoments
+    llada_b: LLaDAMoments
+
+    @property
+    def flipped(self) -> bool:
+        return bool((self.nll_a < self.nll_b) and (self.llada_a.mean > self.llada_b.mean))
+
+
+def find_ranking_flip(chain, *, lengths=(8, 16), prompt_length: int = 16, candidates: int = 64,
+                      batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM, seed: int = 0,
+                      prompts: int = 8) -> RankingFlip | None:
+    """Search seeded prompts for answers a, b (lengths ``lengths``) with NLL_a < NLL_b but E_a > E_b.
+
+    Candidates are sampled from the chain after the prompt; each candidate's exact LLaDA mean
+    comes from its A-table (Cor. 4.3 enumeration). Among flips the one with the largest
+    smaller margin min(NLL_b - NLL_a, E_a - E_b) is returned (None if no prompt has one).
+    """
+    from . import conditional
+
+    best, best_margin = None, 0.0
+    for g in (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(prompts)):
+        prompt = chain.sample(prompt_length, rng=g)
+        found = {}
+        for n in lengths:
+            ys = np.unique(chain.sample(n, n=candidates, start=prompt, rng=g), axis=0)
+            nll = np.atleast_1d(chain.nll(ys, start=prompt))
+            found[n] = (ys, nll)
+        (ya, na), (yb, nb) = found[lengths[0]], found[lengths[1]]
+        # cheap screen with the exact count law: E = NLL + bias needs μ only for the candidates kept
+        order_a = np.argsort(na)[: max(4, candidates // 4)]
+        tabs = {}
+
+        def moments_of(y, n):
+            key = (n, y.tobytes())
+            if key not in tabs:
+                x = np.concatenate([prompt, y])
+                A = conditional.conditional_mask_dce(chain, x, target=range(prompt_length, prompt_length + n),
+                                                     context=range(prompt_length))
+                tabs[key] = llada_moments(A, batch_size=batch_size, mc_num=mc_num,
+                                          reference=chain.nll(y, start=prompt))
+            return tabs[key]
+
+        for i in order_a:
+            ma = moments_of(ya[i], lengths[0])
+            # a flip needs NLL_a < NLL_b < E_a - bias_b; screen b by its NLL before its table
+            cand = np.flatnonzero((nb > na[i]) & (nb < ma.mean + 1.0))
+            for jdx in cand[np.argsort(nb[cand])][:6]:
+                mb = moments_of(yb[jdx], lengths[1])
+                margin = min(nb[jdx] - na[i], ma.mean - mb.mean)
+                if margin > best_margin:
+                    best_margin = margin
+                    best = RankingFlip(chain.decode(prompt), chain.decode(ya[i]), chain.decode(yb[jdx]),
+                                       float(na[i]), float(nb[jdx]), ma, mb)
+    return best

@@ -371,7 +371,8 @@ def test_style_is_scoped_and_csv_round_trips(tmp_path):
 def test_registry_and_make_figures(tmp_path):
     assert list(figures.FIGURES) == [
         "fig1a_dna128_nll", "fig1b_markov_conditional", "imdse_curves", "dse_dce_equivalence",
-        "variance_vs_samples", "heavy_tail", "coupled_vs_decoupled", "sampler_comparison", "ood_detection"]
+        "variance_vs_samples", "heavy_tail", "coupled_vs_decoupled", "sampler_comparison", "ood_detection",
+        "llada_audit"]
     with pytest.raises(ValueError, match="unknown figure"):
         figures.make_figures(tmp_path, only="fig9")
     out = figures.make_figures(tmp_path, only="dse_dce_equivalence", formats=("png", "csv"),
