@@ -40,7 +40,8 @@ def test_nll_json_on_a_user_distribution(tmp_path, user_dist):
     assert set(rec["decompositions"]) == {"absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free"}
     for value in rec["decompositions"].values():
         assert value == pytest.approx(rec["nll"], abs=1e-9)
-    names = {"time_free", "k_dce", "rb_lambda_dce", "lambda_dce", "omit_full_mask", "omit_full_mask_token_mean"}
+    names = {"time_free", "k_dce", "rb_lambda_dce", "lambda_dce", "omit_full_mask", "omit_full_mask_token_mean",
+             "llada_stratified", "llada_stratified_fixed"}
     assert set(rec["estimators"]) == names
     for name in ["time_free", "k_dce", "rb_lambda_dce", "lambda_dce"]:
         assert rec["estimators"][name]["mean"] == pytest.approx(rec["nll"], abs=1e-9)

@@ -284,3 +284,30 @@ def test_ranking_flip_on_mk4():
         A = conditional.conditional_mask_dce(chain, x, target=range(16, 16 + n), context=range(16))
         fixed = llada.llada_moments(A, rule="fixed", reference=truth)
         assert abs(fixed.bias) < 1e-12  # the fix ranks them as the truth does
+
+
+# ========================================================================================= CLI
+def test_cli_estimate_and_nll_json(tmp_path):
+    from ctmc_lab.cli import main
+
+    p = dna128()
+    x0 = p.support[5]
+    seq = p.decode(x0)
+    out = tmp_path / "e.json"
+    assert main(["estimate", "--estimator", "llada_stratified", "--dist", "dna128", "--sequence", seq,
+                 "--samples", str(16 * 2000), "--json", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["batch_size"] == 16
+    exact = llada.llada_moments(moments.optimal_mask_dce(p, x0), mc_num=16 * 2000, reference=p.nll(x0))
+    got = rec["sequences"][0]
+    assert abs(got["estimate"] - exact.mean) < 5 * got["stderr"]
+    assert got["stderr"] == pytest.approx(np.sqrt(exact.variance_of_mean), rel=0.15)
+    assert main(["nll", "--dist", "dna128", "--sequence", seq, "--json", str(out)]) == 0
+    est = json.loads(out.read_text())["sequences"][0]["estimators"]
+    ref = llada.llada_moments(moments.optimal_mask_dce(p, x0), reference=p.nll(x0))
+    assert est["llada_stratified"]["bias"] == pytest.approx(ref.bias, abs=1e-12) and ref.bias > 0.2
+    assert est["llada_stratified"]["variance_of_mean"] == pytest.approx(ref.variance_of_mean, rel=1e-12)
+    assert est["llada_stratified"]["variance"] == pytest.approx(16 * ref.batch_variance, rel=1e-12)
+    assert abs(est["llada_stratified_fixed"]["bias"]) < 1e-12
+    assert main(["estimate", "--estimator", "llada_stratified", "--dist", "dna128", "--sequence", seq,
+                 "--samples", "100"]) == 2

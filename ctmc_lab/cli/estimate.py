@@ -21,12 +21,16 @@ import numpy as np
 from .. import estimators as _est
 from .. import moments as _mom
 from ..denoisers import OptimalDenoiser
+from ..llada import level_stats, llada_moments
 from ..sequences import flat_index
 from ._common import Progress, add_dist_arguments, json_float, load_distribution, write_json
 
 __all__ = ["add_parser", "run", "estimator_fields"]
 
-_STRATIFIED = {"k_dce_stratified", "lambda_dce_stratified", "t_dce", "t_dse"}
+_STRATIFIED = {"k_dce_stratified", "lambda_dce_stratified", "t_dce", "t_dse", "llada_stratified",
+               "llada_stratified_fixed"}
+#: LLaDA's evaluator: --samples is its mc_num and --batch-size its batch_size (defaults 16 here).
+_LLADA = {"llada_stratified", "llada_stratified_fixed"}
 
 
 def add_parser(subparsers):
@@ -42,7 +46,8 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="draws per vectorized step and per stratification batch (default 4096, or the largest "
-                   "divisor of N up to 4096 for batch-stratified samplers)")
+                   "divisor of N up to 4096 for batch-stratified samplers; 16, LLaDA's batch_size, for "
+                   "llada_stratified*, whose --samples is LLaDA's mc_num)")
     add_dist_arguments(p)
     p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -57,6 +62,10 @@ def _batch_size(args) -> int:
         if args.batch_size < 1:
             raise ValueError(f"`--batch-size` must be a positive integer (got {args.batch_size})")
         return args.batch_size
+    if args.estimator in _LLADA:
+        from ..llada import DEFAULT_BATCH_SIZE
+
+        return DEFAULT_BATCH_SIZE
     if args.estimator not in _STRATIFIED:
         return 4096
     if args.samples < 2:
@@ -126,7 +135,10 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
         time_free, k_dce, rb_lambda_dce, lambda_dce, omit_full_mask and
         omit_full_mask_token_mean. The bias is against -log p0(x0); ``variance`` is None when
         infinite and ``infinite_because`` lists the positions i with a_i = A({i}) > 0
-        (``math_spec.md`` §6.3), else None.
+        (``math_spec.md`` §6.3), else None. ``llada_stratified`` and ``llada_stratified_fixed``
+        (LLaDA's evaluator and its fix at batch_size 16, mc_num 128) carry the same keys, with
+        ``variance`` per draw (16 · Var of one batch mean), plus ``batch_size``, ``mc_num`` and
+        ``variance_of_mean`` (the variance of the evaluator's output).
     """
     x0 = np.atleast_2d(dist.encode(x0_batch))
     nll = np.atleast_1d(dist.nll(x0))
@@ -141,10 +153,14 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
             A = np.stack([_mom.mask_dce_table(denoiser, row) for row in rows])
         names = [n for n in _mom.FIELD_ESTIMATORS if dist.length >= 2 or not n.startswith("omit")]
         per = _mom.all_moments(A, names=names, reference=nll[lo : lo + step])
-        for rec in per:
+        stats = level_stats(A)
+        llada = {rule: llada_moments(stats, rule=rule, reference=nll[lo : lo + step]) for rule in ("llada", "fixed")}
+        for i, rec in enumerate(per):
             # L = 1: the audited samplers draw m from the empty range 1..L-1 and are undefined.
             out.append({name: rec[name].as_json() if name in rec else dict(_UNDEFINED)
                         for name in _mom.FIELD_ESTIMATORS})
+            out[-1]["llada_stratified"] = llada["llada"][i].as_json()
+            out[-1]["llada_stratified_fixed"] = llada["fixed"][i].as_json()
     return out
 
 
