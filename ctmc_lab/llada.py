@@ -302,10 +302,12 @@ def llada_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = 
     Examples
     --------
     >>> import numpy as np
-    >>> s = LevelStats(np.array([0.1, 0.5, 1.2, 2.0]))        # n = 4; NLL = 0.1 + 0.25 + 0.4 + 0.5
-    >>> m = llada_moments(s, batch_size=8)
+    >>> s = LevelStats(np.array([0.1, 0.5, 1.2, 2.0]))        # n = 4: ℓ = (0.1, 0.25, 0.4, 0.5)
+    >>> count_deviation(4, 8)                                # rows with j/2 ending in ½ get even counts
+    array([-0.5,  0.5, -0.5,  0.5])
+    >>> m = llada_moments(s, batch_size=8)                   # ½ (-0.1 + 0.25 - 0.4 + 0.5)
     >>> float(np.round(m.bias, 12)), float(np.round(llada_bias(s.mean, 8), 12))
-    (0.025, 0.025)
+    (0.125, 0.125)
     >>> llada_moments(s, batch_size=8, rule="fixed").bias
     0.0
     """
