@@ -66,8 +66,9 @@ def test_counts_equal_torch_float32_for_every_batch_size_up_to_64():
 
 def test_integer_twin_equals_the_rational_rule():
     for n, b in [(1, 1), (2, 4), (5, 6), (8, 16), (13, 40), (64, 64)]:
-        assert np.array_equal(integer_rule(n, b), [exact_rule(n, b, k) for k in range(1, n + 1)])
-        assert np.array_equal(integer_rule(n, b, fixed=True), [exact_rule(n, b, k, fixed=True) for k in range(1, n + 1)])
+        ks = range(1, n + 1)
+        assert np.array_equal(integer_rule(n, b), [exact_rule(n, b, k) for k in ks])
+        assert np.array_equal(integer_rule(n, b, fixed=True), [exact_rule(n, b, k, fixed=True) for k in ks])
 
 
 def test_fixed_rule_is_the_integer_rule_and_uniform_for_every_n_b():
