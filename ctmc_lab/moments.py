@@ -61,8 +61,10 @@ FIELD_ESTIMATORS = (
     "omit_full_mask",
     "omit_full_mask_token_mean",
 )
+#: LLaDA's evaluator and its fix (:mod:`ctmc_lab.llada`), at batch_size 16: per-draw moments.
+LLADA_ESTIMATORS = ("llada_stratified", "llada_stratified_fixed")
 #: Names accepted by :func:`estimator_moments`.
-EXACT_ESTIMATORS = FIELD_ESTIMATORS + ("mask_size_importance",)
+EXACT_ESTIMATORS = FIELD_ESTIMATORS + ("mask_size_importance",) + LLADA_ESTIMATORS
 #: The unbiased samplers compared by :func:`compare_samplers` (§6.5).
 UNBIASED = ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")
 
@@ -382,7 +384,9 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     Mask-size schemes: E g = sum_M P(M) f_m A(M), Var g = sum_M P(M)(f_m A(M) - E g)² over all
     2^n masks (``math_spec.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
     on 1..n-1). λ-DCE: E g = NLL and E g² = sum_{m≥2} A(M)² B(m-1, n-m+1), infinite iff some
-    a_i > 0 (§6.3).
+    a_i > 0 (§6.3). ``llada_stratified`` and ``llada_stratified_fixed``: LLaDA's evaluator and its fix
+    at batch_size 16 (:func:`ctmc_lab.llada.llada_moments`); the mean is that of every batch mean
+    and ``variance`` is per draw, 16 · Var(batch mean), since rows of a batch are dependent.
 
     Examples
     --------
@@ -404,6 +408,14 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     singles = A2[:, 1 << np.arange(n)]
     if estimator == "lambda_dce":
         mean, var, infinite, _ = _lambda_moments(A2, n)
+    elif estimator in LLADA_ESTIMATORS:
+        from .llada import llada_moments
+
+        rule = "llada" if estimator == "llada_stratified" else "fixed"
+        per = llada_moments(A2, rule=rule, reference=ref)
+        mean = np.array([m.mean for m in per])
+        var = np.array([m.per_draw_variance for m in per])
+        infinite = np.zeros(A2.shape[0], bool)
     elif estimator in EXACT_ESTIMATORS:
         mean, var, infinite = _scheme_moments(A2, mask_size_scheme(estimator, n, weights=weights))
     else:

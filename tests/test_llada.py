@@ -312,3 +312,15 @@ def test_cli_estimate_and_nll_json(tmp_path):
     assert abs(est["llada_stratified_fixed"]["bias"]) < 1e-12
     assert main(["estimate", "--estimator", "llada_stratified", "--dist", "dna128", "--sequence", seq,
                  "--samples", "100"]) == 2
+
+
+def test_estimator_moments_names_llada():
+    p = dna128()
+    A = moments.optimal_mask_dce(p, p.support[:3])
+    nll = p.nll(p.support[:3])
+    got = moments.estimator_moments(A, "llada_stratified", reference=nll)
+    ref = llada.llada_moments(A, reference=nll)
+    for g, r in zip(got, ref):
+        assert g.mean == r.mean and abs(g.bias - r.bias) < 1e-12
+        assert g.variance == pytest.approx(16 * r.batch_variance, rel=1e-14)
+    assert all(abs(m.bias) < 1e-12 for m in moments.estimator_moments(A, "llada_stratified_fixed", reference=nll))
