@@ -209,13 +209,19 @@ class LevelStats:
 
 
 def level_stats(A) -> LevelStats:
-    """:class:`LevelStats` from an A-table ``(2**n,)`` or a batch ``(B, 2**n)`` (level sums / C(n, m))."""
+    """:class:`LevelStats` from an A-table ``(2**n,)`` or a batch ``(B, 2**n)`` (level sums / C(n, m)).
+
+    A level holding an infinite A(M) (x0 has probability 0 given some mask) has infinite moments.
+    """
     from . import moments as _mom
 
     A = _mom._as_table(A)
     n = _mom._n_of(A)
+    sizes = _mom._sizes(n)
     C = comb(n, np.arange(1, n + 1))
-    return LevelStats(_mom._level_sums(A, n, 1)[..., 1:] / C, _mom._level_sums(A, n, 2)[..., 1:] / C)
+    mean = np.stack([A[..., sizes == m].sum(axis=-1) for m in range(1, n + 1)], axis=-1) / C
+    second = np.stack([(A[..., sizes == m] ** 2).sum(axis=-1) for m in range(1, n + 1)], axis=-1) / C
+    return LevelStats(mean, second)
 
 
 @dataclass(frozen=True)
@@ -254,15 +260,18 @@ class LLaDAMoments:
     def as_json(self) -> dict:
         """The ``nll --json`` record: the keys of :meth:`ctmc_lab.moments.Moments.as_json`
         (``variance`` per draw, b · Var Ḡ) plus ``batch_size``, ``mc_num`` and ``variance_of_mean``."""
+        def num(x):
+            return float(x) if x is not None and np.isfinite(x) else None
+
         return {
-            "mean": self.mean,
-            "bias": self.bias,
-            "variance": self.per_draw_variance,
+            "mean": num(self.mean),
+            "bias": num(self.bias),
+            "variance": num(self.per_draw_variance),
             "variance_is_infinite": False,
             "infinite_because": None,
             "batch_size": self.batch_size,
             "mc_num": self.mc_num,
-            "variance_of_mean": self.variance_of_mean,
+            "variance_of_mean": num(self.variance_of_mean),
         }
 
 
@@ -323,15 +332,16 @@ def llada_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = 
     mean = g.mean(axis=-1)
     ref = mu @ (1.0 / np.arange(1, n + 1)) if reference is None else np.broadcast_to(
         np.asarray(reference, float), mean.shape)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         # (★) directly: the same number as mean - ref, without the cancellation of two large sums.
         bias = (mu / np.arange(1, n + 1)) @ count_deviation(n, b, rule=rule) + (mu @ (1.0 / np.arange(1, n + 1)) - ref)
     if stats.second is None:
         var = [None] * mu.shape[0]
     else:
-        v = f**2 * np.maximum(np.atleast_2d(stats.second) - mu**2, 0.0)  # Var(A | m) ≥ 0 up to rounding
-        within = v[:, x - 1].sum(axis=-1).mean(axis=-1) / b**2
-        between = ((g - mean[:, None]) ** 2).mean(axis=-1)
+        with np.errstate(invalid="ignore"):
+            v = f**2 * np.maximum(np.atleast_2d(stats.second) - mu**2, 0.0)  # Var(A | m) ≥ 0 up to rounding
+            within = v[:, x - 1].sum(axis=-1).mean(axis=-1) / b**2
+            between = ((g - mean[:, None]) ** 2).mean(axis=-1)  # inf - inf: x0 outside the support
         var = list(within + between)
     out = [
         LLaDAMoments(rule, n, b, mc, float(mean[i]), float(bias[i]),
