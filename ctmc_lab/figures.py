@@ -1277,7 +1277,7 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
     ax.set_title(f"non-uniform count law: {n_bad} of {grid.size} (n, b); white = uniform")
     bx = axes[0, 1]
     at16 = table["b"] == 16
-    styles = {"dna128_like": ("o", COLORS["time_free"], "D128-like (c*, 128 seqs)"),
+    styles = {"dna128_like": ("o", COLORS["time_free"], "D128-like (c*, min(128, 4^n) seqs)"),
               "mk4_pairs": ("s", COLORS["lambda_dce"], f"MK4 pairs ({mk4_pairs}/n)"),
               "mk1_pairs": ("^", COLORS["k_dce"], f"first-order chain pairs ({mk1_pairs}/n)")}
     for src, (mk, col, lab) in styles.items():
