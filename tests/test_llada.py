@@ -92,6 +92,20 @@ def test_which_count_laws_are_not_uniform():
     assert np.allclose(w[1], np.tile([0.0, 0.25], 4))
 
 
+def test_sign_of_the_bias_for_increasing_per_token_losses():
+    """Σ δ(m) ℓ_m ≥ 0 for every nondecreasing ℓ iff every tail sum Σ_{m≥t} δ(m) ≥ 0 (Abel summation)."""
+    kinds = {"up": 0, "down": 0, "mixed": 0}
+    for n in range(1, 65):
+        for b in range(1, 65):
+            d = llada.count_deviation(n, b)
+            if np.abs(d).max() < 1e-12:
+                continue
+            tail = np.cumsum(d[::-1])[::-1]
+            kinds["up" if (tail > -1e-12).all() else "down" if (tail < 1e-12).all() else "mixed"] += 1
+    assert kinds == {"up": 380, "down": 925, "mixed": 24}
+    assert np.all(np.cumsum(llada.count_deviation(24, 16)[::-1]) > -1e-12)  # n ≡ 8 (mod 16): upward
+
+
 def test_count_law_sums_and_deviation_sum_to_zero():
     for n, b in [(1, 1), (3, 7), (8, 16), (13, 64)]:
         w = llada.count_law(n, b)
