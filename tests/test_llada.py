@@ -290,6 +290,7 @@ def test_first_order_projection_keeps_bigrams():
 def test_ranking_flip_on_mk4():
     flip = llada.find_ranking_flip(markov4(), lengths=(8, 9), candidates=128, prompts=8)
     assert flip is not None and flip.flipped
+    assert (flip.prompt, flip.answer_a, flip.answer_b) == ("ATTAAGTGACCCAGGG", "GAGCGGGC", "TGGACCTAC")  # README
     assert flip.nll_a < flip.nll_b and flip.llada_a.mean > flip.llada_b.mean
     chain = markov4()
     for y, n, m in ((flip.answer_a, 8, flip.llada_a), (flip.answer_b, 9, flip.llada_b)):
