@@ -1204,8 +1204,8 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
     sources (c*, every support sequence), MK4 prompt–response pairs and a first-order chain
     (the paper's softmax recipe at k = 1; exact at any n by :func:`ctmc_lab.llada.markov1_level_means`);
     (c) D128's bias against b, mean and range over its 128 sequences, and the fix at 0; (d) exact
-    variance per draw on D128 (mean over sequences) of LLaDA's rule, the fix, plain k-DCE and
-    stratified k-DCE. Every number is exact (bias (★) and the batch moments of :mod:`ctmc_lab.llada`).
+    variance per draw on D128 (mean over sequences) of LLaDA's rule, the fix, a balanced multiset
+    of counts with a random remainder, plain k-DCE and stratified k-DCE. Every number is exact (bias (★) and the batch moments of :mod:`ctmc_lab.llada`).
 
     Parameters
     ----------
@@ -1248,16 +1248,18 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
                                    source="mk1_pairs"))
     table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
     # D128 variances per draw (b · Var of one batch mean), mean over the support
-    var = {k: [] for k in ("b", "bias_llada", "var_llada", "var_fixed", "var_k_dce", "var_k_dce_stratified",
-                           "mse_llada_default")}
+    var = {k: [] for k in ("b", "bias_llada", "var_llada", "var_fixed", "var_balanced", "var_k_dce",
+                           "var_k_dce_stratified", "mse_llada_default")}
     plain = np.array([m.variance for m in moments.estimator_moments(A_d, "k_dce")])
     for b in bs:
         lm = llada.llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), reference=nll_d)
         fx = llada.llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), rule="fixed")
+        bal = llada.balanced_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)))
         _, strat = moments.stratified_k_dce_moments(A_d, int(b))
         for key, val in (("b", b), ("bias_llada", np.mean([m.bias for m in lm])),
                          ("var_llada", np.mean([m.per_draw_variance for m in lm])),
-                         ("var_fixed", np.mean([m.per_draw_variance for m in fx])), ("var_k_dce", plain.mean()),
+                         ("var_fixed", np.mean([m.per_draw_variance for m in fx])),
+                         ("var_balanced", np.mean([m.per_draw_variance for m in bal])), ("var_k_dce", plain.mean()),
                          ("var_k_dce_stratified", np.mean(strat)),
                          ("mse_llada_default", np.mean([m.bias**2 + m.variance_of_mean for m in lm]))):
             var[key].append(val)
@@ -1306,6 +1308,7 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
     dx = axes[1, 1]
     for key, col, ls, lab in (("var_k_dce", COLORS["true"], "-", "plain k-DCE (i.i.d.)"),
                               ("var_k_dce_stratified", COLORS["rb_lambda_dce"], "-", "stratified k-DCE"),
+                              ("var_balanced", COLORS["importance"], ":", "balanced + random remainder"),
                               ("var_fixed", COLORS["k_dce"], "-", "fixed rule"),
                               ("var_llada", COLORS["lambda_dce"], "--", "LLaDA rule")):
         dx.plot(var["b"], var[key], ls, lw=0.8, color=col, label=lab)

@@ -68,6 +68,7 @@ __all__ = [
     "level_stats",
     "LLaDAMoments",
     "llada_moments",
+    "balanced_moments",
     "llada_bias",
     "markov1_level_means",
     "llada_estimate",
@@ -350,6 +351,41 @@ def llada_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = 
                      None if var[i] is None else float(var[i]), None if var[i] is None else float(var[i] / R))
         for i in range(mu.shape[0])
     ]
+    return out[0] if np.ndim(stats.mean) == 1 else out
+
+
+def balanced_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM,
+                     reference=None):
+    """Exact moments of the other unbiased design: a balanced multiset of counts, random remainder.
+
+    With b = q n + r, each batch uses every count 1..n q times plus r distinct counts drawn
+    without replacement from 1..n (rows in random order; the batch mean does not see the
+    order). Each count then has expected multiplicity b/n, so E Ḡ = sum_m μ_m/m = NLL, and
+
+        Var Ḡ = (1/(b n)) sum_m v(m) + r (n - r) σ_e² / ((n - 1) b²),
+
+    σ_e² = (1/n) sum_m (e(m) - ē)² the spread of e(m) = (n/m) μ_m over m (the variance of a
+    sum of r draws without replacement; 0 when r = 0 or n = 1).
+
+    Parameters and returns as :func:`llada_moments` (``rule="balanced"``).
+    """
+    if not isinstance(stats, LevelStats):
+        stats = level_stats(stats)
+    if stats.second is None:
+        raise ValueError("`stats` needs second moments (an A-table or LevelStats.second) for a variance")
+    b, mc, R = _batches(batch_size, mc_num)
+    n = stats.n
+    mu = np.atleast_2d(stats.mean)
+    f = n / np.arange(1, n + 1)
+    e = f * mu
+    v = f**2 * np.maximum(np.atleast_2d(stats.second) - mu**2, 0.0)
+    r = b % n
+    spread = ((e - e.mean(axis=-1, keepdims=True)) ** 2).mean(axis=-1)
+    var = v.sum(axis=-1) / (b * n) + (r * (n - r) * spread / ((n - 1) * b**2) if n > 1 else 0.0)
+    nll = mu @ (1.0 / np.arange(1, n + 1))
+    ref = nll if reference is None else np.broadcast_to(np.asarray(reference, float), nll.shape)
+    out = [LLaDAMoments("balanced", n, b, mc, float(nll[i]), float(nll[i] - ref[i]), float(var[i]),
+                        float(var[i] / R)) for i in range(mu.shape[0])]
     return out[0] if np.ndim(stats.mean) == 1 else out
 
 

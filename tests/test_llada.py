@@ -141,6 +141,27 @@ def test_batch_moments_equal_brute_force(n, b, fixed):
         assert abs(got.bias) <= 1e-12
 
 
+@pytest.mark.parametrize("n,b", [(3, 2), (4, 2), (3, 4), (4, 6), (2, 3), (1, 3)])
+def test_balanced_remainder_moments_equal_brute_force(n, b):
+    """Every r-subset of remainder counts, then every tuple of row masks: no formula."""
+    rng = np.random.default_rng([n, b, 1])
+    A = np.concatenate([[0.0], rng.exponential(size=(1 << n) - 1)])
+    masks = {m: [M for M in range(1 << n) if bin(M).count("1") == m] for m in range(1, n + 1)}
+    q, r = divmod(b, n)
+    subsets = list(itertools.combinations(range(1, n + 1), r))
+    first = second = 0.0
+    for extra in subsets:
+        counts = [m for m in range(1, n + 1) for _ in range(q)] + list(extra)
+        vals = np.array([np.mean([n / c * A[M] for c, M in zip(counts, t)])
+                         for t in itertools.product(*[masks[c] for c in counts])])
+        first += vals.mean() / len(subsets)
+        second += (vals**2).mean() / len(subsets)
+    got = llada.balanced_moments(A, batch_size=b, mc_num=2 * b)
+    assert abs(got.mean - first) <= 1e-12 and abs(got.bias) <= 1e-12
+    assert abs(got.batch_variance - (second - first**2)) <= 1e-12
+    assert got.variance_of_mean == pytest.approx(got.batch_variance / 2, rel=1e-14)
+
+
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 9), b=st.integers(1, 40), seed=st.integers(0, 2**16))
 def test_bias_formula_equals_mean_minus_nll(n, b, seed):
