@@ -46,7 +46,7 @@ def _threads(text: str) -> int | None:
     return n
 
 
-def _add_threads_option(parser: argparse.ArgumentParser, *, default) -> None:
+def add_threads_option(parser: argparse.ArgumentParser, *, default) -> None:
     parser.add_argument(
         "--threads",
         type=_threads,
@@ -57,7 +57,7 @@ def _add_threads_option(parser: argparse.ArgumentParser, *, default) -> None:
     )
 
 
-def _thread_limit(args) -> int | None:
+def thread_limit(args) -> int | None:
     """The thread count asked for: ``--threads``, else ``CTMC_LAB_THREADS``, else the default."""
     if getattr(args, "threads", _UNSET) is not _UNSET:
         return args.threads
@@ -70,7 +70,7 @@ def _thread_limit(args) -> int | None:
     return DEFAULT_THREADS
 
 
-def _blas_threads(n: int | None):
+def blas_threads(n: int | None):
     """A context limiting BLAS threads to ``n`` (``None``: no limit)."""
     if n is None:
         return contextlib.nullcontext()
@@ -87,12 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ctmc-lab {__version__}")
     # Accepted before or after the subcommand.
-    _add_threads_option(parser, default=_UNSET)
+    add_threads_option(parser, default=_UNSET)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(name).add_parser(sub)
     for subparser in sub.choices.values():
-        _add_threads_option(subparser, default=argparse.SUPPRESS)
+        add_threads_option(subparser, default=argparse.SUPPRESS)
     return parser
 
 
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        with _blas_threads(_thread_limit(args)):
+        with blas_threads(thread_limit(args)):
             return int(args.func(args) or 0)
     except ValueError as err:
         print(f"ctmc-lab {args.command}: error: {err}", file=sys.stderr)
