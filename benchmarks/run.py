@@ -731,9 +731,9 @@ def _finite(obj):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    from ctmc_lab.cli import _UNSET, add_threads_option, blas_threads, thread_limit
+    from ctmc_lab.cli import add_threads_option, blas_threads, thread_limit
 
-    add_threads_option(parser, default=_UNSET)
+    add_threads_option(parser)
     args = parser.parse_args(argv)
 
     try:

@@ -47,8 +47,10 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints", "figures/*.csv"]
 templates_path = ["_templates"]
 root_doc = "index"
 
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline", "substitution"]
 myst_heading_anchors = 3
+# |version| and {{version}} in the pages come from ctmc_lab.__version__.
+myst_substitutions = {"version": release}
 # The notebooks carry their outputs (the tests keep them in sync with the .py sources).
 nb_execution_mode = "off"
 nb_output_stderr = "remove-warn"
@@ -97,21 +99,47 @@ html_show_sourcelink = False
 # ---------------------------------------------------------------- docstrings as plain text
 # The docstrings write |x|, |M| and |a - b| as in the paper; reStructuredText would read each
 # |...| as a substitution. Escape the bars in prose, leaving inline literals, roles, tables and
-# doctest blocks alone, so the docstrings stay readable in help() and render in the docs.
+# doctest blocks alone, so the docstrings stay readable in help() and render in the docs; and
+# turn their section citations into links to the theory page.
 import re  # noqa: E402
 
 _LITERAL = re.compile(r"(``.+?``|:[\w:]+:`[^`]*`|`[^`]*`_?)")
 
 
-def _escape_bars(line: str) -> str:
+# Citations of the theory page ("``docs/theory.md`` §3.5", "§4.2", and the old file name
+# "math_spec.md §3.5") become links to its sections, for every label the page defines.
+_THEORY_LABELS = set(re.findall(r"^\((theory-[0-9-]+)\)=", (DOCS / "theory.md").read_text(encoding="utf-8"), re.M))
+_CITED_FILE = re.compile(r"(?:``|`)?(?:math_spec(?:\.md)?|docs/theory\.md)(?:``|`)?\s*(?=§)")
+_TABLE_BORDER = re.compile(r"^\s*=+(\s+=+)+\s*$")
+_SECTION = re.compile(r"(theory )?§(\d+(?:\.\d+)?)")
+
+
+def _link_sections(text: str) -> str:
+    def link(m):
+        label = "theory-" + m.group(2).replace(".", "-")
+        if label not in _THEORY_LABELS:
+            return m.group(0)
+        return f":ref:`{m.group(1) or ''}§{m.group(2)} <{label}>`"
+
+    return _SECTION.sub(link, text)
+
+
+def _prose(line: str, *, link: bool = True) -> str:
+    if link:
+        line = _CITED_FILE.sub("theory ", line)
     parts = _LITERAL.split(line)
-    return "".join(p if i % 2 else p.replace("|", r"\|") for i, p in enumerate(parts))
+    out = (p.replace("|", r"\|") for p in parts[::2])
+    if link:
+        out = (_link_sections(p) for p in out)
+    parts[::2] = list(out)
+    return "".join(parts)
 
 
 def _escape_docstring_bars(app, what, name, obj, options, lines):
     in_doctest = in_block = False
     block_indent = 0
     has_grid_table = any(line.lstrip().startswith("+-") for line in lines)
+    in_simple_table = False  # from a ===== border to the next blank line: cells keep their widths
     for k, line in enumerate(lines):
         stripped = line.lstrip()
         indent = len(line) - len(stripped)
@@ -121,11 +149,15 @@ def _escape_docstring_bars(app, what, name, obj, options, lines):
             in_doctest = True
         elif not stripped:
             in_doctest = False
+        if _TABLE_BORDER.match(line):
+            in_simple_table = True
+        elif not stripped:
+            in_simple_table = False
         grid_row = has_grid_table and stripped.startswith(("|", "+")) and stripped.rstrip().endswith(("|", "+"))
         if in_doctest or in_block or grid_row or stripped.startswith(".. math"):
             pass
-        elif "|" in line:
-            lines[k] = _escape_bars(line)
+        elif "|" in line or "§" in line:
+            lines[k] = _prose(line, link=not in_simple_table)
         if line.rstrip().endswith("::") and not in_doctest:
             in_block, block_indent = True, indent
 

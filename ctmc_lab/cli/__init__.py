@@ -30,13 +30,12 @@ SUBCOMMANDS = [
 #: idle machine and, on a busy one, spins against the other processes (measured in
 #: ``benchmarks/threads.py``; see the docs' performance page).
 DEFAULT_THREADS = 1
-_UNSET = object()  # --threads not given: CTMC_LAB_THREADS or DEFAULT_THREADS decides
 
 
-def _threads(text: str) -> int | None:
-    """``--threads`` value: a positive integer, or ``auto`` (``None``: the BLAS library's own default)."""
+def _threads(text: str) -> int:
+    """``--threads`` value: a positive integer, or ``auto`` (0: the BLAS library's own default)."""
     if text.strip().lower() == "auto":
-        return None
+        return 0
     try:
         n = int(text)
     except ValueError:
@@ -46,20 +45,21 @@ def _threads(text: str) -> int | None:
     return n
 
 
-def add_threads_option(parser: argparse.ArgumentParser, *, default) -> None:
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--threads N|auto``; when it is not given, ``args`` has no ``threads`` attribute."""
     parser.add_argument(
         "--threads",
         type=_threads,
-        default=default,
+        default=argparse.SUPPRESS,
         metavar="N|auto",
         help=f"BLAS (OpenBLAS/MKL) threads for this run; 'auto' keeps the library's default "
         f"(default: {DEFAULT_THREADS}, or the CTMC_LAB_THREADS environment variable)",
     )
 
 
-def thread_limit(args) -> int | None:
-    """The thread count asked for: ``--threads``, else ``CTMC_LAB_THREADS``, else the default."""
-    if getattr(args, "threads", _UNSET) is not _UNSET:
+def thread_limit(args) -> int:
+    """The thread count asked for (0: no limit): ``--threads``, else ``CTMC_LAB_THREADS``, else the default."""
+    if hasattr(args, "threads"):
         return args.threads
     env = os.environ.get("CTMC_LAB_THREADS")
     if env:
@@ -70,9 +70,9 @@ def thread_limit(args) -> int | None:
     return DEFAULT_THREADS
 
 
-def blas_threads(n: int | None):
-    """A context limiting BLAS threads to ``n`` (``None``: no limit)."""
-    if n is None:
+def blas_threads(n: int):
+    """A context limiting BLAS threads to ``n`` (0: no limit)."""
+    if not n:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
 
@@ -87,12 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ctmc-lab {__version__}")
     # Accepted before or after the subcommand.
-    add_threads_option(parser, default=_UNSET)
+    add_threads_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(name).add_parser(sub)
     for subparser in sub.choices.values():
-        add_threads_option(subparser, default=argparse.SUPPRESS)
+        add_threads_option(subparser)
     return parser
 
 
