@@ -28,11 +28,25 @@ COMMANDS = [
     ("verify", ["verify"]),
     ("nll (D128)", ["nll"]),
     ("nll --dist markov4", ["nll", "--dist", "markov4"]),
-    ("curve (uniform, 8 times)", ["curve", "--sequence", "{seq}", "--process", "uniform", "--schedule", "linear",
-                                  "--times", "0.01,0.05,0.1,0.2,0.5,1,2,5"]),
+    (
+        "curve (uniform, 8 times)",
+        [
+            "curve",
+            "--sequence",
+            "{seq}",
+            "--process",
+            "uniform",
+            "--schedule",
+            "linear",
+            "--times",
+            "0.01,0.05,0.1,0.2,0.5,1,2,5",
+        ],
+    ),
     ("estimate (time_free, 2^12)", ["estimate", "--estimator", "time_free", "--samples", "4096", "--seed", "0"]),
-    ("figures (fig1a, imdse, csv)", ["figures", "--only", "fig1a_dna128_nll,imdse_curves", "--formats", "csv",
-                                     "--out", "{tmp}"]),
+    (
+        "figures (fig1a, imdse, csv)",
+        ["figures", "--only", "fig1a_dna128_nll,imdse_curves", "--formats", "csv", "--out", "{tmp}"],
+    ),
 ]
 
 
@@ -46,8 +60,14 @@ def _burn(stop) -> None:  # pragma: no cover - runs in a child process
 def _run(argv: list[str], threads: int) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ctmc_lab.cli", "--threads", str(threads), *argv], cwd=ROOT, env=env,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "ctmc_lab.cli", "--threads", str(threads), *argv],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 
@@ -70,13 +90,20 @@ def measure(repeats: int, busy: int) -> list[dict]:
                     for _ in range(repeats):  # interleaved, so a drift in load hits both alike
                         for n in (1, 2):
                             times[n].append(_run(argv, n))
-                    row = {"condition": condition, "command": label, "load_average": load0,
-                           **{f"threads_{n}_s": statistics.median(t) for n, t in times.items()},
-                           "times_s": {str(n): t for n, t in times.items()}}
+                    row = {
+                        "condition": condition,
+                        "command": label,
+                        "load_average": load0,
+                        **{f"threads_{n}_s": statistics.median(t) for n, t in times.items()},
+                        "times_s": {str(n): t for n, t in times.items()},
+                    }
                     rows.append(row)
-                    print(f"{condition:<10} {label:<30} 1 thread {row['threads_1_s']:7.2f} s   2 threads "
-                          f"{row['threads_2_s']:7.2f} s   2/1 = {row['threads_2_s'] / row['threads_1_s']:.2f}   "
-                          f"(load {load0:.2f})", flush=True)
+                    print(
+                        f"{condition:<10} {label:<30} 1 thread {row['threads_1_s']:7.2f} s   2 threads "
+                        f"{row['threads_2_s']:7.2f} s   2/1 = {row['threads_2_s'] / row['threads_1_s']:.2f}   "
+                        f"(load {load0:.2f})",
+                        flush=True,
+                    )
             finally:
                 stop.set()
                 for b in burners:

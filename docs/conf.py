@@ -86,7 +86,9 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"ctmc-lab {release}"
 html_static_path: list[str] = []
 html_theme_options = {
-    "navbar_end": ["theme-switcher"],
+    "navbar_end": ["search-button", "theme-switcher"],
+    "navbar_persistent": [],
+    "header_links_before_dropdown": 5,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
@@ -94,6 +96,21 @@ html_theme_options = {
 }
 html_context = {"default_mode": "light"}
 html_show_sourcelink = False
+# Pages without subpages need no section navigation on the left.
+html_sidebars = {
+    page: []
+    for page in (
+        "index",
+        "getting_started",
+        "theory",
+        "cli",
+        "json_schemas",
+        "gallery",
+        "performance",
+        "citing",
+        "contributing",
+    )
+}
 
 
 # ---------------------------------------------------------------- docstrings as plain text

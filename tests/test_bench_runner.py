@@ -19,8 +19,9 @@ def runner(monkeypatch):
         return [module.Row("W1", "stub workload", 0.25, 1.0, "≤ 1 s", 4.0, None, True, repeats)]
 
     monkeypatch.setitem(module.WORKLOADS, "W1", stub)
-    monkeypatch.setitem(module.WORKLOADS, "W2", lambda r: [module.Row("W2", "other", 2.0, 3.0, "≤ 30 s", 5.9, None,
-                                                                       True, r)])
+    monkeypatch.setitem(
+        module.WORKLOADS, "W2", lambda r: [module.Row("W2", "other", 2.0, 3.0, "≤ 30 s", 5.9, None, True, r)]
+    )
     monkeypatch.setattr(module, "WORKLOADS", {k: module.WORKLOADS[k] for k in ("W1", "W2")})
     return module
 

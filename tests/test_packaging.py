@@ -30,7 +30,8 @@ def test_installed_metadata_matches_the_package():
 def test_citation_file_cites_this_version_and_the_paper():
     text = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
     assert re.search(rf"^version: {re.escape(ctmc_lab.__version__)}$", text, re.M), (
-        "CITATION.cff `version:` must equal ctmc_lab.__version__")
+        "CITATION.cff `version:` must equal ctmc_lab.__version__"
+    )
     assert "cff-version: 1.2.0" in text and "preferred-citation:" in text
     assert "arXiv:2510.24088" in text and "Information-Theoretic Discrete Diffusion" in text
     assert re.search(r"^license: MIT$", text, re.M)
