@@ -35,8 +35,10 @@ import math
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import tracemalloc
 from dataclasses import asdict, dataclass, field
@@ -706,21 +708,28 @@ def _mismatch(old: dict, new: dict) -> list[str]:
 
 
 def _fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+    """``v`` formatted by ``spec``, or a dash padded to the same width when it is missing."""
+    width = int(spec.split(".")[0] or 0)
+    return "-".rjust(width) if v is None else format(v, spec)
 
 
-def print_table(rows: list[Row], stream=sys.stdout) -> None:
-    head = f"{'id':<7} {'median s':>10} {'peak MiB':>9} {'×naive':>8} {'×bound':>7} {'met':>4}  name / target"
+def print_table(rows: list[Row], stream=None, width: int | None = None) -> None:
+    """The table as text: the numbers on one line per row, then its name, target and notes
+    wrapped to the terminal's width (``COLUMNS``, at most 100 by default)."""
+    stream = stream or sys.stdout  # looked up at call time, so a redirected stdout is honoured
+    width = width or min(shutil.get_terminal_size((100, 24)).columns, 100)
+    head = f"{'id':<7} {'median s':>10} {'peak MiB':>9} {'×naive':>8} {'×bound':>7} {'met':>4}"
     print(head, file=stream)
-    print("-" * len(head), file=stream)
+    print("-" * min(width, max(len(head), 60)), file=stream)
     for r in rows:
         print(
             f"{r.id:<7} {_fmt(r.median_s, '10.4f')} {_fmt(r.peak_mib, '9.1f')} {_fmt(r.ratio_vs_naive, '8.1f')} "
-            f"{_fmt(r.ratio_vs_bound, '7.2f')} {('yes' if r.met else 'NO'):>4}  {r.name}  [{r.target}]",
+            f"{_fmt(r.ratio_vs_bound, '7.2f')} {('yes' if r.met else 'NO'):>4}",
             file=stream,
         )
-        if r.notes:
-            print(f"{'':<7} {r.notes}", file=stream)
+        for text in (f"{r.name}  [target: {r.target}]", r.notes):
+            if text:
+                print(textwrap.fill(text, width, initial_indent=" " * 8, subsequent_indent=" " * 8), file=stream)
 
 
 def markdown_table(rows: list[Row]) -> str:
@@ -795,7 +804,7 @@ def run(args) -> int:
         rows.extend(WORKLOADS[wid](args.repeats or REPEATS[wid]))
         print(f"  {wid} took {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     machine["load_average_end"] = list(os.getloadavg())
-    print(machine_line(machine))
+    print(textwrap.fill(machine_line(machine), min(shutil.get_terminal_size((100, 24)).columns, 100)))
     print_table(rows)
     if getattr(args, "markdown", False):
         print()

@@ -16,7 +16,8 @@ def runner(monkeypatch):
     module = bench._runner()
 
     def stub(repeats):
-        return [module.Row("W1", "stub workload", 0.25, 1.0, "≤ 1 s", 4.0, None, True, repeats)]
+        long = "a note long enough to need wrapping at a hundred columns, " * 4
+        return [module.Row("W1", "stub workload", 0.25, 1.0, "≤ 1 s", 4.0, None, True, repeats, notes=long)]
 
     monkeypatch.setitem(module.WORKLOADS, "W1", stub)
     monkeypatch.setitem(
@@ -26,10 +27,13 @@ def runner(monkeypatch):
     return module
 
 
-def test_default_output_is_the_current_directory(runner, tmp_path, monkeypatch):
+def test_default_output_is_the_current_directory(runner, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "100")
     tracked = runner.README_RECORD.read_bytes()
     assert main(["bench", "--only", "W1", "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert any("stub workload" in line for line in printed) and max(map(len, printed)) <= 100
     doc = json.loads((tmp_path / "bench_results.json").read_text())
     assert [r["id"] for r in doc["workloads"]] == ["W1"]
     assert {"git_commit", "git_dirty", "blas_threads", "cpu_count"} <= set(doc["machine"])
