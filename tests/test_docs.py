@@ -75,5 +75,14 @@ def test_every_json_field_is_documented(tmp_path, argv, capsys):
     assert main([*argv, "--json", str(out)]) == 0
     capsys.readouterr()
     keys = _keys(json.loads(out.read_text()), set())
-    undocumented = sorted(k for k in keys if not DATA_KEYS.search(k) and f'"{k}"' not in SCHEMAS and f"`{k}`" not in SCHEMAS)
+    undocumented = sorted(
+        k for k in keys if not DATA_KEYS.search(k) and f'"{k}"' not in SCHEMAS and f"`{k}`" not in SCHEMAS
+    )
     assert not undocumented, f"fields written by `ctmc-lab {argv[0]}` missing from docs/json_schemas.md: {undocumented}"
+
+
+def test_bench_record_fields_are_documented():
+    record = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))
+    fields = set(record) | set(record["machine"]) | {k for row in record["workloads"] for k in row}
+    undocumented = sorted(k for k in fields if f'"{k}"' not in SCHEMAS)
+    assert not undocumented, f"fields of benchmarks/results.json missing from docs/json_schemas.md: {undocumented}"
