@@ -86,3 +86,12 @@ def test_bench_record_fields_are_documented():
     fields = set(record) | set(record["machine"]) | {k for row in record["workloads"] for k in row}
     undocumented = sorted(k for k in fields if f'"{k}"' not in SCHEMAS)
     assert not undocumented, f"fields of benchmarks/results.json missing from docs/json_schemas.md: {undocumented}"
+
+
+def test_every_figure_is_in_the_gallery_with_a_caption():
+    gallery = (ROOT / "docs" / "gallery.md").read_text(encoding="utf-8")
+    for png in sorted((ROOT / "docs" / "figures").glob("*.png")):
+        ref = f"(figures/{png.name})"
+        assert ref in gallery, f"docs/figures/{png.name} has no entry in docs/gallery.md"
+        after = gallery[gallery.index(ref) :]
+        assert "**What you see.**" in after.split("\n## ")[0], f"{png.name} has no 'What you see' caption"
