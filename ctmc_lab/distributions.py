@@ -238,7 +238,7 @@ class JointDistribution:
         return self.alphabet.decode(x)
 
     def index(self, x) -> np.ndarray:
-        """Row of each sequence in :attr:`support`, or -1 where it is outside the support."""
+        """Row of each sequence in ``support``, or -1 where it is outside the support."""
         keys = flat_index(self.encode(x), self.n_tokens)
         pos = np.searchsorted(self._keys, keys)
         pos = np.minimum(pos, self._keys.size - 1)

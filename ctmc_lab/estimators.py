@@ -9,21 +9,21 @@ conditioned on; Cor. 4.3, §4.2). For a mask M ⊆ T with m = |M|,
 and the (conditional) NLL is  sum_{M ⊆ T} B(m, n-m+1) A(M)  (Thm 4.1 / Cor 4.3). Every
 estimator below draws masks M and returns one value g per draw:
 
-=============================  =======================================  ============================
-name                           how M is drawn                           value g
-=============================  =======================================  ============================
-``time_free`` (Thm 4.1, Eq.15) P(m) ∝ 1/m on 1..n, M uniform of size m  H_n A(M)
-``k_dce`` (RADD ``k_DCE``)     m ~ U{1..n} (or stratified), M uniform    (n/m) A(M)
-``rb_lambda_dce``              m ~ U{0..n}, M uniform                   ((n+1)/m) A(M), 0 if m = 0
-``lambda_dce`` (Eq. 16)        λ ~ U(0,1) (or stratified), M ~ Bern(λ)   A(M)/λ
-``t_dce`` / ``t_dse`` (code)   t = (1-ε_s)u + ε_s, M ~ Bern(λ(t))        σ/(e^σ̄-1) [A(M) + ...]
-``omit_full_mask`` (§8)        P(m) ∝ 1/m on 1..n-1                      H_n A(M)            (biased)
-``omit_full_mask_token_mean``  P(m) ∝ 1/m on 1..n-1                      H_n A(M)/m          (biased)
-``mask_size_importance``       m ~ q (any weights), M uniform            A(M)/(m q_m)
-``llada_stratified``           LLaDA: one k per batch, row counts       (n/m) A(M)          (biased)
-                               round(linspace(k, ..)) (:mod:`.llada`)
-``llada_stratified_fixed``     the same, counts k + floor(jn/B) mod n   (n/m) A(M)
-=============================  =======================================  ============================
+==============================  =======================================  ============================
+name                            how M is drawn                           value g
+==============================  =======================================  ============================
+``time_free`` (Thm 4.1, Eq.15)  P(m) ∝ 1/m on 1..n, M uniform of size m  H_n A(M)
+``k_dce`` (RADD ``k_DCE``)      m ~ U{1..n} (or stratified), M uniform   (n/m) A(M)
+``rb_lambda_dce``               m ~ U{0..n}, M uniform                   ((n+1)/m) A(M), 0 if m = 0
+``lambda_dce`` (Eq. 16)         λ ~ U(0,1) (or stratified), M ~ Bern(λ)  A(M)/λ
+``t_dce`` / ``t_dse`` (code)    t = (1-ε_s)u + ε_s, M ~ Bern(λ(t))       σ/(e^σ̄-1) [A(M) + ...]
+``omit_full_mask`` (§8)         P(m) ∝ 1/m on 1..n-1                     H_n A(M)            (biased)
+``omit_full_mask_token_mean``   P(m) ∝ 1/m on 1..n-1                     H_n A(M)/m          (biased)
+``mask_size_importance``        m ~ q (any weights), M uniform           A(M)/(m q_m)
+``llada_stratified``            LLaDA: one k per batch, row counts       (n/m) A(M)          (biased)
+                                round(linspace(k, ..)) (:mod:`.llada`)
+``llada_stratified_fixed``      the same, counts k + floor(jn/B) mod n   (n/m) A(M)
+==============================  =======================================  ============================
 
 Masks are int bitmasks over the n target positions (bit j = j-th target position). For
 n ≤ 20 every A(M) computed is cached in a table of 2^n entries, so a run of 10^6 draws calls
@@ -870,6 +870,7 @@ def llada_stratified_fixed(denoiser, x0=None, **options) -> Estimate:
     return llada_estimate(denoiser, x0, rule="fixed", **options)
 
 
+#: The estimators by name, as :func:`estimate` calls them: ``ESTIMATORS[name](denoiser, x0, **options)``.
 ESTIMATORS = {
     "time_free": time_free,
     "k_dce": k_dce,

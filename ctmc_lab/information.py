@@ -1,11 +1,11 @@
 """KL(p_{s|0}(·|x0) ‖ p_s), its exact derivative, and I(x0; x_s) (``math_spec.md`` §2.4, §5.1).
 
-All quantities are at the unit-rate noise level ``s`` of a :class:`NoisedDistribution`;
+All quantities are at the unit-rate noise level ``s`` of a :class:`~ctmc_lab.process.NoisedDistribution`;
 multiply a derivative by sigma(t) for the time derivative under a schedule.
 
 Every x0 is handled at once: since p_{s|0}(·|x0) = ⊗_i K[:, x0^i] is a product, an
 expectation E_{x ~ p_{s|0}(·|x0)} f(x) is the contraction of f with K^T along every axis,
-evaluated at x0 (:meth:`NoisedDistribution.expect_over_start`).
+evaluated at x0 (:meth:`~ctmc_lab.process.NoisedDistribution.expect_over_start`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Orientation (§8 item 1): in ``ℓ_DSE(x0, x, t, s) = sum_{y≠x} Q_t(x, y)[s_y 
 the weight Q_t(x, y) is the forward rate *from y into x*. For a neighbour ``y = x^{i←v}``
 that is ``Q[x^i, v]`` in the column convention.
 
-Functions work at the unit-rate noise level s of a :class:`NoisedDistribution`
+Functions work at the unit-rate noise level s of a :class:`~ctmc_lab.process.NoisedDistribution`
 (``mdse(x0, t) = sigma(t) mdse_s(x0, sigma_bar(t))``, §2.3).
 """
 

@@ -3,8 +3,8 @@ and the coupled ratio identity (Eq. 18), in float64 (``math_spec.md`` §4).
 
 The conditionals -log p0(x0^i | x0^I) come from the optimal denoiser c* queried on masked
 inputs (:class:`ctmc_lab.denoisers.OptimalDenoiser`), exactly as a model would be scored;
-the left-hand sides come from direct marginal sums (:meth:`JointDistribution.marginal`,
-:meth:`JointDistribution.nll`). The two routes share no code beyond the support table.
+the left-hand sides come from direct marginal sums (:meth:`~ctmc_lab.distributions.JointDistribution.marginal`,
+:meth:`~ctmc_lab.distributions.JointDistribution.nll`). The two routes share no code beyond the support table.
 
 Negative controls: dropping the fully-masked set I = ∅ from Thm 4.1 (§8 item 5); H of the
 whole length in place of H of the target length in Cor 4.3 (§8 item 6).

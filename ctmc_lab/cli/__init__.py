@@ -7,7 +7,9 @@ becomes ``ctmc-lab: error: ...`` on stderr with exit status 2, never a traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -23,6 +25,60 @@ SUBCOMMANDS = [
 ]
 
 
+#: BLAS threads when neither ``--threads`` nor ``CTMC_LAB_THREADS`` says otherwise. One thread:
+#: the commands multiply small or thin matrices, where a second OpenBLAS thread gains little on an
+#: idle machine and, on a busy one, spins against the other processes (measured in
+#: ``benchmarks/threads.py``; see the docs' performance page).
+DEFAULT_THREADS = 1
+
+
+def _threads(text: str) -> int:
+    """``--threads`` value: a positive integer, or ``auto`` (0: the BLAS library's own default)."""
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto' (got {text!r})")
+    return n
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--threads N|auto``; when it is not given, ``args`` has no ``threads`` attribute."""
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=argparse.SUPPRESS,
+        metavar="N|auto",
+        help=f"BLAS (OpenBLAS/MKL) threads for this run; 'auto' keeps the library's default "
+        f"(default: {DEFAULT_THREADS}, or the CTMC_LAB_THREADS environment variable)",
+    )
+
+
+def thread_limit(args) -> int:
+    """The thread count asked for (0: no limit): ``--threads``, else ``CTMC_LAB_THREADS``, else the default."""
+    if hasattr(args, "threads"):
+        return args.threads
+    env = os.environ.get("CTMC_LAB_THREADS")
+    if env:
+        try:
+            return _threads(env)
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"`CTMC_LAB_THREADS` {err}") from None
+    return DEFAULT_THREADS
+
+
+def blas_threads(n: int):
+    """A context limiting BLAS threads to ``n`` (0: no limit)."""
+    if not n:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="blas")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctmc-lab",
@@ -30,9 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(Jeon, Shin, Jeon & No, NeurIPS 2025).",
     )
     parser.add_argument("--version", action="version", version=f"ctmc-lab {__version__}")
+    # Accepted before or after the subcommand.
+    add_threads_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(name).add_parser(sub)
+    for subparser in sub.choices.values():
+        add_threads_option(subparser)
     return parser
 
 
@@ -43,7 +103,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with blas_threads(thread_limit(args)):
+            return int(args.func(args) or 0)
     except ValueError as err:
         print(f"ctmc-lab {args.command}: error: {err}", file=sys.stderr)
         return 2

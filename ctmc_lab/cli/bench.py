@@ -1,8 +1,9 @@
-"""``ctmc-lab bench``: the measured speed table of ``benchmarks/run.py`` (issue 7).
+"""``ctmc-lab bench``: the measured speed table of ``benchmarks/run.py``.
 
 The workloads live in ``benchmarks/run.py`` of the source checkout (they time the library
 against its naive twins and are not part of the installed package); this subcommand loads
-that file and runs it with the same options.
+that file and runs it with the same options. Results go where ``--out`` says, by default
+``bench_results.json`` in the current directory, never into the checkout.
 """
 
 from __future__ import annotations
@@ -37,18 +38,23 @@ def add_parser(sub) -> None:
         help="time the hot paths against naive twins and bandwidth bounds",
         description="Run the benchmark workloads W1-W7 (median wall time, peak memory, ratio vs a naive "
         "twin and vs a streaming-bandwidth bound, all measured in the same run), print the table and "
-        "write benchmarks/results.json.",
+        "write it as JSON (--out). Needs a source checkout.",
     )
-    p.add_argument("--only", metavar="IDS", help="run only these workloads, e.g. W3 or W1,W7")
-    p.add_argument("--repeats", type=int, metavar="N", help="repeats per workload (default: per workload)")
-    p.add_argument("--output", default=None, metavar="PATH",
-                   help="results JSON (default: benchmarks/results.json); '-' to skip")
-    p.add_argument("--markdown", action="store_true", help="also print the table as markdown")
+    if RUNNER.is_file():
+        _runner().add_arguments(p)  # one definition of the options, shared with benchmarks/run.py
+    else:
+        _fallback_arguments(p)
     p.set_defaults(func=run)
 
 
+def _fallback_arguments(p) -> None:
+    # Without a checkout the command still parses, then says what it needs.
+    p.add_argument("--only", metavar="IDS")
+    p.add_argument("--repeats", type=int, metavar="N")
+    p.add_argument("--out", "--output", dest="out", metavar="PATH")
+    p.add_argument("--markdown", action="store_true")
+    p.add_argument("--readme", metavar="README")
+
+
 def run(args) -> int:
-    module = _runner()
-    if args.output is None:
-        args.output = str(module.DEFAULT_OUTPUT)
-    return module.run(args)
+    return _runner().run(args)
