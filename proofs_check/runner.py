@@ -130,6 +130,19 @@ def default_chain(seed: int = 20251024):
     return MarkovChain.from_dirichlet(3, 2, alpha=0.7, rng=seed, alphabet="abc")
 
 
+#: Largest number of windows N^L of the stationary window a Markov source is verified on.
+MARKOV_WINDOWS = 4096
+
+
+def markov_window(chain):
+    """The chain's stationary window of the longest length L with N^L ≤ :data:`MARKOV_WINDOWS`
+    (at least 2), as a JointDistribution: the distribution the non-Markov rows run on."""
+    L = 2
+    while chain.n_tokens ** (L + 1) <= MARKOV_WINDOWS:
+        L += 1
+    return chain.joint(L)
+
+
 def default_context(*, quick: bool = False, seed: int = 20251024, budget: float = DEFAULT_BUDGET) -> Context:
     """The default distributions (``math_spec.md`` §9).
 
