@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args) -> int:
     """Run the suite for parsed ``args``; return the exit status (ValueError -> caller: 2)."""
     precisions = runner.parse_precisions(args.precision)
-    checks = runner.select_checks(runner.load_checks(), only=args.only, precisions=precisions)
+    try:
+        loaded = runner.load_checks()
+    except runner.LoadError as err:
+        eprint(f"verify FAILED: {err}")
+        return 1
+    checks = runner.select_checks(loaded, only=args.only, precisions=precisions)
     if not checks:
         raise ValueError(f"`--only` {args.only!r} with `--precision` {','.join(precisions)} selects no check")
     if args.list:

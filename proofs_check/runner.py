@@ -31,6 +31,7 @@ CHECK_MODULES = (
     "thm35_cor36_37",
     "thm41_43_eq18",
     "controls",
+    "process_ties",
     "estimators_check",
     "markov_check",
 )
@@ -80,12 +81,28 @@ class SuiteResult:
         return self.n_failed == 0 and len(self.records) > 0
 
 
+class LoadError(RuntimeError):
+    """A check module (or the library code it imports) failed to import."""
+
+
 def load_checks() -> list[Check]:
-    """Import every check module (registration happens at import) and return the registry."""
+    """Import every check module (registration happens at import) and return the registry.
+
+    Raises
+    ------
+    LoadError
+        Naming the module and the exception, when an import fails (a broken library module
+        is a failed verification, reported in one line, not a traceback).
+    """
     import importlib
 
     for name in CHECK_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
+        try:
+            importlib.import_module(f"{__package__}.{name}")
+        except Exception as err:
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            raise LoadError(f"check module {name!r} failed to import: {type(err).__name__}: {err} "
+                            f"({where.filename.split('/')[-1]}:{where.lineno})") from None
     return list(REGISTRY)
 
 

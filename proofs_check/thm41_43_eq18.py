@@ -129,21 +129,6 @@ def thm41_time_free(ctx):
     yield from _named_rows(dist, seqs, lhs, rhs, f"{dist.name}; denoiser c*; ")
 
 
-@check("thm41.subset_table", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
-       statement="−log p0 = Σ_M A(M) B(m,L−m+1) (subset table)", cost=0.3)
-def thm41_subset_table(ctx):
-    """Theorem 4.1 through the subset table h(U) = -log P0(x0^U) (§3.5):
-    -log p0(x0) = Σ_{M≠∅} A(M) B(|M|, L-|M|+1) with A from :func:`ctmc_lab.absorbing.mask_dce`."""
-    dist = ctx.large
-    if dist.length > _MAX_LENGTH:
-        yield Skip(f"L={dist.length}", f"2^{dist.length} subsets exceed the limit L ≤ {_MAX_LENGTH}")
-        return
-    seqs = pick_sequences(dist, 16 if ctx.quick else 128)
-    A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(seqs)))
-    rhs = A @ absorbing.mask_weights(dist.length)
-    yield from _named_rows(dist, seqs, dist.nll(seqs), rhs, f"{dist.name}; ", n_named=1)
-
-
 @check("thm41.weights", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
        statement="Σ_k C(L,k)B(L−k,k+1) = H_L; two-stage p(I)", cost=0.1)
 def thm41_weights(ctx):
