@@ -23,6 +23,7 @@ __all__ = [
     "prefix_marginal",
     "fit_dense",
     "dist_note",
+    "fit_budget",
 ]
 
 #: Largest S^L the dense (whole-state-space) float64 derivative checks enumerate (a few
@@ -118,3 +119,24 @@ def worst(errors) -> int:
     """Index of the largest error (NaN counts as worst)."""
     e = np.asarray(errors, dtype=float)
     return int(np.argmax(np.where(np.isnan(e), np.inf, e)))
+
+
+def fit_budget(dist: JointDistribution, generator, limit: int, budget: float, evaluations: float):
+    """The longest prefix marginal of ``dist`` (within ``limit`` dense states) on which
+    ``evaluations`` noised-marginal + mdse evaluations fit ``budget`` seconds, by timing one
+    evaluation before the check spends anything (None if even one position does not fit)."""
+    import time
+
+    from ctmc_lab import scores
+    from ctmc_lab.process import NoisedDistribution
+
+    fitted = fit_dense(dist, generator.n_states, limit)
+    while fitted is not None:
+        t0 = time.perf_counter()
+        noised = NoisedDistribution.at_noise_level(fitted, generator, 0.7)
+        scores.mdse(noised, fitted.support[:1])
+        cost = (time.perf_counter() - t0) * evaluations
+        if cost <= budget or fitted.length == 1:
+            return fitted if cost <= budget else None
+        fitted = prefix_marginal(dist, fitted.length - 1)
+    return None

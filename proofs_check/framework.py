@@ -261,7 +261,7 @@ class Context:
     quick: bool = False
     user: bool = False
     seed: int = 20251024
-    budget: float = 20.0
+    budget: float = 10.0
     chain: object = None
 
     def rng(self, salt: int) -> np.random.Generator:

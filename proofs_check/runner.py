@@ -137,7 +137,7 @@ def select_checks(checks, *, only: str | None = None, precisions=METHODS) -> lis
 
 
 #: Default per-check budget in seconds (``--budget``).
-DEFAULT_BUDGET = 20.0
+DEFAULT_BUDGET = 10.0
 
 
 def default_chain(seed: int = 20251024):
@@ -212,8 +212,74 @@ def _record(chk: Check, res: Result) -> CheckRecord:
     )
 
 
+class BudgetExceeded(BaseException):
+    """Raised inside a check that outlives its budget (a BaseException, so that no
+    ``except Exception`` in the library swallows it)."""
+
+
+#: Wall-time cap of a whole run on a user distribution (``--dist``), in seconds.
+USER_RUN_LIMIT = 110.0
+
+
+class _Alarm:
+    """A per-check wall-clock limit by SIGALRM (a no-op where signals are unavailable)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if self.seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+            def fire(signum, frame):
+                raise BudgetExceeded()
+            self.previous = signal.signal(signal.SIGALRM, fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            import signal
+
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+def _collect(chk: Check, ctx: Context, records: list, skipped: list) -> None:
+    """Run one check, turning its results into records and skips (controls that cannot fail
+    on this distribution become skips with the reason)."""
+    for res in chk.func(ctx):
+        tol = chk.tolerance if not isinstance(res, Result) or res.tolerance is None else res.tolerance
+        if isinstance(res, Skip):
+            skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case, res.reason))
+        elif chk.expected_to_fail and res.gap is not None and not abs(res.gap) > 10 * tol:
+            # What the wrong variant changes is itself within rounding here, so no
+            # outcome of this control could be evidence: skip it, never XPASS.
+            skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case,
+                                      f"the term this control changes is {abs(res.gap):.1e} "
+                                      f"≤ 10×tolerance on this distribution, so it cannot fail"))
+        elif chk.expected_to_fail and _vanishes(res, chk.tolerance):
+            # On a degenerate distribution (e.g. one sequence of probability 1) both
+            # sides are 0 and the wrong variant coincides with the right one.
+            skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case,
+                                      "both sides vanish on this distribution, so the "
+                                      "negative control cannot fail here"))
+        else:
+            records.append(_record(chk, res))
+
+
 def run_checks(ctx: Context, checks, *, progress: bool = True, stream=None) -> SuiteResult:
-    """Run ``checks`` on ``ctx`` and collect records and skips, in registry order."""
+    """Run ``checks`` on ``ctx`` and collect records and skips, in registry order.
+
+    Each check runs under a wall-clock limit of ``ctx.budget`` seconds (and, on a user
+    distribution, within :data:`USER_RUN_LIMIT` for the whole run). The checks estimate their
+    own cost first and shrink to a prefix marginal where they can; one that still outlives
+    the limit keeps the rows it produced and is skipped for the rest, with the reason.
+    """
     records: list[CheckRecord] = []
     skipped: list[SkipRecord] = []
     timings: list[tuple[str, float]] = []
@@ -225,25 +291,26 @@ def run_checks(ctx: Context, checks, *, progress: bool = True, stream=None) -> S
     with bar:
         for chk in checks:
             t0 = time.perf_counter()
+            limit = ctx.budget
+            if ctx.user:
+                limit = min(limit, USER_RUN_LIMIT - (t0 - start))
+                if limit <= 0.5:
+                    skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, "whole check",
+                                              f"the run on a user distribution is capped at {USER_RUN_LIMIT:g} s "
+                                              f"and that time is spent; run it alone with --only"))
+                    timings.append((chk.id, 0.0))
+                    continue
             try:
-                for res in chk.func(ctx):
-                    tol = chk.tolerance if not isinstance(res, Result) or res.tolerance is None else res.tolerance
-                    if isinstance(res, Skip):
-                        skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case, res.reason))
-                    elif chk.expected_to_fail and res.gap is not None and not abs(res.gap) > 10 * tol:
-                        # What the wrong variant changes is itself within rounding here, so no
-                        # outcome of this control could be evidence: skip it, never XPASS.
-                        skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case,
-                                                  f"the term this control changes is {abs(res.gap):.1e} "
-                                                  f"≤ 10×tolerance on this distribution, so it cannot fail"))
-                    elif chk.expected_to_fail and _vanishes(res, chk.tolerance):
-                        # On a degenerate distribution (e.g. one sequence of probability 1) both
-                        # sides are 0 and the wrong variant coincides with the right one.
-                        skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case,
-                                                  "both sides vanish on this distribution, so the "
-                                                  "negative control cannot fail here"))
-                    else:
-                        records.append(_record(chk, res))
+                with _Alarm(limit):
+                    _collect(chk, ctx, records, skipped)
+            except BudgetExceeded:
+                reason = f"over its budget of {limit:.0f} s (raise it with --budget)"
+                if ctx.user:
+                    skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, "remaining cases", reason))
+                else:  # the built-in distributions are sized to fit: running over is a failure
+                    records.append(CheckRecord(chk.id, chk.theorem, chk.statement, f"ERROR: {reason}", chk.method,
+                                               None, None, math.inf, chk.tolerance, False, chk.expected_to_fail,
+                                               crashed=reason))
             except Exception as err:  # a crash is an error row with its exception, never a pass
                 where = traceback.extract_tb(err.__traceback__)[-1]
                 message = f"{type(err).__name__}: {err} ({where.filename.split('/')[-1]}:{where.lineno})"

@@ -264,7 +264,8 @@ def cor37_beta(ctx):
     the subset table (every support sequence, Λ = 1 and 0.7, and marginally) reproduce
     h([L]) = -log p0; this holds for any h and checks the Beta-weight code. At Λ = 1 it is
     also the subset-table form of Thm 4.1."""
-    parts = _table(ctx, 16 if ctx.quick else 4096)
+    # Each subset table scans the support: at most ~2e7 comparisons in all.
+    parts = _table(ctx, 16 if ctx.quick else max(16, min(4096, int(2e7 // ctx.large.support_size))))
     if isinstance(parts, Skip):
         yield parts
         return
