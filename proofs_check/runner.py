@@ -25,6 +25,7 @@ __all__ = ["SuiteResult", "load_checks", "select_checks", "parse_precisions", "d
 CHECK_MODULES = (
     "symbolic",
     "highprec",
+    "mp_twins",
     "thm31_imdse",
     "thm32_nll",
     "lemma33_thm34",
