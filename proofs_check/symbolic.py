@@ -138,10 +138,11 @@ def lemma33_sigma_bar(ctx):
 
 
 # -------------------------------------------------------------------------------- Cor 3.6
-@check("sympy.cor36", theorem="Cor 3.6", method="sympy", tolerance=TOL_EXACT,
-       statement="dKL/dλ = −mdce/λ (polynomial in λ)", cost=0.3)
+@check("algebra.sympy_cor36_closed_forms", theorem="Algebra", method="sympy", tolerance=TOL_EXACT,
+       statement="closed forms on symbolic h: d kl/dλ = −mdce/λ", cost=0.3)
 def cor36(ctx):
-    """Cor 3.6 (§3.4–3.5, S4): with h(U) symbolic (h(∅)=0), L = 3,
+    """Algebra (holds for any h, so it checks the closed forms, not Cor 3.6; the process form
+    is ``sympy.cor36_process``), S4: with h(U) symbolic (h(∅)=0), L = 3,
 
     KL(λ) = Σ_U (1-λ)^|U| λ^(L-|U|) h(U) and mdce(λ) = Σ_{M≠∅} λ^|M| (1-λ)^(L-|M|) A(M),
     A(M) = Σ_{i∈M} h(U∪{i}) - h(U), satisfy d KL/dλ + mdce/λ = 0 identically in λ.
@@ -424,3 +425,35 @@ def cor43_symbolic_joint(ctx):
         rest = sorted(set(range(length)) - set(context) - set(target))
         yield _exact(f"N=2, L={length}; I2={set(context)}, I1={set(target)}, R={set(rest) or '∅'}", lhs, rhs,
                      simplify=_log_sums_zero)
+
+
+@check("sympy.cor36_process", theorem="Cor 3.6", method="sympy", tolerance=TOL_EXACT,
+       statement="d/dλ KL(p_λ|0‖p_λ) = −mdce(c*)/λ, symbolic p0 (process)", cost=1.0)
+def cor36_process(ctx):
+    """Cor 3.6 from the process with symbolic probabilities: binary L = 2, absorbing kernel
+    K = [[1-λ, 0, 0], [0, 1-λ, 0], [λ, λ, 1]] (written in λ = 1 - e^{-s}); p_λ = K^{⊗2} p0 and
+    q = K^{⊗2} δ_{x0} as kernel sums, KL = Σ q log(q/p_λ) differentiated by sympy; mdce =
+    Σ_M P(M|x0) Σ_{i∈M} -log c*(x̃)_{i,x0^i}, P(M|x0) from the kernel entries, c* as ratios of
+    symbolic marginal sums."""
+    lam = sp.Symbol("lambda", positive=True)
+    length, n = 2, 2
+    seqs, probs = _symbolic_joint(length)
+    K = sp.Matrix([[1 - lam, 0, 0], [0, 1 - lam, 0], [lam, lam, 1]])
+    states = list(itertools.product(range(n + 1), repeat=length))
+    x0 = seqs[0]
+
+    def kernel_sum(x, weights):
+        return sum(w * sp.Mul(*[K[x[i], z[i]] for i in range(length)]) for z, w in weights.items())
+
+    p_lam = {x: sp.factor(kernel_sum(x, probs)) for x in states}
+    q = {x: sp.factor(kernel_sum(x, {x0: 1})) for x in states}
+    kl = sum(q[x] * (sp.expand_log(sp.log(q[x]), force=True) - sp.expand_log(sp.log(p_lam[x]), force=True))
+             for x in states if q[x] != 0)
+    mdce = 0
+    for M in range(1, 1 << length):
+        masked = [i for i in range(length) if M >> i & 1]
+        weight = sp.Mul(*[K[n, x0[i]] if i in masked else K[x0[i], x0[i]] for i in range(length)])
+        visible = {i for i in range(length) if i not in masked}
+        mdce += weight * sum(_neg_log_cond(seqs, probs, x0, i, visible) for i in masked)
+    yield _exact("absorbing; N=2, L=2; 3 free probabilities; symbolic λ", sp.diff(kl, lam), -mdce / lam,
+                 simplify=_log_sums_zero, shown="d/dλ Σ q log(q/p_λ)")
