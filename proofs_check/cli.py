@@ -101,7 +101,14 @@ def run(args) -> int:
                          for d in ctx.distributions)
     if ctx.user and ctx.chain is not None and args.dist.startswith("markov"):
         names += f"; Markov rows on {ctx.chain.name} (order {ctx.chain.order})"
-    print(f"ctmc-lab verify on {names}{' [quick]' if args.quick else ''}\n")
+    import shutil
+    import textwrap
+
+    header = f"ctmc-lab verify on {names}{' [quick]' if args.quick else ''}"
+    width = shutil.get_terminal_size((100, 24)).columns
+    print(header if args.wide else "\n".join(textwrap.wrap(header, width=max(40, width - 1),
+                                                           subsequent_indent="    ")))
+    print()
     if args.json:
         _check_writable(args.json)
     result = runner.run_checks(ctx, checks)

@@ -367,7 +367,8 @@ def mp_eq18(ctx):
     full = (1 << L) - 1
     with mpmath.workdps(DPS):
         H = mpmath.fsum(mpmath.mpf(1) / j for j in range(1, L + 1))
-        for a_idx, b_idx in ((0, len(seqs) - 1),) if ctx.quick else ((0, len(seqs) - 1), (1, 2)):
+        pairs = [(0, len(seqs) - 1)] + ([(1, 2)] if not ctx.quick and len(seqs) > 3 else [])
+        for a_idx, b_idx in pairs:
             x, y = seqs[a_idx], seqs[b_idx]
             Px, Py = marg.table(x), marg.table(y)
             total = []

@@ -23,7 +23,7 @@ from ctmc_lab import absorbing, decompositions, information, scores
 from ctmc_lab.process import NoisedDistribution
 from ctmc_lab.schedules import Geometric, Loglinear
 
-from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_budget, fit_dense, label, pick_sequences
+from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_budget, label, pick_sequences, prefix_marginal
 from .framework import TOL_QUAD, Result, Skip, check
 from .thm31_imdse import generators_under_test
 
@@ -194,9 +194,19 @@ def _sensitive_sequence(dist):
     return seqs[int(np.argmax(np.where(np.isfinite(singles), singles, -1)))]
 
 
+#: Longest sequence of the controls' subset-table route (2^L subsets per quadrature node).
+_CONTROL_LENGTH = 12
+
+
+def _control_dist(ctx):
+    """ctx.small, or its prefix marginal of length 12 (the identity holds for every distribution)."""
+    dist = ctx.small
+    return dist if dist.length <= _CONTROL_LENGTH else prefix_marginal(dist, _CONTROL_LENGTH)
+
+
 def _control_horizon(ctx, schedule, T, *, with_kl=True):
     """(case prefix, lhs, integral, end) on the dense route, or the closed form if too large."""
-    dist = ctx.small
+    dist = _control_dist(ctx)
     x0 = _sensitive_sequence(dist)
     name, gen = generators_under_test(ctx)[0]
     if gen.n_states**dist.length <= QUAD_LIMIT:
@@ -205,7 +215,7 @@ def _control_horizon(ctx, schedule, T, *, with_kl=True):
     else:
         integral, end = _closed_form_horizon(dist, x0, schedule, T, with_kl=with_kl)
         route = "subset-table mdse"
-    return f"{name} ({route}); x0={label(dist, x0)}", float(dist.nll(x0)), integral, end
+    return f"{dist_note(dist, ctx)}{name} ({route}); x0={label(dist, x0)}", float(dist.nll(x0)), integral, end
 
 
 @check("thm32.control.drop_kl_term", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
@@ -233,7 +243,7 @@ def thm32_unshifted(ctx):
 def _missing_piece(ctx, sigma_min: float) -> float:
     """∫_0^{σ_min} mdse_s(x0, s) ds, the piece the unshifted schedule never integrates
     (absorbing noise, the sequence of :func:`_control_horizon`)."""
-    dist = ctx.small
+    dist = _control_dist(ctx)
     x0 = _sensitive_sequence(dist)
     name, gen = generators_under_test(ctx)[0]
     if gen.n_states**dist.length <= QUAD_LIMIT:
