@@ -44,6 +44,8 @@ METHODS = ("float64", "mpmath", "sympy")
 #: Report order of the theorem groups.
 THEOREM_ORDER = (
     "Kernels (§1.2)",
+    "Schedules (§1.3)",
+    "Denoiser c* (§3.4)",
     "Thm 3.1",
     "Thm 3.2",
     "Lemma 3.3",

@@ -35,6 +35,7 @@ CHECK_MODULES = (
     "process_ties",
     "estimators_check",
     "markov_check",
+    "library_rows",
 )
 
 
