@@ -45,12 +45,25 @@ def _mdse_s(dist, gen, x0, s: float) -> float:
     return float(scores.mdse(NoisedDistribution.at_noise_level(dist, gen, s), x0[None])[0])
 
 
+def _log_floor(dist, x0, base: float) -> float:
+    """Lower end of the u = log s (or log t) integrals: under uniform noise s·mdse_s decays in
+    u only once s is far below p0(x0), so the floor moves down by 2·(-log p0(x0)) (capped where
+    e^u stays a normal float)."""
+    nll = float(dist.nll(x0))
+    return max(-700.0, base - 2.0 * nll) if math.isfinite(nll) else base
+
+
 def mdse_integral_s(dist, gen, x0, upper: float = S_INF) -> float:
     """∫_0^upper mdse_s(x0, s) ds: [0, 1] in u = log s (the log singularity of uniform noise
-    becomes a decaying tail), then [1, upper] split at 10."""
-    low = integrate.quad(lambda u: _mdse_s(dist, gen, x0, math.exp(u)) * math.exp(u), -40.0, 0.0, **_QUAD)[0]
+    becomes a decaying tail, taken down to :func:`_log_floor`), then [1, upper] split at 10."""
+    low = integrate.quad(lambda u: _mdse_s(dist, gen, x0, math.exp(u)) * math.exp(u), _log_floor(dist, x0, -40.0),
+                         0.0, **_QUAD)[0]
     mid = integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), 1.0, min(10.0, upper), **_QUAD)[0]
-    high = integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), 10.0, upper, **_QUAD)[0] if upper > 10 else 0.0
+    # Beyond s = 10 the information about x0 lasts until e^{-s} ~ p0(x0): a bump near
+    # s = -log p0(x0) that one adaptive interval can miss; pieces of width 5 resolve it.
+    edges = np.arange(10.0, upper, 5.0).tolist() + [upper] if upper > 10 else []
+    high = math.fsum(integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), a, b, **_QUAD)[0]
+                     for a, b in zip(edges[:-1], edges[1:]))
     return low + mid + high
 
 
@@ -67,7 +80,8 @@ def finite_horizon(dist, gen, x0, schedule, T: float, *, with_kl: bool = True):
         return float(schedule.sigma(t)) * _mdse_s(dist, gen, x0, s) if s > 0 else 0.0
 
     t1 = T / 1000
-    low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), math.log(t1) - 30.0, math.log(t1), **_QUAD)[0]
+    low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), _log_floor(dist, x0, math.log(t1) - 30.0),
+                         math.log(t1), **_QUAD)[0]
     high = integrate.quad(f, t1, T, **_QUAD)[0]
     end = information.kl(NoisedDistribution.at_noise_level(dist, gen, float(schedule.sigma_bar(T))), x0) if with_kl else 0.0
     return low + high, float(end)
