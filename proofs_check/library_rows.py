@@ -25,7 +25,7 @@ from ctmc_lab.denoisers import OptimalDenoiser
 from ctmc_lab.process import NoisedDistribution
 from ctmc_lab.schedules import Loglinear
 
-from ._util import DENSE_LIMIT, SCHEDULES, fit_dense, five_point, label, pick_sequences, random_generator
+from ._util import DENSE_LIMIT, SCHEDULES, fit_dense, fit_queries, five_point, label, pick_sequences, random_generator
 from .estimators_check import reference_law
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 
@@ -84,7 +84,8 @@ def denoiser_brute_force(ctx):
     from p0, each position masked with probability 1/2): every entry of c* (as probabilities)
     against a brute-force scan of the support, for both library routes (pattern marginals
     and support scan); and the Denoiser contract."""
-    for dist in dict.fromkeys([ctx.large, ctx.small]):
+    # The brute-force scan visits the support once per (input, position, symbol): ≤ 20000 sequences.
+    for dist in dict.fromkeys([fit_queries(ctx.large, max_support=20000), fit_queries(ctx.small, max_support=20000)]):
         rng = ctx.rng(151)
         B = 16 if ctx.quick else 48
         x = dist.support[rng.choice(dist.support_size, size=B, p=dist.probs)].copy()
@@ -140,7 +141,7 @@ def nll_routes(ctx):
     """The exact routes of ``ctmc-lab nll``: :func:`decompositions.time_free_exact` by the
     denoiser and by the subset table, :func:`decompositions.mdce_integral` and
     :func:`moments.exact_nll`, against -log p0 from the table."""
-    dist = ctx.large
+    dist = fit_queries(ctx.large)
     if dist.length > 14:
         yield Skip(f"L={dist.length}", "2^L masks per sequence exceed the limit L ≤ 14")
         return
@@ -164,7 +165,7 @@ def conditional_helpers(ctx):
     ``conditional_nll``, the time-free value and the Thm 4.2 integral of
     ``conditional_mask_dce``, against log P(x^{I2}) - log P(x^{I1 ∪ I2}) by direct sums (a
     brute-force window joint for the chain)."""
-    dist = ctx.large
+    dist = fit_queries(ctx.large)
     L = dist.length
     if 2 <= L <= 14:
         context, target = list(range(L // 2)), list(range(L // 2 + 1, L)) or [L - 1]
@@ -230,7 +231,7 @@ def moments_variances(ctx):
     over the reference law of each mask-size scheme, λ-DCE's E g² = Σ_{m≥2} A² B(m-1, n-m+1)
     (infinite iff a singleton term is positive), and the t-DCE/t-DSE exact means of
     :func:`moments.t_estimator_moments` against :func:`t_mean_reference` (relative)."""
-    dist = ctx.large
+    dist = fit_queries(ctx.large)
     if dist.length > 12:
         yield Skip(f"L={dist.length}", "2^L masks, L ≤ 12")
         return

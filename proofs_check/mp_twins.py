@@ -298,8 +298,11 @@ def _large_ok(ctx):
     """ctx.large, or its longest prefix marginal whose mpmath marginal tables fit (the
     identities hold for every distribution, so the twin stays on the user's data)."""
     dist = ctx.large
-    while dist.length > 2 and (dist.length > 12 or dist.support_size * (1 << dist.length) > _TABLE_LIMIT):
-        dist = prefix_marginal(ctx.large, dist.length - 1)
+    length = dist.length
+    # The support of a prefix of length l has at most min(|support|, N^l) sequences.
+    while length > 2 and (length > 12 or min(dist.support_size, dist.n_tokens**length) * (1 << length) > _TABLE_LIMIT):
+        length -= 1
+    dist = prefix_marginal(dist, length)
     if dist.support_size * (1 << dist.length) > _TABLE_LIMIT:
         return dist, Skip(f"L={dist.length}, |support|={dist.support_size}",
                           "the mpmath marginal table is too large")

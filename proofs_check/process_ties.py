@@ -26,7 +26,7 @@ from ctmc_lab import absorbing, generators, information
 from ctmc_lab.process import NoisedDistribution, token_kernel
 from ctmc_lab.sequences import popcount, subset_members
 
-from ._util import DENSE_LIMIT, fit_dense, five_point, label, pick_sequences, worst
+from ._util import DENSE_LIMIT, fit_dense, fit_queries, five_point, label, pick_sequences, worst
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .thm41_43_eq18 import _MAX_LENGTH, masked_dce
 
@@ -196,7 +196,7 @@ def thm41_windows(ctx):
     """Theorem 4.1 applied to the marginal of positions 0..ℓ-1 for every ℓ < L: the time-free
     sum over the window's masks with c* queried on inputs whose other positions are masked,
     against -log P0(x0^{0..ℓ-1}) from direct marginal sums. Pins every intermediate h(U)."""
-    dist = ctx.large
+    dist = fit_queries(ctx.large, (1 << ctx.large.length) * ctx.large.length)
     if dist.length < 2 or dist.length > _MAX_LENGTH:
         yield Skip(f"L={dist.length}", f"needs 2 ≤ L ≤ {_MAX_LENGTH}")
         return

@@ -295,7 +295,11 @@ def run_checks(ctx: Context, checks, *, progress: bool = True, stream=None) -> S
             t0 = time.perf_counter()
             limit = ctx.budget
             if ctx.user:
-                limit = min(limit, USER_RUN_LIMIT - (t0 - start))
+                # A fair share of what is left of the run's cap (at least 2 s, three shares),
+                # so that a few expensive checks cannot starve all the others.
+                left = USER_RUN_LIMIT - (t0 - start)
+                remaining = len(checks) - len(timings)
+                limit = min(limit, left, max(2.0, 3.0 * left / max(1, remaining)))
                 if limit <= 0.5:
                     skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, "whole check",
                                               f"the run on a user distribution is capped at {USER_RUN_LIMIT:g} s "
