@@ -166,7 +166,7 @@ def fit_budget(dist: JointDistribution, generator, limit: int, budget: float, ev
 _PATTERN_LIMIT = 1 << 22
 
 
-def fit_queries(dist: JointDistribution, n_queries: int | None = None, *, max_bytes: float = 2.5e8,
+def fit_queries(dist: JointDistribution, n_queries: int | None = None, *, max_bytes: float = 3e7,
                 max_support: int | None = None) -> JointDistribution:
     """``dist``, or its longest prefix marginal on which the optimal denoiser stays cheap:
     either its pattern-marginal table fits ((N+1)^L ≤ 2^22, lookups) or ``n_queries`` masked

@@ -113,9 +113,11 @@ def cor36_process(ctx):
         yield Skip(dist.name, "every sequence has probability 1")
         return
     rows = _cor36_rows(dist, seqs, _denoiser_A(dist, seqs))
-    w = worst([abs(a - r) for a, r, *_ in rows])
+    err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]  # relative where |dKL/dλ| > 1
+    w = worst(err)
     a, r, b, lam = rows[w]
-    yield Result(f"{dist.name}; {len(seqs)} x0 × λ∈{_LEVELS} (worst x0={label(dist, seqs[b])}, λ={lam})", a, r)
+    yield Result(f"{dist.name}; {len(seqs)} x0 × λ∈{_LEVELS} (worst x0={label(dist, seqs[b])}, λ={lam}); rel.",
+                 a, r, err[w])
 
 
 def _cor37_value(dist, x0, A_mask, upper: float) -> tuple[float, float]:
