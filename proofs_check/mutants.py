@@ -1,4 +1,4 @@
-"""Mutation testing of the verifier: plausible one-line bugs in the core that ``verify --quick`` must catch.
+"""Mutation testing of the verifier: 32 plausible one-line bugs in the core that ``verify --quick`` must catch.
 
 Each :class:`Mutant` replaces one exact line fragment of one ``ctmc_lab`` module. :func:`run`
 copies the package tree (``ctmc_lab`` and ``proofs_check``) to a scratch directory, applies
@@ -114,6 +114,23 @@ MUTANTS = (
            "        return self.q[m] / comb(self.n, m)\n", "        return self.q[m] / (self.n + 1)\n"),
     Mutant("t-estimator moments: weight without 1/(1-ε)", "moments", "ctmc_lab/moments.py",
            "    vals = vals.reshape(5, n + 1) / (1.0 - eps_s)\n", "    vals = vals.reshape(5, n + 1)\n"),
+    Mutant("scheme variance: |dev| instead of dev²", "moments", "ctmc_lab/moments.py",
+           "        var = np.where(inf_mean, np.inf, dev**2 @ P)\n",
+           "        var = np.where(inf_mean, np.inf, np.abs(dev) @ P)\n"),
+    Mutant("reported stderr 4× too large", "samplers", "ctmc_lab/estimators.py",
+           "        stderr = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else np.inf\n",
+           "        stderr = float(values.std(ddof=1) / np.sqrt(n) * 4) if n > 1 else np.inf\n"),
+    Mutant("stratified k-DCE grid over k+1 strata", "samplers", "ctmc_lab/estimators.py",
+           "            v = (np.arange(k) + rng.random(k)) / k\n",
+           "            v = (np.arange(k) + rng.random(k)) / (k + 1)\n"),
+    Mutant("stratified λ-DCE grid over k+1 strata", "samplers", "ctmc_lab/estimators.py",
+           "        lam = (np.arange(k) + 1.0 - u) / k if stratified else 1.0 - u\n",
+           "        lam = (np.arange(k) + 1.0 - u) / (k + 1) if stratified else 1.0 - u\n"),
+    Mutant("coupled log-ratio sign", "samplers", "ctmc_lab/estimators.py",
+           "            out[lo : lo + k] = sch.f[m] * (den(local) - num(local))\n",
+           "            out[lo : lo + k] = sch.f[m] * (num(local) - den(local))\n"),
+    Mutant("forward–backward: visible positions not a point mass", "forward-backward", "ctmc_lab/markov.py",
+           "    logp = np.where(visible[..., None], point, logp)\n", "    logp = logp\n"),
 )
 
 
