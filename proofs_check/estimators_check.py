@@ -52,7 +52,8 @@ def _harmonic(n: int) -> float:
 
 
 def reference_law(name: str, n: int):
-    """(q, f) of a named estimator, written out here independently of :mod:`ctmc_lab`:
+    """(q, f) of a named estimator, written out here independently of :mod:`ctmc_lab` (the
+    same table as :func:`ctmc_lab.estimators.mask_size_scheme` on purpose: it is its twin):
     q[m] = P(mask size m), f[m] = value weight (None where the weight is random, as 1/λ).
     Returns None for an estimator this module has no reference for."""
     m = np.arange(n + 1, dtype=float)
@@ -144,6 +145,19 @@ def _run(name, oracle, n_samples, seed):
     return fn(oracle, **options)
 
 
+def _exact_or_skip(name, A, nll, dist):
+    """(mean, how, None) from :func:`_exact_target`, or (None, None, Skip) when the estimator
+    refuses this target (e.g. omit_* need n ≥ 2) or has no exact law here."""
+    try:
+        mean, how = _exact_target(name, A, nll)
+    except ValueError as err:
+        return None, None, Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
+    if mean is None:
+        return None, None, Skip(name, "no exact law for this estimator in proofs_check (its Monte Carlo row "
+                                      "still runs)")
+    return mean, how, None
+
+
 def _exact_target(name, A, nll):
     """(exact mean of one draw, how it was computed) for a registered estimator."""
     n = A.size.bit_length() - 1
@@ -230,13 +244,9 @@ def exact_mean(ctx):
         for name in estimators.ESTIMATORS:
             if name in BIASED:
                 continue
-            try:
-                mean, how = _exact_target(name, A, nll)
-            except ValueError as err:
-                yield Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
-                continue
-            if mean is None:
-                yield Skip(name, "no exact law for this estimator in proofs_check (its Monte Carlo row still runs)")
+            mean, how, skip = _exact_or_skip(name, A, nll, dist)
+            if skip is not None:
+                yield skip
                 continue
             yield Result(f"{name}; x0={label(dist, x0)}; mean by {how}", nll, mean)
         for name in moments.EXACT_ESTIMATORS:
@@ -268,13 +278,9 @@ def monte_carlo(ctx):
                 continue
             target = nll
             if name in BIASED:
-                try:
-                    target, how = _exact_target(name, A, nll)
-                except ValueError as err:
-                    yield Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
-                    continue
-                if target is None:
-                    yield Skip(name, "a biased estimator without an exact mean in proofs_check")
+                target, how, skip = _exact_or_skip(name, A, nll, dist)
+                if skip is not None:
+                    yield skip
                     continue
             try:
                 est = _run(name, estimators.MaskDCE(denoiser, x0), _n_samples(ctx), ctx.rng(700 + 31 * b + k))
@@ -310,13 +316,9 @@ def biased_variants(ctx):
     for name in estimators.ESTIMATORS:
         if name not in BIASED:
             continue
-        try:
-            mean, how = _exact_target(name, A, nll)
-        except ValueError as err:
-            yield Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
-            continue
-        if mean is None:
-            yield Skip(name, "no exact mean for this biased estimator in proofs_check")
+        mean, how, skip = _exact_or_skip(name, A, nll, dist)
+        if skip is not None:
+            yield skip
             continue
         law = reference_law(name, dist.length)
         gap = (_exact_mean_of_law(A, *law) - nll) if law is not None and law[1] is not None else mean - nll

@@ -17,7 +17,7 @@ import math
 import mpmath
 import numpy as np
 
-from .framework import TOL_ENUM, TOL_MP, Result, Skip, check
+from .framework import TOL_ENUM, TOL_MP, Result, check
 
 __all__ = ["window_joint", "stationary_contexts"]
 

@@ -17,7 +17,6 @@ Target residual: ≤ 1e-25 (§10).
 
 from __future__ import annotations
 
-import itertools
 
 import mpmath
 import numpy as np

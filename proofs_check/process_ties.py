@@ -89,6 +89,17 @@ def _sensitive(dist, count):
 _LEVELS = (0.1, 0.45, 0.8)
 
 
+def _process_parts(ctx, count: int):
+    """(dist, seqs, None) for the process rows, or (None, None, Skip) with the reason."""
+    dist = _dense_dist(ctx)
+    if dist is None or dist.length > _MAX_LENGTH:
+        return None, None, Skip(ctx.large.name, "the dense absorbing process does not fit")
+    seqs = _sensitive(dist, count)
+    if seqs is None:
+        return None, None, Skip(dist.name, "every sequence has probability 1")
+    return dist, seqs, None
+
+
 def _cor36_rows(dist, seqs, A_masks):
     rows = []
     for b, x0 in enumerate(seqs):
@@ -104,13 +115,9 @@ def cor36_process(ctx):
     """Cor. 3.6 from the process: a 5-point difference in λ of the dense KL(p_{λ|0}‖p_λ)
     against -mdce/λ with mdce = E_{x ~ p_{λ|0}} ℓ_DCE(x0, x, c*), the law of x from the dense
     kernel and c* queried on every masked input."""
-    dist = _dense_dist(ctx)
-    if dist is None or dist.length > _MAX_LENGTH:
-        yield Skip(ctx.large.name, "the dense absorbing process does not fit")
-        return
-    seqs = _sensitive(dist, 2 if ctx.quick else 3)
-    if seqs is None:
-        yield Skip(dist.name, "every sequence has probability 1")
+    dist, seqs, skip = _process_parts(ctx, 2 if ctx.quick else 3)
+    if skip is not None:
+        yield skip
         return
     rows = _cor36_rows(dist, seqs, _denoiser_A(dist, seqs))
     err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]  # relative where |dKL/dλ| > 1
@@ -136,13 +143,9 @@ def _cor37_value(dist, x0, A_mask, upper: float) -> tuple[float, float]:
 def cor37_process(ctx):
     """Cor. 3.7 from the process: the λ-integral of the kernel-weighted DCE of c* (exact
     Gauss–Legendre) plus the dense KL at Λ, against -log p0 from the table, Λ = 1, 0.7, 0.3."""
-    dist = _dense_dist(ctx)
-    if dist is None or dist.length > _MAX_LENGTH:
-        yield Skip(ctx.large.name, "the dense absorbing process does not fit")
-        return
-    seqs = _sensitive(dist, 2 if ctx.quick else 4)
-    if seqs is None:
-        yield Skip(dist.name, "every sequence has probability 1")
+    dist, seqs, skip = _process_parts(ctx, 2 if ctx.quick else 4)
+    if skip is not None:
+        yield skip
         return
     A = _denoiser_A(dist, seqs)
     for upper in (1.0, 0.7, 0.3):

@@ -177,7 +177,7 @@ def format_coverage(cells: list[dict], *, width: int | None = None) -> str:
         if c["not_applicable"]:
             return "n/a*"
         return "— (none)"
-    lines = [f"== coverage (theorem × precision: rows: worst |error|/tol) " + "=" * 20,
+    lines = ["== coverage (theorem × precision: rows: worst |error|/tol) " + "=" * 20,
              f"{'theorem':<10} " + " ".join(f"{m:<22}" for m in METHODS)]
     notes = []
     for theorem in COVERAGE_THEOREMS:

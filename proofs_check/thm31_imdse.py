@@ -21,7 +21,7 @@ from ctmc_lab import generators, information, scores
 from ctmc_lab.process import NoisedDistribution
 
 from ._util import DENSE_LIMIT, QUAD_LIMIT, SCHEDULES, dist_note, fd_step, fit_dense, five_point, label, pick_sequences, random_generator, worst
-from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
+from .framework import TOL_DERIV, Result, Skip, check
 
 __all__ = ["generators_under_test", "T_GRIDS"]
 

@@ -209,7 +209,6 @@ def cor36_dense(ctx):
     h = absorbing.subset_entropy(dist.subset_table(seqs))
     visible = subset_members(dist.length)
     A = masked_dce(dist, seqs, visible, np.ones(dist.length, bool))  # indexed by visible set
-    m = dist.length - popcount(np.arange(1 << dist.length))
     rows_kl, rows_rate = [], []
     for lam in (0.1, 0.5, 0.85):
         noised = process.NoisedDistribution.at_noise_level(dist, gen, -np.log1p(-lam))

@@ -18,7 +18,6 @@ import numpy as np
 from scipy import integrate
 from scipy.special import beta
 
-from ctmc_lab import absorbing
 from ctmc_lab.denoisers import OptimalDenoiser
 from ctmc_lab.sequences import popcount, subset_members
 
