@@ -354,3 +354,43 @@ def test_property_random_distributions(dist):
     assert bad == []
     for s in res.skipped:
         assert s.reason
+
+
+def test_budget_skips_on_user_data_and_fails_on_builtin():
+    """A check that outlives ``--budget`` is skipped with the reason on a user distribution,
+    and is an error on the built-in distributions (which are sized to fit)."""
+    import time
+
+    def slow(ctx):
+        yield Result("fast part", 1.0, 1.0)
+        while True:  # a hang
+            time.sleep(0.05)
+        yield  # pragma: no cover
+
+    before = len(REGISTRY)
+    check("test.slow", theorem="Thm 4.1", statement="slow", method="float64", tolerance=1e-12)(slow)
+    try:
+        dist = datasets.dirichlet(2, 3, rng=1)
+        user = runner.run_checks(runner.user_context(dist, budget=0.5), REGISTRY[before:], progress=False)
+        builtin = runner.run_checks(runner.default_context(quick=True, budget=0.5), REGISTRY[before:],
+                                    progress=False)
+    finally:
+        del REGISTRY[before:]
+    assert user.ok and len(user.records) == 1 and "over its budget" in user.skipped[0].reason
+    assert not builtin.ok and builtin.n_errors == 1
+
+
+def test_full_support_table_finishes_within_the_cap(tmp_path, capsys):
+    """A full-support 4^6 table (every one of 4096 sequences) through the CLI, quick mode:
+    every check passes or is skipped with its reason, well inside the 110 s cap."""
+    import time
+
+    dist = datasets.dirichlet(4, 6, alpha=1.0, rng=11, alphabet="ACGT")
+    assert dist.support_size == 4**6
+    path = tmp_path / "full.json"
+    path.write_text(json.dumps(dist.as_dict()))
+    t0 = time.perf_counter()
+    code = cli.main(["--quick", "--dist", str(path), "--precision", "float64"])
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    assert time.perf_counter() - t0 < runner.USER_RUN_LIMIT
