@@ -1,12 +1,18 @@
-"""proofs_check: every identity of *Information-Theoretic Discrete Diffusion*, verified three ways.
+"""proofs_check: every identity of *Information-Theoretic Discrete Diffusion*, with evidence that can fail.
 
 Run ``ctmc-lab verify`` (or ``python -m proofs_check``). Each check evaluates one result of
 the paper (Thm 3.1 I-MDSE, Thm 3.2 NLL decomposition, Lemma 3.3, Thm 3.4, Thm 3.5,
 Cor 3.6/3.7 I-MDCE, Thm 4.1 time-free likelihood, Thm 4.2/Cor 4.3 conditional likelihood,
-Eq. 18 coupled ratio) on enumerable cases, in float64 (through ``ctmc_lab``), in mpmath at
-50 digits (through small independent twins in :mod:`proofs_check.highprec`) and in sympy
-(:mod:`proofs_check.symbolic`). Negative controls state deliberately wrong variants and must
-fail (``math_spec.md`` §8, §10).
+Eq. 18 coupled ratio) on enumerable cases, tied to the noised process or the denoiser (a
+derivative is a difference of F as a function, a closed form on h(U) is compared with the
+process), in float64 through ``ctmc_lab``, in mpmath at 50 digits through independent twins
+(:mod:`proofs_check.highprec`, :mod:`proofs_check.mp_twins`) and in sympy
+(:mod:`proofs_check.symbolic`); the report ends with the coverage matrix. Identities that
+hold for any set function h are labelled ``Algebra``. The Monte Carlo estimators of the
+registry and the Markov source are verified too (:mod:`~proofs_check.estimators_check`,
+:mod:`~proofs_check.markov_check`). Negative controls state deliberately wrong variants
+and must fail by a finite error; a crash is an error. :mod:`proofs_check.mutants` plants
+bugs in scratch copies of the package that ``verify --quick`` must catch.
 
 Modules: :mod:`~proofs_check.framework` (registry, records, context),
 :mod:`~proofs_check.runner`, :mod:`~proofs_check.report`, :mod:`~proofs_check.cli`, and

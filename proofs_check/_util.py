@@ -23,6 +23,8 @@ __all__ = [
     "prefix_marginal",
     "fit_dense",
     "dist_note",
+    "fit_budget",
+    "fit_queries",
 ]
 
 #: Largest S^L the dense (whole-state-space) float64 derivative checks enumerate (a few
@@ -41,14 +43,32 @@ SCHEDULES = {
 }
 
 
+#: Prefix marginals already built, by (id of the distribution, length); the distribution is
+#: kept alongside so that its id cannot be reused while the entry lives.
+_PREFIXES: dict = {}
+
+
 def prefix_marginal(dist: JointDistribution, length: int) -> JointDistribution:
-    """The marginal of positions 0..length-1, an exact distribution on V^length."""
+    """The marginal of positions 0..length-1, an exact distribution on V^length (cached: on a
+    large user table every dense check asks for the same few prefixes)."""
     if length >= dist.length:
         return dist
-    keys, inverse = np.unique(dist.support[:, :length], axis=0, return_inverse=True)
-    probs = np.bincount(inverse.reshape(-1), weights=dist.probs, minlength=keys.shape[0])
-    return JointDistribution(keys, probs, n_tokens=dist.n_tokens, alphabet=dist.alphabet, normalize=True,
-                             name=f"{dist.name}[positions 0..{length - 1}]")
+    key = (id(dist), length)
+    if key in _PREFIXES and _PREFIXES[key][0] is dist:
+        return _PREFIXES[key][1]
+    # One base-N code per prefix instead of np.unique over rows: linear in the support.
+    codes = np.zeros(dist.support_size, dtype=np.int64)
+    for i in range(length):
+        codes = codes * dist.n_tokens + dist.support[:, i]
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    probs = np.bincount(inverse.reshape(-1), weights=dist.probs, minlength=uniq.size)
+    keys = np.stack([(uniq // dist.n_tokens ** (length - 1 - i)) % dist.n_tokens for i in range(length)], axis=1)
+    out = JointDistribution(keys, probs, n_tokens=dist.n_tokens, alphabet=dist.alphabet, normalize=True,
+                            name=f"{dist.name}[positions 0..{length - 1}]")
+    if len(_PREFIXES) > 16:
+        _PREFIXES.clear()
+    _PREFIXES[key] = (dist, out)
+    return out
 
 
 def fit_dense(dist: JointDistribution, n_states: int, limit: int):
@@ -118,3 +138,46 @@ def worst(errors) -> int:
     """Index of the largest error (NaN counts as worst)."""
     e = np.asarray(errors, dtype=float)
     return int(np.argmax(np.where(np.isnan(e), np.inf, e)))
+
+
+def fit_budget(dist: JointDistribution, generator, limit: int, budget: float, evaluations: float):
+    """The longest prefix marginal of ``dist`` (within ``limit`` dense states) on which
+    ``evaluations`` noised-marginal + mdse evaluations fit ``budget`` seconds, by timing one
+    evaluation before the check spends anything (None if even one position does not fit)."""
+    import time
+
+    from ctmc_lab import scores
+    from ctmc_lab.process import NoisedDistribution
+
+    fitted = fit_dense(dist, generator.n_states, limit)
+    while fitted is not None:
+        t0 = time.perf_counter()
+        noised = NoisedDistribution.at_noise_level(fitted, generator, 0.7)
+        scores.mdse(noised, fitted.support[:1])
+        cost = (time.perf_counter() - t0) * evaluations
+        if cost <= budget or fitted.length == 1:
+            return fitted if cost <= budget else None
+        fitted = prefix_marginal(dist, fitted.length - 1)
+    return None
+
+
+#: Pattern-marginal size below which the optimal denoiser answers by two table lookups
+#: (:meth:`JointDistribution.pattern_marginals`); above it every query scans the support.
+_PATTERN_LIMIT = 1 << 22
+
+
+def fit_queries(dist: JointDistribution, n_queries: int | None = None, *, max_bytes: float = 3e7,
+                max_support: int | None = None) -> JointDistribution:
+    """``dist``, or its longest prefix marginal on which the optimal denoiser stays cheap:
+    either its pattern-marginal table fits ((N+1)^L ≤ 2^22, lookups) or ``n_queries`` masked
+    inputs (default 2^L) × |support| × 8 bytes of the support scan fit ``max_bytes``; and,
+    if given, at most ``max_support`` support sequences. Estimated before anything is built."""
+    length = dist.length
+    while length > 1:
+        support = min(dist.support_size, dist.n_tokens**length)
+        queries = (1 << length) if n_queries is None else n_queries
+        cheap = (dist.n_tokens + 1) ** length <= _PATTERN_LIMIT or queries * support * 8 <= max_bytes
+        if cheap and (max_support is None or support <= max_support):
+            break
+        length -= 1
+    return prefix_marginal(dist, length)

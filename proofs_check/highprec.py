@@ -5,8 +5,8 @@ with the float64 path of :mod:`ctmc_lab` (only the input probabilities, converte
 from their binary floats and renormalised at 50 digits):
 
 * a dense forward process on ``S^L`` (closed-form token kernels, applied axis by axis);
-* F(x0, s) = KL(p_{s|0}‖p_s), its exact s-derivative Σ (Q^(L) q) log(q/p_s) - Σ q (Q^(L) p_s)/p_s
-  and a central difference with h = 1e-20; mdse_s summed neighbour by neighbour (§2.1);
+* F(x0, s) = KL(p_{s|0}‖p_s) differentiated as a function (``mpmath.diff`` and a central
+  difference with h = 1e-20); mdse_s summed neighbour by neighbour (§2.1);
 * Theorem 3.2 by ``mp.quad`` (tanh-sinh) over λ = 1 - e^{-s} ∈ [0, 1], where ds = dλ/(1-λ);
 * Theorem 4.1 from an mpmath subset table and ``mp.beta`` weights.
 
@@ -192,7 +192,9 @@ def _kinds(ctx, limit):
 @check("mp.thm31", theorem="Thm 3.1", method="mpmath", tolerance=TOL_MP,
        statement="dF/ds = −mdse_s (50 digits)", cost=3.0)
 def mp_thm31(ctx):
-    """Theorem 3.1 at 50 digits (MP1): exact dF/ds and a central difference with h = 1e-20
+    """Theorem 3.1 at 50 digits (MP1): dF/ds of F(s) = KL(p_{s|0}‖p_s) as a function, by
+    ``mpmath.diff`` (never the proof's formula, which equals -mdse for any p) and by a
+    central difference with h = 1e-20
     (truncation ~h² F''' ≈ 1e-28 at s = 1e-6) against -mdse_s, absorbing and uniform noise."""
     levels = ("1e-6", "0.5", "3") if not ctx.quick else ("1e-3", "1")
     with mpmath.workdps(DPS):
@@ -208,13 +210,14 @@ def mp_thm31(ctx):
                     s = mpmath.mpf(s_text)
                     q, p = proc.at(s, x0)
                     rhs = -proc.mdse(q, p, x0)
-                    exact_rows.append((proc.kl_rate(q, p), rhs, x0, s_text))
+                    F = lambda u: proc.kl(*proc.at(u, x0))  # F(s) = KL(p_{s|0}‖p_s) as a function
+                    exact_rows.append((mpmath.diff(F, s), rhs, x0, s_text))
                     # h = 1e-20 min(1, sqrt(s)): the truncation h^2 F(3) (F(3) ~ F'/s^2 near s = 0
                     # under uniform noise) and the rounding 1e-50 |F|/h both stay below ~1e-27.
                     h = mpmath.mpf("1e-20") * mpmath.sqrt(min(s, 1))
-                    fd = (proc.kl(*proc.at(s + h, x0)) - proc.kl(*proc.at(s - h, x0))) / (2 * h)
+                    fd = (F(s + h) - F(s - h)) / (2 * h)
                     fd_rows.append((fd, rhs, x0, s_text))
-            for what, rows in (("exact derivative", exact_rows), ("central FD h=1e-20·√s", fd_rows)):
+            for what, rows in (("mpmath.diff of F", exact_rows), ("central FD h=1e-20·√s", fd_rows)):
                 # Relative residual: |dF/ds| grows without bound as s -> 0 under uniform noise (§10).
                 a, r, x0, s_text = max(rows, key=lambda row: abs(row[0] - row[1]) / max(1, abs(row[1])))
                 yield Result(f"{_where(dist, ctx)}{kind}; {what}; {len(rows)} (x0, s) "

@@ -19,7 +19,7 @@ from ctmc_lab.denoisers import OptimalDenoiser
 from ctmc_lab.process import token_kernel
 from ctmc_lab.sequences import subset_members
 
-from ._util import SCHEDULES, label, pick_sequences
+from ._util import SCHEDULES, fit_queries, label, pick_sequences
 from .framework import TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .thm35_cor36_37 import perturbed_log_probs
 
@@ -149,7 +149,7 @@ def thm34(ctx):
     """Theorem 3.4 (§3.3): for a fixed non-optimal denoiser c (a perturbation of c*) and its
     corresponding score, ∫_0^T E_{p_{t|0}} ℓ_DSE dt (quadrature in t, 2^L masks enumerated)
     equals L^Λ_DCE = Σ_M A_c(M) B(Λ; m, L-m+1) with Λ = λ(T), under every schedule."""
-    dist = ctx.small
+    dist = fit_queries(ctx.small)
     if dist.length > 10:
         yield Skip(f"L={dist.length}", "2^L masks per quadrature node exceed the limit L ≤ 10")
         return
@@ -173,5 +173,6 @@ def thm34(ctx):
             lhs = integrate.quad(f, 0.0, T, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
             rhs = float(absorbing.mdce_integral(A_c, Lam))
             nll = float(dist.nll(x0))
-            yield Result(f"{sname}; T={T}, Λ={Lam:.4g}; x0={label(dist, x0)}; non-optimal c "
+            yield Result(f"{'' if dist is ctx.small else dist.name + '; '}{sname}; T={T}, Λ={Lam:.4g}; "
+                         f"x0={label(dist, x0)}; non-optimal c "
                          f"(−log p0={nll:.4g})", lhs, rhs)

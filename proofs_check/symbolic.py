@@ -138,10 +138,11 @@ def lemma33_sigma_bar(ctx):
 
 
 # -------------------------------------------------------------------------------- Cor 3.6
-@check("sympy.cor36", theorem="Cor 3.6", method="sympy", tolerance=TOL_EXACT,
-       statement="dKL/dλ = −mdce/λ (polynomial in λ)", cost=0.3)
+@check("algebra.sympy_cor36_closed_forms", theorem="Algebra", method="sympy", tolerance=TOL_EXACT,
+       statement="closed forms on symbolic h: d kl/dλ = −mdce/λ", cost=0.3)
 def cor36(ctx):
-    """Cor 3.6 (§3.4–3.5, S4): with h(U) symbolic (h(∅)=0), L = 3,
+    """Algebra (holds for any h, so it checks the closed forms, not Cor 3.6; the process form
+    is ``sympy.cor36_process``), S4: with h(U) symbolic (h(∅)=0), L = 3,
 
     KL(λ) = Σ_U (1-λ)^|U| λ^(L-|U|) h(U) and mdce(λ) = Σ_{M≠∅} λ^|M| (1-λ)^(L-|M|) A(M),
     A(M) = Σ_{i∈M} h(U∪{i}) - h(U), satisfy d KL/dλ + mdce/λ = 0 identically in λ.
@@ -297,3 +298,162 @@ def lambda_dce_moments(ctx):
     m, L = sp.symbols("m L", integer=True, positive=True)
     ratio = (sp.beta(m, L - m + 1) / sp.beta(m + 1, L - m + 1)).rewrite(sp.gamma)
     yield _exact("E[1/λ|M], symbolic m, L", ratio, (L + 1) / m, simplify=sp.gammasimp)
+
+
+# -------------------------------------------------------------------------------- Thm 3.2
+@check("sympy.thm32_single_token", theorem="Thm 3.2", method="sympy", tolerance=TOL_EXACT,
+       statement="−log p0 = ∫_0^∞ mdse_s ds (one token, symbolic p0)", cost=0.8)
+def thm32_single_token(ctx):
+    """Thm 3.2 at T = ∞ for one token under absorbing noise (N = 2, 3) with symbolic p0:
+    mdse_s is built from its definition (§2.1, the same expression as the Thm 3.1 row),
+    simplified, and integrated by sympy over s ∈ (0, ∞); the result must be -log p0(x0).
+    (Uniform noise gives logs of sums in e^s that sympy does not integrate in closed form.)"""
+    for n_tokens in (2,) if ctx.quick else (2, 3):
+        for x0 in range(n_tokens):
+            _, minus_mdse = _thm31_single(n_tokens, "absorbing", x0)
+            mdse = sp.simplify(sp.expand(sp.expand_log(-minus_mdse, force=True)))
+            integral = sp.integrate(mdse, (_s, 0, sp.oo))
+            p = list(sp.symbols(f"p0:{n_tokens}", positive=True))
+            p[-1] = 1 - sum(p[:-1])
+            yield _exact(f"absorbing; N={n_tokens}; x0={x0}; symbolic p0; ∫ by sympy", integral, -sp.log(p[x0]),
+                         simplify=lambda e: sp.simplify(sp.expand_log(e, force=True)),
+                         point={k: v for k, v in _symbolic_p0_point(n_tokens).items() if k != _s})
+
+
+# -------------------------------------------------------------------------------- Thm 3.4
+@check("sympy.thm34_single_token", theorem="Thm 3.4", method="sympy", tolerance=TOL_EXACT,
+       statement="∫_0^T E ℓ_DSE dt = L^Λ_DCE(c), one token, symbolic c, T", cost=0.6)
+def thm34_single_token(ctx):
+    """Thm 3.4 for one token under absorbing noise at unit rate, finite symbolic T, with a
+    symbolic denoiser row c (normalised, and unnormalised with Lemma 3.3's correction): the
+    left side integrates E_{p_{t|0}} ℓ_DSE(x0, x, s_t) with s_t = c/(e^t - 1) (the DSE from
+    its definition, §2.1) over t ∈ (0, T); the right side is B(Λ; 1, 1)·ℓ_DCE = Λ(-log c_{x0})
+    with Λ = 1 - e^{-T}."""
+    t, T = sp.symbols("t T", positive=True)
+    n_tokens = 3
+    for normalised in (True, False):
+        c = list(sp.symbols(f"c0:{n_tokens}", positive=True))
+        if normalised:
+            c[-1] = 1 - sum(c[:-1])
+        r = sp.exp(t) - 1
+        # States: x0 (prob e^{-t}, no masked position: ℓ_DSE = 0) and the mask (prob 1 - e^{-t}).
+        inner = 0
+        for v in range(n_tokens):
+            s_v = c[v] / r
+            if v == 0:
+                a = 1 / r
+                inner += s_v - a * sp.log(s_v) + a * (sp.log(a) - 1)
+            else:
+                inner += s_v
+        integrand = sp.simplify(sp.expand(sp.expand_log((1 - sp.exp(-t)) * inner, force=True)))
+        lhs = sp.integrate(integrand, (t, 0, T))
+        lam = 1 - sp.exp(-T)
+        rhs = lam * (-sp.log(c[0]) + (0 if normalised else sum(c) - 1))
+        yield _exact(f"absorbing; N={n_tokens}; x0=0; {'normalised' if normalised else 'unnormalised + correction'} "
+                     f"symbolic c; symbolic T", lhs, rhs,
+                     simplify=lambda e: sp.simplify(sp.expand(sp.expand_log(e, force=True))))
+
+
+# ------------------------------------------------------------------------- Thm 4.1 / Cor 4.3
+def _symbolic_joint(length: int):
+    """Symbolic probabilities p_z over {0,1}^L (the last one 1 - Σ others) and P(x0^U) sums."""
+    seqs = list(itertools.product(range(2), repeat=length))
+    p = list(sp.symbols(f"q0:{len(seqs)}", positive=True))
+    p[-1] = 1 - sum(p[:-1])
+    return seqs, dict(zip(seqs, p))
+
+
+def _marginal(seqs, probs, x0, visible):
+    return sum(probs[z] for z in seqs if all(z[i] == x0[i] for i in visible))
+
+
+def _neg_log_cond(seqs, probs, x0, i, visible):
+    """-log p0(x0^i | x0^visible), as log(P(visible)) - log(P(visible ∪ {i})) (logs of sums)."""
+    den = _marginal(seqs, probs, x0, visible)
+    num = _marginal(seqs, probs, x0, visible | {i})
+    return (sp.log(den) if den != 1 else 0) - sp.log(num)
+
+
+def _log_sums_zero(expr):
+    """Exact zero test: each log of a sum of probabilities is an atom (a fresh symbol); the
+    rest is rational and ``cancel`` decides it."""
+    atoms = sorted(expr.atoms(sp.log), key=sp.default_sort_key)
+    fresh = sp.symbols(f"z0:{len(atoms)}")
+    return sp.cancel(sp.together(sp.expand(expr.xreplace(dict(zip(atoms, fresh))))))
+
+
+def _time_free_side(seqs, probs, x0, target, context):
+    n = len(target)
+    H = sp.harmonic(n)
+    total = 0
+    for k in range(n):
+        for J in itertools.combinations(target, k):
+            pJ = _beta(n - k, k + 1) / H
+            visible = set(J) | set(context)
+            total += pJ * sum(_neg_log_cond(seqs, probs, x0, i, visible) for i in target if i not in J)
+    return H * total
+
+
+@check("sympy.thm41_symbolic_joint", theorem="Thm 4.1", method="sympy", tolerance=TOL_EXACT,
+       statement="−log p0 = H_L E_{p(I)} Σ −log p0(x^i|x^I), symbolic p0", cost=0.8)
+def thm41_symbolic_joint(ctx):
+    """Thm 4.1 with every probability symbolic: binary sequences of length L = 2, 3, the
+    conditionals as ratios of symbolic marginal sums, p(I) = B(L-|I|, |I|+1)/H_L exactly; the
+    difference of the two sides, with each log of a sum as an atom, cancels to 0."""
+    for length in (2,) if ctx.quick else (2, 3):
+        seqs, probs = _symbolic_joint(length)
+        x0 = seqs[0]
+        rhs = _time_free_side(seqs, probs, x0, list(range(length)), [])
+        lhs = -sp.log(probs[x0])
+        yield _exact(f"N=2, L={length}; {2**length - 1} free probabilities; x0={''.join(map(str, x0))}", lhs, rhs,
+                     simplify=_log_sums_zero, shown="-log(q0)")
+
+
+@check("sympy.cor43_symbolic_joint", theorem="Cor 4.3", method="sympy", tolerance=TOL_EXACT,
+       statement="−log p0(x^I1|x^I2) = H_n E_J Σ …, symbolic p0", cost=1.0)
+def cor43_symbolic_joint(ctx):
+    """Cor 4.3 with symbolic probabilities: binary L = 3 with I2 = {0}, I1 = {1, 2}, and L = 4
+    with I2 = {0}, R = {1} marginalised, I1 = {2, 3}; conditionals as ratios of symbolic sums
+    (R never visible), H_n and p(J) of the target length n = |I1|."""
+    cases = [(3, [0], [1, 2])] + ([] if ctx.quick else [(4, [0], [2, 3])])
+    for length, context, target in cases:
+        seqs, probs = _symbolic_joint(length)
+        x0 = seqs[0]
+        rhs = _time_free_side(seqs, probs, x0, target, context)
+        lhs = (sp.log(_marginal(seqs, probs, x0, set(context)))
+               - sp.log(_marginal(seqs, probs, x0, set(context) | set(target))))
+        rest = sorted(set(range(length)) - set(context) - set(target))
+        yield _exact(f"N=2, L={length}; I2={set(context)}, I1={set(target)}, R={set(rest) or '∅'}", lhs, rhs,
+                     simplify=_log_sums_zero)
+
+
+@check("sympy.cor36_process", theorem="Cor 3.6", method="sympy", tolerance=TOL_EXACT,
+       statement="d/dλ KL(p_λ|0‖p_λ) = −mdce(c*)/λ, symbolic p0 (process)", cost=1.0)
+def cor36_process(ctx):
+    """Cor 3.6 from the process with symbolic probabilities: binary L = 2, absorbing kernel
+    K = [[1-λ, 0, 0], [0, 1-λ, 0], [λ, λ, 1]] (written in λ = 1 - e^{-s}); p_λ = K^{⊗2} p0 and
+    q = K^{⊗2} δ_{x0} as kernel sums, KL = Σ q log(q/p_λ) differentiated by sympy; mdce =
+    Σ_M P(M|x0) Σ_{i∈M} -log c*(x̃)_{i,x0^i}, P(M|x0) from the kernel entries, c* as ratios of
+    symbolic marginal sums."""
+    lam = sp.Symbol("lambda", positive=True)
+    length, n = 2, 2
+    seqs, probs = _symbolic_joint(length)
+    K = sp.Matrix([[1 - lam, 0, 0], [0, 1 - lam, 0], [lam, lam, 1]])
+    states = list(itertools.product(range(n + 1), repeat=length))
+    x0 = seqs[0]
+
+    def kernel_sum(x, weights):
+        return sum(w * sp.Mul(*[K[x[i], z[i]] for i in range(length)]) for z, w in weights.items())
+
+    p_lam = {x: sp.factor(kernel_sum(x, probs)) for x in states}
+    q = {x: sp.factor(kernel_sum(x, {x0: 1})) for x in states}
+    kl = sum(q[x] * (sp.expand_log(sp.log(q[x]), force=True) - sp.expand_log(sp.log(p_lam[x]), force=True))
+             for x in states if q[x] != 0)
+    mdce = 0
+    for M in range(1, 1 << length):
+        masked = [i for i in range(length) if M >> i & 1]
+        weight = sp.Mul(*[K[n, x0[i]] if i in masked else K[x0[i], x0[i]] for i in range(length)])
+        visible = {i for i in range(length) if i not in masked}
+        mdce += weight * sum(_neg_log_cond(seqs, probs, x0, i, visible) for i in masked)
+    yield _exact("absorbing; N=2, L=2; 3 free probabilities; symbolic λ", sp.diff(kl, lam), -mdce / lam,
+                 simplify=_log_sums_zero, shown="d/dλ Σ q log(q/p_λ)")

@@ -6,8 +6,11 @@ for absorbing, uniform and a random generic Q, at unit rate (noise level s) and 
 every schedule, where the derivative in t is taken by finite differences *in t* (so the
 chain rule mdse(x0, t) = σ(t) mdse_s(x0, σ̄(t)) is tested, not assumed).
 
-The KL comes from :func:`ctmc_lab.information.kl`, mdse from :func:`ctmc_lab.scores.mdse`
-(two independent summation methods), the exact rate from :func:`ctmc_lab.information.kl_rate`.
+The KL comes from :func:`ctmc_lab.information.kl`, mdse from :func:`ctmc_lab.scores.mdse`.
+Every derivative is a difference of F *as a function*: the proof's formula for dF/ds
+equals -mdse for any positive p and product q, so a row comparing it with mdse could not
+fail. The library's :func:`ctmc_lab.information.kl_rate` is checked against the
+differences as a library function. Negative control: p_s at the wrong noise level.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ctmc_lab import generators, information, scores
 from ctmc_lab.process import NoisedDistribution
 
 from ._util import DENSE_LIMIT, QUAD_LIMIT, SCHEDULES, dist_note, fd_step, fit_dense, five_point, label, pick_sequences, random_generator, worst
-from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
+from .framework import TOL_DERIV, Result, Skip, check
 
 __all__ = ["generators_under_test", "T_GRIDS"]
 
@@ -73,45 +76,83 @@ def thm31_unit_fd(ctx):
             continue
         large = gen.n_states**dist.length > QUAD_LIMIT  # fewer cases on big state spaces
         seqs = pick_sequences(dist, 1 if large else (2 if ctx.quick else 3))
-        rows = []
-        for s in _S_GRID[1:] if large else _S_GRID:
-            d = five_point(lambda u: information.kl(_noised(dist, gen, u), seqs), s, fd_step(s))
-            m = scores.mdse(_noised(dist, gen, s), seqs, method="contract")
-            rows += [(d[b], -m[b], b, s) for b in range(len(seqs))]
+        rows = _fd_mdse_rows(dist, gen, seqs, _S_GRID[1:] if large else _S_GRID)
         w = worst([abs(a - r) for a, r, *_ in rows])
         a, r, b, s = rows[w]
         yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × s∈{_S_GRID} (worst x0={label(dist, seqs[b])}, s={s})",
                      float(a), float(r))
 
 
-@check("thm31.unit_rate_exact", theorem="Thm 3.1", method="float64", tolerance=TOL_ENUM,
-       statement="dF/ds (exact rate) = −mdse_s (enumeration)", cost=0.5)
-def thm31_unit_exact(ctx):
-    """Theorem 3.1 with the exact derivative dF/ds = Σ (Qq) log(q/p_s) - Σ q (Q p_s)/p_s
-    (:func:`ctmc_lab.information.kl_rate`) against mdse_s summed state by state (``enumerate``)."""
+def fd_rate(dist, gen, seqs, s: float, noised_at=None) -> np.ndarray:
+    """dF/ds by a 5-point difference of F(s) = KL(p_{s|0}‖p_s) *as a function* of s
+    (:func:`ctmc_lab.information.kl` at s ± h, s ± 2h, h = min(1e-3, s/500)). ``noised_at``
+    replaces the map s -> NoisedDistribution (the wrong-noise-level control)."""
+    build = noised_at or (lambda u: _noised(dist, gen, u))
+    return five_point(lambda u: information.kl(build(u), seqs), s, fd_step(s))
+
+
+def _fd_mdse_rows(dist, gen, seqs, levels, noised_at=None):
+    build = noised_at or (lambda u: _noised(dist, gen, u))
+    rows = []
+    for s in levels:
+        d = fd_rate(dist, gen, seqs, s, noised_at)
+        m = scores.mdse(build(s), seqs, method="contract")
+        rows += [(d[b], -m[b], b, s) for b in range(len(seqs))]
+    return rows
+
+
+@check("thm31.kl_rate_library", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
+       statement="library kl_rate = dF/ds (5-point FD of F)", cost=0.5)
+def thm31_kl_rate(ctx):
+    """The library's exact rate :func:`ctmc_lab.information.kl_rate` (the proof's formula
+    Σ (Qq) log(q/p_s) - Σ q (Q p_s)/p_s) against a 5-point difference of F(s) as a function.
+    The formula equals -mdse_s for any positive p, so only the difference of F ties it to
+    p_s = K^{⊗L} p0; relative residual where |dF/ds| > 1."""
     for name, gen in generators_under_test(ctx):
         dist, skip = _dense(ctx, name, gen)
         if skip is not None:
             yield skip
             continue
         states = gen.n_states**dist.length
-        seqs = pick_sequences(dist, 4 if ctx.quick else (16 if states <= QUAD_LIMIT else 2))
-        # State-by-state enumeration visits r^L states per x0 (r = reachable symbols per
-        # position); beyond ~1e5 visits use the contraction method instead.
-        reach = int(np.max(np.sum(_noised(dist, gen, 1.0).clean_kernel > 0, axis=0)))
-        method = "enumerate" if len(seqs) * reach**dist.length <= 1e5 else "contract"
+        seqs = pick_sequences(dist, 2 if ctx.quick else (6 if states <= QUAD_LIMIT else 2))
         rows = []
-        for s in (1e-3,) + _S_GRID:
+        for s in _S_GRID:
             noised = _noised(dist, gen, s)
             d = information.kl_rate(noised, seqs)
-            m = scores.mdse(noised, seqs, method=method)
-            rows += [(d[b], -m[b], b, s) for b in range(len(seqs))]
+            fd = fd_rate(dist, gen, seqs, s)
+            rows += [(d[b], fd[b], b, s) for b in range(len(seqs))]
         err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]
         w = worst(err)
         a, r, b, s = rows[w]
-        yield Result(f"{dist_note(dist, ctx)}{name}; mdse by {method}; {len(seqs)} x0 × 5 s (worst x0={label(dist, seqs[b])}, "
-                     f"s={s}); rel.",
-                     float(a), float(r), err[w])
+        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × {len(_S_GRID)} s (worst x0={label(dist, seqs[b])}, "
+                     f"s={s}); rel.", float(a), float(r), err[w])
+
+
+def wrong_level(dist, gen, factor: float = 1.6):
+    """s -> a NoisedDistribution whose kernel is at s but whose marginal p is at factor·s."""
+    def build(u):
+        right = _noised(dist, gen, u)
+        return NoisedDistribution(dist, gen, right.s, right.K, _noised(dist, gen, factor * u).p)
+    return build
+
+
+@check("thm31.control.wrong_noise_level", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
+       statement="CONTROL: p_s taken at noise level 1.6·s", expected_to_fail=True, cost=0.6)
+def thm31_wrong_level(ctx):
+    """Negative control: p_s replaced by p at 1.6·s (kernel kept at s) in F and in mdse. The
+    proof's formula still equals -mdse for this p, but dF/ds of the function does not."""
+    for name, gen in generators_under_test(ctx):
+        dist, skip = _dense(ctx, name, gen)
+        if skip is not None:
+            yield skip
+            continue
+        seqs = pick_sequences(dist, 2)
+        rows = _fd_mdse_rows(dist, gen, seqs, (0.3, 1.0), noised_at=wrong_level(dist, gen))
+        w = worst([abs(a - r) for a, r, *_ in rows])
+        a, r, b, s = rows[w]
+        gap = float(np.max(np.abs(_noised(dist, gen, 1.6 * s).p - _noised(dist, gen, s).p)))
+        yield Result(f"{dist_note(dist, ctx)}{name}; FD of F vs −mdse with p at 1.6·s (x0={label(dist, seqs[b])}, s={s})",
+                     float(a), float(r), gap=gap)
 
 
 @check("thm31.schedules_pointwise", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,

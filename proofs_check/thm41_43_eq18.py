@@ -18,11 +18,10 @@ import numpy as np
 from scipy import integrate
 from scipy.special import beta
 
-from ctmc_lab import absorbing
 from ctmc_lab.denoisers import OptimalDenoiser
 from ctmc_lab.sequences import popcount, subset_members
 
-from ._util import label, pick_sequences, worst
+from ._util import fit_queries, label, pick_sequences, prefix_marginal, worst
 from .framework import TOL_ENUM, TOL_QUAD, Result, Skip, check
 
 __all__ = ["masked_dce", "time_free_weights", "partitions"]
@@ -71,6 +70,14 @@ def masked_dce(dist, x0: np.ndarray, visible: np.ndarray, scored: np.ndarray) ->
     return -np.where(use, picked, 0.0).sum(axis=2)
 
 
+def _fitted(ctx):
+    """ctx.large, or its longest prefix marginal on which the 2^L denoiser queries stay cheap
+    (at most L = 16; the identities hold for every distribution, so a long or large user
+    table is checked on its leading positions instead of skipped)."""
+    dist = ctx.large
+    return fit_queries(dist if dist.length <= _MAX_LENGTH else prefix_marginal(dist, _MAX_LENGTH))
+
+
 def _batch_size(dist, n_masks: int) -> int:
     return int(_QUERY_BUDGET // (n_masks * dist.support_size * dist.length))
 
@@ -102,7 +109,7 @@ def _named_rows(dist, seqs, lhs, rhs, prefix: str, n_named: int = 3, named=None)
 
 # --------------------------------------------------------------------------- Thm 4.1
 def _thm41_parts(ctx, drop_empty: bool = False):
-    dist = ctx.large
+    dist = _fitted(ctx)
     L = dist.length
     seqs = _sequences(ctx, dist, 1 << L, 16 if ctx.quick else 128)
     if isinstance(seqs, Skip):
@@ -127,21 +134,6 @@ def thm41_time_free(ctx):
         return
     dist, seqs, lhs, rhs = parts
     yield from _named_rows(dist, seqs, lhs, rhs, f"{dist.name}; denoiser c*; ")
-
-
-@check("thm41.subset_table", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
-       statement="−log p0 = Σ_M A(M) B(m,L−m+1) (subset table)", cost=0.3)
-def thm41_subset_table(ctx):
-    """Theorem 4.1 through the subset table h(U) = -log P0(x0^U) (§3.5):
-    -log p0(x0) = Σ_{M≠∅} A(M) B(|M|, L-|M|+1) with A from :func:`ctmc_lab.absorbing.mask_dce`."""
-    dist = ctx.large
-    if dist.length > _MAX_LENGTH:
-        yield Skip(f"L={dist.length}", f"2^{dist.length} subsets exceed the limit L ≤ {_MAX_LENGTH}")
-        return
-    seqs = pick_sequences(dist, 16 if ctx.quick else 128)
-    A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(seqs)))
-    rhs = A @ absorbing.mask_weights(dist.length)
-    yield from _named_rows(dist, seqs, dist.nll(seqs), rhs, f"{dist.name}; ", n_named=1)
 
 
 @check("thm41.weights", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
@@ -205,7 +197,7 @@ def _positions(mask) -> str:
 
 def _conditional_parts(ctx):
     """For each partition: seqs, true conditional NLL, and the per-J target DCE table."""
-    dist = ctx.large
+    dist = _fitted(ctx)
     parts = partitions(dist.length)
     if not parts:
         return Skip(f"L={dist.length}", "conditional likelihood needs L ≥ 2 (a target and a context)")
@@ -291,7 +283,7 @@ def cor43_whole_length(ctx):
 def eq18(ctx):
     """Eq. 18 (§4.3): log p0(y) - log p0(x) = H_L Σ_I p(I) Σ_{i∉I} [log p0(y^i|y^I) -
     log p0(x^i|x^I)] with the same I for both sequences; pairs drawn from the support."""
-    dist = ctx.large
+    dist = _fitted(ctx)
     L = dist.length
     n_pairs = 8 if ctx.quick else 40
     seqs = _sequences(ctx, dist, 1 << L, 2 * n_pairs)

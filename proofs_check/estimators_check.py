@@ -1,0 +1,373 @@
+"""The Monte Carlo estimators users run, verified against -log p0 (``math_spec.md`` §4, §6, §8).
+
+Every estimator of :data:`ctmc_lab.estimators.ESTIMATORS` is checked, so one registered
+later appears here by itself. For each, on sequences of the subset-table distribution with
+the optimal denoiser c* (queried like a model, through :class:`ctmc_lab.estimators.MaskDCE`):
+
+* **sampler law**: a seeded run through a recording oracle; the masks the sampler actually
+  drew (their popcounts and their spread over the C(n, m) masks of each size) against the
+  reference law of this module (a chi-square bound at p = 1e-6), and the value weight each
+  draw carries, g / A(M), against the reference weight;
+* **exact mean**: Σ_M P(M) f_m A(M) by enumerating the estimator's own law
+  (:func:`ctmc_lab.estimators.mask_size_scheme`, or the Beta integral of λ-DCE), against
+  -log p0 from the table, and :func:`ctmc_lab.moments.estimator_moments` against it;
+* **Monte Carlo**: the seeded run's mean within z = 5 standard errors of -log p0.
+
+The audited biased variants (:data:`BIASED`, an explicit table because the registry does not
+say which are biased) are negative controls: their exact mean must differ from -log p0 (the
+control fails as it must), while their Monte Carlo mean is checked against their own exact
+mean. Conditional forms (Cor. 4.3) and the coupled log-ratio (Eq. 18) are checked likewise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import integrate
+from scipy.special import betaln, comb
+from scipy.stats import chi2
+
+from ctmc_lab import estimators, moments
+from ctmc_lab.denoisers import OptimalDenoiser
+from ctmc_lab.schedules import Loglinear
+
+from ._util import fit_queries, label, pick_sequences
+from .framework import TOL_ENUM, Result, Skip, check
+
+__all__ = ["BIASED", "reference_law", "Z_BOUND"]
+
+#: z bound of every Monte Carlo row: |mean − target| ≤ Z_BOUND · stderr.
+Z_BOUND = 5.0
+#: p-value below which a sampler-law chi-square statistic fails.
+LAW_P = 1e-6
+#: Estimators of the registry known to be biased (the audited code variants, ``math_spec.md`` §8).
+BIASED = frozenset({"omit_full_mask", "omit_full_mask_token_mean", "t_dce", "t_dse", "llada_stratified"})
+#: Targets at least this long must be accepted by every estimator: a refusal (ValueError) is a
+#: skip only on shorter ones (omit_* need n ≥ 2), elsewhere it is an error like any crash.
+_REFUSAL_LENGTH = 3
+#: Largest target length whose 2^n masks the law and mean rows enumerate.
+_MAX_N = 12
+
+
+def _harmonic(n: int) -> float:
+    return math.fsum(1.0 / j for j in range(1, n + 1))
+
+
+def reference_law(name: str, n: int):
+    """(q, f) of a named estimator, written out here independently of :mod:`ctmc_lab` (the
+    same table as :func:`ctmc_lab.estimators.mask_size_scheme` on purpose: it is its twin):
+    q[m] = P(mask size m), f[m] = value weight (None where the weight is random, as 1/λ).
+    Returns None for an estimator this module has no reference for."""
+    m = np.arange(n + 1, dtype=float)
+    inv = np.zeros(n + 1)
+    inv[1:] = 1.0 / m[1:]
+    q = np.zeros(n + 1)
+    H = _harmonic(n)
+    if name == "time_free":
+        q[1:] = inv[1:] / H
+        return q, np.full(n + 1, H)
+    if name in ("k_dce", "k_dce_stratified"):
+        q[1:] = 1.0 / n
+        return q, n * inv
+    if name == "rb_lambda_dce":
+        q[:] = 1.0 / (n + 1)
+        return q, (n + 1) * inv
+    if name in ("lambda_dce", "lambda_dce_stratified"):
+        # m | λ ~ Binomial(n, λ) with λ ~ U(0, 1): m is uniform on 0..n; g = A(M)/λ.
+        q[:] = 1.0 / (n + 1)
+        return q, None
+    if name in ("t_dce", "t_dse"):
+        # t = (1-ε)u + ε under loglinear(1e-3), m | t ~ Binomial(n, λ(t)); g is a function of t.
+        sch, eps = Loglinear(1e-3), 1e-3
+        for k in range(n + 1):
+            def dens(t, k=k):
+                lam = float(sch.mask_level(t))
+                return comb(n, k) * lam**k * (1 - lam) ** (n - k)
+            q[k] = integrate.quad(dens, eps, 1.0, epsabs=1e-14, epsrel=1e-12, limit=200)[0] / (1 - eps)
+        return q, None
+    if name in ("omit_full_mask", "omit_full_mask_token_mean") and n >= 2:
+        q[1:n] = inv[1:n] / _harmonic(n - 1)
+        return q, (np.full(n + 1, H) if name == "omit_full_mask" else H * inv)
+    return None
+
+
+def _exact_mean_of_law(A: np.ndarray, q: np.ndarray, f: np.ndarray) -> float:
+    n = q.size - 1
+    sizes = np.array([bin(u).count("1") for u in range(1 << n)])
+    P = q[sizes] / comb(n, sizes)
+    return float(math.fsum(P * f[sizes] * A))
+
+
+def _beta_mean(A: np.ndarray) -> float:
+    """E[A(M)/λ] for λ ~ U(0,1), M ~ Bern(λ)^n: Σ_M A(M) ∫ λ^{m-1}(1-λ)^{n-m} dλ = Σ A(M) B(m, n-m+1)."""
+    n = A.size.bit_length() - 1
+    sizes = np.array([bin(u).count("1") for u in range(1 << n)])
+    w = np.where(sizes > 0, np.exp(betaln(np.maximum(sizes, 1), n - sizes + 1)), 0.0)
+    return float(math.fsum(w * A))
+
+
+class _Recorder(estimators.MaskDCE):
+    """A MaskDCE that remembers every batch of local masks the sampler asks for."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.drawn: list[np.ndarray] = []
+
+    def __call__(self, local, *, with_defect: bool = False):
+        self.drawn.append(np.asarray(local, dtype=np.int64).ravel().copy())
+        return super().__call__(local, with_defect=with_defect)
+
+
+def _sequences(ctx):
+    dist = fit_queries(ctx.large)  # a prefix marginal where the 2^L denoiser queries are too costly
+    if dist.length > _MAX_N:
+        return dist, Skip(f"L={dist.length}", f"the law and mean rows enumerate 2^L masks, L ≤ {_MAX_N}")
+    # Sequences with a positive NLL: on a deterministic sequence every estimator is 0.
+    seqs = [x for x in pick_sequences(dist, 6) if dist.nll(x) > 1e-9]
+    if not seqs:
+        return dist, Skip(dist.name, "every support sequence has probability 1: the NLL is 0")
+    return dist, seqs[: 1 if ctx.quick else 2]
+
+
+def _n_samples(ctx) -> int:
+    return 60_000 if ctx.quick else 200_000
+
+
+#: Batch size of the batch-stratified samplers here: small, so that a slip in the strata
+#: (a missing or doubled stratum, a shifted grid) moves a visible share of the draws.
+_STRATA = 16
+
+
+def _run(name, oracle, n_samples, seed):
+    fn = estimators.ESTIMATORS[name]
+    stratified = name.endswith("_stratified") or name in ("t_dce", "t_dse")  # t_*: the vdm sampler
+    options = dict(n_samples=n_samples, rng=seed, batch_size=_STRATA if stratified else 4000, return_values=True)
+    if name in ("t_dce", "t_dse"):
+        options["schedule"] = Loglinear(1e-3)
+    return fn(oracle, **options)
+
+
+def _exact_or_skip(name, A, nll, dist):
+    """(mean, how, None) from :func:`_exact_target`, or (None, None, Skip) when the estimator
+    refuses this target (e.g. omit_* need n ≥ 2) or has no exact law here."""
+    try:
+        mean, how = _exact_target(name, A, nll)
+    except ValueError as err:
+        if dist.length >= _REFUSAL_LENGTH:
+            raise
+        return None, None, Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
+    if mean is None:
+        return None, None, Skip(name, "no exact law for this estimator in proofs_check (its Monte Carlo row "
+                                      "still runs)")
+    return mean, how, None
+
+
+def _exact_target(name, A, nll):
+    """(exact mean of one draw, how it was computed) for a registered estimator."""
+    n = A.size.bit_length() - 1
+    if name in ("t_dce", "t_dse"):
+        return moments.t_estimator_moments(A, schedule=Loglinear(1e-3), kind=name).mean, "t-quadrature (moments)"
+    if name in ("lambda_dce", "lambda_dce_stratified"):
+        return _beta_mean(A), "Beta integral over λ"
+    if name.endswith("_stratified"):
+        name = name[: -len("_stratified")]
+    if name in estimators.SCHEMES and name != "mask_size_importance":
+        sch = estimators.mask_size_scheme(name, n)
+        return _exact_mean_of_law(A, np.asarray(sch.q), np.asarray(sch.f)), "its mask_size_scheme law"
+    return None, None
+
+
+@check("estimators.sampler_law", theorem="Estimators (§6)", method="float64", tolerance=0.0,
+       statement="masks drawn ~ reference law; g/A(M) = f_m", cost=1.5)
+def sampler_law(ctx):
+    """For every registered estimator with a reference law: the chi-square statistic of the
+    masks its sampler drew (cells: every mask M, expected N q_m / C(n, m)) must stay below the
+    1 - 1e-6 quantile (error = excess), and every draw's weight g / A(M) must equal f_m."""
+    dist, seqs = _sequences(ctx)
+    if isinstance(seqs, Skip):
+        yield seqs
+        return
+    x0 = seqs[0]
+    denoiser = OptimalDenoiser(dist)
+    for k, name in enumerate(estimators.ESTIMATORS):
+        law = reference_law(name, dist.length)
+        if law is None:
+            yield Skip(name, "no reference sampler law in proofs_check for this estimator")
+            continue
+        q, f = law
+        rec = _Recorder(denoiser, x0)
+        try:
+            est = _run(name, rec, _n_samples(ctx), ctx.rng(600 + k))
+        except ValueError as err:
+            if dist.length >= _REFUSAL_LENGTH:
+                raise
+            yield Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
+            continue
+        drawn = np.concatenate(rec.drawn)
+        if drawn.size != est.n_samples:
+            yield Result(f"{name}: {drawn.size} masks queried for {est.n_samples} draws", float(drawn.size),
+                         float(est.n_samples))
+            continue
+        n = dist.length
+        sizes = np.array([bin(u).count("1") for u in range(1 << n)])
+        expected = drawn.size * q[sizes] / comb(n, sizes)
+        observed = np.bincount(drawn, minlength=1 << n).astype(float)
+        impossible = float(observed[expected == 0].sum())
+        live = expected > 0
+        stat = float(np.sum((observed[live] - expected[live]) ** 2 / expected[live]))
+        limit = float(chi2.isf(LAW_P, max(1, int(live.sum()) - 1)))
+        if name.endswith("_stratified") or name == "lambda_dce_stratified":
+            limit = float(chi2.isf(LAW_P, max(1, int(live.sum()) - 1)))
+        yield Result(f"{name}; x0={label(dist, x0)}; {drawn.size} draws; χ² over 2^{n} masks "
+                     f"(limit {limit:.0f} at p=1e-6); {int(impossible)} draws of impossible masks",
+                     stat, limit, max(0.0, stat - limit) + impossible)
+        if f is not None:
+            A = rec.table()
+            vals = np.asarray(est.values)
+            a = A[drawn]
+            use = a > 1e-9
+            ratio = vals[use] / a[use]
+            w = f[sizes[drawn[use]]]
+            err = float(np.max(np.abs(ratio - w) / np.maximum(1.0, w))) if use.any() else 0.0
+            yield Result(f"{name}; value weight g/A(M) vs f_m over {int(use.sum())} draws; rel.",
+                         float(ratio[0]) if use.any() else 0.0, float(w[0]) if use.any() else 0.0, err,
+                         tolerance=1e-12)
+
+
+@check("estimators.exact_mean", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
+       statement="E g (own law, enumerated) = −log p0", cost=0.5)
+def exact_mean(ctx):
+    """Exact mean of one draw of every unbiased registered estimator, by enumerating its own
+    law over the 2^n masks, against -log p0 from the table; and the moments module's mean."""
+    dist, seqs = _sequences(ctx)
+    if isinstance(seqs, Skip):
+        yield seqs
+        return
+    denoiser = OptimalDenoiser(dist)
+    for x0 in seqs:
+        A = estimators.MaskDCE(denoiser, x0).table()
+        nll = float(dist.nll(x0))
+        for name in estimators.ESTIMATORS:
+            if name in BIASED:
+                continue
+            mean, how, skip = _exact_or_skip(name, A, nll, dist)
+            if skip is not None:
+                yield skip
+                continue
+            yield Result(f"{name}; x0={label(dist, x0)}; mean by {how}", nll, mean)
+        for name in moments.EXACT_ESTIMATORS:
+            if name in BIASED or name == "mask_size_importance":
+                continue
+            yield Result(f"moments.estimator_moments({name}); x0={label(dist, x0)}", nll,
+                         moments.estimator_moments(A, name).mean)
+
+
+@check("estimators.monte_carlo", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
+       statement="seeded MC mean within 5σ of its exact mean", cost=2.0)
+def monte_carlo(ctx):
+    """Every registered estimator run with a seeded rng: |mean − target| ≤ 5 stderr, target
+    = -log p0 for the unbiased ones and the exact mean for the biased ones. λ-DCE with an
+    infinite variance has no z bound and is skipped with that reason."""
+    dist, seqs = _sequences(ctx)
+    if isinstance(seqs, Skip):
+        yield seqs
+        return
+    denoiser = OptimalDenoiser(dist)
+    for b, x0 in enumerate(seqs):
+        A = estimators.MaskDCE(denoiser, x0).table()
+        nll = float(dist.nll(x0))
+        singles = A[1 << np.arange(dist.length)]
+        for k, name in enumerate(estimators.ESTIMATORS):
+            if name.startswith("lambda_dce") and np.any(singles > 0):
+                yield Skip(f"{name}; x0={label(dist, x0)}",
+                           "infinite variance (a singleton term a_i > 0, §6.3): no z bound applies")
+                continue
+            target = nll
+            if name in BIASED:
+                target, how, skip = _exact_or_skip(name, A, nll, dist)
+                if skip is not None:
+                    yield skip
+                    continue
+            try:
+                est = _run(name, estimators.MaskDCE(denoiser, x0), _n_samples(ctx), ctx.rng(700 + 31 * b + k))
+            except ValueError as err:  # the estimator's own refusal (e.g. omit_* needs n ≥ 2)
+                if dist.length >= _REFUSAL_LENGTH:
+                    raise
+                yield Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
+                continue
+            tol = max(Z_BOUND * est.stderr, 1e-12 * max(1.0, abs(target)))
+            yield Result(f"{name}; x0={label(dist, x0)}; {est.n_samples} draws; stderr {est.stderr:.2g}; "
+                         f"bound {Z_BOUND:g}σ", est.mean, target, tolerance=tol)
+            # The bound is only as good as the reported stderr: for i.i.d. draws of a scheme
+            # with a known exact variance it must match sqrt(Var g / n) (a 20% band; the
+            # sampling error of a standard deviation from 6e4 draws is about 1%).
+            if name in moments.EXACT_ESTIMATORS and not name.endswith("_stratified") and name != "lambda_dce":
+                exact = math.sqrt(moments.estimator_moments(A, name).variance / est.n_samples)
+                if exact > 0:
+                    yield Result(f"{name}; x0={label(dist, x0)}; reported stderr vs sqrt(Var g / n) exact; rel.",
+                                 est.stderr, exact, abs(est.stderr - exact) / exact, tolerance=0.2)
+
+
+@check("estimators.control.biased_variants", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
+       statement="CONTROL: audited biased variants ≠ −log p0", expected_to_fail=True, cost=0.5)
+def biased_variants(ctx):
+    """The audited variants (omit the fully masked set, per-token mean, t-DCE/t-DSE with the
+    code's ε_s floor) have an exact mean that differs from -log p0: their bias is reported."""
+    dist, seqs = _sequences(ctx)
+    if isinstance(seqs, Skip):
+        yield seqs
+        return
+    denoiser = OptimalDenoiser(dist)
+    x0 = seqs[0]
+    A = estimators.MaskDCE(denoiser, x0).table()
+    nll = float(dist.nll(x0))
+    for name in estimators.ESTIMATORS:
+        if name not in BIASED:
+            continue
+        mean, how, skip = _exact_or_skip(name, A, nll, dist)
+        if skip is not None:
+            yield skip
+            continue
+        law = reference_law(name, dist.length)
+        gap = (_exact_mean_of_law(A, *law) - nll) if law is not None and law[1] is not None else mean - nll
+        yield Result(f"{name}; x0={label(dist, x0)}; exact bias {mean - nll:+.4g} ({how})", nll, mean, gap=gap)
+
+
+@check("estimators.conditional_and_ratio", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
+       statement="conditional MC and coupled log-ratio within 5σ", cost=1.0)
+def conditional_and_ratio(ctx):
+    """Cor. 4.3 by the estimators with ``target``/``context`` (true conditional NLL from direct
+    marginal sums), and Eq. 18 by the coupled log-ratio (true log p0(x) - log p0(y))."""
+    dist = fit_queries(ctx.large)
+    if dist.length < 2 or dist.length > _MAX_N:
+        yield Skip(f"L={dist.length}", f"needs 2 ≤ L ≤ {_MAX_N}")
+        return
+    denoiser = OptimalDenoiser(dist)
+    L = dist.length
+    context = np.arange(L // 2)
+    target = np.arange(L // 2, L)
+    vis_t = np.zeros(L, bool)
+    vis_t[target] = True
+    vis_c = ~vis_t
+    seqs = pick_sequences(dist, min(dist.support_size, 6))
+    cond = -(np.log(dist.marginal(seqs, vis_t | vis_c)) - np.log(dist.marginal(seqs, vis_c)))
+    b = int(np.argmax(cond))
+    x0 = seqs[b]
+    for k, name in enumerate(("time_free", "k_dce", "rb_lambda_dce")):
+        est = estimators.ESTIMATORS[name](denoiser, x0, target=target, context=context,
+                                          n_samples=_n_samples(ctx) // 2, rng=ctx.rng(800 + k))
+        tol = max(Z_BOUND * est.stderr, 1e-12 * max(1.0, abs(cond[b])))
+        yield Result(f"{name}; −log p0(x^I1|x^I2), I2={{0..{L // 2 - 1}}}; x0={label(dist, x0)}",
+                     est.mean, float(cond[b]), tolerance=tol)
+    if dist.support_size < 2:
+        yield Skip(dist.name, "a ratio needs two support sequences")
+        return
+    x, y = seqs[0], seqs[-1] if not np.array_equal(seqs[0], seqs[-1]) else seqs[1]
+    truth = float(dist.log_prob(x) - dist.log_prob(y))
+    for k, scheme in enumerate(("time_free", "k_dce")):
+        est = estimators.log_ratio(denoiser, x, y, n_samples=_n_samples(ctx) // 2, scheme=scheme,
+                                   rng=ctx.rng(810 + k))
+        tol = max(Z_BOUND * est.stderr, 1e-12 * max(1.0, abs(truth)))
+        yield Result(f"coupled log-ratio ({scheme}); x={label(dist, x)}, y={label(dist, y)}", est.mean, truth,
+                     tolerance=tol)
