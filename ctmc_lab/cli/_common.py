@@ -7,14 +7,11 @@ raised anywhere below becomes a one-line error and exit status 2, never a traceb
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 import time
 
-import numpy as np
-
 from .. import datasets
+from ..io import check_writable, json_float, write_json
 
 __all__ = ["add_dist_arguments", "load_distribution", "json_float", "write_json", "Progress", "eprint"]
 
@@ -39,30 +36,6 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
 def load_distribution(args):
     """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``."""
     return datasets.load(args.dist, alphabet=args.alphabet, normalize=args.normalize)
-
-
-def json_float(x):
-    """A float for JSON: infinities and NaN become ``None`` (JSON has neither)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def write_json(path: str, payload) -> None:
-    def default(obj):
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        raise TypeError(f"cannot write {type(obj).__name__} as JSON")
-
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, default=default, allow_nan=False)
-            fh.write("\n")
-    except OSError as err:
-        raise ValueError(f"cannot write `--json` file {path!r}: {err.strerror}") from None
 
 
 class Progress:
