@@ -390,6 +390,14 @@ class MarkovChain:
         order = lengths.pop()
         if order < 1:
             raise ValueError("contexts must have at least one symbol")
+        # Count before allocating: a long context length asks for N**k rows (16 TiB at
+        # N = 4, k = 40), and a table that misses contexts is refused anyway.
+        n_contexts = n**order
+        if len(mapping) < n_contexts:
+            raise ValueError(
+                f"the Markov table misses {n_contexts - len(mapping)} of the {n_contexts} contexts of "
+                f"length {order} (it has {len(mapping)}); an order-{order} table over {n} symbols needs all"
+            )
         table = np.zeros((n**order, n))
         seen = np.zeros(n**order, dtype=bool)
         for ctx, row in mapping.items():

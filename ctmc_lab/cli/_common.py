@@ -13,7 +13,8 @@ import time
 from .. import datasets
 from ..io import check_writable, json_float, write_json
 
-__all__ = ["add_dist_arguments", "load_distribution", "json_float", "write_json", "Progress", "eprint"]
+__all__ = ["add_dist_arguments", "load_distribution", "refuse_file_options", "add_output_arguments",
+           "check_output", "table_row", "json_float", "write_json", "Progress", "eprint"]
 
 
 def eprint(*args) -> None:
@@ -29,13 +30,61 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
         "`nll` also takes markov4 (the paper's order-4 chain) or markov:PATH (a JSON table "
         f"{{context: {{symbol: probability}}}}) for the prompt-response protocol (default: {default})",
     )
-    parser.add_argument("--alphabet", help="symbols in token order, e.g. ATGC (default: inferred, sorted)")
-    parser.add_argument("--normalize", action="store_true", help="rescale probabilities to sum to 1")
+    parser.add_argument("--alphabet", help="symbols in token order, e.g. ATGC, for a JSON file "
+                        "(default: its symbols, sorted; refused for built-in sources)")
+    parser.add_argument("--normalize", action="store_true",
+                        help="rescale a JSON file's probabilities to sum to 1 (refused for built-in sources)")
+
+
+def _is_file_spec(spec) -> bool:
+    return isinstance(spec, str) and (spec.endswith(".json") or "/" in spec or "\\" in spec)
+
+
+def refuse_file_options(args, *, source: str) -> None:
+    """``--alphabet`` and ``--normalize`` describe a user's file; refuse them for a built-in source."""
+    for option, given in (("--alphabet", getattr(args, "alphabet", None) is not None),
+                          ("--normalize", bool(getattr(args, "normalize", False)))):
+        if given:
+            raise ValueError(f"`{option}` applies only to a JSON file given as `--dist` "
+                             f"(the built-in {source} has its own alphabet and normalised probabilities)")
 
 
 def load_distribution(args):
-    """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``."""
+    """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``.
+
+    ``--alphabet`` and ``--normalize`` are refused for the built-in sources, which ignore them.
+    """
+    if not _is_file_spec(args.dist):
+        refuse_file_options(args, source=str(args.dist))
     return datasets.load(args.dist, alphabet=args.alphabet, normalize=args.normalize)
+
+
+def add_output_arguments(parser, *, wide: bool = True) -> None:
+    """``--json PATH`` (checked before any work) and, for tables, ``--wide``."""
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the results as JSON to PATH (written atomically; checked before the run)")
+    if wide:
+        parser.add_argument("--wide", action="store_true",
+                            help="print every column at full precision (default: a table that fits 100 columns)")
+
+
+def check_output(args) -> None:
+    """Refuse an unwritable ``--json`` path before spending any work."""
+    if getattr(args, "json", None):
+        check_writable(args.json)
+
+
+def table_row(values, widths, *, digits: int | None = None) -> str:
+    """One right-aligned row: strings as given, None as '-', numbers with ``digits`` significant digits."""
+    cells = []
+    for v, w in zip(values, widths):
+        if v is None:
+            cells.append(f"{'-':>{w}}")
+        elif isinstance(v, str) or digits is None:
+            cells.append(f"{v!s:>{w}}")
+        else:
+            cells.append(f"{v:>{w}.{digits}g}")
+    return " ".join(cells)
 
 
 class Progress:
@@ -56,10 +105,17 @@ class Progress:
     def __enter__(self):
         return self
 
+    def stage(self, label: str) -> None:
+        """Show what is being computed now, keeping the count."""
+        if label != self.label:
+            self.label = label
+            self._last = 0.0
+            self.update(0)
+
     def update(self, k: int = 1) -> None:
         self.done += k
         now = time.perf_counter()
-        if self.enabled and (now - self._last > 0.2 or self.done >= self.total):
+        if self.enabled and (now - self._last > 0.2 or self.done >= self.total or k == 0):
             self._last = now
             frac = min(self.done / self.total, 1.0)
             bar = "#" * int(30 * frac)
