@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ctmc_lab import absorbing, datasets, decompositions, generators, information, scores
 from ctmc_lab.process import NoisedDistribution
-from ctmc_lab.testing.strategies import distributions, generators_for, noise_levels
+from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
 
 from . import bruteforce
 
@@ -32,8 +32,8 @@ def test_kl_and_mdse_match_dense_brute_force(small, gen):
             assert scores.mdse(noised, x, method=method) == pytest.approx(expected, abs=1e-13)
 
 
-@settings(max_examples=40)
-@given(distributions(), st.data(), noise_levels(1e-3, 6.0))
+@budget(40)
+@given(distributions(), st.data(), noise_levels(1e-8, 6.0))
 def test_kl_rate_equals_minus_mdse(p, data, s):
     """Theorem 3.1 (pointwise): dF/ds = -mdse_s, to 1e-9, for random p0, Q and s."""
     gen = data.draw(generators_for(p.n_tokens))
@@ -42,12 +42,14 @@ def test_kl_rate_equals_minus_mdse(p, data, s):
     rate = information.kl_rate(noised, x0)
     m = scores.mdse(noised, x0, method="contract")
     assert np.all(np.isfinite(m))
-    np.testing.assert_allclose(rate, -m, rtol=0, atol=1e-9)
+    # 1e-9 absolute for O(1) values; relative to |mdse| once it grows like 1/s near s -> 0.
+    assert np.all(np.abs(rate + m) <= 1e-9 * np.maximum(1.0, np.abs(m)))
     # marginal form: dI/ds = -E_p0 mdse_s
-    assert p.probs @ rate == pytest.approx(-scores.marginal_mdse(noised), abs=1e-9)
+    marginal = scores.marginal_mdse(noised)
+    assert abs(p.probs @ rate + marginal) <= 1e-9 * max(1.0, abs(marginal))
 
 
-@settings(max_examples=15)
+@budget(15)
 @given(distributions(max_states=81), st.data())
 def test_nll_equals_integrated_mdse(p, data):
     """Theorem 3.2: -log p0(x0) = ∫ mdse ds (+ the KL end term), to 1e-9."""
