@@ -94,8 +94,8 @@ class JointDistribution:
             probs = probs / total
         elif abs(total - 1.0) > SUM_TOLERANCE:
             raise ValueError(
-                f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {total!r}); "
-                "pass normalize=True (CLI: --normalize) to rescale"
+                f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {float(total):.12g}); "
+                "rescale them with --normalize (in Python: normalize=True)"
             )
         keys = flat_index(support, n_tokens)
         # Already strictly increasing (e.g. an enumeration of V^L): no sort, no copies of a
@@ -136,6 +136,12 @@ class JointDistribution:
         seqs = list(mapping)
         if not all(isinstance(s, str) and s for s in seqs):
             raise ValueError("every key must be a non-empty sequence string")
+        spaced = next((s for s in seqs if any(ch.isspace() for ch in s)), None)
+        if spaced is not None:
+            raise ValueError(
+                f"sequence {spaced!r} contains whitespace: every character of a key is one token, so "
+                "multi-character tokens such as 'AA BB' are not supported (write one symbol per token)"
+            )
         if alphabet is None:
             alphabet = Alphabet(sorted(set("".join(seqs))))
         elif not isinstance(alphabet, Alphabet):

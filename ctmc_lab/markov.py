@@ -345,8 +345,8 @@ class MarkovChain:
         elif np.max(np.abs(sums - 1)) > ROW_SUM_TOLERANCE:
             row = int(np.argmax(np.abs(sums - 1)))
             raise ValueError(
-                f"`table` rows must sum to 1 within {ROW_SUM_TOLERANCE:g} (row {row} sums to {sums[row]!r}); "
-                "pass normalize=True to rescale"
+                f"`table` rows must sum to 1 within {ROW_SUM_TOLERANCE:g} (row {row} sums to {float(sums[row]):.12g}); "
+                "rescale them with --normalize (in Python: normalize=True)"
             )
         if alphabet is not None and not isinstance(alphabet, Alphabet):
             alphabet = Alphabet(alphabet)

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from .. import __version__
+from ..io import check_writable
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = [
@@ -43,6 +44,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "json", None):
+            check_writable(args.json)  # before any work: a long run must not fail at its last step
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a full or closed stdout fails here, inside the handlers below
         return status

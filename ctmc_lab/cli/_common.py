@@ -11,10 +11,10 @@ import sys
 import time
 
 from .. import datasets
-from ..io import check_writable, json_float, write_json
+from ..io import json_float, write_json
 
 __all__ = ["add_dist_arguments", "load_distribution", "refuse_file_options", "add_output_arguments",
-           "check_output", "table_row", "json_float", "write_json", "Progress", "eprint"]
+           "table_row", "json_float", "write_json", "Progress", "eprint"]
 
 
 def eprint(*args) -> None:
@@ -66,12 +66,6 @@ def add_output_arguments(parser, *, wide: bool = True) -> None:
     if wide:
         parser.add_argument("--wide", action="store_true",
                             help="print every column at full precision (default: a table that fits 100 columns)")
-
-
-def check_output(args) -> None:
-    """Refuse an unwritable ``--json`` path before spending any work."""
-    if getattr(args, "json", None):
-        check_writable(args.json)
 
 
 def table_row(values, widths, *, digits: int | None = None) -> str:

@@ -21,7 +21,7 @@ from .. import generators, information, scores
 from .._files import read_json
 from ..process import ForwardProcess, NumericalRangeError
 from ..schedules import SCHEDULES, get_schedule, require_zero_start
-from ._common import add_dist_arguments, add_output_arguments, check_output, json_float, load_distribution, \
+from ._common import add_dist_arguments, add_output_arguments, json_float, load_distribution, \
     table_row, write_json
 
 #: The schedule used without ``--schedule`` (as the paper's experiments).
@@ -132,7 +132,6 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
 
 
 def run(args) -> int:
-    check_output(args)
     dist = load_distribution(args)
     result = compute(dist, args.sequence, args.process, args.schedule, _parse_times(args.times))
     if not result["in_support"]:

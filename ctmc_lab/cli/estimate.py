@@ -24,7 +24,7 @@ from ..denoisers import OptimalDenoiser
 from ..sequences import flat_index
 from ..distributions import _PATTERN_LIMIT
 from ._budget import require
-from ._common import Progress, add_dist_arguments, add_output_arguments, check_output, json_float, \
+from ._common import Progress, add_dist_arguments, add_output_arguments, json_float, \
     load_distribution, write_json
 
 __all__ = ["add_parser", "run", "estimator_fields"]
@@ -85,7 +85,6 @@ def plan(dist, n_seq: int, samples: int, batch: int) -> None:
 
 
 def run(args) -> int:
-    check_output(args)
     if args.seed < 0:
         raise ValueError(f"`--seed` must be a non-negative integer (got {args.seed})")
     dist = load_distribution(args)

@@ -46,6 +46,12 @@ def run(args) -> int:
         raise ValueError(f"`--seed` must be non-negative (got {args.seed})")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"`--out` {args.out!r} exists and is not a directory")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"`--out` {args.out!r}: cannot create the directory ({err.strerror})") from None
+    if not os.access(args.out, os.W_OK | os.X_OK):
+        raise ValueError(f"`--out` {args.out!r}: the directory is not writable")
 
     def report(name, res):
         print(f"{name:<26} {res.seconds:6.1f} s   " + _headline(res.summary))

@@ -27,7 +27,7 @@ from ..distributions import _PATTERN_LIMIT
 from ..process import MAX_DENSE_STATES, NumericalRangeError
 from . import markov_protocol
 from ._budget import over_budget, require
-from ._common import Progress, add_dist_arguments, add_output_arguments, check_output, eprint, json_float, \
+from ._common import Progress, add_dist_arguments, add_output_arguments, eprint, json_float, \
     load_distribution, table_row, write_json
 from .estimate import estimator_fields
 
@@ -187,7 +187,6 @@ def run(args) -> int:
                              "prompt/response pairs (set their number with `--pairs`)")
         return markov_protocol.run_protocol(args)
     markov_protocol.refuse_protocol_options(args)
-    check_output(args)
     dist = load_distribution(args)
     n_seq = dist.support_size if not args.sequence else len(args.sequence)
     with Progress(n_seq, "nll sequences") as bar:
