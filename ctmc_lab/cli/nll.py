@@ -203,17 +203,20 @@ def run(args) -> int:
             dev = max((abs(v - rec["nll"]) for v in d.values() if v is not None), default=None)
             tail = "        -" if dev is None else f"{dev:9.2e}"
         else:
-            tail = "  outside support: NLL = inf"
-        cells = [_fmt(rec["nll"], args.wide)] + [_fmt(d[k], args.wide) for k in DECOMPOSITIONS]
-        print(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} "
-              + " ".join(f"{c:>{num}}" for c in cells) + f" {tail}")
+            tail = "outside support: NLL = inf"
+        if rec["in_support"]:
+            cells = [_fmt(rec["nll"], args.wide)] + [_fmt(d[k], args.wide) for k in DECOMPOSITIONS]
+            print(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} "
+                  + " ".join(f"{c:>{num}}" for c in cells) + f" {tail}")
+        else:
+            print(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} {tail}")
     notes = sorted({f"{name}: {why}" for rec in records for name, why in rec["decomposition_reasons"].items()})
     for note in notes:
         eprint(f"note: {note} (written as null)")
     s = summary(records)
     worst = "-" if s["max_abs_deviation"] is None else f"{s['max_abs_deviation']:.2e}"
-    print(f"{s['sequences']} sequences ({s['in_support']} in the support); worst |decomposition - NLL| = "
-          f"{worst}; {s['infinite_variance']} with an infinite-variance estimator")
+    print(f"{s['sequences']} sequences, {s['in_support']} in support; worst |decomposition - NLL| {worst}; "
+          f"{s['infinite_variance']} with an infinite-variance estimator")
     if args.json:
         write_json(args.json, {"distribution": dist.describe(), "sequences": records, "summary": s})
     return 0
