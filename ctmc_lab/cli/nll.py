@@ -215,8 +215,8 @@ def run(args) -> int:
         eprint(f"note: {note} (written as null)")
     s = summary(records)
     worst = "-" if s["max_abs_deviation"] is None else f"{s['max_abs_deviation']:.2e}"
-    print(f"{s['sequences']} sequences ({s['in_support']} in support); worst |decomposition - NLL| = {worst}; "
-          f"infinite-variance estimators: {s['infinite_variance']}")
+    print(f"{s['sequences']} sequences ({s['in_support']} in support); max |decomposition - NLL| = {worst}; "
+          f"infinite variance: {s['infinite_variance']}")
     if args.json:
         write_json(args.json, {"distribution": dist.describe(), "sequences": records, "summary": s})
     return 0
