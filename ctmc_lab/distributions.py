@@ -97,6 +97,13 @@ class JointDistribution:
                 f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {float(total):.12g}); "
                 "rescale them with --normalize (in Python: normalize=True)"
             )
+        subnormal = (probs > 0) & (probs < np.finfo(float).tiny)
+        if np.any(subnormal):
+            # Subnormal floats carry fewer digits: -log p would be off in its fifth digit at 1e-320.
+            raise ValueError(
+                f"`probs` must be 0 or at least {np.finfo(float).tiny:.3g}, the smallest normal float "
+                f"(row {int(np.argmax(subnormal))} is {probs[subnormal][0]:.3g})"
+            )
         keys = flat_index(support, n_tokens)
         # Already strictly increasing (e.g. an enumeration of V^L): no sort, no copies of a
         # support that can hold 4^12 rows (issue 7, W4).

@@ -337,6 +337,13 @@ class MarkovChain:
             raise ValueError(
                 f"`table` entries must be non-negative (row {bad[0]}, column {bad[1]} is {table[tuple(bad)]:.3g})"
             )
+        subnormal = (table > 0) & (table < np.finfo(float).tiny)
+        if np.any(subnormal):
+            bad = np.argwhere(subnormal)[0]
+            raise ValueError(
+                f"`table` entries must be 0 or at least {np.finfo(float).tiny:.3g}, the smallest normal float "
+                f"(row {bad[0]}, column {bad[1]} is {table[tuple(bad)]:.3g})"
+            )
         sums = table.sum(axis=1)
         if np.any(sums <= 0):
             raise ValueError(f"`table` row {int(np.argmin(sums))} is all zeros")

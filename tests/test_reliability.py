@@ -206,17 +206,24 @@ def test_figures_out_that_cannot_be_created(tmp_path):
 
 
 # ------------------------------------------------------------------------------ bad input files
-@pytest.mark.parametrize("content, needle", [
-    ('{"AT": 1' + "0" * 400 + ', "TA": 0.5}', "integer too large for a float"),
-    ("[" * 100_000, "nests arrays or objects too deeply"),
-    ('{"AT": 0.5, "AT": 0.5}', "gives the key 'AT' twice"),
-    ('{"AA BB": 0.5, "CC DD": 0.5}', "contains whitespace"),
-    ("\xff\xfe", "not valid JSON"),
+@pytest.mark.parametrize("content, needles", [
+    ('{"AT": 1' + "0" * 400 + ', "TA": 0.5}', ["distribution file", "integer too large for a float"]),
+    ("[" * 100_000, ["distribution file", "nests arrays or objects too deeply"]),
+    ('{"AT": 0.5, "AT": 0.5}', ["distribution file", "gives the key 'AT' twice"]),
+    ('{"AA BB": 0.5, "CC DD": 0.5}', ["'AA BB' contains whitespace", "one token"]),
+    ("\xff\xfe", ["distribution file", "not valid JSON"]),
+    ('{"AT": 1e-320, "TA": 1}', ["`probs` must be 0 or at least 2.23e-308"]),
 ])
-def test_bad_distribution_files(tmp_path, content, needle):
+def test_bad_distribution_files(tmp_path, content, needles):
     path = _write(tmp_path / "d.json", content)
-    status, _, err = run_main("nll", "--dist", path)
-    assert_refused(status, err, "nll", "distribution file" if "whitespace" not in needle else "", needle)
+    status, _, err = run_main("nll", "--dist", path, "--normalize")
+    assert_refused(status, err, "nll", *needles)
+
+
+def test_subnormal_markov_transition_is_refused(tmp_path):
+    path = _write(tmp_path / "mk.json", {"A": {"A": 0.5, "T": 0.5}, "T": {"A": 1e-320, "T": 1}})
+    status, _, err = run_main("nll", "--dist", f"markov:{path}", "--normalize")
+    assert_refused(status, err, "nll", "`table` entries must be 0 or at least 2.23e-308", "row 1, column 0")
 
 
 def test_a_device_is_not_read():
