@@ -17,11 +17,16 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.linalg
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ctmc_lab import generators, io, process
+from ctmc_lab import datasets, generators, information, io, process, scores
 from ctmc_lab.process import NoisedDistribution
 from ctmc_lab.quadrature import tanh_sinh
+from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
 
+from . import bruteforce
 from .cli_helpers import assert_refused, run_cli, run_main
 
 
@@ -79,7 +84,7 @@ def test_moderately_stiff_rate_matrix_is_computed_accurately(tmp_path, two, rate
 
 def test_planted_non_stochastic_kernel_is_caught(tmp_path, two, monkeypatch):
     """Plant a kernel whose columns sum to 0.95: the validation must refuse it (not print a KL)."""
-    monkeypatch.setitem(process.KERNEL_METHODS, "expm", lambda g, s: 0.95 * __import__("scipy").linalg.expm(s * g.Q))
+    monkeypatch.setitem(process.KERNEL_METHODS, "expm", lambda g, s: 0.95 * scipy.linalg.expm(s * g.Q))
     q = _write(tmp_path / "q.json", _two_state(1.0))
     status, _, err = run_main("curve", "--dist", two, "--sequence", "AT", "--process", q, "--times", "0.5")
     assert_refused(status, err, "curve", "not a stochastic matrix", "column sum")
@@ -232,9 +237,7 @@ def test_a_device_is_not_read():
 
 
 def test_an_oversized_file_is_not_read(tmp_path, monkeypatch):
-    from ctmc_lab import _files
-
-    monkeypatch.setattr(_files, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("ctmc_lab._files.MAX_FILE_BYTES", 1000)
     path = _write(tmp_path / "d.json", json.dumps({"A" * 8: 0.5, "T" * 8: 0.5}) + " " * 2000)
     status, _, err = run_main("nll", "--dist", path)
     assert_refused(status, err, "nll", "at most 0 MiB are read")
@@ -382,11 +385,41 @@ def test_quadrature_flags_an_integrand_it_cannot_see():
 
 
 def test_mdse_is_clamped_only_at_rounding_level():
-    from ctmc_lab import datasets, information
-
     with pytest.raises(process.NumericalRangeError, match="negative beyond rounding"):
         information.clamp_nonnegative(np.array([-1e-3]), what="KL")
     assert information.clamp_nonnegative(np.array([-1e-15, 2.0]), what="KL").tolist() == [0.0, 2.0]
     p = datasets.dna128()
     noised = NoisedDistribution.at_noise_level(p, generators.uniform(4), 20.0)
     assert np.all(information.kl(noised, p.support[:4]) >= 0)
+
+
+# ------------------------------------------------------------------------ property tests
+@budget(25, deadline=None)
+@given(distributions(max_length=2, max_states=16), st.data(), noise_levels(1e-8, 5.0))
+def test_stiff_generators_give_stochastic_kernels_and_theorem_3_1(p, data, s):
+    """Rates over six decades: the kernel is stochastic within KERNEL_TOLERANCE or refused, and where
+    computed, dKL/ds = -mdse (relative to the size of mdse, which grows with the rates)."""
+    gen = data.draw(generators_for(p.n_tokens, kinds=("stiff",)))
+    try:
+        noised = NoisedDistribution.at_noise_level(p, gen, s)
+    except process.NumericalRangeError as err:
+        assert "stiff" in str(err) or "underflows" in str(err)
+        return
+    K = noised.K
+    assert np.all(K >= 0) and np.abs(K.sum(axis=0) - 1).max() <= 1e-15 * K.shape[0] * 4
+    rate = information.kl_rate(noised, p.support)
+    m = scores.mdse(noised, p.support, method="contract")
+    scale = np.maximum(1.0, np.abs(m))
+    assert np.all(m >= 0) and np.all(np.abs(rate + m) <= 1e-8 * scale)
+
+
+@budget(25, deadline=None)
+@given(distributions(max_length=2, max_states=9), st.data(), noise_levels(1e-8, 5.0))
+def test_sparse_generators_with_extra_states_match_the_dense_twin(p, data, s):
+    """Unreachable and extra (non-clean) states: KL against the dense Kronecker-sum expm twin."""
+    gen = data.draw(generators_for(p.n_tokens, kinds=("sparse",)))
+    noised = NoisedDistribution.at_noise_level(p, gen, s)
+    kl = information.kl(noised, p.support)
+    for b, x in enumerate(p.support):
+        ref = bruteforce.kl(p, gen, s, x)
+        assert kl[b] >= 0 and abs(kl[b] - ref) <= 1e-10 * max(1.0, abs(ref)), (kl[b], ref)
