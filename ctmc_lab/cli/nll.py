@@ -102,7 +102,8 @@ def _mdse_column(dist, x0, kind: str, reason: str | None, bar):
         values.append(float(result.value[i]) if good else None)
         reasons.append(None if good else (
             f"quadrature did not reach its tolerance {MDSE_ATOL:g}: level difference {quad.error[i]:.2e}, "
-            f"neglected end pieces about {quad.tail[i]:.2e} (p0(x0) too small for the nodes near s = 0)"))
+            f"neglected end pieces about {quad.tail[i]:.2e} (p0(x0) = {float(dist.prob(x0[i])):.3g} "
+            "is below what the nodes near s = 0 resolve)"))
     return values, reasons
 
 
