@@ -63,7 +63,7 @@ def test_hostile_files_end_cleanly(tmp_path, text):
     _check(path, _readers)
 
 
-@budget(40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@budget(40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(doc=json_values(), as_table=st.booleans())
 def test_generated_json_ends_cleanly(tmp_path, doc, as_table):
     """Arbitrary documents, and documents shaped like a table ({str: number} or a list of rows)."""
@@ -74,7 +74,7 @@ def test_generated_json_ends_cleanly(tmp_path, doc, as_table):
     _check(path, _readers)
 
 
-@budget(30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@budget(30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(rows=st.lists(st.lists(st.one_of(st.floats(allow_nan=True), st.integers(-(10**330), 10**330)),
                               min_size=1, max_size=5), min_size=1, max_size=5))
 def test_generated_rate_matrices_end_cleanly(tmp_path, rows):
