@@ -70,8 +70,8 @@ def _parse_times(text: str, schedule=None) -> list[float]:
         raise ValueError("`--times` must list at least one time")
     bad = [t for t in times if not np.isfinite(t) or t <= 0]
     if bad:
-        raise ValueError(f"`--times` must be > 0 (got {', '.join(f'{t:g}' for t in bad)}); at t = 0 the "
-                         "kernel is the identity and mdse is a one-sided limit")
+        raise ValueError(f"`--times` must be finite and > 0 (got {', '.join(f'{t:g}' for t in bad)}); at t = 0 "
+                         "the kernel is the identity and mdse is a one-sided limit")
     if schedule is not None:
         late = [t for t in times if t > schedule.t_max]
         if late:
