@@ -41,9 +41,12 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
     Raises
     ------
     NumericalRangeError
-        If a value is negative beyond rounding (a numerical failure upstream, never a result).
+        If a value is not finite, or negative beyond rounding (a numerical failure upstream,
+        never a result).
     """
     value = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(value)):
+        raise NumericalRangeError(f"{what} is not finite where it must be (float64 overflow at this noise level)")
     allowance = NONNEGATIVE_TOLERANCE * (1.0 + np.abs(scale))
     bad = value < -allowance
     if np.any(bad):

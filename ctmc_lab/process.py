@@ -143,6 +143,14 @@ def validate_kernel(K: np.ndarray, generator: Generator, s: float, method: str) 
             f"{where} is not a stochastic matrix (max |column sum - 1| = {col:.3g}, entries in "
             f"[{lo:.3g}, {hi:.3g}], tolerance {KERNEL_TOLERANCE:g}): Q is too stiff for float64 at this noise level"
         )
+    tiny = np.finfo(float).tiny
+    subnormal = (K > 0) & (K < tiny)
+    if subnormal.any():
+        # Subnormal entries lose digits, and ratios of the marginals built from them overflow.
+        raise NumericalRangeError(
+            f"{where} has subnormal entries (smallest {float(K[subnormal].min()):.3g} < {tiny:.3g}): "
+            "float64 cannot resolve this noise level"
+        )
     if s > 0:
         lost = (K <= 0) & _reachability(generator.Q)
         if lost.any():
