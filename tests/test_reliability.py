@@ -96,8 +96,9 @@ def test_kernel_underflow_is_refused():
         process.token_kernel(g, 800.0, method="expm")
 
 
-def test_tiny_probability_gives_null_with_reason_not_a_wrong_number(tmp_path):
-    """{"AT": 1e-300, "TA": 1}: the ∫ mdse ds columns cannot reach 1e-300; they are null with a reason."""
+def test_tiny_probability_is_integrated_in_log_space_or_null_with_reason(tmp_path):
+    """{"AT": 1e-300, "TA": 1}: the uniform ∫ mdse ds reaches 1e-300 through its log-space piece; the
+    absorbing one underflows at s = 40 and is null with the reason, never a wrong number."""
     dist = _write(tmp_path / "tiny.json", {"AT": 1e-300, "TA": 1})
     out = tmp_path / "n.json"
     status, stdout, err = run_main("nll", "--dist", dist, "--normalize", "--json", out)
@@ -109,11 +110,32 @@ def test_tiny_probability_gives_null_with_reason_not_a_wrong_number(tmp_path):
     d, why = rec["decompositions"], rec["decomposition_reasons"]
     assert d["mdce_integral"] == pytest.approx(rec["nll"], abs=1e-9)
     assert d["time_free"] == pytest.approx(rec["nll"], abs=1e-9)
-    for name in ("absorbing_mdse_integral", "uniform_mdse_integral"):
-        assert d[name] is None, (name, d[name])
-        assert why[name]
-    assert "quadrature did not reach its tolerance" in why["uniform_mdse_integral"]
-    assert "underflows" in why["absorbing_mdse_integral"]
+    assert d["uniform_mdse_integral"] == pytest.approx(rec["nll"], abs=1e-9)
+    assert d["absorbing_mdse_integral"] is None and "underflows" in why["absorbing_mdse_integral"]
+    assert set(why) == {"absorbing_mdse_integral"}
+
+
+@pytest.mark.parametrize("p", [1e-60, 1e-120])
+def test_log_space_piece_at_hamming_distance_one(tmp_path, p):
+    """The competing mass one flip away: the crossing sits at s ~ p0(x0), deep below the λ nodes."""
+    dist = _write(tmp_path / "d.json", {"AT": p, "TT": 1.0})
+    out = tmp_path / "n.json"
+    status, _, err = run_main("nll", "--dist", dist, "--normalize", "--sequence", "AT", "--json", out)
+    assert status == 0, err
+    rec = json.loads(out.read_text())["sequences"][0]
+    assert rec["decompositions"]["uniform_mdse_integral"] == pytest.approx(-math.log(p), abs=1e-9)
+
+
+def test_below_the_stated_limit_the_column_is_null_with_the_reason(tmp_path):
+    """One flip away and p0(x0) = 1e-200: p_s of the states between underflows; refused, not guessed."""
+    dist = _write(tmp_path / "d.json", {"AT": 1e-200, "TT": 1.0})
+    out = tmp_path / "n.json"
+    status, _, err = run_main("nll", "--dist", dist, "--normalize", "--sequence", "AT", "--json", out)
+    assert status == 0, err
+    rec = json.loads(out.read_text())["sequences"][0]
+    assert rec["decompositions"]["uniform_mdse_integral"] is None
+    assert "underflows" in rec["decomposition_reasons"]["uniform_mdse_integral"]
+    assert rec["decompositions"]["time_free"] == pytest.approx(200 * math.log(10), abs=1e-9)
 
 
 @pytest.mark.parametrize("p", [1e-20, 1e-8])

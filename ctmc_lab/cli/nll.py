@@ -58,15 +58,22 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def mdse_cost(n_tokens: int, length: int, kind: str) -> tuple[float, float]:
-    """(memory bytes, array operations) of one ∫ mdse ds column over all sequences."""
+def mdse_cost(n_tokens: int, length: int, kind: str, p_min: float = 1.0) -> tuple[float, float]:
+    """(memory bytes, array operations) of one ∫ mdse ds column over all sequences.
+
+    Below p0(x0) of about 1e-20 the quadrature may add its log-space piece near s = 0 (about 70
+    nodes per 6 units of ln s down to p0(x0) * 1e-14), which the node count includes.
+    """
+    nodes = _NODES
+    if p_min < 1e-20:
+        nodes += 70 * (math.log(1e-6) - math.log(max(1e-300, p_min * 1e-14))) / 6
     if kind == "absorbing":
         states = float(n_tokens + 1) ** length
         per_eval = states * length * (3 + math.log2(max(length, 2)))
     else:
         states = float(n_tokens) ** length
         per_eval = states * length**2 * n_tokens
-    return 8.0 * 8 * states, _NODES * per_eval
+    return 8.0 * 8 * states, nodes * per_eval
 
 
 def sequence_cost(dist, n_seq: int) -> tuple[float, float]:
@@ -82,7 +89,7 @@ def sequence_cost(dist, n_seq: int) -> tuple[float, float]:
 def _mdse_column(dist, x0, kind: str, reason: str | None, bar):
     """Values (None where unavailable) and per-sequence reasons of one ∫ mdse ds column."""
     if reason is None:
-        mem, work = mdse_cost(dist.n_tokens, dist.length, kind)
+        mem, work = mdse_cost(dist.n_tokens, dist.length, kind, float(np.min(dist.prob(x0))))
         if kind == "absorbing" and (dist.n_tokens + 1) ** dist.length > MAX_DENSE_STATES:
             reason = f"{dist.n_tokens + 1}^{dist.length} noisy states exceed the dense limit {MAX_DENSE_STATES:.3g}"
         else:
@@ -102,8 +109,7 @@ def _mdse_column(dist, x0, kind: str, reason: str | None, bar):
         values.append(float(result.value[i]) if good else None)
         reasons.append(None if good else (
             f"quadrature did not reach its tolerance {MDSE_ATOL:g}: level difference {quad.error[i]:.2e}, "
-            f"neglected end pieces about {quad.tail[i]:.2e} (p0(x0) = {float(dist.prob(x0[i])):.3g} "
-            "is below what the nodes near s = 0 resolve)"))
+            f"neglected end pieces about {quad.tail[i]:.2e} (p0(x0) = {float(dist.prob(x0[i])):.3g})"))
     return values, reasons
 
 
