@@ -300,6 +300,13 @@ def test_oversized_sampling_is_refused_with_numbers(argv, needles):
     assert_refused(status, err, argv[0], *needles)
 
 
+def test_curve_estimates_its_work_from_the_number_of_times():
+    times = ",".join(f"{0.001 * i:g}" for i in range(1, 1000))
+    status, stdout, err = run_main("curve", "--sequence", "GGATTTTT", "--times", times)
+    assert_refused(status, err, "curve", "at 999 times over 5^8 noisy states", "array operations", "fewer `--times`")
+    assert stdout == ""
+
+
 @pytest.mark.parametrize("symbols, length", [("AT", 28), ("ATGC", 31)])
 def test_long_sequences_are_refused_before_the_subset_tables(tmp_path, symbols, length):
     path = _write(tmp_path / "d.json", {c * length: 1 / len(symbols) for c in symbols})

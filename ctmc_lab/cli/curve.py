@@ -21,6 +21,7 @@ from .. import generators, information, scores
 from .._files import read_json
 from ..process import ForwardProcess, NumericalRangeError
 from ..schedules import SCHEDULES, get_schedule, require_zero_start
+from ._budget import require
 from ._common import add_dist_arguments, add_output_arguments, json_float, load_distribution, \
     table_row, write_json
 
@@ -117,6 +118,11 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
     times = _parse_times(",".join(repr(float(t)) for t in times), schedule)
     gen = _generator(process, dist.n_tokens)
     x0 = dist.encode(sequence)
+    states = float(gen.n_states) ** dist.length
+    # Per time: p_s, KL, its rate, mdse and the marginal mdse, each a few sweeps of L axis steps.
+    require(f"`curve` at {len(times)} times over {gen.n_states}^{dist.length} noisy states",
+            memory=8.0 * 8 * states, work=4.0 * len(times) * states * dist.length * (3 + math.log2(max(dist.length, 2))),
+            lower="give fewer `--times`, or use a distribution with a shorter length")
     proc = ForwardProcess(gen, schedule)
     points, refused = [], []
     for t in times:
