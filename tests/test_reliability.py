@@ -452,3 +452,21 @@ def test_sparse_generators_with_extra_states_match_the_dense_twin(p, data, s):
     for b, x in enumerate(p.support):
         ref = bruteforce.kl(p, gen, s, x)
         assert kl[b] >= 0 and abs(kl[b] - ref) <= 1e-10 * max(1.0, abs(ref)), (kl[b], ref)
+
+
+def test_nll_progress_counts_sequences():
+    class Terminal(__import__("io").StringIO):
+        def isatty(self):
+            return True
+
+    from ctmc_lab.cli import nll
+    from ctmc_lab.cli._common import Progress
+
+    stream = Terminal()
+    p = datasets.dirichlet(2, 3, rng=0, support_size=5, alphabet="AT")
+    outside = next(s for s in ("AAA", "AAT", "ATA", "ATT", "TAA", "TAT", "TTA", "TTT") if p.prob(s) == 0)
+    seqs = [p.decode(x) for x in p.support[:3]] + [outside]
+    with Progress(len(seqs), "nll sequences", stream=stream) as bar:
+        nll.compute(p, seqs, progress=bar)
+    shown = stream.getvalue()
+    assert "0/4" in shown and "4/4" in shown and "∫ mdse ds" in shown and "mdce, time-free" in shown

@@ -149,6 +149,7 @@ def compute(dist, sequences=None, *, progress=None) -> list[dict]:
         columns["mdce_integral"], columns["time_free"] = mdce, tf
         for name in ("mdce_integral", "time_free"):
             reasons[name] = [None] * x0.shape[0]
+    bar.update(int(np.count_nonzero(~inside)))  # sequences outside the support need no work
     records, k = [], 0
     for x, p_x, ok in zip(x_all, prob, inside):
         rec = {
