@@ -486,7 +486,13 @@ class NoisedDistribution:
 
     @classmethod
     def at_noise_level(cls, dist: JointDistribution, generator: Generator, s: float, *, method: str = "closed"):
-        """Build p_s for ``dist`` under ``generator`` at noise level ``s``."""
+        """Build p_s for ``dist`` under ``generator`` at noise level ``s``.
+
+        With the default ``method="closed"``, a custom generator's kernel is computed by
+        uniformization and checked against ``expm`` (:data:`KERNEL_TOLERANCE`); every kernel
+        is validated (:func:`validate_kernel`), and a p_s whose zeros include states of positive
+        probability is refused when a quantity reads it (:class:`NumericalRangeError`).
+        """
         if generator.n_tokens != dist.n_tokens:
             raise ValueError(
                 f"`generator` acts on {generator.n_tokens} clean symbols but the distribution has "
