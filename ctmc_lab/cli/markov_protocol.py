@@ -97,15 +97,23 @@ def run_protocol(args) -> int:
           f"{len(result.pairs)} pairs, {result.mc_samples} MC draws, seed {result.seed}")
     width = max(result.prompt_length, 6)
     rwidth = max(result.response_length, 8)
-    print(f"{'pair':>4} {'prompt':<{width}} {'response':<{rwidth}} {'true NLL':>14} {'time-free exact':>16} "
-          f"{'|diff|':>9} {'MC estimate':>12} {'stderr':>8} {'z':>6} {'Var time-free':>14}")
+    if getattr(args, "wide", False):
+        print(f"{'pair':>4} {'prompt':<{width}} {'response':<{rwidth}} {'true NLL':>14} {'time-free exact':>16} "
+              f"{'|diff|':>9} {'MC estimate':>12} {'stderr':>8} {'z':>6} {'Var time-free':>14}")
+    else:  # fits 100 columns at the default lengths 16 + 16
+        print(f"{'pair':>4} {'prompt':<{width}} {'response':<{rwidth}} {'true NLL':>10} {'tf exact':>10} "
+              f"{'|diff|':>8} {'MC est.':>9} {'stderr':>7} {'z':>6}")
     for i, p in enumerate(result.pairs):
-        var_tf = p.moments["time_free"].variance
-        print(f"{i:>4} {p.prompt:<{width}} {p.response:<{rwidth}} {p.true_nll:14.10f} {p.time_free_exact:16.10f} "
-              f"{abs(p.true_nll - p.time_free_exact):9.1e} {p.mc.mean:12.6f} {p.mc.stderr:8.4f} "
-              f"{p.z_score:6.2f} {var_tf:14.4f}")
-    print(f"max |true - time-free exact| = {result.max_residual:.2e}; max |z| of MC = {result.max_abs_z:.2f}; "
-          "λ-DCE variance is infinite for every pair with a positive singleton term (see JSON)")
+        diff = abs(p.true_nll - p.time_free_exact)
+        if getattr(args, "wide", False):
+            var_tf = p.moments["time_free"].variance
+            print(f"{i:>4} {p.prompt:<{width}} {p.response:<{rwidth}} {p.true_nll:14.10f} {p.time_free_exact:16.10f} "
+                  f"{diff:9.1e} {p.mc.mean:12.6f} {p.mc.stderr:8.4f} {p.z_score:6.2f} {var_tf:14.4f}")
+        else:
+            print(f"{i:>4} {p.prompt:<{width}} {p.response:<{rwidth}} {p.true_nll:10.5f} {p.time_free_exact:10.5f} "
+                  f"{diff:8.1e} {p.mc.mean:9.4f} {p.mc.stderr:7.4f} {p.z_score:6.2f}")
+    print(f"max |true - time-free exact| = {result.max_residual:.2e}; max |z| of MC = {result.max_abs_z:.2f}")
+    print("λ-DCE variance is infinite for every pair with a positive singleton term (see JSON)")
     if getattr(args, "json", None):
         write_json(args.json, result.as_json())
     return 0
