@@ -95,7 +95,7 @@ class JointDistribution:
         elif abs(total - 1.0) > SUM_TOLERANCE:
             raise ValueError(
                 f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {float(total):.12g}); "
-                "rescale them with --normalize (in Python: normalize=True)"
+                "rescale them with `--normalize` (the `normalize` option in Python)"
             )
         subnormal = (probs > 0) & (probs < np.finfo(float).tiny)
         if np.any(subnormal):

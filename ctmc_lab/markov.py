@@ -353,7 +353,7 @@ class MarkovChain:
             row = int(np.argmax(np.abs(sums - 1)))
             raise ValueError(
                 f"`table` rows must sum to 1 within {ROW_SUM_TOLERANCE:g} (row {row} sums to {float(sums[row]):.12g}); "
-                "rescale them with --normalize (in Python: normalize=True)"
+                "rescale them with `--normalize` (the `normalize` option in Python)"
             )
         if alphabet is not None and not isinstance(alphabet, Alphabet):
             alphabet = Alphabet(alphabet)
