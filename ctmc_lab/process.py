@@ -211,8 +211,10 @@ def _checked_custom_kernel(generator: Generator, s: float) -> np.ndarray:
     entry of 1e-3 was measured), and KL or log-ratios of tiny marginals inherit relative errors.
     """
     K = token_kernel(generator, s, method="uniformization")
-    twin = token_kernel(generator, s, method="expm")
-    gap = float(np.abs(K - twin).max())
+    # The twin is compared in norm only (expm's accuracy): its small entries, which may round
+    # to 0, are not held to the zero-pattern check that the kept kernel passed.
+    twin = KERNEL_METHODS["expm"](generator, s)
+    gap = float(np.abs(K - twin).max()) if np.all(np.isfinite(twin)) else np.inf
     if gap > KERNEL_TOLERANCE:
         raise NumericalRangeError(
             f"exp(sQ) at noise level s = {s:.6g}: uniformization and expm differ by {gap:.3g} "
