@@ -31,6 +31,12 @@ __all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", 
 #: Default upper noise level: KL(p_{s|0} || p_s) < 1e-17 there for N <= 10 (checked by the
 #: end term, which is added, not dropped).
 S_MAX = 40.0
+#: Noise level below which ∫ mdse ds is taken in log space when the λ nodes cannot resolve it.
+S_SPLIT = 1e-6
+#: Smallest noise level of the log-space piece (kernel entries s/N stay normal floats).
+S_FLOOR = 1e-300
+#: Width in ln s of one panel of the log-space piece.
+_PANEL = 6.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,11 @@ def mdse_integral(dist: JointDistribution, generator, x0, *, s_max: float = S_MA
     -----
     The integral is taken over λ = 1 - e^{-s} ∈ [0, 1 - e^{-s_max}], where ds = dλ/(1-λ).
     For uniform noise mdse_s has the integrable singularity (n1/N) log(1/s) at s -> 0
-    (§2.5); tanh-sinh nodes reach λ ≈ 1e-37 and integrate it to full precision.
+    (§2.5); tanh-sinh nodes reach λ ≈ 1e-37 and integrate it to full precision. When
+    p0(x0) is so small that the integrand still carries mass below the nodes (their end
+    piece exceeds ``atol``), the part below s = 1e-6 is redone in log space down to
+    p0(x0) * 1e-14 (at least 1e-300); see :func:`_split_in_log_space`. The returned
+    quadrature's ``converged`` says whether the level differences and end pieces met ``atol``.
     """
     if isinstance(generator, str):
         generator = {"absorbing": generators.absorbing, "uniform": generators.uniform}[generator](dist.n_tokens)
@@ -77,8 +87,45 @@ def mdse_integral(dist: JointDistribution, generator, x0, *, s_max: float = S_MA
         return mdse(noised, x0, method=method) * np.exp(s)  # ds = e^s dλ
 
     quad = tanh_sinh(integrand, 0.0, upper, atol=atol)
+    if not quad.converged:
+        quad = _split_in_log_space(dist, generator, x0, integrand, upper, atol, method)
     end = kl(NoisedDistribution.at_noise_level(dist, generator, s_max), x0)
     return MdseIntegral(quad.value + end, quad.value, end, quad)
+
+
+def _split_in_log_space(dist, generator, x0, integrand, upper, atol, method) -> QuadratureResult:
+    """∫ mdse ds as [S_SPLIT, s_max] over λ plus [s_floor, S_SPLIT] over u = ln s, by panels.
+
+    Used when the λ quadrature missed its tolerance, typically because its nodes (which reach
+    λ ≈ 1e-37) leave a visible piece near s = 0 or under-resolve a feature just above: for
+    p0(x0) tiny, mdse_s ~ 1/s over the decades where x0 stops dominating its own noisy
+    states, so ∫ mdse ds = ∫ s mdse_s du has O(1) mass per unit of u down to s ~ p0(x0).
+    The floor is p0(x0) * 1e-14 (at least S_FLOOR); below it ∫_0 mdse ds ≈ s mdse_s at the
+    floor, which is reported as the tail (the convergence test of the result).
+    """
+    lam_c = -np.expm1(-S_SPLIT)
+
+    def shifted(lam, from_c, from_upper):
+        return integrand(lam, lam_c + from_c, from_upper)
+
+    main = tanh_sinh(shifted, lam_c, upper, atol=atol / 2)
+    p_min = float(np.min(dist.prob(x0)))
+    u_lo, u_hi = np.log(max(S_FLOOR, p_min * 1e-14)), np.log(S_SPLIT)
+    n_panels = max(1, int(np.ceil((u_hi - u_lo) / _PANEL)))
+    edges = np.linspace(u_lo, u_hi, n_panels + 1)
+
+    def in_log_space(u, from_lo, from_hi):
+        s = float(np.exp(u))
+        return mdse(NoisedDistribution.at_noise_level(dist, generator, s), x0, method=method) * s
+
+    value, error, tail, n_eval = main.value.copy(), main.error.copy(), main.tail.copy(), main.n_evaluations
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        piece = tanh_sinh(in_log_space, float(lo), float(hi), atol=atol / (2 * n_panels))
+        value, error, tail = value + piece.value, error + piece.error, tail + piece.tail
+        n_eval += piece.n_evaluations
+    tail = tail + np.abs(in_log_space(u_lo, 0.0, u_hi - u_lo))  # ≈ ∫_0^{floor} mdse ds
+    ok = bool(np.all(error <= atol) and np.all(tail <= atol))
+    return QuadratureResult(value, error, n_eval, ok, tail)
 
 
 def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndarray:

@@ -94,8 +94,15 @@ class JointDistribution:
             probs = probs / total
         elif abs(total - 1.0) > SUM_TOLERANCE:
             raise ValueError(
-                f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {total!r}); "
-                "pass normalize=True (CLI: --normalize) to rescale"
+                f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {float(total):.12g}); "
+                "rescale them with `--normalize` (the `normalize` option in Python)"
+            )
+        subnormal = (probs > 0) & (probs < np.finfo(float).tiny)
+        if np.any(subnormal):
+            # Subnormal floats carry fewer digits: -log p would be off in its fifth digit at 1e-320.
+            raise ValueError(
+                f"`probs` must be 0 or at least {np.finfo(float).tiny:.3g}, the smallest normal float "
+                f"(row {int(np.argmax(subnormal))} is {probs[subnormal][0]:.3g})"
             )
         keys = flat_index(support, n_tokens)
         # Already strictly increasing (e.g. an enumeration of V^L): no sort, no copies of a
@@ -136,6 +143,12 @@ class JointDistribution:
         seqs = list(mapping)
         if not all(isinstance(s, str) and s for s in seqs):
             raise ValueError("every key must be a non-empty sequence string")
+        spaced = next((s for s in seqs if any(ch.isspace() for ch in s)), None)
+        if spaced is not None:
+            raise ValueError(
+                f"sequence {spaced!r} contains whitespace: every character of a key is one token, so "
+                "multi-character tokens such as 'AA BB' are not supported (write one symbol per token)"
+            )
         if alphabet is None:
             alphabet = Alphabet(sorted(set("".join(seqs))))
         elif not isinstance(alphabet, Alphabet):

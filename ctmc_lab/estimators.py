@@ -30,7 +30,10 @@ n ≤ 20 every A(M) computed is cached in a table of 2^n entries, so a run of 10
 the denoiser only on the distinct masked inputs it meets (at most 2^n - 1 of them).
 
 Randomness follows SPEC 7: every function takes ``rng`` (anything ``np.random.default_rng``
-accepts). The same seed and the same ``batch_size`` give the same bits.
+accepts). The same seed gives the same bits; for every sampler that is not batch-stratified
+the draws are also independent of ``batch_size`` (a memory knob), while the batch-stratified
+ones (``k_dce_stratified``, ``lambda_dce_stratified``, ``t_dce``/``t_dse`` with the ``vdm``
+sampler) stratify within each batch, so their draws depend on it by design.
 """
 
 from __future__ import annotations
@@ -73,6 +76,11 @@ __all__ = [
 _DENSE_CACHE_BITS = 20
 #: Default number of draws generated per vectorized step.
 DEFAULT_BATCH = 4096
+#: Draws taken from the generator per step by the samplers that are not batch-stratified,
+#: whatever ``batch_size`` is: their random stream, hence their estimate, does not depend on
+#: ``batch_size``, which only sets how many inputs go to the denoiser at once (memory).
+#: Equal to DEFAULT_BATCH, so runs at the default batch size draw as they always did.
+DRAW_CHUNK = DEFAULT_BATCH
 
 
 # ===================================================================================== records
@@ -476,7 +484,7 @@ def _run_scheme(scheme: MaskSizeScheme, oracle: MaskDCE, n_samples, rng, batch_s
     cdf /= cdf[-1]
     out = np.empty(n_samples)
     lo = 0
-    for k in _batches(n_samples, batch_size):
+    for k in _batches(n_samples, batch_size if stratified else DRAW_CHUNK):
         if stratified:
             # Evenly spaced mask counts: v_j = (j + u_j)/B covers [0,1) once per batch, so the
             # batch mean is unbiased while each m appears about B q_m times.
@@ -647,7 +655,7 @@ def lambda_dce(denoiser, x0=None, *, n_samples: int, rng=None, batch_size: int =
     sizes = _SizeTable(oracle.n)
     out = np.empty(n_samples)
     lo = 0
-    for k in _batches(n_samples, batch_size):
+    for k in _batches(n_samples, batch_size if stratified else DRAW_CHUNK):
         u = rng.random(k)
         # 1 - U lies in (0, 1]: λ = 0 (a division by zero) cannot occur.
         lam = (np.arange(k) + 1.0 - u) / k if stratified else 1.0 - u
@@ -688,7 +696,7 @@ def _t_values(kind, denoiser, x0, schedule, eps_s, n_samples, rng, batch_size, s
     sizes = _SizeTable(oracle.n)
     out = np.empty(n_samples)
     lo = 0
-    for k in _batches(n_samples, batch_size):
+    for k in _batches(n_samples, batch_size if stratified else DRAW_CHUNK):
         if stratified:  # infodis Batch_Uniform_Sampler(type="vdm"): one u0 per batch
             u = (rng.random() + np.arange(k) / k) % 1.0
         else:
@@ -807,7 +815,7 @@ def log_ratio(denoiser, x_num, x_den, *, n_samples: int, coupled: bool = True, s
     cdf /= cdf[-1]
     out = np.empty(n_samples)
     lo = 0
-    for k in _batches(n_samples, batch_size):
+    for k in _batches(n_samples, DRAW_CHUNK):
         m = np.minimum(np.searchsorted(cdf, rng.random(k), side="right"), num.n)
         local = sizes.draw(m, rng)
         if coupled:

@@ -16,6 +16,12 @@ __all__ = ["Generator", "absorbing", "uniform", "custom", "validate_generator", 
 
 # Tolerance on column sums of a user Q (relative to the largest rate).
 _COLUMN_TOLERANCE = 1e-12
+#: Largest per-token state space of a user Q (its kernels are dense S x S matrices).
+MAX_STATES = 1024
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def validate_generator(Q) -> np.ndarray:
@@ -27,7 +33,19 @@ def validate_generator(Q) -> np.ndarray:
         If Q is not square and finite, an off-diagonal entry is negative, or a column does
         not sum to 0 (with the offending value).
     """
-    Q = np.array(Q, dtype=float)
+    if isinstance(Q, np.ndarray):
+        if not (np.issubdtype(Q.dtype, np.number) or Q.dtype == bool) or np.iscomplexobj(Q):
+            raise ValueError(f"`Q` must hold real numbers (got dtype {Q.dtype})")
+    elif not (isinstance(Q, (list, tuple)) and all(
+            isinstance(row, (list, tuple)) and all(_is_number(v) for v in row) for row in Q)):
+        raise ValueError("`Q` must be a square matrix given as a list of rows of numbers (got "
+                         f"{type(Q).__name__}{'' if not isinstance(Q, (list, tuple)) else ' with other entries'})")
+    try:
+        Q = np.array(Q, dtype=float)
+    except ValueError:
+        raise ValueError("`Q` rows must all have the same length (a square matrix)") from None
+    if Q.ndim == 2 and Q.shape[0] > MAX_STATES:
+        raise ValueError(f"`Q` has {Q.shape[0]} states; at most {MAX_STATES} per token are supported")
     if Q.ndim != 2 or Q.shape[0] != Q.shape[1] or Q.shape[0] < 2:
         raise ValueError(f"`Q` must be a square matrix with at least 2 states (got shape {Q.shape})")
     if not np.all(np.isfinite(Q)):
@@ -104,8 +122,13 @@ def custom(Q, *, n_tokens: int | None = None) -> Generator:
     """A user rate matrix, validated; the first ``n_tokens`` states are clean (default: all)."""
     Q = validate_generator(Q)
     n_tokens = Q.shape[0] if n_tokens is None else int(n_tokens)
-    if not 1 <= n_tokens <= Q.shape[0]:
-        raise ValueError(f"`n_tokens` must lie in 1..{Q.shape[0]} (got {n_tokens})")
+    if n_tokens > Q.shape[0]:
+        raise ValueError(
+            f"`Q` has {Q.shape[0]} states but must act on {n_tokens} clean symbols: expected an S x S "
+            f"matrix with S >= {n_tokens} (the first {n_tokens} states are the clean symbols, in alphabet order)"
+        )
+    if n_tokens < 1:
+        raise ValueError(f"`n_tokens` must be at least 1 (got {n_tokens})")
     return Generator(Q, n_tokens, "custom")
 
 

@@ -13,10 +13,49 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from .process import NoisedDistribution, apply_along_axes, leave_one_out
+from .process import NoisedDistribution, NumericalRangeError, apply_along_axes, leave_one_out
 from .sequences import flat_index
 
-__all__ = ["kl", "kl_rate", "mutual_information"]
+__all__ = ["kl", "kl_rate", "mutual_information", "clamp_nonnegative", "NONNEGATIVE_TOLERANCE"]
+
+#: Rounding allowance of a quantity that is non-negative by theory (KL, I(x0; x_s), mdse),
+#: relative to the size of the terms whose difference it is computed as.
+NONNEGATIVE_TOLERANCE = 1e-9
+
+
+def clamp_nonnegative(value, scale=1.0, *, what: str):
+    """Set rounding-level negatives of a non-negative quantity to 0; refuse larger ones.
+
+    Used where theory guarantees ``value >= 0`` but float64 computes it as a difference of
+    larger terms: :func:`kl` (Gibbs' inequality), :func:`mutual_information` (through
+    :func:`kl`) and :func:`ctmc_lab.scores.mdse` (an expectation of Bregman divergences, §2.3).
+
+    Parameters
+    ----------
+    value : float array
+    scale : float array, broadcastable
+        Size of the terms cancelled; the allowance is ``NONNEGATIVE_TOLERANCE * (1 + scale)``.
+    what : str
+        The quantity's name for the message.
+
+    Raises
+    ------
+    NumericalRangeError
+        If a value is not finite, or negative beyond rounding (a numerical failure upstream,
+        never a result).
+    """
+    value = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(value)):
+        raise NumericalRangeError(f"{what} is not finite where it must be (float64 overflow at this noise level)")
+    allowance = NONNEGATIVE_TOLERANCE * (1.0 + np.abs(scale))
+    bad = value < -allowance
+    if np.any(bad):
+        worst = float(value[bad].min()) if value.ndim else float(value)
+        raise NumericalRangeError(
+            f"{what} = {worst:.3g} is negative beyond rounding (allowance {float(np.max(allowance)):.3g}); "
+            "float64 cannot resolve this case"
+        )
+    return np.maximum(value, 0.0)
 
 
 def _gather(tensor: np.ndarray, x0: np.ndarray) -> np.ndarray:
@@ -60,7 +99,10 @@ def kl(noised: NoisedDistribution, x0) -> np.ndarray:
     Kc = noised.clean_kernel
     neg_entropy = _self_term(Kc, Kc, x0)
     cross = _gather(noised.expect_over_start(noised.log_p), x0)
-    out = np.where(noised.unreachable_mass(x0) > 0, np.inf, neg_entropy - cross)
+    infinite = noised.unreachable_mass(x0) > 0
+    value = np.where(infinite, 0.0, neg_entropy - cross)
+    scale = np.where(infinite, 0.0, np.abs(neg_entropy) + np.abs(cross))
+    out = np.where(infinite, np.inf, clamp_nonnegative(value, scale, what="KL"))
     return float(out[0]) if single else out
 
 
@@ -105,6 +147,9 @@ def kl_rate(noised: NoisedDistribution, x0) -> np.ndarray:
 
 
 def mutual_information(noised: NoisedDistribution) -> float:
-    """I(x0; x_s) = E_{p0} KL(p_{s|0}(·|x0) ‖ p_s) (§2.4); H(p0) at s = 0, 0 as s -> ∞."""
+    """I(x0; x_s) = E_{p0} KL(p_{s|0}(·|x0) ‖ p_s) (§2.4); H(p0) at s = 0, 0 as s -> ∞.
+
+    Non-negative by construction: each KL is clamped (:func:`clamp_nonnegative`).
+    """
     dist = noised.dist
     return float(dist.probs @ kl(noised, dist.support))

@@ -337,6 +337,13 @@ class MarkovChain:
             raise ValueError(
                 f"`table` entries must be non-negative (row {bad[0]}, column {bad[1]} is {table[tuple(bad)]:.3g})"
             )
+        subnormal = (table > 0) & (table < np.finfo(float).tiny)
+        if np.any(subnormal):
+            bad = np.argwhere(subnormal)[0]
+            raise ValueError(
+                f"`table` entries must be 0 or at least {np.finfo(float).tiny:.3g}, the smallest normal float "
+                f"(row {bad[0]}, column {bad[1]} is {table[tuple(bad)]:.3g})"
+            )
         sums = table.sum(axis=1)
         if np.any(sums <= 0):
             raise ValueError(f"`table` row {int(np.argmin(sums))} is all zeros")
@@ -345,8 +352,8 @@ class MarkovChain:
         elif np.max(np.abs(sums - 1)) > ROW_SUM_TOLERANCE:
             row = int(np.argmax(np.abs(sums - 1)))
             raise ValueError(
-                f"`table` rows must sum to 1 within {ROW_SUM_TOLERANCE:g} (row {row} sums to {sums[row]!r}); "
-                "pass normalize=True to rescale"
+                f"`table` rows must sum to 1 within {ROW_SUM_TOLERANCE:g} (row {row} sums to {float(sums[row]):.12g}); "
+                "rescale them with `--normalize` (the `normalize` option in Python)"
             )
         if alphabet is not None and not isinstance(alphabet, Alphabet):
             alphabet = Alphabet(alphabet)
@@ -390,6 +397,14 @@ class MarkovChain:
         order = lengths.pop()
         if order < 1:
             raise ValueError("contexts must have at least one symbol")
+        # Count before allocating: a long context length asks for N**k rows (16 TiB at
+        # N = 4, k = 40), and a table that misses contexts is refused anyway.
+        n_contexts = n**order
+        if len(mapping) < n_contexts:
+            raise ValueError(
+                f"the Markov table misses {n_contexts - len(mapping)} of the {n_contexts} contexts of "
+                f"length {order} (it has {len(mapping)}); an order-{order} table over {n} symbols needs all"
+            )
         table = np.zeros((n**order, n))
         seen = np.zeros(n**order, dtype=bool)
         for ctx, row in mapping.items():

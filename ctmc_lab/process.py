@@ -33,6 +33,10 @@ __all__ = [
     "NoisedDistribution",
     "ForwardProcess",
     "MAX_DENSE_STATES",
+    "KERNEL_TOLERANCE",
+    "MAX_STIFFNESS",
+    "NumericalRangeError",
+    "validate_kernel",
 ]
 
 #: Largest S**L tensor built densely (about 1.2 GB of float64).
@@ -59,7 +63,8 @@ def _closed_form(generator: Generator, s: float) -> np.ndarray:
 def _uniformization(generator: Generator, s: float, tol: float = 1e-17) -> np.ndarray:
     """exp(sQ) = sum_k e^{-qs} (qs)^k / k! P^k with P = I + Q/q (Jensen's method).
 
-    The Poisson series is summed until its remaining mass is below ``tol``; for large qs
+    The Poisson series is summed until its remaining mass is below ``tol`` (and over at least
+    S - 1 terms, so every reachable entry keeps its leading power of s); for large qs
     we square a kernel at s / 2^j, which keeps every term non-negative.
     """
     Q = generator.Q
@@ -72,7 +77,9 @@ def _uniformization(generator: Generator, s: float, tol: float = 1e-17) -> np.nd
     term = np.exp(-rate) * np.eye(Q.shape[0])
     K = term.copy()
     weight, k, mass = np.exp(-rate), 0, np.exp(-rate)
-    while 1.0 - mass > tol and k < 1000:
+    # At least S - 1 terms: an entry first reached after k jumps is O((qs)^k), so stopping on
+    # the Poisson mass alone would set it to 0 at tiny s (its relative error would be 1).
+    while (1.0 - mass > tol or k < Q.shape[0] - 1) and k < 1000:
         k += 1
         term = (rate / k) * (P @ term)
         weight *= rate / k
@@ -89,6 +96,76 @@ KERNEL_METHODS = {
     "expm": lambda g, s: scipy.linalg.expm(s * g.Q),
     "uniformization": _uniformization,
 }
+
+#: A computed kernel is accepted when its entries lie in [-tol, 1 + tol] and every column sums
+#: to 1 within tol; for a user Q, ``expm`` and uniformization must also agree within tol.
+KERNEL_TOLERANCE = 1e-10
+#: Largest (max rate) x s for a general Q. Both numerical routes square a kernel about
+#: log2(q s) times, and their measured error grows like q s * 1e-16 (1e-11 at q s = 1e9),
+#: so beyond this the kernel cannot be trusted to KERNEL_TOLERANCE in float64.
+MAX_STIFFNESS = 1e8
+
+
+class NumericalRangeError(ValueError):
+    """A quantity cannot be computed in float64 at this noise level (stiff Q, underflow)."""
+
+
+def _reachability(Q: np.ndarray) -> np.ndarray:
+    """R[a, b] = True iff a is reachable from b (a = b included): exp(sQ)[a, b] > 0 for s > 0."""
+    R = (Q > 0) | np.eye(Q.shape[0], dtype=bool)
+    while True:
+        nxt = (R.astype(np.int64) @ R.astype(np.int64)) > 0
+        if np.array_equal(nxt, R):
+            return R
+        R = nxt
+
+
+def validate_kernel(K: np.ndarray, generator: Generator, s: float, method: str) -> np.ndarray:
+    """Check that a computed ``K = exp(sQ)`` is a stochastic matrix with the right zero pattern.
+
+    Returns ``K`` with rounding-level negative entries set to 0 and, for the numerical methods
+    (not the closed forms), its columns rescaled to sum to 1.
+
+    Raises
+    ------
+    NumericalRangeError
+        If an entry is outside [-tol, 1 + tol] or not finite, a column sum is off 1 by more than
+        :data:`KERNEL_TOLERANCE`, or an entry that is positive in exact arithmetic (its state
+        is reachable) underflowed to 0.
+    """
+    where = f"exp(sQ) at noise level s = {s:.6g} ({method})"
+    if not np.all(np.isfinite(K)):
+        raise NumericalRangeError(f"{where} is not finite: Q is too stiff for this noise level")
+    col = float(np.abs(K.sum(axis=0) - 1.0).max())
+    lo, hi = float(K.min()), float(K.max())
+    if col > KERNEL_TOLERANCE or lo < -KERNEL_TOLERANCE or hi > 1.0 + KERNEL_TOLERANCE:
+        raise NumericalRangeError(
+            f"{where} is not a stochastic matrix (max |column sum - 1| = {col:.3g}, entries in "
+            f"[{lo:.3g}, {hi:.3g}], tolerance {KERNEL_TOLERANCE:g}): Q is too stiff for float64 at this noise level"
+        )
+    tiny = np.finfo(float).tiny
+    subnormal = (K > 0) & (K < tiny)
+    if subnormal.any():
+        # Subnormal entries lose digits, and ratios of the marginals built from them overflow.
+        raise NumericalRangeError(
+            f"{where} has subnormal entries (smallest {float(K[subnormal].min()):.3g} < {tiny:.3g}): "
+            "float64 cannot resolve this noise level"
+        )
+    if s > 0:
+        lost = (K <= 0) & _reachability(generator.Q)
+        if lost.any():
+            a, b = np.argwhere(lost)[0]
+            raise NumericalRangeError(
+                f"{where} underflows: K[{a}, {b}] is 0 in float64 but positive in exact arithmetic; "
+                "use a smaller noise level"
+            )
+    K = np.maximum(K, 0.0) if lo < 0 else K
+    if method != "closed":
+        # The exact kernel is stochastic: projecting the numerical one back onto column sums of
+        # exactly 1 removes the drift of repeated squaring (up to the tolerance above), which a
+        # KL would otherwise pick up linearly.
+        K = K / K.sum(axis=0)
+    return K
 
 
 def token_kernel(generator: Generator, s: float, *, method: str = "closed") -> np.ndarray:
@@ -115,7 +192,35 @@ def token_kernel(generator: Generator, s: float, *, method: str = "closed") -> n
         fn = KERNEL_METHODS[method]
     except KeyError:
         raise ValueError(f"unknown kernel method {method!r}; choose one of {sorted(KERNEL_METHODS)}") from None
-    return fn(generator, s)
+    if method != "closed":
+        stiffness = float(np.max(-np.diag(generator.Q))) * s
+        if stiffness > MAX_STIFFNESS:
+            raise NumericalRangeError(
+                f"max rate x noise level = {stiffness:.3g} exceeds {MAX_STIFFNESS:g}: exp(sQ) cannot be "
+                f"computed to {KERNEL_TOLERANCE:g} in float64 (rescale Q or use a smaller noise level)"
+            )
+    return validate_kernel(fn(generator, s), generator, s, method)
+
+
+def _checked_custom_kernel(generator: Generator, s: float) -> np.ndarray:
+    """exp(sQ) of a user Q by uniformization, accepted only if ``expm`` (no shared algebra: Pade
+    approximants against a Poisson series of non-negative terms) agrees within tolerance.
+
+    Uniformization is the one kept: its terms are all non-negative, so even the small entries
+    are accurate to a few ulps relative (expm is accurate in norm only: 3e-13 relative on an
+    entry of 1e-3 was measured), and KL or log-ratios of tiny marginals inherit relative errors.
+    """
+    K = token_kernel(generator, s, method="uniformization")
+    # The twin is compared in norm only (expm's accuracy): its small entries, which may round
+    # to 0, are not held to the zero-pattern check that the kept kernel passed.
+    twin = KERNEL_METHODS["expm"](generator, s)
+    gap = float(np.abs(K - twin).max()) if np.all(np.isfinite(twin)) else np.inf
+    if gap > KERNEL_TOLERANCE:
+        raise NumericalRangeError(
+            f"exp(sQ) at noise level s = {s:.6g}: uniformization and expm differ by {gap:.3g} "
+            f"(tolerance {KERNEL_TOLERANCE:g}); Q is too stiff for float64 at this noise level"
+        )
+    return K
 
 
 #: Trailing sizes below which :func:`apply_along_axes` uses one wide GEMM (K ⊗ I_post).
@@ -383,7 +488,13 @@ class NoisedDistribution:
 
     @classmethod
     def at_noise_level(cls, dist: JointDistribution, generator: Generator, s: float, *, method: str = "closed"):
-        """Build p_s for ``dist`` under ``generator`` at noise level ``s``."""
+        """Build p_s for ``dist`` under ``generator`` at noise level ``s``.
+
+        With the default ``method="closed"``, a custom generator's kernel is computed by
+        uniformization and checked against ``expm`` (:data:`KERNEL_TOLERANCE`); every kernel
+        is validated (:func:`validate_kernel`), and a p_s whose zeros include states of positive
+        probability is refused when a quantity reads it (:class:`NumericalRangeError`).
+        """
         if generator.n_tokens != dist.n_tokens:
             raise ValueError(
                 f"`generator` acts on {generator.n_tokens} clean symbols but the distribution has "
@@ -396,8 +507,10 @@ class NoisedDistribution:
                 f"{MAX_DENSE_STATES:.3g}"
             )
         if method == "closed" and generator.kind == "custom":
-            method = "expm"
-        K = token_kernel(generator, s, method=method)
+            K = _checked_custom_kernel(generator, s)
+            method = "uniformization"
+        else:
+            K = token_kernel(generator, s, method=method)
         if method == "closed" and generator.kind == "absorbing":
             # Same values as the generic sweep below (its twin in the tests), written once.
             p = absorbing_marginal(dist.dense(), s)
@@ -423,7 +536,38 @@ class NoisedDistribution:
     def _unreachable(self) -> np.ndarray | None:
         """P_{x ~ p_{s|0}(·|x0)}(p_s(x) = 0) for every clean x0, or None if p_s has no zero."""
         zero = self.p == 0
-        return self.expect_over_start(zero.astype(float)) if zero.any() else None
+        if not zero.any():
+            return None
+        self._check_underflow(zero)
+        return self.expect_over_start(zero.astype(float))
+
+    def _check_underflow(self, zero: np.ndarray) -> None:
+        """Refuse a p_s whose zeros include states of positive probability in exact arithmetic.
+
+        Every positive p_s(x) is at least min p0 * (min positive kernel entry)^L, so when that
+        bound is a normal float no zero can be an underflow and nothing more is computed;
+        otherwise the exact zero pattern (Boolean kernel applied to the support) is compared.
+
+        Raises
+        ------
+        NumericalRangeError
+            Naming the noise level and the numbers, for the caller to refuse the point.
+        """
+        Kc = self.clean_kernel
+        k_min = float(Kc[Kc > 0].min())
+        p_min = float(self.dist.probs.min())
+        log_bound = math.log(p_min) + self.dist.length * math.log(k_min)
+        if log_bound > math.log(np.finfo(float).tiny):
+            return
+        reach = (Kc > 0).astype(float)
+        positive = apply_all_axes((self.dist.dense() > 0).astype(float), reach) > 0
+        lost = int(np.count_nonzero(positive & zero))
+        if lost:
+            raise NumericalRangeError(
+                f"p_s at noise level s = {self.s:.6g} underflows float64: {lost} states of positive "
+                f"probability are 0 (min p0 = {p_min:.3g}, smallest kernel entry {k_min:.3g}, "
+                f"L = {self.dist.length})"
+            )
 
     def unreachable_mass(self, x0: np.ndarray) -> np.ndarray:
         """For each row of ``x0`` (B, L), the mass p_{s|0}(·|x0) puts on states with p_s = 0.

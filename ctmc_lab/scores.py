@@ -16,6 +16,7 @@ from scipy.special import xlogy
 from . import absorbing
 from .distributions import JointDistribution
 from .generators import Generator
+from .information import clamp_nonnegative
 from .process import NoisedDistribution, apply_all_axes, apply_along_axes, leave_one_out
 from .sequences import flat_index
 
@@ -157,7 +158,10 @@ def mdse(noised: NoisedDistribution, x0, *, method: str = "auto") -> np.ndarray:
         fn = _MDSE_METHODS[method] if method != "auto" else _cheaper_mdse_method(noised, x0.shape[0])
     except KeyError:
         raise ValueError(f"unknown mdse method {method!r}; choose one of {['auto', *sorted(_MDSE_METHODS)]}") from None
-    total = np.where(noised.unreachable_mass(x0) > 0, np.inf, fn(noised, x0))
+    # mdse is an expectation of Bregman divergences, >= 0 (§2.3); rounding can dip below.
+    infinite = noised.unreachable_mass(x0) > 0
+    finite = clamp_nonnegative(np.where(infinite, 0.0, fn(noised, x0)), what="mdse")
+    total = np.where(infinite, np.inf, finite)
     return float(total[0]) if single else total
 
 

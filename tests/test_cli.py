@@ -114,7 +114,7 @@ def test_other_bad_inputs_exit_cleanly():
         (["nll", "--dist", "/no/such/file.json"], "cannot read"),
         (["curve", "--sequence", "GGAT", "--times", "0.5"], "length 8"),
         (["curve", "--sequence", "GGATTTTX", "--times", "0.5"], "not in the alphabet"),
-        (["curve", "--sequence", "GGATTTTT", "--times", "0,0.5"], "must be > 0"),
+        (["curve", "--sequence", "GGATTTTT", "--times", "0,0.5"], "must be finite and > 0"),
         (["curve", "--sequence", "GGATTTTT", "--times", "a,b"], "numbers"),
         (["curve", "--sequence", "GGATTTTT", "--times", "0.5", "--schedule", "geometric-unshifted"], "sigma_bar(0) = 0"),
     ]:

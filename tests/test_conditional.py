@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ctmc_lab import datasets
@@ -32,6 +32,7 @@ from ctmc_lab.conditional import (
 from ctmc_lab.denoisers import OptimalDenoiser
 from ctmc_lab.markov import MarkovChain, markov4
 from ctmc_lab.protocol import run_protocol as protocol_run
+from ctmc_lab.testing.strategies import budget
 
 
 # ------------------------------------------------------------------------------ references
@@ -111,7 +112,7 @@ def test_marginalised_is_not_conditioned_on():
     assert split_positions(8, [0, 1], [2, 3]).marginalised == (4, 5, 6, 7)
 
 
-@settings(max_examples=30, deadline=None)
+@budget(30, deadline=None)
 @given(
     n_tokens=st.integers(2, 3),
     length=st.integers(2, 5),
@@ -155,7 +156,7 @@ def test_markov_conditional_methods_agree_with_brute_force(order, n):
     assert abs(tf - true) <= 1e-12
 
 
-@settings(max_examples=25, deadline=None)
+@budget(25, deadline=None)
 @given(
     order=st.integers(1, 3),
     n=st.integers(2, 3),

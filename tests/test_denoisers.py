@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ctmc_lab.datasets import dirichlet, dna128
 from ctmc_lab.denoisers import CallableDenoiser, Denoiser, MixedDenoiser, OptimalDenoiser, TemperedDenoiser
+from ctmc_lab.testing.strategies import budget
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_mixed_argument_errors(small):
         TemperedDenoiser(c, temperature=0.0)
 
 
-@settings(max_examples=30, deadline=None)
+@budget(30, deadline=None)
 @given(seed=st.integers(0, 10**6), weight=st.floats(0.0, 1.0), temp=st.floats(0.2, 5.0))
 def test_property_models_are_normalised_where_masked(seed, weight, temp):
     p = dirichlet(2, 3, alpha=0.4, rng=seed)

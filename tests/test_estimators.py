@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ctmc_lab import estimators as E
@@ -16,6 +16,7 @@ from ctmc_lab import moments as Mo
 from ctmc_lab.datasets import dirichlet, dna128, iid_product
 from ctmc_lab.denoisers import CallableDenoiser, MixedDenoiser, OptimalDenoiser
 from ctmc_lab.schedules import Loglinear
+from ctmc_lab.testing.strategies import budget
 
 N_MC = 1 << 16
 
@@ -243,7 +244,7 @@ def test_bad_arguments_raise_value_errors(d128):
         E.t_dce(c, x0, schedule=Loglinear(), eps_s=1.5, n_samples=10)
 
 
-@settings(max_examples=20, deadline=None)
+@budget(20, deadline=None)
 @given(seed=st.integers(0, 10**6), weight=st.sampled_from([0.0, 0.2]),
        name=st.sampled_from(["time_free", "k_dce", "rb_lambda_dce", "omit_full_mask"]))
 def test_property_mc_mean_within_five_exact_stderr(seed, weight, name):

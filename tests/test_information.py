@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ctmc_lab import absorbing, datasets, decompositions, generators, information, scores
-from ctmc_lab.process import NoisedDistribution
-from ctmc_lab.testing.strategies import distributions, generators_for, noise_levels
+from ctmc_lab.process import NoisedDistribution, NumericalRangeError
+from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
 
 from . import bruteforce
 
@@ -32,8 +32,8 @@ def test_kl_and_mdse_match_dense_brute_force(small, gen):
             assert scores.mdse(noised, x, method=method) == pytest.approx(expected, abs=1e-13)
 
 
-@settings(max_examples=40)
-@given(distributions(), st.data(), noise_levels(1e-3, 6.0))
+@budget(40)
+@given(distributions(), st.data(), noise_levels(1e-8, 6.0))
 def test_kl_rate_equals_minus_mdse(p, data, s):
     """Theorem 3.1 (pointwise): dF/ds = -mdse_s, to 1e-9, for random p0, Q and s."""
     gen = data.draw(generators_for(p.n_tokens))
@@ -42,20 +42,42 @@ def test_kl_rate_equals_minus_mdse(p, data, s):
     rate = information.kl_rate(noised, x0)
     m = scores.mdse(noised, x0, method="contract")
     assert np.all(np.isfinite(m))
-    np.testing.assert_allclose(rate, -m, rtol=0, atol=1e-9)
+    # 1e-9 absolute for O(1) values; relative to |mdse| once it grows like 1/s near s -> 0.
+    assert np.all(np.abs(rate + m) <= 1e-9 * np.maximum(1.0, np.abs(m)))
     # marginal form: dI/ds = -E_p0 mdse_s
-    assert p.probs @ rate == pytest.approx(-scores.marginal_mdse(noised), abs=1e-9)
+    marginal = scores.marginal_mdse(noised)
+    assert abs(p.probs @ rate + marginal) <= 1e-9 * max(1.0, abs(marginal))
 
 
-@settings(max_examples=15)
-@given(distributions(max_states=81), st.data())
+@budget(15)
+@given(distributions(max_states=81, min_probability=1e-6), st.data())
 def test_nll_equals_integrated_mdse(p, data):
-    """Theorem 3.2: -log p0(x0) = ∫ mdse ds (+ the KL end term), to 1e-9."""
+    """Theorem 3.2: -log p0(x0) = ∫ mdse ds (+ the KL end term), to 1e-9.
+
+    Probabilities from 1e-6 up: below, the integrand near the crossing s ~ p0(x0) is a
+    difference of terms of size 1/s and carries rounding noise above 1e-11, so the quadrature
+    (rightly) stops short of its tolerance; the next test covers that range.
+    """
     gen = data.draw(generators_for(p.n_tokens))
     x0 = p.support[:4]
     result = decompositions.mdse_integral(p, gen, x0, atol=1e-11)
     assert result.quadrature.converged
     np.testing.assert_allclose(result.value, p.nll(x0), rtol=0, atol=1e-9)
+
+
+@budget(15)
+@given(distributions(max_states=27, max_length=3), st.data())
+def test_integrated_mdse_never_claims_a_convergence_it_lacks(p, data):
+    """Probabilities down to 1e-12: per component, converged (level difference and end pieces
+    within atol) implies Theorem 3.2 to 1e-9; otherwise the caller writes null."""
+    gen = data.draw(generators_for(p.n_tokens))
+    x0 = p.support[:4]
+    try:
+        result = decompositions.mdse_integral(p, gen, x0, atol=1e-11)
+    except NumericalRangeError:
+        return
+    ok = result.quadrature.component_ok(1e-11)
+    assert np.all(np.abs(result.value - p.nll(x0))[ok] <= 1e-9)
 
 
 def test_kl_rate_matches_finite_differences(small):

@@ -14,12 +14,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ctmc_lab.denoisers import Denoiser, OptimalDenoiser
 from ctmc_lab.markov import MarkovChain, forward_backward, load_markov, markov4
 from ctmc_lab.sequences import DNA, all_sequences
+from ctmc_lab.testing.strategies import budget
 
 
 # ----------------------------------------------------------------------------- brute force
@@ -275,7 +276,7 @@ def test_forward_backward_matches_enumeration(order, n, length):
             assert abs(fb.log_evidence[b] - np.log(ev)) <= 1e-12
 
 
-@settings(max_examples=25, deadline=None)
+@budget(25, deadline=None)
 @given(
     order=st.integers(1, 3),
     n=st.integers(2, 3),

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import beta as beta_fn
@@ -18,6 +18,7 @@ from ctmc_lab.absorbing import mask_dce, subset_entropy
 from ctmc_lab.cli.estimate import estimator_fields
 from ctmc_lab.datasets import dirichlet, dna128, dna128_like
 from ctmc_lab.denoisers import MixedDenoiser, OptimalDenoiser
+from ctmc_lab.testing.strategies import budget
 
 
 def H(n):
@@ -373,7 +374,7 @@ def test_estimator_fields_outside_support_is_null_not_nan(d128):
 
 
 # ------------------------------------------------------------------------- property tests
-@settings(max_examples=25, deadline=None)
+@budget(25, deadline=None)
 @given(seed=st.integers(0, 10**6), n_tokens=st.integers(2, 3), length=st.integers(2, 4),
        alpha=st.sampled_from([0.2, 0.5, 1.0]), weight=st.sampled_from([0.0, 0.05, 0.5]))
 def test_property_unbiased_schemes_agree_and_variances_nonnegative(seed, n_tokens, length, alpha, weight):
@@ -395,7 +396,7 @@ def test_property_unbiased_schemes_agree_and_variances_nonnegative(seed, n_token
         assert recs["lambda_dce"].infinite_because == tuple(range(length))
 
 
-@settings(max_examples=15, deadline=None)
+@budget(15, deadline=None)
 @given(seed=st.integers(0, 10**6), weight=st.sampled_from([0.02, 0.3]))
 def test_property_mixed_model_integrated_dce_upper_bounds_entropy(seed, weight):
     """Average over p0 of the model's exact NLL ≥ H(p0) (Thm 3.5 / Gibbs), strictly for w > 0."""

@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 
-from ctmc_lab.testing.strategies import distributions
+from ctmc_lab.testing.strategies import budget, distributions
 
 from ctmc_lab import datasets
 from proofs_check import cli, runner
@@ -349,7 +349,7 @@ _FAST = ("thm41.*,cor43.*,thm42.*,eq18.*,algebra.cor36_closed_form,algebra.cor37
          "thm31.kl_rate_library,thm31.pointwise_dse_sum,thm31.control.*,cor36.process,controls.random_h")
 
 
-@settings(max_examples=15, deadline=None)
+@budget(15, deadline=None)
 @given(dist=distributions(max_length=4, max_states=81))
 def test_property_random_distributions(dist):
     """On random small distributions (sparse or full, N ≤ 4, L ≤ 4) every fast check passes

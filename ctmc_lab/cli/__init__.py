@@ -13,6 +13,7 @@ import os
 import sys
 
 from .. import __version__
+from ..io import check_writable
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = [
@@ -103,14 +104,40 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "json", None):
+            check_writable(args.json)  # before any work: a long run must not fail at its last step
         with blas_threads(thread_limit(args)):
-            return int(args.func(args) or 0)
+            status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full or closed stdout fails here, inside the handlers below
+        return status
     except ValueError as err:
-        print(f"ctmc-lab {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(args.command, err)
+    except MemoryError:
+        return _fail(args.command, "out of memory; lower the sizes (the resource estimate missed this case)")
+    except OSError as err:
+        return _fail(args.command, _os_message(err))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _os_message(err: OSError) -> str:
+    if err.filename:
+        return f"{err.filename!r}: {err.strerror or err}"
+    return f"cannot write to standard output: {err.strerror or err}"
+
+
+def _fail(command: str, err) -> int:
+    """Print the one-line error; silence a broken stdout so the exit flush adds no traceback."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    print(f"ctmc-lab {command}: error: {err}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -7,16 +7,14 @@ raised anywhere below becomes a one-line error and exit status 2, never a traceb
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 import time
 
-import numpy as np
-
 from .. import datasets
+from ..io import json_float, write_json
 
-__all__ = ["add_dist_arguments", "load_distribution", "json_float", "write_json", "Progress", "eprint"]
+__all__ = ["add_dist_arguments", "load_distribution", "refuse_file_options", "add_output_arguments",
+           "table_row", "json_float", "write_json", "Progress", "eprint"]
 
 
 def eprint(*args) -> None:
@@ -32,37 +30,55 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
         "`nll` also takes markov4 (the paper's order-4 chain) or markov:PATH (a JSON table "
         f"{{context: {{symbol: probability}}}}) for the prompt-response protocol (default: {default})",
     )
-    parser.add_argument("--alphabet", help="symbols in token order, e.g. ATGC (default: inferred, sorted)")
-    parser.add_argument("--normalize", action="store_true", help="rescale probabilities to sum to 1")
+    parser.add_argument("--alphabet", help="symbols in token order, e.g. ATGC, for a JSON file "
+                        "(default: its symbols, sorted; refused for built-in sources)")
+    parser.add_argument("--normalize", action="store_true",
+                        help="rescale a JSON file's probabilities to sum to 1 (refused for built-in sources)")
+
+
+def _is_file_spec(spec) -> bool:
+    return isinstance(spec, str) and (spec.endswith(".json") or "/" in spec or "\\" in spec)
+
+
+def refuse_file_options(args, *, source: str) -> None:
+    """``--alphabet`` and ``--normalize`` describe a user's file; refuse them for a built-in source."""
+    for option, given in (("--alphabet", getattr(args, "alphabet", None) is not None),
+                          ("--normalize", bool(getattr(args, "normalize", False)))):
+        if given:
+            raise ValueError(f"`{option}` applies only to a JSON file given as `--dist` "
+                             f"(the built-in {source} has its own alphabet and normalised probabilities)")
 
 
 def load_distribution(args):
-    """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``."""
+    """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``.
+
+    ``--alphabet`` and ``--normalize`` are refused for the built-in sources, which ignore them.
+    """
+    if not _is_file_spec(args.dist):
+        refuse_file_options(args, source=str(args.dist))
     return datasets.load(args.dist, alphabet=args.alphabet, normalize=args.normalize)
 
 
-def json_float(x):
-    """A float for JSON: infinities and NaN become ``None`` (JSON has neither)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
+def add_output_arguments(parser, *, wide: bool = True) -> None:
+    """``--json PATH`` (checked before any work) and, for tables, ``--wide``."""
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the results as JSON to PATH (written atomically; checked before the run)")
+    if wide:
+        parser.add_argument("--wide", action="store_true",
+                            help="print every column at full precision (default: a table that fits 100 columns)")
 
 
-def write_json(path: str, payload) -> None:
-    def default(obj):
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        raise TypeError(f"cannot write {type(obj).__name__} as JSON")
-
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, default=default, allow_nan=False)
-            fh.write("\n")
-    except OSError as err:
-        raise ValueError(f"cannot write `--json` file {path!r}: {err.strerror}") from None
+def table_row(values, widths, *, digits: int | None = None) -> str:
+    """One right-aligned row: strings as given, None as '-', numbers with ``digits`` significant digits."""
+    cells = []
+    for v, w in zip(values, widths):
+        if v is None:
+            cells.append(f"{'-':>{w}}")
+        elif isinstance(v, str) or digits is None:
+            cells.append(f"{v!s:>{w}}")
+        else:
+            cells.append(f"{v:>{w}.{digits}g}")
+    return " ".join(cells)
 
 
 class Progress:
@@ -83,10 +99,17 @@ class Progress:
     def __enter__(self):
         return self
 
+    def stage(self, label: str) -> None:
+        """Show what is being computed now, keeping the count."""
+        if label != self.label:
+            self.label = label
+            self._last = 0.0
+            self.update(0)
+
     def update(self, k: int = 1) -> None:
         self.done += k
         now = time.perf_counter()
-        if self.enabled and (now - self._last > 0.2 or self.done >= self.total):
+        if self.enabled and (now - self._last > 0.2 or self.done >= self.total or k == 0):
             self._last = now
             frac = min(self.done / self.total, 1.0)
             bar = "#" * int(30 * frac)

@@ -23,7 +23,10 @@ from .. import moments as _mom
 from ..denoisers import OptimalDenoiser
 from ..llada import level_stats, llada_moments
 from ..sequences import flat_index
-from ._common import Progress, add_dist_arguments, json_float, load_distribution, write_json
+from ..distributions import _PATTERN_LIMIT
+from ._budget import require
+from ._common import Progress, add_dist_arguments, add_output_arguments, json_float, \
+    load_distribution, write_json
 
 __all__ = ["add_parser", "run", "estimator_fields"]
 
@@ -42,15 +45,19 @@ def add_parser(subparsers):
     )
     p.add_argument("--estimator", required=True, choices=sorted(_est.ESTIMATORS), metavar="NAME",
                    help="one of: " + ", ".join(sorted(_est.ESTIMATORS)))
-    p.add_argument("--samples", type=int, default=1 << 15, metavar="N", help="draws per sequence (default 2^15)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--samples", type=int, default=1 << 15, metavar="N",
+                   help="draws per sequence (optional; default 2^15 = 32768)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed, >= 0 (optional; default 0)")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
-                   help="draws per vectorized step and per stratification batch (default 4096, or the largest "
-                   "divisor of N up to 4096 for batch-stratified samplers; 16, LLaDA's batch_size, for "
-                   "llada_stratified*, whose --samples is LLaDA's mc_num)")
+                   help="denoiser inputs per vectorized step, a memory knob: it does not change the draws "
+                   "of the non-stratified estimators; for the batch-stratified ones (k_dce_stratified, "
+                   "lambda_dce_stratified, t_dce, t_dse, llada_stratified*) it is also the stratification "
+                   "batch, so it changes their draws (default 4096, or the largest divisor of N up to 4096 "
+                   "for those; 16, LLaDA's batch_size, for llada_stratified*, whose --samples is LLaDA's "
+                   "mc_num)")
     add_dist_arguments(p)
     p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    add_output_arguments(p, wide=False)
     p.set_defaults(func=run)
     return p
 
@@ -76,10 +83,24 @@ def _batch_size(args) -> int:
     return b
 
 
+def plan(dist, n_seq: int, samples: int, batch: int) -> None:
+    """Refuse, before drawing, a run whose draws or denoiser calls exceed the machine."""
+    length = dist.length
+    scan = dist.n_tokens if (dist.n_tokens + 1) ** length <= _PATTERN_LIMIT else dist.support_size
+    distinct = min(samples, 2.0**length)  # A(M) is cached: each distinct mask costs one denoiser call
+    memory = 8.0 * (3 * samples + 2.0 ** min(length, 20) + batch * length * max(dist.n_tokens, 8))
+    work = n_seq * (6.0 * samples * length + distinct * length * scan)
+    require(f"`estimate` with {samples} draws for each of {n_seq} sequences", memory=memory, work=work,
+            lower="lower `--samples`, or score fewer sequences with `--sequence SEQ ...`")
+
+
 def run(args) -> int:
+    if args.seed < 0:
+        raise ValueError(f"`--seed` must be a non-negative integer (got {args.seed})")
     dist = load_distribution(args)
     x0 = dist.support if not args.sequence else dist.encode(args.sequence)
     batch = _batch_size(args)
+    plan(dist, np.atleast_2d(x0).shape[0], args.samples, batch)
     denoiser = OptimalDenoiser(dist)
     nll = np.atleast_1d(dist.nll(x0))
     keys = flat_index(x0, dist.n_tokens)

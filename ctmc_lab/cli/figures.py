@@ -46,9 +46,16 @@ def run(args) -> int:
         raise ValueError(f"`--seed` must be non-negative (got {args.seed})")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"`--out` {args.out!r} exists and is not a directory")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"`--out` {args.out!r}: cannot create the directory ({err.strerror})") from None
+    if not os.access(args.out, os.W_OK | os.X_OK):
+        raise ValueError(f"`--out` {args.out!r}: the directory is not writable")
 
     def report(name, res):
-        print(f"{name:<26} {res.seconds:6.1f} s   " + _headline(res.summary))
+        head = f"{name:<26} {res.seconds:6.1f} s   "
+        print(head + _headline(res.summary, width=100 - len(head)))
 
     results = make_figures(args.out, only=names, formats=formats, seed=args.seed, progress=report)
     n_files = sum(len(paths) for _, paths in results.values())
@@ -57,8 +64,8 @@ def run(args) -> int:
     return 0
 
 
-def _headline(summary: dict) -> str:
-    """A one-line digest of a figure's summary: its scalar entries, briefly."""
+def _headline(summary: dict, *, width: int = 74) -> str:
+    """A one-line digest of a figure's summary: its first scalar entries that fit ``width`` characters."""
     parts = []
     flat = {}
     for key, val in summary.items():
@@ -71,4 +78,10 @@ def _headline(summary: dict) -> str:
             parts.append(f"{key}={val:.3g}")
         elif isinstance(val, (int, str)):
             parts.append(f"{key}={val}")
-    return ", ".join(parts[:4])
+    out = ""
+    for part in parts[:4]:
+        candidate = f"{out}, {part}" if out else part
+        if len(candidate) > width:
+            break
+        out = candidate
+    return out

@@ -1,34 +1,65 @@
-"""Reusable hypothesis strategies: distributions, generators, schedules, masks.
+"""Reusable hypothesis strategies: distributions, generators, schedules, masks, JSON inputs.
 
 Sizes stay small (at most a few hundred noisy states) so that property tests can afford
 brute-force twins. Every strategy draws its randomness through hypothesis, so failures
 shrink and replay.
+
+The strategies reach the hard regions on purpose: probabilities down to 1e-12 (the paper's
+Markov table has 1.6e-8), sparse custom generators with unreachable and extra (non-clean)
+states, noise levels down to 1e-8 (the uniform log singularity), and, on request, stiff
+but valid rates (``kinds=(..., "stiff")``: rates spread over six decades).
+
+:func:`budget` gives a test its example count: the count written in the test under the
+default and CI profiles (cheap), and at least the active profile's ``max_examples`` under a
+larger profile, so ``HYPOTHESIS_PROFILE=thorough`` really runs about 500 examples per property.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from .. import generators, schedules
 from ..distributions import JointDistribution
 
-__all__ = ["distributions", "generators_for", "schedules_", "noise_levels", "masks", "probability_vectors"]
+__all__ = ["distributions", "generators_for", "schedules_", "noise_levels", "masks", "probability_vectors",
+           "budget", "json_values", "THOROUGH_EXAMPLES"]
+
+#: Profiles with at least this many examples per test override the per-test budgets.
+THOROUGH_EXAMPLES = 500
 
 
-def probability_vectors(size: int, *, min_value: float = 1e-3):
-    """A strictly positive probability vector of the given size."""
-    return st.lists(st.floats(min_value, 1.0), min_size=size, max_size=size).map(
-        lambda w: np.asarray(w) / np.sum(w)
-    )
+def budget(n: int, **options) -> settings:
+    """``settings`` with ``n`` examples, scaled up to the active profile's count when it is larger.
+
+    Under a profile whose ``max_examples`` is at least :data:`THOROUGH_EXAMPLES`, every test runs
+    that many; under the cheaper profiles it runs ``n``. Other options pass through (e.g.
+    ``deadline=None``), and the profile's remaining settings are inherited.
+    """
+    active = settings.default.max_examples
+    examples = max(n, active) if active >= THOROUGH_EXAMPLES else n
+    return settings(max_examples=examples, **options)
+
+
+def probability_vectors(size: int, *, min_value: float = 1e-12):
+    """A strictly positive probability vector whose entries reach down to about ``min_value``.
+
+    Weights are drawn on a log scale as well as uniformly, so tiny probabilities are common,
+    not a 1e-12 chance.
+    """
+    low = float(np.log10(min_value))
+    weight = st.one_of(st.floats(1e-3, 1.0), st.floats(low, 0.0).map(lambda e: 10.0**e))
+    return st.lists(weight, min_size=size, max_size=size).map(lambda w: np.asarray(w) / np.sum(w))
 
 
 @st.composite
 def distributions(draw, *, n_tokens=(2, 3, 4), max_length: int = 4, max_states: int = 256,
-                  sparse: bool | None = None):
+                  sparse: bool | None = None, min_probability: float = 1e-12):
     """A JointDistribution with N in ``n_tokens``, L <= ``max_length``, N^L <= ``max_states``.
 
     ``sparse`` forces (True) or forbids (False) a support smaller than V^L; None draws it.
+    Probabilities reach down to about ``min_probability``.
     """
     n = draw(st.sampled_from(n_tokens))
     lengths = [L for L in range(1, max_length + 1) if n**L <= max_states]
@@ -37,26 +68,58 @@ def distributions(draw, *, n_tokens=(2, 3, 4), max_length: int = 4, max_states: 
     is_sparse = draw(st.booleans()) if sparse is None else sparse
     size = draw(st.integers(1, max(1, n_all - 1))) if is_sparse and n_all > 1 else n_all
     keys = np.sort(draw(st.permutations(range(n_all)))[:size])
-    probs = draw(probability_vectors(size))
+    probs = draw(probability_vectors(size, min_value=min_probability))
     support = np.stack(np.unravel_index(keys, (n,) * length), axis=1)
     return JointDistribution(support, probs, n_tokens=n, normalize=True)
 
 
+def _as_generator(rates: np.ndarray, n_tokens: int):
+    Q = rates.copy()
+    np.fill_diagonal(Q, 0.0)
+    Q -= np.diag(Q.sum(axis=0))
+    return generators.custom(Q, n_tokens=n_tokens)
+
+
 @st.composite
-def generators_for(draw, n_tokens: int, *, kinds=("absorbing", "uniform", "custom")):
-    """An absorbing, uniform or random custom generator on N clean symbols."""
-    kind = draw(st.sampled_from([k for k in kinds if not (k == "uniform" and n_tokens < 2)] or ["absorbing"]))
+def _sparse_custom(draw, n_tokens: int):
+    """A custom Q with some zero rates (states unreachable from some others) and 0-2 extra states.
+
+    Extra states are noise states beyond the N clean ones (like a mask); at least one clean
+    state can move, so Q is a valid generator with a non-trivial kernel.
+    """
+    extra = draw(st.integers(0, 2))
+    size = n_tokens + extra
+    rates = np.asarray(draw(st.lists(st.floats(0.05, 2.0), min_size=size * size, max_size=size * size)))
+    keep = np.asarray(draw(st.lists(st.booleans(), min_size=size * size, max_size=size * size)))
+    rates = (rates * keep).reshape(size, size)
+    np.fill_diagonal(rates, 0.0)
+    if not rates[:, :n_tokens].any():
+        rates[(1 if size > 1 else 0), 0] = 1.0
+    return _as_generator(rates, n_tokens)
+
+
+@st.composite
+def _stiff_custom(draw, n_tokens: int):
+    """A dense custom Q whose rates span 1e-3 .. 1e3 (stiff but well within float64's reach)."""
+    exps = np.asarray(draw(st.lists(st.floats(-3.0, 3.0), min_size=n_tokens**2, max_size=n_tokens**2)))
+    return _as_generator((10.0**exps).reshape(n_tokens, n_tokens), n_tokens)
+
+
+@st.composite
+def generators_for(draw, n_tokens: int, *, kinds=("absorbing", "uniform", "custom", "sparse")):
+    """An absorbing, uniform, dense custom, sparse custom or (on request) stiff generator on N clean symbols."""
+    allowed = [k for k in kinds if not (k in ("uniform", "custom", "stiff") and n_tokens < 2)]
+    kind = draw(st.sampled_from(allowed or ["absorbing"]))
     if kind == "absorbing":
         return generators.absorbing(n_tokens)
     if kind == "uniform":
         return generators.uniform(n_tokens)
-    if n_tokens < 2:
-        return generators.absorbing(n_tokens)
+    if kind == "sparse":
+        return draw(_sparse_custom(n_tokens))
+    if kind == "stiff":
+        return draw(_stiff_custom(n_tokens))
     rates = draw(st.lists(st.floats(0.05, 2.0), min_size=n_tokens**2, max_size=n_tokens**2))
-    Q = np.asarray(rates).reshape(n_tokens, n_tokens)
-    np.fill_diagonal(Q, 0.0)
-    Q -= np.diag(Q.sum(axis=0))
-    return generators.custom(Q)
+    return _as_generator(np.asarray(rates).reshape(n_tokens, n_tokens), n_tokens)
 
 
 def schedules_():
@@ -69,11 +132,29 @@ def schedules_():
     )
 
 
-def noise_levels(min_value: float = 1e-3, max_value: float = 5.0):
-    """A unit-rate noise level s > 0."""
-    return st.floats(min_value, max_value)
+def noise_levels(min_value: float = 1e-8, max_value: float = 5.0):
+    """A unit-rate noise level s > 0, log-uniform as well as uniform so that tiny s are common."""
+    lo, hi = float(np.log10(min_value)), float(np.log10(max_value))
+    return st.one_of(st.floats(min_value, max_value), st.floats(lo, hi).map(lambda e: float(10.0**e))).map(
+        lambda s: min(max(s, min_value), max_value))
 
 
 def masks(length: int):
     """A non-empty mask as a (L,) bool array."""
     return st.lists(st.booleans(), min_size=length, max_size=length).filter(any).map(np.array)
+
+
+def json_values(max_leaves: int = 30):
+    """Arbitrary JSON documents (as Python objects), with numbers at the edges of float64."""
+    numbers = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(-(10**400), 10**400),
+        st.sampled_from([0, 1, -1, 1e-300, 1e308, 5e-324, 0.5]),
+    )
+    scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=6))
+    return st.recursive(
+        scalars,
+        lambda children: st.one_of(st.lists(children, max_size=5),
+                                   st.dictionaries(st.text(max_size=6), children, max_size=5)),
+        max_leaves=max_leaves,
+    )

@@ -1,0 +1,133 @@
+"""Output files written atomically, and the one float encoding of every JSON the project writes.
+
+* :func:`json_float` / :func:`to_json_value`: JSON has no NaN or infinity, so every float
+  goes through one rule: a finite float is kept, ``inf``/``-inf``/NaN become ``null``.
+  Numpy scalars and arrays are converted on the way; nothing else is silently coerced.
+* :func:`write_json` / :func:`write_text`: the text is produced in memory first, written to a
+  temporary file in the target's directory, flushed to disk and moved over the target with
+  ``os.replace``. A run that fails or is interrupted leaves either the old file or none,
+  never a truncated one.
+* :func:`check_writable`: fails early (before a long run) when the target cannot be written.
+
+Errors are ``ValueError`` naming the option and the reason, for the command line's one-line
+``error:`` message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["json_float", "to_json_value", "dumps", "write_json", "write_text", "check_writable"]
+
+
+def json_float(x):
+    """A float for JSON: ``None`` stays ``None``; infinities and NaN become ``None``.
+
+    Examples
+    --------
+    >>> json_float(0.5), json_float(float("inf")), json_float(np.float64("nan"))
+    (0.5, None, None)
+    """
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def to_json_value(obj):
+    """``obj`` with every float through :func:`json_float` and numpy types made plain.
+
+    Raises
+    ------
+    TypeError
+        For an object JSON cannot carry (a programming error, not a user's).
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return json_float(obj)
+    if isinstance(obj, np.ndarray):
+        return to_json_value(obj.tolist())
+    if isinstance(obj, Mapping):
+        return {str(k): to_json_value(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json_value(v) for v in obj]
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def dumps(payload) -> str:
+    """The JSON text of ``payload`` (indented, newline-terminated), floats by :func:`json_float`."""
+    return json.dumps(to_json_value(payload), indent=2, allow_nan=False) + "\n"
+
+
+def check_writable(path, *, what: str = "`--json`") -> None:
+    """Refuse early a ``path`` that cannot be written: a directory, or a missing/unwritable parent.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and the reason.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a directory, not a file")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"{what} {path!r}: directory {parent!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path!r}: directory {parent!r} is not writable")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"{what} {path!r} exists and is not a regular file")
+
+
+def write_text(path, text: str, *, what: str = "`--json`") -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same directory, then rename).
+
+    The old file, if any, stays in place until the new one is complete on disk.
+    """
+    path = os.fspath(path)
+    check_writable(path, what=what)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = None, None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fd = None
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if os.path.exists(path):
+            # Keep the permissions of the file being replaced (mkstemp creates it 0600).
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as err:
+        raise ValueError(f"cannot write {what} file {path!r}: {err.strerror or err}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path, payload, *, what: str = "`--json`") -> None:
+    """Write ``payload`` as JSON to ``path`` atomically; NaN and infinities become ``null``.
+
+    The text is built completely before the file is touched, so an encoding error leaves
+    no partial file.
+    """
+    write_text(path, dumps(payload), what=what)
