@@ -47,7 +47,8 @@ def _keys(obj, out):
     if isinstance(obj, dict):
         for key, value in obj.items():
             out.add(key)
-            _keys(value, out)
+            if key != "timings":  # keyed by check id: data, not field names
+                _keys(value, out)
     elif isinstance(obj, list):
         for value in obj:
             _keys(value, out)
