@@ -221,6 +221,26 @@ def _batch_moments(name: str, A: np.ndarray, b: int):
     return mean, var
 
 
+def _enumerated_batch_moments(name: str, A: np.ndarray, b: int):
+    """(E Ḡ, Var Ḡ) by enumerating the joint law of (k, M_0, ..., M_{b-1}) outright: k uniform,
+    then every combination of masks of sizes x_j(k), each of probability Π_j 1/C(n, x_j).
+    No conditional independence or variance decomposition is used (small n and b only)."""
+    import itertools
+
+    n = A.size.bit_length() - 1
+    by_size = [[u for u in range(1 << n)
+                if bin(u).count("1") == m] for m in range(n + 1)]
+    # Every batch value with its probability (k uniform, then the masks uniform jointly).
+    values = []
+    for row in count_rules.counts(name, n, b):
+        gs = [math.fsum(n / x * A[u] for x, u in zip(row, masks)) / b
+              for masks in itertools.product(*(by_size[x] for x in row))]
+        values.append(np.array(gs))
+    mean = math.fsum(g.mean() for g in values) / n
+    # Two passes (deviations from the mean), so a small variance is not lost to cancellation.
+    return mean, math.fsum(float(((g - mean) ** 2).mean()) for g in values) / n
+
+
 def _batch_bias(name: str, A: np.ndarray, b: int) -> float:
     """E Ḡ + log p0 by the other route, Σ_m (n w̄(m) - 1) μ_m/m with w̄ the rational batch count
     law (-log p0 = Σ_m μ_m/m, Thm 4.1): no per-k sum and no -log p0 from the table."""
@@ -413,15 +433,26 @@ def count_rule_library(ctx):
         yield seqs
         return
     denoiser = OptimalDenoiser(dist)
-    for x0 in seqs:
-        A = estimators.MaskDCE(denoiser, x0).table()
+    x0 = seqs[0]
+    cases = [(estimators.MaskDCE(denoiser, x0).table(), f"x0={label(dist, x0)}", _STRATA)]
+    if dist.length >= 4:
+        # A 4-position target (the rest masked throughout): small enough to enumerate the joint law of a
+        # batch, at b = 2 (counts k, k+2: E[Ḡ | k] varies with k) and b = 8 (ties at j/2).
+        small = estimators.MaskDCE(denoiser, x0, target=range(4)).table()
+        cases += [(small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 2), (small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 8)]
+    for A, where, b in cases:
         for name in count_rules.RULES:
-            mean, var = _batch_moments(name, A, _STRATA)
-            lib = llada.llada_moments(A, batch_size=_STRATA, mc_num=2 * _STRATA,
+            mean, var = _batch_moments(name, A, b)
+            lib = llada.llada_moments(A, batch_size=b, mc_num=2 * b,
                                       rule="llada" if name == "llada_stratified" else "fixed")
-            yield Result(f"llada_moments({name}) E Ḡ; x0={label(dist, x0)}; b={_STRATA}", lib.mean, mean)
-            yield Result(f"llada_moments({name}) Var Ḡ; x0={label(dist, x0)}; b={_STRATA}; rel.",
+            yield Result(f"llada_moments({name}) E Ḡ; {where}; b={b}", lib.mean, mean)
+            yield Result(f"llada_moments({name}) Var Ḡ; {where}; b={b}; rel.",
                          lib.batch_variance, var, abs(lib.batch_variance - var) / max(var, 1e-300))
+            if A.size <= 16:
+                e_mean, e_var = _enumerated_batch_moments(name, A, b)
+                yield Result(f"{name}: Var Ḡ by total variance vs the enumerated joint of (k, M_0..M_{b - 1}); "
+                             f"{where}; b={b}; rel. (E Ḡ |Δ| {abs(e_mean - mean):.1g})", var, e_var,
+                             abs(var - e_var) / max(e_var, 1e-300) + abs(e_mean - mean) / max(1.0, abs(mean)))
 
 
 @check("estimators.monte_carlo", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
