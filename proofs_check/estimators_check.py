@@ -17,6 +17,15 @@ The audited biased variants (:data:`BIASED`, an explicit table because the regis
 say which are biased) are negative controls: their exact mean must differ from -log p0 (the
 control fails as it must), while their Monte Carlo mean is checked against their own exact
 mean. Conditional forms (Cor. 4.3) and the coupled log-ratio (Eq. 18) are checked likewise.
+
+The batch-stratified count rules (LLaDA's evaluator ``llada_stratified`` and its fix
+``llada_stratified_fixed``, b = 16 rows sharing one k) are checked against the exact rational
+rule of :mod:`proofs_check.count_rules`: every batch's drawn counts must be the row x(k) of that
+rule, k uniform and the masks uniform given their sizes (chi-square); the exact mean of a batch
+mean comes from the rational rule and the per-count mean losses μ_m enumerated here; the fix
+must give -log p0, LLaDA's rule is a control with its exact bias; the Monte Carlo bound uses the
+exact variance of a batch mean (its rows are dependent); and ``ctmc_lab.llada``'s count law and
+moments are compared with the rational ones.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from ctmc_lab import estimators, moments
 from ctmc_lab.denoisers import OptimalDenoiser
 from ctmc_lab.schedules import Loglinear
 
+from . import count_rules
 from ._util import fit_queries, label, pick_sequences
 from .framework import TOL_ENUM, Result, Skip, check
 
@@ -141,16 +151,18 @@ _STRATA = 16
 
 def _run(name, oracle, n_samples, seed):
     fn = estimators.ESTIMATORS[name]
-    stratified = name.endswith("_stratified") or name in ("t_dce", "t_dse")  # t_*: the vdm sampler
+    # t_*: the vdm sampler; the count rules draw one k per batch of _STRATA rows
+    stratified = name.endswith("_stratified") or name in ("t_dce", "t_dse") or name in count_rules.RULES
     options = dict(n_samples=n_samples, rng=seed, batch_size=_STRATA if stratified else 4000, return_values=True)
     if name in ("t_dce", "t_dse"):
         options["schedule"] = Loglinear(1e-3)
     return fn(oracle, **options)
 
 
-def _exact_or_skip(name, A, nll, dist):
+def _exact_or_skip(name, A, nll, dist, x0, *, then=""):
     """(mean, how, None) from :func:`_exact_target`, or (None, None, Skip) when the estimator
-    refuses this target (e.g. omit_* need n ≥ 2) or has no exact law here."""
+    refuses this target (e.g. omit_* need n ≥ 2) or has no exact law here; ``then`` says
+    what that means for the calling check."""
     try:
         mean, how = _exact_target(name, A, nll)
     except ValueError as err:
@@ -158,14 +170,16 @@ def _exact_or_skip(name, A, nll, dist):
             raise
         return None, None, Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
     if mean is None:
-        return None, None, Skip(name, "no exact law for this estimator in proofs_check (its Monte Carlo row "
-                                      "still runs)")
+        return None, None, Skip(f"{name}; x0={label(dist, x0)}",
+                                "no exact law for this estimator in proofs_check" + (f" ({then})" if then else ""))
     return mean, how, None
 
 
 def _exact_target(name, A, nll):
     """(exact mean of one draw, how it was computed) for a registered estimator."""
     n = A.size.bit_length() - 1
+    if name in count_rules.RULES:
+        return _batch_moments(name, A, _STRATA)[0], f"the exact rational count law (b={_STRATA}), μ_m enumerated"
     if name in ("t_dce", "t_dse"):
         return moments.t_estimator_moments(A, schedule=Loglinear(1e-3), kind=name).mean, "t-quadrature (moments)"
     if name in ("lambda_dce", "lambda_dce_stratified"):
@@ -176,6 +190,135 @@ def _exact_target(name, A, nll):
         sch = estimators.mask_size_scheme(name, n)
         return _exact_mean_of_law(A, np.asarray(sch.q), np.asarray(sch.f)), "its mask_size_scheme law"
     return None, None
+
+
+# ------------------------------------------------------- batch-stratified count rules (LLaDA)
+def _level_moments(A: np.ndarray):
+    """μ_m = E[A(M) | |M| = m] and E[A(M)² | |M| = m], m = 1..n, by enumerating the masks."""
+    n = A.size.bit_length() - 1
+    sizes = np.array([bin(u).count("1") for u in range(1 << n)])
+    mu = [math.fsum(A[sizes == m]) / comb(n, m, exact=True) for m in range(1, n + 1)]
+    s2 = [math.fsum(A[sizes == m] ** 2) / comb(n, m, exact=True) for m in range(1, n + 1)]
+    return mu, s2
+
+
+def _batch_moments(name: str, A: np.ndarray, b: int):
+    """(E Ḡ, Var Ḡ) of one batch mean Ḡ = (1/b) Σ_j (n/x_j) A(M_j) under the rational count rule.
+
+    Given k the b masks are drawn independently (uniform of sizes x_j(k)), so
+    E[Ḡ | k] = (1/b) Σ_j e(x_j(k)) and Var(Ḡ | k) = (1/b²) Σ_j v(x_j(k)) with e(m) = (n/m) μ_m,
+    v(m) = (n/m)² Var(A | m); then Var Ḡ = E_k Var(Ḡ | k) + Var_k E[Ḡ | k] (total variance).
+    """
+    n = A.size.bit_length() - 1
+    mu, s2 = _level_moments(A)
+    e = [n / m * mu[m - 1] for m in range(1, n + 1)]
+    v = [(n / m) ** 2 * max(s2[m - 1] - mu[m - 1] ** 2, 0.0) for m in range(1, n + 1)]
+    rows = count_rules.counts(name, n, b)
+    given_k = [math.fsum(e[x - 1] for x in row) / b for row in rows]
+    mean = math.fsum(given_k) / n
+    var = (math.fsum(math.fsum(v[x - 1] for x in row) / b**2 for row in rows)
+           + math.fsum((g - mean) ** 2 for g in given_k)) / n
+    return mean, var
+
+
+def _enumerated_batch_moments(name: str, A: np.ndarray, b: int):
+    """(E Ḡ, Var Ḡ) by enumerating the joint law of (k, M_0, ..., M_{b-1}) outright: k uniform,
+    then every combination of masks of sizes x_j(k), each of probability Π_j 1/C(n, x_j).
+    No conditional independence or variance decomposition is used (small n and b only)."""
+    import itertools
+
+    n = A.size.bit_length() - 1
+    by_size = [[u for u in range(1 << n)
+                if bin(u).count("1") == m] for m in range(n + 1)]
+    # Every batch value with its probability (k uniform, then the masks uniform jointly).
+    values = []
+    for row in count_rules.counts(name, n, b):
+        gs = [math.fsum(n / x * A[u] for x, u in zip(row, masks)) / b
+              for masks in itertools.product(*(by_size[x] for x in row))]
+        values.append(np.array(gs))
+    mean = math.fsum(g.mean() for g in values) / n
+    # Two passes (deviations from the mean), so a small variance is not lost to cancellation.
+    return mean, math.fsum(float(((g - mean) ** 2).mean()) for g in values) / n
+
+
+def _batch_bias(name: str, A: np.ndarray, b: int) -> float:
+    """E Ḡ + log p0 by the other route, Σ_m (n w̄(m) - 1) μ_m/m with w̄ the rational batch count
+    law (-log p0 = Σ_m μ_m/m, Thm 4.1): no per-k sum and no -log p0 from the table."""
+    n = A.size.bit_length() - 1
+    mu, _ = _level_moments(A)
+    w = count_rules.batch_law(name, n, b)
+    return math.fsum(float(n * w[m - 1] - 1) * mu[m - 1] / m for m in range(1, n + 1))
+
+
+#: The (n, b) grid on which the library's float32 count rule is compared with the rational one:
+#: b a power of two, where the two agree exactly (count_rules' docstring).
+_GRID_N, _GRID_B = range(1, 33), (1, 2, 4, 8, 16, 32, 64)
+
+
+def _batch_sampler_rows(name, dist, x0, denoiser, n_samples, seed):
+    """Sampler-law rows of a batch-stratified count rule (see :func:`sampler_law`)."""
+    n, b = dist.length, _STRATA
+    rec = _Recorder(denoiser, x0)
+    est = _run(name, rec, n_samples, seed)
+    batches = [np.asarray(d) for d in rec.drawn]
+    sizes_of = np.array([bin(u).count("1") for u in range(1 << n)])
+    table = np.array(count_rules.counts(name, n, b))
+    drawn = np.concatenate(batches)
+    if drawn.size != est.n_samples or any(d.size != b for d in batches):
+        yield Result(f"{name}: {drawn.size} masks queried in batches of "
+                     f"{sorted({d.size for d in batches})} for {est.n_samples} draws at b={b}",
+                     float(drawn.size), float(est.n_samples), error=1.0, tolerance=0.0)
+        return
+    got = np.array([sizes_of[d] for d in batches])  # (R, b) counts per batch
+    k = got[:, 0]  # x_0(k) = k under both rules
+    inside = (k >= 1) & (k <= n)
+    mismatch = int((~inside).sum()) + int(np.any(got[inside] != table[k[inside] - 1], axis=1).sum())
+    yield Result(f"{name}; x0={label(dist, x0)}; {len(batches)} batches of b={b}: count vectors vs "
+                 f"the rational rule x_j(k), k = row 0's count; mismatching batches",
+                 float(mismatch), 0.0, float(mismatch), tolerance=0.0)
+    obs_k = np.bincount(k[inside], minlength=n + 1)[1:].astype(float)
+    exp_k = len(batches) / n
+    stat = float(np.sum((obs_k - exp_k) ** 2 / exp_k))
+    limit = float(chi2.isf(LAW_P, max(1, n - 1)))
+    yield Result(f"{name}; x0={label(dist, x0)}; k ~ U{{1..{n}}}: χ² of the {len(batches)} batch draws "
+                 f"(limit {limit:.0f} at p=1e-6)", stat, limit, max(0.0, stat - limit))
+    # Given their sizes the masks are independent and uniform over the C(n, m) masks of each size.
+    sizes = sizes_of[drawn]
+    per_size = np.bincount(sizes, minlength=n + 1)
+    expected = per_size[sizes_of] / comb(n, sizes_of)
+    observed = np.bincount(drawn, minlength=1 << n).astype(float)
+    live = expected > 0
+    stat = float(np.sum((observed[live] - expected[live]) ** 2 / expected[live]))
+    dof = int(sum(comb(n, m, exact=True) - 1 for m in range(n + 1) if per_size[m] > 0))
+    limit = float(chi2.isf(LAW_P, max(1, dof)))
+    yield Result(f"{name}; x0={label(dist, x0)}; masks given their size: χ² over 2^{n} masks "
+                 f"({dof} dof, limit {limit:.0f} at p=1e-6)", stat, limit, max(0.0, stat - limit))
+    A = rec.table()
+    vals = np.asarray(est.values)
+    a = A[drawn]
+    use = a > 1e-9
+    ratio = vals[use] / a[use]
+    w = n / sizes[use]
+    err = float(np.max(np.abs(ratio - w) / np.maximum(1.0, w))) if use.any() else 0.0
+    yield Result(f"{name}; value weight g/A(M) vs n/x_j over {int(use.sum())} draws; rel.",
+                 float(ratio[0]) if use.any() else 0.0, float(w[0]) if use.any() else 0.0, err, tolerance=1e-12)
+
+
+def _batch_mc_rows(name, A, nll, x0, dist, oracle, n_samples, seed):
+    """Seeded Monte Carlo rows of a batch-stratified count rule (see :func:`monte_carlo`)."""
+    mean, var = _batch_moments(name, A, _STRATA)
+    target = nll if name not in BIASED else mean
+    est = _run(name, oracle, n_samples, seed)
+    batches = est.n_samples // _STRATA
+    exact_se = math.sqrt(var / batches)
+    tol = max(Z_BOUND * exact_se, 1e-12 * max(1.0, abs(target)))
+    what = "−log p0" if name not in BIASED else f"its exact mean (bias {mean - nll:+.4g})"
+    yield Result(f"{name}; x0={label(dist, x0)}; {batches} batches of b={_STRATA}; target {what}; bound "
+                 f"{Z_BOUND:g}·sqrt(Var Ḡ/R) = {tol:.2g} (exact Var Ḡ of a batch mean)", est.mean, target,
+                 tolerance=tol)
+    if exact_se > 0:
+        yield Result(f"{name}; x0={label(dist, x0)}; reported stderr (from batch means) vs sqrt(Var Ḡ/R) "
+                     f"exact; rel.", est.stderr, exact_se, abs(est.stderr - exact_se) / exact_se, tolerance=0.2)
 
 
 @check("estimators.sampler_law", theorem="Estimators (§6)", method="float64", tolerance=0.0,
@@ -191,6 +334,9 @@ def sampler_law(ctx):
     x0 = seqs[0]
     denoiser = OptimalDenoiser(dist)
     for k, name in enumerate(estimators.ESTIMATORS):
+        if name in count_rules.RULES:
+            yield from _batch_sampler_rows(name, dist, x0, denoiser, _n_samples(ctx), ctx.rng(600 + k))
+            continue
         law = reference_law(name, dist.length)
         if law is None:
             yield Skip(name, "no reference sampler law in proofs_check for this estimator")
@@ -217,8 +363,6 @@ def sampler_law(ctx):
         live = expected > 0
         stat = float(np.sum((observed[live] - expected[live]) ** 2 / expected[live]))
         limit = float(chi2.isf(LAW_P, max(1, int(live.sum()) - 1)))
-        if name.endswith("_stratified") or name == "lambda_dce_stratified":
-            limit = float(chi2.isf(LAW_P, max(1, int(live.sum()) - 1)))
         yield Result(f"{name}; x0={label(dist, x0)}; {drawn.size} draws; χ² over 2^{n} masks "
                      f"(limit {limit:.0f} at p=1e-6); {int(impossible)} draws of impossible masks",
                      stat, limit, max(0.0, stat - limit) + impossible)
@@ -251,7 +395,7 @@ def exact_mean(ctx):
         for name in estimators.ESTIMATORS:
             if name in BIASED:
                 continue
-            mean, how, skip = _exact_or_skip(name, A, nll, dist)
+            mean, how, skip = _exact_or_skip(name, A, nll, dist, x0)
             if skip is not None:
                 yield skip
                 continue
@@ -261,6 +405,54 @@ def exact_mean(ctx):
                 continue
             yield Result(f"moments.estimator_moments({name}); x0={label(dist, x0)}", nll,
                          moments.estimator_moments(A, name).mean)
+
+
+@check("estimators.count_rule_library", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
+       statement="ctmc_lab.llada counts, law, moments = rational twin", cost=0.5)
+def count_rule_library(ctx):
+    """The library's float32 count rules and exact moments (:mod:`ctmc_lab.llada`) against the
+    rational twin of :mod:`proofs_check.count_rules`: the count tables and laws over a grid of
+    (n, b) with b a power of two (where float32 is exact), and E Ḡ, Var Ḡ of a batch mean."""
+    from ctmc_lab import llada
+
+    for name in count_rules.RULES:
+        rule = "llada" if name == "llada_stratified" else "fixed"
+        bad = worst = 0
+        for gn in _GRID_N:
+            for gb in _GRID_B:
+                ref = count_rules.count_law(name, gn, gb)
+                lib = llada.count_law(gn, gb, rule=rule)
+                worst = max(worst, max(abs(float(ref[j][m]) - lib[j, m]) for j in range(gb) for m in range(gn)))
+                bad += int(not np.array_equal(np.array(count_rules.counts(name, gn, gb)),
+                                              llada.llada_counts(gn, gb, rule=rule)))
+        yield Result(f"{name}; ctmc_lab.llada count_law vs the rational law, n ≤ {_GRID_N[-1]}, b ∈ "
+                     f"{{1..64}} powers of two ({bad} count tables differ); max |Δw|", float(worst), 0.0,
+                     float(worst) + bad, tolerance=1e-12)
+    dist, seqs = _sequences(ctx)
+    if isinstance(seqs, Skip):
+        yield seqs
+        return
+    denoiser = OptimalDenoiser(dist)
+    x0 = seqs[0]
+    cases = [(estimators.MaskDCE(denoiser, x0).table(), f"x0={label(dist, x0)}", _STRATA)]
+    if dist.length >= 4:
+        # A 4-position target (the rest masked throughout): small enough to enumerate the joint law of a
+        # batch, at b = 2 (counts k, k+2: E[Ḡ | k] varies with k) and b = 8 (ties at j/2).
+        small = estimators.MaskDCE(denoiser, x0, target=range(4)).table()
+        cases += [(small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 2), (small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 8)]
+    for A, where, b in cases:
+        for name in count_rules.RULES:
+            mean, var = _batch_moments(name, A, b)
+            lib = llada.llada_moments(A, batch_size=b, mc_num=2 * b,
+                                      rule="llada" if name == "llada_stratified" else "fixed")
+            yield Result(f"llada_moments({name}) E Ḡ; {where}; b={b}", lib.mean, mean)
+            yield Result(f"llada_moments({name}) Var Ḡ; {where}; b={b}; rel.",
+                         lib.batch_variance, var, abs(lib.batch_variance - var) / max(var, 1e-300))
+            if A.size <= 16:
+                e_mean, e_var = _enumerated_batch_moments(name, A, b)
+                yield Result(f"{name}: Var Ḡ by total variance vs the enumerated joint of (k, M_0..M_{b - 1}); "
+                             f"{where}; b={b}; rel. (E Ḡ |Δ| {abs(e_mean - mean):.1g})", var, e_var,
+                             abs(var - e_var) / max(e_var, 1e-300) + abs(e_mean - mean) / max(1.0, abs(mean)))
 
 
 @check("estimators.monte_carlo", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
@@ -283,9 +475,13 @@ def monte_carlo(ctx):
                 yield Skip(f"{name}; x0={label(dist, x0)}",
                            "infinite variance (a singleton term a_i > 0, §6.3): no z bound applies")
                 continue
+            if name in count_rules.RULES:
+                yield from _batch_mc_rows(name, A, nll, x0, dist, estimators.MaskDCE(denoiser, x0),
+                                          _n_samples(ctx), ctx.rng(700 + 31 * b + k))
+                continue
             target = nll
             if name in BIASED:
-                target, how, skip = _exact_or_skip(name, A, nll, dist)
+                target, how, skip = _exact_or_skip(name, A, nll, dist, x0, then="so no Monte Carlo target")
                 if skip is not None:
                     yield skip
                     continue
@@ -325,12 +521,17 @@ def biased_variants(ctx):
     for name in estimators.ESTIMATORS:
         if name not in BIASED:
             continue
-        mean, how, skip = _exact_or_skip(name, A, nll, dist)
+        mean, how, skip = _exact_or_skip(name, A, nll, dist, x0)
         if skip is not None:
             yield skip
             continue
         law = reference_law(name, dist.length)
-        gap = (_exact_mean_of_law(A, *law) - nll) if law is not None and law[1] is not None else mean - nll
+        if name in count_rules.RULES:
+            gap = _batch_bias(name, A, _STRATA)
+        elif law is not None and law[1] is not None:
+            gap = _exact_mean_of_law(A, *law) - nll
+        else:
+            gap = mean - nll
         yield Result(f"{name}; x0={label(dist, x0)}; exact bias {mean - nll:+.4g} ({how})", nll, mean, gap=gap)
 
 

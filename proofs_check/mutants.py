@@ -1,4 +1,4 @@
-"""Mutation testing of the verifier: 32 plausible one-line bugs in the core that ``verify --quick`` must catch.
+"""Mutation testing of the verifier: 35 plausible one-line bugs in the core that ``verify --quick`` must catch.
 
 Each :class:`Mutant` replaces one exact line fragment of one ``ctmc_lab`` module. :func:`run`
 copies the package tree (``ctmc_lab`` and ``proofs_check``) to a scratch directory, applies
@@ -129,6 +129,13 @@ MUTANTS = (
     Mutant("coupled log-ratio sign", "samplers", "ctmc_lab/estimators.py",
            "            out[lo : lo + k] = sch.f[m] * (den(local) - num(local))\n",
            "            out[lo : lo + k] = sch.f[m] * (num(local) - den(local))\n"),
+    Mutant("LLaDA counts: round half up, not half to even", "samplers", "ctmc_lab/llada.py",
+           "x = np.rint(_linspace32(n, b, k)).astype(np.int64)",
+           "x = np.floor(_linspace32(n, b, k) + 0.5).astype(np.int64)"),
+    Mutant("LLaDA rows weighted n/(x+1)", "samplers", "ctmc_lab/llada.py",
+           "out[lo : lo + batch_size] = (n / m) * oracle", "out[lo : lo + batch_size] = (n / (m + 1)) * oracle"),
+    Mutant("LLaDA batch variance without its between-k term", "moments", "ctmc_lab/llada.py",
+           "        var = list(within + between)\n", "        var = list(within)\n"),
     Mutant("forward–backward: visible positions not a point mass", "forward-backward", "ctmc_lab/markov.py",
            "    logp = np.where(visible[..., None], point, logp)\n", "    logp = logp\n"),
 )

@@ -400,3 +400,67 @@ def test_full_support_table_finishes_within_the_cap(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out[-3000:]
     assert time.perf_counter() - t0 < runner.USER_RUN_LIMIT
+
+
+# ------------------------------------------------------- batch-stratified count rules (LLaDA)
+def test_count_rules_rational_twin_by_hand():
+    """The rational count rules against counts worked out by hand, and their laws."""
+    from fractions import Fraction
+
+    from proofs_check import count_rules as cr
+
+    # n = 2, b = 4, k = 1: points 1, 1.5, 2, 2.5 round (half to even) to 1, 2, 2, 2.
+    assert cr.counts("llada_stratified", 2, 4) == ((1, 2, 2, 2), (2, 2, 1, 2))
+    # n = 3, b = 6, k = 1: 1, 1.5, 2, 2.5, 3, 3.5 -> 1, 2, 2, 2, 3, 4 -> 4 wraps to 1.
+    assert cr.counts("llada_stratified", 3, 6)[0] == (1, 2, 2, 2, 3, 1)
+    assert cr.counts("llada_stratified_fixed", 3, 6)[0] == (1, 1, 2, 2, 3, 3)
+    # D128's n = 8 at LLaDA's b = 16: odd counts have probability 1/16, even ones 3/16.
+    assert cr.batch_law("llada_stratified", 8, 16) == [Fraction(1 + 2 * (m % 2), 16) for m in range(8)]
+    for n in range(1, 13):
+        for b in range(1, 21):
+            assert all(w == [Fraction(1, n)] * n for w in cr.count_law("llada_stratified_fixed", n, b))
+    assert cr.float32_is_exact(8, 16) and cr.float32_is_exact(64, 64) and not cr.float32_is_exact(8, 12)
+
+
+def test_llada_exact_bias_on_d128_matches_the_audit():
+    """Exact bias of LLaDA's rule at b = 16 over every D128 sequence, by the two routes of
+    the verifier (per-k sums and the batch-law formula): +0.28 to +0.45 nats, as an
+    independent run of LLaDA's own evaluator with the exact denoiser found; the fix is unbiased."""
+    from ctmc_lab import estimators
+    from ctmc_lab.denoisers import OptimalDenoiser
+    from proofs_check import estimators_check as ec
+
+    dist = datasets.dna128()
+    den = OptimalDenoiser(dist)
+    bias = []
+    for x0 in dist.support:
+        A = estimators.MaskDCE(den, x0).table()
+        nll = float(dist.nll(x0))
+        mean, _ = ec._batch_moments("llada_stratified", A, 16)
+        assert mean - nll == pytest.approx(ec._batch_bias("llada_stratified", A, 16), abs=1e-12)
+        assert ec._batch_moments("llada_stratified_fixed", A, 16)[0] == pytest.approx(nll, abs=1e-12)
+        bias.append(mean - nll)
+    assert 0.27 < min(bias) < 0.29 and 0.44 < max(bias) < 0.46 and 0.35 < np.mean(bias) < 0.37
+
+
+def test_count_rule_rows_fail_when_the_library_rounds_half_up(monkeypatch):
+    """Plant round-half-up in ctmc_lab.llada's count rule: the sampler-law and library rows
+    of llada_stratified must fail (and those of the integer fix must not)."""
+    from ctmc_lab import llada
+
+    real = llada.llada_counts
+
+    def half_up(n, b, *, rule="llada", k=None):
+        if rule != "llada":
+            return real(n, b, rule=rule, k=k)
+        kk = np.arange(1, n + 1) if k is None else np.atleast_1d(np.asarray(k, dtype=np.int64))
+        x = np.floor(llada._linspace32(n, b, kk) + 0.5).astype(np.int64)
+        return (x - 1) % n + 1
+
+    monkeypatch.setattr(llada, "llada_counts", half_up)
+    checks = runner.select_checks(runner.load_checks(), only="estimators.sampler_law,estimators.count_rule_library")
+    res = runner.run_checks(runner.default_context(quick=True), checks, progress=False)
+    failed = [r.case for r in res.records if not r.ok]
+    assert not res.ok and failed
+    assert all(case.startswith(("llada_stratified;", "llada_moments(llada_stratified)", "llada_stratified:"))
+               for case in failed), failed
