@@ -64,8 +64,8 @@ MUTANTS = (
     Mutant("DSE ratio a inverted", "scores", "ctmc_lab/scores.py",
            "    a = ky / kx[:, :, None]\n", "    a = kx[:, :, None] / ky\n"),
     Mutant("KL cross term sign", "information", "ctmc_lab/information.py",
-           "    out = np.where(noised.unreachable_mass(x0) > 0, np.inf, neg_entropy - cross)\n",
-           "    out = np.where(noised.unreachable_mass(x0) > 0, np.inf, neg_entropy - 0.5 * cross)\n"),
+           "    value = np.where(infinite, 0.0, neg_entropy - cross)\n",
+           "    value = np.where(infinite, 0.0, neg_entropy - 0.5 * cross)\n"),
     # ---------------------------------------------------------------- harmonic and Beta weights
     Mutant("harmonic number H_{n-1}", "harmonic", "ctmc_lab/absorbing.py",
            "    return float(np.sum(1.0 / np.arange(1, int(n) + 1)))\n",

@@ -2,7 +2,7 @@
 the core must make ``verify --quick`` exit non-zero, with no traceback.
 
 Each mutant is applied in a scratch copy of the package (the working tree is never touched).
-About 2.5 minutes on 2 cores, so it is ``slow`` (still run by ``pytest`` in CI).
+About 2.5 minutes on 2 quiet cores (5 under load), so it is ``slow`` (still run by ``pytest`` in CI).
 """
 
 from __future__ import annotations
