@@ -25,6 +25,7 @@ __all__ = [
     "dist_note",
     "fit_budget",
     "fit_queries",
+    "range_skip",
 ]
 
 #: Largest S^L the dense (whole-state-space) float64 derivative checks enumerate (a few
@@ -112,9 +113,25 @@ def label(dist: JointDistribution, x) -> str:
     return dist.decode(np.asarray(x))
 
 
-def five_point(f, x: float, h: float) -> float:
-    """Five-point central difference f'(x) ≈ [f(x-2h) - 8f(x-h) + 8f(x+h) - f(x+2h)] / 12h."""
-    return (f(x - 2 * h) - 8 * f(x - h) + 8 * f(x + h) - f(x + 2 * h)) / (12 * h)
+def range_skip(case: str, err) -> "Skip":
+    """The skip of a case that float64 cannot represent: ``err`` is the library's own
+    :class:`ctmc_lab.process.NumericalRangeError` refusal (p_s or a kernel entry underflows,
+    Q too stiff), caught by exactly that type so that any other exception stays an error."""
+    from .framework import Skip
+
+    return Skip(case, f"float64 cannot represent this case: {err}")
+
+
+def five_point(f, x: float, h: float, *, with_scale: bool = False):
+    """Five-point central difference f'(x) ≈ [f(x-2h) - 8f(x-h) + 8f(x+h) - f(x+2h)] / 12h.
+
+    With ``with_scale``, returns (f'(x), max |f| over the four nodes): the rounding error of
+    the difference is about eps · max|f| / h, so its tolerance scales with that size too."""
+    nodes = [f(x - 2 * h), f(x - h), f(x + h), f(x + 2 * h)]
+    d = (nodes[0] - 8 * nodes[1] + 8 * nodes[2] - nodes[3]) / (12 * h)
+    if not with_scale:
+        return d
+    return d, np.max(np.abs(np.asarray(nodes, dtype=float)), axis=0)
 
 
 def fd_step(x: float) -> float:

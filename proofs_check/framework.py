@@ -26,6 +26,7 @@ __all__ = [
     "TOL_ENUM",
     "TOL_QUAD",
     "TOL_DERIV",
+    "deriv_tolerance",
     "TOL_MP",
     "TOL_EXACT",
     "Result",
@@ -85,6 +86,18 @@ TOL_QUAD = 1e-10  #: quadrature identities (Thm 3.2, Thm 3.4, Cor 3.7, Thm 4.2)
 TOL_DERIV = 1e-9  #: derivative identities by 5-point differences (Thm 3.1, Cor 3.6)
 TOL_MP = 1e-25  #: mpmath at 50 digits
 TOL_EXACT = 0.0  #: sympy: the difference simplifies to exactly 0
+
+
+def deriv_tolerance(value, scale=0.0) -> float:
+    """TOL_DERIV · max(1, |value|, |scale|): the tolerance of a 5-point difference against a
+    derivative of size |value| of a function of size |scale| (max |F| over the nodes).
+
+    The difference's truncation error (h^4 f^(5) / 30) grows with the size of the derivatives
+    and its rounding error (about 1.5 eps |F| / h, 2e-11 |F| at the smallest step 1.6e-5) with
+    the size of F, so a fixed absolute 1e-9 fails correct derivatives of size 64 (measured
+    2.1e-9, relative 3e-11) or of a KL near 690 nats, while p_s at a wrong noise level is off
+    by a relative 1e-2 or more (the controls)."""
+    return TOL_DERIV * max(1.0, abs(float(value)), abs(float(scale)))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,11 @@ Every derivative is a difference of F *as a function*: the proof's formula for d
 equals -mdse for any positive p and product q, so a row comparing it with mdse could not
 fail. The library's :func:`ctmc_lab.information.kl_rate` is checked against the
 differences as a library function. Negative control: p_s at the wrong noise level.
+
+The tolerance of a difference against a derivative of size |d| of a function of size |F|
+is 1e-9 · max(1, |d|, |F|) (:func:`~proofs_check.framework.deriv_tolerance`): the 5-point
+error grows with the size of F and its derivatives (2.1e-9 on a derivative of 64, relative
+3e-11), while p_s at a wrong noise level is off by a relative 1e-2 or more.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ctmc_lab import generators, information, scores
 from ctmc_lab.process import NoisedDistribution
 
 from ._util import DENSE_LIMIT, QUAD_LIMIT, SCHEDULES, dist_note, fd_step, fit_dense, five_point, label, pick_sequences, random_generator, worst
-from .framework import TOL_DERIV, Result, Skip, check
+from .framework import TOL_DERIV, Result, Skip, check, deriv_tolerance
 
 __all__ = ["generators_under_test", "T_GRIDS"]
 
@@ -60,6 +65,15 @@ def _t_step(schedule, t: float) -> float:
     return fd_step(t) / max(1.0, sig, abs(float(schedule.dsigma_dt(t))) / sig)
 
 
+def _worst_scaled(rows):
+    """(index, tolerance) of the row (lhs, rhs, ..., scale) with the largest |lhs − rhs|
+    relative to its tolerance :func:`~proofs_check.framework.deriv_tolerance`
+    (1e-9 · max(1, |rhs|, max |F| over the difference's nodes))."""
+    tols = [deriv_tolerance(row[1], row[-1]) for row in rows]
+    w = worst([abs(row[0] - row[1]) / tol for row, tol in zip(rows, tols)])
+    return w, tols[w]
+
+
 def _noised(dist, gen, s):
     return NoisedDistribution.at_noise_level(dist, gen, s)
 
@@ -77,27 +91,28 @@ def thm31_unit_fd(ctx):
         large = gen.n_states**dist.length > QUAD_LIMIT  # fewer cases on big state spaces
         seqs = pick_sequences(dist, 1 if large else (2 if ctx.quick else 3))
         rows = _fd_mdse_rows(dist, gen, seqs, _S_GRID[1:] if large else _S_GRID)
-        w = worst([abs(a - r) for a, r, *_ in rows])
-        a, r, b, s = rows[w]
-        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × s∈{_S_GRID} (worst x0={label(dist, seqs[b])}, s={s})",
-                     float(a), float(r))
+        w, tol = _worst_scaled(rows)
+        a, r, b, s, _ = rows[w]
+        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × s∈{_S_GRID} (worst x0={label(dist, seqs[b])}, s={s}); "
+                     "tol 1e-9·max(1,|rhs|,|F|)", float(a), float(r), tolerance=tol)
 
 
-def fd_rate(dist, gen, seqs, s: float, noised_at=None) -> np.ndarray:
+def fd_rate(dist, gen, seqs, s: float, noised_at=None, *, with_scale: bool = False):
     """dF/ds by a 5-point difference of F(s) = KL(p_{s|0}‖p_s) *as a function* of s
     (:func:`ctmc_lab.information.kl` at s ± h, s ± 2h, h = min(1e-3, s/500)). ``noised_at``
-    replaces the map s -> NoisedDistribution (the wrong-noise-level control)."""
+    replaces the map s -> NoisedDistribution (the wrong-noise-level control); ``with_scale``
+    also returns max |F| over the nodes (:func:`~proofs_check._util.five_point`)."""
     build = noised_at or (lambda u: _noised(dist, gen, u))
-    return five_point(lambda u: information.kl(build(u), seqs), s, fd_step(s))
+    return five_point(lambda u: information.kl(build(u), seqs), s, fd_step(s), with_scale=with_scale)
 
 
 def _fd_mdse_rows(dist, gen, seqs, levels, noised_at=None):
     build = noised_at or (lambda u: _noised(dist, gen, u))
     rows = []
     for s in levels:
-        d = fd_rate(dist, gen, seqs, s, noised_at)
+        d, scale = fd_rate(dist, gen, seqs, s, noised_at, with_scale=True)
         m = scores.mdse(build(s), seqs, method="contract")
-        rows += [(d[b], -m[b], b, s) for b in range(len(seqs))]
+        rows += [(d[b], -m[b], b, s, scale[b]) for b in range(len(seqs))]
     return rows
 
 
@@ -148,11 +163,11 @@ def thm31_wrong_level(ctx):
             continue
         seqs = pick_sequences(dist, 2)
         rows = _fd_mdse_rows(dist, gen, seqs, (0.3, 1.0), noised_at=wrong_level(dist, gen))
-        w = worst([abs(a - r) for a, r, *_ in rows])
-        a, r, b, s = rows[w]
+        w, tol = _worst_scaled(rows)
+        a, r, b, s, _ = rows[w]
         gap = float(np.max(np.abs(_noised(dist, gen, 1.6 * s).p - _noised(dist, gen, s).p)))
-        yield Result(f"{dist_note(dist, ctx)}{name}; FD of F vs −mdse with p at 1.6·s (x0={label(dist, seqs[b])}, s={s})",
-                     float(a), float(r), gap=gap)
+        yield Result(f"{dist_note(dist, ctx)}{name}; FD of F vs −mdse with p at 1.6·s (x0={label(dist, seqs[b])}, s={s}); "
+                     "tol 1e-9·max(1,|rhs|,|F|)", float(a), float(r), tolerance=tol, gap=gap)
 
 
 @check("thm31.schedules_pointwise", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
@@ -173,12 +188,13 @@ def thm31_schedules(ctx):
             for t in T_GRIDS[sname][: 2 if ctx.quick or large else 3]:
                 h = _t_step(sch, t)
                 F = lambda u: information.kl(_noised(dist, gen, float(sch.sigma_bar(u))), seqs)
-                d = five_point(F, t, h)
+                d, scale = five_point(F, t, h, with_scale=True)
                 m = float(sch.sigma(t)) * scores.mdse(_noised(dist, gen, float(sch.sigma_bar(t))), seqs)
-                rows += [(d[b], -m[b], b, t) for b in range(len(seqs))]
-            w = worst([abs(a - r) for a, r, *_ in rows])
-            a, r, b, t = rows[w]
-            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; worst x0={label(dist, seqs[b])}, t={t}", float(a), float(r))
+                rows += [(d[b], -m[b], b, t, scale[b]) for b in range(len(seqs))]
+            w, tol = _worst_scaled(rows)
+            a, r, b, t, _ = rows[w]
+            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; worst x0={label(dist, seqs[b])}, t={t}; "
+                         "tol 1e-9·max(1,|rhs|,|F|)", float(a), float(r), tolerance=tol)
 
 
 @check("thm31.schedules_marginal", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
@@ -197,9 +213,10 @@ def thm31_marginal(ctx):
             for t in T_GRIDS[sname][1: 2 if ctx.quick else 3]:
                 h = _t_step(sch, t)
                 I = lambda u: information.mutual_information(_noised(dist, gen, float(sch.sigma_bar(u))))
-                d = five_point(I, t, h)
+                d, scale = five_point(I, t, h, with_scale=True)
                 m = float(sch.sigma(t)) * scores.marginal_mdse(_noised(dist, gen, float(sch.sigma_bar(t))))
-                rows.append((d, -m, t))
-            w = worst([abs(a - r) for a, r, _ in rows])
-            a, r, t = rows[w]
-            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; marginal, worst t={t}", float(a), float(r))
+                rows.append((d, -m, t, scale))
+            w, tol = _worst_scaled(rows)
+            a, r, t, _ = rows[w]
+            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; marginal, worst t={t}; tol 1e-9·max(1,|rhs|,|F|)",
+                         float(a), float(r), tolerance=tol)

@@ -20,10 +20,10 @@ import numpy as np
 from scipy import integrate
 
 from ctmc_lab import absorbing, decompositions, information, scores
-from ctmc_lab.process import NoisedDistribution
+from ctmc_lab.process import NoisedDistribution, NumericalRangeError
 from ctmc_lab.schedules import Geometric, Loglinear
 
-from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_budget, label, pick_sequences, prefix_marginal
+from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_budget, label, pick_sequences, prefix_marginal, range_skip
 from .framework import TOL_QUAD, Result, Skip, check
 from .thm31_imdse import generators_under_test
 
@@ -115,8 +115,11 @@ def thm32_infinite(ctx):
             yield skip
             continue
         for x0 in pick_sequences(dist, 1 if ctx.quick else 2):
-            yield Result(f"{dist_note(dist, ctx)}{name}; x0={label(dist, x0)}; scipy quad in s", float(dist.nll(x0)),
-                         mdse_integral_s(dist, gen, x0))
+            case = f"{dist_note(dist, ctx)}{name}; x0={label(dist, x0)}; scipy quad in s"
+            try:
+                yield Result(case, float(dist.nll(x0)), mdse_integral_s(dist, gen, x0))
+            except NumericalRangeError as err:  # p_s underflows on the way to s = 60
+                yield range_skip(case, err)
 
 
 @check("thm32.tanh_sinh", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
@@ -129,7 +132,11 @@ def thm32_tanh_sinh(ctx):
             yield skip
             continue
         seqs = pick_sequences(dist, 4 if ctx.quick else 64)
-        res = decompositions.mdse_integral(dist, gen, seqs)
+        try:
+            res = decompositions.mdse_integral(dist, gen, seqs)
+        except NumericalRangeError as err:
+            yield range_skip(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0", err)
+            continue
         nll = dist.nll(seqs)
         err = np.abs(res.value - nll)
         w = int(np.argmax(err))
@@ -150,7 +157,11 @@ def thm32_finite(ctx):
         x0 = pick_sequences(dist, 1)[0]
         for sname, sch in schedules:
             T = HORIZONS[sname]
-            integral, end = finite_horizon(dist, gen, x0, sch, T)
+            try:
+                integral, end = finite_horizon(dist, gen, x0, sch, T)
+            except NumericalRangeError as err:
+                yield range_skip(f"{dist_note(dist, ctx)}{name}; {sname}; T={T}; x0={label(dist, x0)}", err)
+                continue
             yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; T={T}; x0={label(dist, x0)}; KL_T={end:.3g}",
                          float(dist.nll(x0)), integral + end)
 
@@ -169,9 +180,13 @@ def thm32_marginal(ctx):
             continue
         f = lambda s: scores.marginal_mdse(NoisedDistribution.at_noise_level(dist, gen, s))
         for T in ((3.0,) if ctx.quick else (1.0, 3.0)):
-            low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), -40.0, math.log(T / 10), **_QUAD)[0]
-            high = integrate.quad(f, T / 10, T, **_QUAD)[0]
-            mi = information.mutual_information(NoisedDistribution.at_noise_level(dist, gen, T))
+            try:
+                low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), -40.0, math.log(T / 10), **_QUAD)[0]
+                high = integrate.quad(f, T / 10, T, **_QUAD)[0]
+                mi = information.mutual_information(NoisedDistribution.at_noise_level(dist, gen, T))
+            except NumericalRangeError as err:
+                yield range_skip(f"{dist_note(dist, ctx)}{name}; s_T={T}", err)
+                continue
             yield Result(f"{dist_note(dist, ctx)}{name}; s_T={T}; I(x0;x_T)={mi:.3g}", dist.entropy(), low + high + mi)
 
 
@@ -237,10 +252,14 @@ def _control_horizon(ctx, schedule, T, *, with_kl=True):
 def thm32_drop_kl(ctx):
     """Negative control (§8 item 4): loglinear(1e-3) at T = 1 never reaches λ = 1; without
     the KL end term the decomposition misses it (about 3e-3 nats for absorbing noise)."""
-    case, nll, integral, _ = _control_horizon(ctx, Loglinear(1e-3), 1.0, with_kl=False)
-    # The term the control drops, KL at T, computed on its own: where it is below rounding
-    # the control cannot fail and is skipped.
-    _, _, _, end = _control_horizon(ctx, Loglinear(1e-3), 1.0, with_kl=True)
+    try:
+        case, nll, integral, _ = _control_horizon(ctx, Loglinear(1e-3), 1.0, with_kl=False)
+        # The term the control drops, KL at T, computed on its own: where it is below rounding
+        # the control cannot fail and is skipped.
+        _, _, _, end = _control_horizon(ctx, Loglinear(1e-3), 1.0, with_kl=True)
+    except NumericalRangeError as err:  # the control cannot run where its check cannot
+        yield range_skip("loglinear(1e-3); T=1; no KL term", err)
+        return
     yield Result(f"{case}; loglinear(1e-3); T=1; no KL term", nll, integral, gap=end)
 
 
@@ -249,9 +268,13 @@ def thm32_drop_kl(ctx):
 def thm32_unshifted(ctx):
     """Negative control (§8 item 3): SEDD's geometric schedule has σ̄(0) = σ_min = 1e-4, so
     ∫_0^T mdse dt misses ∫_0^{σ_min} mdse_s ds (about σ_min Σ_i a_i for absorbing)."""
-    case, nll, integral, end = _control_horizon(ctx, Geometric(1e-4, 20.0, shifted=False), 0.6)
-    yield Result(f"{case}; geometric(1e-4..20, unshifted); T=0.6", nll, integral + end,
-                 gap=_missing_piece(ctx, 1e-4))
+    try:
+        case, nll, integral, end = _control_horizon(ctx, Geometric(1e-4, 20.0, shifted=False), 0.6)
+        gap = _missing_piece(ctx, 1e-4)
+    except NumericalRangeError as err:  # the control cannot run where its check cannot
+        yield range_skip("geometric(1e-4..20, unshifted); T=0.6", err)
+        return
+    yield Result(f"{case}; geometric(1e-4..20, unshifted); T=0.6", nll, integral + end, gap=gap)
 
 
 def _missing_piece(ctx, sigma_min: float) -> float:
