@@ -46,16 +46,17 @@ def main() -> None:
     # 1. exact moments of all six estimators for all 128 sequences
     t_fast, _ = best_of(lambda: estimator_fields(p, S))
     t_generic, _ = best_of(lambda: estimator_fields(p, S, denoiser=c), repeat=1)
-    print(f"[1] exact moments, 6 estimators x 128 sequences: subset-table path {t_fast * 1e3:.1f} ms, "
-          f"generic denoiser path {t_generic * 1e3:.0f} ms (target <= 2000 ms)")
+    print(
+        f"[1] exact moments, 6 estimators x 128 sequences: subset-table path {t_fast * 1e3:.1f} ms, "
+        f"generic denoiser path {t_generic * 1e3:.0f} ms (target <= 2000 ms)"
+    )
 
     # 2. MC throughput with c*: one sequence, many draws (cache warm after the first batch)
     draws = 1 << 22
     for name in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce"):
         oracle = E.MaskDCE(c, S[0])
         t, _ = best_of(lambda: E.estimate(name, oracle, n_samples=draws, rng=0, batch_size=1 << 16))
-        print(f"[2] {name:<14} {draws / t / 1e6:6.2f} M mask draws/s ({draws} draws, batch 2^16, "
-              "cached MaskDCE)")
+        print(f"[2] {name:<14} {draws / t / 1e6:6.2f} M mask draws/s ({draws} draws, batch 2^16, cached MaskDCE)")
     t, _ = best_of(lambda: E.time_free(c, S[0], n_samples=1 << 20, rng=0, batch_size=1 << 16))
     print(f"[2] time_free from a cold start (builds its MaskDCE): {(1 << 20) / t / 1e6:.2f} M draws/s (2^20 draws)")
 
@@ -76,13 +77,19 @@ def main() -> None:
     masked = np.where(rng.random((k, p.length)) < 0.5, p.n_tokens, x)
     t_rows, _ = best_of(lambda: c(masked))
     per_row = t_rows / k
-    print(f"[3] exact enumeration, 128 sequences x 255 masks (generic denoiser path): {t_exact:.3f} s; "
-          f"max |exact - (-log p0)| = {np.max(np.abs(nll - p.nll(S))):.1e}")
-    print(f"[3] paper MC protocol, 128 x 2^15 time-free draws (cached): {t_mc:.3f} s; "
-          f"RMS error {np.sqrt(np.mean(err ** 2)):.4f} nats; time ratio exact/MC = {t_exact / t_mc:.3f}")
-    print(f"[3] denoiser rows: enumeration 255/sequence, MC 32768/sequence -> {32768 / 255:.0f}x fewer; "
-          f"uncached c* rows cost {per_row * 1e6:.1f} us, so the uncached protocol would take "
-          f"{128 * 32768 * per_row:.1f} s vs {128 * 255 * per_row:.3f} s enumerated")
+    print(
+        f"[3] exact enumeration, 128 sequences x 255 masks (generic denoiser path): {t_exact:.3f} s; "
+        f"max |exact - (-log p0)| = {np.max(np.abs(nll - p.nll(S))):.1e}"
+    )
+    print(
+        f"[3] paper MC protocol, 128 x 2^15 time-free draws (cached): {t_mc:.3f} s; "
+        f"RMS error {np.sqrt(np.mean(err**2)):.4f} nats; time ratio exact/MC = {t_exact / t_mc:.3f}"
+    )
+    print(
+        f"[3] denoiser rows: enumeration 255/sequence, MC 32768/sequence -> {32768 / 255:.0f}x fewer; "
+        f"uncached c* rows cost {per_row * 1e6:.1f} us, so the uncached protocol would take "
+        f"{128 * 32768 * per_row:.1f} s vs {128 * 255 * per_row:.3f} s enumerated"
+    )
 
     # 4. which sampler wins, and the pilot-fitted mask-size sampler
     A = Mo.optimal_mask_dce(p, S)
@@ -96,11 +103,15 @@ def main() -> None:
         v_fit = Mo.estimator_moments(A[row], "mask_size_importance", weights=q).variance
         fitted_ratio.append(v_fit / cmp_.best_mask_size_variance)
         best_ratio_vs_winner.append(cmp_.variances[cmp_.winner] / v_fit)
-    print(f"[4] lowest exact variance among unbiased samplers: {dict(winners)}; winner vs time_free "
-          f"variance factor: median {np.median(factors):.2f}, range {min(factors):.2f}-{max(factors):.2f}")
-    print(f"[4] pilot-fitted mask-size sampler (4 pilot draws per m, 32 rows): Var / Var(best q*) median "
-          f"{np.median(fitted_ratio):.2f}, 90% {np.quantile(fitted_ratio, 0.9):.2f}; it beats the best "
-          f"unbiased sampler by a median factor {np.median(best_ratio_vs_winner):.1f}")
+    print(
+        f"[4] lowest exact variance among unbiased samplers: {dict(winners)}; winner vs time_free "
+        f"variance factor: median {np.median(factors):.2f}, range {min(factors):.2f}-{max(factors):.2f}"
+    )
+    print(
+        f"[4] pilot-fitted mask-size sampler (4 pilot draws per m, 32 rows): Var / Var(best q*) median "
+        f"{np.median(fitted_ratio):.2f}, 90% {np.quantile(fitted_ratio, 0.9):.2f}; it beats the best "
+        f"unbiased sampler by a median factor {np.median(best_ratio_vs_winner):.1f}"
+    )
 
 
 if __name__ == "__main__":

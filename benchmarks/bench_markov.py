@@ -1,4 +1,4 @@
-"""Benchmark: exact conditional NLL of MK4 responses over all 2^16 - 1 masks (``math_spec.md`` §5.4).
+"""Benchmark: exact conditional NLL of MK4 responses over all 2^16 - 1 masks (``docs/theory.md`` §5.4).
 
 Targets (issue 5): one 16-token response, all 65,535 masks, in ≤ 2 s; the full Fig. 1b protocol
 (64 pairs: exact table, 2^13-draw Monte Carlo and the exact moments of six estimators) in ≤ 60 s.
@@ -62,8 +62,10 @@ def main(argv=None) -> int:
     t0, c0 = time.perf_counter(), time.process_time()
     res = run_protocol(mk, pairs=args.pairs)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"protocol: {args.pairs} pairs (prompt 16, response 16, 2^13 MC draws, 6 estimators' moments) "
-          f"in {wall:.1f} s wall, {cpu:.1f} s CPU ({wall / args.pairs:.3f} s/pair)")
+    print(
+        f"protocol: {args.pairs} pairs (prompt 16, response 16, 2^13 MC draws, 6 estimators' moments) "
+        f"in {wall:.1f} s wall, {cpu:.1f} s CPU ({wall / args.pairs:.3f} s/pair)"
+    )
     print(f"  max |true_nll - time_free_exact| = {res.max_residual:.2e}; max |MC - true|/stderr = {res.max_abs_z:.2f}")
     ok = rows[0][1] <= 2.0 and wall <= 60.0 * args.pairs / 64
     print("targets (≤ 2 s per response, ≤ 60 s for 64 pairs):", "met" if ok else "MISSED")

@@ -113,9 +113,10 @@ def kl_rate(h: np.ndarray, mask_level) -> np.ndarray:
     m = length - popcount(np.arange(1 << length))
     lam = np.atleast_1d(np.asarray(mask_level, dtype=float))[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.where(m > 0, m * lam ** np.maximum(m - 1, 0), 0.0) * (1 - lam) ** (length - m) - np.where(
-            length - m > 0, (length - m) * (1 - lam) ** np.maximum(length - m - 1, 0), 0.0
-        ) * lam**m
+        d = (
+            np.where(m > 0, m * lam ** np.maximum(m - 1, 0), 0.0) * (1 - lam) ** (length - m)
+            - np.where(length - m > 0, (length - m) * (1 - lam) ** np.maximum(length - m - 1, 0), 0.0) * lam**m
+        )
     return np.einsum("...u,ku->...k", np.where(np.isinf(h), 0, h), d) + _inf_part(h, np.abs(d))
 
 

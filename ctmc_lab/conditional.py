@@ -1,4 +1,4 @@
-"""Conditional likelihood: Theorem 4.2, Corollary 4.3 and the coupled log-ratio (``math_spec.md`` §4.2, §4.3).
+"""Conditional likelihood: Theorem 4.2, Corollary 4.3 and the coupled log-ratio (``docs/theory.md`` §4.2, §4.3).
 
 Positions of a sequence ``x`` of length L split three ways:
 
@@ -75,8 +75,6 @@ class Split:
         return len(self.target)
 
 
-
-
 def split_positions(length: int, target=None, context=None) -> Split:
     """Validate target/context positions (lists or ``(L,)`` bool masks); the rest is marginalised.
 
@@ -103,9 +101,7 @@ def _kind(source) -> str:
         return "joint"
     if isinstance(source, Denoiser):
         return "denoiser"
-    raise ValueError(
-        f"`source` must be a JointDistribution, a MarkovChain or a Denoiser (got {type(source).__name__})"
-    )
+    raise ValueError(f"`source` must be a JointDistribution, a MarkovChain or a Denoiser (got {type(source).__name__})")
 
 
 def _prepare(source, x, target, context, start):
@@ -192,8 +188,9 @@ def conditional_nll(source, x, *, target=None, context=None, start=None) -> floa
     return float(log_p[0] - log_p[1])
 
 
-def conditional_mask_dce(source, x, *, target=None, context=None, start=None, method=None,
-                         batch_size: int = 4096) -> np.ndarray:
+def conditional_mask_dce(
+    source, x, *, target=None, context=None, start=None, method=None, batch_size: int = 4096
+) -> np.ndarray:
     """A(M) for every mask M ⊆ I1, indexed by the local bitmask (bit t = t-th target position).
 
     Parameters
@@ -334,14 +331,17 @@ class ConditionalLikelihood:
         samplers for a one-position target, where they are undefined).
         """
         if names is None:
-            names = tuple(name for name in _mom.FIELD_ESTIMATORS
-                          if self.split.n >= 2 or not name.startswith("omit_full_mask"))
-        return _mom.all_moments(self.mask_dce, names=names, reference=self.true_nll,
-                                positions=np.asarray(self.split.target))
+            names = tuple(
+                name for name in _mom.FIELD_ESTIMATORS if self.split.n >= 2 or not name.startswith("omit_full_mask")
+            )
+        return _mom.all_moments(
+            self.mask_dce, names=names, reference=self.true_nll, positions=np.asarray(self.split.target)
+        )
 
 
-def conditional_likelihood(source, x, *, target=None, context=None, start=None, method=None,
-                           batch_size: int = 4096) -> ConditionalLikelihood:
+def conditional_likelihood(
+    source, x, *, target=None, context=None, start=None, method=None, batch_size: int = 4096
+) -> ConditionalLikelihood:
     """Exact conditional NLL two ways: from marginals and by Cor. 4.3 over all 2**n - 1 masks.
 
     Parameters are those of :func:`conditional_mask_dce`.
@@ -355,11 +355,15 @@ def conditional_likelihood(source, x, *, target=None, context=None, start=None, 
     ((3, 4, 6), True)
     """
     x, split, kind = _prepare(source, x, target, context, start)
-    A = conditional_mask_dce(source, x, target=split.target, context=split.context, start=start,
-                             method=method, batch_size=batch_size)
+    A = conditional_mask_dce(
+        source, x, target=split.target, context=split.context, start=start, method=method, batch_size=batch_size
+    )
     tf = time_free_value(A)
-    true = tf if kind == "denoiser" else conditional_nll(source, x, target=split.target,
-                                                         context=split.context, start=start)
+    true = (
+        tf
+        if kind == "denoiser"
+        else conditional_nll(source, x, target=split.target, context=split.context, start=start)
+    )
     A.setflags(write=False)
     return ConditionalLikelihood(split, harmonic(split.n), true, tf, A, method or METHODS[kind][0])
 
@@ -374,8 +378,9 @@ def _denoiser_of(source, length, start):
     return source
 
 
-def mask_dce_oracle(source, x, *, target=None, context=None, start=None, table=None,
-                    batch_size: int = _est.DEFAULT_BATCH) -> _est.MaskDCE:
+def mask_dce_oracle(
+    source, x, *, target=None, context=None, start=None, table=None, batch_size: int = _est.DEFAULT_BATCH
+) -> _est.MaskDCE:
     """A :class:`~ctmc_lab.estimators.MaskDCE` for the conditional estimators.
 
     With ``table`` (an exact A-table of this query, e.g. ``conditional_likelihood(...).mask_dce``)
@@ -392,8 +397,19 @@ def mask_dce_oracle(source, x, *, target=None, context=None, start=None, table=N
     return _est.MaskDCE(den, x, **opts).preload(table)
 
 
-def conditional_estimate(source, x, *, estimator: str = "time_free", n_samples: int, rng=None,
-                         target=None, context=None, start=None, table=None, **options) -> _est.Estimate:
+def conditional_estimate(
+    source,
+    x,
+    *,
+    estimator: str = "time_free",
+    n_samples: int,
+    rng=None,
+    target=None,
+    context=None,
+    start=None,
+    table=None,
+    **options,
+) -> _est.Estimate:
     """Monte Carlo estimate of ``-log p(x^{I1} | x^{I2})`` with any estimator of issue 4.
 
     Parameters
@@ -446,9 +462,19 @@ class ConditionalRatio:
     decoupled: _est.Estimate | None
 
 
-def conditional_log_ratio(source, x_plus, x_minus, *, target=None, context=None, start=None,
-                          n_samples: int | None = None, rng=None, scheme: str = "time_free",
-                          method=None) -> ConditionalRatio:
+def conditional_log_ratio(
+    source,
+    x_plus,
+    x_minus,
+    *,
+    target=None,
+    context=None,
+    start=None,
+    n_samples: int | None = None,
+    rng=None,
+    scheme: str = "time_free",
+    method=None,
+) -> ConditionalRatio:
     """Coupled and decoupled estimators of the conditional log-ratio of two responses (Eq. 18).
 
     Parameters
@@ -491,10 +517,9 @@ def conditional_log_ratio(source, x_plus, x_minus, *, target=None, context=None,
     if n_samples is not None:
         rng = np.random.default_rng(rng)
         den = _denoiser_of(source, xp.shape[0], start)
-        opts = dict(n_samples=n_samples, scheme=scheme, target=list(split.target),
-                    context=list(split.context) or None)
+        opts = dict(n_samples=n_samples, scheme=scheme, target=list(split.target), context=list(split.context) or None)
         coupled = _est.log_ratio(den, xp, xn, coupled=True, rng=rng, **opts)
         decoupled = _est.log_ratio(den, xp, xn, coupled=False, rng=rng, **opts)
-    return ConditionalRatio(minus.true_nll - plus.true_nll, minus.time_free_exact - plus.time_free_exact,
-                            mom, coupled, decoupled)
-
+    return ConditionalRatio(
+        minus.true_nll - plus.true_nll, minus.time_free_exact - plus.time_free_exact, mom, coupled, decoupled
+    )

@@ -1,4 +1,4 @@
-"""Bundled and generated data distributions (``math_spec.md`` §1.1).
+"""Bundled and generated data distributions (``docs/theory.md`` §1.1).
 
 * :func:`dna128`: the paper's released D128 table (infodis ``data/sequence_eval.json``).
 * :func:`dna128_like`: the D128 recipe, 128 distinct uniform length-8 DNA sequences with
@@ -56,8 +56,9 @@ def dna128_like(seed=0, *, n_sequences: int = 128, length: int = 8, temperature:
     return JointDistribution(support, probs / probs.sum(), n_tokens=4, alphabet=DNA, name=name)
 
 
-def dirichlet(n_tokens: int, length: int, *, alpha: float = 1.0, support_size=None, rng=None,
-              alphabet=None) -> JointDistribution:
+def dirichlet(
+    n_tokens: int, length: int, *, alpha: float = 1.0, support_size=None, rng=None, alphabet=None
+) -> JointDistribution:
     """p0 ~ Dirichlet(alpha) over V^L, on all of V^L or on a random support of a given size."""
     rng = np.random.default_rng(rng)
     n_all = n_tokens**length
@@ -71,8 +72,13 @@ def dirichlet(n_tokens: int, length: int, *, alpha: float = 1.0, support_size=No
     # Tiny alpha can round a weight to exactly 0; keep the support explicit and positive.
     probs = np.maximum(probs, np.finfo(float).tiny)
     support = np.stack(np.unravel_index(keys, (n_tokens,) * length), axis=1)
-    return JointDistribution(support, probs / probs.sum(), n_tokens=n_tokens, alphabet=alphabet,
-                             name=f"dirichlet(N={n_tokens}, L={length}, alpha={alpha})")
+    return JointDistribution(
+        support,
+        probs / probs.sum(),
+        n_tokens=n_tokens,
+        alphabet=alphabet,
+        name=f"dirichlet(N={n_tokens}, L={length}, alpha={alpha})",
+    )
 
 
 def iid_product(marginals, length=None, *, alphabet=None) -> JointDistribution:
@@ -100,8 +106,9 @@ def iid_product(marginals, length=None, *, alphabet=None) -> JointDistribution:
     n_pos, n_tokens = marginals.shape
     support = all_sequences(n_tokens, n_pos)
     probs = np.prod(marginals[np.arange(n_pos), support], axis=1)
-    return JointDistribution(support, probs, n_tokens=n_tokens, alphabet=alphabet, normalize=True,
-                             name=f"iid(N={n_tokens}, L={n_pos})")
+    return JointDistribution(
+        support, probs, n_tokens=n_tokens, alphabet=alphabet, normalize=True, name=f"iid(N={n_tokens}, L={n_pos})"
+    )
 
 
 def load(spec: str = "dna128", *, alphabet=None, normalize: bool = False) -> JointDistribution:
@@ -123,6 +130,4 @@ def load(spec: str = "dna128", *, alphabet=None, normalize: bool = False) -> Joi
         if alphabet is not None:
             alphabet = Alphabet(alphabet)
         return JointDistribution.from_json(spec, alphabet=alphabet, normalize=normalize)
-    raise ValueError(
-        f"`--dist` {spec!r} is not known: use dna128, dna128-like:SEED, or a path to a JSON file"
-    )
+    raise ValueError(f"`--dist` {spec!r} is not known: use dna128, dna128-like:SEED, or a path to a JSON file")

@@ -21,9 +21,9 @@ from . import absorbing, generators
 from .denoisers import Denoiser, OptimalDenoiser
 from .distributions import JointDistribution
 from .information import kl
+from .moments import exact_nll
 from .process import NoisedDistribution
 from .quadrature import QuadratureResult, tanh_sinh
-from .moments import exact_nll
 from .scores import mdse
 
 __all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "TIME_FREE_METHODS"]
@@ -49,8 +49,9 @@ class MdseIntegral:
     quadrature: QuadratureResult
 
 
-def mdse_integral(dist: JointDistribution, generator, x0, *, s_max: float = S_MAX, atol: float = 1e-12,
-                  method: str = "auto") -> MdseIntegral:
+def mdse_integral(
+    dist: JointDistribution, generator, x0, *, s_max: float = S_MAX, atol: float = 1e-12, method: str = "auto"
+) -> MdseIntegral:
     """-log p0(x0) as ∫_0^{s_max} mdse_s ds + KL(p_{s_max|0} ‖ p_{s_max}) (Theorem 3.2).
 
     Parameters

@@ -1,4 +1,4 @@
-"""The ``Denoiser`` protocol and the optimal denoiser c* (``math_spec.md`` §3.1).
+"""The ``Denoiser`` protocol and the optimal denoiser c* (``docs/theory.md`` §3.1).
 
 A denoiser maps a ``(B, L)`` int batch of partially masked sequences (mask id = N) to
 ``(B, L, N)`` log-probabilities. Rows at masked positions are distributions over V. The
@@ -77,7 +77,7 @@ def _check_size(name: str, value) -> int:
 
 
 #: Tolerance on |sum_v c_{i,v} - 1| at masked positions (DESIGN.md: enumeration identities ≤ 1e-12
-#: need normalised rows; Lemma 3.3 otherwise needs its correction term, math_spec §8 item 2).
+#: need normalised rows; Lemma 3.3 otherwise needs its correction term, docs/theory.md §8 item 2).
 ROW_SUM_TOLERANCE = 1e-9
 
 
@@ -96,7 +96,7 @@ class CallableDenoiser:
         Tolerance on the row sums ``sum_v exp(out[b, i, v])`` at masked positions.
     check_normalisation : bool, default True
         Set False to score an unnormalised model on purpose (then the DSE of Lemma 3.3 carries
-        its correction term, ``math_spec.md`` §3.2).
+        its correction term, ``docs/theory.md`` §3.2).
 
     Notes
     -----
@@ -112,8 +112,9 @@ class CallableDenoiser:
     (1, 3, 4)
     """
 
-    def __init__(self, fn, n_tokens: int, length: int, *, atol: float = ROW_SUM_TOLERANCE,
-                 check_normalisation: bool = True):
+    def __init__(
+        self, fn, n_tokens: int, length: int, *, atol: float = ROW_SUM_TOLERANCE, check_normalisation: bool = True
+    ):
         if not callable(fn):
             raise ValueError(f"`fn` must be callable (got {type(fn).__name__})")
         self.fn = fn
@@ -168,7 +169,7 @@ class MixedDenoiser:
 
     Notes
     -----
-    Rows stay normalised, so by Thm 3.5 / Cor 3.7 (``math_spec.md`` §3.4) the integrated DCE
+    Rows stay normalised, so by Thm 3.5 / Cor 3.7 (``docs/theory.md`` §3.4) the integrated DCE
     of the mixture, sum_M B(m, L-m+1) A_θ(M), is a strict upper bound on E_{p0}[-log p0]
     whenever ``w > 0`` and r differs from c*; and every a_i = A_θ({i}) becomes positive, so
     λ-DCE has infinite variance (§6.3). Visible positions keep the base's rows.

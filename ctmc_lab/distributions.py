@@ -1,4 +1,4 @@
-"""Exact distributions p0 over V^L with an explicit support (``math_spec.md`` §1.1, §3.5, §5.2).
+"""Exact distributions p0 over V^L with an explicit support (``docs/theory.md`` §1.1, §3.5, §5.2).
 
 A :class:`JointDistribution` stores the support sequences and their probabilities. All
 queries (probabilities, pattern marginals P0(x^U), the subset table of a sequence, the
@@ -60,22 +60,17 @@ class JointDistribution:
         support = np.asarray(support)
         probs = np.asarray(probs, dtype=float)
         if support.ndim != 2 or support.shape[0] == 0 or support.shape[1] == 0:
-            raise ValueError(
-                f"`support` must be a non-empty (S, L) array of sequences (got shape {support.shape})"
-            )
+            raise ValueError(f"`support` must be a non-empty (S, L) array of sequences (got shape {support.shape})")
         if not np.issubdtype(support.dtype, np.integer):
             raise ValueError(f"`support` must hold integer tokens (got dtype {support.dtype})")
         if probs.shape != (support.shape[0],):
-            raise ValueError(
-                f"`probs` must have shape ({support.shape[0]},) to match `support` (got {probs.shape})"
-            )
+            raise ValueError(f"`probs` must have shape ({support.shape[0]},) to match `support` (got {probs.shape})")
         if int(n_tokens) < 1:
             raise ValueError(f"`n_tokens` must be at least 1 (got {n_tokens})")
         n_tokens = int(n_tokens)
         if support.min() < 0 or support.max() >= n_tokens:
             raise ValueError(
-                f"`support` tokens must lie in 0..{n_tokens - 1} (got range "
-                f"{support.min()}..{support.max()})"
+                f"`support` tokens must lie in 0..{n_tokens - 1} (got range {support.min()}..{support.max()})"
             )
         length = support.shape[1]
         if length * math.log2(n_tokens) > 62:
@@ -298,7 +293,7 @@ class JointDistribution:
         return out
 
     def marginal(self, x, visible) -> np.ndarray:
-        """Pattern marginals P0(x^U) = sum over z with z^U = x^U of p0(z) (``math_spec.md`` §1.4).
+        """Pattern marginals P0(x^U) = sum over z with z^U = x^U of p0(z) (``docs/theory.md`` §1.4).
 
         Parameters
         ----------
@@ -319,7 +314,7 @@ class JointDistribution:
         return float(out[0]) if single else out
 
     def subset_table(self, x0) -> np.ndarray:
-        """P0(x0^U) for every subset U of positions (``math_spec.md`` §3.5, §5.2).
+        """P0(x0^U) for every subset U of positions (``docs/theory.md`` §3.5, §5.2).
 
         Parameters
         ----------
@@ -361,7 +356,7 @@ class JointDistribution:
     def conditional_log_probs(self, x) -> np.ndarray:
         """log p0(x^i = v | x^{U(x)}) for a batch of partially masked sequences.
 
-        This is the optimal denoiser c* (``math_spec.md`` §3.1).
+        This is the optimal denoiser c* (``docs/theory.md`` §3.1).
 
         Parameters
         ----------
@@ -394,8 +389,10 @@ class JointDistribution:
         if self._patterns is None:
             size = (self.n_tokens + 1) ** self.length
             if size > _PATTERN_LIMIT:
-                raise ValueError(f"pattern marginals over {self.n_tokens + 1}^{self.length} = {size:.3g} states "
-                                 f"exceed the limit {_PATTERN_LIMIT}")
+                raise ValueError(
+                    f"pattern marginals over {self.n_tokens + 1}^{self.length} = {size:.3g} states "
+                    f"exceed the limit {_PATTERN_LIMIT}"
+                )
             table = self.dense()
             for ax in range(self.length):
                 table = np.concatenate([table, table.sum(axis=ax, keepdims=True)], axis=ax)

@@ -1,4 +1,4 @@
-"""Vectorized Monte Carlo likelihood estimators over a ``Denoiser`` (``math_spec.md`` §4, §6, §8).
+"""Vectorized Monte Carlo likelihood estimators over a ``Denoiser`` (``docs/theory.md`` §4, §6, §8).
 
 Fix x0 and a target set T of n positions (all of [L] by default), a context set C, and let
 R = [L] minus (T ∪ C) be the marginalised positions (masked in every model input, never
@@ -141,7 +141,7 @@ class MaskDCE:
         I_1, the positions whose likelihood is estimated (default: all of [L]).
     context : sequence of int or (L,) bool array, optional
         I_2, positions always visible (default: none). Positions in neither set are
-        marginalised: masked in every model input (Cor. 4.3; ``math_spec.md`` §4.2, §8 item 6).
+        marginalised: masked in every model input (Cor. 4.3; ``docs/theory.md`` §4.2, §8 item 6).
     batch_size : int, default 4096
         Rows per denoiser call.
 
@@ -208,8 +208,7 @@ class MaskDCE:
             out = np.asarray(self.denoiser(self.inputs(local[sl])), dtype=float)
             if out.shape != (local[sl].size, self.length, self.n_tokens):
                 raise ValueError(
-                    f"the denoiser returned shape {out.shape}, expected "
-                    f"{(local[sl].size, self.length, self.n_tokens)}"
+                    f"the denoiser returned shape {out.shape}, expected {(local[sl].size, self.length, self.n_tokens)}"
                 )
             out = out[:, self.target, :]  # (k, n, N)
             logc = out[:, np.arange(self.n), self.x0[self.target]]
@@ -222,7 +221,7 @@ class MaskDCE:
             D[sl] = np.where(in_m[sl], defect, 0.0).sum(axis=1)
         return A, D
 
-    def preload(self, A, D=None) -> "MaskDCE":
+    def preload(self, A, D=None) -> MaskDCE:
         """Fill the cache with an exact table, so draws become lookups.
 
         Parameters
@@ -311,7 +310,7 @@ class MaskSizeScheme:
     -----
     E[g] = sum_m q_m f_m Ā_m with Ā_m the mean of A over masks of size m, so the scheme is
     unbiased for sum_M B(m, n-m+1) A(M) = sum_m Ā_m / m exactly when q_m f_m = 1/m for every
-    m ≥ 1 (Thm 4.1; ``math_spec.md`` §4.1, §6.1–6.2).
+    m ≥ 1 (Thm 4.1; ``docs/theory.md`` §4.1, §6.1–6.2).
     """
 
     name: str
@@ -499,8 +498,17 @@ def _run_scheme(scheme: MaskSizeScheme, oracle: MaskDCE, n_samples, rng, batch_s
 
 
 def _scheme_estimator(name):
-    def run(denoiser, x0=None, *, n_samples: int, rng=None, batch_size: int = DEFAULT_BATCH, target=None,
-            context=None, return_values: bool = False) -> Estimate:
+    def run(
+        denoiser,
+        x0=None,
+        *,
+        n_samples: int,
+        rng=None,
+        batch_size: int = DEFAULT_BATCH,
+        target=None,
+        context=None,
+        return_values: bool = False,
+    ) -> Estimate:
         rng = np.random.default_rng(rng)
         n_samples, batch_size = _check_run(n_samples, batch_size, stratified=False)
         oracle = _oracle(denoiser, x0, target, context, batch_size)
@@ -525,7 +533,7 @@ _COMMON_PARAMS = """
     batch_size : int, default 4096
         Draws per vectorized step (and per stratification batch where one applies).
     target, context : sequences of positions, optional
-        The conditional version (Cor. 4.3, ``math_spec.md`` §4.2): masks over ``target`` only,
+        The conditional version (Cor. 4.3, ``docs/theory.md`` §4.2): masks over ``target`` only,
         ``context`` always visible, every other position masked; H_n uses n = |target|.
     return_values : bool, default False
         Keep the per-draw values in the result.
@@ -541,7 +549,7 @@ time_free.__doc__ = (
     """The paper's time-free estimator: P(m) ∝ 1/m on 1..n, M uniform of size m, g = H_n A(M).
 
     Unbiased for -log p_θ(x0^T | x0^C) = sum_M B(m, n-m+1) A(M) (Thm 4.1, Eq. 15; Cor. 4.3,
-    Eq. 17; ``math_spec.md`` §4.1). The fully masked set (m = n) is included (§8 item 5).
+    Eq. 17; ``docs/theory.md`` §4.1). The fully masked set (m = n) is included (§8 item 5).
 """
     + _COMMON_PARAMS
     + """
@@ -561,7 +569,7 @@ rb_lambda_dce.__name__ = "rb_lambda_dce"
 rb_lambda_dce.__doc__ = (
     """Rao–Blackwellised λ-DCE: m ~ U{0..n}, M uniform of size m, g = (n+1)/m A(M) (0 at m = 0).
 
-    It is E[λ-DCE | M], since E[1/λ | M] = (n+1)/m under λ ~ U(0,1) (S9; ``math_spec.md``
+    It is E[λ-DCE | M], since E[1/λ | M] = (n+1)/m under λ ~ U(0,1) (S9; ``docs/theory.md``
     §4.1 (c), §6.2).
 """
     + _COMMON_PARAMS
@@ -570,7 +578,7 @@ rb_lambda_dce.__doc__ = (
 omit_full_mask = _scheme_estimator("omit_full_mask")
 omit_full_mask.__name__ = "omit_full_mask"
 omit_full_mask.__doc__ = (
-    """The off-by-one sampler of ``eval_llada.py``/``eval_text8.py`` (``math_spec.md`` §8):
+    """The off-by-one sampler of ``eval_llada.py``/``eval_text8.py`` (``docs/theory.md`` §8):
     m from 1..n-1 with P(m) ∝ 1/m (the fully masked set is never drawn), g = H_n A(M).
 
     Biased: E[g] = (H_n/H_{n-1}) sum_{k≥1} Ā_k/(n-k), Ā_k the mean of A over masks with k
@@ -582,46 +590,67 @@ omit_full_mask.__doc__ = (
 omit_full_mask_token_mean = _scheme_estimator("omit_full_mask_token_mean")
 omit_full_mask_token_mean.__name__ = "omit_full_mask_token_mean"
 omit_full_mask_token_mean.__doc__ = (
-    """``eval_text8.py``'s statistic (``math_spec.md`` §8): the :func:`omit_full_mask` sampler
+    """``eval_text8.py``'s statistic (``docs/theory.md`` §8): the :func:`omit_full_mask` sampler
     with the per-token mean g = H_n A(M)/m. Not an NLL estimate.
 """
     + _COMMON_PARAMS
 )
 
 
-def k_dce(denoiser, x0=None, *, n_samples: int, rng=None, batch_size: int = DEFAULT_BATCH, stratified=False,
-          target=None, context=None, return_values: bool = False) -> Estimate:
+def k_dce(
+    denoiser,
+    x0=None,
+    *,
+    n_samples: int,
+    rng=None,
+    batch_size: int = DEFAULT_BATCH,
+    stratified=False,
+    target=None,
+    context=None,
+    return_values: bool = False,
+) -> Estimate:
     """k-DCE (RADD ``k_DCE_loss``): m ~ U{1..n}, M uniform of size m, g = (n/m) A(M).
 
     With ``stratified=True`` each batch of B draws uses evenly spaced mask counts,
     m_j = 1 + floor(n (j + u_j)/B), u_j ~ U(0,1): each batch mean stays unbiased and its
-    variance drops; the standard error then comes from the batch means (``math_spec.md``
+    variance drops; the standard error then comes from the batch means (``docs/theory.md``
     §4.1 (b), §6.2).
-"""
+    """
     rng = np.random.default_rng(rng)
     n_samples, batch_size = _check_run(n_samples, batch_size, stratified=stratified)
     oracle = _oracle(denoiser, x0, target, context, batch_size)
-    values = _run_scheme(mask_size_scheme("k_dce", oracle.n), oracle, n_samples, rng, batch_size,
-                         stratified=stratified)
+    values = _run_scheme(mask_size_scheme("k_dce", oracle.n), oracle, n_samples, rng, batch_size, stratified=stratified)
     name = "k_dce_stratified" if stratified else "k_dce"
     return _record(name, values, batch_size=batch_size if stratified else None, return_values=return_values)
 
 
-k_dce.__doc__ += _COMMON_PARAMS.replace("    Returns", """    stratified : bool, default False
+k_dce.__doc__ += _COMMON_PARAMS.replace(
+    "    Returns",
+    """    stratified : bool, default False
         Evenly spaced mask counts per batch of ``batch_size`` draws.
 
-    Returns""")
+    Returns""",
+)
 
 
-def mask_size_importance(denoiser, x0=None, *, weights, n_samples: int, rng=None,
-                         batch_size: int = DEFAULT_BATCH, target=None, context=None,
-                         return_values: bool = False) -> Estimate:
+def mask_size_importance(
+    denoiser,
+    x0=None,
+    *,
+    weights,
+    n_samples: int,
+    rng=None,
+    batch_size: int = DEFAULT_BATCH,
+    target=None,
+    context=None,
+    return_values: bool = False,
+) -> Estimate:
     """Importance sampling over the mask size: m ~ q ∝ ``weights``, M uniform, g = A(M)/(m q_m).
 
-    Unbiased for any positive weights (``math_spec.md`` §6.5). Within this family the variance
+    Unbiased for any positive weights (``docs/theory.md`` §6.5). Within this family the variance
     is smallest at q_m ∝ sqrt(E[A² | m])/m; :func:`ctmc_lab.moments.fit_mask_size_weights`
     estimates those weights from a few pilot draws.
-"""
+    """
     rng = np.random.default_rng(rng)
     n_samples, batch_size = _check_run(n_samples, batch_size, stratified=False)
     oracle = _oracle(denoiser, x0, target, context, batch_size)
@@ -630,22 +659,35 @@ def mask_size_importance(denoiser, x0=None, *, weights, n_samples: int, rng=None
     return _record("mask_size_importance", values, batch_size=None, return_values=return_values)
 
 
-mask_size_importance.__doc__ += _COMMON_PARAMS.replace("    n_samples", """    weights : (n,) float array
+mask_size_importance.__doc__ += _COMMON_PARAMS.replace(
+    "    n_samples",
+    """    weights : (n,) float array
         Unnormalised P(m) for m = 1..n; positive wherever A can be non-zero.
-    n_samples""")
+    n_samples""",
+)
 
 
 _LAMBDA_SAMPLERS = ("plain", "stratified")
 
 
-def lambda_dce(denoiser, x0=None, *, n_samples: int, rng=None, batch_size: int = DEFAULT_BATCH,
-               sampler: str = "plain", target=None, context=None, return_values: bool = False) -> Estimate:
+def lambda_dce(
+    denoiser,
+    x0=None,
+    *,
+    n_samples: int,
+    rng=None,
+    batch_size: int = DEFAULT_BATCH,
+    sampler: str = "plain",
+    target=None,
+    context=None,
+    return_values: bool = False,
+) -> Estimate:
     """λ-DCE, the time-integral estimator: λ ~ U(0,1), M ~ Bern(λ)^n, g = A(M)/λ.
 
     Unbiased (Cor. 3.7 at Λ = 1; Eq. 16; RADD ``lambda_DCE_loss``), but its variance is
-    infinite as soon as some singleton term a_i = A({i}) is positive (``math_spec.md`` §6.3):
+    infinite as soon as some singleton term a_i = A({i}) is positive (``docs/theory.md`` §6.3):
     the sample variance then grows like ½ sum_i a_i² ln n.
-"""
+    """
     if sampler not in _LAMBDA_SAMPLERS:
         raise ValueError(f"unknown `sampler` {sampler!r}; choose one of {list(_LAMBDA_SAMPLERS)}")
     stratified = sampler == "stratified"
@@ -667,19 +709,23 @@ def lambda_dce(denoiser, x0=None, *, n_samples: int, rng=None, batch_size: int =
     return _record(name, out, batch_size=batch_size if stratified else None, return_values=return_values)
 
 
-lambda_dce.__doc__ += _COMMON_PARAMS.replace("    Returns", """    sampler : {"plain", "stratified"}
+lambda_dce.__doc__ += _COMMON_PARAMS.replace(
+    "    Returns",
+    """    sampler : {"plain", "stratified"}
         ``"stratified"`` is infodis' ``decoupled`` batch sampler λ_j = (j + u_j)/B within each
         batch of ``batch_size`` draws (its first stratum still reaches λ → 0).
 
-    Returns""")
+    Returns""",
+)
 
 
 # ============================================================================ schedule-based
 _T_SAMPLERS = ("vdm", "plain")
 
 
-def _t_values(kind, denoiser, x0, schedule, eps_s, n_samples, rng, batch_size, sampler, score_log, target,
-              context, return_values):
+def _t_values(
+    kind, denoiser, x0, schedule, eps_s, n_samples, rng, batch_size, sampler, score_log, target, context, return_values
+):
     from .schedules import Schedule
 
     if not isinstance(schedule, Schedule):
@@ -725,7 +771,9 @@ def _t_values(kind, denoiser, x0, schedule, eps_s, n_samples, rng, batch_size, s
     return _record(name, out, batch_size=batch_size if stratified else None, return_values=return_values)
 
 
-_T_PARAMS = _COMMON_PARAMS.replace("    n_samples", """    schedule : ctmc_lab.schedules.Schedule
+_T_PARAMS = _COMMON_PARAMS.replace(
+    "    n_samples",
+    """    schedule : ctmc_lab.schedules.Schedule
         The noise schedule (σ̄(t), σ(t)); the code default is ``Loglinear(1e-3)``.
     eps_s : float, default 1e-3
         The sampling floor: t = (1 - eps_s) u + eps_s with u ~ U(0,1), as ``sampling_eps`` in
@@ -733,53 +781,117 @@ _T_PARAMS = _COMMON_PARAMS.replace("    n_samples", """    schedule : ctmc_lab.s
     sampler : {"vdm", "plain"}, default "vdm"
         ``"vdm"`` is the code's ``Batch_Uniform_Sampler(type="vdm")``: u_j = (u_0 + j/B) mod 1 with
         one u_0 per batch of ``batch_size``; ``"plain"`` draws u i.i.d.
-    n_samples""")
+    n_samples""",
+)
 
 
-def t_dce(denoiser, x0=None, *, schedule, eps_s: float = 1e-3, n_samples: int, rng=None,
-          batch_size: int = DEFAULT_BATCH, sampler: str = "vdm", score_log: bool = True, target=None,
-          context=None, return_values: bool = False) -> Estimate:
+def t_dce(
+    denoiser,
+    x0=None,
+    *,
+    schedule,
+    eps_s: float = 1e-3,
+    n_samples: int,
+    rng=None,
+    batch_size: int = DEFAULT_BATCH,
+    sampler: str = "vdm",
+    score_log: bool = True,
+    target=None,
+    context=None,
+    return_values: bool = False,
+) -> Estimate:
     """The time-sampled DCE loss of RADD/infodis ``t_DCE_loss``, as the code computes it.
 
     g = σ(t)/(e^σ̄(t) - 1) · sum_{i in M} [-log c_{i,x0^i} + log(e^σ̄(t) - 1)], with
-    M ~ Bern(λ(t))^n and t = (1-ε_s)u + ε_s (``math_spec.md`` §6.3, §8). The code scores with the
+    M ~ Bern(λ(t))^n and t = (1-ε_s)u + ε_s (``docs/theory.md`` §6.3, §8). The code scores with the
     log of the score s = c/(e^σ̄ - 1) (``score_log=True``); ``score_log=False`` gives the true
     t-DCE, σ/(e^σ̄-1) A(M). Both are biased by the truncation at ε_s, the missing 1/(1-ε_s)
     and, for loglinear(ε), the unreached λ ∈ (1-ε, 1].
-"""
-    return _t_values("t_dce", denoiser, x0, schedule, eps_s, n_samples, rng, batch_size, sampler, score_log,
-                     target, context, return_values)
+    """
+    return _t_values(
+        "t_dce",
+        denoiser,
+        x0,
+        schedule,
+        eps_s,
+        n_samples,
+        rng,
+        batch_size,
+        sampler,
+        score_log,
+        target,
+        context,
+        return_values,
+    )
 
 
-t_dce.__doc__ += _T_PARAMS.replace("    Returns", """    score_log : bool, default True
+t_dce.__doc__ += _T_PARAMS.replace(
+    "    Returns",
+    """    score_log : bool, default True
         Add the code's log(e^σ̄ - 1) per masked token.
 
-    Returns""")
+    Returns""",
+)
 
 
-def t_dse(denoiser, x0=None, *, schedule, eps_s: float = 1e-3, n_samples: int, rng=None,
-          batch_size: int = DEFAULT_BATCH, sampler: str = "vdm", target=None, context=None,
-          return_values: bool = False) -> Estimate:
+def t_dse(
+    denoiser,
+    x0=None,
+    *,
+    schedule,
+    eps_s: float = 1e-3,
+    n_samples: int,
+    rng=None,
+    batch_size: int = DEFAULT_BATCH,
+    sampler: str = "vdm",
+    target=None,
+    context=None,
+    return_values: bool = False,
+) -> Estimate:
     """The time-sampled DSE loss of SEDD/RADD/infodis ``t_DSE_loss`` with the score s = c/(e^σ̄-1).
 
-    By Lemma 3.3 with its correction for unnormalised rows (``math_spec.md`` §3.2, §8 item 2),
+    By Lemma 3.3 with its correction for unnormalised rows (``docs/theory.md`` §3.2, §8 item 2),
     the code's value is g = σ(t)/(e^σ̄(t)-1) · [A(M) + sum_{i in M} (sum_v c_{i,v} - 1)], with
     M ~ Bern(λ(t))^n and t = (1-ε_s)u + ε_s. For a normalised c it equals the true t-DCE.
-"""
-    return _t_values("t_dse", denoiser, x0, schedule, eps_s, n_samples, rng, batch_size, sampler, False,
-                     target, context, return_values)
+    """
+    return _t_values(
+        "t_dse",
+        denoiser,
+        x0,
+        schedule,
+        eps_s,
+        n_samples,
+        rng,
+        batch_size,
+        sampler,
+        False,
+        target,
+        context,
+        return_values,
+    )
 
 
 t_dse.__doc__ += _T_PARAMS
 
 
 # ===================================================================================== ratios
-def log_ratio(denoiser, x_num, x_den, *, n_samples: int, coupled: bool = True, scheme: str = "time_free",
-              rng=None, batch_size: int = DEFAULT_BATCH, target=None, context=None,
-              return_values: bool = False) -> Estimate:
+def log_ratio(
+    denoiser,
+    x_num,
+    x_den,
+    *,
+    n_samples: int,
+    coupled: bool = True,
+    scheme: str = "time_free",
+    rng=None,
+    batch_size: int = DEFAULT_BATCH,
+    target=None,
+    context=None,
+    return_values: bool = False,
+) -> Estimate:
     """Estimate log p_θ(x_num) - log p_θ(x_den) with shared (coupled) or independent masks.
 
-    Coupled (Eq. 18; ``math_spec.md`` §4.3): one mask M per draw, applied to both sequences,
+    Coupled (Eq. 18; ``docs/theory.md`` §4.3): one mask M per draw, applied to both sequences,
     g = f_m [A_den(M) - A_num(M)]. Decoupled: independent masks M, M',
     g = f_m A_den(M) - f_m' A_num(M'). Both are unbiased; coupling helps only when
     Cov(A_num, A_den) > 0 (§6.4).
@@ -847,8 +959,14 @@ def prompt_response_log_ratio(denoiser, prompt, response_num, response_den, **op
     for key in ("target", "context"):
         if key in options:
             raise ValueError(f"`{key}` is fixed by the prompt/response split")
-    return log_ratio(denoiser, np.concatenate([prompt, y_num]), np.concatenate([prompt, y_den]),
-                     target=np.arange(p, total), context=np.arange(p), **options)
+    return log_ratio(
+        denoiser,
+        np.concatenate([prompt, y_num]),
+        np.concatenate([prompt, y_den]),
+        target=np.arange(p, total),
+        context=np.arange(p),
+        **options,
+    )
 
 
 # =================================================================================== registry

@@ -6,7 +6,7 @@ PDF and PNG), and a few headline numbers. :data:`FIGURES` maps the figure names 
 ``ctmc-lab figures --only NAME`` to the functions; :func:`make_figures` writes them all.
 
 =========================== ===================================================================
-name                        content (``math_spec.md`` section)
+name                        content (``docs/theory.md`` section)
 =========================== ===================================================================
 fig1a_dna128_nll            Fig. 1a: true NLL, exact time-free enumeration and MC at 2^15 draws
                             for all 128 D128 sequences (Thm 4.1, §4.1, §7)
@@ -194,7 +194,7 @@ def auroc(scores_in, scores_out) -> float:
     from scipy.stats import rankdata
 
     ranks = rankdata(np.concatenate([neg, pos]))
-    u = ranks[neg.size:].sum() - pos.size * (pos.size + 1) / 2.0
+    u = ranks[neg.size :].sum() - pos.size * (pos.size + 1) / 2.0
     return float(u / (neg.size * pos.size))
 
 
@@ -214,10 +214,28 @@ def _nll_panels(fig_axes, true, exact, mc_mean, mc_se, *, what: str, n_samples: 
     """Top: true NLL line, exact enumeration, MC ± 1.96 se; bottom: z-scores."""
     ax, az = fig_axes
     rank = np.arange(1, true.size + 1)
-    ax.errorbar(rank, mc_mean, yerr=1.96 * mc_se, fmt="o", ms=1.8, lw=0.5, color=COLORS["mc"],
-                label=f"time-free MC, {n_samples:,} draws (±1.96 se)", zorder=2)
-    ax.plot(rank, exact, "s", ms=2.6, mfc="none", mew=0.5, color=COLORS["exact"],
-            label="exact: all $2^n-1$ masks (Thm 4.1 / Cor 4.3)", zorder=3)
+    ax.errorbar(
+        rank,
+        mc_mean,
+        yerr=1.96 * mc_se,
+        fmt="o",
+        ms=1.8,
+        lw=0.5,
+        color=COLORS["mc"],
+        label=f"time-free MC, {n_samples:,} draws (±1.96 se)",
+        zorder=2,
+    )
+    ax.plot(
+        rank,
+        exact,
+        "s",
+        ms=2.6,
+        mfc="none",
+        mew=0.5,
+        color=COLORS["exact"],
+        label="exact: all $2^n-1$ masks (Thm 4.1 / Cor 4.3)",
+        zorder=3,
+    )
     ax.plot(rank, true, "-", color=COLORS["true"], lw=0.9, label=f"true {what}", zorder=4)
     ax.set_ylabel(f"{what} (nats)")
     ax.legend(loc="upper left")
@@ -231,8 +249,11 @@ def _nll_panels(fig_axes, true, exact, mc_mean, mc_se, *, what: str, n_samples: 
     az.set_ylim(-lim, lim)
     ax.set_xlim(0, true.size + 1)
     resid = float(np.max(np.abs(exact - true)))
-    note(ax, f"max |exact − true| = {resid:.1e} nats\n"
-             f"{np.mean(np.abs(z) < 1.96):.0%} of MC within ±1.96 se", loc="lower right")
+    note(
+        ax,
+        f"max |exact − true| = {resid:.1e} nats\n{np.mean(np.abs(z) < 1.96):.0%} of MC within ±1.96 se",
+        loc="lower right",
+    )
     return z, resid
 
 
@@ -240,7 +261,7 @@ def _nll_panels(fig_axes, true, exact, mc_mean, mc_se, *, what: str, n_samples: 
 def fig1a_dna128_nll(*, dist=None, n_samples: int = 2**15, seed: int = 0) -> FigureResult:
     """Paper Fig. 1a: NLL of every D128 sequence, true vs time-free MC vs exact enumeration.
 
-    The time-free estimator (Thm 4.1, Eq. 15; ``math_spec.md`` §4.1) runs with the optimal
+    The time-free estimator (Thm 4.1, Eq. 15; ``docs/theory.md`` §4.1) runs with the optimal
     denoiser c* (:class:`~ctmc_lab.denoisers.OptimalDenoiser`) at ``n_samples`` draws per
     sequence (2^15 as in the paper and ``eval_sequence.py``). "Exact" evaluates
     H_L Σ_I p(I) Σ_{i∉I} -log c*(x0^I) over all 2^L - 1 masks through the same denoiser
@@ -268,10 +289,8 @@ def fig1a_dna128_nll(*, dist=None, n_samples: int = 2**15, seed: int = 0) -> Fig
     mean = np.array([e.mean for e in mc])
     se = np.array([e.stderr for e in mc])
     order = np.argsort(true, kind="stable")
-    fig, (ax, az) = new_figure(2, 1, width="column", height=3.3, sharex=True,
-                               gridspec_kw={"height_ratios": [3, 1.2]})
-    z, resid = _nll_panels((ax, az), true[order], exact[order], mean[order], se[order],
-                           what="NLL", n_samples=n_samples)
+    fig, (ax, az) = new_figure(2, 1, width="column", height=3.3, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    z, resid = _nll_panels((ax, az), true[order], exact[order], mean[order], se[order], what="NLL", n_samples=n_samples)
     ax.set_title(f"{p.name}: L = {p.length}, {p.support_size} sequences, optimal denoiser")
     table = {
         "rank": np.arange(1, len(X) + 1),
@@ -284,21 +303,31 @@ def fig1a_dna128_nll(*, dist=None, n_samples: int = 2**15, seed: int = 0) -> Fig
         "mc_samples": np.full(len(X), n_samples),
         "z_score": z,
     }
-    summary = {"max_abs_exact_minus_true": resid, "fraction_within_1.96se": float(np.mean(np.abs(z) < 1.96)),
-               "max_abs_z": float(np.abs(z).max())}
+    summary = {
+        "max_abs_exact_minus_true": resid,
+        "fraction_within_1.96se": float(np.mean(np.abs(z) < 1.96)),
+        "max_abs_z": float(np.abs(z).max()),
+    }
     return FigureResult("fig1a_dna128_nll", {"fig1a_dna128_nll": table}, fig, summary)
 
 
 # ======================================================================================= Fig 1b
 @_timed
-def fig1b_markov_conditional(*, chain: MarkovChain | None = None, pairs: int = 64, prompt_length: int = 16,
-                             response_length: int = 16, mc_samples: int = MC_SAMPLES, seed: int = 0) -> FigureResult:
+def fig1b_markov_conditional(
+    *,
+    chain: MarkovChain | None = None,
+    pairs: int = 64,
+    prompt_length: int = 16,
+    response_length: int = 16,
+    mc_samples: int = MC_SAMPLES,
+    seed: int = 0,
+) -> FigureResult:
     """Paper Fig. 1b: conditional NLL -log p(y | prompt) on the MK4 prompt–response protocol.
 
     The pairs are those of :func:`ctmc_lab.protocol.run_protocol` with the same ``seed``
     (pair j from the j-th spawned generator: a stationary prompt, then the response). "True"
     is the chain rule Σ_j -log P(y_j | context_j); "exact" is Cor. 4.3 over all 2^R - 1
-    response masks with H_R (``math_spec.md`` §4.2), its A-table computed from the subset
+    response masks with H_R (``docs/theory.md`` §4.2), its A-table computed from the subset
     log-evidence (a route independent of the protocol's forward–backward tries); the MC
     estimate is the time-free estimator with ``mc_samples`` draws (2^13, the code's MC_NUM)
     drawn with the same generator as the protocol's.
@@ -330,17 +359,19 @@ def fig1b_markov_conditional(*, chain: MarkovChain | None = None, pairs: int = 6
         x = np.concatenate([prompt, response])
         true = ch.nll(response, start=prompt)
         A = conditional.conditional_mask_dce(ch, x, target=target, context=context, method="subset")
-        est = conditional.conditional_estimate(ch, x, estimator="time_free", n_samples=mc_samples, rng=g,
-                                               target=target, context=context, table=A)
-        rows.append((ch.decode(prompt), ch.decode(response), true, conditional.time_free_value(A),
-                     est.mean, est.stderr))
+        est = conditional.conditional_estimate(
+            ch, x, estimator="time_free", n_samples=mc_samples, rng=g, target=target, context=context, table=A
+        )
+        rows.append(
+            (ch.decode(prompt), ch.decode(response), true, conditional.time_free_value(A), est.mean, est.stderr)
+        )
     prompt_s, response_s, true, exact, mean, se = (np.array(c) for c in zip(*rows))
     true, exact, mean, se = (a.astype(float) for a in (true, exact, mean, se))
     order = np.argsort(true, kind="stable")
-    fig, (ax, az) = new_figure(2, 1, width="column", height=3.3, sharex=True,
-                               gridspec_kw={"height_ratios": [3, 1.2]})
-    z, resid = _nll_panels((ax, az), true[order], exact[order], mean[order], se[order],
-                           what="cond. NLL", n_samples=mc_samples)
+    fig, (ax, az) = new_figure(2, 1, width="column", height=3.3, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    z, resid = _nll_panels(
+        (ax, az), true[order], exact[order], mean[order], se[order], what="cond. NLL", n_samples=mc_samples
+    )
     ax.set_title(f"MK4: prompt {prompt_length} + response {response_length}, {pairs} pairs, $H_{{{response_length}}}$")
     table = {
         "rank": np.arange(1, pairs + 1),
@@ -354,8 +385,11 @@ def fig1b_markov_conditional(*, chain: MarkovChain | None = None, pairs: int = 6
         "mc_samples": np.full(pairs, mc_samples),
         "z_score": z,
     }
-    summary = {"max_abs_exact_minus_true": resid, "fraction_within_1.96se": float(np.mean(np.abs(z) < 1.96)),
-               "max_abs_z": float(np.abs(z).max())}
+    summary = {
+        "max_abs_exact_minus_true": resid,
+        "fraction_within_1.96se": float(np.mean(np.abs(z) < 1.96)),
+        "max_abs_z": float(np.abs(z).max()),
+    }
     return FigureResult("fig1b_markov_conditional", {"fig1b_markov_conditional": table}, fig, summary)
 
 
@@ -374,7 +408,7 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> Fi
 
     * KL(p_{t|0}(·|x0) ‖ p_t) decays from -log p0(x0) to 0, and I(x0; x_t) from H(p0) to 0;
     * their exact t-derivatives (``information.kl_rate`` times σ(t), no finite differences)
-      coincide with -mdse(x0, t) and -mdse(t) (Thm 3.1, ``math_spec.md`` §2.4);
+      coincide with -mdse(x0, t) and -mdse(t) (Thm 3.1, ``docs/theory.md`` §2.4);
     * the area under mdse(x0, t) is -log p0(x0) and under mdse(t) it is H(p0) (Thm 3.2, §2.5),
       computed by quadrature over noise levels (:func:`~ctmc_lab.decompositions.mdse_integral`).
 
@@ -402,8 +436,21 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> Fi
     sched = Loglinear(0.0)
     t = np.linspace(0.0, 1.0, n_points + 2)[1:-1]
     sig_bar, sig = np.asarray(sched.sigma_bar(t)), np.asarray(sched.sigma(t))
-    cols = {k: [] for k in ("process", "t", "sigma_bar", "sigma", "kl", "kl_rate", "mdse", "mutual_information",
-                            "mutual_information_rate", "mdse_marginal")}
+    cols = {
+        k: []
+        for k in (
+            "process",
+            "t",
+            "sigma_bar",
+            "sigma",
+            "kl",
+            "kl_rate",
+            "mdse",
+            "mutual_information",
+            "mutual_information_rate",
+            "mdse_marginal",
+        )
+    }
     summary = {"sequence": p.decode(x0), "neg_log_p0": float(p.nll(x0)), "entropy": float(p.entropy())}
     kinds = ("absorbing", "uniform")
     fig, axes = new_figure(2, 3, width="page", height=4.1)
@@ -416,11 +463,14 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> Fi
             rate_all = information.kl_rate(nd, p.support) * r
             mdse_all = scores.mdse(nd, p.support) * r
             i0 = int(np.flatnonzero((p.support == x0).all(axis=1))[0])
-            vals.append((kl_all[i0], rate_all[i0], mdse_all[i0], p.probs @ kl_all, p.probs @ rate_all,
-                         p.probs @ mdse_all))
+            vals.append(
+                (kl_all[i0], rate_all[i0], mdse_all[i0], p.probs @ kl_all, p.probs @ rate_all, p.probs @ mdse_all)
+            )
         kl_, rate, md, mi, mi_rate, md_marg = (np.array(v) for v in zip(*vals))
-        for k, v in zip(("kl", "kl_rate", "mdse", "mutual_information", "mutual_information_rate", "mdse_marginal"),
-                        (kl_, rate, md, mi, mi_rate, md_marg)):
+        for k, v in zip(
+            ("kl", "kl_rate", "mdse", "mutual_information", "mutual_information_rate", "mdse_marginal"),
+            (kl_, rate, md, mi, mi_rate, md_marg),
+        ):
             cols[k].append(v)
         cols["process"].append(np.full(t.size, kind))
         cols["t"].append(t)
@@ -435,20 +485,30 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> Fi
 
         a, b, c = axes[row]
         tt = np.concatenate([[0.0], t, [1.0]])
-        a.plot(tt, np.concatenate([[p.nll(x0)], kl_, [0.0]]), color=COLORS["exact"],
-               label=r"KL$(p_{t|0}(\cdot|x_0)\,\|\,p_t)$")
-        a.plot(tt, np.concatenate([[p.entropy()], mi, [0.0]]), color=COLORS["k_dce"], ls="--",
-               label=r"$I(x_0; x_t)$")
+        a.plot(
+            tt,
+            np.concatenate([[p.nll(x0)], kl_, [0.0]]),
+            color=COLORS["exact"],
+            label=r"KL$(p_{t|0}(\cdot|x_0)\,\|\,p_t)$",
+        )
+        a.plot(tt, np.concatenate([[p.entropy()], mi, [0.0]]), color=COLORS["k_dce"], ls="--", label=r"$I(x_0; x_t)$")
         a.plot([0], [p.nll(x0)], "o", color=COLORS["exact"], ms=3)
         a.plot([0], [p.entropy()], "o", color=COLORS["k_dce"], ms=3)
         a.set_ylabel(f"{kind}\nnats")
         a.legend(loc="upper right")
         b.plot(t, rate, color=COLORS["exact"], label=r"$\frac{d}{dt}$KL (exact)")
-        b.plot(t[::2], -md[::2], "o", ms=2.6, mfc="none", mew=0.6, color=COLORS["mc"],
-               label=r"$-$mdse$(x_0,t)$")
+        b.plot(t[::2], -md[::2], "o", ms=2.6, mfc="none", mew=0.6, color=COLORS["mc"], label=r"$-$mdse$(x_0,t)$")
         b.plot(t, mi_rate, color=COLORS["k_dce"], ls="--", label=r"$\frac{d}{dt}I$ (exact)")
-        b.plot(t[1::2], -md_marg[1::2], "^", ms=2.6, mfc="none", mew=0.6, color=COLORS["rb_lambda_dce"],
-               label=r"$-$mdse$(t)$")
+        b.plot(
+            t[1::2],
+            -md_marg[1::2],
+            "^",
+            ms=2.6,
+            mfc="none",
+            mew=0.6,
+            color=COLORS["rb_lambda_dce"],
+            label=r"$-$mdse$(t)$",
+        )
         b.set_ylabel("nats per unit t")
         b.legend(loc="lower right", ncol=2, fontsize=5.8)
         note(b, f"max |rate + mdse| = {resid:.0e}", loc="upper left")
@@ -457,10 +517,13 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> Fi
         c.plot(t, md_marg, color=COLORS["k_dce"], ls="--", label=r"mdse$(t)$")
         c.set_ylabel("nats per unit t")
         c.legend(loc="upper right")
-        note(c, f"shaded area = {area:.6f}\n−log p0(x0) = {p.nll(x0):.6f}\n"
-                f"area under mdse(t) = {area_marg:.6f}\nH(p0) = {p.entropy():.6f}",
-             loc="lower center" if kind == "absorbing" else "center right",
-             fontsize=5.8)
+        note(
+            c,
+            f"shaded area = {area:.6f}\n−log p0(x0) = {p.nll(x0):.6f}\n"
+            f"area under mdse(t) = {area_marg:.6f}\nH(p0) = {p.entropy():.6f}",
+            loc="lower center" if kind == "absorbing" else "center right",
+            fontsize=5.8,
+        )
         top = max(md.max(), md_marg.max())
         c.set_ylim(0, top * 1.08)
         for ax in (a, b, c):
@@ -487,7 +550,7 @@ def dse_dce_equivalence(*, dist=None, n_points: int = 60, mix_weight: float = 0.
     corresponding score s_t = (1-λ)/λ c is put into the generic DSE sum
     (:func:`~ctmc_lab.scores.dse`, paper Eq. 3) at each t of loglinear(10^-3), and compared
     with the scaled DCE (:func:`~ctmc_lab.scores.dce`). The factor uses the rate σ(t); with
-    σ̄(t) in its place (the misprint of a third-party summary, ``math_spec.md`` §3.2) the
+    σ̄(t) in its place (the misprint of a third-party summary, ``docs/theory.md`` §3.2) the
     identity fails, drawn dashed as a control.
 
     Parameters
@@ -519,8 +582,22 @@ def dse_dce_equivalence(*, dist=None, n_points: int = 60, mix_weight: float = 0.
     t = np.geomspace(1e-4, 1.0, n_points)
     base = OptimalDenoiser(p)
     dens = {"optimal c*": base, f"mixture, w = {mix_weight}": MixedDenoiser(base, weight=mix_weight)}
-    cols = {k: [] for k in ("denoiser", "t", "sigma", "sigma_bar", "mask_level", "dse", "dce", "scaled_dce",
-                            "abs_residual", "rel_residual", "scaled_dce_wrong_factor")}
+    cols = {
+        k: []
+        for k in (
+            "denoiser",
+            "t",
+            "sigma",
+            "sigma_bar",
+            "mask_level",
+            "dse",
+            "dce",
+            "scaled_dce",
+            "abs_residual",
+            "rel_residual",
+            "scaled_dce_wrong_factor",
+        )
+    }
     kernels = [NoisedDistribution.at_noise_level(p, gen, float(s)) for s in sched.sigma_bar(t)]
     for label, den in dens.items():
         logc = den(x[None])  # (1, L, N)
@@ -547,21 +624,35 @@ def dse_dce_equivalence(*, dist=None, n_points: int = 60, mix_weight: float = 0.
         cols["rel_residual"].append(np.abs(dse - scaled) / dse)
         cols["scaled_dce_wrong_factor"].append(sb / np.expm1(sb) * dce)
     table = {k: np.concatenate(v) for k, v in cols.items()}
-    fig, (ax, ax2) = new_figure(2, 1, width="column", height=3.3, sharex=True,
-                                gridspec_kw={"height_ratios": [2.4, 1]})
+    fig, (ax, ax2) = new_figure(2, 1, width="column", height=3.3, sharex=True, gridspec_kw={"height_ratios": [2.4, 1]})
     colors = [COLORS["exact"], COLORS["k_dce"]]
     k = t.size
     floor = 1e-17
     for j, label in enumerate(dens):
         sl = slice(j * k, (j + 1) * k)
         ax.plot(t, table["dse"][sl], color=colors[j], label=r"$\ell_{\rm DSE}$, " + label)
-        ax.plot(t[j::4], table["scaled_dce"][sl][j::4], "o", ms=3, mfc="none", mew=0.6, color=colors[j],
-                label=r"$\sigma\,\frac{1-\lambda}{\lambda}\,\ell_{\rm DCE}$, " + label)
+        ax.plot(
+            t[j::4],
+            table["scaled_dce"][sl][j::4],
+            "o",
+            ms=3,
+            mfc="none",
+            mew=0.6,
+            color=colors[j],
+            label=r"$\sigma\,\frac{1-\lambda}{\lambda}\,\ell_{\rm DCE}$, " + label,
+        )
         rel = table["rel_residual"][sl]
-        ax2.plot(t, np.maximum(rel, floor), "o" if j == 0 else "^", ms=2.2, mfc="none", mew=0.5,
-                 color=colors[j], label=label)
-    ax.plot(t, table["scaled_dce_wrong_factor"][:k], color=COLORS["residual"], ls="--", lw=0.8,
-            label=r"$\bar\sigma\,\frac{1-\lambda}{\lambda}\,\ell_{\rm DCE}$, c* (wrong factor)")
+        ax2.plot(
+            t, np.maximum(rel, floor), "o" if j == 0 else "^", ms=2.2, mfc="none", mew=0.5, color=colors[j], label=label
+        )
+    ax.plot(
+        t,
+        table["scaled_dce_wrong_factor"][:k],
+        color=COLORS["residual"],
+        ls="--",
+        lw=0.8,
+        label=r"$\bar\sigma\,\frac{1-\lambda}{\lambda}\,\ell_{\rm DCE}$, c* (wrong factor)",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylabel("loss (nats per unit t)")
@@ -572,8 +663,10 @@ def dse_dce_equivalence(*, dist=None, n_points: int = 60, mix_weight: float = 0.
     ax2.set_ylabel("|DSE − scaled DCE|\n/ DSE")
     ax2.set_xlabel("t   (loglinear, ε = 1e-3)")
     note(ax2, f"max {table['rel_residual'].max():.1e}; exact 0 drawn at {floor:.0e}", loc="upper right")
-    summary = {"max_rel_residual": float(table["rel_residual"].max()),
-               "max_abs_residual": float(table["abs_residual"].max())}
+    summary = {
+        "max_rel_residual": float(table["rel_residual"].max()),
+        "max_abs_residual": float(table["abs_residual"].max()),
+    }
     return FigureResult("dse_dce_equivalence", {"dse_dce_equivalence": table}, fig, summary)
 
 
@@ -605,15 +698,16 @@ def _repeat_variance(oracle, name, n, repeats, rng):
 
 # ============================================================ variance vs samples (Table 1a)
 @_timed
-def variance_vs_samples(*, n_list=(128, 256, 512), repeats: int = 64, n_sequences: int = 30,
-                        response_length: int = 8, seed: int = 0) -> FigureResult:
+def variance_vs_samples(
+    *, n_list=(128, 256, 512), repeats: int = 64, n_sequences: int = 30, response_length: int = 8, seed: int = 0
+) -> FigureResult:
     """Table 1a analogue: variance of repeated estimates, time-integral (λ-DCE) vs time-free.
 
     Two settings, each averaged over ``n_sequences`` sequences (the paper: 30 sequences, 15
     repeats): (a) D128 sequences with no Hamming-1 neighbour in the support, where every
     singleton term a_i is 0 and λ-DCE has a finite variance; (b) MK4 prompt–response pairs
     (prompt 16, response ``response_length``), where every a_i > 0 and the exact λ-DCE
-    variance is infinite (``math_spec.md`` §6.3). Markers: sample variance over ``repeats``
+    variance is infinite (``docs/theory.md`` §6.3). Markers: sample variance over ``repeats``
     estimates of n draws; lines: exact Var(g)/n (§6.1–6.3).
 
     Parameters
@@ -644,15 +738,29 @@ def variance_vs_samples(*, n_list=(128, 256, 512), repeats: int = 64, n_sequence
     ch = markov4()
     X_m, A_m, target, context = _mk4_pairs(ch, n_sequences, 16, response_length, next(rngs))
     settings = [
-        ("a", "D128, no Hamming-1 neighbour (every $a_i$ = 0)",
-         [(p, p.support[i], A_d[i], None, None) for i in pick]),
-        ("b", f"MK4 prompt 16 + response {response_length} (every $a_i$ > 0)",
-         [(ch, x, A, target, context) for x, A in zip(X_m, A_m)]),
+        ("a", "D128, no Hamming-1 neighbour (every $a_i$ = 0)", [(p, p.support[i], A_d[i], None, None) for i in pick]),
+        (
+            "b",
+            f"MK4 prompt 16 + response {response_length} (every $a_i$ > 0)",
+            [(ch, x, A, target, context) for x, A in zip(X_m, A_m)],
+        ),
     ]
-    cols = {k: [] for k in ("panel", "setting", "estimator", "n_samples", "sampled_variance", "exact_variance",
-                            "repeats", "n_sequences")}
-    per_seq = {k: [] for k in ("panel", "sequence", "target_start", "exact_variance_time_free",
-                               "exact_variance_lambda_dce")}
+    cols = {
+        k: []
+        for k in (
+            "panel",
+            "setting",
+            "estimator",
+            "n_samples",
+            "sampled_variance",
+            "exact_variance",
+            "repeats",
+            "n_sequences",
+        )
+    }
+    per_seq = {
+        k: [] for k in ("panel", "sequence", "target_start", "exact_variance_time_free", "exact_variance_lambda_dce")
+    }
     fig, axes = new_figure(1, 2, width="page", height=2.5)
     summary = {}
     for ax, (panel, label, items) in zip(axes, settings):
@@ -665,8 +773,16 @@ def variance_vs_samples(*, n_list=(128, 256, 512), repeats: int = 64, n_sequence
             per_seq[f"exact_variance_{name}"].append(exact_one)
             sampled = []
             for n in n_list:
-                v = [_repeat_variance(conditional.mask_dce_oracle(src, x, table=A, target=tg, context=cx),
-                                      name, n, repeats, next(rngs)) for src, x, A, tg, cx in items]
+                v = [
+                    _repeat_variance(
+                        conditional.mask_dce_oracle(src, x, table=A, target=tg, context=cx),
+                        name,
+                        n,
+                        repeats,
+                        next(rngs),
+                    )
+                    for src, x, A, tg, cx in items
+                ]
                 sampled.append(float(np.mean(v)))
             exact = np.array([float(np.mean(exact_one)) / n for n in n_list])
             for n, s, e in zip(n_list, sampled, exact):
@@ -696,8 +812,9 @@ def variance_vs_samples(*, n_list=(128, 256, 512), repeats: int = 64, n_sequence
         panel_label(ax, panel)
     table = {k: np.array(v) for k, v in cols.items()}
     seq_table = {k: np.concatenate(v) for k, v in per_seq.items()}
-    return FigureResult("variance_vs_samples", {"variance_vs_samples": table,
-                                                "variance_vs_samples_sequences": seq_table}, fig, summary)
+    return FigureResult(
+        "variance_vs_samples", {"variance_vs_samples": table, "variance_vs_samples_sequences": seq_table}, fig, summary
+    )
 
 
 # ================================================================================= heavy tail
@@ -710,7 +827,7 @@ def _prefix_variances(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 @_timed
 def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> FigureResult:
-    """The infinite variance of λ-DCE, seen: sample variance against ln n (``math_spec.md`` §6.3).
+    """The infinite variance of λ-DCE, seen: sample variance against ln n (``docs/theory.md`` §6.3).
 
     (a) An MK4 window of length 8 (stationary; all a_i > 0): the median over ``repeats`` runs
     of the sample variance of the first n λ-DCE draws grows like ½ Σ_i a_i² ln n, the tail
@@ -746,12 +863,28 @@ def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> Figur
     p = datasets.dna128()
     A_d, singles = _d128_tables(p)
     k = int(np.flatnonzero(~(singles > 0).any(axis=1))[0])
-    cases = [("a", f"MK4 window {joint.decode(cand[j])}: $\\Sigma_i a_i^2$ = {s2[j]:.2f}", joint, cand[j], A_c[j]),
-             ("b", f"D128 {p.decode(p.support[k])}: every $a_i$ = 0 (control)", p, p.support[k], A_d[k])]
+    cases = [
+        ("a", f"MK4 window {joint.decode(cand[j])}: $\\Sigma_i a_i^2$ = {s2[j]:.2f}", joint, cand[j], A_c[j]),
+        ("b", f"D128 {p.decode(p.support[k])}: every $a_i$ = 0 (control)", p, p.support[k], A_d[k]),
+    ]
     grid = 2 ** np.arange(4, int(np.log2(n_max)) + 1)
     rngs = iter(rngs)
-    cols = {k_: [] for k_ in ("panel", "setting", "sequence", "estimator", "n", "median_sample_variance", "q25", "q75",
-                              "exact_variance", "predicted", "predicted_slope")}
+    cols = {
+        k_: []
+        for k_ in (
+            "panel",
+            "setting",
+            "sequence",
+            "estimator",
+            "n",
+            "median_sample_variance",
+            "q25",
+            "q75",
+            "exact_variance",
+            "predicted",
+            "predicted_slope",
+        )
+    }
     fig, axes = new_figure(1, 2, width="page", height=2.9)
     summary = {}
     for ax, (panel, label, src, x, A) in zip(axes, cases):
@@ -760,29 +893,55 @@ def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> Figur
         nll = float(moments.time_free_sum(A))
         slope = 0.5 * float((A[1 << np.arange(len(x))] ** 2).sum())
         for name in ("lambda_dce", "time_free"):
-            vals = np.stack([estimators.estimate(name, oracle, None, n_samples=n_max, rng=next(rngs),
-                                                 batch_size=1 << 16, return_values=True).values
-                             for _ in range(repeats)])
+            vals = np.stack(
+                [
+                    estimators.estimate(
+                        name, oracle, None, n_samples=n_max, rng=next(rngs), batch_size=1 << 16, return_values=True
+                    ).values
+                    for _ in range(repeats)
+                ]
+            )
             pv = _prefix_variances(vals, grid)
             med, q25, q75 = (np.quantile(pv, q, axis=0) for q in (0.5, 0.25, 0.75))
             exact = moments.estimator_moments(A, name).variance
             if name == "lambda_dce":
-                pred = np.array([moments.lambda_dce_truncation(A, n ** -0.5).second_moment - nll**2 for n in grid])
+                pred = np.array([moments.lambda_dce_truncation(A, n**-0.5).second_moment - nll**2 for n in grid])
             else:
                 pred = np.full(grid.size, exact)
-            for row in zip(*(np.broadcast_to(v, grid.shape) for v in
-                             (panel, label, src.decode(x), name, grid, med, q25, q75, exact, pred,
-                              slope if name == "lambda_dce" else 0.0))):
+            for row in zip(
+                *(
+                    np.broadcast_to(v, grid.shape)
+                    for v in (
+                        panel,
+                        label,
+                        src.decode(x),
+                        name,
+                        grid,
+                        med,
+                        q25,
+                        q75,
+                        exact,
+                        pred,
+                        slope if name == "lambda_dce" else 0.0,
+                    )
+                )
+            ):
                 for key, v in zip(cols, row):
                     cols[key].append(v)
             color = COLORS[name]
             nice = "λ-DCE" if name == "lambda_dce" else "time-free"
             ax.fill_between(grid, q25, q75, color=color, alpha=0.18, lw=0)
-            ax.plot(grid, med, "o-", ms=2.5, lw=0.8, color=color,
-                    label=f"{nice}: median sample variance over {repeats} runs (IQR shaded)")
+            ax.plot(
+                grid,
+                med,
+                "o-",
+                ms=2.5,
+                lw=0.8,
+                color=color,
+                label=f"{nice}: median sample variance over {repeats} runs (IQR shaded)",
+            )
             if name == "lambda_dce" and slope > 0:
-                ax.plot(grid, pred, "--", color=color, lw=0.9,
-                        label=r"E[g²; λ ≥ n$^{-1/2}$] − NLL²  (slope ½Σa$_i^2$)")
+                ax.plot(grid, pred, "--", color=color, lw=0.9, label=r"E[g²; λ ≥ n$^{-1/2}$] − NLL²  (slope ½Σa$_i^2$)")
                 # The growth law is asymptotic: fit the upper half of the grid (at least 2 points).
                 big = np.arange(grid.size) >= min(grid.size // 2, grid.size - 2)
                 fit = float(np.polyfit(np.log(grid[big]), med[big], 1)[0])
@@ -794,8 +953,10 @@ def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> Figur
                 ax.axhline(exact, color=color, lw=0.7, ls=":", label="exact variance (finite)")
                 texts.append(f"exact {nice} variance = {exact:.1f}")
         ax.set_xscale("log", base=np.e)
-        ax.set_xticks(np.exp(np.arange(3, int(np.log(n_max)) + 1, 2)),
-                      [f"{int(v)}" for v in np.arange(3, int(np.log(n_max)) + 1, 2)])
+        ax.set_xticks(
+            np.exp(np.arange(3, int(np.log(n_max)) + 1, 2)),
+            [f"{int(v)}" for v in np.arange(3, int(np.log(n_max)) + 1, 2)],
+        )
         ax.minorticks_off()
         ax.set_xlabel("ln n   (n = number of draws)")
         ax.set_ylabel("sample variance of one draw (nats²)")
@@ -838,15 +999,16 @@ def _ratio_draws(A_num, A_den, scheme, n, coupled, rng):
 
 
 @_timed
-def coupled_vs_decoupled(*, n_triplets: int = 200, n_list=(5, 10, 15, 20), repeats: int = 8,
-                         response_length: int = 8, seed: int = 0) -> FigureResult:
+def coupled_vs_decoupled(
+    *, n_triplets: int = 200, n_list=(5, 10, 15, 20), repeats: int = 8, response_length: int = 8, seed: int = 0
+) -> FigureResult:
     """Table 1b analogue: variance of the log-ratio estimator, coupled vs decoupled masks.
 
     Triplets (prompt, y⁺, y⁻) of MK4: a stationary prompt of 16 and two responses of
     ``response_length`` drawn from it (as the BeaverTails experiment pairs a safe and an
     unsafe response to one prompt). (a) Mean over triplets of the sample variance over
     ``repeats`` estimates with n draws (8 repeats, as the paper), against the exact
-    Var/n (``math_spec.md`` §6.4, :func:`~ctmc_lab.moments.ratio_moments`). (b) The exact
+    Var/n (``docs/theory.md`` §6.4, :func:`~ctmc_lab.moments.ratio_moments`). (b) The exact
     single-draw variances of every triplet, coupled against decoupled: below the diagonal
     coupling hurts (2 H_n² Cov(A⁺, A⁻) < 0); every D128 pair is drawn in grey for contrast.
     The same triplets scored with k-DCE weights show that coupling is not guaranteed to help.
@@ -880,8 +1042,16 @@ def coupled_vs_decoupled(*, n_triplets: int = 200, n_list=(5, 10, 15, 20), repea
         y2 = ch.sample(response_length, start=prompt, rng=g)
         A1 = conditional.conditional_mask_dce(ch, np.concatenate([prompt, y1]), target=target, context=context)
         A2 = conditional.conditional_mask_dce(ch, np.concatenate([prompt, y2]), target=target, context=context)
-        trip.append((ch.decode(prompt), ch.decode(y1), ch.decode(y2), A1, A2,
-                     ch.nll(y2, start=prompt) - ch.nll(y1, start=prompt)))
+        trip.append(
+            (
+                ch.decode(prompt),
+                ch.decode(y1),
+                ch.decode(y2),
+                A1,
+                A2,
+                ch.nll(y2, start=prompt) - ch.nll(y1, start=prompt),
+            )
+        )
     rm = [moments.ratio_moments(A1, A2) for *_, A1, A2, _ in trip]
     var_c = np.array([r.variance_coupled for r in rm])
     var_d = np.array([r.variance_decoupled for r in rm])
@@ -911,10 +1081,17 @@ def coupled_vs_decoupled(*, n_triplets: int = 200, n_list=(5, 10, 15, 20), repea
     fig, (ax, bx) = new_figure(1, 2, width="page", height=2.6)
     for mode, marker in (("coupled", "o"), ("decoupled", "s")):
         exact_mean = (var_c if mode == "coupled" else var_d).mean()
-        ax.plot(n_list, [sampled[mode, n] for n in n_list], marker, ms=4, mfc="none", mew=0.8,
-                color=COLORS[mode], label=f"{mode}: sampled ({repeats} repeats)")
-        ax.plot(n_list, [exact_mean / n for n in n_list], "-", color=COLORS[mode], lw=0.9,
-                label=f"{mode}: exact Var/n")
+        ax.plot(
+            n_list,
+            [sampled[mode, n] for n in n_list],
+            marker,
+            ms=4,
+            mfc="none",
+            mew=0.8,
+            color=COLORS[mode],
+            label=f"{mode}: sampled ({repeats} repeats)",
+        )
+        ax.plot(n_list, [exact_mean / n for n in n_list], "-", color=COLORS[mode], lw=0.9, label=f"{mode}: exact Var/n")
     ax.set_xticks(list(n_list))
     ax.set_xlabel("MC samples n")
     ax.set_ylabel("variance of the log-ratio estimate (nats²)")
@@ -926,12 +1103,29 @@ def coupled_vs_decoupled(*, n_triplets: int = 200, n_list=(5, 10, 15, 20), repea
     note(ax, f"mean Var_d / mean Var_c = {ratio:.1f}", loc="lower left")
     panel_label(ax, "a")
     hurt, d_hurt, k_hurt = var_c > var_d, d_c > d_d, kvar_c > kvar_d
-    bx.semilogx(d_c, d_d / d_c, ".", ms=1.0, color="#b0b0b0", label=f"D128 pairs, time-free ({len(d_c):,})",
-                rasterized=True)
-    bx.semilogx(var_c, var_d / var_c, "o", ms=2.2, mfc="none", mew=0.5, color=COLORS["coupled"],
-                label="MK4 triplets, time-free (paper)")
-    bx.semilogx(kvar_c, kvar_d / kvar_c, "^", ms=2.2, mfc="none", mew=0.5, color=COLORS["k_dce"],
-                label="MK4 triplets, k-DCE weights")
+    bx.semilogx(
+        d_c, d_d / d_c, ".", ms=1.0, color="#b0b0b0", label=f"D128 pairs, time-free ({len(d_c):,})", rasterized=True
+    )
+    bx.semilogx(
+        var_c,
+        var_d / var_c,
+        "o",
+        ms=2.2,
+        mfc="none",
+        mew=0.5,
+        color=COLORS["coupled"],
+        label="MK4 triplets, time-free (paper)",
+    )
+    bx.semilogx(
+        kvar_c,
+        kvar_d / kvar_c,
+        "^",
+        ms=2.2,
+        mfc="none",
+        mew=0.5,
+        color=COLORS["k_dce"],
+        label="MK4 triplets, k-DCE weights",
+    )
     bad_c = np.concatenate([var_c[hurt], kvar_c[k_hurt]])
     bad_r = np.concatenate([(var_d / var_c)[hurt], (kvar_d / kvar_c)[k_hurt]])
     bx.semilogx(bad_c, bad_r, "x", ms=3.5, mew=0.8, color=COLORS["decoupled"], label="coupling hurts (Cov < 0)")
@@ -944,29 +1138,60 @@ def coupled_vs_decoupled(*, n_triplets: int = 200, n_list=(5, 10, 15, 20), repea
     ratios = np.concatenate([d_d / d_c, var_d / var_c, kvar_d / kvar_c])
     bx.set_ylim(min(ratios.min(), 1.0) * 0.6, ratios.max() * 4)
     bx.legend(loc="upper right", fontsize=5.6)
-    note(bx, "coupling hurts (ratio < 1):\n"
-             f"time-free: MK4 {hurt.sum()}/{hurt.size}, D128 {d_hurt.sum()}/{d_hurt.size}\n"
-             f"k-DCE: MK4 {k_hurt.sum()}/{k_hurt.size}", loc="lower left", fontsize=5.6)
+    note(
+        bx,
+        "coupling hurts (ratio < 1):\n"
+        f"time-free: MK4 {hurt.sum()}/{hurt.size}, D128 {d_hurt.sum()}/{d_hurt.size}\n"
+        f"k-DCE: MK4 {k_hurt.sum()}/{k_hurt.size}",
+        loc="lower left",
+        fontsize=5.6,
+    )
     panel_label(bx, "b")
-    t_main = {"triplet": np.arange(n_triplets), "prompt": np.array([t[0] for t in trip]),
-              "response_plus": np.array([t[1] for t in trip]), "response_minus": np.array([t[2] for t in trip]),
-              "log_ratio_true": np.array([t[5] for t in trip]),
-              "log_ratio_time_free_exact": np.array([r.mean for r in rm]),
-              "variance_coupled": var_c, "variance_decoupled": var_d, "covariance_term": cov,
-              "coupling_helps": ~hurt, "k_dce_variance_coupled": kvar_c, "k_dce_variance_decoupled": kvar_d,
-              "k_dce_coupling_helps": ~k_hurt}
-    t_n = {"mode": np.repeat(["coupled", "decoupled"], len(n_list)), "n_samples": np.tile(n_list, 2),
-           "sampled_variance": np.array([sampled[m, n] for m in ("coupled", "decoupled") for n in n_list]),
-           "exact_variance": np.array([(var_c if m == "coupled" else var_d).mean() / n
-                                       for m in ("coupled", "decoupled") for n in n_list]),
-           "repeats": np.full(2 * len(n_list), repeats), "n_triplets": np.full(2 * len(n_list), n_triplets)}
-    t_d = {"i": iu[0], "j": iu[1], "sequence_i": np.array(p.decode(p.support[iu[0]])),
-           "sequence_j": np.array(p.decode(p.support[iu[1]])), "variance_coupled": d_c, "variance_decoupled": d_d}
-    summary = {"mk4_hurt": int(hurt.sum()), "d128_hurt": int(d_hurt.sum()), "mk4_k_dce_hurt": int(k_hurt.sum()),
-               "mean_ratio_d_over_c": float(ratio)}
-    return FigureResult("coupled_vs_decoupled", {"coupled_vs_decoupled": t_main,
-                                                 "coupled_vs_decoupled_by_n": t_n,
-                                                 "coupled_vs_decoupled_d128_pairs": t_d}, fig, summary)
+    t_main = {
+        "triplet": np.arange(n_triplets),
+        "prompt": np.array([t[0] for t in trip]),
+        "response_plus": np.array([t[1] for t in trip]),
+        "response_minus": np.array([t[2] for t in trip]),
+        "log_ratio_true": np.array([t[5] for t in trip]),
+        "log_ratio_time_free_exact": np.array([r.mean for r in rm]),
+        "variance_coupled": var_c,
+        "variance_decoupled": var_d,
+        "covariance_term": cov,
+        "coupling_helps": ~hurt,
+        "k_dce_variance_coupled": kvar_c,
+        "k_dce_variance_decoupled": kvar_d,
+        "k_dce_coupling_helps": ~k_hurt,
+    }
+    t_n = {
+        "mode": np.repeat(["coupled", "decoupled"], len(n_list)),
+        "n_samples": np.tile(n_list, 2),
+        "sampled_variance": np.array([sampled[m, n] for m in ("coupled", "decoupled") for n in n_list]),
+        "exact_variance": np.array(
+            [(var_c if m == "coupled" else var_d).mean() / n for m in ("coupled", "decoupled") for n in n_list]
+        ),
+        "repeats": np.full(2 * len(n_list), repeats),
+        "n_triplets": np.full(2 * len(n_list), n_triplets),
+    }
+    t_d = {
+        "i": iu[0],
+        "j": iu[1],
+        "sequence_i": np.array(p.decode(p.support[iu[0]])),
+        "sequence_j": np.array(p.decode(p.support[iu[1]])),
+        "variance_coupled": d_c,
+        "variance_decoupled": d_d,
+    }
+    summary = {
+        "mk4_hurt": int(hurt.sum()),
+        "d128_hurt": int(d_hurt.sum()),
+        "mk4_k_dce_hurt": int(k_hurt.sum()),
+        "mean_ratio_d_over_c": float(ratio),
+    }
+    return FigureResult(
+        "coupled_vs_decoupled",
+        {"coupled_vs_decoupled": t_main, "coupled_vs_decoupled_by_n": t_n, "coupled_vs_decoupled_d128_pairs": t_d},
+        fig,
+        summary,
+    )
 
 
 # ========================================================================= sampler comparison
@@ -992,7 +1217,7 @@ def _t_dce_means(A: np.ndarray, schedule) -> np.ndarray:
 def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> FigureResult:
     """Exact single-draw variance of each unbiased sampler, and the bias of the audited variants.
 
-    Unbiased (``math_spec.md`` §4.1, §6.1–6.3, §6.5): time-free (P(m) ∝ 1/m, the paper), k-DCE
+    Unbiased (``docs/theory.md`` §4.1, §6.1–6.3, §6.5): time-free (P(m) ∝ 1/m, the paper), k-DCE
     (m uniform), Rao–Blackwellised λ-DCE, λ-DCE (infinite where some a_i > 0), and the
     variance-optimal mask-size importance law q*_m ∝ sqrt(E[A² | m])/m. Audited (§8): the
     samplers of ``eval_llada.py`` (m = L never drawn) and ``eval_text8.py`` (also per-token
@@ -1019,11 +1244,28 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> FigureResult:
     sources = [("D128 (c*)", p, p.support, A_d), (f"MK4 windows, L = 8 ({len(W)} distinct)", joint, W, A_w)]
     unbiased = ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")
     audited = ("omit_full_mask", "omit_full_mask_token_mean", "t_dce")
-    nice = {"time_free": "time-free (paper)", "k_dce": "k-DCE", "rb_lambda_dce": "RB λ-DCE",
-            "lambda_dce": "λ-DCE", "importance": "optimal q*(m)", "omit_full_mask": "no full mask (eval_llada)",
-            "omit_full_mask_token_mean": "no full mask, token mean (eval_text8)", "t_dce": "code t-DCE (ε_s = 1e-3)"}
-    cols = {k: [] for k in ("source", "sequence", "true_nll", *(f"var_{u}" for u in unbiased), "var_importance",
-                            "winner", *(f"bias_{a}" for a in audited))}
+    nice = {
+        "time_free": "time-free (paper)",
+        "k_dce": "k-DCE",
+        "rb_lambda_dce": "RB λ-DCE",
+        "lambda_dce": "λ-DCE",
+        "importance": "optimal q*(m)",
+        "omit_full_mask": "no full mask (eval_llada)",
+        "omit_full_mask_token_mean": "no full mask, token mean (eval_text8)",
+        "t_dce": "code t-DCE (ε_s = 1e-3)",
+    }
+    cols = {
+        k: []
+        for k in (
+            "source",
+            "sequence",
+            "true_nll",
+            *(f"var_{u}" for u in unbiased),
+            "var_importance",
+            "winner",
+            *(f"bias_{a}" for a in audited),
+        )
+    }
     fig, axes = new_figure(2, 2, width="page", height=4.6)
     summary = {}
     sched = Loglinear(1e-3)
@@ -1048,23 +1290,39 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> FigureResult:
         finite_all = np.concatenate([var[u][np.isfinite(var[u])] for u in unbiased])
         top = float(finite_all.max())
         if inf.any():
-            ax.plot(rank[inf], np.full(inf.sum(), top * 3), "v", ms=3, color=COLORS["lambda_dce"],
-                    label="λ-DCE: Var = ∞")
+            ax.plot(
+                rank[inf], np.full(inf.sum(), top * 3), "v", ms=3, color=COLORS["lambda_dce"], label="λ-DCE: Var = ∞"
+            )
         ax.set_yscale("log")
         ax.set_ylim(top=top * 8)
         ax.set_ylabel("exact Var of one draw (nats²)")
         ax.set_title(label)
         counts = {u: int((winner == u).sum()) for u in unbiased}
-        note(ax, "lowest variance: " + ", ".join(f"{nice[u]} {c}" for u, c in counts.items() if c),
-             loc="lower right", fontsize=5.6)
+        note(
+            ax,
+            "lowest variance: " + ", ".join(f"{nice[u]} {c}" for u, c in counts.items() if c),
+            loc="lower right",
+            fontsize=5.6,
+        )
         ax.legend(loc="upper left", ncol=3, fontsize=5.5)
         for a, mk in zip(audited, ("o", "s", "^")):
-            bx.plot(rank, bias[a][order], mk, ms=2.0, mew=0.4, mfc="none",
-                    color=[COLORS["lambda_dce"], COLORS["rb_lambda_dce"], COLORS["k_dce"]][audited.index(a)],
-                    label=nice[a])
+            bx.plot(
+                rank,
+                bias[a][order],
+                mk,
+                ms=2.0,
+                mew=0.4,
+                mfc="none",
+                color=[COLORS["lambda_dce"], COLORS["rb_lambda_dce"], COLORS["k_dce"]][audited.index(a)],
+                label=nice[a],
+            )
         bx.axhline(0, color=COLORS["true"], lw=0.6)
-        note(bx, f"mean bias: t-DCE {np.mean(bias['t_dce']):+.4f}, eval_llada {np.mean(bias['omit_full_mask']):+.2f}",
-             loc="center right", fontsize=5.6)
+        note(
+            bx,
+            f"mean bias: t-DCE {np.mean(bias['t_dce']):+.4f}, eval_llada {np.mean(bias['omit_full_mask']):+.2f}",
+            loc="center right",
+            fontsize=5.6,
+        )
         bx.set_ylabel("bias E[g] − NLL (nats)")
         bx.set_title(f"audited variants, {label.split(' (')[0].split(',')[0]}")
         bx.legend(loc="lower left", fontsize=5.6)
@@ -1075,9 +1333,15 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> FigureResult:
         src = "d128" if row == 0 else "mk4"
         summary[f"{src}_winners"] = counts
         summary[f"{src}_mean_bias"] = {a: float(np.mean(bias[a])) for a in audited}
-        for key, val in (("source", np.full(len(X), src)), ("sequence", np.array(dist.decode(X))),
-                         ("true_nll", true), *((f"var_{u}", var[u]) for u in unbiased), ("var_importance", var_is),
-                         ("winner", winner), *((f"bias_{a}", bias[a]) for a in audited)):
+        for key, val in (
+            ("source", np.full(len(X), src)),
+            ("sequence", np.array(dist.decode(X))),
+            ("true_nll", true),
+            *((f"var_{u}", var[u]) for u in unbiased),
+            ("var_importance", var_is),
+            ("winner", winner),
+            *((f"bias_{a}", bias[a]) for a in audited),
+        ):
             cols[key].append(np.asarray(val)[order])
     for ax, lab in zip(axes.ravel(), "abcd"):
         panel_label(ax, lab)
@@ -1089,13 +1353,18 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> FigureResult:
 def tempered_chain(chain: MarkovChain, temperature: float) -> MarkovChain:
     """Rows P(·|c)^(1/T), renormalised: T > 1 flattens the chain (a shifted source)."""
     w = chain.table ** (1.0 / temperature)
-    return MarkovChain(w / w.sum(axis=1, keepdims=True), order=chain.order, alphabet=chain.alphabet,
-                       name=f"{chain.name}, tempered T={temperature}")
+    return MarkovChain(
+        w / w.sum(axis=1, keepdims=True),
+        order=chain.order,
+        alphabet=chain.alphabet,
+        name=f"{chain.name}, tempered T={temperature}",
+    )
 
 
 @_timed
-def ood_detection(*, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temperature: float = 3.0, length: int = 8,
-                  seed: int = 0) -> FigureResult:
+def ood_detection(
+    *, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temperature: float = 3.0, length: int = 8, seed: int = 0
+) -> FigureResult:
     """Out-of-distribution detection by NLL, exact and estimated (paper Fig. 2, made quantitative).
 
     In-distribution: stationary MK4 windows of length ``length``. Shifted: windows of the
@@ -1135,9 +1404,14 @@ def ood_detection(*, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temper
     exact = ch.nll(X)
     joint = ch.joint(length)
     A = moments.optimal_mask_dce(joint, X)
-    draws = np.stack([conditional.conditional_estimate(joint, x, estimator="time_free", n_samples=int(sum(budgets)),
-                                                       rng=g, table=a, return_values=True).values
-                      for x, a, g in zip(X, A, g_mc)])
+    draws = np.stack(
+        [
+            conditional.conditional_estimate(
+                joint, x, estimator="time_free", n_samples=int(sum(budgets)), rng=g, table=a, return_values=True
+            ).values
+            for x, a, g in zip(X, A, g_mc)
+        ]
+    )
     edges = np.concatenate([[0], np.cumsum(budgets)])
     est = {n: draws[:, lo:hi].mean(axis=1) for n, lo, hi in zip(budgets, edges[:-1], edges[1:])}
     au = {"exact": auroc(exact[label == 0], exact[label == 1])}
@@ -1149,8 +1423,15 @@ def ood_detection(*, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temper
     for grp, name in ((0, "in: MK4"), (1, f"shifted: T = {temperature}")):
         col = COLORS["in" if grp == 0 else "out"]
         ax.hist(exact[label == grp], bins=bins, density=True, color=col, alpha=0.35, label=f"{name}, exact")
-        ax.hist(est[show][label == grp], bins=bins, density=True, histtype="step", color=col, lw=0.9,
-                label=f"{name}, MC n = {show}")
+        ax.hist(
+            est[show][label == grp],
+            bins=bins,
+            density=True,
+            histtype="step",
+            color=col,
+            lw=0.9,
+            label=f"{name}, MC n = {show}",
+        )
     ax.set_xlabel("NLL under MK4 (nats)")
     ax.set_ylabel("density")
     ax.set_title(f"NLL, {n_per_group} in + {n_per_group} shifted, L = {length}")
@@ -1158,8 +1439,14 @@ def ood_detection(*, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temper
     ax.legend(loc="upper right", fontsize=5.6)
     fpr, tpr = roc_curve(exact[label == 0], exact[label == 1])
     bx.plot(fpr, tpr, color=COLORS["true"], lw=1.2, label=f"exact NLL: AUROC {au['exact']:.3f}")
-    palette = [COLORS["mc"], COLORS["rb_lambda_dce"], COLORS["k_dce"], COLORS["importance"], COLORS["shade"],
-               COLORS["exact"]]
+    palette = [
+        COLORS["mc"],
+        COLORS["rb_lambda_dce"],
+        COLORS["k_dce"],
+        COLORS["importance"],
+        COLORS["shade"],
+        COLORS["exact"],
+    ]
     for n, col in zip(budgets, palette):
         f, t_ = roc_curve(est[n][label == 0], est[n][label == 1])
         bx.plot(f, t_, color=col, lw=0.8, label=f"MC n = {n}: {au[n]:.3f}")
@@ -1182,10 +1469,18 @@ def ood_detection(*, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temper
     cx.legend(loc="lower right")
     for axx, lab in zip((ax, bx, cx), "abc"):
         panel_label(axx, lab)
-    table = {"group": np.where(label == 0, "in", "shifted"), "label": label, "sequence": np.array(ch.decode(X)),
-             "exact_nll": exact, **{f"estimated_nll_n{n}": est[n] for n in budgets}}
-    t_auc = {"nll": ["exact", *[f"estimated_n{n}" for n in budgets]],
-             "n_samples": [0, *budgets], "auroc": [au["exact"], *[au[n] for n in budgets]]}
+    table = {
+        "group": np.where(label == 0, "in", "shifted"),
+        "label": label,
+        "sequence": np.array(ch.decode(X)),
+        "exact_nll": exact,
+        **{f"estimated_nll_n{n}": est[n] for n in budgets},
+    }
+    t_auc = {
+        "nll": ["exact", *[f"estimated_n{n}" for n in budgets]],
+        "n_samples": [0, *budgets],
+        "auroc": [au["exact"], *[au[n] for n in budgets]],
+    }
     t_auc = {k: np.array(v) for k, v in t_auc.items()}
     summary = {"auroc_exact": au["exact"], **{f"auroc_n{n}": au[n] for n in budgets}}
     return FigureResult("ood_detection", {"ood_detection": table, "ood_detection_auroc": t_auc}, fig, summary)
@@ -1195,8 +1490,16 @@ def ood_detection(*, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temper
 #: Figure name -> function, in the order ``ctmc-lab figures`` makes them.
 # ========================================================================== LLaDA's evaluator
 @_timed
-def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12, mk4_pairs: int = 16,
-                mk1_pairs: int = 8, prompt_length: int = 16, seed: int = 0) -> FigureResult:
+def llada_audit(
+    *,
+    n_max: int = 64,
+    dna_lengths: int = 12,
+    mk4_lengths: int = 12,
+    mk4_pairs: int = 16,
+    mk1_pairs: int = 8,
+    prompt_length: int = 16,
+    seed: int = 0,
+) -> FigureResult:
     """LLaDA's ``get_log_likelihood``: the exact count law, bias and variance over (n, b).
 
     (a) max_m |n w̄(m) - 1| of the batch-averaged count law for n ≤ ``n_max``, b = 1..64 (0: unbiased
@@ -1234,42 +1537,86 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
     nll_d = p.nll(p.support)
     stats_d = llada.level_stats(A_d)
     tables = [llada.bias_table({8: stats_d.mean}, bs, source="dna128")]
-    tables.append(llada.bias_table({n: llada.dna128_like_level_stats(n, seed=seed)[0].mean
-                                    for n in range(1, _positive("dna_lengths", dna_lengths) + 1)}, bs,
-                                   source="dna128_like"))
+    tables.append(
+        llada.bias_table(
+            {
+                n: llada.dna128_like_level_stats(n, seed=seed)[0].mean
+                for n in range(1, _positive("dna_lengths", dna_lengths) + 1)
+            },
+            bs,
+            source="dna128_like",
+        )
+    )
     mk4 = markov4()
-    tables.append(llada.bias_table({n: llada.mk4_pair_level_stats(mk4, n, pairs=_positive("mk4_pairs", mk4_pairs),
-                                                                  prompt_length=prompt_length, seed=seed)[0].mean
-                                    for n in range(1, _positive("mk4_lengths", mk4_lengths) + 1)}, bs,
-                                   source="mk4_pairs"))
+    tables.append(
+        llada.bias_table(
+            {
+                n: llada.mk4_pair_level_stats(
+                    mk4, n, pairs=_positive("mk4_pairs", mk4_pairs), prompt_length=prompt_length, seed=seed
+                )[0].mean
+                for n in range(1, _positive("mk4_lengths", mk4_lengths) + 1)
+            },
+            bs,
+            source="mk4_pairs",
+        )
+    )
     mk1 = MarkovChain.from_softmax(4, 1, temperature=0.5, rng=seed)
-    tables.append(llada.bias_table({n: llada.markov1_pair_level_means(mk1, n, pairs=_positive("mk1_pairs", mk1_pairs),
-                                                                      seed=seed) for n in range(1, n_max + 1)}, bs,
-                                   source="mk1_pairs"))
+    tables.append(
+        llada.bias_table(
+            {
+                n: llada.markov1_pair_level_means(mk1, n, pairs=_positive("mk1_pairs", mk1_pairs), seed=seed)
+                for n in range(1, n_max + 1)
+            },
+            bs,
+            source="mk1_pairs",
+        )
+    )
     table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
     # D128 variances per draw (b · Var of one batch mean), mean over the support
-    var = {k: [] for k in ("b", "bias_llada", "var_llada", "var_fixed", "var_balanced", "var_k_dce",
-                           "var_k_dce_stratified", "mse_llada_default")}
+    var = {
+        k: []
+        for k in (
+            "b",
+            "bias_llada",
+            "var_llada",
+            "var_fixed",
+            "var_balanced",
+            "var_k_dce",
+            "var_k_dce_stratified",
+            "mse_llada_default",
+        )
+    }
     plain = np.array([m.variance for m in moments.estimator_moments(A_d, "k_dce")])
     for b in bs:
         lm = llada.llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), reference=nll_d)
         fx = llada.llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), rule="fixed")
         bal = llada.balanced_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)))
         _, strat = moments.stratified_k_dce_moments(A_d, int(b))
-        for key, val in (("b", b), ("bias_llada", np.mean([m.bias for m in lm])),
-                         ("var_llada", np.mean([m.per_draw_variance for m in lm])),
-                         ("var_fixed", np.mean([m.per_draw_variance for m in fx])),
-                         ("var_balanced", np.mean([m.per_draw_variance for m in bal])), ("var_k_dce", plain.mean()),
-                         ("var_k_dce_stratified", np.mean(strat)),
-                         ("mse_llada_default", np.mean([m.bias**2 + m.variance_of_mean for m in lm]))):
+        for key, val in (
+            ("b", b),
+            ("bias_llada", np.mean([m.bias for m in lm])),
+            ("var_llada", np.mean([m.per_draw_variance for m in lm])),
+            ("var_fixed", np.mean([m.per_draw_variance for m in fx])),
+            ("var_balanced", np.mean([m.per_draw_variance for m in bal])),
+            ("var_k_dce", plain.mean()),
+            ("var_k_dce_stratified", np.mean(strat)),
+            ("mse_llada_default", np.mean([m.bias**2 + m.variance_of_mean for m in lm])),
+        ):
             var[key].append(val)
     var = {k: np.array(v) for k, v in var.items()}
 
     fig, axes = new_figure(2, 2, width="page", height=5.0)
     ax = axes[0, 0]
     grid = counts["max_deviation"].reshape(n_max, bs.size)
-    im = ax.imshow(np.where(grid > 1e-12, grid, np.nan).T, origin="lower", aspect="auto", cmap="viridis",
-                   extent=(0.5, n_max + 0.5, 0.5, 64.5), vmin=0, vmax=max(float(grid.max()), 1e-12))
+    im = ax.imshow(
+        np.where(grid > 1e-12, grid, np.nan).T,
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        extent=(0.5, n_max + 0.5, 0.5, 64.5),
+        vmin=0,
+        vmax=max(float(grid.max()), 1e-12),
+    )
     ax.axhline(16, color=COLORS["mc"], lw=0.6, ls="--")
     cb = fig.colorbar(im, ax=ax, pad=0.02)
     cb.set_label("max |n w̄(m) − 1|")
@@ -1279,9 +1626,11 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
     ax.set_title(f"non-uniform count law: {n_bad} of {grid.size} (n, b); white = uniform")
     bx = axes[0, 1]
     at16 = table["b"] == 16
-    styles = {"dna128_like": ("o", COLORS["time_free"], "D128-like (c*, min(128, 4^n) seqs)"),
-              "mk4_pairs": ("s", COLORS["lambda_dce"], f"MK4 pairs ({mk4_pairs}/n)"),
-              "mk1_pairs": ("^", COLORS["k_dce"], f"first-order chain pairs ({mk1_pairs}/n)")}
+    styles = {
+        "dna128_like": ("o", COLORS["time_free"], "D128-like (c*, min(128, 4^n) seqs)"),
+        "mk4_pairs": ("s", COLORS["lambda_dce"], f"MK4 pairs ({mk4_pairs}/n)"),
+        "mk1_pairs": ("^", COLORS["k_dce"], f"first-order chain pairs ({mk1_pairs}/n)"),
+    }
     for src, (mk, col, lab) in styles.items():
         sel = at16 & (table["source"] == src)
         bx.plot(table["n"][sel], table["bias_mean"][sel], mk + "-", ms=2.2, lw=0.5, mfc="none", color=col, label=lab)
@@ -1295,10 +1644,18 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
     bx.legend(loc="upper right", fontsize=5.6)
     cx = axes[1, 0]
     sel = table["source"] == "dna128"
-    cx.fill_between(table["b"][sel], table["bias_min"][sel], table["bias_max"][sel], color=COLORS["shade"],
-                    alpha=0.5, lw=0, label="range over 128 sequences")
-    cx.plot(table["b"][sel], table["bias_mean"][sel], "o", ms=2.0, mfc="none", mew=0.5, color=COLORS["exact"],
-            label="mean")
+    cx.fill_between(
+        table["b"][sel],
+        table["bias_min"][sel],
+        table["bias_max"][sel],
+        color=COLORS["shade"],
+        alpha=0.5,
+        lw=0,
+        label="range over 128 sequences",
+    )
+    cx.plot(
+        table["b"][sel], table["bias_mean"][sel], "o", ms=2.0, mfc="none", mew=0.5, color=COLORS["exact"], label="mean"
+    )
     cx.axhline(0, color=COLORS["k_dce"], lw=0.8, ls="--", label="fixed rule (0 at every b)")
     cx.axvline(16, color=COLORS["mc"], lw=0.5, ls=":")
     cx.set_xlabel("batch size b")
@@ -1306,11 +1663,13 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
     cx.set_title("D128 (n = 8): bias against b")
     cx.legend(loc="upper right", fontsize=5.6)
     dx = axes[1, 1]
-    for key, col, ls, lab in (("var_k_dce", COLORS["true"], "-", "plain k-DCE (i.i.d.)"),
-                              ("var_k_dce_stratified", COLORS["rb_lambda_dce"], "-", "stratified k-DCE"),
-                              ("var_balanced", COLORS["importance"], ":", "balanced + random remainder"),
-                              ("var_fixed", COLORS["k_dce"], "-", "fixed rule"),
-                              ("var_llada", COLORS["lambda_dce"], "--", "LLaDA rule")):
+    for key, col, ls, lab in (
+        ("var_k_dce", COLORS["true"], "-", "plain k-DCE (i.i.d.)"),
+        ("var_k_dce_stratified", COLORS["rb_lambda_dce"], "-", "stratified k-DCE"),
+        ("var_balanced", COLORS["importance"], ":", "balanced + random remainder"),
+        ("var_fixed", COLORS["k_dce"], "-", "fixed rule"),
+        ("var_llada", COLORS["lambda_dce"], "--", "LLaDA rule"),
+    ):
         dx.plot(var["b"], var[key], ls, lw=0.8, color=col, label=lab)
     dx.set_yscale("log")
     dx.set_xlabel("batch size b")
@@ -1326,8 +1685,9 @@ def llada_audit(*, n_max: int = 64, dna_lengths: int = 12, mk4_lengths: int = 12
         "dna128_bias_b16_range": [float(table["bias_min"][d16 & at16][0]), float(table["bias_max"][d16 & at16][0])],
         "mk4_max_mean_bias_b16": float(table["bias_mean"][at16 & (table["source"] == "mk4_pairs")].max()),
     }
-    return FigureResult("llada_audit", {"llada_audit": table, "llada_audit_counts": counts,
-                                        "llada_audit_variance": var}, fig, summary)
+    return FigureResult(
+        "llada_audit", {"llada_audit": table, "llada_audit_counts": counts, "llada_audit_variance": var}, fig, summary
+    )
 
 
 FIGURES = {
@@ -1344,8 +1704,9 @@ FIGURES = {
 }
 
 
-def make_figures(out_dir, *, only=None, formats=("pdf", "png", "csv"), seed: int = 0, progress=None,
-                 options=None) -> dict:
+def make_figures(
+    out_dir, *, only=None, formats=("pdf", "png", "csv"), seed: int = 0, progress=None, options=None
+) -> dict:
     """Make figures and write them into ``out_dir``.
 
     Parameters

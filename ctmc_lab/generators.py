@@ -1,4 +1,4 @@
-"""Per-token rate matrices Q (``math_spec.md`` §1.2, §1.4).
+"""Per-token rate matrices Q (``docs/theory.md`` §1.2, §1.4).
 
 Column convention: ``Q[a, b]`` is the rate of a jump b -> a; columns sum to 0 and
 ``d/dt p_t = Q_t p_t``. The state space of one token has ``n_states`` entries, of which
@@ -36,10 +36,14 @@ def validate_generator(Q) -> np.ndarray:
     if isinstance(Q, np.ndarray):
         if not (np.issubdtype(Q.dtype, np.number) or Q.dtype == bool) or np.iscomplexobj(Q):
             raise ValueError(f"`Q` must hold real numbers (got dtype {Q.dtype})")
-    elif not (isinstance(Q, (list, tuple)) and all(
-            isinstance(row, (list, tuple)) and all(_is_number(v) for v in row) for row in Q)):
-        raise ValueError("`Q` must be a square matrix given as a list of rows of numbers (got "
-                         f"{type(Q).__name__}{'' if not isinstance(Q, (list, tuple)) else ' with other entries'})")
+    elif not (
+        isinstance(Q, (list, tuple))
+        and all(isinstance(row, (list, tuple)) and all(_is_number(v) for v in row) for row in Q)
+    ):
+        raise ValueError(
+            "`Q` must be a square matrix given as a list of rows of numbers (got "
+            f"{type(Q).__name__}{'' if not isinstance(Q, (list, tuple)) else ' with other entries'})"
+        )
     try:
         Q = np.array(Q, dtype=float)
     except ValueError:

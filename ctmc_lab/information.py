@@ -1,4 +1,4 @@
-"""KL(p_{s|0}(·|x0) ‖ p_s), its exact derivative, and I(x0; x_s) (``math_spec.md`` §2.4, §5.1).
+"""KL(p_{s|0}(·|x0) ‖ p_s), its exact derivative, and I(x0; x_s) (``docs/theory.md`` §2.4, §5.1).
 
 All quantities are at the unit-rate noise level ``s`` of a :class:`~ctmc_lab.process.NoisedDistribution`;
 multiply a derivative by sigma(t) for the time derivative under a schedule.
@@ -107,7 +107,7 @@ def kl(noised: NoisedDistribution, x0) -> np.ndarray:
 
 
 def kl_rate(noised: NoisedDistribution, x0) -> np.ndarray:
-    """Exact dF/ds of :func:`kl`, with no finite differences (``math_spec.md`` §5.1 step 4).
+    """Exact dF/ds of :func:`kl`, with no finite differences (``docs/theory.md`` §5.1 step 4).
 
     Notes
     -----

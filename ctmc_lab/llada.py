@@ -263,6 +263,7 @@ class LLaDAMoments:
     def as_json(self) -> dict:
         """The ``nll --json`` record: the keys of :meth:`ctmc_lab.moments.Moments.as_json`
         (``variance`` per draw, b · Var Ḡ) plus ``batch_size``, ``mc_num`` and ``variance_of_mean``."""
+
         def num(x):
             return float(x) if x is not None and np.isfinite(x) else None
 
@@ -286,8 +287,9 @@ def _batches(batch_size: int, mc_num: int) -> tuple[int, int, int]:
     return b, mc, mc // b
 
 
-def llada_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM,
-                  rule: str = "llada", reference=None):
+def llada_moments(
+    stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM, rule: str = "llada", reference=None
+):
     """Exact mean, bias and variances of LLaDA's evaluator from per-count statistics.
 
     Parameters
@@ -333,8 +335,11 @@ def llada_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = 
     e = f * mu  # (B, n)
     g = e[:, x - 1].mean(axis=-1)  # (B, n_k): E[Ḡ | k]
     mean = g.mean(axis=-1)
-    ref = mu @ (1.0 / np.arange(1, n + 1)) if reference is None else np.broadcast_to(
-        np.asarray(reference, float), mean.shape)
+    ref = (
+        mu @ (1.0 / np.arange(1, n + 1))
+        if reference is None
+        else np.broadcast_to(np.asarray(reference, float), mean.shape)
+    )
     with np.errstate(invalid="ignore", over="ignore"):
         # (★) directly: the same number as mean - ref, without the cancellation of two large sums.
         bias = (mu / np.arange(1, n + 1)) @ count_deviation(n, b, rule=rule) + (mu @ (1.0 / np.arange(1, n + 1)) - ref)
@@ -347,15 +352,22 @@ def llada_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = 
             between = ((g - mean[:, None]) ** 2).mean(axis=-1)  # inf - inf: x0 outside the support
         var = list(within + between)
     out = [
-        LLaDAMoments(rule, n, b, mc, float(mean[i]), float(bias[i]),
-                     None if var[i] is None else float(var[i]), None if var[i] is None else float(var[i] / R))
+        LLaDAMoments(
+            rule,
+            n,
+            b,
+            mc,
+            float(mean[i]),
+            float(bias[i]),
+            None if var[i] is None else float(var[i]),
+            None if var[i] is None else float(var[i] / R),
+        )
         for i in range(mu.shape[0])
     ]
     return out[0] if np.ndim(stats.mean) == 1 else out
 
 
-def balanced_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM,
-                     reference=None):
+def balanced_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM, reference=None):
     """Exact moments of the other unbiased design: a balanced multiset of counts, random remainder.
 
     With b = q n + r, each batch uses every count 1..n q times plus r distinct counts drawn
@@ -384,8 +396,10 @@ def balanced_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int
     var = v.sum(axis=-1) / (b * n) + (r * (n - r) * spread / ((n - 1) * b**2) if n > 1 else 0.0)
     nll = mu @ (1.0 / np.arange(1, n + 1))
     ref = nll if reference is None else np.broadcast_to(np.asarray(reference, float), nll.shape)
-    out = [LLaDAMoments("balanced", n, b, mc, float(nll[i]), float(nll[i] - ref[i]), float(var[i]),
-                        float(var[i] / R)) for i in range(mu.shape[0])]
+    out = [
+        LLaDAMoments("balanced", n, b, mc, float(nll[i]), float(nll[i] - ref[i]), float(var[i]), float(var[i] / R))
+        for i in range(mu.shape[0])
+    ]
     return out[0] if np.ndim(stats.mean) == 1 else out
 
 
@@ -461,9 +475,18 @@ def markov1_level_means(P, y, *, left) -> np.ndarray:
 
 
 # ================================================================================ Monte Carlo
-def llada_estimate(denoiser, x0=None, *, n_samples: int = DEFAULT_MC_NUM, rng=None,
-                   batch_size: int = DEFAULT_BATCH_SIZE, rule: str = "llada", target=None, context=None,
-                   return_values: bool = False) -> _est.Estimate:
+def llada_estimate(
+    denoiser,
+    x0=None,
+    *,
+    n_samples: int = DEFAULT_MC_NUM,
+    rng=None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    rule: str = "llada",
+    target=None,
+    context=None,
+    return_values: bool = False,
+) -> _est.Estimate:
     """LLaDA's evaluator in NumPy: batches of b rows sharing one k, counts by ``rule``.
 
     Per batch: k ~ U{1..n}; row j gets x_j(k) masked positions chosen uniformly in the target
@@ -518,8 +541,12 @@ def first_order_projection(chain):
     pair = np.zeros((n, n))
     last = np.arange(chain.n_contexts) % n  # the most recent symbol of each context
     np.add.at(pair, last, chain.stationary[:, None] * chain.table)
-    return MarkovChain(pair / pair.sum(axis=1, keepdims=True), order=1, alphabet=chain.alphabet,
-                       name=f"{chain.name or 'chain'} first-order projection")
+    return MarkovChain(
+        pair / pair.sum(axis=1, keepdims=True),
+        order=1,
+        alphabet=chain.alphabet,
+        name=f"{chain.name or 'chain'} first-order projection",
+    )
 
 
 def count_audit(n_max: int = 64, batch_sizes=range(1, 65), *, rule: str = "llada") -> dict:
@@ -569,9 +596,16 @@ def bias_table(level_means: dict, batch_sizes=range(1, 65), *, source: str, rule
         nll = mu @ (1.0 / np.arange(1, n + 1))
         for b in batch_sizes:
             bias = llada_bias(mu, int(b), rule=rule)
-            for key, val in (("source", source), ("n", n), ("b", int(b)), ("sequences", mu.shape[0]),
-                             ("bias_mean", bias.mean()), ("bias_min", bias.min()), ("bias_max", bias.max()),
-                             ("relative_bias_mean", np.mean(bias / nll))):
+            for key, val in (
+                ("source", source),
+                ("n", n),
+                ("b", int(b)),
+                ("sequences", mu.shape[0]),
+                ("bias_mean", bias.mean()),
+                ("bias_min", bias.min()),
+                ("bias_max", bias.max()),
+                ("relative_bias_mean", np.mean(bias / nll)),
+            ):
                 out[key].append(val)
     return {k: np.array(v) for k, v in out.items()}
 
@@ -641,9 +675,17 @@ class RankingFlip:
         return bool((self.nll_a < self.nll_b) and (self.llada_a.mean > self.llada_b.mean))
 
 
-def find_ranking_flip(chain, *, lengths=(8, 16), prompt_length: int = 16, candidates: int = 64,
-                      batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int = DEFAULT_MC_NUM, seed: int = 0,
-                      prompts: int = 8) -> RankingFlip | None:
+def find_ranking_flip(
+    chain,
+    *,
+    lengths=(8, 16),
+    prompt_length: int = 16,
+    candidates: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    mc_num: int = DEFAULT_MC_NUM,
+    seed: int = 0,
+    prompts: int = 8,
+) -> RankingFlip | None:
     """Search seeded prompts for answers a, b (lengths ``lengths``) with NLL_a < NLL_b but E_a > E_b.
 
     Candidates are sampled from the chain after the prompt; each candidate's exact LLaDA mean
@@ -669,10 +711,10 @@ def find_ranking_flip(chain, *, lengths=(8, 16), prompt_length: int = 16, candid
             key = (n, y.tobytes())
             if key not in tabs:
                 x = np.concatenate([prompt, y])
-                A = conditional.conditional_mask_dce(chain, x, target=range(prompt_length, prompt_length + n),
-                                                     context=range(prompt_length))
-                tabs[key] = llada_moments(A, batch_size=batch_size, mc_num=mc_num,
-                                          reference=chain.nll(y, start=prompt))
+                A = conditional.conditional_mask_dce(
+                    chain, x, target=range(prompt_length, prompt_length + n), context=range(prompt_length)
+                )
+                tabs[key] = llada_moments(A, batch_size=batch_size, mc_num=mc_num, reference=chain.nll(y, start=prompt))
             return tabs[key]
 
         for i in order_a:
@@ -684,6 +726,13 @@ def find_ranking_flip(chain, *, lengths=(8, 16), prompt_length: int = 16, candid
                 margin = min(nb[jdx] - na[i], ma.mean - mb.mean)
                 if margin > best_margin:
                     best_margin = margin
-                    best = RankingFlip(chain.decode(prompt), chain.decode(ya[i]), chain.decode(yb[jdx]),
-                                       float(na[i]), float(nb[jdx]), ma, mb)
+                    best = RankingFlip(
+                        chain.decode(prompt),
+                        chain.decode(ya[i]),
+                        chain.decode(yb[jdx]),
+                        float(na[i]),
+                        float(nb[jdx]),
+                        ma,
+                        mb,
+                    )
     return best

@@ -1,4 +1,4 @@
-"""k-th order Markov sources and their exact conditionals by forward–backward (``math_spec.md`` §1.1, §5.4).
+"""k-th order Markov sources and their exact conditionals by forward–backward (``docs/theory.md`` §1.1, §5.4).
 
 A :class:`MarkovChain` of order k over ``V = {0..N-1}`` is a transition table ``P`` of shape
 ``(N**k, N)``: row ``c`` is the distribution of the next symbol after the context ``c``, a
@@ -23,7 +23,7 @@ emitted symbols are again distributed as π. The forward pass therefore starts a
 ``α_0 = π`` and treats every window position alike, which also covers ``L < k``.
 
 **Start from a prompt.** ``start=prompt`` puts ``α_0 = δ(c_0)`` with ``c_0`` the prompt's last
-k symbols (``math_spec.md`` §5.4, "Conditioned on a prompt").
+k symbols (``docs/theory.md`` §5.4, "Conditioned on a prompt").
 
 Numerics: α is renormalised at every step and the log scale factors are summed, and β is
 renormalised per row, so table entries as small as 1e-8 (the released MK4 table has
@@ -42,9 +42,9 @@ from os import PathLike
 
 import numpy as np
 
+from ._files import read_json
 from .distributions import JointDistribution
 from .sequences import DNA, Alphabet, all_sequences, flat_index
-from ._files import read_json
 
 __all__ = [
     "MarkovChain",
@@ -141,7 +141,7 @@ def _live_rows(a: np.ndarray, n: int, order: int):
 
 
 def _trie_forward(a: np.ndarray, P3: np.ndarray, order: int, v: int, mode: str):
-    """One forward step of a prefix trie of α, ``(C, A)`` columns (``math_spec.md`` §5.4).
+    """One forward step of a prefix trie of α, ``(C, A)`` columns (``docs/theory.md`` §5.4).
 
     mode ``"mask"``: emit freely (a marginalised position); ``"observe"``: keep symbol ``v`` and
     renormalise (a context position); ``"branch"``: a target position, masked half first and
@@ -287,7 +287,7 @@ def _fb_block(P3, x, initial):
 
 # --------------------------------------------------------------------------------- the chain
 class MarkovChain:
-    """A k-th order Markov chain over ``V = {0..N-1}`` (``math_spec.md`` §1.1, §5.4).
+    """A k-th order Markov chain over ``V = {0..N-1}`` (``docs/theory.md`` §1.1, §5.4).
 
     Parameters
     ----------
@@ -326,9 +326,7 @@ class MarkovChain:
         if order < 1:
             raise ValueError(f"`order` must be at least 1 (got {order}); an order-0 chain is an i.i.d. product")
         if n**order != n_ctx:
-            raise ValueError(
-                f"`table` must have N**k rows: N={n}, k={order} needs {n**order} rows (got {n_ctx})"
-            )
+            raise ValueError(f"`table` must have N**k rows: N={n}, k={order} needs {n**order} rows (got {n_ctx})")
         if not np.all(np.isfinite(table)):
             bad = np.argwhere(~np.isfinite(table))[0]
             raise ValueError(f"`table` entries must be finite (row {bad[0]}, column {bad[1]} is {table[tuple(bad)]})")
@@ -415,7 +413,9 @@ class MarkovChain:
                 raise ValueError(f"the row of context {ctx!r} must be a mapping {{symbol: probability}}")
             extra = sorted(set(row) - symbols)
             if extra:
-                raise ValueError(f"the row of context {ctx!r} has symbols {extra} not in the alphabet {str(alphabet)!r}")
+                raise ValueError(
+                    f"the row of context {ctx!r} has symbols {extra} not in the alphabet {str(alphabet)!r}"
+                )
             missing = [s for s in alphabet.symbols if s not in row]
             if missing:
                 raise ValueError(f"the row of context {ctx!r} misses symbols {missing}")
@@ -444,15 +444,19 @@ class MarkovChain:
         """The paper's stated recipe (App. D.2): each row softmax(U / temperature), U ~ U[0, 1)^N.
 
         Within a row max/min ≤ e^(1/temperature) (e² at 0.5). The released MK4 table was not
-        made this way (``math_spec.md`` §1.1, *Discrepancy*).
+        made this way (``docs/theory.md`` §1.1, *Discrepancy*).
         """
         if temperature <= 0:
             raise ValueError(f"`temperature` must be positive (got {temperature})")
         rng = np.random.default_rng(rng)
         logits = rng.random((int(n_tokens) ** int(order), int(n_tokens))) / temperature
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return cls(w / w.sum(axis=1, keepdims=True), order=order, alphabet=alphabet,
-                   name=f"softmax(N={n_tokens}, k={order}, T={temperature})")
+        return cls(
+            w / w.sum(axis=1, keepdims=True),
+            order=order,
+            alphabet=alphabet,
+            name=f"softmax(N={n_tokens}, k={order}, T={temperature})",
+        )
 
     @classmethod
     def from_dirichlet(cls, n_tokens: int, order: int, *, alpha: float = 1.0, rng=None, alphabet=None):
@@ -463,8 +467,12 @@ class MarkovChain:
         rows = rng.dirichlet(np.full(int(n_tokens), float(alpha)), size=int(n_tokens) ** int(order))
         # A tiny alpha can round entries to 0; keep the chain strictly positive (irreducible).
         rows = np.maximum(rows, np.finfo(float).tiny)
-        return cls(rows / rows.sum(axis=1, keepdims=True), order=order, alphabet=alphabet,
-                   name=f"dirichlet(N={n_tokens}, k={order}, alpha={alpha})")
+        return cls(
+            rows / rows.sum(axis=1, keepdims=True),
+            order=order,
+            alphabet=alphabet,
+            name=f"dirichlet(N={n_tokens}, k={order}, alpha={alpha})",
+        )
 
     # ------------------------------------------------------------------- properties
     @property
@@ -537,9 +545,7 @@ class MarkovChain:
             return self.stationary
         s = self.encode(start)
         if s.ndim != 1 or s.shape[0] < self.order:
-            raise ValueError(
-                f"`start` must be one sequence of at least k={self.order} symbols (got shape {s.shape})"
-            )
+            raise ValueError(f"`start` must be one sequence of at least k={self.order} symbols (got shape {s.shape})")
         out = np.zeros(self.n_contexts)
         out[flat_index(s[-self.order :], self.n_tokens)] = 1.0
         return out
@@ -724,9 +730,15 @@ class MarkovChain:
             raise ValueError(f"`length` must satisfy 1 ≤ L and N**L ≤ 2**22 (got L={length}, N={self.n_tokens})")
         seqs = all_sequences(self.n_tokens, length)
         probs = np.exp(self.log_prob(seqs, start=start))
-        tag = "stationary" if start is None else f"start={self.decode(self.encode(start)[-self.order:])}"
-        return JointDistribution(seqs, probs, n_tokens=self.n_tokens, alphabet=self.alphabet,
-                                 normalize=True, name=f"{self.name}[L={length}, {tag}]")
+        tag = "stationary" if start is None else f"start={self.decode(self.encode(start)[-self.order :])}"
+        return JointDistribution(
+            seqs,
+            probs,
+            n_tokens=self.n_tokens,
+            alphabet=self.alphabet,
+            normalize=True,
+            name=f"{self.name}[L={length}, {tag}]",
+        )
 
     # ------------------------------------------------------------ conditionals
     def _masked_input(self, x) -> np.ndarray:
@@ -798,7 +810,7 @@ class MarkovChain:
         observed) and the work totals about ``2**(n+1) C N`` instead of ``2**n L C N``.
         """
         x, _, is_target = self._roles(x, target)
-        P3, n, n_ctx = self._P3, self.n_tokens, self.n_contexts
+        P3, n = self._P3, self.n_tokens
         a = self._initial(start)[:, None].copy()
         log_ev = np.zeros(1)
         for j in range(x.shape[0]):
@@ -975,7 +987,7 @@ def markov4() -> MarkovChain:
 
     Loaded from the released JSON shipped as ``ctmc_lab/data/markov4.json`` (not regenerated
     from the recipe): its entries go down to 1.6e-8, so it was not made by the softmax recipe
-    the paper states (``math_spec.md`` §1.1, *Discrepancy*).
+    the paper states (``docs/theory.md`` §1.1, *Discrepancy*).
     """
     from .datasets import data_path
 

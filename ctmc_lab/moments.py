@@ -1,7 +1,7 @@
-"""Exact mean, variance and bias of one draw of every likelihood estimator (``math_spec.md`` §6).
+"""Exact mean, variance and bias of one draw of every likelihood estimator (``docs/theory.md`` §6).
 
 Everything here is a function of the table A(M) over all 2^n masks M of the target set
-(``math_spec.md`` §3.5; n ≤ 16 in practice, 2^16 = 65536 masks), which
+(``docs/theory.md`` §3.5; n ≤ 16 in practice, 2^16 = 65536 masks), which
 :func:`mask_dce_table` builds from any ``Denoiser`` in batches, and :func:`optimal_mask_dce`
 builds from the subset table of a ``JointDistribution`` in one vectorized pass. With
 S1_m = sum_{|M|=m} A(M), S2_m = sum_{|M|=m} A(M)² and B(a, b) the Beta function:
@@ -87,7 +87,7 @@ class Moments:
     variance_is_infinite : bool
     infinite_because : tuple of int or None
         For an infinite variance, the positions i whose singleton term a_i = A({i}) =
-        -log c(x0 masked at i only)_{i, x0^i} is positive (λ-DCE, ``math_spec.md`` §6.3), or
+        -log c(x0 masked at i only)_{i, x0^i} is positive (λ-DCE, ``docs/theory.md`` §6.3), or
         for an infinite mean every position with a_i = +inf. None when the variance is finite.
     """
 
@@ -225,8 +225,7 @@ def _as_table(A) -> np.ndarray:
     return A
 
 
-def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int = 4096,
-                   with_defect: bool = False):
+def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int = 4096, with_defect: bool = False):
     """A(M) for every mask M of the target set, from any denoiser, in batches.
 
     Parameters
@@ -234,7 +233,7 @@ def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int =
     denoiser : Denoiser
     x0 : (L,) int array
     target, context : positions, optional
-        The conditional setting of Cor. 4.3 (``math_spec.md`` §4.2): masks over ``target``,
+        The conditional setting of Cor. 4.3 (``docs/theory.md`` §4.2): masks over ``target``,
         ``context`` visible, the rest masked. Default: target = [L].
     batch_size : int
         Rows per denoiser call (65535 masks at n = 16 go through in chunks).
@@ -245,16 +244,14 @@ def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int =
     -------
     (2**n,) float array, indexed by the local bitmask (bit j = j-th target position)
     """
-    return MaskDCE(denoiser, x0, target=target, context=context, batch_size=batch_size).table(
-        with_defect=with_defect
-    )
+    return MaskDCE(denoiser, x0, target=target, context=context, batch_size=batch_size).table(with_defect=with_defect)
 
 
 def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
     """A(M) of the optimal denoiser c* from subset tables, for a batch of sequences at once.
 
     A(M) = sum_{j in M} [h(V ∪ {t_j}) - h(V)], V = (T minus M) ∪ C visible, h(U) = -log P0(x0^U)
-    (``math_spec.md`` §3.5). Equals :func:`mask_dce_table` of ``OptimalDenoiser(dist)`` (tested).
+    (``docs/theory.md`` §3.5). Equals :func:`mask_dce_table` of ``OptimalDenoiser(dist)`` (tested).
 
     Parameters
     ----------
@@ -305,7 +302,7 @@ def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096
     """The deterministic exact-enumeration NLL of a denoiser: sum over all 2^n - 1 masks.
 
     -log p_θ(x0^T | x0^C) = sum_{M ⊆ T, M ≠ ∅} B(m, n-m+1) A_θ(M) (Thm 4.1 / Cor. 4.3,
-    ``math_spec.md`` §4.1–4.2). For a model on short sequences this replaces Monte Carlo.
+    ``docs/theory.md`` §4.1–4.2). For a model on short sequences this replaces Monte Carlo.
 
     Examples
     --------
@@ -315,8 +312,7 @@ def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096
     >>> abs(exact_nll(OptimalDenoiser(p), p.support[0]) - p.nll(p.support[0])) < 1e-12
     True
     """
-    return float(time_free_sum(mask_dce_table(denoiser, x0, target=target, context=context,
-                                              batch_size=batch_size)))
+    return float(time_free_sum(mask_dce_table(denoiser, x0, target=target, context=context, batch_size=batch_size)))
 
 
 # ==================================================================================== moments
@@ -382,7 +378,7 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     Notes
     -----
     Mask-size schemes: E g = sum_M P(M) f_m A(M), Var g = sum_M P(M)(f_m A(M) - E g)² over all
-    2^n masks (``math_spec.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
+    2^n masks (``docs/theory.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
     on 1..n-1). λ-DCE: E g = NLL and E g² = sum_{m≥2} A(M)² B(m-1, n-m+1), infinite iff some
     a_i > 0 (§6.3). ``llada_stratified`` and ``llada_stratified_fixed``: LLaDA's evaluator and its fix
     at batch_size 16 (:func:`ctmc_lab.llada.llada_moments`); the mean is that of every batch mean
@@ -485,7 +481,7 @@ def _beta_between(a, b, lo, hi):
 def stratified_lambda_dce_moments(A, batch_size: int):
     """Mean and per-draw variance B·Var(batch mean) of stratified λ-DCE (λ_j = (j + u_j)/B).
 
-    Infinite iff some a_i > 0: the first stratum still reaches λ → 0 (``math_spec.md`` §6.3).
+    Infinite iff some a_i > 0: the first stratum still reaches λ → 0 (``docs/theory.md`` §6.3).
     """
     A = _as_table(A)
     n = _n_of(A)
@@ -508,8 +504,9 @@ def stratified_lambda_dce_moments(A, batch_size: int):
 
 
 # ============================================================================ schedule-based
-def t_estimator_moments(A, *, schedule, eps_s: float = 1e-3, kind: str = "t_dce", score_log: bool = True,
-                        defect=None, reference=None) -> Moments:
+def t_estimator_moments(
+    A, *, schedule, eps_s: float = 1e-3, kind: str = "t_dce", score_log: bool = True, defect=None, reference=None
+) -> Moments:
     """Exact mean, bias and variance of one draw of the code's t-DCE / t-DSE (§6.3, §8).
 
     With t = (1-ε_s)u + ε_s, λ = λ(t), w(t) = σ(t)/(e^σ̄(t) - 1) and M ~ Bern(λ)^n:
@@ -546,7 +543,6 @@ def t_estimator_moments(A, *, schedule, eps_s: float = 1e-3, kind: str = "t_dce"
         raise ValueError(f"`eps_s` must lie in [0, 1) (got {eps_s!r})")
     if np.isinf(A).any():
         raise ValueError("`A` has infinite entries: the t-estimators' moments are infinite")
-    m = _sizes(n)
     V = A + (np.zeros_like(A) if defect is None or kind == "t_dce" else np.asarray(defect, float))
     C = comb(n, np.arange(n + 1))
     mm = np.arange(n + 1)
@@ -578,7 +574,7 @@ def t_estimator_moments(A, *, schedule, eps_s: float = 1e-3, kind: str = "t_dce"
 
 # ============================================================================= λ-DCE truncation
 def lambda_dce_truncation(A, delta) -> LambdaTruncation:
-    """E[g²; λ ≥ δ] of λ-DCE exactly, and its log(1/δ) growth law (``math_spec.md`` §6.3, S8).
+    """E[g²; λ ≥ δ] of λ-DCE exactly, and its log(1/δ) growth law (``docs/theory.md`` §6.3, S8).
 
     E[g²; λ ≥ δ] = sum_i a_i² ∫_δ^1 λ^{-1}(1-λ)^{n-1} dλ + sum_{|M|≥2} A(M)² ∫_δ^1 λ^{m-2}(1-λ)^{n-m} dλ
                  = (sum_i a_i²)(log 1/δ - H_{n-1}) + C + o(1).
@@ -612,7 +608,7 @@ def ratio_moments(A_num, A_den, *, scheme: str = "time_free") -> RatioMoments:
 
     Var_c = Var_M(f_m (A_den - A_num)), Var_d = Var(f A_num) + Var(f A_den),
     Var_d - Var_c = 2 Cov(f A_num, f A_den). For time_free, f = H_n, so these are
-    H_n² Var_I(A_y - A_x), H_n²(Var A_x + Var A_y) and 2 H_n² Cov (``math_spec.md`` §6.4).
+    H_n² Var_I(A_y - A_x), H_n²(Var A_x + Var A_y) and 2 H_n² Cov (``docs/theory.md`` §6.4).
 
     Parameters
     ----------
@@ -644,7 +640,7 @@ def ratio_moments(A_num, A_den, *, scheme: str = "time_free") -> RatioMoments:
 def zero_variance_distribution(A) -> np.ndarray:
     """P*(M) = B(m, n-m+1) A(M) / NLL: importance sampling from it with g = NLL has zero variance.
 
-    Needs A ≥ 0 (a normalised denoiser) and a positive finite NLL (``math_spec.md`` §6.5).
+    Needs A ≥ 0 (a normalised denoiser) and a positive finite NLL (``docs/theory.md`` §6.5).
     """
     A = _as_table(A)
     n = _n_of(A)
@@ -679,8 +675,9 @@ def best_mask_size_weights(A) -> tuple[np.ndarray, float]:
     return q, float(score.sum() ** 2 - nll**2)
 
 
-def fit_mask_size_weights(denoiser, x0=None, *, pilot_per_size: int = 4, defensive: float = 0.1, rng=None,
-                          target=None, context=None) -> np.ndarray:
+def fit_mask_size_weights(
+    denoiser, x0=None, *, pilot_per_size: int = 4, defensive: float = 0.1, rng=None, target=None, context=None
+) -> np.ndarray:
     """A practical importance law over m, fitted from a few pilot draws (no knowledge of A).
 
     For each m = 1..n draw ``pilot_per_size`` uniform masks of size m, estimate
@@ -694,7 +691,7 @@ def fit_mask_size_weights(denoiser, x0=None, *, pilot_per_size: int = 4, defensi
     -------
     (n,) float array, summing to 1
     """
-    from .estimators import _SizeTable, _oracle
+    from .estimators import _oracle, _SizeTable
 
     if not 0.0 < float(defensive) <= 1.0:
         raise ValueError(f"`defensive` must lie in (0, 1] (got {defensive!r})")
@@ -730,11 +727,12 @@ def compare_samplers(A, *, positions=None) -> SamplerComparison:
     variances = {name: estimator_moments(A, name, positions=positions).variance for name in UNBIASED}
     order = sorted(variances, key=lambda k: variances[k])
     best, second = variances[order[0]], variances[order[1]]
-    ratio = (lambda v: np.inf if best == 0 else v / best)
+    ratio = lambda v: np.inf if best == 0 else v / best
     q, v_q = best_mask_size_weights(A)
     try:
         p_star = zero_variance_distribution(A)
     except ValueError:
         p_star = None
-    return SamplerComparison(variances, order[0], float(ratio(second)), float(ratio(variances["time_free"])),
-                             q, v_q, p_star)
+    return SamplerComparison(
+        variances, order[0], float(ratio(second)), float(ratio(variances["time_free"])), q, v_q, p_star
+    )

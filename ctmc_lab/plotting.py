@@ -143,8 +143,14 @@ def save_figure(fig, out_dir, name: str, *, formats=("pdf", "png")) -> list[str]
             path = os.path.join(out_dir, f"{name}.{fmt}")
             # A fixed creation date keeps PDFs byte-stable between runs.
             meta = {"CreationDate": None} if fmt == "pdf" else ({"Software": None} if fmt == "png" else None)
-            fig.savefig(path, format=fmt, dpi=PNG_DPI if fmt == "png" else None, bbox_inches="tight",
-                        pad_inches=0.02, metadata=meta)
+            fig.savefig(
+                path,
+                format=fmt,
+                dpi=PNG_DPI if fmt == "png" else None,
+                bbox_inches="tight",
+                pad_inches=0.02,
+                metadata=meta,
+            )
             paths.append(path)
     return paths
 
@@ -203,7 +209,15 @@ def note(ax, text: str, *, loc="upper left", **kw) -> None:
         "lower center": (0.5, 0.03, "center", "bottom"),
         "upper center": (0.5, 0.97, "center", "top"),
     }[loc]
-    box = {"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#bbbbbb", "linewidth": 0.4,
-           "alpha": 0.9}
-    ax.text(pos[0], pos[1], text, transform=ax.transAxes, ha=pos[2], va=pos[3], bbox=box,
-            fontsize=kw.pop("fontsize", 6.3), **kw)
+    box = {"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#bbbbbb", "linewidth": 0.4, "alpha": 0.9}
+    ax.text(
+        pos[0],
+        pos[1],
+        text,
+        transform=ax.transAxes,
+        ha=pos[2],
+        va=pos[3],
+        bbox=box,
+        fontsize=kw.pop("fontsize", 6.3),
+        **kw,
+    )

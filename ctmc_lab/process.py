@@ -1,4 +1,4 @@
-"""Forward CTMC processes: token kernels exp(sQ), p_{t|0} and p_t (``math_spec.md`` §1.2–§1.4).
+"""Forward CTMC processes: token kernels exp(sQ), p_{t|0} and p_t (``docs/theory.md`` §1.2–§1.4).
 
 Each position evolves independently, so the sequence kernel is the Kronecker product of
 token kernels (A4). We never exponentiate the product generator: a distribution over
@@ -55,9 +55,7 @@ def _closed_form(generator: Generator, s: float) -> np.ndarray:
         return K
     if generator.kind == "uniform":
         return decay * np.eye(n) + jump / n
-    raise ValueError(
-        f"no closed-form kernel for a {generator.kind!r} generator; use method='expm' or 'uniformization'"
-    )
+    raise ValueError(f"no closed-form kernel for a {generator.kind!r} generator; use method='expm' or 'uniformization'")
 
 
 def _uniformization(generator: Generator, s: float, tol: float = 1e-17) -> np.ndarray:
@@ -295,8 +293,7 @@ def _absorb_step(x: np.ndarray, pre: int, n: int, post: int, decay: float, jump:
     return y
 
 
-def _absorb_axes(x: np.ndarray, shape: list, axes, n: int, decay: float, jump: float, out=None, scratch=(),
-                 last=None):
+def _absorb_axes(x: np.ndarray, shape: list, axes, n: int, decay: float, jump: float, out=None, scratch=(), last=None):
     """Apply :func:`_absorb_step` along ``axes`` in order; the last step writes into ``out``.
 
     ``scratch`` (two flat buffers) takes the intermediate steps in turn: a fresh array per
@@ -320,8 +317,9 @@ def _absorb_axes(x: np.ndarray, shape: list, axes, n: int, decay: float, jump: f
     return x, shape
 
 
-def absorbing_marginal(tensor: np.ndarray, s: float, *, out: np.ndarray | None = None,
-                       block: int = _ABSORBING_BLOCK) -> np.ndarray:
+def absorbing_marginal(
+    tensor: np.ndarray, s: float, *, out: np.ndarray | None = None, block: int = _ABSORBING_BLOCK
+) -> np.ndarray:
     """p_s = K_s^{⊗L} p0 for absorbing noise, in closed form and cache-blocked (§1.2, §1.4).
 
     The same result as ``apply_all_axes(tensor, token_kernel(absorbing(N), s)[:, :N])`` (its
@@ -420,8 +418,17 @@ def absorbing_marginal(tensor: np.ndarray, s: float, *, out: np.ndarray | None =
         np.matmul(src, wide_t, out=first)
         # Middle axes innermost first, so the last step (the one writing to `out`) has the
         # longest contiguous runs; the others stay in the two reused scratch buffers.
-        _absorb_axes(first.reshape(-1), list(row_shape), range(middle - 1, -1, -1), n, decay, jump,
-                     out=dest[r], scratch=scratch, last=final)
+        _absorb_axes(
+            first.reshape(-1),
+            list(row_shape),
+            range(middle - 1, -1, -1),
+            n,
+            decay,
+            jump,
+            out=dest[r],
+            scratch=scratch,
+            last=final,
+        )
     return out
 
 
@@ -497,8 +504,7 @@ class NoisedDistribution:
         """
         if generator.n_tokens != dist.n_tokens:
             raise ValueError(
-                f"`generator` acts on {generator.n_tokens} clean symbols but the distribution has "
-                f"{dist.n_tokens}"
+                f"`generator` acts on {generator.n_tokens} clean symbols but the distribution has {dist.n_tokens}"
             )
         n_dense = generator.n_states**dist.length
         if n_dense > MAX_DENSE_STATES:

@@ -1,4 +1,4 @@
-"""The paper's conditional-likelihood protocol on a Markov source (Fig. 1b; ``math_spec.md`` §1.1, §4.2, §7).
+"""The paper's conditional-likelihood protocol on a Markov source (Fig. 1b; ``docs/theory.md`` §1.1, §4.2, §7).
 
 For each of ``pairs`` prompt/response pairs:
 
@@ -136,9 +136,17 @@ def _check_int(value, name, lo):
     return int(value)
 
 
-def run_protocol(chain: MarkovChain, *, prompt_length: int = 16, response_length: int = 16, pairs: int = 64,
-                 mc_samples: int = MC_SAMPLES, seed: int = 0, progress=None) -> ProtocolResult:
-    """Run the Fig. 1b protocol exactly (``math_spec.md`` §1.1, §4.2, §7).
+def run_protocol(
+    chain: MarkovChain,
+    *,
+    prompt_length: int = 16,
+    response_length: int = 16,
+    pairs: int = 64,
+    mc_samples: int = MC_SAMPLES,
+    seed: int = 0,
+    progress=None,
+) -> ProtocolResult:
+    """Run the Fig. 1b protocol exactly (``docs/theory.md`` §1.1, §4.2, §7).
 
     Parameters
     ----------
@@ -172,8 +180,11 @@ def run_protocol(chain: MarkovChain, *, prompt_length: int = 16, response_length
     n_mc = _check_int(mc_samples, "mc_samples", 2)
     seed = _check_int(seed, "seed", 0)
     # The omit-full-mask samplers draw m from 1..n-1: undefined for a one-token response.
-    names = _mom.FIELD_ESTIMATORS if r_len >= 2 else tuple(
-        name for name in _mom.FIELD_ESTIMATORS if not name.startswith("omit_full_mask"))
+    names = (
+        _mom.FIELD_ESTIMATORS
+        if r_len >= 2
+        else tuple(name for name in _mom.FIELD_ESTIMATORS if not name.startswith("omit_full_mask"))
+    )
     target = list(range(p_len, p_len + r_len))
     context = list(range(p_len))
     results = []
@@ -185,11 +196,13 @@ def run_protocol(chain: MarkovChain, *, prompt_length: int = 16, response_length
         # Model input = prompt + response (stationary window): the optimal denoiser sees the
         # prompt as context, exactly as the network does in eval_markov.py.
         A = conditional_mask_dce(chain, x, target=target, context=context, method="forward_backward")
-        mc = conditional_estimate(chain, x, estimator="time_free", n_samples=n_mc, rng=rng,
-                                  target=target, context=context, table=A)
+        mc = conditional_estimate(
+            chain, x, estimator="time_free", n_samples=n_mc, rng=rng, target=target, context=context, table=A
+        )
         mom = _mom.all_moments(A, names=names, reference=true, positions=np.asarray(target))
-        results.append(PairResult(chain.decode(prompt), chain.decode(response), float(true),
-                                  time_free_value(A), mc, mom))
+        results.append(
+            PairResult(chain.decode(prompt), chain.decode(response), float(true), time_free_value(A), mc, mom)
+        )
         if progress is not None:
             progress()
     return ProtocolResult(chain.describe(), p_len, r_len, n_mc, seed, tuple(results))

@@ -2,7 +2,7 @@
 
 The integrals of the paper (∫ mdse ds, ∫ mdce/λ dλ) are analytic inside the interval but
 can carry an integrable logarithmic singularity at the end where the noise vanishes
-(``math_spec.md`` §2.5: uniform noise, mdse_s ~ (n1/N) log(1/s)). Tanh-sinh nodes cluster
+(``docs/theory.md`` §2.5: uniform noise, mdse_s ~ (n1/N) log(1/s)). Tanh-sinh nodes cluster
 double-exponentially at both ends, so such endpoint singularities cost no more than a
 smooth integrand, and one node set serves every component of a vector integrand (all x0
 at once). Levels halve the step and reuse the previous nodes; the difference of two

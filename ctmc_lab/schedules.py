@@ -57,7 +57,7 @@ class Schedule:
         return -np.expm1(-self.sigma_bar(t))
 
     def dlambda_dt(self, t):
-        """dλ/dt = σ(t) exp(-sigma_bar(t)) = σ(t)(1 - λ(t)) (``math_spec.md`` S11)."""
+        """dλ/dt = σ(t) exp(-sigma_bar(t)) = σ(t)(1 - λ(t)) (``docs/theory.md`` S11)."""
         return self.sigma(t) * np.exp(-self.sigma_bar(t))
 
     def t_of_mask_level(self, mask_level):

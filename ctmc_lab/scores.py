@@ -1,4 +1,4 @@
-"""Concrete scores, DSE and DCE losses, mdse and mdce (``math_spec.md`` §2, §3).
+"""Concrete scores, DSE and DCE losses, mdse and mdce (``docs/theory.md`` §2, §3).
 
 Orientation (§8 item 1): in ``ℓ_DSE(x0, x, t, s) = sum_{y≠x} Q_t(x, y)[s_y - a_y log s_y + K(a_y)]``
 the weight Q_t(x, y) is the forward rate *from y into x*. For a neighbour ``y = x^{i←v}``
@@ -279,7 +279,9 @@ def _mdse_factored(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         # K(α) term of the rate Q[a, c] (jump c -> a): α = K[c,b] / K[a,b], used where K[a,b] > 0, as
         # alpha[a, c, b] = K[a,b] K(α) = xlogy(K[c,b], α) - K[c,b].
-        alpha = xlogy(Kc[None, :, :], np.where(reach[:, None, :], Kc[None, :, :] / safe[:, None, :], 1.0)) - Kc[None, :, :]
+        alpha = (
+            xlogy(Kc[None, :, :], np.where(reach[:, None, :], Kc[None, :, :] / safe[:, None, :], 1.0)) - Kc[None, :, :]
+        )
     const = np.sum(W[:, :, None] * reach[:, None, :] * alpha, axis=(0, 1)) - np.diag(Q) @ Kc  # (N,)
     # sum_c log_coef[c, x0^i] G_i[.., c, ..] is one more axis step on G_i (with log_coef^T),
     # so the L terms are summed as tensors over V^L and gathered once.

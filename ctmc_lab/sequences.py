@@ -1,6 +1,6 @@
 """Alphabets, encoding, enumeration of V^L, and subsets as bitmasks.
 
-Conventions (``math_spec.md`` §0):
+Conventions (``docs/theory.md`` §0):
 
 * symbols are ``0..N-1``; the mask token is ``N`` (the last index);
 * a state of ``S^L`` is indexed row-major, position 0 most significant;
@@ -25,7 +25,7 @@ __all__ = [
     "as_positions",
 ]
 
-#: The infodis ``DNATokenizer`` order, A=0, T=1, G=2, C=3 (``math_spec.md`` §0).
+#: The infodis ``DNATokenizer`` order, A=0, T=1, G=2, C=3 (``docs/theory.md`` §0).
 DNA = "ATGC"
 
 

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -26,7 +27,7 @@
 # Integrating gives an exact likelihood (Theorem 3.2): $-\log p_0(x_0) = \int_0^\infty \mathrm{mdse}(x_0,t)\,dt$.
 #
 # This notebook walks from the generator to the curves on a space small enough to print, and
-# ends with a symbolic proof for one token. Conventions are those of `math_spec.md` §0: rate
+# ends with a symbolic proof for one token. Conventions are those of `docs/theory.md` §0: rate
 # matrices in the column convention ($Q[a,b]$ is the rate of the jump $b\to a$), mask id $N$,
 # noise level $s = \bar\sigma(t)$ at unit rate.
 
@@ -85,10 +86,14 @@ print(f"{'kind':>9} {'s':>5} {'KL':>10} {'dKL/ds':>12} {'-mdse':>12} {'finite di
 for g in (absorbing, uniform):
     for s in (0.05, 0.5, 2.0):
         nd = NoisedDistribution.at_noise_level(p0, g, s)
-        fd = (information.kl(NoisedDistribution.at_noise_level(p0, g, s + h), x0)
-              - information.kl(NoisedDistribution.at_noise_level(p0, g, s - h), x0)) / (2 * h)
-        print(f"{g.kind:>9} {s:5.2f} {information.kl(nd, x0):10.6f} {information.kl_rate(nd, x0):12.8f} "
-              f"{-scores.mdse(nd, x0):12.8f} {fd:12.8f}")
+        fd = (
+            information.kl(NoisedDistribution.at_noise_level(p0, g, s + h), x0)
+            - information.kl(NoisedDistribution.at_noise_level(p0, g, s - h), x0)
+        ) / (2 * h)
+        print(
+            f"{g.kind:>9} {s:5.2f} {information.kl(nd, x0):10.6f} {information.kl_rate(nd, x0):12.8f} "
+            f"{-scores.mdse(nd, x0):12.8f} {fd:12.8f}"
+        )
 
 # %% [markdown]
 # ## 3. The curves

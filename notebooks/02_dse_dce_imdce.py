@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -26,7 +27,7 @@
 # * **Corollaries 3.6–3.7** (I-MDCE): $\frac{d}{d\lambda}D_{\rm KL}(p_{\lambda|0}\|p_\lambda) = -\,\mathrm{mdce}(x_0,\lambda)/\lambda$,
 #   hence $-\log p_0(x_0) = \int_0^\Lambda \frac{\mathrm{mdce}}{\lambda}\,d\lambda + D_{\rm KL}(p_{\Lambda|0}\|p_\Lambda)$.
 #
-# (`math_spec.md` §3.) Note the factor: it is the **rate** $\sigma(t)$, not $\bar\sigma(t)$ as a
+# (`docs/theory.md` §3.) Note the factor: it is the **rate** $\sigma(t)$, not $\bar\sigma(t)$ as a
 # third-party summary prints it.
 
 # %%
@@ -78,8 +79,10 @@ def dse_and_scaled_dce(den, t, factor="sigma"):
 for t in (0.01, 0.3, 0.9):
     d, c = dse_and_scaled_dce(model, t)
     d2, c2 = dse_and_scaled_dce(model, t, factor="sigma_bar")
-    print(f"t = {t:4}: max |DSE - σ(1-λ)/λ DCE| = {np.abs(d - c).max():.1e}   "
-          f"(with σ̄ in place of σ: {np.abs(d2 - c2).max():.1e})")
+    print(
+        f"t = {t:4}: max |DSE - σ(1-λ)/λ DCE| = {np.abs(d - c).max():.1e}   "
+        f"(with σ̄ in place of σ: {np.abs(d2 - c2).max():.1e})"
+    )
 
 # %% [markdown]
 # The figure below follows one noisy state across four decades of $t$: the two sides agree to
@@ -95,7 +98,7 @@ figures.dse_dce_equivalence(dist=p0, n_points=40).figure
 # Left: the time integral of the expected DSE up to $T$, by adaptive quadrature in $t$ with the
 # expectation over all $2^L$ masks. Right: the DCE side in closed form,
 # $\int_0^\Lambda \frac1\lambda\,\mathbb E\,\ell_{\rm DCE}\,d\lambda = \sum_{M\ne\varnothing} A_\theta(M)\,B(\Lambda; |M|, L-|M|+1)$,
-# where $A_\theta(M)$ is the model's DCE with $M$ masked (`math_spec.md` §3.5). RADD had the
+# where $A_\theta(M)$ is the model's DCE with $M$ masked (`docs/theory.md` §3.5). RADD had the
 # equality only as $T\to\infty$.
 
 # %%
@@ -122,11 +125,13 @@ for schedule, T in ((Loglinear(1e-3), 0.8), (Geometric(1e-4, 20.0), 0.6), (Linea
     rhs = float(absorbing.mdce_integral(A_model, Lam))
     print(f"{type(schedule).__name__:>22} {T:4} {Lam:8.5f} {lhs:16.12f} {rhs:16.12f} {abs(lhs - rhs):11.1e}")
 # At Λ = 1 the model's integral is its own likelihood bound. Pointwise it may fall below the
-# true NLL (math_spec §2.6); averaged over p0 it cannot fall below H(p0) (Thm 3.5).
+# true NLL (docs/theory.md §2.6); averaged over p0 it cannot fall below H(p0) (Thm 3.5).
 A_all = np.array([moments.mask_dce_table(model, x) for x in p0.support])
 model_nll = absorbing.mdce_integral(A_all, 1.0)
-print(f"\nat Λ = 1, x0 = {p0.decode(x0)}: model {float(absorbing.mdce_integral(A_model, 1.0)):.6f} "
-      f"vs -log p0(x0) = {p0.nll(x0):.6f}")
+print(
+    f"\nat Λ = 1, x0 = {p0.decode(x0)}: model {float(absorbing.mdce_integral(A_model, 1.0)):.6f} "
+    f"vs -log p0(x0) = {p0.nll(x0):.6f}"
+)
 print(f"averaged over p0: model {p0.probs @ model_nll:.6f} >= H(p0) = {p0.entropy():.6f}")
 
 # %% [markdown]
@@ -147,10 +152,12 @@ print("Cor 3.6: max |dKL/dλ + mdce/λ| =", np.abs(rate + mdce / lam).max())
 for Lam in (0.3, 0.7, 1.0):
     integral = float(decompositions.mdce_integral(p0, x0[None], upper=Lam)[0])
     end = float(absorbing.kl(h, Lam)[0])
-    print(f"Cor 3.7 at Λ = {Lam}: ∫ mdce/λ = {integral:.12f}  + KL(Λ) = {end:.12f}  ->  "
-          f"{integral + end:.12f}  (-log p0 = {p0.nll(x0):.12f})")
+    print(
+        f"Cor 3.7 at Λ = {Lam}: ∫ mdce/λ = {integral:.12f}  + KL(Λ) = {end:.12f}  ->  "
+        f"{integral + end:.12f}  (-log p0 = {p0.nll(x0):.12f})"
+    )
 
-# The same object seen through the score: mdse_s = (1-λ)/λ mdce at unit rate (math_spec F3).
+# The same object seen through the score: mdse_s = (1-λ)/λ mdce at unit rate (docs/theory.md F3).
 s = 0.8
 nd = NoisedDistribution.at_noise_level(p0, gen, s)
 lam_s = -np.expm1(-s)

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,7 +25,7 @@
 # with $H_L$ the $L$-th harmonic number and $I$ the *unmasked* set. One Monte Carlo draw masks
 # $M = [L]\setminus I$ and scores $H_L\,A(M)$, where $A(M)$ is the denoiser's cross-entropy on the
 # masked positions. This notebook computes the weights, runs the estimators, and computes their
-# variances **exactly** (`math_spec.md` §4.1, §6), including the one that is infinite.
+# variances **exactly** (`docs/theory.md` §4.1, §6), including the one that is infinite.
 
 # %%
 # %matplotlib inline
@@ -59,8 +60,13 @@ laws = {
 with style():
     fig, ax = new_figure(width="column", height=2.2)
     for j, (label, q) in enumerate(laws.items()):
-        ax.bar(m + (j - 1) * 0.27, q, width=0.27, label=label,
-               color=[COLORS["time_free"], COLORS["k_dce"], COLORS["rb_lambda_dce"]][j])
+        ax.bar(
+            m + (j - 1) * 0.27,
+            q,
+            width=0.27,
+            label=label,
+            color=[COLORS["time_free"], COLORS["k_dce"], COLORS["rb_lambda_dce"]][j],
+        )
     ax.set_xlabel("number of masked tokens m")
     ax.set_ylabel("P(m)")
     ax.set_xticks(m)
@@ -94,8 +100,10 @@ print(f"{'estimator':>15} {'MC mean (4096)':>15} {'± se':>7} {'z':>6} {'exact V
 for k, name in enumerate(exact):
     est = estimators.estimate(name, den, x0, n_samples=4096, rng=k, return_values=True)
     z = (est.mean - nll) / est.stderr
-    print(f"{name:>15} {est.mean:15.6f} {est.stderr:7.4f} {z:6.2f} {exact[name].variance:10.3f} "
-          f"{est.values.var(ddof=1):11.3f}")
+    print(
+        f"{name:>15} {est.mean:15.6f} {est.stderr:7.4f} {z:6.2f} {exact[name].variance:10.3f} "
+        f"{est.values.var(ddof=1):11.3f}"
+    )
 
 # %% [markdown]
 # The paper's sampler is **not** the one with the smallest variance here. Its $P(m)\propto 1/m$
@@ -107,8 +115,10 @@ for k, name in enumerate(exact):
 # %%
 comp = moments.compare_samplers(A)
 print("exact single-draw variances:", {k: round(v, 3) for k, v in comp.variances.items()})
-print(f"winner: {comp.winner}, {comp.factor_vs_time_free:.2f}x below time-free; "
-      f"optimal q*(m): {comp.best_mask_size_variance:.3f}")
+print(
+    f"winner: {comp.winner}, {comp.factor_vs_time_free:.2f}x below time-free; "
+    f"optimal q*(m): {comp.best_mask_size_variance:.3f}"
+)
 figures.sampler_comparison(n_windows=64).figure
 
 # %% [markdown]
@@ -123,7 +133,7 @@ figures.sampler_comparison(n_windows=64).figure
 # %%
 k = int(np.argmax((singles**2).sum(axis=1)))
 A_k = A_all[k]
-print(f"x0 = {p0.decode(p0.support[k])}: a_i = {np.round(singles[k], 4)}, Σ a_i² = {(singles[k]**2).sum():.4f}")
+print(f"x0 = {p0.decode(p0.support[k])}: a_i = {np.round(singles[k], 4)}, Σ a_i² = {(singles[k] ** 2).sum():.4f}")
 print(moments.estimator_moments(A_k, "lambda_dce"))
 for delta in (1e-2, 1e-4, 1e-8, 1e-12):
     tr = moments.lambda_dce_truncation(A_k, delta)

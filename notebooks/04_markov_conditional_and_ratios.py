@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,7 +19,7 @@
 # The paper's conditional experiment (Fig. 1b) uses an order-4 Markov chain over DNA (MK4):
 # a prompt of 16 bases, a response of 16 sampled from the chain, and the time-free estimate of
 # $-\log p(y\mid \text{prompt})$. For a chain, the optimal denoiser is exact by **forward–backward**
-# on the lifted chain of $4^4 = 256$ contexts (`math_spec.md` §5.4), so every quantity is again
+# on the lifted chain of $4^4 = 256$ contexts (`docs/theory.md` §5.4), so every quantity is again
 # computable exactly.
 #
 # * **Corollary 4.3**: for a target set $I_1$ (the response) and a context $I_2$ (the prompt),
@@ -87,8 +88,9 @@ print(f"Cor 4.3 over all {2**R - 1} masks (H_{R})  = {cl.time_free_exact:.12f}  
 print(f"Theorem 4.2 integral form         = {conditional.theorem42_integral(cl.mask_dce):.12f}")
 wrong = cl.time_free_exact * harmonic(P + R) / harmonic(R)
 print(f"control with H_{P + R} instead of H_{R}   = {wrong:.6f}   (off by {wrong - cl.true_nll:.3f} nats)")
-est = conditional.conditional_estimate(chain, xpr, estimator="time_free", n_samples=2**13, rng=2,
-                                       target=target, context=context, table=cl.mask_dce)
+est = conditional.conditional_estimate(
+    chain, xpr, estimator="time_free", n_samples=2**13, rng=2, target=target, context=context, table=cl.mask_dce
+)
 print(f"time-free MC, 2^13 draws          = {est.mean:.4f} ± {est.stderr:.4f}")
 
 # %% [markdown]
@@ -113,12 +115,15 @@ res.figure
 
 # %%
 y_minus = chain.sample(R, start=prompt, rng=3)
-ratio = conditional.conditional_log_ratio(chain, xpr, np.concatenate([prompt, y_minus]), target=target,
-                                          context=context, n_samples=2000, rng=4)
+ratio = conditional.conditional_log_ratio(
+    chain, xpr, np.concatenate([prompt, y_minus]), target=target, context=context, n_samples=2000, rng=4
+)
 mom = ratio.moments
 print(f"exact log p(y+|x) - log p(y-|x) = {ratio.exact:.6f}")
-for label, est, var in (("coupled", ratio.coupled, mom.variance_coupled),
-                        ("decoupled", ratio.decoupled, mom.variance_decoupled)):
+for label, est, var in (
+    ("coupled", ratio.coupled, mom.variance_coupled),
+    ("decoupled", ratio.decoupled, mom.variance_decoupled),
+):
     print(f"{label:>9}: {est.mean:9.4f} ± {est.stderr:.4f}   exact Var of one draw {var:8.3f}")
 print(f"2 H² Cov = {mom.covariance_term:.3f}  ->  coupling helps: {mom.coupling_helps}")
 

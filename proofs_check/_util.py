@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ctmc_lab import generators
 from ctmc_lab.distributions import JointDistribution
 from ctmc_lab.schedules import Cosine, Geometric, Linear, Loglinear
+
+if TYPE_CHECKING:  # framework imports this module, so the runtime import stays in range_skip
+    from .framework import Skip
 
 __all__ = [
     "pick_sequences",
@@ -64,8 +69,14 @@ def prefix_marginal(dist: JointDistribution, length: int) -> JointDistribution:
     uniq, inverse = np.unique(codes, return_inverse=True)
     probs = np.bincount(inverse.reshape(-1), weights=dist.probs, minlength=uniq.size)
     keys = np.stack([(uniq // dist.n_tokens ** (length - 1 - i)) % dist.n_tokens for i in range(length)], axis=1)
-    out = JointDistribution(keys, probs, n_tokens=dist.n_tokens, alphabet=dist.alphabet, normalize=True,
-                            name=f"{dist.name}[positions 0..{length - 1}]")
+    out = JointDistribution(
+        keys,
+        probs,
+        n_tokens=dist.n_tokens,
+        alphabet=dist.alphabet,
+        normalize=True,
+        name=f"{dist.name}[positions 0..{length - 1}]",
+    )
     if len(_PREFIXES) > 16:
         _PREFIXES.clear()
     _PREFIXES[key] = (dist, out)
@@ -113,7 +124,7 @@ def label(dist: JointDistribution, x) -> str:
     return dist.decode(np.asarray(x))
 
 
-def range_skip(case: str, err) -> "Skip":
+def range_skip(case: str, err) -> Skip:
     """The skip of a case that float64 cannot represent: ``err`` is the library's own
     :class:`ctmc_lab.process.NumericalRangeError` refusal (p_s or a kernel entry underflows,
     Q too stiff), caught by exactly that type so that any other exception stays an error."""
@@ -183,8 +194,9 @@ def fit_budget(dist: JointDistribution, generator, limit: int, budget: float, ev
 _PATTERN_LIMIT = 1 << 22
 
 
-def fit_queries(dist: JointDistribution, n_queries: int | None = None, *, max_bytes: float = 3e7,
-                max_support: int | None = None) -> JointDistribution:
+def fit_queries(
+    dist: JointDistribution, n_queries: int | None = None, *, max_bytes: float = 3e7, max_support: int | None = None
+) -> JointDistribution:
     """``dist``, or its longest prefix marginal on which the optimal denoiser stays cheap:
     either its pattern-marginal table fits ((N+1)^L ≤ 2^22, lookups) or ``n_queries`` masked
     inputs (default 2^L) × |support| × 8 bytes of the support scan fit ``max_bytes``; and,

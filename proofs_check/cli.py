@@ -37,30 +37,46 @@ def _add_arguments(parser) -> None:
                 "order-2 chain on 3 symbols for the Markov rows"
             )
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
-    parser.add_argument("--only", metavar="PATTERN",
-                        help="run only checks whose id or theorem matches (substring or glob; "
-                        "comma-separated), e.g. 'Thm 4.1' or 'mp.*'")
-    parser.add_argument("--precision", metavar="LIST", default=None,
-                        help="comma-separated subset of float64,mpmath,sympy (default: all)")
+    parser.add_argument(
+        "--only",
+        metavar="PATTERN",
+        help="run only checks whose id or theorem matches (substring or glob; "
+        "comma-separated), e.g. 'Thm 4.1' or 'mp.*'",
+    )
+    parser.add_argument(
+        "--precision",
+        metavar="LIST",
+        default=None,
+        help="comma-separated subset of float64,mpmath,sympy (default: all)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer cases per check (for CI)")
-    parser.add_argument("--seed", type=int, default=20251024,
-                        help="seed of the default distribution and of random Q, c and pairs")
+    parser.add_argument(
+        "--seed", type=int, default=20251024, help="seed of the default distribution and of random Q, c and pairs"
+    )
     parser.add_argument("--list", action="store_true", help="list the selected checks and exit")
-    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                        help="seconds one check may spend on a --dist distribution: a check whose estimated "
-                        "cost exceeds it runs on a smaller prefix marginal or is skipped with the reason "
-                        f"(default: {runner.DEFAULT_BUDGET:g}; the whole run is capped at "
-                        f"{runner.USER_RUN_LIMIT:g} s). On the built-in distributions it is only a guard "
-                        f"against a hang (default {runner.BUILTIN_BUDGET:g}), and running over is a failure")
-    parser.add_argument("--wide", action="store_true",
-                        help="one unclipped line per row (default: fit the terminal, two lines per row "
-                        "below 140 columns)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds one check may spend on a --dist distribution: a check whose estimated "
+        "cost exceeds it runs on a smaller prefix marginal or is skipped with the reason "
+        f"(default: {runner.DEFAULT_BUDGET:g}; the whole run is capped at "
+        f"{runner.USER_RUN_LIMIT:g} s). On the built-in distributions it is only a guard "
+        f"against a hang (default {runner.BUILTIN_BUDGET:g}), and running over is a failure",
+    )
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="one unclipped line per row (default: fit the terminal, two lines per row below 140 columns)",
+    )
 
 
 def add_parser(subparsers):
     """Register ``verify`` on the ``ctmc-lab`` subparsers; sets ``func=run``."""
-    parser = subparsers.add_parser("verify", help="verify the paper's identities (exit 0 iff all hold)",
-                                   description=DESCRIPTION)
+    parser = subparsers.add_parser(
+        "verify", help="verify the paper's identities (exit 0 iff all hold)", description=DESCRIPTION
+    )
     _add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -97,12 +113,14 @@ def run(args) -> int:
         from ctmc_lab.markov import load_markov
 
         chain = load_markov(args.dist, alphabet=args.alphabet, normalize=args.normalize)
-        ctx = runner.user_context(runner.markov_window(chain), quick=args.quick, seed=args.seed, budget=budget,
-                                  chain=chain)
+        ctx = runner.user_context(
+            runner.markov_window(chain), quick=args.quick, seed=args.seed, budget=budget, chain=chain
+        )
     else:
         ctx = runner.user_context(load_distribution(args), quick=args.quick, seed=args.seed, budget=budget)
-    names = " and ".join(f"{d.name} (N={d.n_tokens}, L={d.length}, |support|={d.support_size})"
-                         for d in ctx.distributions)
+    names = " and ".join(
+        f"{d.name} (N={d.n_tokens}, L={d.length}, |support|={d.support_size})" for d in ctx.distributions
+    )
     if ctx.user and ctx.chain is not None and args.dist.startswith("markov"):
         names += f"; Markov rows on {ctx.chain.name} (order {ctx.chain.order})"
     import shutil
@@ -110,8 +128,7 @@ def run(args) -> int:
 
     header = f"ctmc-lab verify on {names}{' [quick]' if args.quick else ''}"
     width = shutil.get_terminal_size((100, 24)).columns
-    print(header if args.wide else "\n".join(textwrap.wrap(header, width=max(40, width - 1),
-                                                           subsequent_indent="    ")))
+    print(header if args.wide else "\n".join(textwrap.wrap(header, width=max(40, width - 1), subsequent_indent="    ")))
     print()
     if args.json:
         _check_writable(args.json)

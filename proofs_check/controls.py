@@ -26,8 +26,14 @@ from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
 __all__ = ["expected_dse"]
 
 
-@check("kernels.closed_vs_expm", theorem="Kernels (§1.2)", method="float64", tolerance=TOL_ENUM,
-       statement="closed form = expm = uniformization", cost=0.2)
+@check(
+    "kernels.closed_vs_expm",
+    theorem="Kernels (§1.2)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="closed form = expm = uniformization",
+    cost=0.2,
+)
 def kernels_closed(ctx):
     """exp(sQ) three ways: closed form (absorbing, uniform), ``scipy.linalg.expm`` and
     uniformization, for N = 2..6 and s from 1e-6 to 30 (A1/A2); random generic Q: expm vs
@@ -46,12 +52,22 @@ def kernels_closed(ctx):
                     a, b = np.unravel_index(np.argmax(np.abs(K - ref)), K.shape)
                     rows.append((abs(K[a, b] - ref[a, b]), K[a, b], ref[a, b], n, s, method, (a, b)))
         err, val, ref, n, s, method, (a, b) = max(rows, key=lambda r: r[0])
-        yield Result(f"{kind}; N=2..6 × s∈{{1e-6..30}}; worst: {method} vs expm, N={n}, s={s}, "
-                     f"entry [{a},{b}]", float(val), float(ref), float(err))
+        yield Result(
+            f"{kind}; N=2..6 × s∈{{1e-6..30}}; worst: {method} vs expm, N={n}, s={s}, entry [{a},{b}]",
+            float(val),
+            float(ref),
+            float(err),
+        )
 
 
-@check("kernels.kronecker", theorem="Kernels (§1.2)", method="float64", tolerance=TOL_ENUM,
-       statement="expm(sQ^(L)) = ⊗_i exp(sQ) (A4)", cost=0.3)
+@check(
+    "kernels.kronecker",
+    theorem="Kernels (§1.2)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="expm(sQ^(L)) = ⊗_i exp(sQ) (A4)",
+    cost=0.3,
+)
 def kernels_kronecker(ctx):
     """The dense exponential of the Kronecker-sum generator equals the product kernel (A4)."""
     for kind, n, L in (("absorbing", 4, 3), ("uniform", 4, 3), ("uniform", 3, 4)):
@@ -63,8 +79,12 @@ def kernels_kronecker(ctx):
         for _ in range(L - 1):
             prod = np.kron(prod, K)
         a, b = np.unravel_index(np.argmax(np.abs(big - prod)), big.shape)
-        yield Result(f"{kind}; N={n}, L={L} ({gen.n_states**L} states); s={s}; worst entry [{a},{b}]",
-                     float(big[a, b]), float(prod[a, b]), float(abs(big[a, b] - prod[a, b])))
+        yield Result(
+            f"{kind}; N={n}, L={L} ({gen.n_states**L} states); s={s}; worst entry [{a},{b}]",
+            float(big[a, b]),
+            float(prod[a, b]),
+            float(abs(big[a, b] - prod[a, b])),
+        )
 
 
 def expected_dse(noised: NoisedDistribution, x0: np.ndarray, *, wrong_orientation: bool = False) -> float:
@@ -102,8 +122,9 @@ def _orientation_rows(ctx, wrong: bool):
         for s in (0.1, 0.8, 2.0):
             noised = NoisedDistribution.at_noise_level(dist, gen, s)
             # dF/ds of F as a function (a 5-point difference), never the proof's formula.
-            rate = five_point(lambda u: information.kl(NoisedDistribution.at_noise_level(dist, gen, u), seqs),
-                              s, fd_step(s))
+            rate = five_point(
+                lambda u: information.kl(NoisedDistribution.at_noise_level(dist, gen, u), seqs), s, fd_step(s)
+            )
             for b, x0 in enumerate(seqs):
                 rows.append((float(rate[b]), -expected_dse(noised, x0, wrong_orientation=wrong), x0, s))
         err = [abs(a - r) for a, r, *_ in rows]
@@ -112,16 +133,29 @@ def _orientation_rows(ctx, wrong: bool):
         yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × 3 s (worst x0={label(dist, x0)}, s={s})", a, r)
 
 
-@check("thm31.pointwise_dse_sum", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
-       statement="dF/ds (FD) = −E_q ℓ_DSE(x0,x,s*) (pointwise loss)", cost=0.5)
+@check(
+    "thm31.pointwise_dse_sum",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="dF/ds (FD) = −E_q ℓ_DSE(x0,x,s*) (pointwise loss)",
+    cost=0.5,
+)
 def pointwise_dse_sum(ctx):
     """Theorem 3.1 with mdse_s assembled from the pointwise DSE (Eq. 3) at the concrete score
     s* = p_s(y)/p_s(x), state by state, against a 5-point difference of F(s)."""
     yield from _orientation_rows(ctx, wrong=False)
 
 
-@check("thm31.control.dse_orientation", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
-       statement="CONTROL: DSE weight Q(y,x) not Q(x,y)", expected_to_fail=True, cost=0.3)
+@check(
+    "thm31.control.dse_orientation",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="CONTROL: DSE weight Q(y,x) not Q(x,y)",
+    expected_to_fail=True,
+    cost=0.3,
+)
 def dse_orientation(ctx):
     """Negative control (§8 item 1): the weight of the jump x -> y instead of y -> x."""
     yield from _orientation_rows(ctx, wrong=True)

@@ -24,7 +24,7 @@ a tie can land a rounding step either side of it, and only the float32 replica s
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 __all__ = ["RULES", "float32_is_exact", "counts", "count_law", "batch_law"]
 
@@ -47,7 +47,7 @@ def float32_is_exact(n: int, b: int) -> bool:
     return b >= 1 and b & (b - 1) == 0 and 2 * n * b <= 1 << 24
 
 
-@lru_cache(maxsize=None)
+@cache
 def counts(name: str, n: int, b: int) -> tuple[tuple[int, ...], ...]:
     """x_j(k): row k-1 (k = 1..n), column j (j = 0..b-1)."""
     rule = RULES[name]

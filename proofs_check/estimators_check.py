@@ -1,4 +1,4 @@
-"""The Monte Carlo estimators users run, verified against -log p0 (``math_spec.md`` §4, §6, §8).
+"""The Monte Carlo estimators users run, verified against -log p0 (``docs/theory.md`` §4, §6, §8).
 
 Every estimator of :data:`ctmc_lab.estimators.ESTIMATORS` is checked, so one registered
 later appears here by itself. For each, on sequences of the subset-table distribution with
@@ -51,7 +51,7 @@ __all__ = ["BIASED", "reference_law", "Z_BOUND"]
 Z_BOUND = 5.0
 #: p-value below which a sampler-law chi-square statistic fails.
 LAW_P = 1e-6
-#: Estimators of the registry known to be biased (the audited code variants, ``math_spec.md`` §8).
+#: Estimators of the registry known to be biased (the audited code variants, ``docs/theory.md`` §8).
 BIASED = frozenset({"omit_full_mask", "omit_full_mask_token_mean", "t_dce", "t_dse", "llada_stratified"})
 #: Targets at least this long must be accepted by every estimator: a refusal (ValueError) is a
 #: skip only on shorter ones (omit_* need n ≥ 2), elsewhere it is an error like any crash.
@@ -91,9 +91,11 @@ def reference_law(name: str, n: int):
         # t = (1-ε)u + ε under loglinear(1e-3), m | t ~ Binomial(n, λ(t)); g is a function of t.
         sch, eps = Loglinear(1e-3), 1e-3
         for k in range(n + 1):
+
             def dens(t, k=k):
                 lam = float(sch.mask_level(t))
                 return comb(n, k) * lam**k * (1 - lam) ** (n - k)
+
             q[k] = integrate.quad(dens, eps, 1.0, epsabs=1e-14, epsrel=1e-12, limit=200)[0] / (1 - eps)
         return q, None
     if name in ("omit_full_mask", "omit_full_mask_token_mean") and n >= 2:
@@ -170,8 +172,14 @@ def _exact_or_skip(name, A, nll, dist, x0, *, then=""):
             raise
         return None, None, Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
     if mean is None:
-        return None, None, Skip(f"{name}; x0={label(dist, x0)}",
-                                "no exact law for this estimator in proofs_check" + (f" ({then})" if then else ""))
+        return (
+            None,
+            None,
+            Skip(
+                f"{name}; x0={label(dist, x0)}",
+                "no exact law for this estimator in proofs_check" + (f" ({then})" if then else ""),
+            ),
+        )
     return mean, how, None
 
 
@@ -216,8 +224,9 @@ def _batch_moments(name: str, A: np.ndarray, b: int):
     rows = count_rules.counts(name, n, b)
     given_k = [math.fsum(e[x - 1] for x in row) / b for row in rows]
     mean = math.fsum(given_k) / n
-    var = (math.fsum(math.fsum(v[x - 1] for x in row) / b**2 for row in rows)
-           + math.fsum((g - mean) ** 2 for g in given_k)) / n
+    var = (
+        math.fsum(math.fsum(v[x - 1] for x in row) / b**2 for row in rows) + math.fsum((g - mean) ** 2 for g in given_k)
+    ) / n
     return mean, var
 
 
@@ -228,13 +237,14 @@ def _enumerated_batch_moments(name: str, A: np.ndarray, b: int):
     import itertools
 
     n = A.size.bit_length() - 1
-    by_size = [[u for u in range(1 << n)
-                if bin(u).count("1") == m] for m in range(n + 1)]
+    by_size = [[u for u in range(1 << n) if bin(u).count("1") == m] for m in range(n + 1)]
     # Every batch value with its probability (k uniform, then the masks uniform jointly).
     values = []
     for row in count_rules.counts(name, n, b):
-        gs = [math.fsum(n / x * A[u] for x, u in zip(row, masks)) / b
-              for masks in itertools.product(*(by_size[x] for x in row))]
+        gs = [
+            math.fsum(n / x * A[u] for x, u in zip(row, masks)) / b
+            for masks in itertools.product(*(by_size[x] for x in row))
+        ]
         values.append(np.array(gs))
     mean = math.fsum(g.mean() for g in values) / n
     # Two passes (deviations from the mean), so a small variance is not lost to cancellation.
@@ -265,23 +275,38 @@ def _batch_sampler_rows(name, dist, x0, denoiser, n_samples, seed):
     table = np.array(count_rules.counts(name, n, b))
     drawn = np.concatenate(batches)
     if drawn.size != est.n_samples or any(d.size != b for d in batches):
-        yield Result(f"{name}: {drawn.size} masks queried in batches of "
-                     f"{sorted({d.size for d in batches})} for {est.n_samples} draws at b={b}",
-                     float(drawn.size), float(est.n_samples), error=1.0, tolerance=0.0)
+        yield Result(
+            f"{name}: {drawn.size} masks queried in batches of "
+            f"{sorted({d.size for d in batches})} for {est.n_samples} draws at b={b}",
+            float(drawn.size),
+            float(est.n_samples),
+            error=1.0,
+            tolerance=0.0,
+        )
         return
     got = np.array([sizes_of[d] for d in batches])  # (R, b) counts per batch
     k = got[:, 0]  # x_0(k) = k under both rules
     inside = (k >= 1) & (k <= n)
     mismatch = int((~inside).sum()) + int(np.any(got[inside] != table[k[inside] - 1], axis=1).sum())
-    yield Result(f"{name}; x0={label(dist, x0)}; {len(batches)} batches of b={b}: count vectors vs "
-                 f"the rational rule x_j(k), k = row 0's count; mismatching batches",
-                 float(mismatch), 0.0, float(mismatch), tolerance=0.0)
+    yield Result(
+        f"{name}; x0={label(dist, x0)}; {len(batches)} batches of b={b}: count vectors vs "
+        f"the rational rule x_j(k), k = row 0's count; mismatching batches",
+        float(mismatch),
+        0.0,
+        float(mismatch),
+        tolerance=0.0,
+    )
     obs_k = np.bincount(k[inside], minlength=n + 1)[1:].astype(float)
     exp_k = len(batches) / n
     stat = float(np.sum((obs_k - exp_k) ** 2 / exp_k))
     limit = float(chi2.isf(LAW_P, max(1, n - 1)))
-    yield Result(f"{name}; x0={label(dist, x0)}; k ~ U{{1..{n}}}: χ² of the {len(batches)} batch draws "
-                 f"(limit {limit:.0f} at p=1e-6)", stat, limit, max(0.0, stat - limit))
+    yield Result(
+        f"{name}; x0={label(dist, x0)}; k ~ U{{1..{n}}}: χ² of the {len(batches)} batch draws "
+        f"(limit {limit:.0f} at p=1e-6)",
+        stat,
+        limit,
+        max(0.0, stat - limit),
+    )
     # Given their sizes the masks are independent and uniform over the C(n, m) masks of each size.
     sizes = sizes_of[drawn]
     per_size = np.bincount(sizes, minlength=n + 1)
@@ -291,8 +316,13 @@ def _batch_sampler_rows(name, dist, x0, denoiser, n_samples, seed):
     stat = float(np.sum((observed[live] - expected[live]) ** 2 / expected[live]))
     dof = int(sum(comb(n, m, exact=True) - 1 for m in range(n + 1) if per_size[m] > 0))
     limit = float(chi2.isf(LAW_P, max(1, dof)))
-    yield Result(f"{name}; x0={label(dist, x0)}; masks given their size: χ² over 2^{n} masks "
-                 f"({dof} dof, limit {limit:.0f} at p=1e-6)", stat, limit, max(0.0, stat - limit))
+    yield Result(
+        f"{name}; x0={label(dist, x0)}; masks given their size: χ² over 2^{n} masks "
+        f"({dof} dof, limit {limit:.0f} at p=1e-6)",
+        stat,
+        limit,
+        max(0.0, stat - limit),
+    )
     A = rec.table()
     vals = np.asarray(est.values)
     a = A[drawn]
@@ -300,8 +330,13 @@ def _batch_sampler_rows(name, dist, x0, denoiser, n_samples, seed):
     ratio = vals[use] / a[use]
     w = n / sizes[use]
     err = float(np.max(np.abs(ratio - w) / np.maximum(1.0, w))) if use.any() else 0.0
-    yield Result(f"{name}; value weight g/A(M) vs n/x_j over {int(use.sum())} draws; rel.",
-                 float(ratio[0]) if use.any() else 0.0, float(w[0]) if use.any() else 0.0, err, tolerance=1e-12)
+    yield Result(
+        f"{name}; value weight g/A(M) vs n/x_j over {int(use.sum())} draws; rel.",
+        float(ratio[0]) if use.any() else 0.0,
+        float(w[0]) if use.any() else 0.0,
+        err,
+        tolerance=1e-12,
+    )
 
 
 def _batch_mc_rows(name, A, nll, x0, dist, oracle, n_samples, seed):
@@ -313,16 +348,31 @@ def _batch_mc_rows(name, A, nll, x0, dist, oracle, n_samples, seed):
     exact_se = math.sqrt(var / batches)
     tol = max(Z_BOUND * exact_se, 1e-12 * max(1.0, abs(target)))
     what = "−log p0" if name not in BIASED else f"its exact mean (bias {mean - nll:+.4g})"
-    yield Result(f"{name}; x0={label(dist, x0)}; {batches} batches of b={_STRATA}; target {what}; bound "
-                 f"{Z_BOUND:g}·sqrt(Var Ḡ/R) = {tol:.2g} (exact Var Ḡ of a batch mean)", est.mean, target,
-                 tolerance=tol)
+    yield Result(
+        f"{name}; x0={label(dist, x0)}; {batches} batches of b={_STRATA}; target {what}; bound "
+        f"{Z_BOUND:g}·sqrt(Var Ḡ/R) = {tol:.2g} (exact Var Ḡ of a batch mean)",
+        est.mean,
+        target,
+        tolerance=tol,
+    )
     if exact_se > 0:
-        yield Result(f"{name}; x0={label(dist, x0)}; reported stderr (from batch means) vs sqrt(Var Ḡ/R) "
-                     f"exact; rel.", est.stderr, exact_se, abs(est.stderr - exact_se) / exact_se, tolerance=0.2)
+        yield Result(
+            f"{name}; x0={label(dist, x0)}; reported stderr (from batch means) vs sqrt(Var Ḡ/R) exact; rel.",
+            est.stderr,
+            exact_se,
+            abs(est.stderr - exact_se) / exact_se,
+            tolerance=0.2,
+        )
 
 
-@check("estimators.sampler_law", theorem="Estimators (§6)", method="float64", tolerance=0.0,
-       statement="masks drawn ~ reference law; g/A(M) = f_m", cost=1.5)
+@check(
+    "estimators.sampler_law",
+    theorem="Estimators (§6)",
+    method="float64",
+    tolerance=0.0,
+    statement="masks drawn ~ reference law; g/A(M) = f_m",
+    cost=1.5,
+)
 def sampler_law(ctx):
     """For every registered estimator with a reference law: the chi-square statistic of the
     masks its sampler drew (cells: every mask M, expected N q_m / C(n, m)) must stay below the
@@ -352,8 +402,9 @@ def sampler_law(ctx):
             continue
         drawn = np.concatenate(rec.drawn)
         if drawn.size != est.n_samples:
-            yield Result(f"{name}: {drawn.size} masks queried for {est.n_samples} draws", float(drawn.size),
-                         float(est.n_samples))
+            yield Result(
+                f"{name}: {drawn.size} masks queried for {est.n_samples} draws", float(drawn.size), float(est.n_samples)
+            )
             continue
         n = dist.length
         sizes = np.array([bin(u).count("1") for u in range(1 << n)])
@@ -363,9 +414,13 @@ def sampler_law(ctx):
         live = expected > 0
         stat = float(np.sum((observed[live] - expected[live]) ** 2 / expected[live]))
         limit = float(chi2.isf(LAW_P, max(1, int(live.sum()) - 1)))
-        yield Result(f"{name}; x0={label(dist, x0)}; {drawn.size} draws; χ² over 2^{n} masks "
-                     f"(limit {limit:.0f} at p=1e-6); {int(impossible)} draws of impossible masks",
-                     stat, limit, max(0.0, stat - limit) + impossible)
+        yield Result(
+            f"{name}; x0={label(dist, x0)}; {drawn.size} draws; χ² over 2^{n} masks "
+            f"(limit {limit:.0f} at p=1e-6); {int(impossible)} draws of impossible masks",
+            stat,
+            limit,
+            max(0.0, stat - limit) + impossible,
+        )
         if f is not None:
             A = rec.table()
             vals = np.asarray(est.values)
@@ -374,13 +429,23 @@ def sampler_law(ctx):
             ratio = vals[use] / a[use]
             w = f[sizes[drawn[use]]]
             err = float(np.max(np.abs(ratio - w) / np.maximum(1.0, w))) if use.any() else 0.0
-            yield Result(f"{name}; value weight g/A(M) vs f_m over {int(use.sum())} draws; rel.",
-                         float(ratio[0]) if use.any() else 0.0, float(w[0]) if use.any() else 0.0, err,
-                         tolerance=1e-12)
+            yield Result(
+                f"{name}; value weight g/A(M) vs f_m over {int(use.sum())} draws; rel.",
+                float(ratio[0]) if use.any() else 0.0,
+                float(w[0]) if use.any() else 0.0,
+                err,
+                tolerance=1e-12,
+            )
 
 
-@check("estimators.exact_mean", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
-       statement="E g (own law, enumerated) = −log p0", cost=0.5)
+@check(
+    "estimators.exact_mean",
+    theorem="Estimators (§6)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="E g (own law, enumerated) = −log p0",
+    cost=0.5,
+)
 def exact_mean(ctx):
     """Exact mean of one draw of every unbiased registered estimator, by enumerating its own
     law over the 2^n masks, against -log p0 from the table; and the moments module's mean."""
@@ -403,12 +468,19 @@ def exact_mean(ctx):
         for name in moments.EXACT_ESTIMATORS:
             if name in BIASED or name == "mask_size_importance":
                 continue
-            yield Result(f"moments.estimator_moments({name}); x0={label(dist, x0)}", nll,
-                         moments.estimator_moments(A, name).mean)
+            yield Result(
+                f"moments.estimator_moments({name}); x0={label(dist, x0)}", nll, moments.estimator_moments(A, name).mean
+            )
 
 
-@check("estimators.count_rule_library", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
-       statement="ctmc_lab.llada counts, law, moments = rational twin", cost=0.5)
+@check(
+    "estimators.count_rule_library",
+    theorem="Estimators (§6)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="ctmc_lab.llada counts, law, moments = rational twin",
+    cost=0.5,
+)
 def count_rule_library(ctx):
     """The library's float32 count rules and exact moments (:mod:`ctmc_lab.llada`) against the
     rational twin of :mod:`proofs_check.count_rules`: the count tables and laws over a grid of
@@ -423,11 +495,19 @@ def count_rule_library(ctx):
                 ref = count_rules.count_law(name, gn, gb)
                 lib = llada.count_law(gn, gb, rule=rule)
                 worst = max(worst, max(abs(float(ref[j][m]) - lib[j, m]) for j in range(gb) for m in range(gn)))
-                bad += int(not np.array_equal(np.array(count_rules.counts(name, gn, gb)),
-                                              llada.llada_counts(gn, gb, rule=rule)))
-        yield Result(f"{name}; ctmc_lab.llada count_law vs the rational law, n ≤ {_GRID_N[-1]}, b ∈ "
-                     f"{{1..64}} powers of two ({bad} count tables differ); max |Δw|", float(worst), 0.0,
-                     float(worst) + bad, tolerance=1e-12)
+                bad += int(
+                    not np.array_equal(
+                        np.array(count_rules.counts(name, gn, gb)), llada.llada_counts(gn, gb, rule=rule)
+                    )
+                )
+        yield Result(
+            f"{name}; ctmc_lab.llada count_law vs the rational law, n ≤ {_GRID_N[-1]}, b ∈ "
+            f"{{1..64}} powers of two ({bad} count tables differ); max |Δw|",
+            float(worst),
+            0.0,
+            float(worst) + bad,
+            tolerance=1e-12,
+        )
     dist, seqs = _sequences(ctx)
     if isinstance(seqs, Skip):
         yield seqs
@@ -439,24 +519,42 @@ def count_rule_library(ctx):
         # A 4-position target (the rest masked throughout): small enough to enumerate the joint law of a
         # batch, at b = 2 (counts k, k+2: E[Ḡ | k] varies with k) and b = 8 (ties at j/2).
         small = estimators.MaskDCE(denoiser, x0, target=range(4)).table()
-        cases += [(small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 2), (small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 8)]
+        cases += [
+            (small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 2),
+            (small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 8),
+        ]
     for A, where, b in cases:
         for name in count_rules.RULES:
             mean, var = _batch_moments(name, A, b)
-            lib = llada.llada_moments(A, batch_size=b, mc_num=2 * b,
-                                      rule="llada" if name == "llada_stratified" else "fixed")
+            lib = llada.llada_moments(
+                A, batch_size=b, mc_num=2 * b, rule="llada" if name == "llada_stratified" else "fixed"
+            )
             yield Result(f"llada_moments({name}) E Ḡ; {where}; b={b}", lib.mean, mean)
-            yield Result(f"llada_moments({name}) Var Ḡ; {where}; b={b}; rel.",
-                         lib.batch_variance, var, abs(lib.batch_variance - var) / max(var, 1e-300))
+            yield Result(
+                f"llada_moments({name}) Var Ḡ; {where}; b={b}; rel.",
+                lib.batch_variance,
+                var,
+                abs(lib.batch_variance - var) / max(var, 1e-300),
+            )
             if A.size <= 16:
                 e_mean, e_var = _enumerated_batch_moments(name, A, b)
-                yield Result(f"{name}: Var Ḡ by total variance vs the enumerated joint of (k, M_0..M_{b - 1}); "
-                             f"{where}; b={b}; rel. (E Ḡ |Δ| {abs(e_mean - mean):.1g})", var, e_var,
-                             abs(var - e_var) / max(e_var, 1e-300) + abs(e_mean - mean) / max(1.0, abs(mean)))
+                yield Result(
+                    f"{name}: Var Ḡ by total variance vs the enumerated joint of (k, M_0..M_{b - 1}); "
+                    f"{where}; b={b}; rel. (E Ḡ |Δ| {abs(e_mean - mean):.1g})",
+                    var,
+                    e_var,
+                    abs(var - e_var) / max(e_var, 1e-300) + abs(e_mean - mean) / max(1.0, abs(mean)),
+                )
 
 
-@check("estimators.monte_carlo", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
-       statement="seeded MC mean within 5σ of its exact mean", cost=2.0)
+@check(
+    "estimators.monte_carlo",
+    theorem="Estimators (§6)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="seeded MC mean within 5σ of its exact mean",
+    cost=2.0,
+)
 def monte_carlo(ctx):
     """Every registered estimator run with a seeded rng: |mean − target| ≤ 5 stderr, target
     = -log p0 for the unbiased ones and the exact mean for the biased ones. λ-DCE with an
@@ -472,12 +570,15 @@ def monte_carlo(ctx):
         singles = A[1 << np.arange(dist.length)]
         for k, name in enumerate(estimators.ESTIMATORS):
             if name.startswith("lambda_dce") and np.any(singles > 0):
-                yield Skip(f"{name}; x0={label(dist, x0)}",
-                           "infinite variance (a singleton term a_i > 0, §6.3): no z bound applies")
+                yield Skip(
+                    f"{name}; x0={label(dist, x0)}",
+                    "infinite variance (a singleton term a_i > 0, §6.3): no z bound applies",
+                )
                 continue
             if name in count_rules.RULES:
-                yield from _batch_mc_rows(name, A, nll, x0, dist, estimators.MaskDCE(denoiser, x0),
-                                          _n_samples(ctx), ctx.rng(700 + 31 * b + k))
+                yield from _batch_mc_rows(
+                    name, A, nll, x0, dist, estimators.MaskDCE(denoiser, x0), _n_samples(ctx), ctx.rng(700 + 31 * b + k)
+                )
                 continue
             target = nll
             if name in BIASED:
@@ -493,20 +594,36 @@ def monte_carlo(ctx):
                 yield Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
                 continue
             tol = max(Z_BOUND * est.stderr, 1e-12 * max(1.0, abs(target)))
-            yield Result(f"{name}; x0={label(dist, x0)}; {est.n_samples} draws; stderr {est.stderr:.2g}; "
-                         f"bound {Z_BOUND:g}σ", est.mean, target, tolerance=tol)
+            yield Result(
+                f"{name}; x0={label(dist, x0)}; {est.n_samples} draws; stderr {est.stderr:.2g}; bound {Z_BOUND:g}σ",
+                est.mean,
+                target,
+                tolerance=tol,
+            )
             # The bound is only as good as the reported stderr: for i.i.d. draws of a scheme
             # with a known exact variance it must match sqrt(Var g / n) (a 20% band; the
             # sampling error of a standard deviation from 6e4 draws is about 1%).
             if name in moments.EXACT_ESTIMATORS and not name.endswith("_stratified") and name != "lambda_dce":
                 exact = math.sqrt(moments.estimator_moments(A, name).variance / est.n_samples)
                 if exact > 0:
-                    yield Result(f"{name}; x0={label(dist, x0)}; reported stderr vs sqrt(Var g / n) exact; rel.",
-                                 est.stderr, exact, abs(est.stderr - exact) / exact, tolerance=0.2)
+                    yield Result(
+                        f"{name}; x0={label(dist, x0)}; reported stderr vs sqrt(Var g / n) exact; rel.",
+                        est.stderr,
+                        exact,
+                        abs(est.stderr - exact) / exact,
+                        tolerance=0.2,
+                    )
 
 
-@check("estimators.control.biased_variants", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
-       statement="CONTROL: audited biased variants ≠ −log p0", expected_to_fail=True, cost=0.5)
+@check(
+    "estimators.control.biased_variants",
+    theorem="Estimators (§6)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="CONTROL: audited biased variants ≠ −log p0",
+    expected_to_fail=True,
+    cost=0.5,
+)
 def biased_variants(ctx):
     """The audited variants (omit the fully masked set, per-token mean, t-DCE/t-DSE with the
     code's ε_s floor) have an exact mean that differs from -log p0: their bias is reported."""
@@ -535,8 +652,14 @@ def biased_variants(ctx):
         yield Result(f"{name}; x0={label(dist, x0)}; exact bias {mean - nll:+.4g} ({how})", nll, mean, gap=gap)
 
 
-@check("estimators.conditional_and_ratio", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
-       statement="conditional MC and coupled log-ratio within 5σ", cost=1.0)
+@check(
+    "estimators.conditional_and_ratio",
+    theorem="Estimators (§6)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="conditional MC and coupled log-ratio within 5σ",
+    cost=1.0,
+)
 def conditional_and_ratio(ctx):
     """Cor. 4.3 by the estimators with ``target``/``context`` (true conditional NLL from direct
     marginal sums), and Eq. 18 by the coupled log-ratio (true log p0(x) - log p0(y))."""
@@ -556,19 +679,24 @@ def conditional_and_ratio(ctx):
     b = int(np.argmax(cond))
     x0 = seqs[b]
     for k, name in enumerate(("time_free", "k_dce", "rb_lambda_dce")):
-        est = estimators.ESTIMATORS[name](denoiser, x0, target=target, context=context,
-                                          n_samples=_n_samples(ctx) // 2, rng=ctx.rng(800 + k))
+        est = estimators.ESTIMATORS[name](
+            denoiser, x0, target=target, context=context, n_samples=_n_samples(ctx) // 2, rng=ctx.rng(800 + k)
+        )
         tol = max(Z_BOUND * est.stderr, 1e-12 * max(1.0, abs(cond[b])))
-        yield Result(f"{name}; −log p0(x^I1|x^I2), I2={{0..{L // 2 - 1}}}; x0={label(dist, x0)}",
-                     est.mean, float(cond[b]), tolerance=tol)
+        yield Result(
+            f"{name}; −log p0(x^I1|x^I2), I2={{0..{L // 2 - 1}}}; x0={label(dist, x0)}",
+            est.mean,
+            float(cond[b]),
+            tolerance=tol,
+        )
     if dist.support_size < 2:
         yield Skip(dist.name, "a ratio needs two support sequences")
         return
     x, y = seqs[0], seqs[-1] if not np.array_equal(seqs[0], seqs[-1]) else seqs[1]
     truth = float(dist.log_prob(x) - dist.log_prob(y))
     for k, scheme in enumerate(("time_free", "k_dce")):
-        est = estimators.log_ratio(denoiser, x, y, n_samples=_n_samples(ctx) // 2, scheme=scheme,
-                                   rng=ctx.rng(810 + k))
+        est = estimators.log_ratio(denoiser, x, y, n_samples=_n_samples(ctx) // 2, scheme=scheme, rng=ctx.rng(810 + k))
         tol = max(Z_BOUND * est.stderr, 1e-12 * max(1.0, abs(truth)))
-        yield Result(f"coupled log-ratio ({scheme}); x={label(dist, x)}, y={label(dist, y)}", est.mean, truth,
-                     tolerance=tol)
+        yield Result(
+            f"coupled log-ratio ({scheme}); x={label(dist, x)}, y={label(dist, y)}", est.mean, truth, tolerance=tol
+        )

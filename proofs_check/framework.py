@@ -6,7 +6,7 @@ per case, or :class:`Skip` objects naming a case it cannot run and why. The runn
 each result into a :class:`CheckRecord`, the row of the report and of the JSON output.
 
 A *negative control* is a check registered with ``expected_to_fail=True``: it states a
-deliberately wrong variant of an identity (``math_spec.md`` §8, §10) and must exceed its
+deliberately wrong variant of an identity (``docs/theory.md`` §8, §10) and must exceed its
 tolerance. It shows that the verifier can fail.
 """
 
@@ -65,22 +65,32 @@ THEOREM_ORDER = (
 )
 
 #: The results of the paper whose coverage matrix (theorem × precision) the report ends with.
-COVERAGE_THEOREMS = ("Thm 3.1", "Thm 3.2", "Lemma 3.3", "Thm 3.4", "Thm 3.5", "Cor 3.6", "Cor 3.7",
-                     "Thm 4.1", "Thm 4.2", "Cor 4.3", "Eq. 18")
+COVERAGE_THEOREMS = (
+    "Thm 3.1",
+    "Thm 3.2",
+    "Lemma 3.3",
+    "Thm 3.4",
+    "Thm 3.5",
+    "Cor 3.6",
+    "Cor 3.7",
+    "Thm 4.1",
+    "Thm 4.2",
+    "Cor 4.3",
+    "Eq. 18",
+)
 
 #: (theorem, precision) cells where a precision does not apply, with the reason.
 NOT_APPLICABLE = {
     ("Thm 3.5", "sympy"): "an inequality over a pseudo-random perturbed denoiser; its exact Gibbs-gap "
-                          "form is checked in float64 and mpmath",
+    "form is checked in float64 and mpmath",
     ("Cor 3.7", "sympy"): "the integrand mdce/λ is the polynomial of Cor 3.6, whose sympy row covers it; "
-                          "the integral of a symbolic table is the Beta sum (algebra)",
+    "the integral of a symbolic table is the Beta sum (algebra)",
     ("Thm 4.2", "sympy"): "the λ-integral of a symbolic table is the Beta sum, which the Cor 4.3 sympy row "
-                          "checks against the chain rule",
-    ("Eq. 18", "sympy"): "a difference of two Thm 4.1 sums under one shared mask; the Thm 4.1 sympy row "
-                         "covers each",
+    "checks against the chain rule",
+    ("Eq. 18", "sympy"): "a difference of two Thm 4.1 sums under one shared mask; the Thm 4.1 sympy row covers each",
 }
 
-# Tolerances of math_spec.md §10.
+# Tolerances of docs/theory.md §10.
 TOL_ENUM = 1e-12  #: enumeration identities (Thm 4.1, Cor 4.3, Eq. 18, closed forms, Lemma 3.3)
 TOL_QUAD = 1e-10  #: quadrature identities (Thm 3.2, Thm 3.4, Cor 3.7, Thm 4.2)
 TOL_DERIV = 1e-9  #: derivative identities by 5-point differences (Thm 3.1, Cor 3.6)
@@ -205,8 +215,7 @@ class SkipRecord:
     reason: str
 
     def as_json(self) -> dict:
-        return {"id": self.id, "theorem": self.theorem, "method": self.method, "case": self.case,
-                "reason": self.reason}
+        return {"id": self.id, "theorem": self.theorem, "method": self.method, "case": self.case, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -218,7 +227,7 @@ class Check:
     statement: str
     method: str
     tolerance: float
-    func: Callable[["Context"], Iterable[Result | Skip]] = field(repr=False)
+    func: Callable[[Context], Iterable[Result | Skip]] = field(repr=False)
     expected_to_fail: bool = False
     #: Rough cost in seconds on the default distributions (drives the progress bar only).
     cost: float = 1.0
@@ -228,8 +237,16 @@ class Check:
 REGISTRY: list[Check] = []
 
 
-def check(id: str, *, theorem: str, statement: str, method: str, tolerance: float,
-          expected_to_fail: bool = False, cost: float = 1.0):
+def check(
+    id: str,
+    *,
+    theorem: str,
+    statement: str,
+    method: str,
+    tolerance: float,
+    expected_to_fail: bool = False,
+    cost: float = 1.0,
+):
     """Register a check function under ``id`` (decorator)."""
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS} (got {method!r})")

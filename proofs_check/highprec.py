@@ -1,4 +1,4 @@
-"""mpmath twins at 50 digits: Theorem 3.1, Theorem 3.2 and Theorem 4.1 (``math_spec.md`` §9 MP1–MP3).
+"""mpmath twins at 50 digits: Theorem 3.1, Theorem 3.2 and Theorem 4.1 (``docs/theory.md`` §9 MP1–MP3).
 
 These are small, independent re-implementations in ``mpmath`` arithmetic, sharing no code
 with the float64 path of :mod:`ctmc_lab` (only the input probabilities, converted exactly
@@ -183,14 +183,18 @@ def _kinds(ctx, limit):
         while length > 0 and S**length > limit:
             length -= 1
         if length == 0:
-            yield kind, None, Skip(f"{kind}; {S} states per token",
-                                   f"the mpmath twin enumerates at most {limit} states")
+            yield (
+                kind,
+                None,
+                Skip(f"{kind}; {S} states per token", f"the mpmath twin enumerates at most {limit} states"),
+            )
         else:
             yield kind, prefix_marginal(dist, length), None
 
 
-@check("mp.thm31", theorem="Thm 3.1", method="mpmath", tolerance=TOL_MP,
-       statement="dF/ds = −mdse_s (50 digits)", cost=3.0)
+@check(
+    "mp.thm31", theorem="Thm 3.1", method="mpmath", tolerance=TOL_MP, statement="dF/ds = −mdse_s (50 digits)", cost=3.0
+)
 def mp_thm31(ctx):
     """Theorem 3.1 at 50 digits (MP1): dF/ds of F(s) = KL(p_{s|0}‖p_s) as a function, by
     ``mpmath.diff`` (never the proof's formula, which equals -mdse for any p) and by a
@@ -220,13 +224,23 @@ def mp_thm31(ctx):
             for what, rows in (("mpmath.diff of F", exact_rows), ("central FD h=1e-20·√s", fd_rows)):
                 # Relative residual: |dF/ds| grows without bound as s -> 0 under uniform noise (§10).
                 a, r, x0, s_text = max(rows, key=lambda row: abs(row[0] - row[1]) / max(1, abs(row[1])))
-                yield Result(f"{_where(dist, ctx)}{kind}; {what}; {len(rows)} (x0, s) "
-                             f"(worst x0={label(dist, x0)}, s={s_text}); rel.",
-                             float(a), float(r), float(abs(a - r) / max(1, abs(r))))
+                yield Result(
+                    f"{_where(dist, ctx)}{kind}; {what}; {len(rows)} (x0, s) "
+                    f"(worst x0={label(dist, x0)}, s={s_text}); rel.",
+                    float(a),
+                    float(r),
+                    float(abs(a - r) / max(1, abs(r))),
+                )
 
 
-@check("mp.thm32", theorem="Thm 3.2", method="mpmath", tolerance=TOL_MP,
-       statement="−log p0 = ∫_0^∞ mdse_s ds (mp.quad, 50 digits)", cost=6.0)
+@check(
+    "mp.thm32",
+    theorem="Thm 3.2",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="−log p0 = ∫_0^∞ mdse_s ds (mp.quad, 50 digits)",
+    cost=6.0,
+)
 def mp_thm32(ctx):
     """Theorem 3.2 at 50 digits (MP2): tanh-sinh quadrature of mdse_s(s(λ))/(1-λ) over
     λ ∈ [0, 1] (s = -log(1-λ)); the uniform log(1/s) singularity sits at the endpoint λ = 0,
@@ -251,8 +265,9 @@ def mp_thm32(ctx):
 
             rhs = mpmath.quad(integrand, [0, 1])
             lhs = -mpmath.log(proc.p0[proc.index(x0)])
-            yield _mp_result(f"{_where(dist, ctx)}{kind}; x0={label(dist, x0)}; T=∞; tanh-sinh over λ; "
-                             f"{dps} digits", lhs, rhs)
+            yield _mp_result(
+                f"{_where(dist, ctx)}{kind}; x0={label(dist, x0)}; T=∞; tanh-sinh over λ; {dps} digits", lhs, rhs
+            )
 
 
 def mp_time_free(dist, x0):
@@ -274,8 +289,14 @@ def mp_time_free(dist, x0):
     return h[full], HL * mpmath.fsum(total)
 
 
-@check("mp.thm41", theorem="Thm 4.1", method="mpmath", tolerance=TOL_MP,
-       statement="−log p0 = H_L E_{p(I)} Σ_{i∉I} −log p0(x^i|x^I) (50 digits)", cost=1.0)
+@check(
+    "mp.thm41",
+    theorem="Thm 4.1",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="−log p0 = H_L E_{p(I)} Σ_{i∉I} −log p0(x^i|x^I) (50 digits)",
+    cost=1.0,
+)
 def mp_thm41(ctx):
     """Theorem 4.1 at 50 digits (MP3) from an mpmath subset table P0(x0^U) and mp.beta weights."""
     dist = ctx.large

@@ -1,5 +1,5 @@
 """Lemma 3.3 (pointwise DSE = scaled DCE) and Theorem 3.4 (time-integrated DSE = λ-DCE for
-any denoiser), in float64, for absorbing noise (``math_spec.md`` §3.2–§3.3).
+any denoiser), in float64, for absorbing noise (``docs/theory.md`` §3.2–§3.3).
 
 A denoiser c and a score s_t *correspond* when s_t(x)_{(i,v)} = (1-λ(t))/λ(t) c(x)_{i,v}.
 The DSE comes from :func:`ctmc_lab.scores.dse` (the generic neighbour sum with the
@@ -100,12 +100,22 @@ def _report(dist, rows, what):
     err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]
     w = int(np.argmax(err))
     a, r, x0, t, sname = rows[w]
-    return Result(f"{what}; {len(rows)} random (x0, x, t) (worst x0={label(dist, x0)}, {sname} t={t:.3g}); rel.",
-                  float(a), float(r), err[w])
+    return Result(
+        f"{what}; {len(rows)} random (x0, x, t) (worst x0={label(dist, x0)}, {sname} t={t:.3g}); rel.",
+        float(a),
+        float(r),
+        err[w],
+    )
 
 
-@check("lemma33.normalised", theorem="Lemma 3.3", method="float64", tolerance=TOL_ENUM,
-       statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (normalised c)", cost=0.5)
+@check(
+    "lemma33.normalised",
+    theorem="Lemma 3.3",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (normalised c)",
+    cost=0.5,
+)
 def lemma33_normalised(ctx):
     """Lemma 3.3 (§3.2): ℓ_DSE(x0, x, t, s_t) = σ(t)(1-λ)/λ ℓ_DCE(x0, x, c) for random
     normalised c and random (x0, x, t) (loglinear and shifted geometric schedules)."""
@@ -113,16 +123,29 @@ def lemma33_normalised(ctx):
     yield _report(dist, rows, "absorbing; random normalised c")
 
 
-@check("lemma33.unnormalised", theorem="Lemma 3.3", method="float64", tolerance=TOL_ENUM,
-       statement="… + σ(1−λ)/λ Σ_M(Σ_v c−1) (unnormalised c)", cost=0.5)
+@check(
+    "lemma33.unnormalised",
+    theorem="Lemma 3.3",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="… + σ(1−λ)/λ Σ_M(Σ_v c−1) (unnormalised c)",
+    cost=0.5,
+)
 def lemma33_unnormalised(ctx):
     """Lemma 3.3 for unnormalised rows: add σ(1-λ)/λ Σ_{i∈M} (Σ_v c_{i,v} - 1) (§8 item 2)."""
     dist, rows = _lemma_case(ctx, normalised=False)
     yield _report(dist, rows, "absorbing; random unnormalised c + correction")
 
 
-@check("lemma33.control.sigma_bar", theorem="Lemma 3.3", method="float64", tolerance=TOL_ENUM,
-       statement="CONTROL: σ̄(t) in place of σ(t)", expected_to_fail=True, cost=0.5)
+@check(
+    "lemma33.control.sigma_bar",
+    theorem="Lemma 3.3",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="CONTROL: σ̄(t) in place of σ(t)",
+    expected_to_fail=True,
+    cost=0.5,
+)
 def lemma33_sigma_bar(ctx):
     """Negative control (§8 item 2): the factor with the total noise σ̄(t) instead of the rate."""
     dist, rows = _lemma_case(ctx, normalised=True, rate="sigma_bar")
@@ -143,8 +166,14 @@ def _expected_dse(dist, gen, x0, visible, x_all, log_c_all, schedule, t):
     return float(np.sum(lam**m * (1 - lam) ** (dist.length - m) * loss))
 
 
-@check("thm34.finite_horizon_any_c", theorem="Thm 3.4", method="float64", tolerance=TOL_QUAD,
-       statement="∫_0^T E ℓ_DSE(s_t) dt = L^Λ_DCE(c), any c, Λ=λ(T)", cost=4.0)
+@check(
+    "thm34.finite_horizon_any_c",
+    theorem="Thm 3.4",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="∫_0^T E ℓ_DSE(s_t) dt = L^Λ_DCE(c), any c, Λ=λ(T)",
+    cost=4.0,
+)
 def thm34(ctx):
     """Theorem 3.4 (§3.3): for a fixed non-optimal denoiser c (a perturbation of c*) and its
     corresponding score, ∫_0^T E_{p_{t|0}} ℓ_DSE dt (quadrature in t, 2^L masks enumerated)
@@ -173,6 +202,10 @@ def thm34(ctx):
             lhs = integrate.quad(f, 0.0, T, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
             rhs = float(absorbing.mdce_integral(A_c, Lam))
             nll = float(dist.nll(x0))
-            yield Result(f"{'' if dist is ctx.small else dist.name + '; '}{sname}; T={T}, Λ={Lam:.4g}; "
-                         f"x0={label(dist, x0)}; non-optimal c "
-                         f"(−log p0={nll:.4g})", lhs, rhs)
+            yield Result(
+                f"{'' if dist is ctx.small else dist.name + '; '}{sname}; T={T}, Λ={Lam:.4g}; "
+                f"x0={label(dist, x0)}; non-optimal c "
+                f"(−log p0={nll:.4g})",
+                lhs,
+                rhs,
+            )

@@ -32,8 +32,14 @@ from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 __all__ = ["brute_conditionals", "t_mean_reference"]
 
 
-@check("schedules.consistency", theorem="Schedules (§1.3)", method="float64", tolerance=TOL_DERIV,
-       statement="σ = dσ̄/dt, σ', dλ/dt (FD); λ = 1−e^{−σ̄}; inverses", cost=0.2)
+@check(
+    "schedules.consistency",
+    theorem="Schedules (§1.3)",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="σ = dσ̄/dt, σ', dλ/dt (FD); λ = 1−e^{−σ̄}; inverses",
+    cost=0.2,
+)
 def schedules_consistency(ctx):
     """Every schedule: σ(t) against a 5-point difference of σ̄, dσ/dt against one of σ, dλ/dt
     against one of λ (relative), λ(t) = 1 - exp(-σ̄(t)), and t(σ̄(t)) = t, t(λ(t)) = t."""
@@ -42,14 +48,24 @@ def schedules_consistency(ctx):
         rows = []
         for t in ts:
             h = min(1e-4, t / 500)
-            for what, f, d in (("σ vs dσ̄/dt", sch.sigma_bar, sch.sigma), ("σ' vs dσ/dt", sch.sigma, sch.dsigma_dt),
-                               ("dλ/dt", sch.mask_level, sch.dlambda_dt)):
+            for what, f, d in (
+                ("σ vs dσ̄/dt", sch.sigma_bar, sch.sigma),
+                ("σ' vs dσ/dt", sch.sigma, sch.dsigma_dt),
+                ("dλ/dt", sch.mask_level, sch.dlambda_dt),
+            ):
                 fd = five_point(lambda u: float(f(u)), t, h)
                 ex = float(d(t))
                 rows.append((abs(fd - ex) / max(1.0, abs(ex)), fd, ex, what, t))
             lam = float(sch.mask_level(t))
-            rows.append((abs(lam - (-math.expm1(-float(sch.sigma_bar(t))))), lam, -math.expm1(-float(sch.sigma_bar(t))),
-                         "λ = 1 − e^{−σ̄}", t))
+            rows.append(
+                (
+                    abs(lam - (-math.expm1(-float(sch.sigma_bar(t))))),
+                    lam,
+                    -math.expm1(-float(sch.sigma_bar(t))),
+                    "λ = 1 − e^{−σ̄}",
+                    t,
+                )
+            )
             back = float(sch.t_of_sigma_bar(float(sch.sigma_bar(t))))
             rows.append((abs(back - t), back, t, "t(σ̄(t))", t))
             back = float(sch.t_of_mask_level(lam))
@@ -77,8 +93,14 @@ def brute_conditionals(dist, x: np.ndarray) -> np.ndarray:
     return out
 
 
-@check("denoiser.brute_force", theorem="Denoiser c* (§3.4)", method="float64", tolerance=TOL_ENUM,
-       statement="c*(x̃) = support-sum ratios; rows sum to 1; visible = δ", cost=0.4)
+@check(
+    "denoiser.brute_force",
+    theorem="Denoiser c* (§3.4)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="c*(x̃) = support-sum ratios; rows sum to 1; visible = δ",
+    cost=0.4,
+)
 def denoiser_brute_force(ctx):
     """The optimal denoiser on random masked inputs of the subset-table distribution (drawn
     from p0, each position masked with probability 1/2): every entry of c* (as probabilities)
@@ -96,16 +118,30 @@ def denoiser_brute_force(ctx):
             same = np.array_equal(np.isfinite(got), np.isfinite(ref))
             diff = np.where(np.isfinite(ref), np.abs(np.exp(got) - np.exp(np.where(np.isfinite(ref), ref, 0))), 0.0)
             w = np.unravel_index(int(np.argmax(diff)), diff.shape)
-            yield Result(f"{dist.name}; {name}; {B} random masked inputs; worst entry {tuple(int(v) for v in w)}",
-                         float(np.exp(got[w])), float(np.exp(ref[w])), float(diff[w]) if same else math.inf)
+            yield Result(
+                f"{dist.name}; {name}; {B} random masked inputs; worst entry {tuple(int(v) for v in w)}",
+                float(np.exp(got[w])),
+                float(np.exp(ref[w])),
+                float(diff[w]) if same else math.inf,
+            )
         got = OptimalDenoiser(dist)(x)
         sums = np.exp(got).sum(axis=-1)
-        yield Result(f"{dist.name}; max |Σ_v c*(x̃)_{{i,v}} − 1| over every position", float(sums.max()), 1.0,
-                     float(np.max(np.abs(sums - 1.0))))
+        yield Result(
+            f"{dist.name}; max |Σ_v c*(x̃)_{{i,v}} − 1| over every position",
+            float(sums.max()),
+            1.0,
+            float(np.max(np.abs(sums - 1.0))),
+        )
 
 
-@check("scores.mdse_methods", theorem="Thm 3.1", method="float64", tolerance=TOL_ENUM,
-       statement="mdse_s: contract = enumerate = factored = auto", cost=0.4)
+@check(
+    "scores.mdse_methods",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="mdse_s: contract = enumerate = factored = auto",
+    cost=0.4,
+)
 def mdse_methods(ctx):
     """Every summation method of :func:`ctmc_lab.scores.mdse` (the Thm 3.1 rows use
     ``contract`` against the differences of F) against ``contract``: absorbing, uniform and a
@@ -135,8 +171,14 @@ def mdse_methods(ctx):
         yield Result(f"{name}; {dist.name}; worst: {method} vs contract at s={s}; rel.", a, r, err)
 
 
-@check("decompositions.nll_routes", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
-       statement="nll routes (time_free ×2, mdce_integral, exact_nll) = −log p0", cost=0.4)
+@check(
+    "decompositions.nll_routes",
+    theorem="Thm 4.1",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="nll routes (time_free ×2, mdce_integral, exact_nll) = −log p0",
+    cost=0.4,
+)
 def nll_routes(ctx):
     """The exact routes of ``ctmc-lab nll``: :func:`decompositions.time_free_exact` by the
     denoiser and by the subset table, :func:`decompositions.mdce_integral` and
@@ -147,19 +189,31 @@ def nll_routes(ctx):
         return
     seqs = pick_sequences(dist, 4 if ctx.quick else 12)
     nll = dist.nll(seqs)
-    routes = [("time_free_exact (denoiser)", decompositions.time_free_exact(OptimalDenoiser(dist), seqs)),
-              ("time_free_exact (subset)", decompositions.time_free_exact(dist, seqs, method="subset")),
-              ("mdce_integral", decompositions.mdce_integral(dist, seqs)),
-              ("moments.exact_nll", np.array([moments.exact_nll(OptimalDenoiser(dist), x) for x in seqs]))]
+    routes = [
+        ("time_free_exact (denoiser)", decompositions.time_free_exact(OptimalDenoiser(dist), seqs)),
+        ("time_free_exact (subset)", decompositions.time_free_exact(dist, seqs, method="subset")),
+        ("mdce_integral", decompositions.mdce_integral(dist, seqs)),
+        ("moments.exact_nll", np.array([moments.exact_nll(OptimalDenoiser(dist), x) for x in seqs])),
+    ]
     for name, val in routes:
         err = np.abs(np.asarray(val, dtype=float) - nll)
         b = int(np.argmax(err))
-        yield Result(f"{dist.name}; {name}; {len(seqs)} x0 (worst x0={label(dist, seqs[b])})", float(nll[b]),
-                     float(np.asarray(val)[b]), float(err[b]))
+        yield Result(
+            f"{dist.name}; {name}; {len(seqs)} x0 (worst x0={label(dist, seqs[b])})",
+            float(nll[b]),
+            float(np.asarray(val)[b]),
+            float(err[b]),
+        )
 
 
-@check("conditional.helpers", theorem="Cor 4.3", method="float64", tolerance=TOL_QUAD,
-       statement="conditional_nll / time_free_value / Thm 4.2 integral = marginal sums", cost=0.4)
+@check(
+    "conditional.helpers",
+    theorem="Cor 4.3",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="conditional_nll / time_free_value / Thm 4.2 integral = marginal sums",
+    cost=0.4,
+)
 def conditional_helpers(ctx):
     """:mod:`ctmc_lab.conditional` on the subset-table distribution and on the Markov chain:
     ``conditional_nll``, the time-free value and the Thm 4.2 integral of
@@ -178,11 +232,14 @@ def conditional_helpers(ctx):
         b = int(np.argmax(truth))
         x = seqs[b]
         A = conditional.conditional_mask_dce(dist, x, target=target, context=context)
-        for name, val in (("conditional_nll", conditional.conditional_nll(dist, x, target=target, context=context)),
-                          ("time_free_value", conditional.time_free_value(A)),
-                          ("theorem42_integral", conditional.theorem42_integral(A))):
-            yield Result(f"{dist.name}; {name}; I2={context}, I1={target}; x={label(dist, x)}", float(val),
-                         float(truth[b]))
+        for name, val in (
+            ("conditional_nll", conditional.conditional_nll(dist, x, target=target, context=context)),
+            ("time_free_value", conditional.time_free_value(A)),
+            ("theorem42_integral", conditional.theorem42_integral(A)),
+        ):
+            yield Result(
+                f"{dist.name}; {name}; I2={context}, I1={target}; x={label(dist, x)}", float(val), float(truth[b])
+            )
     from .markov_check import _length, window_joint
 
     chain = ctx.chain
@@ -195,10 +252,16 @@ def conditional_helpers(ctx):
     den = probs[np.all(wins[:, :k] == x[:k], axis=1)].sum()
     truth = -math.log(num / den)
     A = conditional.conditional_mask_dce(chain, x, target=target, context=context)
-    for name, val in (("conditional_nll", conditional.conditional_nll(chain, x, target=target, context=context)),
-                      ("time_free_value", conditional.time_free_value(A)),
-                      ("chain.log_prob(start=prompt)", -chain.log_prob(x[k:], start=x[:k]) if k >= chain.order
-                       else conditional.conditional_nll(chain, x, target=target, context=context))):
+    for name, val in (
+        ("conditional_nll", conditional.conditional_nll(chain, x, target=target, context=context)),
+        ("time_free_value", conditional.time_free_value(A)),
+        (
+            "chain.log_prob(start=prompt)",
+            -chain.log_prob(x[k:], start=x[:k])
+            if k >= chain.order
+            else conditional.conditional_nll(chain, x, target=target, context=context),
+        ),
+    ):
         yield Result(f"{chain.name}; {name}; I2={context}, I1={target}; x={chain.decode(x)}", float(val), truth)
 
 
@@ -224,8 +287,14 @@ def t_mean_reference(A: np.ndarray, kind: str, eps: float = 1e-3) -> float:
     return integrate.quad(f, eps, 1.0, epsabs=1e-13, epsrel=1e-12, limit=400)[0] / (1 - eps)
 
 
-@check("moments.variances", theorem="Estimators (§6)", method="float64", tolerance=TOL_ENUM,
-       statement="exact Var g and t-estimator means = own enumeration", cost=0.4)
+@check(
+    "moments.variances",
+    theorem="Estimators (§6)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="exact Var g and t-estimator means = own enumeration",
+    cost=0.4,
+)
 def moments_variances(ctx):
     """:func:`ctmc_lab.moments.estimator_moments` variances against Σ_M P(M)(f_m A(M) - E g)²
     over the reference law of each mask-size scheme, λ-DCE's E g² = Σ_{m≥2} A² B(m-1, n-m+1)
@@ -268,5 +337,10 @@ def moments_variances(ctx):
             got = moments.t_estimator_moments(A, schedule=Loglinear(1e-3), kind=kind).mean
             rows.append((abs(got - ref) / max(1.0, abs(ref)), got, ref, f"{kind} mean"))
         err, a, r, name = max(rows, key=lambda row: row[0] if math.isfinite(row[0]) else math.inf)
-        yield Result(f"{dist.name}; x0={label(dist, x0)}; 6 variances, 2 t-means (worst: {name}); rel.", float(a),
-                     float(r), float(err), tolerance=1e-10)
+        yield Result(
+            f"{dist.name}; x0={label(dist, x0)}; 6 variances, 2 t-means (worst: {name}); rel.",
+            float(a),
+            float(r),
+            float(err),
+            tolerance=1e-10,
+        )

@@ -1,4 +1,4 @@
-"""The Markov source (``math_spec.md`` §1.1, §5.4): forward–backward against brute force, and
+"""The Markov source (``docs/theory.md`` §1.1, §5.4): forward–backward against brute force, and
 Cor. 4.3 on prompt–response pairs against the chain rule, in float64 and mpmath.
 
 The reference here shares nothing with :mod:`ctmc_lab.markov` but the transition table: the
@@ -95,8 +95,14 @@ def _brute_conditionals(wins, probs, x, n):
     return out, ev
 
 
-@check("markov.forward_backward", theorem="Markov source (§7)", method="float64", tolerance=TOL_ENUM,
-       statement="forward–backward c*, log P(x^U) = brute force", cost=1.0)
+@check(
+    "markov.forward_backward",
+    theorem="Markov source (§7)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="forward–backward c*, log P(x^U) = brute force",
+    cost=1.0,
+)
 def forward_backward_rows(ctx):
     """The chain's denoiser (scaled forward–backward) and log-evidence on random masked
     windows, and the trie conditionals of every mask of one window, against brute-force
@@ -116,17 +122,27 @@ def forward_backward_rows(ctx):
     same_inf = np.array_equal(np.isfinite(got), fin)
     diff = np.where(fin, np.abs(np.exp(got) - np.exp(np.where(fin, ref, 0.0))), 0.0)
     w = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    yield Result(f"{chain.name}; L={L}; {B} random masked windows; worst c*(x̃)_(i,v) vs brute force "
-                 f"(probabilities)", float(np.exp(got[w])), float(np.exp(ref[w])),
-                 float(diff[w]) if same_inf else math.inf)
+    yield Result(
+        f"{chain.name}; L={L}; {B} random masked windows; worst c*(x̃)_(i,v) vs brute force (probabilities)",
+        float(np.exp(got[w])),
+        float(np.exp(ref[w])),
+        float(diff[w]) if same_inf else math.inf,
+    )
     fe = np.isfinite(ref_ev)
-    ev_err = float(np.max(np.abs(fb.log_evidence[fe] - ref_ev[fe]))) if np.array_equal(
-        np.isfinite(fb.log_evidence), fe) else math.inf
-    yield Result(f"{chain.name}; L={L}; log P(x^U) of the same windows", float(fb.log_evidence[0]),
-                 float(ref_ev[0]), ev_err)
-    yield Result(f"{chain.name}; L={L}; log p(x) of {min(len(wins), 64)} clean windows (log_prob)",
-                 float(chain.log_prob(wins[:1])[0]), float(np.log(probs[0])),
-                 float(np.max(np.abs(chain.log_prob(wins[:64]) - np.log(probs[:64])))))
+    ev_err = (
+        float(np.max(np.abs(fb.log_evidence[fe] - ref_ev[fe])))
+        if np.array_equal(np.isfinite(fb.log_evidence), fe)
+        else math.inf
+    )
+    yield Result(
+        f"{chain.name}; L={L}; log P(x^U) of the same windows", float(fb.log_evidence[0]), float(ref_ev[0]), ev_err
+    )
+    yield Result(
+        f"{chain.name}; L={L}; log p(x) of {min(len(wins), 64)} clean windows (log_prob)",
+        float(chain.log_prob(wins[:1])[0]),
+        float(np.log(probs[0])),
+        float(np.max(np.abs(chain.log_prob(wins[:64]) - np.log(probs[:64])))),
+    )
     # Trie route: every mask of one window's targets (context = first k positions).
     x0 = wins[int(np.argmax(probs))]
     target = list(range(min(k, L - 1), L))
@@ -140,16 +156,20 @@ def forward_backward_rows(ctx):
                 xm[pos] = n
         c, _ = _brute_conditionals(wins, probs, xm[None], n)
         ref_A[M] = -sum(c[0, pos, x0[pos]] for j, pos in enumerate(target) if M >> j & 1)
-    yield Result(f"{chain.name}; L={L}; trie A(M) over all 2^{nT} masks of targets {target}",
-                 float(A[-1]), float(ref_A[-1]), float(np.max(np.abs(A - ref_A))))
+    yield Result(
+        f"{chain.name}; L={L}; trie A(M) over all 2^{nT} masks of targets {target}",
+        float(A[-1]),
+        float(ref_A[-1]),
+        float(np.max(np.abs(A - ref_A))),
+    )
 
 
 def _pairs(chain, rng, count):
     """(prompt, response) pairs sampled from the chain: prompt k+1 symbols, response 3–4."""
     n, k = chain.n_tokens, chain.order
-    r = 3 if n**(k + 4) > 1 << 16 else 4
+    r = 3 if n ** (k + 4) > 1 << 16 else 4
     seqs = chain.sample(k + 1 + r, n=count, rng=rng)
-    return [(s[: k + 1], s[k + 1:]) for s in np.atleast_2d(seqs)]
+    return [(s[: k + 1], s[k + 1 :]) for s in np.atleast_2d(seqs)]
 
 
 def _chain_rule_nll(table, n, k, prompt, response) -> float:
@@ -171,8 +191,14 @@ def _time_free(A: np.ndarray) -> float:
     return math.fsum(tot), H
 
 
-@check("markov.cor43_prompt_response", theorem="Cor 4.3", method="float64", tolerance=TOL_ENUM,
-       statement="−log p(y|prompt) = H_n E_J Σ −log c*(·) (Markov)", cost=1.0)
+@check(
+    "markov.cor43_prompt_response",
+    theorem="Cor 4.3",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="−log p(y|prompt) = H_n E_J Σ −log c*(·) (Markov)",
+    cost=1.0,
+)
 def markov_cor43(ctx):
     """Cor. 4.3 on prompt–response pairs of the chain: the time-free sum over masks of the
     response, with conditionals from the forward–backward denoiser queried on prompt+response
@@ -207,8 +233,14 @@ def markov_cor43(ctx):
 
 
 # ------------------------------------------------------------------------------------ mpmath
-@check("mp.markov_cor43", theorem="Cor 4.3", method="mpmath", tolerance=TOL_MP,
-       statement="Markov Cor 4.3 by brute force (50 digits)", cost=1.0)
+@check(
+    "mp.markov_cor43",
+    theorem="Cor 4.3",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="Markov Cor 4.3 by brute force (50 digits)",
+    cost=1.0,
+)
 def mp_markov_cor43(ctx):
     """Cor. 4.3 at 50 digits on prompt–response pairs of the chain: the response windows
     after the prompt's last k symbols enumerated (N^r of them), conditionals as ratios of
@@ -256,5 +288,9 @@ def mp_markov_cor43(ctx):
             for v in resp:
                 lhs -= mpmath.log(row(c)[v])
                 c = (c * n + v) % chain.table.shape[0]
-            yield Result(f"{chain.name}; prompt={chain.decode(np.asarray(prompt))}, response="
-                         f"{chain.decode(np.asarray(resp))}", float(lhs), float(rhs), float(abs(lhs - rhs)))
+            yield Result(
+                f"{chain.name}; prompt={chain.decode(np.asarray(prompt))}, response={chain.decode(np.asarray(resp))}",
+                float(lhs),
+                float(rhs),
+                float(abs(lhs - rhs)),
+            )

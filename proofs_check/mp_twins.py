@@ -1,5 +1,5 @@
 """mpmath twins at 50 digits of Lemma 3.3, Thm 3.4, Thm 3.5, Cor 3.6, Cor 3.7, Thm 4.2, Cor 4.3
-and Eq. 18 (``math_spec.md`` §3–§4), sharing no code with :mod:`ctmc_lab`.
+and Eq. 18 (``docs/theory.md`` §3–§4), sharing no code with :mod:`ctmc_lab`.
 
 Their ingredients, written out here in mpmath arithmetic:
 
@@ -16,7 +16,6 @@ Target residual: ≤ 1e-25 (§10).
 """
 
 from __future__ import annotations
-
 
 import mpmath
 import numpy as np
@@ -96,8 +95,9 @@ def _result(case, lhs, rhs, rel: bool = False) -> Result:
 
 
 # ------------------------------------------------------------------------------ Lemma 3.3
-def _loglinear(t, eps=mpmath.mpf("1e-3")):
+def _loglinear(t, eps="1e-3"):
     """(σ̄(t), σ(t)) of loglinear(ε): σ̄ = -log(1 - (1-ε)t), σ = (1-ε)/(1 - (1-ε)t)."""
+    eps = mpmath.mpf(eps)  # parsed here, at the caller's working precision
     u = 1 - (1 - eps) * t
     return -mpmath.log(u), (1 - eps) / u
 
@@ -119,8 +119,14 @@ def _dse_absorbing(x0, masked, c, sbar, sigma, N):
     return sigma * mpmath.fsum(total)
 
 
-@check("mp.lemma33", theorem="Lemma 3.3", method="mpmath", tolerance=TOL_MP,
-       statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (+ correction), 50 digits", cost=0.3)
+@check(
+    "mp.lemma33",
+    theorem="Lemma 3.3",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (+ correction), 50 digits",
+    cost=0.3,
+)
 def mp_lemma33(ctx):
     """Lemma 3.3 at 50 digits: random (x0, masked set, t, c), normalised rows and unnormalised
     rows with the correction σ(1-λ)/λ Σ_i (Σ_v c_{i,v} - 1), under loglinear(1e-3)."""
@@ -145,9 +151,13 @@ def mp_lemma33(ctx):
                 err = abs(lhs - rhs) / max(1, abs(rhs))
                 if err >= worst[0]:
                     worst = (err, lhs, rhs)
-            yield Result(f"{'normalised' if normalised else 'unnormalised + correction'} c; N={N}, L={L}; "
-                         f"{10 if ctx.quick else 40} random (x0, M, t); rel.", float(worst[1]), float(worst[2]),
-                         float(worst[0]))
+            yield Result(
+                f"{'normalised' if normalised else 'unnormalised + correction'} c; N={N}, L={L}; "
+                f"{10 if ctx.quick else 40} random (x0, M, t); rel.",
+                float(worst[1]),
+                float(worst[2]),
+                float(worst[0]),
+            )
 
 
 # ------------------------------------------------------------------------------ Thm 3.4
@@ -159,8 +169,14 @@ def _pseudo_c(key: int, i: int, N: int):
     return [e / total for e in ex]
 
 
-@check("mp.thm34", theorem="Thm 3.4", method="mpmath", tolerance=TOL_MP,
-       statement="∫_0^T E ℓ_DSE dt = Σ_M A_c(M) B(Λ;m,L−m+1), any c (50 digits)", cost=1.5)
+@check(
+    "mp.thm34",
+    theorem="Thm 3.4",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="∫_0^T E ℓ_DSE dt = Σ_M A_c(M) B(Λ;m,L−m+1), any c (50 digits)",
+    cost=1.5,
+)
 def mp_thm34(ctx):
     """Theorem 3.4 at 50 digits under loglinear(1e-3) at T = 0.8: a fixed non-optimal denoiser
     c, its corresponding score; the left side integrates E_{p_{t|0}} ℓ_DSE (the mask law from
@@ -178,22 +194,34 @@ def mp_thm34(ctx):
                 K = MpProcess.__new__(MpProcess)
                 K.kind, K.N, K.S = "absorbing", N, N + 1
                 law = mp_mask_law(MpProcess.kernel(K, sbar), x0, N)
-                return mpmath.fsum(law[M] * _dse_absorbing(x0, [i for i in range(L) if M >> i & 1], rows[M], sbar,
-                                                            sigma, N) for M in range(1, 1 << L))
+                return mpmath.fsum(
+                    law[M] * _dse_absorbing(x0, [i for i in range(L) if M >> i & 1], rows[M], sbar, sigma, N)
+                    for M in range(1, 1 << L)
+                )
 
             lhs = mpmath.quad(integrand, [0, mpmath.mpf("0.05"), T])
             lam_T = -mpmath.expm1(-_loglinear(T)[0])
             rhs = mpmath.fsum(
                 mpmath.betainc(bin(M).count("1"), L - bin(M).count("1") + 1, 0, lam_T)
                 * mpmath.fsum(-mpmath.log(rows[M][i][int(x0[i])]) for i in range(L) if M >> i & 1)
-                for M in range(1, 1 << L))
-            yield _result(f"{_where(dist, ctx)}loglinear(1e-3), T=0.8, Λ={float(lam_T):.4g}; x0={label(dist, x0)}; "
-                          f"non-optimal c", lhs, rhs)
+                for M in range(1, 1 << L)
+            )
+            yield _result(
+                f"{_where(dist, ctx)}loglinear(1e-3), T=0.8, Λ={float(lam_T):.4g}; x0={label(dist, x0)}; non-optimal c",
+                lhs,
+                rhs,
+            )
 
 
 # ------------------------------------------------------------------------------ Thm 3.5
-@check("mp.thm35", theorem="Thm 3.5", method="mpmath", tolerance=TOL_MP,
-       statement="E ℓ(c) − E ℓ(c*) = E_x̃ Σ_i KL(c*‖c) (50 digits)", cost=0.8)
+@check(
+    "mp.thm35",
+    theorem="Thm 3.5",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="E ℓ(c) − E ℓ(c*) = E_x̃ Σ_i KL(c*‖c) (50 digits)",
+    cost=0.8,
+)
 def mp_thm35(ctx):
     """Theorem 3.5's Gibbs gap at 50 digits: over every (x0, mask) pair of the support, the
     excess expected DCE of a fixed non-optimal c equals the p_λ-weighted KL(c*‖c) over the
@@ -225,9 +253,15 @@ def mp_thm35(ctx):
                         excess.append(p * w * (-mpmath.log(c[int(z[i])]) - star))
                         if (key, i) not in kl_side:
                             # KL(c*(x̃)_i ‖ c(x̃)_i) weighted by p_λ(x̃) = w P0(x̃^U).
-                            cstar = [mpmath.fsum(pp for zz, pp in zip(dist.support, probs)
-                                                 if all(zz[j] == z[j] for j in range(L) if U >> j & 1) and zz[i] == v)
-                                     / P[U] for v in range(N)]
+                            cstar = [
+                                mpmath.fsum(
+                                    pp
+                                    for zz, pp in zip(dist.support, probs)
+                                    if all(zz[j] == z[j] for j in range(L) if U >> j & 1) and zz[i] == v
+                                )
+                                / P[U]
+                                for v in range(N)
+                            ]
                             kl = mpmath.fsum(cs * mpmath.log(cs / c[v]) for v, cs in enumerate(cstar) if cs)
                             kl_side[key, i] = w * P[U] * kl
             lhs, rhs = mpmath.fsum(excess), mpmath.fsum(kl_side.values())
@@ -258,8 +292,14 @@ def _mp_mdce(proc, marg, x0, lam):
     return mpmath.fsum(w * a for w, a in zip(law, A))
 
 
-@check("mp.cor36", theorem="Cor 3.6", method="mpmath", tolerance=TOL_MP,
-       statement="d/dλ KL (mp.diff of the dense process) = −mdce(c*)/λ", cost=1.0)
+@check(
+    "mp.cor36",
+    theorem="Cor 3.6",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="d/dλ KL (mp.diff of the dense process) = −mdce(c*)/λ",
+    cost=1.0,
+)
 def mp_cor36(ctx):
     """Cor. 3.6 at 50 digits: ``mp.diff`` in λ of KL(p_{λ|0}‖p_λ) from the mpmath dense
     absorbing process, against -mdce/λ with mdce = E_{p_{λ|0}} ℓ_DCE(c*) (kernel law, c* from
@@ -276,8 +316,14 @@ def mp_cor36(ctx):
         yield _result(f"{_where(dist, ctx)}{len(rows)} (x0, λ) (worst x0={label(dist, x0)}, λ={lam_text})", a, r)
 
 
-@check("mp.cor37", theorem="Cor 3.7", method="mpmath", tolerance=TOL_MP,
-       statement="−log p0 = ∫_0^Λ mdce/λ dλ + KL_Λ (mp.quad, process)", cost=1.0)
+@check(
+    "mp.cor37",
+    theorem="Cor 3.7",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="−log p0 = ∫_0^Λ mdce/λ dλ + KL_Λ (mp.quad, process)",
+    cost=1.0,
+)
 def mp_cor37(ctx):
     """Cor. 3.7 at 50 digits: ``mp.quad`` of mdce(c*)/λ over [0, Λ] plus the dense mpmath KL at
     Λ, against -log p0, at Λ = 1 and 0.6."""
@@ -303,13 +349,18 @@ def _large_ok(ctx):
         length -= 1
     dist = prefix_marginal(dist, length)
     if dist.support_size * (1 << dist.length) > _TABLE_LIMIT:
-        return dist, Skip(f"L={dist.length}, |support|={dist.support_size}",
-                          "the mpmath marginal table is too large")
+        return dist, Skip(f"L={dist.length}, |support|={dist.support_size}", "the mpmath marginal table is too large")
     return dist, None
 
 
-@check("mp.thm42", theorem="Thm 4.2", method="mpmath", tolerance=TOL_MP,
-       statement="−log p0(x^I1|x^I2) = ∫ (1/λ) E_M Σ −log p0(·) dλ (mp.quad)", cost=1.0)
+@check(
+    "mp.thm42",
+    theorem="Thm 4.2",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="−log p0(x^I1|x^I2) = ∫ (1/λ) E_M Σ −log p0(·) dλ (mp.quad)",
+    cost=1.0,
+)
 def mp_thm42(ctx):
     """Theorem 4.2 at 50 digits: ``mp.quad`` over λ of (1/λ) E_{M ⊆ I1 ~ Bern(λ)} Σ_{i∈M}
     -log p0(x^i | x^{(I1∖M) ∪ I2}), context = first half, against the conditional NLL from
@@ -347,12 +398,19 @@ def mp_thm42(ctx):
                 return mpmath.fsum(lam ** (m - 1) * (1 - lam) ** (n - m) * a for m, a in terms if m > 0)
 
             rhs = mpmath.quad(integrand, [0, 1])
-            yield _result(f"{dist.name}; I2={{0..{L // 2 - 1}}}, I1={{{L // 2}..{L - 1}}}; x0={label(dist, x0)}",
-                          lhs, rhs)
+            yield _result(
+                f"{dist.name}; I2={{0..{L // 2 - 1}}}, I1={{{L // 2}..{L - 1}}}; x0={label(dist, x0)}", lhs, rhs
+            )
 
 
-@check("mp.eq18", theorem="Eq. 18", method="mpmath", tolerance=TOL_MP,
-       statement="log p0(y) − log p0(x) = H_L E_I Σ (coupled), 50 digits", cost=0.8)
+@check(
+    "mp.eq18",
+    theorem="Eq. 18",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="log p0(y) − log p0(x) = H_L E_I Σ (coupled), 50 digits",
+    cost=0.8,
+)
 def mp_eq18(ctx):
     """Eq. 18 at 50 digits: one shared visible set I for both sequences, p(I) = B(L-|I|, |I|+1)/H_L,
     conditionals from marginal sums, against the log-ratio of the table probabilities."""
@@ -377,15 +435,22 @@ def mp_eq18(ctx):
             for I in range(full):
                 k = bin(I).count("1")
                 pI = mpmath.beta(L - k, k + 1) / H
-                total.append(pI * mpmath.fsum(marg.cond(Px, I, i) - marg.cond(Py, I, i)
-                                              for i in range(L) if not I >> i & 1))
+                total.append(
+                    pI * mpmath.fsum(marg.cond(Px, I, i) - marg.cond(Py, I, i) for i in range(L) if not I >> i & 1)
+                )
             rhs = H * mpmath.fsum(total)
             lhs = mpmath.log(Py[full]) - mpmath.log(Px[full])
             yield _result(f"{dist.name}; x={label(dist, x)}, y={label(dist, y)}", lhs, rhs)
 
 
-@check("mp.cor43", theorem="Cor 4.3", method="mpmath", tolerance=TOL_MP,
-       statement="−log p0(x^I1|x^I2) = H_n E_J Σ (time-free, 50 digits)", cost=0.6)
+@check(
+    "mp.cor43",
+    theorem="Cor 4.3",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="−log p0(x^I1|x^I2) = H_n E_J Σ (time-free, 50 digits)",
+    cost=0.6,
+)
 def mp_cor43(ctx):
     """Corollary 4.3 at 50 digits on the subset-table distribution: context = first third, one
     marginalised position, the rest the target; p(J) = B(n-|J|, |J|+1)/H_n over J ⊊ I1."""
@@ -417,8 +482,14 @@ def mp_cor43(ctx):
             for J in range((1 << n) - 1):  # J: visible target positions, J ≠ I1
                 V = sum(1 << target[j] for j in range(n) if J >> j & 1)
                 k = bin(J).count("1")
-                total.append(mpmath.beta(n - k, k + 1) / H
-                             * mpmath.fsum(marg.cond(P, ctx_bits | V, i) for i in target if not V >> i & 1))
+                total.append(
+                    mpmath.beta(n - k, k + 1)
+                    / H
+                    * mpmath.fsum(marg.cond(P, ctx_bits | V, i) for i in target if not V >> i & 1)
+                )
             rhs = H * mpmath.fsum(total)
-            yield _result(f"{dist.name}; I2={{0..{n_ctx - 1}}}, R={{{n_ctx}}}, I1={{{n_ctx + 1}..{L - 1}}}; "
-                          f"x0={label(dist, x0)}", lhs, rhs)
+            yield _result(
+                f"{dist.name}; I2={{0..{n_ctx - 1}}}, R={{{n_ctx}}}, I1={{{n_ctx + 1}..{L - 1}}}; x0={label(dist, x0)}",
+                lhs,
+                rhs,
+            )

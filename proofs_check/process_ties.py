@@ -1,4 +1,4 @@
-"""Cor. 3.6, Cor. 3.7 and Thm. 4.1 tied to the noised process and the denoiser (``math_spec.md`` §3.4–§4.1).
+"""Cor. 3.6, Cor. 3.7 and Thm. 4.1 tied to the noised process and the denoiser (``docs/theory.md`` §3.4–§4.1).
 
 The closed forms on the subset table h(U) = -log P0(x0^U) hold for *any* set function h with
 h(∅) = 0 (they are re-indexings), so here every quantity comes from the process instead:
@@ -109,8 +109,14 @@ def _cor36_rows(dist, seqs, A_masks):
     return rows
 
 
-@check("cor36.process", theorem="Cor 3.6", method="float64", tolerance=TOL_DERIV,
-       statement="dKL_λ/dλ (dense, FD) = −E_{p_λ|0} ℓ_DCE(c*)/λ", cost=1.0)
+@check(
+    "cor36.process",
+    theorem="Cor 3.6",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="dKL_λ/dλ (dense, FD) = −E_{p_λ|0} ℓ_DCE(c*)/λ",
+    cost=1.0,
+)
 def cor36_process(ctx):
     """Cor. 3.6 from the process: a 5-point difference in λ of the dense KL(p_{λ|0}‖p_λ)
     against -mdce/λ with mdce = E_{x ~ p_{λ|0}} ℓ_DCE(x0, x, c*), the law of x from the dense
@@ -123,8 +129,9 @@ def cor36_process(ctx):
     err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]  # relative where |dKL/dλ| > 1
     w = worst(err)
     a, r, b, lam = rows[w]
-    yield Result(f"{dist.name}; {len(seqs)} x0 × λ∈{_LEVELS} (worst x0={label(dist, seqs[b])}, λ={lam}); rel.",
-                 a, r, err[w])
+    yield Result(
+        f"{dist.name}; {len(seqs)} x0 × λ∈{_LEVELS} (worst x0={label(dist, seqs[b])}, λ={lam}); rel.", a, r, err[w]
+    )
 
 
 def _cor37_value(dist, x0, A_mask, upper: float) -> tuple[float, float]:
@@ -138,8 +145,14 @@ def _cor37_value(dist, x0, A_mask, upper: float) -> tuple[float, float]:
     return integral, end
 
 
-@check("cor37.process", theorem="Cor 3.7", method="float64", tolerance=TOL_QUAD,
-       statement="−log p0 = ∫_0^Λ E ℓ_DCE(c*)/λ dλ + KL_Λ (process)", cost=1.0)
+@check(
+    "cor37.process",
+    theorem="Cor 3.7",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="−log p0 = ∫_0^Λ E ℓ_DCE(c*)/λ dλ + KL_Λ (process)",
+    cost=1.0,
+)
 def cor37_process(ctx):
     """Cor. 3.7 from the process: the λ-integral of the kernel-weighted DCE of c* (exact
     Gauss–Legendre) plus the dense KL at Λ, against -log p0 from the table, Λ = 1, 0.7, 0.3."""
@@ -155,8 +168,7 @@ def cor37_process(ctx):
             rows.append((float(dist.nll(x0)), integral + end, b, end))
         w = worst([abs(a - r) for a, r, *_ in rows])
         a, r, b, end = rows[w]
-        yield Result(f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[b])}; KL_Λ={end:.3g})",
-                     a, r)
+        yield Result(f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[b])}; KL_Λ={end:.3g})", a, r)
 
 
 def window_sums(dist, seqs, A_of_window):
@@ -182,6 +194,7 @@ def _denoiser_windows(dist, seqs):
         visible[:, :ell] = subset_members(ell)
         scored = np.arange(L) < ell
         return masked_dce(dist, seqs, visible, scored)
+
     return A_of
 
 
@@ -195,8 +208,14 @@ def _h_windows(h, ell):
     return A
 
 
-@check("thm41.windows", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
-       statement="Thm 4.1 on every prefix window (c*, rest masked)", cost=0.6)
+@check(
+    "thm41.windows",
+    theorem="Thm 4.1",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="Thm 4.1 on every prefix window (c*, rest masked)",
+    cost=0.6,
+)
 def thm41_windows(ctx):
     """Theorem 4.1 applied to the marginal of positions 0..ℓ-1 for every ℓ < L: the time-free
     sum over the window's masks with c* queried on inputs whose other positions are masked,
@@ -207,15 +226,26 @@ def thm41_windows(ctx):
         return
     seqs = pick_sequences(dist, 4 if ctx.quick else 16)
     rows = window_sums(dist, seqs, _denoiser_windows(dist, seqs))
-    best = max(((ell, b, lhs[b], rhs[b]) for ell, lhs, rhs in rows for b in range(len(seqs))),
-               key=lambda r: abs(r[2] - r[3]))
+    best = max(
+        ((ell, b, lhs[b], rhs[b]) for ell, lhs, rhs in rows for b in range(len(seqs))), key=lambda r: abs(r[2] - r[3])
+    )
     ell, b, a, r = best
-    yield Result(f"{dist.name}; ℓ=1..{dist.length - 1} × {len(seqs)} x0 (worst ℓ={ell}, x0={label(dist, seqs[b])})",
-                 float(a), float(r))
+    yield Result(
+        f"{dist.name}; ℓ=1..{dist.length - 1} × {len(seqs)} x0 (worst ℓ={ell}, x0={label(dist, seqs[b])})",
+        float(a),
+        float(r),
+    )
 
 
-@check("controls.random_h", theorem="Cor 3.6", method="float64", tolerance=TOL_ENUM,
-       statement="CONTROL: random h, right endpoints, for c*", expected_to_fail=True, cost=0.8)
+@check(
+    "controls.random_h",
+    theorem="Cor 3.6",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="CONTROL: random h, right endpoints, for c*",
+    expected_to_fail=True,
+    cost=0.8,
+)
 def control_random_h(ctx):
     """Negative control: a random set function h with h(∅) = 0 and h([L]) = -log p0(x0) in
     place of the denoiser's conditionals. The Beta sum Σ_M A_h(M) B(m, L-m+1) still equals
@@ -238,12 +268,23 @@ def control_random_h(ctx):
     rows = _cor36_rows(dist, seqs, A_mask[None])
     w = worst([abs(a - r) for a, r, *_ in rows])
     a, r, _, lam = rows[w]
-    yield Result(f"{dist.name}; Cor 3.6 process row with A from h; x0={label(dist, x0)}, worst λ={lam}", a, r,
-                 tolerance=TOL_DERIV, gap=gap)
+    yield Result(
+        f"{dist.name}; Cor 3.6 process row with A from h; x0={label(dist, x0)}, worst λ={lam}",
+        a,
+        r,
+        tolerance=TOL_DERIV,
+        gap=gap,
+    )
     integral, end = _cor37_value(dist, x0, A_mask, 0.5)
-    yield Result(f"{dist.name}; Cor 3.7 process row at Λ=0.5 with A from h", float(dist.nll(x0)), integral + end,
-                 tolerance=TOL_QUAD, gap=gap)
+    yield Result(
+        f"{dist.name}; Cor 3.7 process row at Λ=0.5 with A from h",
+        float(dist.nll(x0)),
+        integral + end,
+        tolerance=TOL_QUAD,
+        gap=gap,
+    )
     win = window_sums(dist, seqs, lambda ell: _h_windows(h[None], ell))
     ell, lhs, rhs = max(win, key=lambda r: abs(r[1][0] - r[2][0]))
-    yield Result(f"{dist.name}; Thm 4.1 window rows with A from h (worst ℓ={ell})", float(lhs[0]), float(rhs[0]),
-                 gap=gap)
+    yield Result(
+        f"{dist.name}; Thm 4.1 window rows with A from h (worst ℓ={ell})", float(lhs[0]), float(rhs[0]), gap=gap
+    )

@@ -75,15 +75,16 @@ def _terminal_width(width: int | None) -> int:
 
 def _narrow_rows(r: CheckRecord, total: int) -> list[str]:
     w = _NARROW
-    first = (f"{_clip(r.statement, w['statement']):<{w['statement']}} {r.method:<{w['method']}} "
-             f"{_clip(_value(r.lhs), w['lhs']):>{w['lhs']}} {_clip(_value(r.rhs), w['rhs']):>{w['rhs']}} "
-             f"{_sci(r.error):>{w['error']}} {_sci(r.tolerance, 0):>{w['tol']}} {verdict(r)}")
+    first = (
+        f"{_clip(r.statement, w['statement']):<{w['statement']}} {r.method:<{w['method']}} "
+        f"{_clip(_value(r.lhs), w['lhs']):>{w['lhs']}} {_clip(_value(r.rhs), w['rhs']):>{w['rhs']}} "
+        f"{_sci(r.error):>{w['error']}} {_sci(r.tolerance, 0):>{w['tol']}} {verdict(r)}"
+    )
     case = textwrap.wrap(r.case, width=max(40, total - 4), break_long_words=True) or [""]
     return [first] + ["    " + line for line in case[:3]] + (["    …"] if len(case) > 3 else [])
 
 
-def format_table(result: SuiteResult, *, skipped: bool = True, width: int | None = None,
-                 wide: bool = False) -> str:
+def format_table(result: SuiteResult, *, skipped: bool = True, width: int | None = None, wide: bool = False) -> str:
     """The report table, grouped by theorem, then the skipped cases and the coverage matrix.
 
     ``width`` is the target line width (default: the terminal's, 100 when not a terminal).
@@ -94,8 +95,10 @@ def format_table(result: SuiteResult, *, skipped: bool = True, width: int | None
     narrow = not wide and total < 140
     if narrow:
         w = _NARROW
-        head = (f"{'statement / case':<{w['statement']}} {'method':<{w['method']}} {'lhs':>{w['lhs']}} "
-                f"{'rhs':>{w['rhs']}} {'|error|':>{w['error']}} {'tol':>{w['tol']}} result")
+        head = (
+            f"{'statement / case':<{w['statement']}} {'method':<{w['method']}} {'lhs':>{w['lhs']}} "
+            f"{'rhs':>{w['rhs']}} {'|error|':>{w['error']}} {'tol':>{w['tol']}} result"
+        )
     else:
         w = _widths(total)
         if wide:
@@ -147,13 +150,21 @@ def coverage(result: SuiteResult) -> list[dict]:
     for theorem in COVERAGE_THEOREMS:
         for method in METHODS:
             rows = [r for r in result.records if r.theorem == theorem and r.method == method and not r.expected_to_fail]
-            cell = {"theorem": theorem, "method": method, "rows": len(rows), "worst_error": None,
-                    "tolerance": None, "not_applicable": None}
+            cell = {
+                "theorem": theorem,
+                "method": method,
+                "rows": len(rows),
+                "worst_error": None,
+                "tolerance": None,
+                "not_applicable": None,
+            }
             if rows:
+
                 def ratio(r):
                     if r.crashed is not None or not math.isfinite(r.error):
                         return math.inf
                     return r.error / r.tolerance if r.tolerance > 0 else (0.0 if r.error == 0 else math.inf)
+
                 worst = max(rows, key=ratio)
                 cell["worst_error"] = worst.error if math.isfinite(worst.error) else None
                 cell["tolerance"] = worst.tolerance
@@ -170,6 +181,7 @@ def coverage(result: SuiteResult) -> list[dict]:
 
 def format_coverage(cells: list[dict], *, width: int | None = None) -> str:
     """The coverage matrix as text: one line per theorem, ``rows: worst/tol`` per precision."""
+
     def text(c):
         if c["rows"]:
             err = "inf" if c["worst_error"] is None else _sci(c["worst_error"])
@@ -177,14 +189,20 @@ def format_coverage(cells: list[dict], *, width: int | None = None) -> str:
         if c["not_applicable"]:
             return "n/a*"
         return "— (none)"
-    lines = ["== coverage (theorem × precision: rows: worst |error|/tol) " + "=" * 20,
-             f"{'theorem':<10} " + " ".join(f"{m:<22}" for m in METHODS)]
+
+    lines = [
+        "== coverage (theorem × precision: rows: worst |error|/tol) " + "=" * 20,
+        f"{'theorem':<10} " + " ".join(f"{m:<22}" for m in METHODS),
+    ]
     notes = []
     for theorem in COVERAGE_THEOREMS:
         row = [c for c in cells if c["theorem"] == theorem]
         lines.append(f"{theorem:<10} " + " ".join(f"{text(c):<22}" for c in row))
-        notes += [f"  * {theorem} / {c['method']}: n/a: {c['not_applicable']}" for c in row
-                  if not c["rows"] and c["not_applicable"]]
+        notes += [
+            f"  * {theorem} / {c['method']}: n/a: {c['not_applicable']}"
+            for c in row
+            if not c["rows"] and c["not_applicable"]
+        ]
     for note in notes:
         lines.extend([note] if width is None else textwrap.wrap(note, width=width - 1, subsequent_indent="      "))
     return "\n".join(lines)
@@ -213,8 +231,10 @@ def json_payload(result: SuiteResult, distributions) -> dict:
         "distributions": described,
         "checks": [r.as_json() for r in result.records],
         "skipped": [s.as_json() for s in result.skipped],
-        "coverage": [{k: c[k] for k in ("theorem", "method", "rows", "worst_error", "tolerance",
-                                        "not_applicable")} for c in coverage(result)],
+        "coverage": [
+            {k: c[k] for k in ("theorem", "method", "rows", "worst_error", "tolerance", "not_applicable")}
+            for c in coverage(result)
+        ],
         "summary": {
             "passed": result.n_passed,
             "failed": result.n_failed,

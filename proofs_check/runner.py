@@ -103,8 +103,10 @@ def load_checks() -> list[Check]:
             importlib.import_module(f"{__package__}.{name}")
         except Exception as err:
             where = traceback.extract_tb(err.__traceback__)[-1]
-            raise LoadError(f"check module {name!r} failed to import: {type(err).__name__}: {err} "
-                            f"({where.filename.split('/')[-1]}:{where.lineno})") from None
+            raise LoadError(
+                f"check module {name!r} failed to import: {type(err).__name__}: {err} "
+                f"({where.filename.split('/')[-1]}:{where.lineno})"
+            ) from None
     return list(REGISTRY)
 
 
@@ -166,23 +168,37 @@ def markov_window(chain):
 
 
 def default_context(*, quick: bool = False, seed: int = 20251024, budget: float | None = None) -> Context:
-    """The default distributions (``math_spec.md`` §9).
+    """The default distributions (``docs/theory.md`` §9).
 
     * small: Dirichlet(1) on {A,T,G,C}^3, full support, seeded (the dense checks);
     * large: the paper's D128 table (absorbing closed forms and time-free checks);
     * chain: a seeded order-2 Markov chain on 3 symbols (the Markov rows).
     """
     small = datasets.dirichlet(4, 3, alpha=1.0, rng=seed, alphabet="ATGC")
-    return Context(small=small, large=datasets.dna128(), quick=quick, user=False, seed=seed,
-                   budget=BUILTIN_BUDGET if budget is None else budget, chain=default_chain(seed))
+    return Context(
+        small=small,
+        large=datasets.dna128(),
+        quick=quick,
+        user=False,
+        seed=seed,
+        budget=BUILTIN_BUDGET if budget is None else budget,
+        chain=default_chain(seed),
+    )
 
 
-def user_context(dist, *, quick: bool = False, seed: int = 20251024, budget: float | None = None,
-                 chain=None) -> Context:
+def user_context(
+    dist, *, quick: bool = False, seed: int = 20251024, budget: float | None = None, chain=None
+) -> Context:
     """Every distribution-dependent check on the user's distribution (and chain, if given)."""
-    return Context(small=dist, large=dist, quick=quick, user=True, seed=seed,
-                   budget=DEFAULT_BUDGET if budget is None else budget,
-                   chain=chain if chain is not None else default_chain(seed))
+    return Context(
+        small=dist,
+        large=dist,
+        quick=quick,
+        user=True,
+        seed=seed,
+        budget=DEFAULT_BUDGET if budget is None else budget,
+        chain=chain if chain is not None else default_chain(seed),
+    )
 
 
 def _vanishes(res: Result, tolerance: float) -> bool:
@@ -239,8 +255,10 @@ class _Alarm:
         import threading
 
         if self.seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+
             def fire(signum, frame):
                 raise BudgetExceeded()
+
             self.previous = signal.signal(signal.SIGALRM, fire)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
             self.armed = True
@@ -265,15 +283,28 @@ def _collect(chk: Check, ctx: Context, records: list, skipped: list) -> None:
         elif chk.expected_to_fail and res.gap is not None and not abs(res.gap) > 10 * tol:
             # What the wrong variant changes is itself within rounding here, so no
             # outcome of this control could be evidence: skip it, never XPASS.
-            skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case,
-                                      f"the term this control changes is {abs(res.gap):.1e} "
-                                      f"≤ 10×tolerance on this distribution, so it cannot fail"))
+            skipped.append(
+                SkipRecord(
+                    chk.id,
+                    chk.theorem,
+                    chk.method,
+                    res.case,
+                    f"the term this control changes is {abs(res.gap):.1e} "
+                    f"≤ 10×tolerance on this distribution, so it cannot fail",
+                )
+            )
         elif chk.expected_to_fail and _vanishes(res, chk.tolerance):
             # On a degenerate distribution (e.g. one sequence of probability 1) both
             # sides are 0 and the wrong variant coincides with the right one.
-            skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, res.case,
-                                      "both sides vanish on this distribution, so the "
-                                      "negative control cannot fail here"))
+            skipped.append(
+                SkipRecord(
+                    chk.id,
+                    chk.theorem,
+                    chk.method,
+                    res.case,
+                    "both sides vanish on this distribution, so the negative control cannot fail here",
+                )
+            )
         else:
             records.append(_record(chk, res))
 
@@ -305,9 +336,16 @@ def run_checks(ctx: Context, checks, *, progress: bool = True, stream=None) -> S
                 remaining = len(checks) - len(timings)
                 limit = min(limit, left, max(2.0, 3.0 * left / max(1, remaining)))
                 if left <= 0.5:
-                    skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, "whole check",
-                                              f"the run on a user distribution is capped at {USER_RUN_LIMIT:g} s "
-                                              f"and that time is spent; run it alone with --only"))
+                    skipped.append(
+                        SkipRecord(
+                            chk.id,
+                            chk.theorem,
+                            chk.method,
+                            "whole check",
+                            f"the run on a user distribution is capped at {USER_RUN_LIMIT:g} s "
+                            f"and that time is spent; run it alone with --only",
+                        )
+                    )
                     timings.append((chk.id, 0.0))
                     continue
             try:
@@ -318,16 +356,40 @@ def run_checks(ctx: Context, checks, *, progress: bool = True, stream=None) -> S
                 if ctx.user:
                     skipped.append(SkipRecord(chk.id, chk.theorem, chk.method, "remaining cases", reason))
                 else:  # the built-in distributions are sized to fit: running over is a failure
-                    records.append(CheckRecord(chk.id, chk.theorem, chk.statement, f"ERROR: {reason}", chk.method,
-                                               None, None, math.inf, chk.tolerance, False, chk.expected_to_fail,
-                                               crashed=reason))
+                    records.append(
+                        CheckRecord(
+                            chk.id,
+                            chk.theorem,
+                            chk.statement,
+                            f"ERROR: {reason}",
+                            chk.method,
+                            None,
+                            None,
+                            math.inf,
+                            chk.tolerance,
+                            False,
+                            chk.expected_to_fail,
+                            crashed=reason,
+                        )
+                    )
             except Exception as err:  # a crash is an error row with its exception, never a pass
                 where = traceback.extract_tb(err.__traceback__)[-1]
                 message = f"{type(err).__name__}: {err} ({where.filename.split('/')[-1]}:{where.lineno})"
                 records.append(
-                    CheckRecord(chk.id, chk.theorem, chk.statement, f"ERROR: {message}",
-                                chk.method, None, None, math.inf, chk.tolerance, False, chk.expected_to_fail,
-                                crashed=message)
+                    CheckRecord(
+                        chk.id,
+                        chk.theorem,
+                        chk.statement,
+                        f"ERROR: {message}",
+                        chk.method,
+                        None,
+                        None,
+                        math.inf,
+                        chk.tolerance,
+                        False,
+                        chk.expected_to_fail,
+                        crashed=message,
+                    )
                 )
             timings.append((chk.id, time.perf_counter() - t0))
             bar.update(max(1, round(chk.cost * 10)))

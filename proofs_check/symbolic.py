@@ -2,7 +2,7 @@
 
 Each check builds both sides as sympy expressions and passes when their difference
 simplifies to exactly 0 (tolerance 0). The ``lhs``/``rhs`` of these records are strings.
-Covered (``math_spec.md`` §9 S1–S9, A1/A2):
+Covered (``docs/theory.md`` §9 S1–S9, A1/A2):
 
 * Σ_{k=0}^{L-1} C(L,k) B(L-k,k+1) = H_L for symbolic L (Thm 4.1 normalisation, §4.1);
 * Lemma 3.3 with symbolic σ, σ̄ and c (normalised, and unnormalised plus correction);
@@ -58,8 +58,14 @@ def _beta(a: int, b: int) -> sp.Rational:
 
 
 # ----------------------------------------------------------------------------- Thm 4.1 sums
-@check("sympy.harmonic_sum", theorem="Thm 4.1", method="sympy", tolerance=TOL_EXACT,
-       statement="Σ_k C(L,k)B(L−k,k+1) = H_L", cost=0.5)
+@check(
+    "sympy.harmonic_sum",
+    theorem="Thm 4.1",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="Σ_k C(L,k)B(L−k,k+1) = H_L",
+    cost=0.5,
+)
 def harmonic_sum(ctx):
     """Σ_{k=0}^{L-1} C(L,k) B(L-k, k+1) = H_L for symbolic L (§4.1, S1) and exactly for L ≤ 40 (S2).
 
@@ -70,8 +76,12 @@ def harmonic_sum(ctx):
     term = sp.gammasimp((sp.binomial(L, k) * sp.beta(L - k, k + 1)).rewrite(sp.gamma))
     yield _exact("term C(L,k)B(L−k,k+1), symbolic L,k", term, 1 / (L - k))
     total = sp.Sum(term, (k, 0, L - 1)).change_index(k, L - k, j).doit()
-    yield _exact("Σ_{k=0}^{L−1}, symbolic L (re-indexed j=L−k)", total, sp.harmonic(L),
-                 shown="Sum(binomial(L,k)*beta(L-k,k+1),(k,0,L-1))")
+    yield _exact(
+        "Σ_{k=0}^{L−1}, symbolic L (re-indexed j=L−k)",
+        total,
+        sp.harmonic(L),
+        shown="Sum(binomial(L,k)*beta(L-k,k+1),(k,0,L-1))",
+    )
     top = 12 if ctx.quick else 40
     worst = max(
         abs(sum(sp.binomial(n, kk) * _beta(n - kk, kk + 1) for kk in range(n)) - sp.harmonic(n))
@@ -116,8 +126,14 @@ def _logsimp(expr):
     return sp.simplify(sp.expand(sp.expand_log(expr, force=True)))
 
 
-@check("sympy.lemma33", theorem="Lemma 3.3", method="sympy", tolerance=TOL_EXACT,
-       statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (corresponding s, c)", cost=1.0)
+@check(
+    "sympy.lemma33",
+    theorem="Lemma 3.3",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (corresponding s, c)",
+    cost=1.0,
+)
 def lemma33(ctx):
     """Lemma 3.3 (§3.2, S3) with symbolic σ, σ̄ and denoiser rows c, N = 3, two masked positions."""
     lhs, rhs = _lemma33_sides("sigma", normalised=True)
@@ -126,20 +142,32 @@ def lemma33(ctx):
     yield _exact("unnormalised symbolic c + σ(1−λ)/λ·Σ(Σ_v c−1)", lhs, rhs, simplify=_logsimp)
 
 
-@check("sympy.control.lemma33_sigma_bar", theorem="Lemma 3.3", method="sympy", tolerance=TOL_EXACT,
-       statement="CONTROL: σ̄ in place of σ", expected_to_fail=True, cost=0.5)
+@check(
+    "sympy.control.lemma33_sigma_bar",
+    theorem="Lemma 3.3",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="CONTROL: σ̄ in place of σ",
+    expected_to_fail=True,
+    cost=0.5,
+)
 def lemma33_sigma_bar(ctx):
     """Negative control: the factor σ̄(1-λ)/λ instead of σ(1-λ)/λ (§8 item 2) is not an identity."""
     lhs, rhs = _lemma33_sides("sigma_bar", normalised=True)
     point = {sp.Symbol("sigma", positive=True): sp.Rational(3, 2), sp.Symbol("sigma_bar", positive=True): 1}
     point.update({sp.Symbol(f"c{i}_{v}", positive=True): sp.Rational(1, 4) for i in range(2) for v in range(3)})
-    yield _exact("absorbing N=3, normalised c (error at σ=3/2, σ̄=1, c=1/4)", lhs, rhs,
-                 simplify=_logsimp, point=point)
+    yield _exact("absorbing N=3, normalised c (error at σ=3/2, σ̄=1, c=1/4)", lhs, rhs, simplify=_logsimp, point=point)
 
 
 # -------------------------------------------------------------------------------- Cor 3.6
-@check("algebra.sympy_cor36_closed_forms", theorem="Algebra", method="sympy", tolerance=TOL_EXACT,
-       statement="closed forms on symbolic h: d kl/dλ = −mdce/λ", cost=0.3)
+@check(
+    "algebra.sympy_cor36_closed_forms",
+    theorem="Algebra",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="closed forms on symbolic h: d kl/dλ = −mdce/λ",
+    cost=0.3,
+)
 def cor36(ctx):
     """Algebra (holds for any h, so it checks the closed forms, not Cor 3.6; the process form
     is ``sympy.cor36_process``), S4: with h(U) symbolic (h(∅)=0), L = 3,
@@ -158,8 +186,12 @@ def cor36(ctx):
         A = sum(h[visible | (1 << i)] - h[visible] for i in range(length) if mask >> i & 1)
         m = bin(mask).count("1")
         mdce += lam**m * (1 - lam) ** (length - m) * A
-    yield _exact("L=3, symbolic h(U) for the 7 non-empty U", sp.diff(kl, lam), -mdce / lam,
-                 simplify=lambda e: sp.expand(sp.cancel(e)))
+    yield _exact(
+        "L=3, symbolic h(U) for the 7 non-empty U",
+        sp.diff(kl, lam),
+        -mdce / lam,
+        simplify=lambda e: sp.expand(sp.cancel(e)),
+    )
 
 
 # -------------------------------------------------------------------------------- Thm 3.1
@@ -225,8 +257,14 @@ def _symbolic_p0_point(n_tokens: int) -> dict:
     return point
 
 
-@check("sympy.thm31_single_token", theorem="Thm 3.1", method="sympy", tolerance=TOL_EXACT,
-       statement="dF/ds = −mdse_s (one token)", cost=2.5)
+@check(
+    "sympy.thm31_single_token",
+    theorem="Thm 3.1",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="dF/ds = −mdse_s (one token)",
+    cost=2.5,
+)
 def thm31_single_token(ctx):
     """Thm 3.1 (§2.4) for L = 1 with symbolic p0 (N = 2, 3; absorbing and uniform Q).
 
@@ -239,25 +277,48 @@ def thm31_single_token(ctx):
         # up to which token carries 1 - Σ others).
         for x0 in range(1 if ctx.quick and n_tokens == 3 else n_tokens):
             lhs, rhs = _thm31_single(n_tokens, kind, x0)
-            yield _exact(f"{kind}; N={n_tokens}; x0={x0}; symbolic p0 and s", lhs, rhs,
-                         simplify=_log_atoms_zero, point=_symbolic_p0_point(n_tokens))
+            yield _exact(
+                f"{kind}; N={n_tokens}; x0={x0}; symbolic p0 and s",
+                lhs,
+                rhs,
+                simplify=_log_atoms_zero,
+                point=_symbolic_p0_point(n_tokens),
+            )
 
 
-@check("sympy.control.dse_orientation", theorem="Thm 3.1", method="sympy", tolerance=TOL_EXACT,
-       statement="CONTROL: DSE weight Q(y,x) not Q(x,y)", expected_to_fail=True, cost=0.3)
+@check(
+    "sympy.control.dse_orientation",
+    theorem="Thm 3.1",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="CONTROL: DSE weight Q(y,x) not Q(x,y)",
+    expected_to_fail=True,
+    cost=0.3,
+)
 def dse_orientation(ctx):
     """Negative control (§8 item 1): with the weight Q(y, x), Thm 3.1 fails for absorbing Q.
 
     (For the symmetric uniform Q the orientation does not matter, so it is not a control.)
     """
     lhs, rhs = _thm31_single(3, "absorbing", 0, wrong_orientation=True)
-    yield _exact("absorbing; N=3; x0=0; symbolic p0 (error at p=(1/4,1/5), s=7/10)", lhs, rhs,
-                 simplify=_log_atoms_zero, point=_symbolic_p0_point(3))
+    yield _exact(
+        "absorbing; N=3; x0=0; symbolic p0 (error at p=(1/4,1/5), s=7/10)",
+        lhs,
+        rhs,
+        simplify=_log_atoms_zero,
+        point=_symbolic_p0_point(3),
+    )
 
 
 # -------------------------------------------------------------------------------- kernels
-@check("sympy.kernels", theorem="Kernels (§1.2)", method="sympy", tolerance=TOL_EXACT,
-       statement="closed-form exp(sQ) = sympy Matrix.exp", cost=0.8)
+@check(
+    "sympy.kernels",
+    theorem="Kernels (§1.2)",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="closed-form exp(sQ) = sympy Matrix.exp",
+    cost=0.8,
+)
 def kernels(ctx):
     """exp(sQ) of absorbing and uniform Q (§1.2, A1/A2) equals sympy's exact matrix exponential."""
     for n_tokens in (2, 3, 4):
@@ -270,8 +331,14 @@ def kernels(ctx):
 
 
 # ----------------------------------------------------------------------- λ-DCE moments
-@check("sympy.lambda_dce_moments", theorem="λ-DCE moments (§6.3)", method="sympy", tolerance=TOL_EXACT,
-       statement="∫λ^{m−2}(1−λ)^{L−m}: m=1 ∞, m≥2 B(m−1,L−m+1)", cost=1.0)
+@check(
+    "sympy.lambda_dce_moments",
+    theorem="λ-DCE moments (§6.3)",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="∫λ^{m−2}(1−λ)^{L−m}: m=1 ∞, m≥2 B(m−1,L−m+1)",
+    cost=1.0,
+)
 def lambda_dce_moments(ctx):
     """Second moment of the λ-DCE estimator g = A(M)/λ (§6.3, S6–S9).
 
@@ -301,8 +368,14 @@ def lambda_dce_moments(ctx):
 
 
 # -------------------------------------------------------------------------------- Thm 3.2
-@check("sympy.thm32_single_token", theorem="Thm 3.2", method="sympy", tolerance=TOL_EXACT,
-       statement="−log p0 = ∫_0^∞ mdse_s ds (one token, symbolic p0)", cost=0.8)
+@check(
+    "sympy.thm32_single_token",
+    theorem="Thm 3.2",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="−log p0 = ∫_0^∞ mdse_s ds (one token, symbolic p0)",
+    cost=0.8,
+)
 def thm32_single_token(ctx):
     """Thm 3.2 at T = ∞ for one token under absorbing noise (N = 2, 3) with symbolic p0:
     mdse_s is built from its definition (§2.1, the same expression as the Thm 3.1 row),
@@ -315,14 +388,24 @@ def thm32_single_token(ctx):
             integral = sp.integrate(mdse, (_s, 0, sp.oo))
             p = list(sp.symbols(f"p0:{n_tokens}", positive=True))
             p[-1] = 1 - sum(p[:-1])
-            yield _exact(f"absorbing; N={n_tokens}; x0={x0}; symbolic p0; ∫ by sympy", integral, -sp.log(p[x0]),
-                         simplify=lambda e: sp.simplify(sp.expand_log(e, force=True)),
-                         point={k: v for k, v in _symbolic_p0_point(n_tokens).items() if k != _s})
+            yield _exact(
+                f"absorbing; N={n_tokens}; x0={x0}; symbolic p0; ∫ by sympy",
+                integral,
+                -sp.log(p[x0]),
+                simplify=lambda e: sp.simplify(sp.expand_log(e, force=True)),
+                point={k: v for k, v in _symbolic_p0_point(n_tokens).items() if k != _s},
+            )
 
 
 # -------------------------------------------------------------------------------- Thm 3.4
-@check("sympy.thm34_single_token", theorem="Thm 3.4", method="sympy", tolerance=TOL_EXACT,
-       statement="∫_0^T E ℓ_DSE dt = L^Λ_DCE(c), one token, symbolic c, T", cost=0.6)
+@check(
+    "sympy.thm34_single_token",
+    theorem="Thm 3.4",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="∫_0^T E ℓ_DSE dt = L^Λ_DCE(c), one token, symbolic c, T",
+    cost=0.6,
+)
 def thm34_single_token(ctx):
     """Thm 3.4 for one token under absorbing noise at unit rate, finite symbolic T, with a
     symbolic denoiser row c (normalised, and unnormalised with Lemma 3.3's correction): the
@@ -349,9 +432,13 @@ def thm34_single_token(ctx):
         lhs = sp.integrate(integrand, (t, 0, T))
         lam = 1 - sp.exp(-T)
         rhs = lam * (-sp.log(c[0]) + (0 if normalised else sum(c) - 1))
-        yield _exact(f"absorbing; N={n_tokens}; x0=0; {'normalised' if normalised else 'unnormalised + correction'} "
-                     f"symbolic c; symbolic T", lhs, rhs,
-                     simplify=lambda e: sp.simplify(sp.expand(sp.expand_log(e, force=True))))
+        yield _exact(
+            f"absorbing; N={n_tokens}; x0=0; {'normalised' if normalised else 'unnormalised + correction'} "
+            f"symbolic c; symbolic T",
+            lhs,
+            rhs,
+            simplify=lambda e: sp.simplify(sp.expand(sp.expand_log(e, force=True))),
+        )
 
 
 # ------------------------------------------------------------------------- Thm 4.1 / Cor 4.3
@@ -394,8 +481,14 @@ def _time_free_side(seqs, probs, x0, target, context):
     return H * total
 
 
-@check("sympy.thm41_symbolic_joint", theorem="Thm 4.1", method="sympy", tolerance=TOL_EXACT,
-       statement="−log p0 = H_L E_{p(I)} Σ −log p0(x^i|x^I), symbolic p0", cost=0.8)
+@check(
+    "sympy.thm41_symbolic_joint",
+    theorem="Thm 4.1",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="−log p0 = H_L E_{p(I)} Σ −log p0(x^i|x^I), symbolic p0",
+    cost=0.8,
+)
 def thm41_symbolic_joint(ctx):
     """Thm 4.1 with every probability symbolic: binary sequences of length L = 2, 3, the
     conditionals as ratios of symbolic marginal sums, p(I) = B(L-|I|, |I|+1)/H_L exactly; the
@@ -405,12 +498,23 @@ def thm41_symbolic_joint(ctx):
         x0 = seqs[0]
         rhs = _time_free_side(seqs, probs, x0, list(range(length)), [])
         lhs = -sp.log(probs[x0])
-        yield _exact(f"N=2, L={length}; {2**length - 1} free probabilities; x0={''.join(map(str, x0))}", lhs, rhs,
-                     simplify=_log_sums_zero, shown="-log(q0)")
+        yield _exact(
+            f"N=2, L={length}; {2**length - 1} free probabilities; x0={''.join(map(str, x0))}",
+            lhs,
+            rhs,
+            simplify=_log_sums_zero,
+            shown="-log(q0)",
+        )
 
 
-@check("sympy.cor43_symbolic_joint", theorem="Cor 4.3", method="sympy", tolerance=TOL_EXACT,
-       statement="−log p0(x^I1|x^I2) = H_n E_J Σ …, symbolic p0", cost=1.0)
+@check(
+    "sympy.cor43_symbolic_joint",
+    theorem="Cor 4.3",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="−log p0(x^I1|x^I2) = H_n E_J Σ …, symbolic p0",
+    cost=1.0,
+)
 def cor43_symbolic_joint(ctx):
     """Cor 4.3 with symbolic probabilities: binary L = 3 with I2 = {0}, I1 = {1, 2}, and L = 4
     with I2 = {0}, R = {1} marginalised, I1 = {2, 3}; conditionals as ratios of symbolic sums
@@ -420,15 +524,26 @@ def cor43_symbolic_joint(ctx):
         seqs, probs = _symbolic_joint(length)
         x0 = seqs[0]
         rhs = _time_free_side(seqs, probs, x0, target, context)
-        lhs = (sp.log(_marginal(seqs, probs, x0, set(context)))
-               - sp.log(_marginal(seqs, probs, x0, set(context) | set(target))))
+        lhs = sp.log(_marginal(seqs, probs, x0, set(context))) - sp.log(
+            _marginal(seqs, probs, x0, set(context) | set(target))
+        )
         rest = sorted(set(range(length)) - set(context) - set(target))
-        yield _exact(f"N=2, L={length}; I2={set(context)}, I1={set(target)}, R={set(rest) or '∅'}", lhs, rhs,
-                     simplify=_log_sums_zero)
+        yield _exact(
+            f"N=2, L={length}; I2={set(context)}, I1={set(target)}, R={set(rest) or '∅'}",
+            lhs,
+            rhs,
+            simplify=_log_sums_zero,
+        )
 
 
-@check("sympy.cor36_process", theorem="Cor 3.6", method="sympy", tolerance=TOL_EXACT,
-       statement="d/dλ KL(p_λ|0‖p_λ) = −mdce(c*)/λ, symbolic p0 (process)", cost=1.0)
+@check(
+    "sympy.cor36_process",
+    theorem="Cor 3.6",
+    method="sympy",
+    tolerance=TOL_EXACT,
+    statement="d/dλ KL(p_λ|0‖p_λ) = −mdce(c*)/λ, symbolic p0 (process)",
+    cost=1.0,
+)
 def cor36_process(ctx):
     """Cor 3.6 from the process with symbolic probabilities: binary L = 2, absorbing kernel
     K = [[1-λ, 0, 0], [0, 1-λ, 0], [λ, λ, 1]] (written in λ = 1 - e^{-s}); p_λ = K^{⊗2} p0 and
@@ -447,13 +562,21 @@ def cor36_process(ctx):
 
     p_lam = {x: sp.factor(kernel_sum(x, probs)) for x in states}
     q = {x: sp.factor(kernel_sum(x, {x0: 1})) for x in states}
-    kl = sum(q[x] * (sp.expand_log(sp.log(q[x]), force=True) - sp.expand_log(sp.log(p_lam[x]), force=True))
-             for x in states if q[x] != 0)
+    kl = sum(
+        q[x] * (sp.expand_log(sp.log(q[x]), force=True) - sp.expand_log(sp.log(p_lam[x]), force=True))
+        for x in states
+        if q[x] != 0
+    )
     mdce = 0
     for M in range(1, 1 << length):
         masked = [i for i in range(length) if M >> i & 1]
         weight = sp.Mul(*[K[n, x0[i]] if i in masked else K[x0[i], x0[i]] for i in range(length)])
         visible = {i for i in range(length) if i not in masked}
         mdce += weight * sum(_neg_log_cond(seqs, probs, x0, i, visible) for i in masked)
-    yield _exact("absorbing; N=2, L=2; 3 free probabilities; symbolic λ", sp.diff(kl, lam), -mdce / lam,
-                 simplify=_log_sums_zero, shown="d/dλ Σ q log(q/p_λ)")
+    yield _exact(
+        "absorbing; N=2, L=2; 3 free probabilities; symbolic λ",
+        sp.diff(kl, lam),
+        -mdce / lam,
+        simplify=_log_sums_zero,
+        shown="d/dλ Σ q log(q/p_λ)",
+    )

@@ -1,4 +1,4 @@
-"""Theorem 3.1 (I-MDSE) in float64, pointwise and marginal (``math_spec.md`` §2.3–§2.4).
+"""Theorem 3.1 (I-MDSE) in float64, pointwise and marginal (``docs/theory.md`` §2.3–§2.4).
 
     d/dt KL(p_{t|0}(·|x0) ‖ p_t) = -mdse(x0, t),      d/dt I(x0; x_t) = -mdse(t),
 
@@ -25,7 +25,19 @@ import numpy as np
 from ctmc_lab import generators, information, scores
 from ctmc_lab.process import NoisedDistribution
 
-from ._util import DENSE_LIMIT, QUAD_LIMIT, SCHEDULES, dist_note, fd_step, fit_dense, five_point, label, pick_sequences, random_generator, worst
+from ._util import (
+    DENSE_LIMIT,
+    QUAD_LIMIT,
+    SCHEDULES,
+    dist_note,
+    fd_step,
+    fit_dense,
+    five_point,
+    label,
+    pick_sequences,
+    random_generator,
+    worst,
+)
 from .framework import TOL_DERIV, Result, Skip, check, deriv_tolerance
 
 __all__ = ["generators_under_test", "T_GRIDS"]
@@ -78,8 +90,14 @@ def _noised(dist, gen, s):
     return NoisedDistribution.at_noise_level(dist, gen, s)
 
 
-@check("thm31.unit_rate_fd", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
-       statement="dF/ds = −mdse_s (5-point FD in s)", cost=1.0)
+@check(
+    "thm31.unit_rate_fd",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="dF/ds = −mdse_s (5-point FD in s)",
+    cost=1.0,
+)
 def thm31_unit_fd(ctx):
     """Theorem 3.1 at unit rate: 5-point difference of F(x0, s) = KL(p_{s|0}‖p_s) in s,
     h = min(1e-3, s/500), against -mdse_s by the kernel-contraction method."""
@@ -93,8 +111,13 @@ def thm31_unit_fd(ctx):
         rows = _fd_mdse_rows(dist, gen, seqs, _S_GRID[1:] if large else _S_GRID)
         w, tol = _worst_scaled(rows)
         a, r, b, s, _ = rows[w]
-        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × s∈{_S_GRID} (worst x0={label(dist, seqs[b])}, s={s}); "
-                     "tol 1e-9·max(1,|rhs|,|F|)", float(a), float(r), tolerance=tol)
+        yield Result(
+            f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × s∈{_S_GRID} (worst x0={label(dist, seqs[b])}, s={s}); "
+            "tol 1e-9·max(1,|rhs|,|F|)",
+            float(a),
+            float(r),
+            tolerance=tol,
+        )
 
 
 def fd_rate(dist, gen, seqs, s: float, noised_at=None, *, with_scale: bool = False):
@@ -116,8 +139,14 @@ def _fd_mdse_rows(dist, gen, seqs, levels, noised_at=None):
     return rows
 
 
-@check("thm31.kl_rate_library", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
-       statement="library kl_rate = dF/ds (5-point FD of F)", cost=0.5)
+@check(
+    "thm31.kl_rate_library",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="library kl_rate = dF/ds (5-point FD of F)",
+    cost=0.5,
+)
 def thm31_kl_rate(ctx):
     """The library's exact rate :func:`ctmc_lab.information.kl_rate` (the proof's formula
     Σ (Qq) log(q/p_s) - Σ q (Q p_s)/p_s) against a 5-point difference of F(s) as a function.
@@ -139,20 +168,34 @@ def thm31_kl_rate(ctx):
         err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]
         w = worst(err)
         a, r, b, s = rows[w]
-        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × {len(_S_GRID)} s (worst x0={label(dist, seqs[b])}, "
-                     f"s={s}); rel.", float(a), float(r), err[w])
+        yield Result(
+            f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 × {len(_S_GRID)} s (worst x0={label(dist, seqs[b])}, "
+            f"s={s}); rel.",
+            float(a),
+            float(r),
+            err[w],
+        )
 
 
 def wrong_level(dist, gen, factor: float = 1.6):
     """s -> a NoisedDistribution whose kernel is at s but whose marginal p is at factor·s."""
+
     def build(u):
         right = _noised(dist, gen, u)
         return NoisedDistribution(dist, gen, right.s, right.K, _noised(dist, gen, factor * u).p)
+
     return build
 
 
-@check("thm31.control.wrong_noise_level", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
-       statement="CONTROL: p_s taken at noise level 1.6·s", expected_to_fail=True, cost=0.6)
+@check(
+    "thm31.control.wrong_noise_level",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="CONTROL: p_s taken at noise level 1.6·s",
+    expected_to_fail=True,
+    cost=0.6,
+)
 def thm31_wrong_level(ctx):
     """Negative control: p_s replaced by p at 1.6·s (kernel kept at s) in F and in mdse. The
     proof's formula still equals -mdse for this p, but dF/ds of the function does not."""
@@ -166,12 +209,24 @@ def thm31_wrong_level(ctx):
         w, tol = _worst_scaled(rows)
         a, r, b, s, _ = rows[w]
         gap = float(np.max(np.abs(_noised(dist, gen, 1.6 * s).p - _noised(dist, gen, s).p)))
-        yield Result(f"{dist_note(dist, ctx)}{name}; FD of F vs −mdse with p at 1.6·s (x0={label(dist, seqs[b])}, s={s}); "
-                     "tol 1e-9·max(1,|rhs|,|F|)", float(a), float(r), tolerance=tol, gap=gap)
+        yield Result(
+            f"{dist_note(dist, ctx)}{name}; FD of F vs −mdse with p at 1.6·s (x0={label(dist, seqs[b])}, s={s}); "
+            "tol 1e-9·max(1,|rhs|,|F|)",
+            float(a),
+            float(r),
+            tolerance=tol,
+            gap=gap,
+        )
 
 
-@check("thm31.schedules_pointwise", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
-       statement="dF/dt = −σ(t)·mdse_s(σ̄(t)) (FD in t)", cost=3.0)
+@check(
+    "thm31.schedules_pointwise",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="dF/dt = −σ(t)·mdse_s(σ̄(t)) (FD in t)",
+    cost=3.0,
+)
 def thm31_schedules(ctx):
     """Theorem 3.1 in t under loglinear, shifted geometric, linear and cosine schedules:
     a 5-point difference in t of F(x0, t), with h = min(1e-3, t/500)/max(1, σ, |σ'/σ|) so
@@ -193,12 +248,23 @@ def thm31_schedules(ctx):
                 rows += [(d[b], -m[b], b, t, scale[b]) for b in range(len(seqs))]
             w, tol = _worst_scaled(rows)
             a, r, b, t, _ = rows[w]
-            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; worst x0={label(dist, seqs[b])}, t={t}; "
-                         "tol 1e-9·max(1,|rhs|,|F|)", float(a), float(r), tolerance=tol)
+            yield Result(
+                f"{dist_note(dist, ctx)}{name}; {sname}; worst x0={label(dist, seqs[b])}, t={t}; "
+                "tol 1e-9·max(1,|rhs|,|F|)",
+                float(a),
+                float(r),
+                tolerance=tol,
+            )
 
 
-@check("thm31.schedules_marginal", theorem="Thm 3.1", method="float64", tolerance=TOL_DERIV,
-       statement="dI/dt = −σ(t)·mdse(σ̄(t)) marginal (FD in t)", cost=2.0)
+@check(
+    "thm31.schedules_marginal",
+    theorem="Thm 3.1",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="dI/dt = −σ(t)·mdse(σ̄(t)) marginal (FD in t)",
+    cost=2.0,
+)
 def thm31_marginal(ctx):
     """Theorem 3.1, marginal form, under every schedule: 5-point difference in t of
     I(x0; x_t) = E_{p0} KL against -σ(t) E_{p0} mdse_s (:func:`ctmc_lab.scores.marginal_mdse`)."""
@@ -210,7 +276,7 @@ def thm31_marginal(ctx):
             continue
         for sname, sch in SCHEDULES.items():
             rows = []
-            for t in T_GRIDS[sname][1: 2 if ctx.quick else 3]:
+            for t in T_GRIDS[sname][1 : 2 if ctx.quick else 3]:
                 h = _t_step(sch, t)
                 I = lambda u: information.mutual_information(_noised(dist, gen, float(sch.sigma_bar(u))))
                 d, scale = five_point(I, t, h, with_scale=True)
@@ -218,5 +284,9 @@ def thm31_marginal(ctx):
                 rows.append((d, -m, t, scale))
             w, tol = _worst_scaled(rows)
             a, r, t, _ = rows[w]
-            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; marginal, worst t={t}; tol 1e-9·max(1,|rhs|,|F|)",
-                         float(a), float(r), tolerance=tol)
+            yield Result(
+                f"{dist_note(dist, ctx)}{name}; {sname}; marginal, worst t={t}; tol 1e-9·max(1,|rhs|,|F|)",
+                float(a),
+                float(r),
+                tolerance=tol,
+            )

@@ -1,4 +1,4 @@
-"""Theorem 3.2 (NLL decomposition) in float64 (``math_spec.md`` §2.5).
+"""Theorem 3.2 (NLL decomposition) in float64 (``docs/theory.md`` §2.5).
 
     -log p0(x0) = ∫_0^T mdse(x0, t) dt + KL(p_{T|0}(·|x0) ‖ p_T),   and at T = ∞ without the KL;
     H(p0) = ∫_0^∞ mdse(t) dt (marginal).
@@ -56,14 +56,16 @@ def _log_floor(dist, x0, base: float) -> float:
 def mdse_integral_s(dist, gen, x0, upper: float = S_INF) -> float:
     """∫_0^upper mdse_s(x0, s) ds: [0, 1] in u = log s (the log singularity of uniform noise
     becomes a decaying tail, taken down to :func:`_log_floor`), then [1, upper] split at 10."""
-    low = integrate.quad(lambda u: _mdse_s(dist, gen, x0, math.exp(u)) * math.exp(u), _log_floor(dist, x0, -40.0),
-                         0.0, **_QUAD)[0]
+    low = integrate.quad(
+        lambda u: _mdse_s(dist, gen, x0, math.exp(u)) * math.exp(u), _log_floor(dist, x0, -40.0), 0.0, **_QUAD
+    )[0]
     mid = integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), 1.0, min(10.0, upper), **_QUAD)[0]
     # Beyond s = 10 the information about x0 lasts until e^{-s} ~ p0(x0): a bump near
     # s = -log p0(x0) that one adaptive interval can miss; pieces of width 5 resolve it.
     edges = np.arange(10.0, upper, 5.0).tolist() + [upper] if upper > 10 else []
-    high = math.fsum(integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), a, b, **_QUAD)[0]
-                     for a, b in zip(edges[:-1], edges[1:]))
+    high = math.fsum(
+        integrate.quad(lambda s: _mdse_s(dist, gen, x0, s), a, b, **_QUAD)[0] for a, b in zip(edges[:-1], edges[1:])
+    )
     return low + mid + high
 
 
@@ -73,6 +75,7 @@ def finite_horizon(dist, gen, x0, schedule, T: float, *, with_kl: bool = True):
     The t-integral is split at t_1 = T/1000 and taken in u = log t below it (uniform noise:
     log singularity at t = 0); σ̄(0) need not be 0, which is what the unshifted control uses.
     """
+
     def f(t):
         s = float(schedule.sigma_bar(t))
         # The cosine schedule's σ̄(t) ~ t² rounds to 0 below t ≈ 1e-8; there σ(t) mdse_s is
@@ -80,10 +83,15 @@ def finite_horizon(dist, gen, x0, schedule, T: float, *, with_kl: bool = True):
         return float(schedule.sigma(t)) * _mdse_s(dist, gen, x0, s) if s > 0 else 0.0
 
     t1 = T / 1000
-    low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), _log_floor(dist, x0, math.log(t1) - 30.0),
-                         math.log(t1), **_QUAD)[0]
+    low = integrate.quad(
+        lambda u: f(math.exp(u)) * math.exp(u), _log_floor(dist, x0, math.log(t1) - 30.0), math.log(t1), **_QUAD
+    )[0]
     high = integrate.quad(f, t1, T, **_QUAD)[0]
-    end = information.kl(NoisedDistribution.at_noise_level(dist, gen, float(schedule.sigma_bar(T))), x0) if with_kl else 0.0
+    end = (
+        information.kl(NoisedDistribution.at_noise_level(dist, gen, float(schedule.sigma_bar(T))), x0)
+        if with_kl
+        else 0.0
+    )
     return low + high, float(end)
 
 
@@ -99,14 +107,27 @@ def _two_generators(ctx, share: float = 0.25):
     for name, gen in generators_under_test(ctx)[:2]:
         dist = fit_budget(ctx.small, gen, QUAD_LIMIT, share * ctx.budget, _EVALS * (1 if ctx.quick else 2))
         if dist is None:
-            yield name, gen, None, Skip(f"{name}; {gen.n_states} states per token",
-                                        f"dense quadrature limit {QUAD_LIMIT} states or the time budget")
+            yield (
+                name,
+                gen,
+                None,
+                Skip(
+                    f"{name}; {gen.n_states} states per token",
+                    f"dense quadrature limit {QUAD_LIMIT} states or the time budget",
+                ),
+            )
         else:
             yield name, gen, dist, None
 
 
-@check("thm32.infinite_horizon", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
-       statement="−log p0 = ∫_0^∞ mdse_s ds", cost=3.0)
+@check(
+    "thm32.infinite_horizon",
+    theorem="Thm 3.2",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="−log p0 = ∫_0^∞ mdse_s ds",
+    cost=3.0,
+)
 def thm32_infinite(ctx):
     """Theorem 3.2 at T = ∞ (§2.5): scipy quadrature of mdse_s over s ∈ [0, 60]
     (the KL left at s = 60 is below 1e-20), for absorbing and uniform noise."""
@@ -122,8 +143,14 @@ def thm32_infinite(ctx):
                 yield range_skip(case, err)
 
 
-@check("thm32.tanh_sinh", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
-       statement="−log p0 = ∫_0^{s_max} mdse_s + KL(s_max)", cost=1.0)
+@check(
+    "thm32.tanh_sinh",
+    theorem="Thm 3.2",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="−log p0 = ∫_0^{s_max} mdse_s + KL(s_max)",
+    cost=1.0,
+)
 def thm32_tanh_sinh(ctx):
     """Theorem 3.2 by the package's tanh-sinh route (:func:`ctmc_lab.decompositions.mdse_integral`,
     s_max = 40 with its KL end term), every support sequence of the small distribution."""
@@ -140,12 +167,21 @@ def thm32_tanh_sinh(ctx):
         nll = dist.nll(seqs)
         err = np.abs(res.value - nll)
         w = int(np.argmax(err))
-        yield Result(f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 (worst x0={label(dist, seqs[w])})", float(nll[w]),
-                     float(res.value[w]))
+        yield Result(
+            f"{dist_note(dist, ctx)}{name}; {len(seqs)} x0 (worst x0={label(dist, seqs[w])})",
+            float(nll[w]),
+            float(res.value[w]),
+        )
 
 
-@check("thm32.finite_horizon", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
-       statement="−log p0 = ∫_0^T mdse dt + KL(p_T|0‖p_T)", cost=6.0)
+@check(
+    "thm32.finite_horizon",
+    theorem="Thm 3.2",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="−log p0 = ∫_0^T mdse dt + KL(p_T|0‖p_T)",
+    cost=6.0,
+)
 def thm32_finite(ctx):
     """Theorem 3.2 at finite T with the KL end term, under every schedule (quadrature in t);
     the case names the end term, which is not negligible (loglinear T=1: ~3e-3 absorbing)."""
@@ -162,12 +198,21 @@ def thm32_finite(ctx):
             except NumericalRangeError as err:
                 yield range_skip(f"{dist_note(dist, ctx)}{name}; {sname}; T={T}; x0={label(dist, x0)}", err)
                 continue
-            yield Result(f"{dist_note(dist, ctx)}{name}; {sname}; T={T}; x0={label(dist, x0)}; KL_T={end:.3g}",
-                         float(dist.nll(x0)), integral + end)
+            yield Result(
+                f"{dist_note(dist, ctx)}{name}; {sname}; T={T}; x0={label(dist, x0)}; KL_T={end:.3g}",
+                float(dist.nll(x0)),
+                integral + end,
+            )
 
 
-@check("thm32.marginal", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
-       statement="H(p0) = ∫_0^T mdse ds + I(x0;x_T)", cost=1.5)
+@check(
+    "thm32.marginal",
+    theorem="Thm 3.2",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="H(p0) = ∫_0^T mdse ds + I(x0;x_T)",
+    cost=1.5,
+)
 def thm32_marginal(ctx):
     """Theorem 3.2, marginal form: H(p0) = ∫_0^T E_{p0} mdse_s ds + I(x0; x_T), T = 1 and 3
     in s (unit rate), with :func:`ctmc_lab.scores.marginal_mdse`."""
@@ -179,7 +224,7 @@ def thm32_marginal(ctx):
             yield Skip(f"{name}; |support|={dist.support_size}", "marginal quadrature over > 4096 sequences")
             continue
         f = lambda s: scores.marginal_mdse(NoisedDistribution.at_noise_level(dist, gen, s))
-        for T in ((3.0,) if ctx.quick else (1.0, 3.0)):
+        for T in (3.0,) if ctx.quick else (1.0, 3.0):
             try:
                 low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), -40.0, math.log(T / 10), **_QUAD)[0]
                 high = integrate.quad(f, T / 10, T, **_QUAD)[0]
@@ -247,8 +292,15 @@ def _control_horizon(ctx, schedule, T, *, with_kl=True):
     return f"{dist_note(dist, ctx)}{name} ({route}); x0={label(dist, x0)}", float(dist.nll(x0)), integral, end
 
 
-@check("thm32.control.drop_kl_term", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
-       statement="CONTROL: drop the finite-T KL term", expected_to_fail=True, cost=1.0)
+@check(
+    "thm32.control.drop_kl_term",
+    theorem="Thm 3.2",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="CONTROL: drop the finite-T KL term",
+    expected_to_fail=True,
+    cost=1.0,
+)
 def thm32_drop_kl(ctx):
     """Negative control (§8 item 4): loglinear(1e-3) at T = 1 never reaches λ = 1; without
     the KL end term the decomposition misses it (about 3e-3 nats for absorbing noise)."""
@@ -263,8 +315,15 @@ def thm32_drop_kl(ctx):
     yield Result(f"{case}; loglinear(1e-3); T=1; no KL term", nll, integral, gap=end)
 
 
-@check("thm32.control.unshifted_geometric", theorem="Thm 3.2", method="float64", tolerance=TOL_QUAD,
-       statement="CONTROL: unshifted geometric, σ̄(0)=σ_min", expected_to_fail=True, cost=1.0)
+@check(
+    "thm32.control.unshifted_geometric",
+    theorem="Thm 3.2",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="CONTROL: unshifted geometric, σ̄(0)=σ_min",
+    expected_to_fail=True,
+    cost=1.0,
+)
 def thm32_unshifted(ctx):
     """Negative control (§8 item 3): SEDD's geometric schedule has σ̄(0) = σ_min = 1e-4, so
     ∫_0^T mdse dt misses ∫_0^{σ_min} mdse_s ds (about σ_min Σ_i a_i for absorbing)."""

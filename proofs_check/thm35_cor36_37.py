@@ -1,5 +1,5 @@
 """Theorem 3.5 (c* minimises the expected DCE), Corollary 3.6 (I-MDCE) and Corollary 3.7
-(the masked NLL decomposition), in float64 (``math_spec.md`` §3.4–§3.5).
+(the masked NLL decomposition), in float64 (``docs/theory.md`` §3.4–§3.5).
 
 Two routes are compared wherever possible:
 
@@ -100,13 +100,20 @@ def _dce_table(dist, quick: bool):
 
 def _thm35_skip(dist):
     if dist.length > 12 or dist.support_size * (1 << dist.length) * dist.support_size * dist.length > 4e9:
-        return Skip(f"L={dist.length}, |support|={dist.support_size}",
-                    "enumerating every (x0, mask) pair is too costly")
+        return Skip(
+            f"L={dist.length}, |support|={dist.support_size}", "enumerating every (x0, mask) pair is too costly"
+        )
     return None
 
 
-@check("thm35.gap_identity", theorem="Thm 3.5", method="float64", tolerance=TOL_ENUM,
-       statement="E ℓ_DCE(c) − E ℓ_DCE(c*) = E_x̃ Σ_i KL(c*‖c)", cost=1.5)
+@check(
+    "thm35.gap_identity",
+    theorem="Thm 3.5",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="E ℓ_DCE(c) − E ℓ_DCE(c*) = E_x̃ Σ_i KL(c*‖c)",
+    cost=1.5,
+)
 def thm35_gap(ctx):
     """Theorem 3.5 (§3.4), exactly: for any denoiser c and λ ∈ (0, 1),
     E ℓ(c) - E ℓ(c*) = Σ_{x̃} p_λ(x̃) Σ_{i masked} KL(c*(x̃)_i ‖ c(x̃)_i) ≥ 0 (Gibbs). The left
@@ -121,8 +128,9 @@ def thm35_gap(ctx):
     for amp in sorted({r[0] for r in rows}):
         sub = [r for r in rows if r[0] == amp]
         a, lam, e_star, e_pert, gap_kl = max(sub, key=lambda r: abs((r[3] - r[2]) - r[4]))
-        yield Result(f"{dist.name}; amplitude {amp:g}; λ∈{[r[1] for r in sub]} (worst λ={lam})",
-                     e_pert - e_star, gap_kl)
+        yield Result(
+            f"{dist.name}; amplitude {amp:g}; λ∈{[r[1] for r in sub]} (worst λ={lam})", e_pert - e_star, gap_kl
+        )
 
 
 #: Rounding bound of an expected DCE, per position: each -log c(x̃)_{i,v} carries an absolute
@@ -131,8 +139,14 @@ def thm35_gap(ctx):
 _DCE_ROUNDING = 16 * np.finfo(float).eps
 
 
-@check("thm35.minimiser", theorem="Thm 3.5", method="float64", tolerance=0.0,
-       statement="E ℓ_DCE(c*) ≤ E ℓ_DCE(c) for perturbed c", cost=0.1)
+@check(
+    "thm35.minimiser",
+    theorem="Thm 3.5",
+    method="float64",
+    tolerance=0.0,
+    statement="E ℓ_DCE(c*) ≤ E ℓ_DCE(c) for perturbed c",
+    cost=0.1,
+)
 def thm35_minimiser(ctx):
     """Theorem 3.5 as stated: every perturbation raises the expected DCE. The error is the
     violation max(0, E ℓ(c*) - E ℓ(c)); its tolerance is the rounding of the two expectations,
@@ -147,14 +161,24 @@ def thm35_minimiser(ctx):
     for amp in sorted({r[0] for r in rows}):
         sub = [r for r in rows if r[0] == amp]
         a, lam, e_star, e_pert, _ = min(sub, key=lambda r: r[3] - r[2])
-        yield Result(f"{dist.name}; amplitude {amp:g}; smallest increase at λ={lam} "
-                     f"({e_pert - e_star:+.2e}); tol L·16 eps", e_star, e_pert, max(0.0, e_star - e_pert),
-                     tolerance=dist.length * _DCE_ROUNDING)
+        yield Result(
+            f"{dist.name}; amplitude {amp:g}; smallest increase at λ={lam} ({e_pert - e_star:+.2e}); tol L·16 eps",
+            e_star,
+            e_pert,
+            max(0.0, e_star - e_pert),
+            tolerance=dist.length * _DCE_ROUNDING,
+        )
 
 
 # ------------------------------------------------------------------------------ Cor 3.6
-@check("algebra.cor36_closed_form", theorem="Algebra", method="float64", tolerance=TOL_ENUM,
-       statement="closed forms on h: kl_rate(h) = −mdce(h)/λ", cost=0.3)
+@check(
+    "algebra.cor36_closed_form",
+    theorem="Algebra",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="closed forms on h: kl_rate(h) = −mdce(h)/λ",
+    cost=0.3,
+)
 def cor36_closed(ctx):
     """Algebra, not evidence of Cor 3.6: the closed forms of :mod:`ctmc_lab.absorbing` on one
     subset table h satisfy kl_rate(h, λ) = -mdce(A_h, λ)/λ for *any* h with h(∅) = 0. It
@@ -176,19 +200,34 @@ def cor36_closed(ctx):
     terms = 2 * dist.length * np.where(np.isfinite(h), np.abs(h), 0.0).max(axis=1)  # bound on Σ_U |h d_U|
     err = np.abs(lhs - rhs) / np.maximum(np.maximum(1.0, np.abs(rhs)), terms[:, None])
     b, k = np.unravel_index(worst(err.ravel()), err.shape)
-    yield Result(f"{dist.name}; {len(seqs)} x0 × λ∈{{1e-3..0.95}} (worst x0={label(dist, seqs[b])}, "
-                 f"λ={lam[k]}); rel. to max(1, |rhs|, 2L max|h|)", float(lhs[b, k]), float(rhs[b, k]), float(err[b, k]))
+    yield Result(
+        f"{dist.name}; {len(seqs)} x0 × λ∈{{1e-3..0.95}} (worst x0={label(dist, seqs[b])}, "
+        f"λ={lam[k]}); rel. to max(1, |rhs|, 2L max|h|)",
+        float(lhs[b, k]),
+        float(rhs[b, k]),
+        float(err[b, k]),
+    )
     if len(seqs) == dist.support_size:
         p = dist.prob(seqs)
         lhs_m, rhs_m = p @ lhs, p @ rhs
         err_m = np.abs(lhs_m - rhs_m) / np.maximum(np.maximum(1.0, np.abs(rhs_m)), p @ terms)
         k = worst(err_m)
-        yield Result(f"{dist.name}; marginal dI/dλ = −mdce(λ)/λ, worst λ={lam[k]}; rel. to max(1, |rhs|, E 2L max|h|)",
-                     float(lhs_m[k]), float(rhs_m[k]), float(err_m[k]))
+        yield Result(
+            f"{dist.name}; marginal dI/dλ = −mdce(λ)/λ, worst λ={lam[k]}; rel. to max(1, |rhs|, E 2L max|h|)",
+            float(lhs_m[k]),
+            float(rhs_m[k]),
+            float(err_m[k]),
+        )
 
 
-@check("algebra.cor36_fd", theorem="Algebra", method="float64", tolerance=TOL_DERIV,
-       statement="closed forms on h: d/dλ kl(h) (FD) = −mdce(h)/λ", cost=0.2)
+@check(
+    "algebra.cor36_fd",
+    theorem="Algebra",
+    method="float64",
+    tolerance=TOL_DERIV,
+    statement="closed forms on h: d/dλ kl(h) (FD) = −mdce(h)/λ",
+    cost=0.2,
+)
 def cor36_fd(ctx):
     """Algebra: a 5-point difference of the closed-form KL on h, h = min(1e-3, λ/500) (§10),
     against the closed-form mdce on the same h (holds for any h with h(∅) = 0)."""
@@ -209,8 +248,14 @@ def cor36_fd(ctx):
     yield Result(f"{dist.name}; {len(seqs)} x0 × 4 λ (worst x0={label(dist, seqs[b])}, λ={lam}); rel.", d, r, err[w])
 
 
-@check("cor36.dense_process", theorem="Cor 3.6", method="float64", tolerance=TOL_ENUM,
-       statement="KL_λ closed form (F2) = dense KL; kl_rate = −mdce(c*)/λ", cost=1.0)
+@check(
+    "cor36.dense_process",
+    theorem="Cor 3.6",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="KL_λ closed form (F2) = dense KL; kl_rate = −mdce(c*)/λ",
+    cost=1.0,
+)
 def cor36_dense(ctx):
     """The closed form KL_λ = Σ_U (1-λ)^|U| λ^(L-|U|) h(U) (F2) against the dense absorbing
     process (:func:`ctmc_lab.information.kl` at s = -log(1-λ)), and the library's exact rate
@@ -232,8 +277,9 @@ def cor36_dense(ctx):
         closed = absorbing.kl(h, lam)[:, 0]
         rate = information.kl_rate(noised, seqs) / (1 - lam)
         full = (1 << dist.length) - 1
-        mdce = np.array([process_mdce(dist, seqs[b], A[b, full ^ np.arange(1 << dist.length)], lam)
-                         for b in range(len(seqs))])
+        mdce = np.array(
+            [process_mdce(dist, seqs[b], A[b, full ^ np.arange(1 << dist.length)], lam) for b in range(len(seqs))]
+        )
         for b in range(len(seqs)):
             rows_kl.append((dense[b], closed[b], b, lam))
             rows_rate.append((rate[b], -mdce[b] / lam, b, lam))
@@ -244,8 +290,14 @@ def cor36_dense(ctx):
 
 
 # ------------------------------------------------------------------------------ Cor 3.7
-@check("algebra.cor37_quadrature", theorem="Algebra", method="float64", tolerance=TOL_QUAD,
-       statement="closed forms on h: ∫ mdce(h)/λ + kl(h) = h([L])", cost=0.5)
+@check(
+    "algebra.cor37_quadrature",
+    theorem="Algebra",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="closed forms on h: ∫ mdce(h)/λ + kl(h) = h([L])",
+    cost=0.5,
+)
 def cor37_quad(ctx):
     """Algebra: adaptive quadrature of the closed-form mdce on h plus the closed-form KL at
     Λ = 1, 0.7, 0.3 equals h([L]) for any h (``cor37.process`` is the evidence of Cor 3.7)."""
@@ -263,19 +315,30 @@ def cor37_quad(ctx):
 
             def integrand(lam):
                 # mdce/λ = Σ_{M≠∅} λ^(m-1) (1-λ)^(L-m) A(M), finite at λ = 0.
-                return float(np.sum(np.where(m > 0, lam ** np.maximum(m - 1, 0) * (1 - lam) ** (dist.length - m) * a, 0)))
+                return float(
+                    np.sum(np.where(m > 0, lam ** np.maximum(m - 1, 0) * (1 - lam) ** (dist.length - m) * a, 0))
+                )
 
             val = integrate.quad(integrand, 0.0, upper, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
             kl = 0.0 if upper == 1.0 else float(absorbing.kl(h[b], upper)[0])
             rows.append((nll[b], val + kl, b, val, kl))
         w = worst([abs(a - r) for a, r, *_ in rows])
         a, r, b, val, kl = rows[w]
-        yield Result(f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[b])}; "
-                     f"KL_Λ={kl:.3g})", float(a), float(r))
+        yield Result(
+            f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[b])}; KL_Λ={kl:.3g})",
+            float(a),
+            float(r),
+        )
 
 
-@check("algebra.cor37_beta", theorem="Algebra", method="float64", tolerance=TOL_ENUM,
-       statement="closed forms on h: Σ_M A_h(M)B(Λ;m,L−m+1) + kl = h([L])", cost=0.3)
+@check(
+    "algebra.cor37_beta",
+    theorem="Algebra",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="closed forms on h: Σ_M A_h(M)B(Λ;m,L−m+1) + kl = h([L])",
+    cost=0.3,
+)
 def cor37_beta(ctx):
     """Algebra: the exact incomplete-Beta sums of :func:`ctmc_lab.absorbing.mdce_integral` on
     the subset table (every support sequence, Λ = 1 and 0.7, and marginally) reproduce
@@ -293,9 +356,13 @@ def cor37_beta(ctx):
         kl = 0.0 if upper == 1.0 else absorbing.kl(h, upper)[:, 0]
         rhs = absorbing.mdce_integral(A, upper) + kl
         w = worst(np.abs(nll - rhs))
-        yield Result(f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[w])})",
-                     float(nll[w]), float(rhs[w]))
+        yield Result(
+            f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[w])})", float(nll[w]), float(rhs[w])
+        )
     if len(seqs) == dist.support_size:
         p = dist.prob(seqs)
-        yield Result(f"{dist.name}; marginal: H(p0) = Σ p0 ∫ mdce/λ (Λ=1)", dist.entropy(),
-                     float(p @ absorbing.mdce_integral(A, 1.0)))
+        yield Result(
+            f"{dist.name}; marginal: H(p0) = Σ p0 ∫ mdce/λ (Λ=1)",
+            dist.entropy(),
+            float(p @ absorbing.mdce_integral(A, 1.0)),
+        )

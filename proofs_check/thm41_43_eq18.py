@@ -1,5 +1,5 @@
 """Theorem 4.1 (time-free likelihood), Theorem 4.2 / Corollary 4.3 (conditional likelihood)
-and the coupled ratio identity (Eq. 18), in float64 (``math_spec.md`` §4).
+and the coupled ratio identity (Eq. 18), in float64 (``docs/theory.md`` §4).
 
 The conditionals -log p0(x0^i | x0^I) come from the optimal denoiser c* queried on masked
 inputs (:class:`ctmc_lab.denoisers.OptimalDenoiser`), exactly as a model would be scored;
@@ -88,9 +88,10 @@ def _sequences(ctx, dist, n_masks: int, want: int):
         return Skip(f"L={dist.length}", f"enumerating 2^{dist.length} masks exceeds the limit L ≤ {_MAX_LENGTH}")
     cap = _batch_size(dist, n_masks)
     if cap < 1:
-        return Skip(f"L={dist.length}, |support|={dist.support_size}",
-                    f"one sequence needs {n_masks}×{dist.support_size}×{dist.length} comparisons "
-                    f"(budget {_QUERY_BUDGET:.0e})")
+        return Skip(
+            f"L={dist.length}, |support|={dist.support_size}",
+            f"one sequence needs {n_masks}×{dist.support_size}×{dist.length} comparisons (budget {_QUERY_BUDGET:.0e})",
+        )
     return pick_sequences(dist, min(cap, want))
 
 
@@ -99,12 +100,16 @@ def _named_rows(dist, seqs, lhs, rhs, prefix: str, n_named: int = 3, named=None)
     row with the worst case."""
     lhs = np.asarray(lhs, dtype=float) + 0.0  # no "-0" in the report
     err = np.abs(lhs - rhs)
-    for b in (range(min(n_named, len(seqs))) if named is None else named):
+    for b in range(min(n_named, len(seqs))) if named is None else named:
         yield Result(f"{prefix}x0={label(dist, seqs[b])}", float(lhs[b]), float(rhs[b]), float(err[b]))
     if len(seqs) > n_named:
         w = worst(err)
-        yield Result(f"{prefix}all {len(seqs)} sequences (worst x0={label(dist, seqs[w])})",
-                     float(lhs[w]), float(rhs[w]), float(err[w]))
+        yield Result(
+            f"{prefix}all {len(seqs)} sequences (worst x0={label(dist, seqs[w])})",
+            float(lhs[w]),
+            float(rhs[w]),
+            float(err[w]),
+        )
 
 
 # --------------------------------------------------------------------------- Thm 4.1
@@ -123,8 +128,14 @@ def _thm41_parts(ctx, drop_empty: bool = False):
     return dist, seqs, dist.nll(seqs), harmonic(L) * (A @ p)
 
 
-@check("thm41.time_free", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
-       statement="−log p0 = H_L E_{p(I)} Σ_{i∉I} −log p0(x^i|x^I)", cost=1.0)
+@check(
+    "thm41.time_free",
+    theorem="Thm 4.1",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="−log p0 = H_L E_{p(I)} Σ_{i∉I} −log p0(x^i|x^I)",
+    cost=1.0,
+)
 def thm41_time_free(ctx):
     """Theorem 4.1 (§4.1): -log p0(x0) = H_L Σ_{I⊊[L]} p(I) Σ_{i∉I} -log c*(x̃^I)_{i,x0^i},
     p(I) = B(L-|I|, |I|+1)/H_L, I = ∅ (fully masked) included; c* queried like a model."""
@@ -136,8 +147,14 @@ def thm41_time_free(ctx):
     yield from _named_rows(dist, seqs, lhs, rhs, f"{dist.name}; denoiser c*; ")
 
 
-@check("thm41.weights", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
-       statement="Σ_k C(L,k)B(L−k,k+1) = H_L; two-stage p(I)", cost=0.1)
+@check(
+    "thm41.weights",
+    theorem="Thm 4.1",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="Σ_k C(L,k)B(L−k,k+1) = H_L; two-stage p(I)",
+    cost=0.1,
+)
 def thm41_weights(ctx):
     """The normalisation of p(I) (§4.1, G2) for L = 1..64, and the two-stage sampler (X3):
     P(k) = 1/((L-k) H_L), then I uniform of size k, reproduces p(I) = B(L-k, k+1)/H_L."""
@@ -153,12 +170,23 @@ def thm41_weights(ctx):
     proper = k < L
     two_stage = 1.0 / ((L - k[proper]) * harmonic(L)) / np.array([math.comb(L, int(j)) for j in k[proper]])
     p = time_free_weights(L)[proper]
-    yield Result(f"L={L}: max |P(k)/C(L,k) − p(I)| over {proper.sum()} sets", float(two_stage.sum()),
-                 float(p.sum()), float(np.max(np.abs(two_stage - p))))
+    yield Result(
+        f"L={L}: max |P(k)/C(L,k) − p(I)| over {proper.sum()} sets",
+        float(two_stage.sum()),
+        float(p.sum()),
+        float(np.max(np.abs(two_stage - p))),
+    )
 
 
-@check("thm41.control.drop_fully_masked", theorem="Thm 4.1", method="float64", tolerance=TOL_ENUM,
-       statement="CONTROL: drop I = ∅ (fully masked)", expected_to_fail=True, cost=0.5)
+@check(
+    "thm41.control.drop_fully_masked",
+    theorem="Thm 4.1",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="CONTROL: drop I = ∅ (fully masked)",
+    expected_to_fail=True,
+    cost=0.5,
+)
 def thm41_drop_empty(ctx):
     """Negative control (§8 item 5): the sampler of eval_llada/eval_text8 omits I = ∅."""
     parts = _thm41_parts(ctx, drop_empty=True)
@@ -218,8 +246,14 @@ def _conditional_parts(ctx):
     return dist, out
 
 
-@check("cor43.time_free_conditional", theorem="Cor 4.3", method="float64", tolerance=TOL_ENUM,
-       statement="−log p0(x^I1|x^I2) = H_n E_{p(J)} Σ −log p0(x^i|x^{J∪I2})", cost=0.6)
+@check(
+    "cor43.time_free_conditional",
+    theorem="Cor 4.3",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="−log p0(x^I1|x^I2) = H_n E_{p(J)} Σ −log p0(x^i|x^{J∪I2})",
+    cost=0.6,
+)
 def cor43(ctx):
     """Corollary 4.3 (§4.2): with n = |I1|, p(J) = B(n-|J|, |J|+1)/H_n over J ⊊ I1,
     -log p0(x0^{I1} | x0^{I2}) = H_n Σ_J p(J) Σ_{i ∈ I1∖J} -log p0(x0^i | x0^{J ∪ I2});
@@ -236,8 +270,14 @@ def cor43(ctx):
         yield from _named_rows(dist, seqs, lhs, rhs, case, named=[int(np.argmax(lhs))])
 
 
-@check("thm42.integral_conditional", theorem="Thm 4.2", method="float64", tolerance=TOL_QUAD,
-       statement="−log p0(x^I1|x^I2) = ∫ (1/λ) E_M Σ_{i∈M} −log p0(·) dλ", cost=0.8)
+@check(
+    "thm42.integral_conditional",
+    theorem="Thm 4.2",
+    method="float64",
+    tolerance=TOL_QUAD,
+    statement="−log p0(x^I1|x^I2) = ∫ (1/λ) E_M Σ_{i∈M} −log p0(·) dλ",
+    cost=0.8,
+)
 def thm42(ctx):
     """Theorem 4.2 (§4.2): -log p0(x0^{I1}|x0^{I2}) = ∫_0^1 (1/λ) E_{M ⊆ I1, Bern(λ)}
     [Σ_{i∈M} -log p0(x0^i | x0^{(I1∖M) ∪ I2})] dλ, by adaptive quadrature over λ."""
@@ -253,14 +293,26 @@ def thm42(ctx):
             # (1/λ) Σ_M λ^m (1-λ)^(n-m) A(M), with λ^m/λ written as λ^(m-1) (m ≥ 1 when A ≠ 0).
             return float(np.sum(np.where(m > 0, lam ** np.maximum(m - 1, 0) * (1 - lam) ** (n - m) * a, 0.0)))
 
-        rhs = np.array([integrate.quad(integrand, 0.0, 1.0, args=(a,), epsabs=1e-13, epsrel=1e-13, limit=200)[0]
-                        for a in A[: 4 if ctx.quick else 8]])
-        yield from _named_rows(dist, seqs[: len(rhs)], lhs[: len(rhs)], rhs, case,
-                               named=[int(np.argmax(lhs[: len(rhs)]))])
+        rhs = np.array(
+            [
+                integrate.quad(integrand, 0.0, 1.0, args=(a,), epsabs=1e-13, epsrel=1e-13, limit=200)[0]
+                for a in A[: 4 if ctx.quick else 8]
+            ]
+        )
+        yield from _named_rows(
+            dist, seqs[: len(rhs)], lhs[: len(rhs)], rhs, case, named=[int(np.argmax(lhs[: len(rhs)]))]
+        )
 
 
-@check("cor43.control.whole_length_harmonic", theorem="Cor 4.3", method="float64", tolerance=TOL_ENUM,
-       statement="CONTROL: H_L (whole length) not H_|I1|", expected_to_fail=True, cost=0.3)
+@check(
+    "cor43.control.whole_length_harmonic",
+    theorem="Cor 4.3",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="CONTROL: H_L (whole length) not H_|I1|",
+    expected_to_fail=True,
+    cost=0.3,
+)
 def cor43_whole_length(ctx):
     """Negative control (§8 item 6): H of the whole length L instead of the target length n."""
     parts = _conditional_parts(ctx)
@@ -278,8 +330,14 @@ def cor43_whole_length(ctx):
 
 
 # ---------------------------------------------------------------------------- Eq. 18
-@check("eq18.coupled_ratio", theorem="Eq. 18", method="float64", tolerance=TOL_ENUM,
-       statement="log p0(y) − log p0(x) = H_L E_I Σ (coupled masks)", cost=0.8)
+@check(
+    "eq18.coupled_ratio",
+    theorem="Eq. 18",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="log p0(y) − log p0(x) = H_L E_I Σ (coupled masks)",
+    cost=0.8,
+)
 def eq18(ctx):
     """Eq. 18 (§4.3): log p0(y) - log p0(x) = H_L Σ_I p(I) Σ_{i∉I} [log p0(y^i|y^I) -
     log p0(x^i|x^I)] with the same I for both sequences; pairs drawn from the support."""
@@ -295,13 +353,12 @@ def eq18(ctx):
         return
     rng = ctx.rng(18)
     pool = dist.support
-    idx = np.array([rng.choice(pool.shape[0], size=2, replace=False)
-                    for _ in range(min(n_pairs, len(seqs) // 2 or 1))])
+    idx = np.array([rng.choice(pool.shape[0], size=2, replace=False) for _ in range(min(n_pairs, len(seqs) // 2 or 1))])
     x, y = pool[idx[:, 0]], pool[idx[:, 1]]
     visible = subset_members(L)
     p = time_free_weights(L)
     both = masked_dce(dist, np.concatenate([x, y]), visible, np.ones(L, bool))
-    Ax, Ay = both[: len(x)], both[len(x):]
+    Ax, Ay = both[: len(x)], both[len(x) :]
     # log p(y^i|y^I) - log p(x^i|x^I) = A_x - A_y term by term, under one shared mask I.
     rhs = harmonic(L) * ((Ax - Ay) @ p)
     lhs = dist.log_prob(y) - dist.log_prob(x)
@@ -309,5 +366,9 @@ def eq18(ctx):
     b = 0
     yield Result(f"{dist.name}; x={label(dist, x[b])}, y={label(dist, y[b])}", float(lhs[b]), float(rhs[b]))
     w = worst(err)
-    yield Result(f"{dist.name}; {len(x)} random pairs (worst x={label(dist, x[w])}, y={label(dist, y[w])})",
-                 float(lhs[w]), float(rhs[w]), float(err[w]))
+    yield Result(
+        f"{dist.name}; {len(x)} random pairs (worst x={label(dist, x[w])}, y={label(dist, y[w])})",
+        float(lhs[w]),
+        float(rhs[w]),
+        float(err[w]),
+    )

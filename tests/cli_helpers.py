@@ -20,8 +20,7 @@ def run_main(*argv):
 
 def run_cli(*argv, **kw):
     """``ctmc-lab ARGV`` as a user runs it, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "ctmc_lab.cli", *map(str, argv)], capture_output=True,
-                          text=True, **kw)
+    return subprocess.run([sys.executable, "-m", "ctmc_lab.cli", *map(str, argv)], capture_output=True, text=True, **kw)
 
 
 def assert_refused(status, stderr, command, *needles, output=None):

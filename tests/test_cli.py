@@ -37,11 +37,24 @@ def test_nll_json_on_a_user_distribution(tmp_path, user_dist):
     rec = data["sequences"][0]
     assert rec["sequence"] == first and rec["in_support"]
     assert rec["nll"] == pytest.approx(-np.log(mapping[first]), abs=1e-12)
-    assert set(rec["decompositions"]) == {"absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free"}
+    assert set(rec["decompositions"]) == {
+        "absorbing_mdse_integral",
+        "uniform_mdse_integral",
+        "mdce_integral",
+        "time_free",
+    }
     for value in rec["decompositions"].values():
         assert value == pytest.approx(rec["nll"], abs=1e-9)
-    names = {"time_free", "k_dce", "rb_lambda_dce", "lambda_dce", "omit_full_mask", "omit_full_mask_token_mean",
-             "llada_stratified", "llada_stratified_fixed"}
+    names = {
+        "time_free",
+        "k_dce",
+        "rb_lambda_dce",
+        "lambda_dce",
+        "omit_full_mask",
+        "omit_full_mask_token_mean",
+        "llada_stratified",
+        "llada_stratified_fixed",
+    }
     assert set(rec["estimators"]) == names
     for name in ["time_free", "k_dce", "rb_lambda_dce", "lambda_dce"]:
         assert rec["estimators"][name]["mean"] == pytest.approx(rec["nll"], abs=1e-9)
@@ -56,19 +69,48 @@ def test_curve_json_fields_and_theorem_3_1(tmp_path, user_dist):
     out = tmp_path / "curve.json"
     seq = next(iter(mapping))
     for process in ["absorbing", "uniform"]:
-        assert main(["curve", "--dist", str(path), "--sequence", seq, "--process", process,
-                     "--schedule", "cosine", "--times", "0.1,0.5,0.9", "--json", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "curve",
+                    "--dist",
+                    str(path),
+                    "--sequence",
+                    seq,
+                    "--process",
+                    process,
+                    "--schedule",
+                    "cosine",
+                    "--times",
+                    "0.1,0.5,0.9",
+                    "--json",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         data = json.loads(out.read_text())
         assert (data["sequence"], data["process"], data["schedule"]) == (seq, process, "cosine")
         for pt in data["points"]:
-            assert set(pt) >= {"t", "sigma_bar", "mask_level", "kl", "kl_rate", "mdse", "mutual_information", "mdse_marginal"}
+            assert set(pt) >= {
+                "t",
+                "sigma_bar",
+                "mask_level",
+                "kl",
+                "kl_rate",
+                "mdse",
+                "mutual_information",
+                "mdse_marginal",
+            }
             assert pt["kl_rate"] == pytest.approx(-pt["mdse"], rel=1e-9, abs=1e-12)
             assert (pt["mask_level"] is None) == (process == "uniform")
 
 
 def test_curve_linear_schedule_has_t_equal_sigma_bar(tmp_path):
     out = tmp_path / "c.json"
-    assert main(["curve", "--sequence", "GGATTTTT", "--schedule", "linear", "--times", "0.3,2", "--json", str(out)]) == 0
+    assert (
+        main(["curve", "--sequence", "GGATTTTT", "--schedule", "linear", "--times", "0.3,2", "--json", str(out)]) == 0
+    )
     pts = json.loads(out.read_text())["points"]
     assert [p["sigma_bar"] for p in pts] == [0.3, 2.0]
 
@@ -94,7 +136,7 @@ def test_bad_distribution_files_exit_cleanly(tmp_path, content, extra, message):
 def test_nan_and_infinite_probabilities_exit_cleanly(tmp_path):
     path = tmp_path / "bad.json"
     for token in ["NaN", "Infinity"]:
-        path.write_text('{"AT": %s, "TA": 0.5}' % token)
+        path.write_text(f'{{"AT": {token}, "TA": 0.5}}')
         res = run_cli("nll", "--dist", str(path))
         assert res.returncode == 2 and "finite" in res.stderr and "Traceback" not in res.stderr
 
@@ -116,7 +158,10 @@ def test_other_bad_inputs_exit_cleanly():
         (["curve", "--sequence", "GGATTTTX", "--times", "0.5"], "not in the alphabet"),
         (["curve", "--sequence", "GGATTTTT", "--times", "0,0.5"], "must be finite and > 0"),
         (["curve", "--sequence", "GGATTTTT", "--times", "a,b"], "numbers"),
-        (["curve", "--sequence", "GGATTTTT", "--times", "0.5", "--schedule", "geometric-unshifted"], "sigma_bar(0) = 0"),
+        (
+            ["curve", "--sequence", "GGATTTTT", "--times", "0.5", "--schedule", "geometric-unshifted"],
+            "sigma_bar(0) = 0",
+        ),
     ]:
         res = run_cli(*args)
         assert res.returncode == 2, (args, res.stderr)
@@ -139,21 +184,47 @@ def test_user_generator_file(tmp_path):
     np.fill_diagonal(Q, -0.6)
     good.write_text(json.dumps(Q.tolist()))
     out = tmp_path / "c.json"
-    assert main(["curve", "--sequence", "GGATTTTT", "--times", "0.2,0.6", "--process", str(good),
-                 "--schedule", "linear", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "curve",
+                "--sequence",
+                "GGATTTTT",
+                "--times",
+                "0.2,0.6",
+                "--process",
+                str(good),
+                "--schedule",
+                "linear",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     for pt in json.loads(out.read_text())["points"]:
         assert pt["kl_rate"] == pytest.approx(-pt["mdse"], rel=1e-9) and pt["mask_level"] is None
 
 
 def test_nll_markov_protocol_json(tmp_path):
     out = tmp_path / "mk.json"
-    assert main(["nll", "--dist", "markov4", "--pairs", "3", "--mc-samples", "2048", "--seed", "5",
-                 "--json", str(out)]) == 0
+    assert (
+        main(["nll", "--dist", "markov4", "--pairs", "3", "--mc-samples", "2048", "--seed", "5", "--json", str(out)])
+        == 0
+    )
     data = json.loads(out.read_text())
     assert len(data["pairs"]) == 3
     for pair in data["pairs"]:
-        assert set(pair) >= {"prompt", "response", "true_nll", "time_free_exact", "mc_estimate", "mc_stderr",
-                             "mc_samples", "estimators"}
+        assert set(pair) >= {
+            "prompt",
+            "response",
+            "true_nll",
+            "time_free_exact",
+            "mc_estimate",
+            "mc_stderr",
+            "mc_samples",
+            "estimators",
+        }
         assert len(pair["prompt"]) == 16 and len(pair["response"]) == 16
         assert pair["time_free_exact"] == pytest.approx(pair["true_nll"], abs=1e-9)
         assert abs(pair["mc_estimate"] - pair["true_nll"]) <= 5 * pair["mc_stderr"]

@@ -94,8 +94,7 @@ def test_harmonic_of_target_length_not_sequence_length():
     r = conditional_likelihood(p, x, target=target, context=context)
     assert r.true_nll > 1.0
     # Negative control: the paper's weights with H_L (L = 8) instead of H_n (n = 4) miss.
-    est = conditional_estimate(p, x, n_samples=4000, rng=0, target=target, context=context,
-                               return_values=True)
+    est = conditional_estimate(p, x, n_samples=4000, rng=0, target=target, context=context, return_values=True)
     values = np.unique(np.round(est.values / r.harmonic, 12))
     assert np.all(np.isin(values, np.round(r.mask_dce, 12)))
     wrong = est.mean * (sum(1 / j for j in range(1, 9)) / r.harmonic)
@@ -192,9 +191,7 @@ def test_markov_prompt_start_equals_stationary_window_with_prompt_context():
     x = np.concatenate([prompt, resp])
     a = conditional_likelihood(mk, x, target=range(16, 26), context=range(16))
     b = conditional_likelihood(mk, resp, start=prompt)
-    chain_rule = -sum(
-        math.log(mk.table[mk.context_index(x[j - 4 : j]), x[j]]) for j in range(16, 26)
-    )
+    chain_rule = -sum(math.log(mk.table[mk.context_index(x[j - 4 : j]), x[j]]) for j in range(16, 26))
     assert abs(a.true_nll - chain_rule) <= 1e-12 and abs(b.true_nll - chain_rule) <= 1e-12
     assert np.max(np.abs(a.mask_dce - b.mask_dce)) <= 1e-12
     assert abs(a.time_free_exact - chain_rule) <= 1e-12
@@ -285,8 +282,14 @@ def test_protocol_quick():
         assert abs(p.true_nll - mk.nll(resp, start=prompt)) <= 1e-12
         assert abs(p.true_nll - p.time_free_exact) <= 1e-9
         assert abs(p.mc.mean - p.true_nll) < 5 * p.mc.stderr and p.mc.n_samples == 2048
-        assert set(p.moments) == {"time_free", "k_dce", "rb_lambda_dce", "lambda_dce", "omit_full_mask",
-                                  "omit_full_mask_token_mean"}
+        assert set(p.moments) == {
+            "time_free",
+            "k_dce",
+            "rb_lambda_dce",
+            "lambda_dce",
+            "omit_full_mask",
+            "omit_full_mask_token_mean",
+        }
     # Seeded, and pair i does not depend on the number of pairs.
     again = protocol_run(mk, prompt_length=16, response_length=10, pairs=2, mc_samples=2048, seed=3)
     assert [(p.prompt, p.response, p.mc.mean) for p in again.pairs] == [
@@ -304,20 +307,32 @@ def test_protocol_full_paper_settings():
 
 def test_cli_protocol_json(tmp_path, capsys):
     out = tmp_path / "p.json"
-    args = argparse.Namespace(dist="markov4", prompt_length=16, response_length=8, pairs=2, seed=1,
-                              json=str(out))
+    args = argparse.Namespace(dist="markov4", prompt_length=16, response_length=8, pairs=2, seed=1, json=str(out))
     assert run_protocol(args) == 0
     assert "max |true - time-free exact|" in capsys.readouterr().out
     data = json.loads(out.read_text())
     assert data["distribution"]["name"] == "markov4"
     rec = data["pairs"][0]
-    assert set(rec) == {"prompt", "response", "true_nll", "time_free_exact", "mc_estimate", "mc_stderr",
-                        "mc_samples", "estimators"}
+    assert set(rec) == {
+        "prompt",
+        "response",
+        "true_nll",
+        "time_free_exact",
+        "mc_estimate",
+        "mc_stderr",
+        "mc_samples",
+        "estimators",
+    }
     assert rec["mc_samples"] == 2**13 and abs(rec["true_nll"] - rec["time_free_exact"]) <= 1e-9
     lam = rec["estimators"]["lambda_dce"]
     assert lam["variance"] is None and lam["variance_is_infinite"] and lam["infinite_because"] == list(range(16, 24))
-    assert set(rec["estimators"]["time_free"]) == {"mean", "bias", "variance", "variance_is_infinite",
-                                                   "infinite_because"}
+    assert set(rec["estimators"]["time_free"]) == {
+        "mean",
+        "bias",
+        "variance",
+        "variance_is_infinite",
+        "infinite_because",
+    }
     assert is_markov_spec("markov4") and is_markov_spec("markov:x.json") and not is_markov_spec("dna128")
     assert load_markov("markov4").order == 4
 

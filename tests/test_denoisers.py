@@ -25,8 +25,12 @@ def random_masked(p, k, rng):
 
 def test_all_denoisers_satisfy_the_protocol(small):
     c = OptimalDenoiser(small)
-    for d in (c, MixedDenoiser(c, weight=0.1), TemperedDenoiser(c, temperature=2.0),
-              CallableDenoiser(c, small.n_tokens, small.length)):
+    for d in (
+        c,
+        MixedDenoiser(c, weight=0.1),
+        TemperedDenoiser(c, temperature=2.0),
+        CallableDenoiser(c, small.n_tokens, small.length),
+    ):
         assert isinstance(d, Denoiser)
         assert (d.n_tokens, d.length) == (3, 3)
 

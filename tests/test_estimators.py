@@ -1,4 +1,4 @@
-"""Monte Carlo estimators against their exact moments (math_spec §4, §6, §8)."""
+"""Monte Carlo estimators against their exact moments (docs/theory.md §4, §6, §8)."""
 
 from __future__ import annotations
 
@@ -60,8 +60,7 @@ def sd_of_sample_variance(mu4, var, n):
     return math.sqrt(max(mu4 / n - var**2 * (n - 3) / (n * (n - 1)), 0.0))
 
 
-@pytest.mark.parametrize("name", ["time_free", "k_dce", "rb_lambda_dce", "omit_full_mask",
-                                  "omit_full_mask_token_mean"])
+@pytest.mark.parametrize("name", ["time_free", "k_dce", "rb_lambda_dce", "omit_full_mask", "omit_full_mask_token_mean"])
 def test_mc_mean_and_variance_match_exact(cases, name):
     for label, oracle, A in cases:
         if oracle.n < 2 and name.startswith("omit"):
@@ -76,7 +75,7 @@ def test_mc_mean_and_variance_match_exact(cases, name):
 
 
 def test_mc_mask_size_importance_with_fitted_weights(cases):
-    for label, oracle, A in cases:
+    for _label, oracle, A in cases:
         q = Mo.fit_mask_size_weights(oracle, pilot_per_size=4, rng=1)
         est = E.mask_size_importance(oracle, weights=q, n_samples=N_MC, rng=2, return_values=True)
         exact = Mo.estimator_moments(A, "mask_size_importance", weights=q)
@@ -99,7 +98,7 @@ def test_mc_lambda_dce_mean_and_finite_variance(cases):
 
 
 def test_mc_stratified_k_dce_matches_exact_batch_variance(cases):
-    for label, oracle, A in cases:
+    for _label, oracle, A in cases:
         B = 64
         est = E.k_dce(oracle, n_samples=B * 2048, rng=5, stratified=True, batch_size=B)
         mean, var = Mo.stratified_k_dce_moments(A, B)
@@ -115,11 +114,10 @@ def test_mc_t_estimators_match_exact_and_show_truncation_bias(cases, kind):
         kw = {"score_log": kind == "t_dce"} if kind != "t_dse" else {}
         fn = E.t_dse if kind == "t_dse" else E.t_dce
         for sampler in ("plain", "vdm"):
-            est = fn(oracle, schedule=sched, eps_s=1e-3, n_samples=N_MC, rng=6, sampler=sampler,
-                     batch_size=1024, **kw)
-            exact = Mo.t_estimator_moments(A, schedule=sched, eps_s=1e-3,
-                                           kind="t_dse" if kind == "t_dse" else "t_dce",
-                                           score_log=kind == "t_dce")
+            est = fn(oracle, schedule=sched, eps_s=1e-3, n_samples=N_MC, rng=6, sampler=sampler, batch_size=1024, **kw)
+            exact = Mo.t_estimator_moments(
+                A, schedule=sched, eps_s=1e-3, kind="t_dse" if kind == "t_dse" else "t_dce", score_log=kind == "t_dce"
+            )
             assert abs(est.mean - exact.mean) <= 5 * est.stderr, (label, sampler, est, exact)
             # the code's t_DCE (score log) has g ~ log² t / t² near the floor: too heavy-tailed for
             # its sample stderr to match the exact one at 2^16 draws, so only the others are checked
@@ -189,14 +187,27 @@ def test_prompt_response_ratio_is_the_conditional_ratio():
 @pytest.mark.parametrize("name", sorted(E.ESTIMATORS))
 def test_same_seed_same_bits(d128, name):
     c = OptimalDenoiser(d128)
-    run = lambda seed: E.estimate(name, c, d128.support[58], n_samples=4096, rng=seed,  # noqa: E731
-                                  batch_size=1024, return_values=True).values
+    run = lambda seed: (
+        E.estimate(
+            name,
+            c,
+            d128.support[58],
+            n_samples=4096,
+            rng=seed,  # noqa: E731
+            batch_size=1024,
+            return_values=True,
+        ).values
+    )
     a, b, other = run(123), run(123), run(124)
     assert a.tobytes() == b.tobytes()
     assert a.tobytes() != other.tobytes()
     g = np.random.default_rng(123)
-    assert E.estimate(name, c, d128.support[58], n_samples=4096, rng=g, batch_size=1024,
-                      return_values=True).values.tobytes() == a.tobytes()
+    assert (
+        E.estimate(
+            name, c, d128.support[58], n_samples=4096, rng=g, batch_size=1024, return_values=True
+        ).values.tobytes()
+        == a.tobytes()
+    )
 
 
 def test_large_target_uses_random_key_sampler():
@@ -245,8 +256,11 @@ def test_bad_arguments_raise_value_errors(d128):
 
 
 @budget(20, deadline=None)
-@given(seed=st.integers(0, 10**6), weight=st.sampled_from([0.0, 0.2]),
-       name=st.sampled_from(["time_free", "k_dce", "rb_lambda_dce", "omit_full_mask"]))
+@given(
+    seed=st.integers(0, 10**6),
+    weight=st.sampled_from([0.0, 0.2]),
+    name=st.sampled_from(["time_free", "k_dce", "rb_lambda_dce", "omit_full_mask"]),
+)
 def test_property_mc_mean_within_five_exact_stderr(seed, weight, name):
     p = dirichlet(2, 3, alpha=0.7, rng=seed)
     c = MixedDenoiser(OptimalDenoiser(p), "marginals", weight=weight)
@@ -265,8 +279,21 @@ def test_cli_estimate_json(tmp_path, d128):
     cli.add_parser(parser.add_subparsers())
     out = tmp_path / "e.json"
     seqs = d128.decode(d128.support[[0, 58]])
-    args = parser.parse_args(["estimate", "--estimator", "k_dce", "--samples", "8192", "--seed", "3",
-                              "--sequence", *seqs, "--json", str(out)])
+    args = parser.parse_args(
+        [
+            "estimate",
+            "--estimator",
+            "k_dce",
+            "--samples",
+            "8192",
+            "--seed",
+            "3",
+            "--sequence",
+            *seqs,
+            "--json",
+            str(out),
+        ]
+    )
     assert args.func(args) == 0
     data = json.loads(out.read_text())
     assert [r["sequence"] for r in data["sequences"]] == seqs
@@ -275,8 +302,21 @@ def test_cli_estimate_json(tmp_path, d128):
         assert r["samples"] == 8192
         assert abs(r["estimate"] - r["nll"]) <= 5 * r["stderr"]
     # a sequence's estimate does not depend on the others requested
-    args = parser.parse_args(["estimate", "--estimator", "k_dce", "--samples", "8192", "--seed", "3",
-                              "--sequence", seqs[1], "--json", str(out)])
+    args = parser.parse_args(
+        [
+            "estimate",
+            "--estimator",
+            "k_dce",
+            "--samples",
+            "8192",
+            "--seed",
+            "3",
+            "--sequence",
+            seqs[1],
+            "--json",
+            str(out),
+        ]
+    )
     args.func(args)
     assert json.loads(out.read_text())["sequences"][0] == data["sequences"][1]
 

@@ -44,8 +44,13 @@ def _close(a, b, tol=TOL):
 
 # ------------------------------------------------------------------- W3: absorbing marginal
 @budget(60)
-@given(n=st.integers(1, 4), length=st.integers(1, 6), s=st.sampled_from([0.0, 1e-9, 0.3, 2.0, 40.0, 200.0]),
-       block=st.sampled_from([1, 7, 30, 1 << 19]), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 4),
+    length=st.integers(1, 6),
+    s=st.sampled_from([0.0, 1e-9, 0.3, 2.0, 40.0, 200.0]),
+    block=st.sampled_from([1, 7, 30, 1 << 19]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_absorbing_marginal_matches_generic_sweep(n, length, s, block, seed):
     if (n + 1) ** length > 20_000:
         length = 3
@@ -200,8 +205,9 @@ def test_time_free_subset_matches_denoiser_route_on_d128():
 
 @given(distributions(max_length=5), st.data())
 def test_time_free_subset_matches_denoiser_route(p, data):
-    rows = data.draw(st.lists(st.lists(st.integers(0, p.n_tokens - 1), min_size=p.length, max_size=p.length),
-                              min_size=1, max_size=4))
+    rows = data.draw(
+        st.lists(st.lists(st.integers(0, p.n_tokens - 1), min_size=p.length, max_size=p.length), min_size=1, max_size=4)
+    )
     x0 = np.vstack([p.support[:3], np.array(rows)])
     fast = decompositions.time_free_exact(p, x0, method="subset")
     _close(fast, decompositions.time_free_exact(p, x0, method="denoiser"))

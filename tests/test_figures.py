@@ -69,12 +69,12 @@ class MK4:
 
     def cond_nll(self, prompt: str, response: str) -> float:
         s = prompt + response
-        return -sum(math.log(self.P[s[j - 4:j]][DNA.index(s[j])]) for j in range(len(prompt), len(s)))
+        return -sum(math.log(self.P[s[j - 4 : j]][DNA.index(s[j])]) for j in range(len(prompt), len(s)))
 
     def window_prob(self, w: str) -> float:
         p = self.pi[w[:4]]
         for j in range(4, len(w)):
-            p *= self.P[w[j - 4:j]][DNA.index(w[j])]
+            p *= self.P[w[j - 4 : j]][DNA.index(w[j])]
         return p
 
 
@@ -88,7 +88,7 @@ def pattern_prob(table: dict, x0: str, visible) -> float:
     return _pattern_prob(tuple(table.items()), x0, tuple(sorted(visible)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pattern_prob(items, x0, visible):
     return sum(p for z, p in items if all(z[i] == x0[i] for i in visible))
 
@@ -248,7 +248,7 @@ def test_heavy_tail(tmp_path, d128_table, mk4):
     window = a_rows[0]["sequence"]
     assert len(window) == 8
     p = mk4.window_prob(window)
-    a = [-math.log(p / sum(mk4.window_prob(window[:i] + v + window[i + 1:]) for v in DNA)) for i in range(8)]
+    a = [-math.log(p / sum(mk4.window_prob(window[:i] + v + window[i + 1 :]) for v in DNA)) for i in range(8)]
     assert abs(float(a_rows[0]["predicted_slope"]) - 0.5 * sum(x * x for x in a)) < 1e-10
     assert all(r["exact_variance"] == "inf" for r in a_rows)
     ctrl = [r for r in rows if r["panel"] == "b"]
@@ -270,7 +270,7 @@ def test_coupled_vs_decoupled(tmp_path, d128_table, mk4):
         cov = float(r["variance_decoupled"]) - float(r["variance_coupled"])
         assert abs(cov - float(r["covariance_term"])) < 1e-9
         assert (r["coupling_helps"] == "true") == (cov >= 0)
-    # D128 pairs against the covariance route of math_spec §6.4, from brute-force tables.
+    # D128 pairs against the covariance route of docs/theory.md §6.4, from brute-force tables.
     pairs = read_csv(tmp_path / "coupled_vs_decoupled_d128_pairs.csv")
     assert len(pairs) == 128 * 127 // 2
     pick = [pairs[k] for k in (0, 77, 4000, 8127)]
@@ -370,25 +370,36 @@ def test_style_is_scoped_and_csv_round_trips(tmp_path):
 
 def test_registry_and_make_figures(tmp_path):
     assert list(figures.FIGURES) == [
-        "fig1a_dna128_nll", "fig1b_markov_conditional", "imdse_curves", "dse_dce_equivalence",
-        "variance_vs_samples", "heavy_tail", "coupled_vs_decoupled", "sampler_comparison", "ood_detection",
-        "llada_audit"]
+        "fig1a_dna128_nll",
+        "fig1b_markov_conditional",
+        "imdse_curves",
+        "dse_dce_equivalence",
+        "variance_vs_samples",
+        "heavy_tail",
+        "coupled_vs_decoupled",
+        "sampler_comparison",
+        "ood_detection",
+        "llada_audit",
+    ]
     with pytest.raises(ValueError, match="unknown figure"):
         figures.make_figures(tmp_path, only="fig9")
-    out = figures.make_figures(tmp_path, only="dse_dce_equivalence", formats=("png", "csv"),
-                               options={"dse_dce_equivalence": {"n_points": 8}})
+    out = figures.make_figures(
+        tmp_path, only="dse_dce_equivalence", formats=("png", "csv"), options={"dse_dce_equivalence": {"n_points": 8}}
+    )
     assert sorted(p.rsplit("/", 1)[-1] for p in out["dse_dce_equivalence"][1]) == [
-        "dse_dce_equivalence.csv", "dse_dce_equivalence.png"]
+        "dse_dce_equivalence.csv",
+        "dse_dce_equivalence.png",
+    ]
 
 
 def test_cli_subcommand(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="ctmc-lab")
     cli_figures.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["figures", "--out", str(tmp_path / "o"), "--only", "dse_dce_equivalence",
-                              "--formats", "png,csv"])
+    args = parser.parse_args(
+        ["figures", "--out", str(tmp_path / "o"), "--only", "dse_dce_equivalence", "--formats", "png,csv"]
+    )
     assert args.func(args) == 0
-    assert sorted(f.name for f in (tmp_path / "o").iterdir()) == ["dse_dce_equivalence.csv",
-                                                                  "dse_dce_equivalence.png"]
+    assert sorted(f.name for f in (tmp_path / "o").iterdir()) == ["dse_dce_equivalence.csv", "dse_dce_equivalence.png"]
     assert "dse_dce_equivalence" in capsys.readouterr().out
     for bad in (["--only", "nope"], ["--formats", "gif"]):
         args = parser.parse_args(["figures", "--out", str(tmp_path / "p"), *bad])
@@ -396,16 +407,19 @@ def test_cli_subcommand(tmp_path, capsys):
             args.func(args)
 
 
-@pytest.mark.parametrize("fn, kwargs, match", [
-    (figures.fig1a_dna128_nll, {"n_samples": 1}, "n_samples"),
-    (figures.fig1b_markov_conditional, {"prompt_length": 3}, "prompt_length"),
-    (figures.variance_vs_samples, {"n_list": (256, 128)}, "n_list"),
-    (figures.heavy_tail, {"n_max": 1000}, "power of 2"),
-    (figures.coupled_vs_decoupled, {"repeats": 1}, "repeats"),
-    (figures.dse_dce_equivalence, {"mix_weight": 0.0}, "mix_weight"),
-    (figures.ood_detection, {"temperature": -1.0}, "temperature"),
-    (figures.imdse_curves, {"x0": "AAAA"}, "length"),
-])
+@pytest.mark.parametrize(
+    "fn, kwargs, match",
+    [
+        (figures.fig1a_dna128_nll, {"n_samples": 1}, "n_samples"),
+        (figures.fig1b_markov_conditional, {"prompt_length": 3}, "prompt_length"),
+        (figures.variance_vs_samples, {"n_list": (256, 128)}, "n_list"),
+        (figures.heavy_tail, {"n_max": 1000}, "power of 2"),
+        (figures.coupled_vs_decoupled, {"repeats": 1}, "repeats"),
+        (figures.dse_dce_equivalence, {"mix_weight": 0.0}, "mix_weight"),
+        (figures.ood_detection, {"temperature": -1.0}, "temperature"),
+        (figures.imdse_curves, {"x0": "AAAA"}, "length"),
+    ],
+)
 def test_bad_arguments_name_themselves(fn, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fn(**kwargs)

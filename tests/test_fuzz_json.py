@@ -24,8 +24,8 @@ HOSTILE = [
     "{" * 50_000,
     '{"AT": 0.5, "AT": 0.5}',
     '{"a": 1}',
-    '[[-1, 1' + "0" * 400 + '], [1, -1]]',
-    '[[-1e308, 1e308], [1e308, -1e308]]',
+    "[[-1, 1" + "0" * 400 + "], [1, -1]]",
+    "[[-1e308, 1e308], [1e308, -1e308]]",
     '{"AT": NaN, "TA": 0.5}',
     '{"AT": -Infinity, "TA": 0.5}',
     '{"AA BB": 0.5, "CC DD": 0.5}',
@@ -50,8 +50,19 @@ def _check(path, argv_of):
 def _readers(path):
     return [
         ["nll", "--dist", str(path), "--normalize"],
-        ["nll", "--dist", f"markov:{path}", "--pairs", "1", "--response-length", "2", "--prompt-length", "4",
-         "--mc-samples", "16"],
+        [
+            "nll",
+            "--dist",
+            f"markov:{path}",
+            "--pairs",
+            "1",
+            "--response-length",
+            "2",
+            "--prompt-length",
+            "4",
+            "--mc-samples",
+            "16",
+        ],
         ["curve", "--sequence", "GGATTTTT", "--times", "0.5", "--process", str(path)],
     ]
 
@@ -75,13 +86,22 @@ def test_generated_json_ends_cleanly(tmp_path, doc, as_table):
 
 
 @budget(30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(rows=st.lists(st.lists(st.one_of(st.floats(allow_nan=True), st.integers(-(10**330), 10**330)),
-                              min_size=1, max_size=5), min_size=1, max_size=5))
+@given(
+    rows=st.lists(
+        st.lists(st.one_of(st.floats(allow_nan=True), st.integers(-(10**330), 10**330)), min_size=1, max_size=5),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_generated_rate_matrices_end_cleanly(tmp_path, rows):
     path = tmp_path / "q.json"
     path.write_text(json.dumps(rows, allow_nan=True), encoding="utf-8")
-    _check(path, lambda p: [["curve", "--sequence", "AT", "--dist", str(tmp_path / "d.json"), "--times", "0.5,1",
-                             "--process", str(p)]])
+    _check(
+        path,
+        lambda p: [
+            ["curve", "--sequence", "AT", "--dist", str(tmp_path / "d.json"), "--times", "0.5,1", "--process", str(p)]
+        ],
+    )
 
 
 @pytest.fixture(autouse=True)

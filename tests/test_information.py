@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from ctmc_lab import absorbing, datasets, decompositions, generators, information, scores
 from ctmc_lab.process import NoisedDistribution, NumericalRangeError
 from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
-
 from proofs_check._util import fd_step, five_point
 from proofs_check.framework import deriv_tolerance
 
@@ -115,7 +114,10 @@ def test_integrated_mdse_never_claims_a_convergence_it_lacks(p, data):
 def test_kl_rate_matches_finite_differences(small):
     s, h = 0.8, 1e-4
     for gen in [generators.absorbing(3), generators.uniform(3), CUSTOM]:
-        f = [information.kl(NoisedDistribution.at_noise_level(small, gen, s + k * h), small.support) for k in (-2, -1, 1, 2)]
+        f = [
+            information.kl(NoisedDistribution.at_noise_level(small, gen, s + k * h), small.support)
+            for k in (-2, -1, 1, 2)
+        ]
         fd = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h)
         exact = information.kl_rate(NoisedDistribution.at_noise_level(small, gen, s), small.support)
         np.testing.assert_allclose(exact, fd, atol=1e-9)

@@ -152,8 +152,9 @@ def test_balanced_remainder_moments_equal_brute_force(n, b):
     first = second = 0.0
     for extra in subsets:
         counts = [m for m in range(1, n + 1) for _ in range(q)] + list(extra)
-        vals = np.array([np.mean([n / c * A[M] for c, M in zip(counts, t)])
-                         for t in itertools.product(*[masks[c] for c in counts])])
+        vals = np.array(
+            [np.mean([n / c * A[M] for c, M in zip(counts, t)]) for t in itertools.product(*[masks[c] for c in counts])]
+        )
         first += vals.mean() / len(subsets)
         second += (vals**2).mean() / len(subsets)
     got = llada.balanced_moments(A, batch_size=b, mc_num=2 * b)
@@ -229,18 +230,29 @@ def test_monte_carlo_conditional_mk4_pair():
     A = conditional.conditional_mask_dce(chain, x, target=target, context=context)
     truth = conditional.conditional_nll(chain, x, target=target, context=context)
     exact = llada.llada_moments(A, batch_size=4, reference=truth)
-    est = conditional.conditional_estimate(chain, x, estimator="llada_stratified", n_samples=4 * 8000, rng=1,
-                                           target=target, context=context, table=A, batch_size=4)
+    est = conditional.conditional_estimate(
+        chain,
+        x,
+        estimator="llada_stratified",
+        n_samples=4 * 8000,
+        rng=1,
+        target=target,
+        context=context,
+        table=A,
+        batch_size=4,
+    )
     assert abs(est.mean - exact.mean) < 5 * est.stderr
     assert abs(exact.bias - (exact.mean - truth)) < 1e-12 and exact.bias != 0.0
 
 
 def test_same_seed_same_bits():
     p = dna128()
-    a = estimators.estimate("llada_stratified", OptimalDenoiser(p), p.support[3], n_samples=64, rng=9,
-                            return_values=True)
-    b = estimators.estimate("llada_stratified", OptimalDenoiser(p), p.support[3], n_samples=64, rng=9,
-                            return_values=True)
+    a = estimators.estimate(
+        "llada_stratified", OptimalDenoiser(p), p.support[3], n_samples=64, rng=9, return_values=True
+    )
+    b = estimators.estimate(
+        "llada_stratified", OptimalDenoiser(p), p.support[3], n_samples=64, rng=9, return_values=True
+    )
     assert np.array_equal(a.values, b.values) and a.n_samples == 64
 
 
@@ -280,12 +292,19 @@ def test_dna128_like_level_stats_match_the_denoiser_route():
 def test_llada_audit_figure_tables(tmp_path):
     from ctmc_lab import figures
 
-    out = figures.make_figures(tmp_path, only="llada_audit", formats=("png", "csv"),
-                               options={"llada_audit": dict(n_max=12, dna_lengths=4, mk4_lengths=4, mk4_pairs=2,
-                                                            mk1_pairs=2)})
+    out = figures.make_figures(
+        tmp_path,
+        only="llada_audit",
+        formats=("png", "csv"),
+        options={"llada_audit": dict(n_max=12, dna_lengths=4, mk4_lengths=4, mk4_pairs=2, mk1_pairs=2)},
+    )
     res, paths = out["llada_audit"]
     assert sorted(p.rsplit("/", 1)[-1] for p in paths) == [
-        "llada_audit.csv", "llada_audit.png", "llada_audit_counts.csv", "llada_audit_variance.csv"]
+        "llada_audit.csv",
+        "llada_audit.png",
+        "llada_audit_counts.csv",
+        "llada_audit_variance.csv",
+    ]
     t = res.table
     d16 = (t["source"] == "dna128") & (t["b"] == 16)
     assert t["bias_mean"][d16][0] == pytest.approx(0.360796, abs=1e-6)
@@ -331,8 +350,24 @@ def test_cli_estimate_and_nll_json(tmp_path):
     x0 = p.support[5]
     seq = p.decode(x0)
     out = tmp_path / "e.json"
-    assert main(["estimate", "--estimator", "llada_stratified", "--dist", "dna128", "--sequence", seq,
-                 "--samples", str(16 * 2000), "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "estimate",
+                "--estimator",
+                "llada_stratified",
+                "--dist",
+                "dna128",
+                "--sequence",
+                seq,
+                "--samples",
+                str(16 * 2000),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rec = json.loads(out.read_text())
     assert rec["batch_size"] == 16
     exact = llada.llada_moments(moments.optimal_mask_dce(p, x0), mc_num=16 * 2000, reference=p.nll(x0))
@@ -346,8 +381,10 @@ def test_cli_estimate_and_nll_json(tmp_path):
     assert est["llada_stratified"]["variance_of_mean"] == pytest.approx(ref.variance_of_mean, rel=1e-12)
     assert est["llada_stratified"]["variance"] == pytest.approx(16 * ref.batch_variance, rel=1e-12)
     assert abs(est["llada_stratified_fixed"]["bias"]) < 1e-12
-    assert main(["estimate", "--estimator", "llada_stratified", "--dist", "dna128", "--sequence", seq,
-                 "--samples", "100"]) == 2
+    assert (
+        main(["estimate", "--estimator", "llada_stratified", "--dist", "dna128", "--sequence", seq, "--samples", "100"])
+        == 2
+    )
 
 
 def test_estimator_moments_names_llada():

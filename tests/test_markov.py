@@ -1,7 +1,7 @@
 """MarkovChain: construction, stationary start, sampling, window probabilities, forward–backward.
 
 Every exact routine is compared with a brute-force twin written here from the definitions
-(``math_spec.md`` §5.4): enumerate all N**L windows with explicit loops over positions, weight
+(``docs/theory.md`` §5.4): enumerate all N**L windows with explicit loops over positions, weight
 them by π(first k) Π P (π solved by a linear system, not by the package's GTH or eigenvector),
 and sum.
 """
@@ -107,7 +107,7 @@ def test_markov4_is_the_released_table():
     assert mk.context_index("AAGC") == 0 * 64 + 0 * 16 + 2 * 4 + 3
     for ctx in ("AAAA", "AAGC", "CTGA", "CCCC"):
         assert mk.table[mk.context_index(ctx)].tolist() == [raw[ctx][s] for s in DNA]
-    # The discrepancy of math_spec §1.1: not the softmax(U/0.5) recipe (ratio ≤ e² per row).
+    # The discrepancy of docs/theory.md §1.1: not the softmax(U/0.5) recipe (ratio ≤ e² per row).
     ratios = mk.table.max(axis=1) / mk.table.min(axis=1)
     assert mk.table.min() < 2e-8 and ratios.max() > 1e6
 

@@ -1,4 +1,4 @@
-"""Exact moments of the likelihood estimators against brute-force twins (math_spec §6, §8)."""
+"""Exact moments of the likelihood estimators against brute-force twins (docs/theory.md §6, §8)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_exact_nll_is_the_true_nll_for_c_star_and_cor43_conditional():
     for row in (0, 40, 80):
         x0 = p.support[row]
         assert abs(Mo.exact_nll(c, x0) - p.nll(x0)) <= 1e-12
-        # Cor. 4.3: target {2,3}, context {0}, position 1 marginalised (math_spec H1).
+        # Cor. 4.3: target {2,3}, context {0}, position 1 marginalised (docs/theory.md H1).
         joint = p.marginal(x0, np.array([1, 0, 1, 1], bool))
         ctx = p.marginal(x0, np.array([1, 0, 0, 0], bool))
         truth = -math.log(joint / ctx)
@@ -149,7 +149,7 @@ def test_unbiased_schemes_have_zero_bias_and_audited_bias_formulas(A128):
     for rec, A, truth in zip(Mo.all_moments(A128), A128, nll):
         for name in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce"):
             assert abs(rec[name].bias) <= 1e-12
-        # math_spec §8: E = H_L/H_{L-1} sum_{k≥1} Ā_k/(L-k) (and /(L-k)² for the token mean).
+        # docs/theory.md §8: E = H_L/H_{L-1} sum_{k≥1} Ā_k/(L-k) (and /(L-k)² for the token mean).
         k_sizes = n - np.bitwise_count(np.arange(256, dtype=np.uint64)).astype(int)
         Abar = np.array([A[k_sizes == k].mean() for k in range(n + 1)])
         omit = H(n) / H(n - 1) * sum(Abar[k] / (n - k) for k in range(1, n))
@@ -217,10 +217,12 @@ def test_stratified_moments_match_brute_force():
     # k-DCE: stratum j covers v ∈ [j/B, (j+1)/B), m = 1 + floor(n v); integrate v by quadrature
     var_sum, mean_sum = 0.0, 0.0
     for j in range(B):
+
         def mom(v, k):
             m = 1 + int(n * v)
             vals = [(n / m * A[M]) ** k for M in range(8) if sizes[M] == m]
             return np.mean(vals)
+
         edges = sorted({j / B, (j + 1) / B, *[e / n for e in range(n + 1) if j / B < e / n < (j + 1) / B]})
         e1 = sum(quad(mom, a, b, args=(1,))[0] for a, b in zip(edges, edges[1:])) * B
         e2 = sum(quad(mom, a, b, args=(2,))[0] for a, b in zip(edges, edges[1:])) * B
@@ -259,6 +261,7 @@ def test_t_moments_match_per_mask_quadrature_twin():
     sizes = np.bitwise_count(np.arange(8, dtype=np.uint64)).astype(int)
     for sched, eps in [(Loglinear(1e-3), 1e-3), (Geometric(1e-4, 20.0), 1e-2)]:
         for score_log in (True, False):
+
             def g(t, M, k):
                 sb, sig = sched.sigma_bar(t), sched.sigma(t)
                 lam = -math.expm1(-sb)
@@ -296,8 +299,9 @@ def test_ratio_moments_brute_force_and_negative_covariance_exists():
     for i, j in [(9, 19), (0, 1), (2, 7)]:
         r = Mo.ratio_moments(A[i], A[j])
         n = 3
-        probs = np.array([0.0] + [1 / (bin(M).count("1") * H(n) * math.comb(n, bin(M).count("1")))
-                                  for M in range(1, 8)])
+        probs = np.array(
+            [0.0] + [1 / (bin(M).count("1") * H(n) * math.comb(n, bin(M).count("1"))) for M in range(1, 8)]
+        )
         gx, gy = H(n) * A[i], H(n) * A[j]
         mean = probs @ (gy - gx)
         vc = probs @ ((gy - gx) - mean) ** 2
@@ -308,7 +312,7 @@ def test_ratio_moments_brute_force_and_negative_covariance_exists():
         assert abs(r.variance_decoupled - (vx + vy)) <= 1e-12 * max(1, vx + vy)
         assert abs(r.covariance_term - (r.variance_decoupled - r.variance_coupled)) <= 1e-10
         found_negative |= not r.coupling_helps
-    assert found_negative  # math_spec §6.4: coupling is not guaranteed to help
+    assert found_negative  # docs/theory.md §6.4: coupling is not guaranteed to help
 
 
 # ---------------------------------------------------------------------- which sampler wins
@@ -369,14 +373,19 @@ def test_estimator_fields_fast_path_equals_generic_path(d128):
 
 def test_estimator_fields_outside_support_is_null_not_nan(d128):
     rec = estimator_fields(d128, ["AAAAAAAA"])[0]
-    for name, r in rec.items():
+    for r in rec.values():
         assert r["mean"] is None and r["bias"] is None and r["variance"] is None
 
 
 # ------------------------------------------------------------------------- property tests
 @budget(25, deadline=None)
-@given(seed=st.integers(0, 10**6), n_tokens=st.integers(2, 3), length=st.integers(2, 4),
-       alpha=st.sampled_from([0.2, 0.5, 1.0]), weight=st.sampled_from([0.0, 0.05, 0.5]))
+@given(
+    seed=st.integers(0, 10**6),
+    n_tokens=st.integers(2, 3),
+    length=st.integers(2, 4),
+    alpha=st.sampled_from([0.2, 0.5, 1.0]),
+    weight=st.sampled_from([0.0, 0.05, 0.5]),
+)
 def test_property_unbiased_schemes_agree_and_variances_nonnegative(seed, n_tokens, length, alpha, weight):
     p = dirichlet(n_tokens, length, alpha=alpha, rng=seed)
     c = MixedDenoiser(OptimalDenoiser(p), "uniform", weight=weight)

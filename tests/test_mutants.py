@@ -20,8 +20,18 @@ def test_every_mutant_fragment_occurs_exactly_once():
         assert (root / m.path).read_text().count(m.old) == 1, m.name
         assert m.old != m.new, m.name
     areas = {m.area for m in mutants.MUTANTS}
-    assert areas >= {"kernels", "schedules", "scores", "orientation", "harmonic", "beta", "denoiser",
-                     "forward-backward", "samplers", "moments"}
+    assert areas >= {
+        "kernels",
+        "schedules",
+        "scores",
+        "orientation",
+        "harmonic",
+        "beta",
+        "denoiser",
+        "forward-backward",
+        "samplers",
+        "moments",
+    }
 
 
 def test_the_unmutated_tree_passes():

@@ -23,7 +23,11 @@ def _code(nb) -> list[str]:
 
 def test_the_four_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == [
-        "01_i_mdse", "02_dse_dce_imdce", "03_time_free_and_variance", "04_markov_conditional_and_ratios"]
+        "01_i_mdse",
+        "02_dse_dce_imdce",
+        "03_time_free_and_variance",
+        "04_markov_conditional_and_ratios",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -31,14 +35,16 @@ def test_paired_ipynb_is_in_sync(path):
     paired = path.with_suffix(".ipynb")
     assert paired.exists(), f"run `jupytext --to ipynb {path.name}`"
     assert _code(jupytext.read(path)) == _code(nbformat.read(paired, as_version=4)), (
-        f"{paired.name} is out of date: run `jupytext --sync {path.name}`")
+        f"{paired.name} is out of date: run `jupytext --sync {path.name}`"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path):
     nb = jupytext.read(path)
-    client = nbclient.NotebookClient(nb, timeout=BUDGET_SECONDS, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=BUDGET_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first failing cell
     elapsed = time.perf_counter() - start

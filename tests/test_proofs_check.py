@@ -13,25 +13,46 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from ctmc_lab.testing.strategies import budget, distributions
-
 from ctmc_lab import datasets
+from ctmc_lab.testing.strategies import budget, distributions
 from proofs_check import cli, runner
 from proofs_check.framework import METHODS, REGISTRY, THEOREM_ORDER, Context, Result, check
 from proofs_check.report import format_table, json_payload, summary_line
 
 #: Every result of the paper the issue lists; each needs a passing check.
-THEOREMS = ("Thm 3.1", "Thm 3.2", "Lemma 3.3", "Thm 3.4", "Thm 3.5", "Cor 3.6", "Cor 3.7",
-            "Thm 4.1", "Thm 4.2", "Cor 4.3", "Eq. 18")
+THEOREMS = (
+    "Thm 3.1",
+    "Thm 3.2",
+    "Lemma 3.3",
+    "Thm 3.4",
+    "Thm 3.5",
+    "Cor 3.6",
+    "Cor 3.7",
+    "Thm 4.1",
+    "Thm 4.2",
+    "Cor 4.3",
+    "Eq. 18",
+)
 
 #: (theorem, method) pairs that must pass: float64 and mpmath for every theorem, sympy for
 #: the ones the paper's identities allow (the others carry an explicit n/a reason).
-REQUIRED = {(t, "float64") for t in THEOREMS} | {(t, "mpmath") for t in THEOREMS} | {
-    ("Thm 3.1", "sympy"), ("Thm 3.2", "sympy"), ("Lemma 3.3", "sympy"), ("Thm 3.4", "sympy"),
-    ("Cor 3.6", "sympy"), ("Thm 4.1", "sympy"), ("Cor 4.3", "sympy"),
-    ("Kernels (§1.2)", "sympy"), ("λ-DCE moments (§6.3)", "sympy"),
-    ("Estimators (§6)", "float64"), ("Markov source (§7)", "float64"),
-}
+REQUIRED = (
+    {(t, "float64") for t in THEOREMS}
+    | {(t, "mpmath") for t in THEOREMS}
+    | {
+        ("Thm 3.1", "sympy"),
+        ("Thm 3.2", "sympy"),
+        ("Lemma 3.3", "sympy"),
+        ("Thm 3.4", "sympy"),
+        ("Cor 3.6", "sympy"),
+        ("Thm 4.1", "sympy"),
+        ("Cor 4.3", "sympy"),
+        ("Kernels (§1.2)", "sympy"),
+        ("λ-DCE moments (§6.3)", "sympy"),
+        ("Estimators (§6)", "float64"),
+        ("Markov source (§7)", "float64"),
+    }
+)
 
 #: The six negative controls of the issue, by check id.
 CONTROLS = {
@@ -136,8 +157,13 @@ def test_a_crashing_control_is_an_error_not_an_expected_failure():
         raise RuntimeError("control broke")
         yield  # pragma: no cover
 
-    res = _run_registered(("test.control.crash", dict(theorem="Thm 4.1", statement="x", method="float64",
-                                                      tolerance=1e-12, expected_to_fail=True), crash))
+    res = _run_registered(
+        (
+            "test.control.crash",
+            dict(theorem="Thm 4.1", statement="x", method="float64", tolerance=1e-12, expected_to_fail=True),
+            crash,
+        )
+    )
     assert not res.ok and res.n_expected_failures == 0 and res.n_errors == 1
     assert not res.records[0].ok
 
@@ -153,8 +179,9 @@ def test_a_control_counts_only_with_a_finite_error_above_tolerance():
         yield Result("differs", 1.0, 2.0)
 
     meta = dict(theorem="Thm 4.1", statement="x", method="float64", tolerance=1e-12, expected_to_fail=True)
-    res = _run_registered(("test.control.inf", meta, infinite), ("test.control.nan", meta, nan),
-                          ("test.control.real", meta, real))
+    res = _run_registered(
+        ("test.control.inf", meta, infinite), ("test.control.nan", meta, nan), ("test.control.real", meta, real)
+    )
     by_case = {r.case: r for r in res.records}
     assert not by_case["inf side"].ok and not by_case["nan side"].ok and by_case["differs"].ok
     assert not res.ok
@@ -164,8 +191,13 @@ def test_a_control_that_cannot_fail_is_skipped_with_the_reason():
     def cannot(ctx):
         yield Result("dropped term is 0", 1.0, 1.0, gap=0.0)
 
-    res = _run_registered(("test.control.cannot", dict(theorem="Thm 4.1", statement="x", method="float64",
-                                                       tolerance=1e-12, expected_to_fail=True), cannot))
+    res = _run_registered(
+        (
+            "test.control.cannot",
+            dict(theorem="Thm 4.1", statement="x", method="float64", tolerance=1e-12, expected_to_fail=True),
+            cannot,
+        )
+    )
     assert res.records == () and len(res.skipped) == 1 and "cannot fail" in res.skipped[0].reason
 
 
@@ -182,11 +214,14 @@ def test_a_crashing_check_makes_the_cli_exit_non_zero(monkeypatch, capsys):
     assert "ERROR" in out.out and "planted" in out.out and "Traceback" not in out.out + out.err
 
 
-@pytest.mark.parametrize("table", [
-    {"AAAAAAAA": 0.5, "CCCCCCCC": 0.5},
-    {"A" * 12: 0.5, "C" * 12: 0.5},
-    {"0" * 24: 0.5, "1" * 24: 0.5},
-])
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"AAAAAAAA": 0.5, "CCCCCCCC": 0.5},
+        {"A" * 12: 0.5, "C" * 12: 0.5},
+        {"0" * 24: 0.5, "1" * 24: 0.5},
+    ],
+)
 def test_degenerate_user_tables_pass_with_unfailable_controls_skipped(tmp_path, capsys, table):
     """Two sequences that share no symbol: every conditional is 0 or 1, so the terms the
     unshifted-geometric control drops vanish; it is skipped with the reason, never an XPASS."""
@@ -219,8 +254,14 @@ def test_json_coverage_matrix(quick_result):
     from proofs_check.report import coverage
 
     cells = {(c["theorem"], c["method"]): c for c in json_payload(quick_result, [datasets.dna128()])["coverage"]}
-    assert set(next(iter(cells.values()))) == {"theorem", "method", "rows", "worst_error", "tolerance",
-                                               "not_applicable"}
+    assert set(next(iter(cells.values()))) == {
+        "theorem",
+        "method",
+        "rows",
+        "worst_error",
+        "tolerance",
+        "not_applicable",
+    }
     for theorem in THEOREMS:
         for method in METHODS:
             cell = cells[theorem, method]
@@ -238,8 +279,20 @@ def test_json_schema(tmp_path):
     assert set(doc) >= {"distribution", "checks", "summary"}
     assert set(doc["distribution"]) >= {"name", "alphabet", "n_tokens", "length", "support_size"}
     assert set(doc["summary"]) >= {"passed", "failed", "expected_failures"}
-    fields = {"id", "theorem", "statement", "case", "method", "lhs", "rhs", "error", "tolerance", "passed",
-              "expected_to_fail", "error_message"}
+    fields = {
+        "id",
+        "theorem",
+        "statement",
+        "case",
+        "method",
+        "lhs",
+        "rhs",
+        "error",
+        "tolerance",
+        "passed",
+        "expected_to_fail",
+        "error_message",
+    }
     assert doc["checks"]
     for row in doc["checks"]:
         assert set(row) == fields
@@ -280,8 +333,9 @@ def test_user_dist_file(tmp_path, capsys):
     assert doc["distribution"]["support_size"] == 30 and doc["distribution"]["length"] == 4
     assert doc["summary"]["failed"] == 0 and doc["summary"]["expected_failures"] >= 5
     user = datasets.load(str(path))
-    nll_rows = [c for c in doc["checks"] if c["id"] in ("thm41.time_free", "thm32.infinite_horizon")
-                and "all " not in c["case"]]
+    nll_rows = [
+        c for c in doc["checks"] if c["id"] in ("thm41.time_free", "thm32.infinite_horizon") and "all " not in c["case"]
+    ]
     assert nll_rows
     for c in nll_rows:
         seq = c["case"].split("x0=")[1].split(";")[0]
@@ -345,8 +399,10 @@ def test_add_parser_registers_verify_subcommand(capsys):
 
 
 #: Fast distribution-dependent checks (enumeration and closed forms) for property testing.
-_FAST = ("thm41.*,cor43.*,thm42.*,eq18.*,algebra.cor36_closed_form,algebra.cor37_beta,lemma33.*,"
-         "thm31.kl_rate_library,thm31.pointwise_dse_sum,thm31.control.*,cor36.process,controls.random_h")
+_FAST = (
+    "thm41.*,cor43.*,thm42.*,eq18.*,algebra.cor36_closed_form,algebra.cor37_beta,lemma33.*,"
+    "thm31.kl_rate_library,thm31.pointwise_dse_sum,thm31.control.*,cor36.process,controls.random_h"
+)
 
 
 @budget(15, deadline=None)
@@ -378,8 +434,7 @@ def test_budget_skips_on_user_data_and_fails_on_builtin():
     try:
         dist = datasets.dirichlet(2, 3, rng=1)
         user = runner.run_checks(runner.user_context(dist, budget=0.5), REGISTRY[before:], progress=False)
-        builtin = runner.run_checks(runner.default_context(quick=True, budget=0.5), REGISTRY[before:],
-                                    progress=False)
+        builtin = runner.run_checks(runner.default_context(quick=True, budget=0.5), REGISTRY[before:], progress=False)
     finally:
         del REGISTRY[before:]
     assert user.ok and len(user.records) == 1 and "over its budget" in user.skipped[0].reason
@@ -462,8 +517,10 @@ def test_count_rule_rows_fail_when_the_library_rounds_half_up(monkeypatch):
     res = runner.run_checks(runner.default_context(quick=True), checks, progress=False)
     failed = [r.case for r in res.records if not r.ok]
     assert not res.ok and failed
-    assert all(case.startswith(("llada_stratified;", "llada_moments(llada_stratified)", "llada_stratified:"))
-               for case in failed), failed
+    assert all(
+        case.startswith(("llada_stratified;", "llada_moments(llada_stratified)", "llada_stratified:"))
+        for case in failed
+    ), failed
 
 
 def test_derivative_tolerance_is_relative_to_the_derivative_and_the_function():
@@ -502,11 +559,14 @@ def _write(tmp_path, table):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("table", [
-    {"0" * 28: 0.5, "1" * 28: 0.5},
-    {"0" * 40: 0.5, "1" * 40: 0.5},
-    {"CAGATTTTCATATTAT": 0.3, "GCAGAAAATCTACTTC": 0.7},
-])
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"0" * 28: 0.5, "1" * 28: 0.5},
+        {"0" * 40: 0.5, "1" * 40: 0.5},
+        {"CAGATTTTCATATTAT": 0.3, "GCAGAAAATCTACTTC": 0.7},
+    ],
+)
 def test_long_two_sequence_tables_pass_within_the_cap(tmp_path, capsys, table):
     """Long binary and length-16 DNA two-sequence tables, full (default) mode: exit 0 inside
     the run cap (the DNA one needs kl_rate's residual relative to its cancelling terms)."""

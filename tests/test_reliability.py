@@ -49,8 +49,9 @@ def _two_state(rate):
 def test_stiff_rate_matrix_is_refused_not_misreported(tmp_path, two, rate):
     q = _write(tmp_path / "q.json", _two_state(rate))
     out = tmp_path / "c.json"
-    status, _, err = run_main("curve", "--dist", two, "--sequence", "AT", "--process", q, "--times", "0.001",
-                              "--json", out)
+    status, _, err = run_main(
+        "curve", "--dist", two, "--sequence", "AT", "--process", q, "--times", "0.001", "--json", out
+    )
     assert_refused(status, err, "curve", "`--times` 0.001", "max rate x noise level", "exceeds 1e+08", output=out)
 
 
@@ -71,8 +72,21 @@ def test_moderately_stiff_rate_matrix_is_computed_accurately(tmp_path, two, rate
     q = _write(tmp_path / "q.json", _two_state(rate))
     out = tmp_path / "c.json"
     t = 0.5 / rate  # linear schedule: s = t, so rate * s = 0.5 (a non-trivial kernel)
-    status, _, err = run_main("curve", "--dist", two, "--sequence", "AT", "--process", q, "--schedule", "linear",
-                              "--times", f"{t!r},0.5", "--json", out)
+    status, _, err = run_main(
+        "curve",
+        "--dist",
+        two,
+        "--sequence",
+        "AT",
+        "--process",
+        q,
+        "--schedule",
+        "linear",
+        "--times",
+        f"{t!r},0.5",
+        "--json",
+        out,
+    )
     assert status == 0, err
     first, mixed = json.loads(out.read_text())["points"]
     assert first["kl"] == pytest.approx(_kl_two_state(rate, t), rel=1e-9, abs=1e-12)
@@ -159,10 +173,13 @@ def test_small_but_representable_probability_is_integrated_exactly(tmp_path, p):
         assert value == pytest.approx(-math.log(p), abs=1e-9)
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["--times", "1e-300"], ["`--times` 1e-300", "underflows"]),
-    (["--schedule", "linear", "--times", "0.5,93,100"], ["`--times` 93, 100", "underflows"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--times", "1e-300"], ["`--times` 1e-300", "underflows"]),
+        (["--schedule", "linear", "--times", "0.5,93,100"], ["`--times` 93, 100", "underflows"]),
+    ],
+)
 def test_times_float64_cannot_serve_are_refused(tmp_path, args, needles):
     out = tmp_path / "c.json"
     status, _, err = run_main("curve", "--sequence", "AAAACGTC", *args, "--json", out)
@@ -171,8 +188,19 @@ def test_times_float64_cannot_serve_are_refused(tmp_path, args, needles):
 
 def test_kl_and_mutual_information_are_never_negative(tmp_path):
     out = tmp_path / "c.json"
-    status, _, err = run_main("curve", "--sequence", "GGATTTTT", "--process", "uniform", "--schedule", "linear",
-                              "--times", "20,30,100,300", "--json", out)
+    status, _, err = run_main(
+        "curve",
+        "--sequence",
+        "GGATTTTT",
+        "--process",
+        "uniform",
+        "--schedule",
+        "linear",
+        "--times",
+        "20,30,100,300",
+        "--json",
+        out,
+    )
     assert status == 0, err
     for pt in json.loads(out.read_text())["points"]:
         for key in ("kl", "mdse", "mutual_information", "mdse_marginal"):
@@ -210,8 +238,15 @@ def test_an_unencodable_payload_writes_nothing(tmp_path):
 
 def test_one_float_encoder_writes_null_for_nan_and_infinities(tmp_path):
     out = tmp_path / "o.json"
-    io.write_json(out, {"a": float("nan"), "b": [np.inf, np.float64(-np.inf), np.float32(0.5)],
-                        "c": np.array([1.0, np.nan]), "d": (np.int64(3), np.bool_(True))})
+    io.write_json(
+        out,
+        {
+            "a": float("nan"),
+            "b": [np.inf, np.float64(-np.inf), np.float32(0.5)],
+            "c": np.array([1.0, np.nan]),
+            "d": (np.int64(3), np.bool_(True)),
+        },
+    )
     assert json.loads(out.read_text()) == {"a": None, "b": [None, None, 0.5], "c": [1.0, None], "d": [3, True]}
 
 
@@ -230,8 +265,12 @@ def test_verify_checks_its_json_path_first(tmp_path):
 
 def test_full_stdout_is_a_clean_error():
     with open("/dev/full", "w") as full:
-        res = subprocess.run([sys.executable, "-m", "ctmc_lab.cli", "curve", "--sequence", "GGATTTTT", "--times",
-                              "0.5"], stdout=full, stderr=subprocess.PIPE, text=True)
+        res = subprocess.run(
+            [sys.executable, "-m", "ctmc_lab.cli", "curve", "--sequence", "GGATTTTT", "--times", "0.5"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     assert_refused(res.returncode, res.stderr, "curve", "standard output")
 
 
@@ -242,14 +281,17 @@ def test_figures_out_that_cannot_be_created(tmp_path):
 
 
 # ------------------------------------------------------------------------------ bad input files
-@pytest.mark.parametrize("content, needles", [
-    ('{"AT": 1' + "0" * 400 + ', "TA": 0.5}', ["distribution file", "integer too large for a float"]),
-    ("[" * 100_000, ["distribution file", "nests arrays or objects too deeply"]),
-    ('{"AT": 0.5, "AT": 0.5}', ["distribution file", "gives the key 'AT' twice"]),
-    ('{"AA BB": 0.5, "CC DD": 0.5}', ["'AA BB' contains whitespace", "one token"]),
-    ("\xff\xfe", ["distribution file", "not valid JSON"]),
-    ('{"AT": 1e-320, "TA": 1}', ["`probs` must be 0 or at least 2.23e-308"]),
-])
+@pytest.mark.parametrize(
+    "content, needles",
+    [
+        ('{"AT": 1' + "0" * 400 + ', "TA": 0.5}', ["distribution file", "integer too large for a float"]),
+        ("[" * 100_000, ["distribution file", "nests arrays or objects too deeply"]),
+        ('{"AT": 0.5, "AT": 0.5}', ["distribution file", "gives the key 'AT' twice"]),
+        ('{"AA BB": 0.5, "CC DD": 0.5}', ["'AA BB' contains whitespace", "one token"]),
+        ("\xff\xfe", ["distribution file", "not valid JSON"]),
+        ('{"AT": 1e-320, "TA": 1}', ["`probs` must be 0 or at least 2.23e-308"]),
+    ],
+)
 def test_bad_distribution_files(tmp_path, content, needles):
     path = _write(tmp_path / "d.json", content)
     status, _, err = run_main("nll", "--dist", path, "--normalize")
@@ -274,13 +316,16 @@ def test_an_oversized_file_is_not_read(tmp_path, monkeypatch):
     assert_refused(status, err, "nll", "at most 0 MiB are read")
 
 
-@pytest.mark.parametrize("content, needle", [
-    ({"a": 1}, "list of rows of numbers (got dict)"),
-    ([[-1, 1], [1, "x"]], "list of rows of numbers"),
-    ([[-1, 1], [1]], "same length"),
-    ('[[-1, 1' + "0" * 400 + '], [1, -1]]', "integer too large"),
-    ([[-1, 1], [1, -1]], "expected an S x S matrix with S >= 4"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ({"a": 1}, "list of rows of numbers (got dict)"),
+        ([[-1, 1], [1, "x"]], "list of rows of numbers"),
+        ([[-1, 1], [1]], "same length"),
+        ("[[-1, 1" + "0" * 400 + "], [1, -1]]", "integer too large"),
+        ([[-1, 1], [1, -1]], "expected an S x S matrix with S >= 4"),
+    ],
+)
 def test_bad_rate_matrix_files(tmp_path, content, needle):
     q = _write(tmp_path / "q.json", content)
     status, _, err = run_main("curve", "--sequence", "GGATTTTT", "--times", "0.5", "--process", q)
@@ -294,16 +339,27 @@ def test_markov_table_with_a_long_context_is_refused_before_allocating(tmp_path)
     assert_refused(status, err, "nll", "misses 1099511627774 of the 1099511627776 contexts of length 40")
 
 
-@pytest.mark.parametrize("argv, needles", [
-    (["estimate", "--estimator", "time_free", "--samples", "1000000000000"],
-     ["`estimate` with 1000000000000 draws", "TiB of memory", "lower `--samples`"]),
-    (["estimate", "--estimator", "lambda_dce", "--samples", "100000000"],
-     ["array operations", "lower `--samples`"]),
-    (["nll", "--dist", "markov4", "--mc-samples", "1000000000000"],
-     ["1000000000000 draws per pair", "of memory", "`--mc-samples`"]),
-    (["nll", "--dist", "markov4", "--response-length", "40", "--pairs", "2"],
-     ["response length 40", "`--response-length`"]),
-])
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (
+            ["estimate", "--estimator", "time_free", "--samples", "1000000000000"],
+            ["`estimate` with 1000000000000 draws", "TiB of memory", "lower `--samples`"],
+        ),
+        (
+            ["estimate", "--estimator", "lambda_dce", "--samples", "100000000"],
+            ["array operations", "lower `--samples`"],
+        ),
+        (
+            ["nll", "--dist", "markov4", "--mc-samples", "1000000000000"],
+            ["1000000000000 draws per pair", "of memory", "`--mc-samples`"],
+        ),
+        (
+            ["nll", "--dist", "markov4", "--response-length", "40", "--pairs", "2"],
+            ["response length 40", "`--response-length`"],
+        ),
+    ],
+)
 def test_oversized_sampling_is_refused_with_numbers(argv, needles):
     status, _, err = run_main(*argv)
     assert_refused(status, err, argv[0], *needles)
@@ -343,15 +399,18 @@ def test_dense_noise_columns_over_the_budget_are_skipped_with_the_reason(tmp_pat
 
 
 # ---------------------------------------------------------------------------- quiet surprises
-@pytest.mark.parametrize("argv, needles", [
-    (["curve", "--sequence", "GGATTTTT", "--times", "0.5", "--alphabet", "QQQ"], ["`--alphabet` applies only"]),
-    (["nll", "--normalize"], ["`--normalize` applies only"]),
-    (["nll", "--dist", "markov4", "--alphabet", "ATGC"], ["`--alphabet` applies only"]),
-    (["nll", "--pairs", "3"], ["`--pairs` only apply to a Markov `--dist`"]),
-    (["nll", "--seed", "1", "--mc-samples", "8"], ["`--seed`, `--mc-samples` only apply"]),
-    (["nll", "--dist", "markov4", "--sequence", "AAAA"], ["`--sequence` does not apply to a Markov"]),
-    (["estimate", "--estimator", "time_free", "--seed", "-1"], ["`--seed` must be a non-negative integer"]),
-])
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["curve", "--sequence", "GGATTTTT", "--times", "0.5", "--alphabet", "QQQ"], ["`--alphabet` applies only"]),
+        (["nll", "--normalize"], ["`--normalize` applies only"]),
+        (["nll", "--dist", "markov4", "--alphabet", "ATGC"], ["`--alphabet` applies only"]),
+        (["nll", "--pairs", "3"], ["`--pairs` only apply to a Markov `--dist`"]),
+        (["nll", "--seed", "1", "--mc-samples", "8"], ["`--seed`, `--mc-samples` only apply"]),
+        (["nll", "--dist", "markov4", "--sequence", "AAAA"], ["`--sequence` does not apply to a Markov"]),
+        (["estimate", "--estimator", "time_free", "--seed", "-1"], ["`--seed` must be a non-negative integer"]),
+    ],
+)
 def test_options_that_do_not_apply_are_refused(argv, needles):
     status, _, err = run_main(*argv)
     line = assert_refused(status, err, argv[0], *needles)
@@ -370,8 +429,22 @@ def test_batch_size_is_only_a_memory_knob(tmp_path, estimator):
     estimates = []
     for batch in (1, 7, 64, 1024):
         out = tmp_path / f"e{batch}.json"
-        status, _, err = run_main("estimate", "--estimator", estimator, "--samples", "600", "--seed", "3",
-                                  "--batch-size", batch, "--sequence", "GGATTTTT", "CCCGCAGC", "--json", out)
+        status, _, err = run_main(
+            "estimate",
+            "--estimator",
+            estimator,
+            "--samples",
+            "600",
+            "--seed",
+            "3",
+            "--batch-size",
+            batch,
+            "--sequence",
+            "GGATTTTT",
+            "CCCGCAGC",
+            "--json",
+            out,
+        )
         assert status == 0, err
         estimates.append([(r["estimate"], r["stderr"]) for r in json.loads(out.read_text())["sequences"]])
     assert all(e == estimates[0] for e in estimates[1:])
@@ -403,10 +476,13 @@ def test_nll_ends_with_a_summary_and_fits_100_columns(tmp_path):
     assert last.endswith(f"; infinite variance: {summary['infinite_variance']}")
 
 
-@pytest.mark.parametrize("argv", [
-    ["curve", "--sequence", "GGATTTTT", "--times", "0.001,0.5,1", "--process", "uniform"],
-    ["estimate", "--estimator", "time_free", "--samples", "64", "--sequence", "GGATTTTT"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["curve", "--sequence", "GGATTTTT", "--times", "0.001,0.5,1", "--process", "uniform"],
+        ["estimate", "--estimator", "time_free", "--samples", "64", "--sequence", "GGATTTTT"],
+    ],
+)
 def test_tables_fit_100_columns(argv):
     status, stdout, err = run_main(*argv)
     assert status == 0, err

@@ -13,8 +13,17 @@ import time
 from .. import datasets
 from ..io import json_float, write_json
 
-__all__ = ["add_dist_arguments", "load_distribution", "refuse_file_options", "add_output_arguments",
-           "table_row", "json_float", "write_json", "Progress", "eprint"]
+__all__ = [
+    "add_dist_arguments",
+    "load_distribution",
+    "refuse_file_options",
+    "add_output_arguments",
+    "table_row",
+    "json_float",
+    "write_json",
+    "Progress",
+    "eprint",
+]
 
 
 def eprint(*args) -> None:
@@ -30,10 +39,16 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
         "`nll` also takes markov4 (the paper's order-4 chain) or markov:PATH (a JSON table "
         f"{{context: {{symbol: probability}}}}) for the prompt-response protocol (default: {default})",
     )
-    parser.add_argument("--alphabet", help="symbols in token order, e.g. ATGC, for a JSON file "
-                        "(default: its symbols, sorted; refused for built-in sources)")
-    parser.add_argument("--normalize", action="store_true",
-                        help="rescale a JSON file's probabilities to sum to 1 (refused for built-in sources)")
+    parser.add_argument(
+        "--alphabet",
+        help="symbols in token order, e.g. ATGC, for a JSON file "
+        "(default: its symbols, sorted; refused for built-in sources)",
+    )
+    parser.add_argument(
+        "--normalize",
+        action="store_true",
+        help="rescale a JSON file's probabilities to sum to 1 (refused for built-in sources)",
+    )
 
 
 def _is_file_spec(spec) -> bool:
@@ -42,11 +57,15 @@ def _is_file_spec(spec) -> bool:
 
 def refuse_file_options(args, *, source: str) -> None:
     """``--alphabet`` and ``--normalize`` describe a user's file; refuse them for a built-in source."""
-    for option, given in (("--alphabet", getattr(args, "alphabet", None) is not None),
-                          ("--normalize", bool(getattr(args, "normalize", False)))):
+    for option, given in (
+        ("--alphabet", getattr(args, "alphabet", None) is not None),
+        ("--normalize", bool(getattr(args, "normalize", False))),
+    ):
         if given:
-            raise ValueError(f"`{option}` applies only to a JSON file given as `--dist` "
-                             f"(the built-in {source} has its own alphabet and normalised probabilities)")
+            raise ValueError(
+                f"`{option}` applies only to a JSON file given as `--dist` "
+                f"(the built-in {source} has its own alphabet and normalised probabilities)"
+            )
 
 
 def load_distribution(args):
@@ -61,11 +80,17 @@ def load_distribution(args):
 
 def add_output_arguments(parser, *, wide: bool = True) -> None:
     """``--json PATH`` (checked before any work) and, for tables, ``--wide``."""
-    parser.add_argument("--json", metavar="PATH",
-                        help="also write the results as JSON to PATH (written atomically; checked before the run)")
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the results as JSON to PATH (written atomically; checked before the run)",
+    )
     if wide:
-        parser.add_argument("--wide", action="store_true",
-                            help="print every column at full precision (default: a table that fits 100 columns)")
+        parser.add_argument(
+            "--wide",
+            action="store_true",
+            help="print every column at full precision (default: a table that fits 100 columns)",
+        )
 
 
 def table_row(values, widths, *, digits: int | None = None) -> str:
@@ -113,9 +138,7 @@ class Progress:
             self._last = now
             frac = min(self.done / self.total, 1.0)
             bar = "#" * int(30 * frac)
-            self.stream.write(
-                f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {now - self._start:5.1f}s"
-            )
+            self.stream.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {now - self._start:5.1f}s")
             self.stream.flush()
 
     def __exit__(self, *exc):

@@ -22,8 +22,7 @@ from .._files import read_json
 from ..process import ForwardProcess, NumericalRangeError
 from ..schedules import SCHEDULES, get_schedule, require_zero_start
 from ._budget import require
-from ._common import add_dist_arguments, add_output_arguments, json_float, load_distribution, \
-    table_row, write_json
+from ._common import add_dist_arguments, add_output_arguments, json_float, load_distribution, table_row, write_json
 
 #: The schedule used without ``--schedule`` (as the paper's experiments).
 DEFAULT_SCHEDULE = "loglinear"
@@ -50,13 +49,25 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--sequence", required=True, metavar="SEQ", help="the clean sequence x0 (required)")
     add_dist_arguments(p)
-    p.add_argument("--process", default="absorbing", metavar="PROCESS",
-                   help="absorbing (default), uniform, or a JSON file holding a rate matrix Q "
-                   "(column convention: Q[a][b] is the rate b -> a; the first N states are clean)")
-    p.add_argument("--schedule", choices=sorted(SCHEDULES), default=DEFAULT_SCHEDULE,
-                   help=f"noise schedule (default: {DEFAULT_SCHEDULE}); valid times: {_schedule_ranges()}")
-    p.add_argument("--times", required=True, metavar="T1,T2,...",
-                   help="comma-separated times t > 0 within the schedule's range (required)")
+    p.add_argument(
+        "--process",
+        default="absorbing",
+        metavar="PROCESS",
+        help="absorbing (default), uniform, or a JSON file holding a rate matrix Q "
+        "(column convention: Q[a][b] is the rate b -> a; the first N states are clean)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=sorted(SCHEDULES),
+        default=DEFAULT_SCHEDULE,
+        help=f"noise schedule (default: {DEFAULT_SCHEDULE}); valid times: {_schedule_ranges()}",
+    )
+    p.add_argument(
+        "--times",
+        required=True,
+        metavar="T1,T2,...",
+        help="comma-separated times t > 0 within the schedule's range (required)",
+    )
     add_output_arguments(p)
     p.set_defaults(func=run)
 
@@ -71,13 +82,17 @@ def _parse_times(text: str, schedule=None) -> list[float]:
         raise ValueError("`--times` must list at least one time")
     bad = [t for t in times if not np.isfinite(t) or t <= 0]
     if bad:
-        raise ValueError(f"`--times` must be finite and > 0 (got {', '.join(f'{t:g}' for t in bad)}); at t = 0 "
-                         "the kernel is the identity and mdse is a one-sided limit")
+        raise ValueError(
+            f"`--times` must be finite and > 0 (got {', '.join(f'{t:g}' for t in bad)}); at t = 0 "
+            "the kernel is the identity and mdse is a one-sided limit"
+        )
     if schedule is not None:
         late = [t for t in times if t > schedule.t_max]
         if late:
-            raise ValueError(f"`--times` must be <= {schedule.t_max:g} for the {schedule!r} schedule "
-                             f"(got {', '.join(f'{t:g}' for t in late)})")
+            raise ValueError(
+                f"`--times` must be <= {schedule.t_max:g} for the {schedule!r} schedule "
+                f"(got {', '.join(f'{t:g}' for t in late)})"
+            )
     return times
 
 
@@ -120,9 +135,12 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
     x0 = dist.encode(sequence)
     states = float(gen.n_states) ** dist.length
     # Per time: p_s, KL, its rate, mdse and the marginal mdse, each a few sweeps of L axis steps.
-    require(f"`curve` at {len(times)} times over {gen.n_states}^{dist.length} noisy states",
-            memory=8.0 * 8 * states, work=4.0 * len(times) * states * dist.length * (3 + math.log2(max(dist.length, 2))),
-            lower="give fewer `--times`, or use a distribution with a shorter length")
+    require(
+        f"`curve` at {len(times)} times over {gen.n_states}^{dist.length} noisy states",
+        memory=8.0 * 8 * states,
+        work=4.0 * len(times) * states * dist.length * (3 + math.log2(max(dist.length, 2))),
+        lower="give fewer `--times`, or use a distribution with a shorter length",
+    )
     proc = ForwardProcess(gen, schedule)
     points, refused = [], []
     for t in times:
@@ -133,16 +151,23 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
     if refused:
         listed = ", ".join(f"{t:g}" for t, _ in refused)
         raise ValueError(f"`--times` {listed}: not computable in float64 at these times ({refused[0][1]})")
-    return {"sequence": sequence, "process": process, "schedule": schedule_name,
-            "in_support": bool(dist.prob(x0) > 0), "points": points}
+    return {
+        "sequence": sequence,
+        "process": process,
+        "schedule": schedule_name,
+        "in_support": bool(dist.prob(x0) > 0),
+        "points": points,
+    }
 
 
 def run(args) -> int:
     dist = load_distribution(args)
     result = compute(dist, args.sequence, args.process, args.schedule, _parse_times(args.times))
     if not result["in_support"]:
-        print(f"note: {args.sequence} is outside the support: -log p0 = inf, and under "
-              f"{args.process} noise its KL is infinite wherever shown as '-'")
+        print(
+            f"note: {args.sequence} is outside the support: -log p0 = inf, and under "
+            f"{args.process} noise its KL is infinite wherever shown as '-'"
+        )
     print(f"{args.sequence}  process={args.process}  schedule={args.schedule}")
     if args.wide:
         print(table_row(COLUMNS, [18] * len(COLUMNS)))

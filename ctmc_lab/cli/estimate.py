@@ -21,17 +21,22 @@ import numpy as np
 from .. import estimators as _est
 from .. import moments as _mom
 from ..denoisers import OptimalDenoiser
+from ..distributions import _PATTERN_LIMIT
 from ..llada import level_stats, llada_moments
 from ..sequences import flat_index
-from ..distributions import _PATTERN_LIMIT
 from ._budget import require
-from ._common import Progress, add_dist_arguments, add_output_arguments, json_float, \
-    load_distribution, write_json
+from ._common import Progress, add_dist_arguments, add_output_arguments, json_float, load_distribution, write_json
 
 __all__ = ["add_parser", "run", "estimator_fields"]
 
-_STRATIFIED = {"k_dce_stratified", "lambda_dce_stratified", "t_dce", "t_dse", "llada_stratified",
-               "llada_stratified_fixed"}
+_STRATIFIED = {
+    "k_dce_stratified",
+    "lambda_dce_stratified",
+    "t_dce",
+    "t_dse",
+    "llada_stratified",
+    "llada_stratified_fixed",
+}
 #: LLaDA's evaluator: --samples is its mc_num and --batch-size its batch_size (defaults 16 here).
 _LLADA = {"llada_stratified", "llada_stratified_fixed"}
 
@@ -41,20 +46,31 @@ def add_parser(subparsers):
         "estimate",
         help="Monte Carlo NLL estimates with standard errors (optimal denoiser, seeded)",
         description="Estimate -log p0(x0) by Monte Carlo with the optimal denoiser c* of the distribution, "
-        "using one of the estimators of math_spec.md §4/§6 (t_dce/t_dse: loglinear(1e-3), eps_s = 1e-3).",
+        "using one of the estimators of docs/theory.md §4/§6 (t_dce/t_dse: loglinear(1e-3), eps_s = 1e-3).",
     )
-    p.add_argument("--estimator", required=True, choices=sorted(_est.ESTIMATORS), metavar="NAME",
-                   help="one of: " + ", ".join(sorted(_est.ESTIMATORS)))
-    p.add_argument("--samples", type=int, default=1 << 15, metavar="N",
-                   help="draws per sequence (optional; default 2^15 = 32768)")
+    p.add_argument(
+        "--estimator",
+        required=True,
+        choices=sorted(_est.ESTIMATORS),
+        metavar="NAME",
+        help="one of: " + ", ".join(sorted(_est.ESTIMATORS)),
+    )
+    p.add_argument(
+        "--samples", type=int, default=1 << 15, metavar="N", help="draws per sequence (optional; default 2^15 = 32768)"
+    )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed, >= 0 (optional; default 0)")
-    p.add_argument("--batch-size", type=int, default=None, metavar="B",
-                   help="denoiser inputs per vectorized step, a memory knob: it does not change the draws "
-                   "of the non-stratified estimators; for the batch-stratified ones (k_dce_stratified, "
-                   "lambda_dce_stratified, t_dce, t_dse, llada_stratified*) it is also the stratification "
-                   "batch, so it changes their draws (default 4096, or the largest divisor of N up to 4096 "
-                   "for those; 16, LLaDA's batch_size, for llada_stratified*, whose --samples is LLaDA's "
-                   "mc_num)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="B",
+        help="denoiser inputs per vectorized step, a memory knob: it does not change the draws "
+        "of the non-stratified estimators; for the batch-stratified ones (k_dce_stratified, "
+        "lambda_dce_stratified, t_dce, t_dse, llada_stratified*) it is also the stratification "
+        "batch, so it changes their draws (default 4096, or the largest divisor of N up to 4096 "
+        "for those; 16, LLaDA's batch_size, for llada_stratified*, whose --samples is LLaDA's "
+        "mc_num)",
+    )
     add_dist_arguments(p)
     p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
     add_output_arguments(p, wide=False)
@@ -90,8 +106,12 @@ def plan(dist, n_seq: int, samples: int, batch: int) -> None:
     distinct = min(samples, 2.0**length)  # A(M) is cached: each distinct mask costs one denoiser call
     memory = 8.0 * (3 * samples + 2.0 ** min(length, 20) + batch * length * max(dist.n_tokens, 8))
     work = n_seq * (6.0 * samples * length + distinct * length * scan)
-    require(f"`estimate` with {samples} draws for each of {n_seq} sequences", memory=memory, work=work,
-            lower="lower `--samples`, or score fewer sequences with `--sequence SEQ ...`")
+    require(
+        f"`estimate` with {samples} draws for each of {n_seq} sequences",
+        memory=memory,
+        work=work,
+        lower="lower `--samples`, or score fewer sequences with `--sequence SEQ ...`",
+    )
 
 
 def run(args) -> int:
@@ -123,18 +143,22 @@ def run(args) -> int:
     print(f"{'sequence':<{width}}  {'estimate':>10}  {'stderr':>8}  {'nll':>10}")
     for r in records:
         fmt = lambda v, w, d: f"{v:{w}.{d}f}" if v is not None else f"{'inf':>{w}}"  # noqa: E731
-        print(f"{r['sequence']:<{width}}  {fmt(r['estimate'], 10, 5)}  {fmt(r['stderr'], 8, 5)}  "
-              f"{fmt(r['nll'], 10, 5)}")
+        print(
+            f"{r['sequence']:<{width}}  {fmt(r['estimate'], 10, 5)}  {fmt(r['stderr'], 8, 5)}  {fmt(r['nll'], 10, 5)}"
+        )
     if args.json:
-        write_json(args.json, {
-            "command": "estimate",
-            "distribution": dist.describe(),
-            "estimator": args.estimator,
-            "seed": args.seed,
-            "samples": args.samples,
-            "batch_size": batch,
-            "sequences": records,
-        })
+        write_json(
+            args.json,
+            {
+                "command": "estimate",
+                "distribution": dist.describe(),
+                "estimator": args.estimator,
+                "seed": args.seed,
+                "samples": args.samples,
+                "batch_size": batch,
+                "sequences": records,
+            },
+        )
     return 0
 
 
@@ -156,7 +180,7 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
         time_free, k_dce, rb_lambda_dce, lambda_dce, omit_full_mask and
         omit_full_mask_token_mean. The bias is against -log p0(x0); ``variance`` is None when
         infinite and ``infinite_because`` lists the positions i with a_i = A({i}) > 0
-        (``math_spec.md`` §6.3), else None. ``llada_stratified`` and ``llada_stratified_fixed``
+        (``docs/theory.md`` §6.3), else None. ``llada_stratified`` and ``llada_stratified_fixed``
         (LLaDA's evaluator and its fix at batch_size 16, mc_num 128) carry the same keys, with
         ``variance`` per draw (16 · Var of one batch mean), plus ``batch_size``, ``mc_num`` and
         ``variance_of_mean`` (the variance of the evaluator's output).
@@ -178,8 +202,9 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
         llada = {rule: llada_moments(stats, rule=rule, reference=nll[lo : lo + step]) for rule in ("llada", "fixed")}
         for i, rec in enumerate(per):
             # L = 1: the audited samplers draw m from the empty range 1..L-1 and are undefined.
-            out.append({name: rec[name].as_json() if name in rec else dict(_UNDEFINED)
-                        for name in _mom.FIELD_ESTIMATORS})
+            out.append(
+                {name: rec[name].as_json() if name in rec else dict(_UNDEFINED) for name in _mom.FIELD_ESTIMATORS}
+            )
             out[-1]["llada_stratified"] = llada["llada"][i].as_json()
             out[-1]["llada_stratified_fixed"] = llada["fixed"][i].as_json()
     return out

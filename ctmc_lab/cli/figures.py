@@ -26,10 +26,15 @@ def add_parser(sub) -> None:
         "variance_vs_samples, heavy_tail, coupled_vs_decoupled, sampler_comparison, ood_detection, llada_audit.",
     )
     p.add_argument("--out", default="figures", metavar="DIR", help="output directory (default: ./figures)")
-    p.add_argument("--only", action="append", metavar="NAME",
-                   help="make only this figure (repeatable, or comma-separated)")
-    p.add_argument("--formats", default="pdf,png,csv", metavar="LIST",
-                   help="comma-separated subset of pdf,png,svg,csv (default: pdf,png,csv)")
+    p.add_argument(
+        "--only", action="append", metavar="NAME", help="make only this figure (repeatable, or comma-separated)"
+    )
+    p.add_argument(
+        "--formats",
+        default="pdf,png,csv",
+        metavar="LIST",
+        help="comma-separated subset of pdf,png,svg,csv (default: pdf,png,csv)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every Monte Carlo draw (default: 0)")
     p.set_defaults(func=run)
 

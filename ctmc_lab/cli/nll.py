@@ -27,8 +27,16 @@ from ..distributions import _PATTERN_LIMIT
 from ..process import MAX_DENSE_STATES, NumericalRangeError
 from . import markov_protocol
 from ._budget import over_budget, require
-from ._common import Progress, add_dist_arguments, add_output_arguments, eprint, json_float, \
-    load_distribution, table_row, write_json
+from ._common import (
+    Progress,
+    add_dist_arguments,
+    add_output_arguments,
+    eprint,
+    json_float,
+    load_distribution,
+    table_row,
+    write_json,
+)
 from .estimate import estimator_fields
 
 #: The decompositions of ``ctmc-lab nll --json``, in output order.
@@ -51,8 +59,12 @@ def add_parser(sub) -> None:
         "first; a run that would exceed the machine is refused with the numbers.",
     )
     add_dist_arguments(p)
-    p.add_argument("--sequence", nargs="+", metavar="SEQ",
-                   help="sequences to score (default: the whole support); not with a Markov --dist")
+    p.add_argument(
+        "--sequence",
+        nargs="+",
+        metavar="SEQ",
+        help="sequences to score (default: the whole support); not with a Markov --dist",
+    )
     add_output_arguments(p)
     markov_protocol.add_protocol_arguments(p)
     p.set_defaults(func=run)
@@ -107,18 +119,26 @@ def _mdse_column(dist, x0, kind: str, reason: str | None, bar):
     values, reasons = [], []
     for i, good in enumerate(ok):
         values.append(float(result.value[i]) if good else None)
-        reasons.append(None if good else (
-            f"quadrature did not reach its tolerance {MDSE_ATOL:g}: level difference {quad.error[i]:.2e}, "
-            f"neglected end pieces about {quad.tail[i]:.2e} (p0(x0) = {float(dist.prob(x0[i])):.3g})"))
+        reasons.append(
+            None
+            if good
+            else (
+                f"quadrature did not reach its tolerance {MDSE_ATOL:g}: level difference {quad.error[i]:.2e}, "
+                f"neglected end pieces about {quad.tail[i]:.2e} (p0(x0) = {float(dist.prob(x0[i])):.3g})"
+            )
+        )
     return values, reasons
 
 
 def plan(dist, n_seq: int) -> None:
     """Refuse, before allocating, a run whose per-sequence part exceeds the machine."""
     mem, work = sequence_cost(dist, n_seq)
-    require(f"`nll` on {n_seq} sequences of length {dist.length} (support {dist.support_size})",
-            memory=mem, work=work,
-            lower="score fewer sequences with `--sequence SEQ ...`, or use a shorter length or a smaller support")
+    require(
+        f"`nll` on {n_seq} sequences of length {dist.length} (support {dist.support_size})",
+        memory=mem,
+        work=work,
+        lower="score fewer sequences with `--sequence SEQ ...`, or use a shorter length or a smaller support",
+    )
 
 
 def compute(dist, sequences=None, *, progress=None) -> list[dict]:
@@ -134,9 +154,11 @@ def compute(dist, sequences=None, *, progress=None) -> list[dict]:
     columns, reasons = {}, {}
     if x0.shape[0]:
         columns["absorbing_mdse_integral"], reasons["absorbing_mdse_integral"] = _mdse_column(
-            dist, x0, "absorbing", None, bar)
+            dist, x0, "absorbing", None, bar
+        )
         columns["uniform_mdse_integral"], reasons["uniform_mdse_integral"] = _mdse_column(
-            dist, x0, "uniform", None if n >= 2 else "uniform noise needs at least 2 symbols", bar)
+            dist, x0, "uniform", None if n >= 2 else "uniform noise needs at least 2 symbols", bar
+        )
         mdce, tf, estimators = [], [], []
         denoiser = OptimalDenoiser(dist)
         for lo in range(0, x0.shape[0], _CHUNK):
@@ -158,8 +180,9 @@ def compute(dist, sequences=None, *, progress=None) -> list[dict]:
             "nll": json_float(0.0 - np.log(p_x)) if ok else None,
             "in_support": bool(ok),
             "decompositions": {name: json_float(columns[name][k]) if ok else None for name in DECOMPOSITIONS},
-            "decomposition_reasons": ({name: reasons[name][k] for name in DECOMPOSITIONS if reasons[name][k]}
-                                      if ok else {}),
+            "decomposition_reasons": (
+                {name: reasons[name][k] for name in DECOMPOSITIONS if reasons[name][k]} if ok else {}
+            ),
         }
         rec["estimators"] = estimators[k] if ok else None
         k += int(ok)
@@ -180,8 +203,12 @@ def summary(records) -> dict:
     inside = [r for r in records if r["in_support"]]
     devs = [abs(v - r["nll"]) for r in inside for v in r["decompositions"].values() if v is not None]
     infinite = sum(1 for r in inside if any(e.get("variance_is_infinite") for e in (r["estimators"] or {}).values()))
-    return {"sequences": len(records), "in_support": len(inside),
-            "max_abs_deviation": max(devs) if devs else None, "infinite_variance": infinite}
+    return {
+        "sequences": len(records),
+        "in_support": len(inside),
+        "max_abs_deviation": max(devs) if devs else None,
+        "infinite_variance": infinite,
+    }
 
 
 def _fmt(v, wide: bool) -> str:
@@ -191,16 +218,20 @@ def _fmt(v, wide: bool) -> str:
 def run(args) -> int:
     if markov_protocol.is_markov_spec(args.dist):
         if args.sequence:
-            raise ValueError("`--sequence` does not apply to a Markov `--dist`: the protocol draws its own "
-                             "prompt/response pairs (set their number with `--pairs`)")
+            raise ValueError(
+                "`--sequence` does not apply to a Markov `--dist`: the protocol draws its own "
+                "prompt/response pairs (set their number with `--pairs`)"
+            )
         return markov_protocol.run_protocol(args)
     markov_protocol.refuse_protocol_options(args)
     dist = load_distribution(args)
     n_seq = dist.support_size if not args.sequence else len(args.sequence)
     with Progress(n_seq, "nll sequences") as bar:
         records = compute(dist, args.sequence, progress=bar)
-    print(f"distribution {dist.name}: N={dist.n_tokens}, L={dist.length}, support {dist.support_size}, "
-          f"H(p0) = {dist.entropy():.10f} nats")
+    print(
+        f"distribution {dist.name}: N={dist.n_tokens}, L={dist.length}, support {dist.support_size}, "
+        f"H(p0) = {dist.entropy():.10f} nats"
+    )
     width = max(8, dist.length)
     num = 14 if args.wide else 10
     head = ["probability", "nll", "∫mdse abs", "∫mdse uni", "∫mdce/λ", "time-free", "max |dev|"]
@@ -214,8 +245,11 @@ def run(args) -> int:
             tail = "outside support: NLL = inf"
         if rec["in_support"]:
             cells = [_fmt(rec["nll"], args.wide)] + [_fmt(d[k], args.wide) for k in DECOMPOSITIONS]
-            print(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} "
-                  + " ".join(f"{c:>{num}}" for c in cells) + f" {tail}")
+            print(
+                f"{rec['sequence']:<{width}} {rec['probability']:11.5g} "
+                + " ".join(f"{c:>{num}}" for c in cells)
+                + f" {tail}"
+            )
         else:
             print(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} {tail}")
     notes = sorted({f"{name}: {why}" for rec in records for name, why in rec["decomposition_reasons"].items()})
@@ -223,8 +257,10 @@ def run(args) -> int:
         eprint(f"note: {note} (written as null)")
     s = summary(records)
     worst = "-" if s["max_abs_deviation"] is None else f"{s['max_abs_deviation']:.2e}"
-    print(f"{s['sequences']} sequences ({s['in_support']} in support); max |decomposition - NLL| = {worst}; "
-          f"infinite variance: {s['infinite_variance']}")
+    print(
+        f"{s['sequences']} sequences ({s['in_support']} in support); max |decomposition - NLL| = {worst}; "
+        f"infinite variance: {s['infinite_variance']}"
+    )
     if args.json:
         write_json(args.json, {"distribution": dist.describe(), "sequences": records, "summary": s})
     return 0

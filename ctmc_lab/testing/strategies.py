@@ -23,8 +23,17 @@ from hypothesis import strategies as st
 from .. import generators, schedules
 from ..distributions import JointDistribution
 
-__all__ = ["distributions", "generators_for", "schedules_", "noise_levels", "masks", "probability_vectors",
-           "budget", "json_values", "THOROUGH_EXAMPLES"]
+__all__ = [
+    "distributions",
+    "generators_for",
+    "schedules_",
+    "noise_levels",
+    "masks",
+    "probability_vectors",
+    "budget",
+    "json_values",
+    "THOROUGH_EXAMPLES",
+]
 
 #: Profiles with at least this many examples per test override the per-test budgets.
 THOROUGH_EXAMPLES = 500
@@ -54,8 +63,15 @@ def probability_vectors(size: int, *, min_value: float = 1e-12):
 
 
 @st.composite
-def distributions(draw, *, n_tokens=(2, 3, 4), max_length: int = 4, max_states: int = 256,
-                  sparse: bool | None = None, min_probability: float = 1e-12):
+def distributions(
+    draw,
+    *,
+    n_tokens=(2, 3, 4),
+    max_length: int = 4,
+    max_states: int = 256,
+    sparse: bool | None = None,
+    min_probability: float = 1e-12,
+):
     """A JointDistribution with N in ``n_tokens``, L <= ``max_length``, N^L <= ``max_states``.
 
     ``sparse`` forces (True) or forbids (False) a support smaller than V^L; None draws it.
@@ -136,7 +152,8 @@ def noise_levels(min_value: float = 1e-8, max_value: float = 5.0):
     """A unit-rate noise level s > 0, log-uniform as well as uniform so that tiny s are common."""
     lo, hi = float(np.log10(min_value)), float(np.log10(max_value))
     return st.one_of(st.floats(min_value, max_value), st.floats(lo, hi).map(lambda e: float(10.0**e))).map(
-        lambda s: min(max(s, min_value), max_value))
+        lambda s: min(max(s, min_value), max_value)
+    )
 
 
 def masks(length: int):
@@ -154,7 +171,8 @@ def json_values(max_leaves: int = 30):
     scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=6))
     return st.recursive(
         scalars,
-        lambda children: st.one_of(st.lists(children, max_size=5),
-                                   st.dictionaries(st.text(max_size=6), children, max_size=5)),
+        lambda children: st.one_of(
+            st.lists(children, max_size=5), st.dictionaries(st.text(max_size=6), children, max_size=5)
+        ),
         max_leaves=max_leaves,
     )

@@ -33,10 +33,14 @@ for n in range(1, 65):
         for k in range(1, n + 1):
             t, e = torch_counts(n, b, k), exact_counts(n, b, k)
             rows += [[n, b, k, j, t[j]] for j in range(b) if t[j] != e[j]]
-json.dump({
-    "source": f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}: "
-              "LLaDA forward_process counts x = ((round(linspace(k, k+(b-1)*(n/b), b)) - 1) % n) + 1 "
-              "for n <= 64, b <= 64, k <= n; listed: [n, b, k, j, count] wherever they differ from "
-              "round_half_even(k + j*n/b) computed exactly (all other entries agree with it)",
-    "exceptions": rows,
-}, sys.stdout, separators=(",", ":"))
+json.dump(
+    {
+        "source": f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}: "
+        "LLaDA forward_process counts x = ((round(linspace(k, k+(b-1)*(n/b), b)) - 1) % n) + 1 "
+        "for n <= 64, b <= 64, k <= n; listed: [n, b, k, j, count] wherever they differ from "
+        "round_half_even(k + j*n/b) computed exactly (all other entries agree with it)",
+        "exceptions": rows,
+    },
+    sys.stdout,
+    separators=(",", ":"),
+)
