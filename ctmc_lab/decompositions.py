@@ -71,7 +71,7 @@ def mdse_integral(
     (§2.5); tanh-sinh nodes reach λ ≈ 1e-37 and integrate it to full precision. When
     p0(x0) is so small that the integrand still carries mass below the nodes (their end
     piece exceeds ``atol``), the part below s = 1e-6 is redone in log space down to
-    p0(x0) * 1e-14 (at least 1e-300); see :func:`_split_in_log_space`. The returned
+    p0(x0) * 1e-14 (at least 1e-300); see ``_split_in_log_space``. The returned
     quadrature's ``converged`` says whether the level differences and end pieces met ``atol``.
     """
     if isinstance(generator, str):

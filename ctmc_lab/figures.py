@@ -2,7 +2,7 @@
 
 Each ``fig_*``-style function below builds one figure and returns a :class:`FigureResult`:
 the data tables behind it (written as CSV), the :class:`matplotlib.figure.Figure` (written as
-PDF and PNG), and a few headline numbers. :data:`FIGURES` maps the figure names used by
+PDF and PNG), and a few headline numbers. ``FIGURES`` maps the figure names used by
 ``ctmc-lab figures --only NAME`` to the functions; :func:`make_figures` writes them all.
 
 =========================== ===================================================================
@@ -1713,7 +1713,7 @@ def make_figures(
     ----------
     out_dir : path
     only : str or list of str, optional
-        Figure names (keys of :data:`FIGURES`); all by default.
+        Figure names (keys of ``FIGURES``); all by default.
     formats : iterable of {"pdf", "png", "svg", "csv"}
     seed : int
         Passed to every figure.

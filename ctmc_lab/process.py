@@ -500,7 +500,7 @@ class NoisedDistribution:
         With the default ``method="closed"``, a custom generator's kernel is computed by
         uniformization and checked against ``expm`` (:data:`KERNEL_TOLERANCE`); every kernel
         is validated (:func:`validate_kernel`), and a p_s whose zeros include states of positive
-        probability is refused when a quantity reads it (:class:`NumericalRangeError`).
+        probability is refused when a quantity reads it (``NumericalRangeError``).
         """
         if generator.n_tokens != dist.n_tokens:
             raise ValueError(

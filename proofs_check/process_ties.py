@@ -5,7 +5,7 @@ h(∅) = 0 (they are re-indexings), so here every quantity comes from the proces
 
 * mdce(x0, λ) = E_{x ~ p_{λ|0}(·|x0)} ℓ_DCE(x0, x, c*): the law of the mask pattern from the
   dense token kernel exp(sQ) at s = -log(1-λ) (:func:`ctmc_lab.process.token_kernel`), the
-  loss from the optimal denoiser queried on every masked input (:func:`masked_dce`);
+  loss from the optimal denoiser queried on every masked input (``masked_dce``);
 * KL(p_{λ|0} ‖ p_λ) and its λ-derivative from the dense process
   (:func:`ctmc_lab.information.kl`, a 5-point difference in λ), never from h;
 * Thm 4.1 on every prefix window: the time-free sum over the window's masks, the other

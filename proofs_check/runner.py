@@ -313,7 +313,7 @@ def run_checks(ctx: Context, checks, *, progress: bool = True, stream=None) -> S
     """Run ``checks`` on ``ctx`` and collect records and skips, in registry order.
 
     Each check runs under a wall-clock limit of ``ctx.budget`` seconds (and, on a user
-    distribution, within :data:`USER_RUN_LIMIT` for the whole run). The checks estimate their
+    distribution, within ``USER_RUN_LIMIT`` for the whole run). The checks estimate their
     own cost first and shrink to a prefix marginal where they can; one that still outlives
     the limit keeps the rows it produced and is skipped for the rest, with the reason.
     """

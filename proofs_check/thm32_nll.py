@@ -55,7 +55,7 @@ def _log_floor(dist, x0, base: float) -> float:
 
 def mdse_integral_s(dist, gen, x0, upper: float = S_INF) -> float:
     """∫_0^upper mdse_s(x0, s) ds: [0, 1] in u = log s (the log singularity of uniform noise
-    becomes a decaying tail, taken down to :func:`_log_floor`), then [1, upper] split at 10."""
+    becomes a decaying tail, taken down to ``_log_floor``), then [1, upper] split at 10."""
     low = integrate.quad(
         lambda u: _mdse_s(dist, gen, x0, math.exp(u)) * math.exp(u), _log_floor(dist, x0, -40.0), 0.0, **_QUAD
     )[0]
