@@ -3,7 +3,7 @@
 * :func:`json_float` / :func:`to_json_value`: JSON has no NaN or infinity, so every float
   goes through one rule: a finite float is kept, ``inf``/``-inf``/NaN become ``null``.
   Numpy scalars and arrays are converted on the way; nothing else is silently coerced.
-* :func:`write_json` / :func:`write_text`: the text is produced in memory first, written to a
+* :func:`write_json` / :func:`write_text` / :func:`write_bytes`: the content is produced in memory first, written to a
   temporary file in the target's directory, flushed to disk and moved over the target with
   ``os.replace``. A run that fails or is interrupted leaves either the old file or none,
   never a truncated one.
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["json_float", "to_json_value", "dumps", "write_json", "write_text", "check_writable"]
+__all__ = ["json_float", "to_json_value", "dumps", "write_json", "write_text", "write_bytes", "check_writable"]
 
 
 def json_float(x):
@@ -91,7 +91,12 @@ def check_writable(path, *, what: str = "`--json`") -> None:
 
 
 def write_text(path, text: str, *, what: str = "`--json`") -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same directory, then rename).
+    """Write ``text`` (UTF-8) to ``path`` atomically: see :func:`write_bytes`."""
+    write_bytes(path, text.encode("utf-8"), what=what)
+
+
+def write_bytes(path, data: bytes, *, what: str = "`--json`") -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same directory, then rename).
 
     The old file, if any, stays in place until the new one is complete on disk.
     """
@@ -101,9 +106,9 @@ def write_text(path, text: str, *, what: str = "`--json`") -> None:
     fd, tmp = None, None
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "wb") as fh:
             fd = None
-            fh.write(text)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         if os.path.exists(path):

@@ -18,12 +18,15 @@ Examples
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from contextlib import contextmanager
 from importlib import resources
 
 import numpy as np
+
+from .io import write_bytes, write_text
 
 __all__ = [
     "STYLE_PATH",
@@ -143,14 +146,16 @@ def save_figure(fig, out_dir, name: str, *, formats=("pdf", "png")) -> list[str]
             path = os.path.join(out_dir, f"{name}.{fmt}")
             # A fixed creation date keeps PDFs byte-stable between runs.
             meta = {"CreationDate": None} if fmt == "pdf" else ({"Software": None} if fmt == "png" else None)
+            buffer = io.BytesIO()  # rendered in memory, so a failed or interrupted run leaves no partial file
             fig.savefig(
-                path,
+                buffer,
                 format=fmt,
                 dpi=PNG_DPI if fmt == "png" else None,
                 bbox_inches="tight",
                 pad_inches=0.02,
                 metadata=meta,
             )
+            write_bytes(path, buffer.getvalue(), what="figure")
             paths.append(path)
     return paths
 
@@ -184,11 +189,12 @@ def write_csv(path: str, table: dict) -> str:
     if len(lengths) != 1:
         raise ValueError(f"`table` columns must have equal lengths (got {dict(zip(columns, map(len, data)))})")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in zip(*data):
-            writer.writerow([_cell(v) for v in row])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in zip(*data):
+        writer.writerow([_cell(v) for v in row])
+    write_text(path, text.getvalue(), what="CSV")
     return path
 
 

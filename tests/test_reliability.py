@@ -559,3 +559,37 @@ def test_nll_progress_counts_sequences():
         nll.compute(p, seqs, progress=bar)
     shown = stream.getvalue()
     assert "0/4" in shown and "4/4" in shown and "∫ mdse ds" in shown and "mdce, time-free" in shown
+
+
+def test_figure_and_csv_files_are_written_atomically(tmp_path, monkeypatch):
+    """A figure whose rendering fails leaves no file (nor a temporary one); a CSV that
+    cannot be moved into place leaves the old file as it was."""
+    from matplotlib.figure import Figure
+
+    from ctmc_lab import plotting
+
+    fig, ax = plotting.new_figure()
+    ax.plot([0, 1], [0, 1])
+
+    def broken_savefig(self, fname, **kw):
+        fname.write(b"%PDF-partial")
+        raise RuntimeError("renderer died")
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    with pytest.raises(RuntimeError):
+        plotting.save_figure(fig, tmp_path, "f", formats=("pdf",))
+    assert list(tmp_path.iterdir()) == []
+
+    path = tmp_path / "t.csv"
+    plotting.write_csv(str(path), {"a": [1.0, 2.0]})
+    old = path.read_bytes()
+    assert old == b"a\r\n1.0\r\n2.0\r\n"
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(ValueError, match="cannot write CSV file"):
+        plotting.write_csv(str(path), {"a": [3.0]})
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
