@@ -21,11 +21,11 @@ from collections import Counter
 
 import numpy as np
 
-from ctmc_lab import estimators as E
-from ctmc_lab import moments as Mo
 from ctmc_lab.cli.estimate import estimator_fields
-from ctmc_lab.datasets import dna128
-from ctmc_lab.denoisers import OptimalDenoiser
+from ctmc_lab.estimation import estimators as E
+from ctmc_lab.estimation import moments as Mo
+from ctmc_lab.sources.datasets import dna128
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 
 
 def best_of(fn, repeat=3):

@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from ctmc_lab.conditional import conditional_mask_dce, time_free_value
-from ctmc_lab.markov import markov4
-from ctmc_lab.protocol import run_protocol
+from ctmc_lab.estimation.conditional import conditional_mask_dce, time_free_value
+from ctmc_lab.sources.markov import markov4
+from ctmc_lab.studies.protocol import run_protocol
 
 
 def best_of(fn, repeat):

@@ -137,10 +137,10 @@ def _missing(wid: str, name: str, target: str, err: Exception) -> Row:
 # ================================================================================ workloads
 def w1(repeats: int) -> list[Row]:
     """Exact NLL decompositions (absorbing closed form, time-free) for all 128 D128 sequences."""
-    from ctmc_lab import decompositions as D
-    from ctmc_lab import estimators as E
-    from ctmc_lab.datasets import dna128
-    from ctmc_lab.denoisers import OptimalDenoiser
+    from ctmc_lab.estimation import estimators as E
+    from ctmc_lab.exact import decompositions as D
+    from ctmc_lab.sources.datasets import dna128
+    from ctmc_lab.sources.denoisers import OptimalDenoiser
 
     name = "D128: ∫mdce/λ (closed form) + time-free, all 128 sequences"
     target = "≤ 0.05 s and ≥ 10× faster than 2^15-draw MC"
@@ -192,9 +192,9 @@ def w1(repeats: int) -> list[Row]:
 
 def w2(repeats: int) -> list[Row]:
     """Uniform-noise NLL by ∫ mdse ds to 1e-9 for all 128 D128 sequences (Theorem 3.2)."""
-    from ctmc_lab import decompositions as D
-    from ctmc_lab import generators
-    from ctmc_lab.datasets import dna128
+    from ctmc_lab.exact import decompositions as D
+    from ctmc_lab.forward import generators
+    from ctmc_lab.sources.datasets import dna128
 
     name = "D128: uniform-Q ∫mdse ds to 1e-9, all 128 sequences"
     target = "≤ 30 s, max error ≤ 1e-9"
@@ -258,8 +258,8 @@ def _naive_absorbing(T: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 def w3(repeats: int) -> list[Row]:
     """The absorbing forward marginal p_λ of a dense joint over 4^L, pushed to 5^L states."""
-    from ctmc_lab import generators
-    from ctmc_lab.process import absorbing_marginal, apply_all_axes, token_kernel
+    from ctmc_lab.forward import generators
+    from ctmc_lab.forward.process import absorbing_marginal, apply_all_axes, token_kernel
 
     rows = []
     s = -math.log1p(-0.3)  # λ = 0.3
@@ -342,7 +342,7 @@ def _available_bytes() -> float:
 
 
 def _full_support(length: int):
-    from ctmc_lab import datasets
+    from ctmc_lab.sources import datasets
 
     return datasets.dirichlet(4, length, rng=length)
 
@@ -351,7 +351,7 @@ def _kl_rate_naive(noised, x0):
     """dF/ds with one full expectation per position (L^2 axis steps), as before issue 7."""
     from scipy.special import xlogy
 
-    from ctmc_lab.process import apply_along_axes
+    from ctmc_lab.forward.process import apply_along_axes
     from ctmc_lab.sequences import flat_index
 
     Q, K, Kc = noised.generator.Q, noised.K, noised.clean_kernel
@@ -375,8 +375,9 @@ def _imdse_check(p, naive: bool = False) -> float:
 
     ``naive`` uses the twins: the L^2 kl_rate and the ``contract`` mdse.
     """
-    from ctmc_lab import generators, information, scores
-    from ctmc_lab.process import NoisedDistribution
+    from ctmc_lab.exact import information, scores
+    from ctmc_lab.forward import generators
+    from ctmc_lab.forward.process import NoisedDistribution
 
     gen, s, h = generators.uniform(4), 0.5, 1e-3
     noised = NoisedDistribution.at_noise_level(p, gen, s)
@@ -490,11 +491,11 @@ def w5(repeats: int) -> list[Row]:
     name = "markov4: A(M) for all 2^16 - 1 masks of a 16-token response"
     target = "≤ 2 s"
     try:
-        from ctmc_lab.conditional import conditional_mask_dce, conditional_nll
-        from ctmc_lab.markov import markov4
+        from ctmc_lab.estimation.conditional import conditional_mask_dce, conditional_nll
+        from ctmc_lab.sources.markov import markov4
     except ImportError as err:
         return [_missing("W5", name, target, err)]
-    from ctmc_lab.moments import time_free_sum
+    from ctmc_lab.estimation.moments import time_free_sum
 
     chain = markov4()
     x = chain.sample(32, rng=7)
@@ -592,11 +593,11 @@ def w7(repeats: int) -> list[Row]:
     name = "D128: time-free MC draws per second with c*"
     target = "≥ 1e6 mask draws/s"
     try:
-        from ctmc_lab import estimators as E
+        from ctmc_lab.estimation import estimators as E
     except ImportError as err:
         return [_missing("W7", name, target, err)]
-    from ctmc_lab.datasets import dna128
-    from ctmc_lab.denoisers import OptimalDenoiser
+    from ctmc_lab.sources.datasets import dna128
+    from ctmc_lab.sources.denoisers import OptimalDenoiser
 
     p = dna128()
     c = OptimalDenoiser(p)

@@ -72,7 +72,7 @@ def _run(argv: list[str], threads: int) -> float:
 
 
 def measure(repeats: int, busy: int) -> list[dict]:
-    from ctmc_lab import datasets
+    from ctmc_lab.sources import datasets
 
     seq = datasets.dna128().decode(datasets.dna128().support[:1])[0]
     rows = []

@@ -38,8 +38,11 @@ import numpy as np
 import scipy.linalg
 import sympy as sp
 
-from ctmc_lab import datasets, figures, generators, information, scores
-from ctmc_lab.process import NoisedDistribution, token_kernel
+from ctmc_lab.exact import information, scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import NoisedDistribution, token_kernel
+from ctmc_lab.sources import datasets
+from ctmc_lab.studies import figures
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -98,7 +101,7 @@ for g in (absorbing, uniform):
 # %% [markdown]
 # ## 3. The curves
 #
-# `ctmc_lab.figures.imdse_curves` draws the same identities along the schedule
+# `ctmc_lab.studies.figures.imdse_curves` draws the same identities along the schedule
 # loglinear($\varepsilon=0$), for which $\lambda(t) = t$ and the process is fully noised at
 # $t = 1$. Panel (a): the KL and the mutual information $I(x_0; x_t) = \mathbb E_{p_0}\,\mathrm{KL}$,
 # starting at $-\log p_0(x_0)$ and $H(p_0)$. Panel (b): their exact rates and $-$mdse, pointwise

@@ -33,10 +33,12 @@
 import numpy as np
 from scipy.special import beta, comb
 
-from ctmc_lab import datasets, estimators, figures, moments
-from ctmc_lab.absorbing import harmonic
-from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.plotting import COLORS, new_figure, style
+from ctmc_lab.estimation import estimators, moments
+from ctmc_lab.masks import harmonic
+from ctmc_lab.plotting.style import COLORS, new_figure, style
+from ctmc_lab.sources import datasets
+from ctmc_lab.sources.denoisers import OptimalDenoiser
+from ctmc_lab.studies import figures
 
 # %% [markdown]
 # ## 1. The harmonic weights

@@ -34,10 +34,11 @@
 # %config InlineBackend.figure_format = "retina"
 import numpy as np
 
-from ctmc_lab import conditional, figures
-from ctmc_lab.absorbing import harmonic
-from ctmc_lab.markov import markov4
-from ctmc_lab.protocol import sample_pair
+from ctmc_lab.estimation import conditional
+from ctmc_lab.masks import harmonic
+from ctmc_lab.sources.markov import markov4
+from ctmc_lab.studies import figures
+from ctmc_lab.studies.protocol import sample_pair
 
 chain = markov4()
 print(chain.describe())

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ctmc_lab import generators
-from ctmc_lab.distributions import JointDistribution
-from ctmc_lab.schedules import Cosine, Geometric, Linear, Loglinear
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.schedules import Cosine, Geometric, Linear, Loglinear
+from ctmc_lab.sources.joint import JointDistribution
 
 if TYPE_CHECKING:  # framework imports this module, so the runtime import stays in range_skip
     from .framework import Skip
@@ -126,7 +126,7 @@ def label(dist: JointDistribution, x) -> str:
 
 def range_skip(case: str, err) -> Skip:
     """The skip of a case that float64 cannot represent: ``err`` is the library's own
-    :class:`ctmc_lab.process.NumericalRangeError` refusal (p_s or a kernel entry underflows,
+    :class:`ctmc_lab.forward.process.NumericalRangeError` refusal (p_s or a kernel entry underflows,
     Q too stiff), caught by exactly that type so that any other exception stays an error."""
     from .framework import Skip
 
@@ -174,8 +174,8 @@ def fit_budget(dist: JointDistribution, generator, limit: int, budget: float, ev
     evaluation before the check spends anything (None if even one position does not fit)."""
     import time
 
-    from ctmc_lab import scores
-    from ctmc_lab.process import NoisedDistribution
+    from ctmc_lab.exact import scores
+    from ctmc_lab.forward.process import NoisedDistribution
 
     fitted = fit_dense(dist, generator.n_states, limit)
     while fitted is not None:

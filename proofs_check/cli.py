@@ -110,7 +110,7 @@ def run(args) -> int:
     if args.dist is None:
         ctx = runner.default_context(quick=args.quick, seed=args.seed, budget=budget)
     elif args.dist == "markov4" or str(args.dist).startswith("markov:"):
-        from ctmc_lab.markov import load_markov
+        from ctmc_lab.sources.markov import load_markov
 
         chain = load_markov(args.dist, alphabet=args.alphabet, normalize=args.normalize)
         ctx = runner.user_context(

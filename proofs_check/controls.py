@@ -3,7 +3,7 @@
 * Closed-form token kernels against ``scipy.linalg.expm`` and uniformization (A1/A2), and
   the Kronecker-sum generator's exponential against the product of token kernels (A4).
 * mdse_s as E_{x ~ p_{s|0}} ℓ_DSE(x0, x, s*) through the pointwise loss
-  (:func:`ctmc_lab.scores.dse` with :func:`ctmc_lab.scores.concrete_score`), against -dF/ds.
+  (:func:`ctmc_lab.exact.scores.dse` with :func:`ctmc_lab.exact.scores.concrete_score`), against -dF/ds.
 * Negative control (§8 item 1): the same with the DSE weight taken as Q(y, x) (the rate
   from x into y) instead of Q(x, y); Theorem 3.1 then fails for absorbing noise.
 
@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ctmc_lab import generators, information, scores
-from ctmc_lab.generators import kronecker_sum
-from ctmc_lab.process import NoisedDistribution, token_kernel
+from ctmc_lab.exact import information, scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.generators import kronecker_sum
+from ctmc_lab.forward.process import NoisedDistribution, token_kernel
 
 from ._util import DENSE_LIMIT, dist_note, fd_step, fit_dense, five_point, label, pick_sequences, random_generator
 from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
@@ -91,7 +92,7 @@ def expected_dse(noised: NoisedDistribution, x0: np.ndarray, *, wrong_orientatio
     """E_{x ~ p_{s|0}(·|x0)} ℓ_DSE(x0, x, s*) by enumerating the states reachable from x0.
 
     With ``wrong_orientation`` the weight is Q(y, x) instead of Q(x, y): the generator seen by
-    :func:`ctmc_lab.scores.dse` is replaced by its transpose (the kernel is kept).
+    :func:`ctmc_lab.exact.scores.dse` is replaced by its transpose (the kernel is kept).
     """
     K = noised.K
     reach = [np.flatnonzero(K[:, b] > 0) for b in x0]

@@ -9,7 +9,7 @@ the n target positions and carries the value (n/x_j) A(M_j). Two rules:
 * ``llada_stratified_fixed``: x_j = ((k - 1 + floor(j n/b)) mod n) + 1 in integers.
 
 Here every point is a ``fractions.Fraction`` and Python's ``round`` of a Fraction rounds
-half to even, so nothing is shared with the float32 replica in :mod:`ctmc_lab.llada`.
+half to even, so nothing is shared with the float32 replica in :mod:`ctmc_lab.estimation.llada`.
 
 Where exact rationals equal torch's float32: when b is a power of two and 2 n b ≤ 2^24. Then
 n/b and (b-1) n/b are dyadic with at most log2(b) fractional bits; the end point

@@ -1,16 +1,16 @@
 """The Monte Carlo estimators users run, verified against -log p0 (``docs/theory.md`` §4, §6, §8).
 
-Every estimator of :data:`ctmc_lab.estimators.ESTIMATORS` is checked, so one registered
+Every estimator of :data:`ctmc_lab.estimation.estimators.ESTIMATORS` is checked, so one registered
 later appears here by itself. For each, on sequences of the subset-table distribution with
-the optimal denoiser c* (queried like a model, through :class:`ctmc_lab.estimators.MaskDCE`):
+the optimal denoiser c* (queried like a model, through :class:`ctmc_lab.estimation.estimators.MaskDCE`):
 
 * **sampler law**: a seeded run through a recording oracle; the masks the sampler actually
   drew (their popcounts and their spread over the C(n, m) masks of each size) against the
   reference law of this module (a chi-square bound at p = 1e-6), and the value weight each
   draw carries, g / A(M), against the reference weight;
 * **exact mean**: Σ_M P(M) f_m A(M) by enumerating the estimator's own law
-  (:func:`ctmc_lab.estimators.mask_size_scheme`, or the Beta integral of λ-DCE), against
-  -log p0 from the table, and :func:`ctmc_lab.moments.estimator_moments` against it;
+  (:func:`ctmc_lab.estimation.estimators.mask_size_scheme`, or the Beta integral of λ-DCE), against
+  -log p0 from the table, and :func:`ctmc_lab.estimation.moments.estimator_moments` against it;
 * **Monte Carlo**: the seeded run's mean within z = 5 standard errors of -log p0.
 
 The audited biased variants (:data:`BIASED`, an explicit table because the registry does not
@@ -24,7 +24,7 @@ rule of :mod:`proofs_check.count_rules`: every batch's drawn counts must be the 
 rule, k uniform and the masks uniform given their sizes (chi-square); the exact mean of a batch
 mean comes from the rational rule and the per-count mean losses μ_m enumerated here; the fix
 must give -log p0, LLaDA's rule is a control with its exact bias; the Monte Carlo bound uses the
-exact variance of a batch mean (its rows are dependent); and ``ctmc_lab.llada``'s count law and
+exact variance of a batch mean (its rows are dependent); and ``ctmc_lab.estimation.llada``'s count law and
 moments are compared with the rational ones.
 """
 
@@ -37,9 +37,9 @@ from scipy import integrate
 from scipy.special import betaln, comb
 from scipy.stats import chi2
 
-from ctmc_lab import estimators, moments
-from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.schedules import Loglinear
+from ctmc_lab.estimation import estimators, moments
+from ctmc_lab.forward.schedules import Loglinear
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 
 from . import count_rules
 from ._util import fit_queries, label, pick_sequences
@@ -66,7 +66,7 @@ def _harmonic(n: int) -> float:
 
 def reference_law(name: str, n: int):
     """(q, f) of a named estimator, written out here independently of :mod:`ctmc_lab` (the
-    same table as :func:`ctmc_lab.estimators.mask_size_scheme` on purpose: it is its twin):
+    same table as :func:`ctmc_lab.estimation.estimators.mask_size_scheme` on purpose: it is its twin):
     q[m] = P(mask size m), f[m] = value weight (None where the weight is random, as 1/λ).
     Returns None for an estimator this module has no reference for."""
     m = np.arange(n + 1, dtype=float)
@@ -482,14 +482,14 @@ def exact_mean(ctx):
     theorem="Estimators (§6)",
     method="float64",
     tolerance=TOL_ENUM,
-    statement="ctmc_lab.llada counts, law, moments = rational twin",
+    statement="ctmc_lab.estimation.llada counts, law, moments = rational twin",
     cost=0.5,
 )
 def count_rule_library(ctx):
-    """The library's float32 count rules and exact moments (:mod:`ctmc_lab.llada`) against the
+    """The library's float32 count rules and exact moments (:mod:`ctmc_lab.estimation.llada`) against the
     rational twin of :mod:`proofs_check.count_rules`: the count tables and laws over a grid of
     (n, b) with b a power of two (where float32 is exact), and E Ḡ, Var Ḡ of a batch mean."""
-    from ctmc_lab import llada
+    from ctmc_lab.estimation import llada
 
     for name in count_rules.RULES:
         rule = "llada" if name == "llada_stratified" else "fixed"
@@ -505,7 +505,7 @@ def count_rule_library(ctx):
                     )
                 )
         yield Result(
-            f"{name}; ctmc_lab.llada count_law vs the rational law, n ≤ {_GRID_N[-1]}, b ∈ "
+            f"{name}; ctmc_lab.estimation.llada count_law vs the rational law, n ≤ {_GRID_N[-1]}, b ∈ "
             f"{{1..64}} powers of two ({bad} count tables differ); max |Δw|",
             float(worst),
             0.0,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ctmc_lab.distributions import JointDistribution
+from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = [
     "METHODS",

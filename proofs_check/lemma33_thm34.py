@@ -2,8 +2,8 @@
 any denoiser), in float64, for absorbing noise (``docs/theory.md`` §3.2–§3.3).
 
 A denoiser c and a score s_t *correspond* when s_t(x)_{(i,v)} = (1-λ(t))/λ(t) c(x)_{i,v}.
-The DSE comes from :func:`ctmc_lab.scores.dse` (the generic neighbour sum with the
-forward-rate weight Q_t(x, y)), the DCE from :func:`ctmc_lab.scores.dce`.
+The DSE comes from :func:`ctmc_lab.exact.scores.dse` (the generic neighbour sum with the
+forward-rate weight Q_t(x, y)), the DCE from :func:`ctmc_lab.exact.scores.dce`.
 
 Negative control: σ̄(t) in place of the rate σ(t) in Lemma 3.3 (§8 item 2).
 """
@@ -14,10 +14,12 @@ import numpy as np
 from scipy import integrate
 from scipy.special import log_softmax
 
-from ctmc_lab import absorbing, generators, scores
-from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.process import token_kernel
+from ctmc_lab import masks
+from ctmc_lab.exact import scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import token_kernel
 from ctmc_lab.sequences import subset_members
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 
 from ._util import SCHEDULES, fit_queries, label, pick_sequences
 from .framework import TOL_ENUM, TOL_QUAD, Result, Skip, check
@@ -37,7 +39,7 @@ HORIZONS = {
 def corresponding_score(x: np.ndarray, log_c: np.ndarray, mask_level: float, n_states: int) -> np.ndarray:
     """s_t(x)_{(i,v)} = (1-λ)/λ c(x)_{i,v} at masked i, v ∈ V; 1 elsewhere (unweighted entries).
 
-    Returns a (B, L, S) array in the layout of :func:`ctmc_lab.scores.dse`.
+    Returns a (B, L, S) array in the layout of :func:`ctmc_lab.exact.scores.dse`.
     """
     B, L, N = log_c.shape
     out = np.ones((B, L, n_states))
@@ -200,7 +202,7 @@ def thm34(ctx):
             Lam = float(sch.mask_level(T))
             f = lambda t: _expected_dse(dist, gen, x0, visible, x_all, log_c, sch, t)
             lhs = integrate.quad(f, 0.0, T, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
-            rhs = float(absorbing.mdce_integral(A_c, Lam))
+            rhs = float(masks.mdce_integral(A_c, Lam))
             nll = float(dist.nll(x0))
             yield Result(
                 f"{'' if dist is ctx.small else dist.name + '; '}{sname}; T={T}, Λ={Lam:.4g}; "

@@ -8,7 +8,7 @@
 * every mdse summation method (§2.3) against the others;
 * the decompositions of ``ctmc-lab nll`` and the conditional helpers (Cor 4.3, Thm 4.2)
   against -log p0 from marginal sums;
-* the exact variances of :mod:`ctmc_lab.moments` against an enumeration of each estimator's
+* the exact variances of :mod:`ctmc_lab.estimation.moments` against an enumeration of each estimator's
   reference law, and the t-estimators' exact mean against a quadrature written here.
 """
 
@@ -20,10 +20,12 @@ import numpy as np
 from scipy import integrate
 from scipy.special import betaln, comb
 
-from ctmc_lab import conditional, decompositions, estimators, generators, moments, scores
-from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.process import NoisedDistribution
-from ctmc_lab.schedules import Loglinear
+from ctmc_lab.estimation import conditional, estimators, moments
+from ctmc_lab.exact import decompositions, scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import NoisedDistribution
+from ctmc_lab.forward.schedules import Loglinear
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 
 from ._util import DENSE_LIMIT, SCHEDULES, fit_dense, fit_queries, five_point, label, pick_sequences, random_generator
 from .estimators_check import reference_law
@@ -143,7 +145,7 @@ def denoiser_brute_force(ctx):
     cost=0.4,
 )
 def mdse_methods(ctx):
-    """Every summation method of :func:`ctmc_lab.scores.mdse` (the Thm 3.1 rows use
+    """Every summation method of :func:`ctmc_lab.exact.scores.mdse` (the Thm 3.1 rows use
     ``contract`` against the differences of F) against ``contract``: absorbing, uniform and a
     random generic Q, three noise levels; relative residual."""
     n = ctx.small.n_tokens
@@ -215,7 +217,7 @@ def nll_routes(ctx):
     cost=0.4,
 )
 def conditional_helpers(ctx):
-    """:mod:`ctmc_lab.conditional` on the subset-table distribution and on the Markov chain:
+    """:mod:`ctmc_lab.estimation.conditional` on the subset-table distribution and on the Markov chain:
     ``conditional_nll``, the time-free value and the Thm 4.2 integral of
     ``conditional_mask_dce``, against log P(x^{I2}) - log P(x^{I1 ∪ I2}) by direct sums (a
     brute-force window joint for the chain)."""
@@ -296,7 +298,7 @@ def t_mean_reference(A: np.ndarray, kind: str, eps: float = 1e-3) -> float:
     cost=0.4,
 )
 def moments_variances(ctx):
-    """:func:`ctmc_lab.moments.estimator_moments` variances against Σ_M P(M)(f_m A(M) - E g)²
+    """:func:`ctmc_lab.estimation.moments.estimator_moments` variances against Σ_M P(M)(f_m A(M) - E g)²
     over the reference law of each mask-size scheme, λ-DCE's E g² = Σ_{m≥2} A² B(m-1, n-m+1)
     (infinite iff a singleton term is positive), and the t-DCE/t-DSE exact means of
     :func:`moments.t_estimator_moments` against :func:`t_mean_reference` (relative)."""

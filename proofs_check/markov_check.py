@@ -1,7 +1,7 @@
 """The Markov source (``docs/theory.md`` §1.1, §5.4): forward–backward against brute force, and
 Cor. 4.3 on prompt–response pairs against the chain rule, in float64 and mpmath.
 
-The reference here shares nothing with :mod:`ctmc_lab.markov` but the transition table: the
+The reference here shares nothing with :mod:`ctmc_lab.sources.markov` but the transition table: the
 stationary law of the lifted chain is solved from its balance equations, window
 probabilities come from the chain rule written out here, and conditionals are ratios of
 brute-force sums over all N^L windows. The rows run on ``ctx.chain`` (a seeded order-2

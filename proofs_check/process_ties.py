@@ -4,10 +4,10 @@ The closed forms on the subset table h(U) = -log P0(x0^U) hold for *any* set fun
 h(∅) = 0 (they are re-indexings), so here every quantity comes from the process instead:
 
 * mdce(x0, λ) = E_{x ~ p_{λ|0}(·|x0)} ℓ_DCE(x0, x, c*): the law of the mask pattern from the
-  dense token kernel exp(sQ) at s = -log(1-λ) (:func:`ctmc_lab.process.token_kernel`), the
+  dense token kernel exp(sQ) at s = -log(1-λ) (:func:`ctmc_lab.forward.process.token_kernel`), the
   loss from the optimal denoiser queried on every masked input (``masked_dce``);
 * KL(p_{λ|0} ‖ p_λ) and its λ-derivative from the dense process
-  (:func:`ctmc_lab.information.kl`, a 5-point difference in λ), never from h;
+  (:func:`ctmc_lab.exact.information.kl`, a 5-point difference in λ), never from h;
 * Thm 4.1 on every prefix window: the time-free sum over the window's masks, the other
   positions masked (marginalised), against -log P0(x0^{window}) by direct marginal sums.
   A set function h that is wrong anywhere but at its two endpoints breaks these rows.
@@ -22,8 +22,10 @@ import math
 
 import numpy as np
 
-from ctmc_lab import absorbing, generators, information
-from ctmc_lab.process import NoisedDistribution, token_kernel
+from ctmc_lab import masks
+from ctmc_lab.exact import information
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import NoisedDistribution, token_kernel
 from ctmc_lab.sequences import popcount, subset_members
 
 from ._util import DENSE_LIMIT, fit_dense, fit_queries, five_point, label, pick_sequences, worst
@@ -68,7 +70,7 @@ def _dense_kl(dist, x0, lam: float) -> float:
 def random_h(dist, x0, rng) -> np.ndarray:
     """A set function h over visible bitmasks with the right endpoints only: h(∅) = 0,
     h([L]) = -log p0(x0), and every other entry the true value times U(0.3, 1.7)."""
-    h = absorbing.subset_entropy(dist.subset_table(x0))
+    h = masks.subset_entropy(dist.subset_table(x0))
     fake = h * rng.uniform(0.3, 1.7, size=h.shape)
     fake[0], fake[-1] = 0.0, h[-1]
     return fake
@@ -261,10 +263,10 @@ def control_random_h(ctx):
         return
     x0 = seqs[0]
     rng = ctx.rng(91)
-    h_true = absorbing.subset_entropy(dist.subset_table(x0))
+    h_true = masks.subset_entropy(dist.subset_table(x0))
     h = random_h(dist, x0, rng)
     gap = float(np.max(np.abs(np.where(np.isfinite(h_true), h - h_true, 0.0))))
-    A_mask = absorbing.mask_dce(h)
+    A_mask = masks.mask_dce(h)
     rows = _cor36_rows(dist, seqs, A_mask[None])
     w = worst([abs(a - r) for a, r, *_ in rows])
     a, r, _, lam = rows[w]

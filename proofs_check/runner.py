@@ -13,8 +13,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from ctmc_lab import datasets
 from ctmc_lab.cli._common import Progress
+from ctmc_lab.sources import datasets
 
 from . import framework
 from .framework import METHODS, REGISTRY, Check, CheckRecord, Context, Result, Skip, SkipRecord
@@ -149,7 +149,7 @@ BUILTIN_BUDGET = 120.0
 
 def default_chain(seed: int = 20251024):
     """The Markov source of the default run: a seeded order-2 Dirichlet chain on 3 symbols."""
-    from ctmc_lab.markov import MarkovChain
+    from ctmc_lab.sources.markov import MarkovChain
 
     return MarkovChain.from_dirichlet(3, 2, alpha=0.7, rng=seed, alphabet="abc")
 

@@ -6,10 +6,10 @@ for absorbing, uniform and a random generic Q, at unit rate (noise level s) and 
 every schedule, where the derivative in t is taken by finite differences *in t* (so the
 chain rule mdse(x0, t) = σ(t) mdse_s(x0, σ̄(t)) is tested, not assumed).
 
-The KL comes from :func:`ctmc_lab.information.kl`, mdse from :func:`ctmc_lab.scores.mdse`.
+The KL comes from :func:`ctmc_lab.exact.information.kl`, mdse from :func:`ctmc_lab.exact.scores.mdse`.
 Every derivative is a difference of F *as a function*: the proof's formula for dF/ds
 equals -mdse for any positive p and product q, so a row comparing it with mdse could not
-fail. The library's :func:`ctmc_lab.information.kl_rate` is checked against the
+fail. The library's :func:`ctmc_lab.exact.information.kl_rate` is checked against the
 differences as a library function. Negative control: p_s at the wrong noise level.
 
 The tolerance of a difference against a derivative of size |d| of a function of size |F|
@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab import generators, information, scores
-from ctmc_lab.process import NoisedDistribution
+from ctmc_lab.exact import information, scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import NoisedDistribution
 
 from ._util import (
     DENSE_LIMIT,
@@ -122,7 +123,7 @@ def thm31_unit_fd(ctx):
 
 def fd_rate(dist, gen, seqs, s: float, noised_at=None, *, with_scale: bool = False):
     """dF/ds by a 5-point difference of F(s) = KL(p_{s|0}‖p_s) *as a function* of s
-    (:func:`ctmc_lab.information.kl` at s ± h, s ± 2h, h = min(1e-3, s/500)). ``noised_at``
+    (:func:`ctmc_lab.exact.information.kl` at s ± h, s ± 2h, h = min(1e-3, s/500)). ``noised_at``
     replaces the map s -> NoisedDistribution (the wrong-noise-level control); ``with_scale``
     also returns max |F| over the nodes (:func:`~proofs_check._util.five_point`)."""
     build = noised_at or (lambda u: _noised(dist, gen, u))
@@ -148,7 +149,7 @@ def _fd_mdse_rows(dist, gen, seqs, levels, noised_at=None):
     cost=0.5,
 )
 def thm31_kl_rate(ctx):
-    """The library's exact rate :func:`ctmc_lab.information.kl_rate` (the proof's formula
+    """The library's exact rate :func:`ctmc_lab.exact.information.kl_rate` (the proof's formula
     Σ (Qq) log(q/p_s) - Σ q (Q p_s)/p_s) against a 5-point difference of F(s) as a function.
     The formula equals -mdse_s for any positive p, so only the difference of F ties it to
     p_s = K^{⊗L} p0; relative residual where |dF/ds| > 1."""
@@ -267,7 +268,7 @@ def thm31_schedules(ctx):
 )
 def thm31_marginal(ctx):
     """Theorem 3.1, marginal form, under every schedule: 5-point difference in t of
-    I(x0; x_t) = E_{p0} KL against -σ(t) E_{p0} mdse_s (:func:`ctmc_lab.scores.marginal_mdse`)."""
+    I(x0; x_t) = E_{p0} KL against -σ(t) E_{p0} mdse_s (:func:`ctmc_lab.exact.scores.marginal_mdse`)."""
     for name, gen in generators_under_test(ctx):
         # One KL per support sequence at every node: the tighter quadrature limit applies.
         dist = fit_dense(ctx.small, gen.n_states, QUAD_LIMIT)

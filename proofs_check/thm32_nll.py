@@ -3,9 +3,9 @@
     -log p0(x0) = ∫_0^T mdse(x0, t) dt + KL(p_{T|0}(·|x0) ‖ p_T),   and at T = ∞ without the KL;
     H(p0) = ∫_0^∞ mdse(t) dt (marginal).
 
-Quadrature by ``scipy.integrate.quad`` of :func:`ctmc_lab.scores.mdse` (in s at T = ∞,
+Quadrature by ``scipy.integrate.quad`` of :func:`ctmc_lab.exact.scores.mdse` (in s at T = ∞,
 in t under each schedule at finite T), plus the package's own tanh-sinh route
-(:func:`ctmc_lab.decompositions.mdse_integral`). Uniform noise has an integrable
+(:func:`ctmc_lab.exact.decompositions.mdse_integral`). Uniform noise has an integrable
 log(1/s) singularity at s = 0 (§2.5): the first interval is integrated in u = log s.
 
 Negative controls: dropping the finite-T KL term (§8 item 4), and SEDD's unshifted
@@ -19,9 +19,10 @@ import math
 import numpy as np
 from scipy import integrate
 
-from ctmc_lab import absorbing, decompositions, information, scores
-from ctmc_lab.process import NoisedDistribution, NumericalRangeError
-from ctmc_lab.schedules import Geometric, Loglinear
+from ctmc_lab import masks
+from ctmc_lab.exact import decompositions, information, scores
+from ctmc_lab.forward.process import NoisedDistribution, NumericalRangeError
+from ctmc_lab.forward.schedules import Geometric, Loglinear
 
 from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_budget, label, pick_sequences, prefix_marginal, range_skip
 from .framework import TOL_QUAD, Result, Skip, check
@@ -152,7 +153,7 @@ def thm32_infinite(ctx):
     cost=1.0,
 )
 def thm32_tanh_sinh(ctx):
-    """Theorem 3.2 by the package's tanh-sinh route (:func:`ctmc_lab.decompositions.mdse_integral`,
+    """Theorem 3.2 by the package's tanh-sinh route (:func:`ctmc_lab.exact.decompositions.mdse_integral`,
     s_max = 40 with its KL end term), every support sequence of the small distribution."""
     for name, gen, dist, skip in _two_generators(ctx):
         if skip:
@@ -215,7 +216,7 @@ def thm32_finite(ctx):
 )
 def thm32_marginal(ctx):
     """Theorem 3.2, marginal form: H(p0) = ∫_0^T E_{p0} mdse_s ds + I(x0; x_T), T = 1 and 3
-    in s (unit rate), with :func:`ctmc_lab.scores.marginal_mdse`."""
+    in s (unit rate), with :func:`ctmc_lab.exact.scores.marginal_mdse`."""
     for name, gen, dist, skip in _two_generators(ctx):
         if skip:
             yield skip
@@ -239,19 +240,19 @@ def _closed_form_horizon(dist, x0, schedule, T: float, *, with_kl: bool = True):
     """Absorbing noise only, for distributions too large for the dense route: mdse_s from
     the subset table, mdse_s(x0, s) = (1-λ)/λ mdce(x0, λ) with λ = 1 - e^{-s} (F3, checked by
     Cor 3.6/3.7 rows), integrated in t like :func:`finite_horizon`."""
-    h = absorbing.subset_entropy(dist.subset_table(x0))
-    A = absorbing.mask_dce(h)
+    h = masks.subset_entropy(dist.subset_table(x0))
+    A = masks.mask_dce(h)
 
     def f(t):
         lam = float(schedule.mask_level(t))
         if lam <= 0:
             return 0.0
-        return float(schedule.sigma(t)) * (1 - lam) / lam * float(absorbing.mdce(A, lam)[0])
+        return float(schedule.sigma(t)) * (1 - lam) / lam * float(masks.mdce(A, lam)[0])
 
     t1 = T / 1000
     low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), math.log(t1) - 30.0, math.log(t1), **_QUAD)[0]
     high = integrate.quad(f, t1, T, **_QUAD)[0]
-    end = float(absorbing.kl(h, float(schedule.mask_level(T)))[0]) if with_kl else 0.0
+    end = float(masks.kl(h, float(schedule.mask_level(T)))[0]) if with_kl else 0.0
     return low + high, end
 
 
@@ -263,7 +264,7 @@ def _sensitive_sequence(dist):
         return pick_sequences(dist, 1)[0]
     # A large support: the candidates are 64 spread sequences (each subset table scans the support).
     seqs = dist.support if dist.support_size <= 512 else pick_sequences(dist, 64)
-    A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(seqs)))
+    A = masks.mask_dce(masks.subset_entropy(dist.subset_table(seqs)))
     singles = A[:, 1 << np.arange(dist.length)].sum(axis=1)
     return seqs[int(np.argmax(np.where(np.isfinite(singles), singles, -1)))]
 
@@ -345,6 +346,6 @@ def _missing_piece(ctx, sigma_min: float) -> float:
     if gen.n_states**dist.length <= QUAD_LIMIT:
         f = lambda s: _mdse_s(dist, gen, x0, s)
     else:
-        A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(x0)))
-        f = lambda s: float(np.exp(-s) / -np.expm1(-s) * absorbing.mdce(A, -np.expm1(-s))[0]) if s > 0 else 0.0
+        A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
+        f = lambda s: float(np.exp(-s) / -np.expm1(-s) * masks.mdce(A, -np.expm1(-s))[0]) if s > 0 else 0.0
     return integrate.quad(f, 0.0, sigma_min, epsabs=1e-16, epsrel=1e-10, limit=100)[0]

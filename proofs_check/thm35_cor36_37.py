@@ -3,10 +3,10 @@
 
 Two routes are compared wherever possible:
 
-* the subset table h(U) = -log P0(x0^U) and the closed forms of :mod:`ctmc_lab.absorbing`
+* the subset table h(U) = -log P0(x0^U) and the closed forms of :mod:`ctmc_lab.masks`
   (KL as a polynomial in λ, mdce, Beta integrals);
 * the optimal denoiser queried on masked inputs (the DCE sums A(M)), and the dense forward
-  process of :mod:`ctmc_lab.process` / :mod:`ctmc_lab.information`.
+  process of :mod:`ctmc_lab.forward.process` / :mod:`ctmc_lab.exact.information`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import numpy as np
 from scipy import integrate
 from scipy.special import log_softmax
 
-from ctmc_lab import absorbing, generators, information, process
-from ctmc_lab.denoisers import OptimalDenoiser
+from ctmc_lab import masks
+from ctmc_lab.exact import information
+from ctmc_lab.forward import generators, process
 from ctmc_lab.sequences import flat_index, popcount, subset_members
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 
 from ._util import DENSE_LIMIT, fit_dense, five_point, label, pick_sequences, worst
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
@@ -36,8 +38,8 @@ def _table(ctx, count):
     if dist.length > _MAX_LENGTH:
         return Skip(f"L={dist.length}", f"2^{dist.length} subsets exceed the limit L ≤ {_MAX_LENGTH}")
     seqs = pick_sequences(dist, count)
-    h = absorbing.subset_entropy(dist.subset_table(seqs))
-    return dist, seqs, h, absorbing.mask_dce(h)
+    h = masks.subset_entropy(dist.subset_table(seqs))
+    return dist, seqs, h, masks.mask_dce(h)
 
 
 # ------------------------------------------------------------------------------ Thm 3.5
@@ -180,7 +182,7 @@ def thm35_minimiser(ctx):
     cost=0.3,
 )
 def cor36_closed(ctx):
-    """Algebra, not evidence of Cor 3.6: the closed forms of :mod:`ctmc_lab.absorbing` on one
+    """Algebra, not evidence of Cor 3.6: the closed forms of :mod:`ctmc_lab.masks` on one
     subset table h satisfy kl_rate(h, λ) = -mdce(A_h, λ)/λ for *any* h with h(∅) = 0. It
     checks the polynomial code (exact derivative vs the mask sum); ``cor36.process`` is the
     evidence.
@@ -195,8 +197,8 @@ def cor36_closed(ctx):
         return
     dist, seqs, h, A = parts
     lam = np.array([1e-3, 0.1, 0.4, 0.7, 0.95])
-    lhs = absorbing.kl_rate(h, lam)  # (B, K)
-    rhs = -absorbing.mdce(A, lam) / lam
+    lhs = masks.kl_rate(h, lam)  # (B, K)
+    rhs = -masks.mdce(A, lam) / lam
     terms = 2 * dist.length * np.where(np.isfinite(h), np.abs(h), 0.0).max(axis=1)  # bound on Σ_U |h d_U|
     err = np.abs(lhs - rhs) / np.maximum(np.maximum(1.0, np.abs(rhs)), terms[:, None])
     b, k = np.unravel_index(worst(err.ravel()), err.shape)
@@ -239,8 +241,8 @@ def cor36_fd(ctx):
     rows = []
     for b in range(len(seqs)):
         for lam in (0.05, 0.3, 0.6, 0.9):
-            d = five_point(lambda x: float(absorbing.kl(h[b], x)[0]), lam, min(1e-3, lam / 500))
-            rows.append((d, float(-absorbing.mdce(A[b], lam)[0] / lam), b, lam))
+            d = five_point(lambda x: float(masks.kl(h[b], x)[0]), lam, min(1e-3, lam / 500))
+            rows.append((d, float(-masks.mdce(A[b], lam)[0] / lam), b, lam))
     # Relative: the KL is a degree-L polynomial in λ whose difference error grows with |dKL/dλ|.
     err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]
     w = worst(err)
@@ -258,8 +260,8 @@ def cor36_fd(ctx):
 )
 def cor36_dense(ctx):
     """The closed form KL_λ = Σ_U (1-λ)^|U| λ^(L-|U|) h(U) (F2) against the dense absorbing
-    process (:func:`ctmc_lab.information.kl` at s = -log(1-λ)), and the library's exact rate
-    :func:`ctmc_lab.information.kl_rate`/(1-λ) against -mdce/λ with mdce = E_{p_{λ|0}} ℓ_DCE(c*),
+    process (:func:`ctmc_lab.exact.information.kl` at s = -log(1-λ)), and the library's exact rate
+    :func:`ctmc_lab.exact.information.kl_rate`/(1-λ) against -mdce/λ with mdce = E_{p_{λ|0}} ℓ_DCE(c*),
     the mask law from the dense kernel (``cor36.process`` differentiates the KL instead)."""
     gen = generators.absorbing(ctx.small.n_tokens)
     dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
@@ -267,14 +269,14 @@ def cor36_dense(ctx):
         yield Skip(f"absorbing; {gen.n_states} states per token", f"dense limit {DENSE_LIMIT}")
         return
     seqs = pick_sequences(dist, 2 if ctx.quick else 4)
-    h = absorbing.subset_entropy(dist.subset_table(seqs))
+    h = masks.subset_entropy(dist.subset_table(seqs))
     visible = subset_members(dist.length)
     A = masked_dce(dist, seqs, visible, np.ones(dist.length, bool))  # indexed by visible set
     rows_kl, rows_rate = [], []
     for lam in (0.1, 0.5, 0.85):
         noised = process.NoisedDistribution.at_noise_level(dist, gen, -np.log1p(-lam))
         dense = information.kl(noised, seqs)
-        closed = absorbing.kl(h, lam)[:, 0]
+        closed = masks.kl(h, lam)[:, 0]
         rate = information.kl_rate(noised, seqs) / (1 - lam)
         full = (1 << dist.length) - 1
         mdce = np.array(
@@ -320,7 +322,7 @@ def cor37_quad(ctx):
                 )
 
             val = integrate.quad(integrand, 0.0, upper, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
-            kl = 0.0 if upper == 1.0 else float(absorbing.kl(h[b], upper)[0])
+            kl = 0.0 if upper == 1.0 else float(masks.kl(h[b], upper)[0])
             rows.append((nll[b], val + kl, b, val, kl))
         w = worst([abs(a - r) for a, r, *_ in rows])
         a, r, b, val, kl = rows[w]
@@ -340,7 +342,7 @@ def cor37_quad(ctx):
     cost=0.3,
 )
 def cor37_beta(ctx):
-    """Algebra: the exact incomplete-Beta sums of :func:`ctmc_lab.absorbing.mdce_integral` on
+    """Algebra: the exact incomplete-Beta sums of :func:`ctmc_lab.masks.mdce_integral` on
     the subset table (every support sequence, Λ = 1 and 0.7, and marginally) reproduce
     h([L]) = -log p0; this holds for any h and checks the Beta-weight code. At Λ = 1 it is
     also the subset-table form of Thm 4.1."""
@@ -353,8 +355,8 @@ def cor37_beta(ctx):
     dist, seqs, h, A = parts
     nll = dist.nll(seqs)
     for upper in (1.0, 0.7):
-        kl = 0.0 if upper == 1.0 else absorbing.kl(h, upper)[:, 0]
-        rhs = absorbing.mdce_integral(A, upper) + kl
+        kl = 0.0 if upper == 1.0 else masks.kl(h, upper)[:, 0]
+        rhs = masks.mdce_integral(A, upper) + kl
         w = worst(np.abs(nll - rhs))
         yield Result(
             f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[w])})", float(nll[w]), float(rhs[w])
@@ -364,5 +366,5 @@ def cor37_beta(ctx):
         yield Result(
             f"{dist.name}; marginal: H(p0) = Σ p0 ∫ mdce/λ (Λ=1)",
             dist.entropy(),
-            float(p @ absorbing.mdce_integral(A, 1.0)),
+            float(p @ masks.mdce_integral(A, 1.0)),
         )

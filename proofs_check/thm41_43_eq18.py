@@ -2,9 +2,9 @@
 and the coupled ratio identity (Eq. 18), in float64 (``docs/theory.md`` §4).
 
 The conditionals -log p0(x0^i | x0^I) come from the optimal denoiser c* queried on masked
-inputs (:class:`ctmc_lab.denoisers.OptimalDenoiser`), exactly as a model would be scored;
-the left-hand sides come from direct marginal sums (:meth:`~ctmc_lab.distributions.JointDistribution.marginal`,
-:meth:`~ctmc_lab.distributions.JointDistribution.nll`). The two routes share no code beyond the support table.
+inputs (:class:`ctmc_lab.sources.denoisers.OptimalDenoiser`), exactly as a model would be scored;
+the left-hand sides come from direct marginal sums (:meth:`~ctmc_lab.sources.joint.JointDistribution.marginal`,
+:meth:`~ctmc_lab.sources.joint.JointDistribution.nll`). The two routes share no code beyond the support table.
 
 Negative controls: dropping the fully-masked set I = ∅ from Thm 4.1 (§8 item 5); H of the
 whole length in place of H of the target length in Cor 4.3 (§8 item 6).
@@ -18,8 +18,8 @@ import numpy as np
 from scipy import integrate
 from scipy.special import beta
 
-from ctmc_lab.denoisers import OptimalDenoiser
 from ctmc_lab.sequences import popcount, subset_members
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 
 from ._util import fit_queries, label, pick_sequences, prefix_marginal, worst
 from .framework import TOL_ENUM, TOL_QUAD, Result, Skip, check

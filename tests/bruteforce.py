@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import scipy.linalg
 
-from ctmc_lab.generators import kronecker_sum
+from ctmc_lab.forward.generators import kronecker_sum
 from ctmc_lab.sequences import flat_index
 
 

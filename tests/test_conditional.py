@@ -17,9 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab import datasets
 from ctmc_lab.cli.markov_protocol import is_markov_spec, load_markov, run_protocol
-from ctmc_lab.conditional import (
+from ctmc_lab.estimation.conditional import (
     conditional_estimate,
     conditional_likelihood,
     conditional_log_ratio,
@@ -29,9 +28,10 @@ from ctmc_lab.conditional import (
     theorem42_integral,
     time_free_value,
 )
-from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.markov import MarkovChain, markov4
-from ctmc_lab.protocol import run_protocol as protocol_run
+from ctmc_lab.sources import datasets
+from ctmc_lab.sources.denoisers import OptimalDenoiser
+from ctmc_lab.sources.markov import MarkovChain, markov4
+from ctmc_lab.studies.protocol import run_protocol as protocol_run
 from ctmc_lab.testing.strategies import budget
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab.datasets import dirichlet, dna128
-from ctmc_lab.denoisers import CallableDenoiser, Denoiser, MixedDenoiser, OptimalDenoiser, TemperedDenoiser
+from ctmc_lab.sources.datasets import dirichlet, dna128
+from ctmc_lab.sources.denoisers import CallableDenoiser, Denoiser, MixedDenoiser, OptimalDenoiser, TemperedDenoiser
 from ctmc_lab.testing.strategies import budget
 
 

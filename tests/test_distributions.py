@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab import datasets
-from ctmc_lab.distributions import JointDistribution
 from ctmc_lab.sequences import Alphabet, all_sequences, subset_members
+from ctmc_lab.sources import datasets
+from ctmc_lab.sources.joint import JointDistribution
 from ctmc_lab.testing.strategies import distributions
 
 from . import bruteforce

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab import estimators as E
-from ctmc_lab import moments as Mo
-from ctmc_lab.datasets import dirichlet, dna128, iid_product
-from ctmc_lab.denoisers import CallableDenoiser, MixedDenoiser, OptimalDenoiser
-from ctmc_lab.schedules import Loglinear
+from ctmc_lab.estimation import estimators as E
+from ctmc_lab.estimation import moments as Mo
+from ctmc_lab.forward.schedules import Loglinear
+from ctmc_lab.sources.datasets import dirichlet, dna128, iid_product
+from ctmc_lab.sources.denoisers import CallableDenoiser, MixedDenoiser, OptimalDenoiser
 from ctmc_lab.testing.strategies import budget
 
 N_MC = 1 << 16
@@ -322,8 +322,9 @@ def test_cli_estimate_json(tmp_path, d128):
 
 
 def test_preloaded_table_gives_the_same_draws_as_the_denoiser():
-    from ctmc_lab import datasets, estimators
-    from ctmc_lab.denoisers import OptimalDenoiser
+    from ctmc_lab.estimation import estimators
+    from ctmc_lab.sources import datasets
+    from ctmc_lab.sources.denoisers import OptimalDenoiser
 
     p = datasets.dna128()
     den = OptimalDenoiser(p)

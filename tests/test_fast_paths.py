@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab import datasets, decompositions, generators, information, scores
-from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.process import (
+from ctmc_lab.exact import decompositions, information, scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import (
     NoisedDistribution,
     absorbing_marginal,
     apply_along_axes,
@@ -21,6 +21,8 @@ from ctmc_lab.process import (
     token_kernel,
 )
 from ctmc_lab.sequences import flat_index
+from ctmc_lab.sources import datasets
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
 
 TOL = 1e-12

@@ -21,9 +21,12 @@ import numpy as np
 import pytest
 from scipy.special import beta as beta_fn
 
-from ctmc_lab import datasets, figures, generators, plotting
+from ctmc_lab import plotting
 from ctmc_lab.cli import figures as cli_figures
-from ctmc_lab.protocol import run_protocol
+from ctmc_lab.forward import generators
+from ctmc_lab.sources import datasets
+from ctmc_lab.studies import figures
+from ctmc_lab.studies.protocol import run_protocol
 from tests import bruteforce
 
 DNA = "ATGC"

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctmc_lab import conditional, estimators, llada, moments
-from ctmc_lab.datasets import dna128, dna128_like
-from ctmc_lab.denoisers import OptimalDenoiser
-from ctmc_lab.markov import MarkovChain, markov4
-from ctmc_lab.protocol import sample_pair
+from ctmc_lab.estimation import conditional, estimators, llada, moments
+from ctmc_lab.sources.datasets import dna128, dna128_like
+from ctmc_lab.sources.denoisers import OptimalDenoiser
+from ctmc_lab.sources.markov import MarkovChain, markov4
+from ctmc_lab.studies.protocol import sample_pair
 
 DATA = Path(__file__).parent / "data"
 
@@ -290,7 +290,7 @@ def test_dna128_like_level_stats_match_the_denoiser_route():
 
 # ===================================================================================== the audit
 def test_llada_audit_figure_tables(tmp_path):
-    from ctmc_lab import figures
+    from ctmc_lab.studies import figures
 
     out = figures.make_figures(
         tmp_path,

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ctmc_lab.denoisers import Denoiser, OptimalDenoiser
-from ctmc_lab.markov import MarkovChain, forward_backward, load_markov, markov4
 from ctmc_lab.sequences import DNA, all_sequences
+from ctmc_lab.sources.denoisers import Denoiser, OptimalDenoiser
+from ctmc_lab.sources.markov import MarkovChain, forward_backward, load_markov, markov4
 from ctmc_lab.testing.strategies import budget
 
 
@@ -100,7 +100,7 @@ def _random_masked(rng, n, length, count):
 # --------------------------------------------------------------------------- construction
 def test_markov4_is_the_released_table():
     mk = markov4()
-    with open("/work/main/ctmc_lab/data/markov4.json") as fh:
+    with open("/work/main/ctmc_lab/sources/data/markov4.json") as fh:
         raw = json.load(fh)
     assert (mk.order, mk.n_tokens, mk.n_contexts, str(mk.alphabet), mk.name) == (4, 4, 256, DNA, "markov4")
     # Context index: base N, oldest symbol most significant, A=0 T=1 G=2 C=3.

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import beta as beta_fn
 
-from ctmc_lab import moments as Mo
-from ctmc_lab.absorbing import mask_dce, subset_entropy
 from ctmc_lab.cli.estimate import estimator_fields
-from ctmc_lab.datasets import dirichlet, dna128, dna128_like
-from ctmc_lab.denoisers import MixedDenoiser, OptimalDenoiser
+from ctmc_lab.estimation import moments as Mo
+from ctmc_lab.masks import mask_dce, subset_entropy
+from ctmc_lab.sources.datasets import dirichlet, dna128, dna128_like
+from ctmc_lab.sources.denoisers import MixedDenoiser, OptimalDenoiser
 from ctmc_lab.testing.strategies import budget
 
 
@@ -253,7 +253,7 @@ def test_stratified_lambda_finite_case_matches_quadrature(d128, A128):
 
 # ------------------------------------------------------------------------------ t-estimators
 def test_t_moments_match_per_mask_quadrature_twin():
-    from ctmc_lab.schedules import Geometric, Loglinear
+    from ctmc_lab.forward.schedules import Geometric, Loglinear
 
     p = dirichlet(2, 3, alpha=0.8, rng=9)
     c = MixedDenoiser(OptimalDenoiser(p), "uniform", weight=0.2)
@@ -280,7 +280,7 @@ def test_t_moments_match_per_mask_quadrature_twin():
 
 
 def test_t_dse_carries_the_row_sum_defect():
-    from ctmc_lab.schedules import Loglinear
+    from ctmc_lab.forward.schedules import Loglinear
 
     p = dirichlet(2, 3, alpha=0.8, rng=9)
     A = Mo.optimal_mask_dce(p, p.support[1])

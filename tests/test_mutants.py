@@ -37,7 +37,7 @@ def test_every_mutant_fragment_occurs_exactly_once():
 def test_the_unmutated_tree_passes():
     """The baseline: the scratch copy without a mutant verifies (exit 0), so a caught
     mutant is caught by its bug, not by the copy."""
-    baseline = mutants.Mutant("none", "baseline", "ctmc_lab/absorbing.py", "def harmonic(", "def harmonic(")
+    baseline = mutants.Mutant("none", "baseline", "ctmc_lab/masks.py", "def harmonic(", "def harmonic(")
     [(_, caught, note)] = mutants.run([baseline], jobs=1)
     assert not caught and "exit 0" in note, note
 

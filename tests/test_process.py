@@ -4,8 +4,8 @@ import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab import generators, schedules
-from ctmc_lab.process import ForwardProcess, apply_all_axes, apply_along_axes, token_kernel, transition_tensor
+from ctmc_lab.forward import generators, schedules
+from ctmc_lab.forward.process import ForwardProcess, apply_all_axes, apply_along_axes, token_kernel, transition_tensor
 from ctmc_lab.testing.strategies import generators_for, noise_levels, schedules_
 
 

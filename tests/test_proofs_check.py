@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from ctmc_lab import datasets
+from ctmc_lab.sources import datasets
 from ctmc_lab.testing.strategies import budget, distributions
 from proofs_check import cli, runner
 from proofs_check.framework import METHODS, REGISTRY, THEOREM_ORDER, Context, Result, check
@@ -481,8 +481,8 @@ def test_llada_exact_bias_on_d128_matches_the_audit():
     """Exact bias of LLaDA's rule at b = 16 over every D128 sequence, by the two routes of
     the verifier (per-k sums and the batch-law formula): +0.28 to +0.45 nats, as an
     independent run of LLaDA's own evaluator with the exact denoiser found; the fix is unbiased."""
-    from ctmc_lab import estimators
-    from ctmc_lab.denoisers import OptimalDenoiser
+    from ctmc_lab.estimation import estimators
+    from ctmc_lab.sources.denoisers import OptimalDenoiser
     from proofs_check import estimators_check as ec
 
     dist = datasets.dna128()
@@ -499,9 +499,9 @@ def test_llada_exact_bias_on_d128_matches_the_audit():
 
 
 def test_count_rule_rows_fail_when_the_library_rounds_half_up(monkeypatch):
-    """Plant round-half-up in ctmc_lab.llada's count rule: the sampler-law and library rows
+    """Plant round-half-up in ctmc_lab.estimation.llada's count rule: the sampler-law and library rows
     of llada_stratified must fail (and those of the integer fix must not)."""
-    from ctmc_lab import llada
+    from ctmc_lab.estimation import llada
 
     real = llada.llada_counts
 

@@ -21,9 +21,12 @@ import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab import datasets, generators, information, io, process, scores
-from ctmc_lab.process import NoisedDistribution
-from ctmc_lab.quadrature import tanh_sinh
+from ctmc_lab import io
+from ctmc_lab.exact import information, scores
+from ctmc_lab.exact.quadrature import tanh_sinh
+from ctmc_lab.forward import generators, process
+from ctmc_lab.forward.process import NoisedDistribution
+from ctmc_lab.sources import datasets
 from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
 
 from . import bruteforce
@@ -310,7 +313,7 @@ def test_a_device_is_not_read():
 
 
 def test_an_oversized_file_is_not_read(tmp_path, monkeypatch):
-    monkeypatch.setattr("ctmc_lab._files.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("ctmc_lab.io.MAX_FILE_BYTES", 1000)
     path = _write(tmp_path / "d.json", json.dumps({"A" * 8: 0.5, "T" * 8: 0.5}) + " " * 2000)
     status, _, err = run_main("nll", "--dist", path)
     assert_refused(status, err, "nll", "at most 0 MiB are read")

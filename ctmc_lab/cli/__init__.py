@@ -12,8 +12,8 @@ import importlib
 import os
 import sys
 
-from .. import __version__
-from ..io import check_writable
+from ctmc_lab import __version__
+from ctmc_lab.io import check_writable
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = [

@@ -1,5 +1,5 @@
 import sys
 
-from . import main
+from ctmc_lab.cli import main
 
 sys.exit(main())

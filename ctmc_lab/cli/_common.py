@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .. import datasets
-from ..io import json_float, write_json
+from ctmc_lab.io import json_float, write_json
+from ctmc_lab.sources import datasets
 
 __all__ = [
     "add_dist_arguments",

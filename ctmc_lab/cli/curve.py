@@ -17,12 +17,20 @@ import math
 
 import numpy as np
 
-from .. import generators, information, scores
-from .._files import read_json
-from ..process import ForwardProcess, NumericalRangeError
-from ..schedules import SCHEDULES, get_schedule, require_zero_start
-from ._budget import require
-from ._common import add_dist_arguments, add_output_arguments, json_float, load_distribution, table_row, write_json
+from ctmc_lab.cli._budget import require
+from ctmc_lab.cli._common import (
+    add_dist_arguments,
+    add_output_arguments,
+    json_float,
+    load_distribution,
+    table_row,
+    write_json,
+)
+from ctmc_lab.exact import information, scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import ForwardProcess, NumericalRangeError
+from ctmc_lab.forward.schedules import SCHEDULES, get_schedule, require_zero_start
+from ctmc_lab.io import read_json
 
 #: The schedule used without ``--schedule`` (as the paper's experiments).
 DEFAULT_SCHEDULE = "loglinear"

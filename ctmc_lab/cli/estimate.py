@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import estimators as _est
-from .. import moments as _mom
-from ..denoisers import OptimalDenoiser
-from ..distributions import _PATTERN_LIMIT
-from ..llada import level_stats, llada_moments
-from ..sequences import flat_index
-from ._budget import require
-from ._common import Progress, add_dist_arguments, add_output_arguments, json_float, load_distribution, write_json
+from ctmc_lab.cli._budget import require
+from ctmc_lab.cli._common import (
+    Progress,
+    add_dist_arguments,
+    add_output_arguments,
+    json_float,
+    load_distribution,
+    write_json,
+)
+from ctmc_lab.estimation import estimators as _est
+from ctmc_lab.estimation import moments as _mom
+from ctmc_lab.estimation.llada import level_stats, llada_moments
+from ctmc_lab.sequences import flat_index
+from ctmc_lab.sources.denoisers import OptimalDenoiser
+from ctmc_lab.sources.joint import _PATTERN_LIMIT
 
 __all__ = ["add_parser", "run", "estimator_fields"]
 
@@ -86,7 +93,7 @@ def _batch_size(args) -> int:
             raise ValueError(f"`--batch-size` must be a positive integer (got {args.batch_size})")
         return args.batch_size
     if args.estimator in _LLADA:
-        from ..llada import DEFAULT_BATCH_SIZE
+        from ctmc_lab.estimation.llada import DEFAULT_BATCH_SIZE
 
         return DEFAULT_BATCH_SIZE
     if args.estimator not in _STRATIFIED:

@@ -15,9 +15,10 @@ positions (indices in prompt + response) whose singleton term is positive.
 
 from __future__ import annotations
 
-from .. import markov, protocol
-from ._budget import require
-from ._common import Progress, refuse_file_options, write_json
+from ctmc_lab.cli._budget import require
+from ctmc_lab.cli._common import Progress, refuse_file_options, write_json
+from ctmc_lab.sources import markov
+from ctmc_lab.studies import protocol
 
 __all__ = ["is_markov_spec", "load_markov", "add_protocol_arguments", "run_protocol"]
 
@@ -28,7 +29,7 @@ def is_markov_spec(spec) -> bool:
 
 
 def load_markov(spec: str, *, alphabet=None, normalize: bool = False) -> markov.MarkovChain:
-    """The :class:`~ctmc_lab.markov.MarkovChain` of ``markov4`` (the paper's released table) or
+    """The :class:`~ctmc_lab.sources.markov.MarkovChain` of ``markov4`` (the paper's released table) or
     ``markov:PATH`` (a JSON table ``{context: {symbol: probability}}``, contexts oldest first)."""
     return markov.load_markov(spec, alphabet=alphabet, normalize=normalize)
 

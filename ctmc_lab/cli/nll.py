@@ -21,13 +21,9 @@ import math
 
 import numpy as np
 
-from .. import decompositions
-from ..denoisers import OptimalDenoiser
-from ..distributions import _PATTERN_LIMIT
-from ..process import MAX_DENSE_STATES, NumericalRangeError
-from . import markov_protocol
-from ._budget import over_budget, require
-from ._common import (
+from ctmc_lab.cli import markov_protocol
+from ctmc_lab.cli._budget import over_budget, require
+from ctmc_lab.cli._common import (
     Progress,
     add_dist_arguments,
     add_output_arguments,
@@ -37,7 +33,11 @@ from ._common import (
     table_row,
     write_json,
 )
-from .estimate import estimator_fields
+from ctmc_lab.cli.estimate import estimator_fields
+from ctmc_lab.exact import decompositions
+from ctmc_lab.forward.process import MAX_DENSE_STATES, NumericalRangeError
+from ctmc_lab.sources.denoisers import OptimalDenoiser
+from ctmc_lab.sources.joint import _PATTERN_LIMIT
 
 #: The decompositions of ``ctmc-lab nll --json``, in output order.
 DECOMPOSITIONS = ("absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free")

@@ -20,8 +20,8 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from .. import generators, schedules
-from ..distributions import JointDistribution
+from ctmc_lab.forward import generators, schedules
+from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = [
     "distributions",

@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import comb
 
-from .absorbing import harmonic
-from .denoisers import Denoiser
-from .sequences import as_positions
+from ctmc_lab.masks import harmonic
+from ctmc_lab.sequences import as_positions
+from ctmc_lab.sources.denoisers import Denoiser
 
 __all__ = [
     "Estimate",
@@ -555,8 +555,8 @@ time_free.__doc__ = (
     + """
     Examples
     --------
-    >>> from ctmc_lab.datasets import dna128
-    >>> from ctmc_lab.denoisers import OptimalDenoiser
+    >>> from ctmc_lab.sources.datasets import dna128
+    >>> from ctmc_lab.sources.denoisers import OptimalDenoiser
     >>> p = dna128(); x0 = p.support[0]
     >>> est = time_free(OptimalDenoiser(p), x0, n_samples=20000, rng=0)
     >>> abs(est.mean - p.nll(x0)) < 5 * est.stderr
@@ -648,7 +648,7 @@ def mask_size_importance(
     """Importance sampling over the mask size: m ~ q ∝ ``weights``, M uniform, g = A(M)/(m q_m).
 
     Unbiased for any positive weights (``docs/theory.md`` §6.5). Within this family the variance
-    is smallest at q_m ∝ sqrt(E[A² | m])/m; :func:`ctmc_lab.moments.fit_mask_size_weights`
+    is smallest at q_m ∝ sqrt(E[A² | m])/m; :func:`ctmc_lab.estimation.moments.fit_mask_size_weights`
     estimates those weights from a few pilot draws.
     """
     rng = np.random.default_rng(rng)
@@ -726,10 +726,10 @@ _T_SAMPLERS = ("vdm", "plain")
 def _t_values(
     kind, denoiser, x0, schedule, eps_s, n_samples, rng, batch_size, sampler, score_log, target, context, return_values
 ):
-    from .schedules import Schedule
+    from ctmc_lab.forward.schedules import Schedule
 
     if not isinstance(schedule, Schedule):
-        raise ValueError(f"`schedule` must be a ctmc_lab.schedules.Schedule (got {type(schedule).__name__})")
+        raise ValueError(f"`schedule` must be a ctmc_lab.forward.schedules.Schedule (got {type(schedule).__name__})")
     eps_s = float(eps_s)
     if not 0.0 <= eps_s < 1.0:
         raise ValueError(f"`eps_s` must lie in [0, 1) (got {eps_s!r})")
@@ -773,7 +773,7 @@ def _t_values(
 
 _T_PARAMS = _COMMON_PARAMS.replace(
     "    n_samples",
-    """    schedule : ctmc_lab.schedules.Schedule
+    """    schedule : ctmc_lab.forward.schedules.Schedule
         The noise schedule (σ̄(t), σ(t)); the code default is ``Loglinear(1e-3)``.
     eps_s : float, default 1e-3
         The sampling floor: t = (1 - eps_s) u + eps_s with u ~ U(0,1), as ``sampling_eps`` in
@@ -982,16 +982,16 @@ def lambda_dce_stratified(denoiser, x0=None, **options) -> Estimate:
 
 def llada_stratified(denoiser, x0=None, **options) -> Estimate:
     """LLaDA's ``get_log_likelihood`` (defaults ``batch_size=16``, ``n_samples=128`` = mc_num):
-    :func:`ctmc_lab.llada.llada_estimate` with its own count rule. Biased unless every row's
-    count is uniform (see :mod:`ctmc_lab.llada`)."""
-    from .llada import llada_estimate
+    :func:`ctmc_lab.estimation.llada.llada_estimate` with its own count rule. Biased unless every row's
+    count is uniform (see :mod:`ctmc_lab.estimation.llada`)."""
+    from ctmc_lab.estimation.llada import llada_estimate
 
     return llada_estimate(denoiser, x0, rule="llada", **options)
 
 
 def llada_stratified_fixed(denoiser, x0=None, **options) -> Estimate:
     """LLaDA's evaluator with the integer count rule k + floor(j n/B) mod n: unbiased for every (n, B)."""
-    from .llada import llada_estimate
+    from ctmc_lab.estimation.llada import llada_estimate
 
     return llada_estimate(denoiser, x0, rule="fixed", **options)
 
@@ -1023,7 +1023,7 @@ def estimate(name: str, denoiser, x0=None, **options) -> Estimate:
     except KeyError:
         raise ValueError(f"unknown estimator {name!r}; choose one of {sorted(ESTIMATORS)}") from None
     if name in ("t_dce", "t_dse") and "schedule" not in options:
-        from .schedules import Loglinear
+        from ctmc_lab.forward.schedules import Loglinear
 
         options["schedule"] = Loglinear(1e-3)
     return fn(denoiser, x0, **options)

@@ -13,8 +13,8 @@ from os import PathLike
 
 import numpy as np
 
-from ._files import read_json
-from .sequences import Alphabet, all_sequences, flat_index
+from ctmc_lab.io import read_json
+from ctmc_lab.sequences import Alphabet, all_sequences, flat_index
 
 __all__ = ["JointDistribution"]
 

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import comb
 
-from . import estimators as _est
+from ctmc_lab.estimation import estimators as _est
 
 __all__ = [
     "RULES",
@@ -216,7 +216,7 @@ def level_stats(A) -> LevelStats:
 
     A level holding an infinite A(M) (x0 has probability 0 given some mask) has infinite moments.
     """
-    from . import moments as _mom
+    from ctmc_lab.estimation import moments as _mom
 
     A = _mom._as_table(A)
     n = _mom._n_of(A)
@@ -261,7 +261,7 @@ class LLaDAMoments:
         return None if self.batch_variance is None else self.batch_size * self.batch_variance
 
     def as_json(self) -> dict:
-        """The ``nll --json`` record: the keys of :meth:`ctmc_lab.moments.Moments.as_json`
+        """The ``nll --json`` record: the keys of :meth:`ctmc_lab.estimation.moments.Moments.as_json`
         (``variance`` per draw, b · Var Ḡ) plus ``batch_size``, ``mc_num`` and ``variance_of_mean``."""
 
         def num(x):
@@ -504,7 +504,7 @@ def llada_estimate(
     rule : {"llada", "fixed"}
     target, context : positions, optional
         The answer positions and the prompt (visible), as in
-        :func:`ctmc_lab.estimators.k_dce`.
+        :func:`ctmc_lab.estimation.estimators.k_dce`.
     return_values : bool
 
     Returns
@@ -533,7 +533,7 @@ def first_order_projection(chain):
 
     A long-answer stand-in for MK4 on which :func:`markov1_level_means` is exact at any n.
     """
-    from .markov import MarkovChain
+    from ctmc_lab.sources.markov import MarkovChain
 
     if chain.order == 1:
         return chain
@@ -615,8 +615,8 @@ def dna128_like_level_stats(length: int, *, seed: int = 0):
 
     The support has min(128, 4**length) sequences.
     """
-    from . import moments as _mom
-    from .datasets import dna128_like
+    from ctmc_lab.estimation import moments as _mom
+    from ctmc_lab.sources.datasets import dna128_like
 
     p = dna128_like(seed, length=length, n_sequences=min(128, 4**length))
     return level_stats(_mom.optimal_mask_dce(p, p.support)), p
@@ -624,8 +624,8 @@ def dna128_like_level_stats(length: int, *, seed: int = 0):
 
 def mk4_pair_level_stats(chain, answer_length: int, *, pairs: int, prompt_length: int = 16, seed: int = 0):
     """LevelStats and true conditional NLLs of seeded MK4 prompt–response pairs (forward–backward tries)."""
-    from . import conditional
-    from .protocol import sample_pair
+    from ctmc_lab.estimation import conditional
+    from ctmc_lab.studies.protocol import sample_pair
 
     target = list(range(prompt_length, prompt_length + answer_length))
     context = list(range(prompt_length))
@@ -692,7 +692,7 @@ def find_ranking_flip(
     comes from its A-table (Cor. 4.3 enumeration). Among flips the one with the largest
     smaller margin min(NLL_b - NLL_a, E_a - E_b) is returned (None if no prompt has one).
     """
-    from . import conditional
+    from ctmc_lab.estimation import conditional
 
     best, best_margin = None, 0.0
     for g in (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(prompts)):

@@ -24,9 +24,9 @@ import numpy as np
 from scipy.integrate import quad_vec
 from scipy.special import betainc, betaln, comb
 
-from .absorbing import harmonic, subset_entropy
-from .estimators import MaskDCE, MaskSizeScheme, _local_to_global, mask_size_scheme
-from .sequences import as_positions
+from ctmc_lab.estimation.estimators import MaskDCE, MaskSizeScheme, _local_to_global, mask_size_scheme
+from ctmc_lab.masks import harmonic, subset_entropy
+from ctmc_lab.sequences import as_positions
 
 __all__ = [
     "Moments",
@@ -61,7 +61,7 @@ FIELD_ESTIMATORS = (
     "omit_full_mask",
     "omit_full_mask_token_mean",
 )
-#: LLaDA's evaluator and its fix (:mod:`ctmc_lab.llada`), at batch_size 16: per-draw moments.
+#: LLaDA's evaluator and its fix (:mod:`ctmc_lab.estimation.llada`), at batch_size 16: per-draw moments.
 LLADA_ESTIMATORS = ("llada_stratified", "llada_stratified_fixed")
 #: Names accepted by :func:`estimator_moments`.
 EXACT_ESTIMATORS = FIELD_ESTIMATORS + ("mask_size_importance",) + LLADA_ESTIMATORS
@@ -188,7 +188,7 @@ class SamplerComparison:
     best_mask_size_weights : (n,) float array
         q*_m ∝ sqrt(E[A² | m])/m, the variance-optimal importance law over m = 1..n.
     best_mask_size_variance : float
-        The variance of :func:`~ctmc_lab.estimators.mask_size_importance` with q*.
+        The variance of :func:`~ctmc_lab.estimation.estimators.mask_size_importance` with q*.
     zero_variance : (2**n,) float array
         P*(M) ∝ B(m, n-m+1) A(M), the importance law with zero variance.
     """
@@ -306,8 +306,8 @@ def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096
 
     Examples
     --------
-    >>> from ctmc_lab.datasets import dna128
-    >>> from ctmc_lab.denoisers import OptimalDenoiser
+    >>> from ctmc_lab.sources.datasets import dna128
+    >>> from ctmc_lab.sources.denoisers import OptimalDenoiser
     >>> p = dna128()
     >>> abs(exact_nll(OptimalDenoiser(p), p.support[0]) - p.nll(p.support[0])) < 1e-12
     True
@@ -381,7 +381,7 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     2^n masks (``docs/theory.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
     on 1..n-1). λ-DCE: E g = NLL and E g² = sum_{m≥2} A(M)² B(m-1, n-m+1), infinite iff some
     a_i > 0 (§6.3). ``llada_stratified`` and ``llada_stratified_fixed``: LLaDA's evaluator and its fix
-    at batch_size 16 (:func:`ctmc_lab.llada.llada_moments`); the mean is that of every batch mean
+    at batch_size 16 (:func:`ctmc_lab.estimation.llada.llada_moments`); the mean is that of every batch mean
     and ``variance`` is per draw, 16 · Var(batch mean), since rows of a batch are dependent.
 
     Examples
@@ -405,7 +405,7 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     if estimator == "lambda_dce":
         mean, var, infinite, _ = _lambda_moments(A2, n)
     elif estimator in LLADA_ESTIMATORS:
-        from .llada import llada_moments
+        from ctmc_lab.estimation.llada import llada_moments
 
         rule = "llada" if estimator == "llada_stratified" else "fixed"
         per = llada_moments(A2, rule=rule, reference=ref)
@@ -684,14 +684,14 @@ def fit_mask_size_weights(
     r_m = sqrt(mean A(M)²), and take q_m ∝ (1-α) r_m/m / sum + α/n (α = ``defensive``; the
     uniform part keeps every q_m > 0, so the estimator stays unbiased even where the pilot
     saw only zeros). Costs n · ``pilot_per_size`` denoiser rows. Use the weights with
-    :func:`ctmc_lab.estimators.mask_size_importance`; their exact variance is
+    :func:`ctmc_lab.estimation.estimators.mask_size_importance`; their exact variance is
     ``estimator_moments(A, "mask_size_importance", weights=q)``.
 
     Returns
     -------
     (n,) float array, summing to 1
     """
-    from .estimators import _oracle, _SizeTable
+    from ctmc_lab.estimation.estimators import _oracle, _SizeTable
 
     if not 0.0 < float(defensive) <= 1.0:
         raise ValueError(f"`defensive` must lie in (0, 1] (got {defensive!r})")

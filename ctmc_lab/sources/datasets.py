@@ -15,22 +15,22 @@ from importlib import resources
 
 import numpy as np
 
-from .distributions import JointDistribution
-from .sequences import DNA, Alphabet, all_sequences
+from ctmc_lab.sequences import DNA, Alphabet, all_sequences
+from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = ["dna128", "dna128_like", "dirichlet", "iid_product", "load", "data_path"]
 
 
 def data_path(name: str):
     """Path of a file shipped in ``ctmc_lab/data``."""
-    return resources.files("ctmc_lab") / "data" / name
+    return resources.files("ctmc_lab.sources") / "data" / name
 
 
 def dna128() -> JointDistribution:
     """The paper's D128 table: 128 length-8 DNA sequences, alphabet A,T,G,C, mask id 4.
 
     Source: infodis ``data/sequence_eval.json`` (Jeon, Shin, Jeon & No, NeurIPS 2025),
-    shipped as ``ctmc_lab/data/dna128.json``. Its probabilities sum to 1 within 4e-16.
+    shipped as ``ctmc_lab/sources/data/dna128.json``. Its probabilities sum to 1 within 4e-16.
     """
     mapping = json.loads(data_path("dna128.json").read_text())
     return JointDistribution.from_dict(mapping, alphabet=DNA, name="dna128")

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import absorbing, generators
-from .denoisers import Denoiser, OptimalDenoiser
-from .distributions import JointDistribution
-from .information import kl
-from .moments import exact_nll
-from .process import NoisedDistribution
-from .quadrature import QuadratureResult, tanh_sinh
-from .scores import mdse
+from ctmc_lab import masks
+from ctmc_lab.estimation.moments import exact_nll
+from ctmc_lab.exact.information import kl
+from ctmc_lab.exact.quadrature import QuadratureResult, tanh_sinh
+from ctmc_lab.exact.scores import mdse
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import NoisedDistribution
+from ctmc_lab.sources.denoisers import Denoiser, OptimalDenoiser
+from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "TIME_FREE_METHODS"]
 
@@ -131,8 +132,8 @@ def _split_in_log_space(dist, generator, x0, integrand, upper, atol, method) -> 
 
 def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndarray:
     """∫_0^Λ mdce(x0, λ)/λ dλ = sum_{M≠∅} A(M) B(Λ; m, L-m+1), exactly (Cor. 3.7, §3.5)."""
-    A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(x0)))
-    return absorbing.mdce_integral(A, upper)
+    A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
+    return masks.mdce_integral(A, upper)
 
 
 def _subset_source(denoiser):
@@ -157,7 +158,7 @@ def _time_free_subset(dist: JointDistribution, x0: np.ndarray) -> np.ndarray:
     n_sub = 1 << length
     visible = np.arange(n_sub)
     # The weight of a term depends on the mask M = complement of U; B(0, .) = 0 is unused.
-    weight = absorbing.mask_weights(length)[(n_sub - 1) ^ visible]
+    weight = masks.mask_weights(length)[(n_sub - 1) ^ visible]
     out = np.zeros(x0.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         for i in range(length):

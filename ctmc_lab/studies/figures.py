@@ -21,7 +21,7 @@ sampler_comparison          exact variance of each unbiased sampler; bias of aud
 ood_detection               NLL histograms, ROC and AUROC, exact vs estimated (§7 Fig. 2)
 llada_audit                 LLaDA's evaluator: where its mask-count law is not uniform, its exact
                             bias on D128-like sources, MK4 pairs and a first-order chain, and the
-                            variance of the fix (:mod:`ctmc_lab.llada`)
+                            variance of the fix (:mod:`ctmc_lab.estimation.llada`)
 =========================== ===================================================================
 
 Every random draw comes from ``np.random.SeedSequence(seed)`` spawned per task (SPEC 7): the
@@ -38,13 +38,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import comb
 
-from . import conditional, datasets, decompositions, estimators, generators, information, moments, scores
-from .denoisers import MixedDenoiser, OptimalDenoiser
-from .markov import MarkovChain, markov4
-from .plotting import COLORS, new_figure, note, panel_label, save_figure, style, write_csv
-from .process import NoisedDistribution
-from .protocol import MC_SAMPLES, sample_pair
-from .schedules import Loglinear
+from ctmc_lab.estimation import conditional, estimators, moments
+from ctmc_lab.exact import decompositions, information, scores
+from ctmc_lab.forward import generators
+from ctmc_lab.forward.process import NoisedDistribution
+from ctmc_lab.forward.schedules import Loglinear
+from ctmc_lab.plotting.style import COLORS, new_figure, note, panel_label, save_figure, style, write_csv
+from ctmc_lab.sources import datasets
+from ctmc_lab.sources.denoisers import MixedDenoiser, OptimalDenoiser
+from ctmc_lab.sources.markov import MarkovChain, markov4
+from ctmc_lab.studies.protocol import MC_SAMPLES, sample_pair
 
 __all__ = [
     "FigureResult",
@@ -262,10 +265,10 @@ def fig1a_dna128_nll(*, dist=None, n_samples: int = 2**15, seed: int = 0) -> Fig
     """Paper Fig. 1a: NLL of every D128 sequence, true vs time-free MC vs exact enumeration.
 
     The time-free estimator (Thm 4.1, Eq. 15; ``docs/theory.md`` §4.1) runs with the optimal
-    denoiser c* (:class:`~ctmc_lab.denoisers.OptimalDenoiser`) at ``n_samples`` draws per
+    denoiser c* (:class:`~ctmc_lab.sources.denoisers.OptimalDenoiser`) at ``n_samples`` draws per
     sequence (2^15 as in the paper and ``eval_sequence.py``). "Exact" evaluates
     H_L Σ_I p(I) Σ_{i∉I} -log c*(x0^I) over all 2^L - 1 masks through the same denoiser
-    (:func:`~ctmc_lab.decompositions.time_free_exact`); "true" is -log p0(x0) from the table.
+    (:func:`~ctmc_lab.exact.decompositions.time_free_exact`); "true" is -log p0(x0) from the table.
 
     Parameters
     ----------
@@ -324,7 +327,7 @@ def fig1b_markov_conditional(
 ) -> FigureResult:
     """Paper Fig. 1b: conditional NLL -log p(y | prompt) on the MK4 prompt–response protocol.
 
-    The pairs are those of :func:`ctmc_lab.protocol.run_protocol` with the same ``seed``
+    The pairs are those of :func:`ctmc_lab.studies.protocol.run_protocol` with the same ``seed``
     (pair j from the j-th spawned generator: a stationary prompt, then the response). "True"
     is the chain rule Σ_j -log P(y_j | context_j); "exact" is Cor. 4.3 over all 2^R - 1
     response masks with H_R (``docs/theory.md`` §4.2), its A-table computed from the subset
@@ -410,7 +413,7 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> Fi
     * their exact t-derivatives (``information.kl_rate`` times σ(t), no finite differences)
       coincide with -mdse(x0, t) and -mdse(t) (Thm 3.1, ``docs/theory.md`` §2.4);
     * the area under mdse(x0, t) is -log p0(x0) and under mdse(t) it is H(p0) (Thm 3.2, §2.5),
-      computed by quadrature over noise levels (:func:`~ctmc_lab.decompositions.mdse_integral`).
+      computed by quadrature over noise levels (:func:`~ctmc_lab.exact.decompositions.mdse_integral`).
 
     Parameters
     ----------
@@ -548,8 +551,8 @@ def dse_dce_equivalence(*, dist=None, n_points: int = 60, mix_weight: float = 0.
     For one x0 of a small random p0 (N = 3, L = 4), the noisy state x masking positions 0 and
     2, and two normalised denoisers (c* and the non-optimal mixture (1-w) c* + w/N), the
     corresponding score s_t = (1-λ)/λ c is put into the generic DSE sum
-    (:func:`~ctmc_lab.scores.dse`, paper Eq. 3) at each t of loglinear(10^-3), and compared
-    with the scaled DCE (:func:`~ctmc_lab.scores.dce`). The factor uses the rate σ(t); with
+    (:func:`~ctmc_lab.exact.scores.dse`, paper Eq. 3) at each t of loglinear(10^-3), and compared
+    with the scaled DCE (:func:`~ctmc_lab.exact.scores.dce`). The factor uses the rate σ(t); with
     σ̄(t) in its place (the misprint of a third-party summary, ``docs/theory.md`` §3.2) the
     identity fails, drawn dashed as a control.
 
@@ -833,7 +836,7 @@ def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> Figur
     of the sample variance of the first n λ-DCE draws grows like ½ Σ_i a_i² ln n, the tail
     index-2 law (P(g > u) ≈ Σ a_i²/(2u²)), while the time-free sample variance stays at its
     exact value. The dashed curve is E[g²; λ ≥ n^{-1/2}] - NLL², from the exact truncated
-    second moment (:func:`~ctmc_lab.moments.lambda_dce_truncation`), whose slope in ln n is
+    second moment (:func:`~ctmc_lab.estimation.moments.lambda_dce_truncation`), whose slope in ln n is
     ½ Σ a_i². (b) Control: a D128 sequence with every a_i = 0, where both stay flat.
 
     Parameters
@@ -980,7 +983,7 @@ def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> Figur
 # ======================================================= coupled vs decoupled ratios (Table 1b)
 def _ratio_draws(A_num, A_den, scheme, n, coupled, rng):
     """Single draws of the log-ratio estimator from exact A-tables (the laws of
-    :func:`ctmc_lab.estimators.log_ratio`: shared or independent masks)."""
+    :func:`ctmc_lab.estimation.estimators.log_ratio`: shared or independent masks)."""
     nb = int(np.log2(A_num.size))
     sch = estimators.mask_size_scheme(scheme, nb)
     masks = np.arange(1 << nb)
@@ -1008,7 +1011,7 @@ def coupled_vs_decoupled(
     ``response_length`` drawn from it (as the BeaverTails experiment pairs a safe and an
     unsafe response to one prompt). (a) Mean over triplets of the sample variance over
     ``repeats`` estimates with n draws (8 repeats, as the paper), against the exact
-    Var/n (``docs/theory.md`` §6.4, :func:`~ctmc_lab.moments.ratio_moments`). (b) The exact
+    Var/n (``docs/theory.md`` §6.4, :func:`~ctmc_lab.estimation.moments.ratio_moments`). (b) The exact
     single-draw variances of every triplet, coupled against decoupled: below the diagonal
     coupling hurts (2 H_n² Cov(A⁺, A⁻) < 0); every D128 pair is drawn in grey for contrast.
     The same triplets scored with k-DCE weights show that coupling is not guaranteed to help.
@@ -1199,7 +1202,7 @@ def _t_dce_means(A: np.ndarray, schedule) -> np.ndarray:
     """Exact mean of the code's t-DCE for a batch of tables, by linearity in the level sums.
 
     E[g] = c_0 + Σ_m c_m S1_m(A), with S1_m the sum of A over masks of size m; the
-    coefficients come from :func:`~ctmc_lab.moments.t_estimator_moments` on n + 1 basis
+    coefficients come from :func:`~ctmc_lab.estimation.moments.t_estimator_moments` on n + 1 basis
     tables (one quadrature each instead of one per sequence).
     """
     nb = int(np.log2(A.shape[-1]))
@@ -1505,10 +1508,10 @@ def llada_audit(
     (a) max_m |n w̄(m) - 1| of the batch-averaged count law for n ≤ ``n_max``, b = 1..64 (0: unbiased
     for every source); (b) exact bias at the default b = 16 against answer length on D128-like
     sources (c*, every support sequence), MK4 prompt–response pairs and a first-order chain
-    (the paper's softmax recipe at k = 1; exact at any n by :func:`ctmc_lab.llada.markov1_level_means`);
+    (the paper's softmax recipe at k = 1; exact at any n by :func:`ctmc_lab.estimation.llada.markov1_level_means`);
     (c) D128's bias against b, mean and range over its 128 sequences, and the fix at 0; (d) exact
     variance per draw on D128 (mean over sequences) of LLaDA's rule, the fix, a balanced multiset
-    of counts with a random remainder, plain k-DCE and stratified k-DCE. Every number is exact (bias (★) and the batch moments of :mod:`ctmc_lab.llada`).
+    of counts with a random remainder, plain k-DCE and stratified k-DCE. Every number is exact (bias (★) and the batch moments of :mod:`ctmc_lab.estimation.llada`).
 
     Parameters
     ----------
@@ -1527,7 +1530,7 @@ def llada_audit(
         Tables ``llada_audit`` (bias per source, n, b), ``llada_audit_counts`` (count law per n, b)
         and ``llada_audit_variance`` (D128 variances per b).
     """
-    from . import llada
+    from ctmc_lab.estimation import llada
 
     n_max = _positive("n_max", n_max)
     bs = np.arange(1, 65)

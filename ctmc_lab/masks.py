@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln
 
-from .sequences import popcount
+from ctmc_lab.sequences import popcount
 
 __all__ = [
     "subset_entropy",

@@ -1,11 +1,11 @@
 """KL(p_{s|0}(·|x0) ‖ p_s), its exact derivative, and I(x0; x_s) (``docs/theory.md`` §2.4, §5.1).
 
-All quantities are at the unit-rate noise level ``s`` of a :class:`~ctmc_lab.process.NoisedDistribution`;
+All quantities are at the unit-rate noise level ``s`` of a :class:`~ctmc_lab.forward.process.NoisedDistribution`;
 multiply a derivative by sigma(t) for the time derivative under a schedule.
 
 Every x0 is handled at once: since p_{s|0}(·|x0) = ⊗_i K[:, x0^i] is a product, an
 expectation E_{x ~ p_{s|0}(·|x0)} f(x) is the contraction of f with K^T along every axis,
-evaluated at x0 (:meth:`~ctmc_lab.process.NoisedDistribution.expect_over_start`).
+evaluated at x0 (:meth:`~ctmc_lab.forward.process.NoisedDistribution.expect_over_start`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from .process import NoisedDistribution, NumericalRangeError, apply_along_axes, leave_one_out
-from .sequences import flat_index
+from ctmc_lab.forward.process import NoisedDistribution, NumericalRangeError, apply_along_axes, leave_one_out
+from ctmc_lab.sequences import flat_index
 
 __all__ = ["kl", "kl_rate", "mutual_information", "clamp_nonnegative", "NONNEGATIVE_TOLERANCE"]
 
@@ -28,7 +28,7 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
 
     Used where theory guarantees ``value >= 0`` but float64 computes it as a difference of
     larger terms: :func:`kl` (Gibbs' inequality), :func:`mutual_information` (through
-    :func:`kl`) and :func:`ctmc_lab.scores.mdse` (an expectation of Bregman divergences, §2.3).
+    :func:`kl`) and :func:`ctmc_lab.exact.scores.mdse` (an expectation of Bregman divergences, §2.3).
 
     Parameters
     ----------

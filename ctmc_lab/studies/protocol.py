@@ -11,7 +11,7 @@ Per pair it reports the true conditional NLL ``-Σ_j log P(y_j | context_j)`` (c
 without the code's ``+1e-12``), the exact time-free value of Cor. 4.3 over all ``2**R - 1``
 masks (conditionals by forward–backward on mask tries, §5.4), a Monte Carlo estimate with
 ``2**13`` draws (the code's ``MC_NUM``) and its standard error, and the exact mean, bias and
-variance of one draw of each estimator of :data:`ctmc_lab.moments.FIELD_ESTIMATORS`.
+variance of one draw of each estimator of :data:`ctmc_lab.estimation.moments.FIELD_ESTIMATORS`.
 
 Unlike the original (unseeded Python ``random``) everything is seeded: pair ``i`` uses its own
 generator spawned from ``SeedSequence(seed)``, so the first pairs do not depend on ``pairs``.
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import moments as _mom
-from .conditional import conditional_estimate, conditional_mask_dce, time_free_value
-from .estimators import Estimate
-from .markov import MarkovChain
+from ctmc_lab.estimation import moments as _mom
+from ctmc_lab.estimation.conditional import conditional_estimate, conditional_mask_dce, time_free_value
+from ctmc_lab.estimation.estimators import Estimate
+from ctmc_lab.sources.markov import MarkovChain
 
 __all__ = ["PairResult", "ProtocolResult", "sample_pair", "run_protocol", "MC_SAMPLES"]
 
@@ -46,10 +46,10 @@ class PairResult:
         ``-log p(y | prompt) = -Σ_j log P(y_j | context_j)`` by the chain rule.
     time_free_exact : float
         Cor. 4.3 over all ``2**R - 1`` response masks.
-    mc : ctmc_lab.estimators.Estimate
+    mc : ctmc_lab.estimation.estimators.Estimate
         The time-free Monte Carlo estimate (mean, stderr, n_samples).
     moments : dict
-        ``{estimator: ctmc_lab.moments.Moments}``, bias measured against ``true_nll``.
+        ``{estimator: ctmc_lab.estimation.moments.Moments}``, bias measured against ``true_nll``.
     """
 
     prompt: str
@@ -167,7 +167,7 @@ def run_protocol(
 
     Examples
     --------
-    >>> from ctmc_lab.markov import markov4
+    >>> from ctmc_lab.sources.markov import markov4
     >>> r = run_protocol(markov4(), response_length=6, pairs=2, mc_samples=512, seed=0)
     >>> r.max_residual < 1e-9
     True

@@ -26,7 +26,7 @@ from importlib import resources
 
 import numpy as np
 
-from .io import write_bytes, write_text
+from ctmc_lab.io import write_bytes, write_text
 
 __all__ = [
     "STYLE_PATH",
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: The package style sheet.
-STYLE_PATH = str(resources.files("ctmc_lab") / "ctmc_lab.mplstyle")
+STYLE_PATH = str(resources.files("ctmc_lab.plotting") / "ctmc_lab.mplstyle")
 #: Resolution of PNG output: 660 px across a column, 1360 px across a page.
 PNG_DPI = 200
 #: Width of one column of a two-column paper (inches).

@@ -42,9 +42,9 @@ from os import PathLike
 
 import numpy as np
 
-from ._files import read_json
-from .distributions import JointDistribution
-from .sequences import DNA, Alphabet, all_sequences, flat_index
+from ctmc_lab.io import read_json
+from ctmc_lab.sequences import DNA, Alphabet, all_sequences, flat_index
+from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = [
     "MarkovChain",
@@ -720,7 +720,7 @@ class MarkovChain:
         return float(out) if out.ndim == 0 else out
 
     def joint(self, length: int, *, start=None) -> JointDistribution:
-        """The exact joint over ``V^L`` as a :class:`~ctmc_lab.distributions.JointDistribution`.
+        """The exact joint over ``V^L`` as a :class:`~ctmc_lab.sources.joint.JointDistribution`.
 
         Stationary windows by default; with ``start`` the continuation of a prompt. Builds all
         ``N**L`` windows, so it is limited to ``N**L ≤ 2**22``.
@@ -760,7 +760,7 @@ class MarkovChain:
         return self.forward_backward(x, start=start).log_evidence
 
     def denoiser(self, length: int, *, start=None) -> MarkovDenoiser:
-        """The optimal :class:`~ctmc_lab.denoisers.Denoiser` of length-L windows."""
+        """The optimal :class:`~ctmc_lab.sources.denoisers.Denoiser` of length-L windows."""
         return MarkovDenoiser(self, length, start=start)
 
     # ------------------------------------------------------------ mask tries
@@ -985,11 +985,11 @@ class MarkovDenoiser:
 def markov4() -> MarkovChain:
     """The paper's released order-4 DNA chain (infodis ``data/markov_data_table.json``).
 
-    Loaded from the released JSON shipped as ``ctmc_lab/data/markov4.json`` (not regenerated
+    Loaded from the released JSON shipped as ``ctmc_lab/sources/data/markov4.json`` (not regenerated
     from the recipe): its entries go down to 1.6e-8, so it was not made by the softmax recipe
     the paper states (``docs/theory.md`` §1.1, *Discrepancy*).
     """
-    from .datasets import data_path
+    from ctmc_lab.sources.datasets import data_path
 
     mapping = json.loads(data_path("markov4.json").read_text())
     return MarkovChain.from_dict(mapping, alphabet=DNA, name="markov4")

@@ -13,12 +13,12 @@ With A(M) = Σ_{i∈M} -log p0(x^i | x^{(I1∖M) ∪ I2}) for M ⊆ I1 (the DCE 
   = H_n E_{J~p(J)}[A(I1∖J)]``, with the harmonic number of the **target** length n;
 * Theorem 4.2 (integral form): the same quantity is ``∫_0^1 (1/λ) E_{M~Bern(λ)^{I1}}[A(M)] dλ``.
 
-A source is a :class:`~ctmc_lab.distributions.JointDistribution`, a
-:class:`~ctmc_lab.markov.MarkovChain` (with ``start=None`` for stationary windows or
+A source is a :class:`~ctmc_lab.sources.joint.JointDistribution`, a
+:class:`~ctmc_lab.sources.markov.MarkovChain` (with ``start=None`` for stationary windows or
 ``start=prompt`` for windows continuing a prompt), or any
-:class:`~ctmc_lab.denoisers.Denoiser` (whose A-table is then its model DCE). Monte Carlo runs
-the estimators of :mod:`ctmc_lab.estimators` in their conditional form, and the exact
-moments come from :mod:`ctmc_lab.moments`.
+:class:`~ctmc_lab.sources.denoisers.Denoiser` (whose A-table is then its model DCE). Monte Carlo runs
+the estimators of :mod:`ctmc_lab.estimation.estimators` in their conditional form, and the exact
+moments come from :mod:`ctmc_lab.estimation.moments`.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import quad
 
-from . import estimators as _est
-from . import moments as _mom
-from .absorbing import harmonic
-from .denoisers import Denoiser, OptimalDenoiser
-from .distributions import JointDistribution
-from .markov import MarkovChain
-from .sequences import as_positions
+from ctmc_lab.estimation import estimators as _est
+from ctmc_lab.estimation import moments as _mom
+from ctmc_lab.masks import harmonic
+from ctmc_lab.sequences import as_positions
+from ctmc_lab.sources.denoisers import Denoiser, OptimalDenoiser
+from ctmc_lab.sources.joint import JointDistribution
+from ctmc_lab.sources.markov import MarkovChain
 
 __all__ = [
     "Split",
@@ -163,7 +163,7 @@ def conditional_nll(source, x, *, target=None, context=None, start=None) -> floa
 
     Examples
     --------
-    >>> from ctmc_lab.markov import markov4
+    >>> from ctmc_lab.sources.markov import markov4
     >>> mk = markov4()
     >>> prompt, response = "ACGTACGTACGTACGT", "TTGACCAG"
     >>> a = conditional_nll(mk, prompt + response, target=range(16, 24), context=range(16))
@@ -205,7 +205,7 @@ def conditional_mask_dce(
         2**n masks at once), ``"subset"`` (differences of the subset log-evidence table,
         h(V ∪ {i}) - h(V)), ``"denoiser"`` (the batched forward–backward denoiser on every
         masked input). JointDistribution: ``"subset"`` (default,
-        :func:`ctmc_lab.moments.optimal_mask_dce`) or ``"denoiser"``. Denoiser: ``"denoiser"``.
+        :func:`ctmc_lab.estimation.moments.optimal_mask_dce`) or ``"denoiser"``. Denoiser: ``"denoiser"``.
         The methods are independent routes to one table (tested to 1e-12).
     batch_size : int
         Rows per denoiser call for ``"denoiser"``.
@@ -327,7 +327,7 @@ class ConditionalLikelihood:
     def moments(self, names=None) -> dict:
         """``{estimator: Moments}``: exact mean, bias against ``true_nll`` and variance of one draw.
 
-        Default names: :data:`ctmc_lab.moments.FIELD_ESTIMATORS` (without the omit-full-mask
+        Default names: :data:`ctmc_lab.estimation.moments.FIELD_ESTIMATORS` (without the omit-full-mask
         samplers for a one-position target, where they are undefined).
         """
         if names is None:
@@ -348,7 +348,7 @@ def conditional_likelihood(
 
     Examples
     --------
-    >>> from ctmc_lab.datasets import dna128
+    >>> from ctmc_lab.sources.datasets import dna128
     >>> p = dna128(); x = p.support[3]
     >>> r = conditional_likelihood(p, x, target=[0, 2, 5], context=[1, 7])   # 3, 4, 6 marginalised
     >>> r.split.marginalised, r.residual < 1e-12
@@ -381,7 +381,7 @@ def _denoiser_of(source, length, start):
 def mask_dce_oracle(
     source, x, *, target=None, context=None, start=None, table=None, batch_size: int = _est.DEFAULT_BATCH
 ) -> _est.MaskDCE:
-    """A :class:`~ctmc_lab.estimators.MaskDCE` for the conditional estimators.
+    """A :class:`~ctmc_lab.estimation.estimators.MaskDCE` for the conditional estimators.
 
     With ``table`` (an exact A-table of this query, e.g. ``conditional_likelihood(...).mask_dce``)
     the oracle looks values up; without it every distinct mask calls the source's optimal
@@ -417,7 +417,7 @@ def conditional_estimate(
     source : JointDistribution, MarkovChain or Denoiser
     x : (L,) int array or string
     estimator : str
-        A key of :data:`ctmc_lab.estimators.ESTIMATORS` (``time_free``, ``k_dce``,
+        A key of :data:`ctmc_lab.estimation.estimators.ESTIMATORS` (``time_free``, ``k_dce``,
         ``rb_lambda_dce``, ``lambda_dce``, ``omit_full_mask``, ``omit_full_mask_token_mean``,
         ``t_dce``, ``t_dse``, ...), run in its conditional form: masks over the target only,
         H_n of the target length, marginalised positions masked in every input.
@@ -432,7 +432,7 @@ def conditional_estimate(
 
     Returns
     -------
-    ctmc_lab.estimators.Estimate
+    ctmc_lab.estimation.estimators.Estimate
     """
     oracle = mask_dce_oracle(source, x, target=target, context=context, start=start, table=table)
     return _est.estimate(estimator, oracle, None, n_samples=n_samples, rng=rng, **options)
@@ -449,9 +449,9 @@ class ConditionalRatio:
         From marginals: ``NLL(y⁻) - NLL(y⁺)``.
     time_free_exact : float
         ``Σ_M B(m, n-m+1) [A⁻(M) - A⁺(M)]`` over all masks.
-    moments : ctmc_lab.moments.RatioMoments
+    moments : ctmc_lab.estimation.moments.RatioMoments
         Exact single-draw variances, coupled and decoupled, and 2 Cov (their difference).
-    coupled, decoupled : ctmc_lab.estimators.Estimate or None
+    coupled, decoupled : ctmc_lab.estimation.estimators.Estimate or None
         Monte Carlo runs (when ``n_samples`` was given).
     """
 

@@ -17,10 +17,10 @@ from functools import cached_property
 import numpy as np
 import scipy.linalg
 
-from .distributions import JointDistribution
-from .generators import Generator
-from .schedules import Schedule
-from .sequences import flat_index
+from ctmc_lab.forward.generators import Generator
+from ctmc_lab.forward.schedules import Schedule
+from ctmc_lab.sequences import flat_index
+from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = [
     "token_kernel",
@@ -606,7 +606,7 @@ class ForwardProcess:
 
     Examples
     --------
-    >>> from ctmc_lab import generators, schedules
+    >>> from ctmc_lab.forward import generators, schedules
     >>> proc = ForwardProcess(generators.absorbing(4), schedules.Loglinear())
     >>> float(proc.kernel(0.5)[4, 0].round(6))   # P(masked at t=0.5) = λ(0.5)
     0.4995

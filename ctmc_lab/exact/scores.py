@@ -4,7 +4,7 @@ Orientation (§8 item 1): in ``ℓ_DSE(x0, x, t, s) = sum_{y≠x} Q_t(x, y)[s_y 
 the weight Q_t(x, y) is the forward rate *from y into x*. For a neighbour ``y = x^{i←v}``
 that is ``Q[x^i, v]`` in the column convention.
 
-Functions work at the unit-rate noise level s of a :class:`~ctmc_lab.process.NoisedDistribution`
+Functions work at the unit-rate noise level s of a :class:`~ctmc_lab.forward.process.NoisedDistribution`
 (``mdse(x0, t) = sigma(t) mdse_s(x0, sigma_bar(t))``, §2.3).
 """
 
@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from . import absorbing
-from .distributions import JointDistribution
-from .generators import Generator
-from .information import clamp_nonnegative
-from .process import NoisedDistribution, apply_all_axes, apply_along_axes, leave_one_out
-from .sequences import flat_index
+from ctmc_lab import masks
+from ctmc_lab.exact.information import clamp_nonnegative
+from ctmc_lab.forward.generators import Generator
+from ctmc_lab.forward.process import NoisedDistribution, apply_all_axes, apply_along_axes, leave_one_out
+from ctmc_lab.sequences import flat_index
+from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = ["entropy_term", "concrete_score", "dse", "dce", "mdse", "marginal_mdse", "mdce"]
 
@@ -257,7 +257,7 @@ def _mdse_factored(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
     Every coefficient depends on x0 only through the symbol b = x0^i, so it is tabulated
     over b (an (S, N) table); the log terms then become one more axis step on each G_i and
     are summed as tensors over V^L before a single gather at x0. The L tensors G_i share
-    their contractions (:func:`~ctmc_lab.process.leave_one_out`): about L log2 L axis steps
+    their contractions (:func:`~ctmc_lab.forward.process.leave_one_out`): about L log2 L axis steps
     in all, O(log L) tensors alive at once and no (S, S, B) temporaries, which lets the
     full support of 4^12 sequences through (issue 7, W4).
     """
@@ -307,5 +307,5 @@ def mdce(dist: JointDistribution, x0, mask_level) -> np.ndarray:
 
     Returns shape ``(len(λ),)`` for one sequence or ``(B, len(λ))`` for a batch.
     """
-    A = absorbing.mask_dce(absorbing.subset_entropy(dist.subset_table(x0)))
-    return absorbing.mdce(A, mask_level)
+    A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
+    return masks.mdce(A, mask_level)

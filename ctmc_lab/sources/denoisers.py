@@ -35,12 +35,12 @@ class Denoiser(Protocol):
 
 
 class OptimalDenoiser:
-    """c* of a :class:`~ctmc_lab.distributions.JointDistribution` (or any object with
+    """c* of a :class:`~ctmc_lab.sources.joint.JointDistribution` (or any object with
     ``conditional_log_probs``, ``n_tokens`` and ``length``).
 
     Examples
     --------
-    >>> from ctmc_lab.datasets import dna128
+    >>> from ctmc_lab.sources.datasets import dna128
     >>> c = OptimalDenoiser(dna128())
     >>> x = np.full((1, 8), 4)          # fully masked
     >>> np.exp(c(x)).sum(axis=-1).round(12).tolist()
@@ -176,7 +176,7 @@ class MixedDenoiser:
 
     Examples
     --------
-    >>> from ctmc_lab.datasets import dna128
+    >>> from ctmc_lab.sources.datasets import dna128
     >>> c = MixedDenoiser(OptimalDenoiser(dna128()), "uniform", weight=0.1)
     >>> float(np.exp(c(np.full((1, 8), 4))).sum(-1).max().round(12))
     1.0

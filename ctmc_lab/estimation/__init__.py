@@ -1,0 +1,1 @@
+"""Monte Carlo likelihood estimators, their exact moments, conditional likelihoods and log-ratios."""

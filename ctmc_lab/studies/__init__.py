@@ -1,0 +1,1 @@
+"""Studies: the paper's protocol and the computations behind every figure, returning tables."""
