@@ -23,10 +23,10 @@ from ctmc_lab.sequences import popcount
 __all__ = [
     "subset_entropy",
     "mask_dce",
-    "kl",
-    "kl_rate",
-    "mdce",
-    "mdce_integral",
+    "mask_kl",
+    "mask_kl_rate",
+    "mask_mdce",
+    "imdce_sum",
     "mask_weights",
     "harmonic",
 ]
@@ -87,7 +87,7 @@ def _level_powers(lam, length: int, counts: np.ndarray):
         return lam[:, None] ** counts * (1 - lam[:, None]) ** (length - counts)
 
 
-def kl(h: np.ndarray, mask_level) -> np.ndarray:
+def mask_kl(h: np.ndarray, mask_level) -> np.ndarray:
     """KL(p_{λ|0}(·|x0) || p_λ) = sum_U (1-λ)^|U| λ^(L-|U|) h(U)  (F2, Cor. 3.6).
 
     Returns shape ``(len(λ),)`` or ``(..., len(λ))`` for a batch of tables.
@@ -106,8 +106,8 @@ def _inf_part(h, w):
     return np.where(np.einsum("...u,ku->...k", bad, w) > 0, np.inf, 0.0)
 
 
-def kl_rate(h: np.ndarray, mask_level) -> np.ndarray:
-    """Exact d/dλ of :func:`kl`: a polynomial derivative, no finite differences."""
+def mask_kl_rate(h: np.ndarray, mask_level) -> np.ndarray:
+    """Exact d/dλ of :func:`mask_kl`: a polynomial derivative, no finite differences."""
     h = np.asarray(h, dtype=float)
     length = _length(h.shape[-1])
     m = length - popcount(np.arange(1 << length))
@@ -120,7 +120,7 @@ def kl_rate(h: np.ndarray, mask_level) -> np.ndarray:
     return np.einsum("...u,ku->...k", np.where(np.isinf(h), 0, h), d) + _inf_part(h, np.abs(d))
 
 
-def mdce(A: np.ndarray, mask_level) -> np.ndarray:
+def mask_mdce(A: np.ndarray, mask_level) -> np.ndarray:
     """mdce(x0, λ) = sum_{M≠∅} λ^|M| (1-λ)^(L-|M|) A(M)  (§3.4)."""
     A = np.asarray(A, dtype=float)
     length = _length(A.shape[-1])
@@ -141,9 +141,33 @@ def mask_weights(length: int, upper: float = 1.0) -> np.ndarray:
     return out
 
 
-def mdce_integral(A: np.ndarray, upper: float = 1.0) -> np.ndarray:
-    """∫_0^Λ mdce(x0, λ)/λ dλ = sum_M A(M) B(Λ; m, L-m+1), exactly (Cor. 3.7, no quadrature)."""
+def imdce_sum(A, upper: float = 1.0) -> np.ndarray:
+    """∫_0^Λ mdce(x0, λ)/λ dλ = Σ_{M≠∅} B(Λ; m, n-m+1) A(M), exactly (Cor. 3.7, no quadrature).
+
+    At Λ = 1 this is the time-free sum of Theorem 4.1 (and of Cor. 4.3 for a conditional
+    table): the exact -log p(x0), or -log p(x0^T | x0^C), that every unbiased estimator's mean
+    equals (``docs/theory.md`` §3.5, §4.1–4.2).
+
+    Parameters
+    ----------
+    A : (2**n,) or (B, 2**n) float array
+        A(M) per mask bitmask; ``A[..., 0]`` (the empty mask) must be 0; ``inf`` allowed.
+    upper : float, default 1.0
+        Λ in (0, 1].
+
+    Returns
+    -------
+    float array of shape ``A.shape[:-1]`` (a 0-d array for one table); ``inf`` where an infinite
+    A(M) carries positive weight.
+    """
     A = np.asarray(A, dtype=float)
+    if A.ndim not in (1, 2):
+        raise ValueError(f"`A` must be (2**n,) or (B, 2**n) (got shape {A.shape})")
+    if np.isnan(A).any():
+        raise ValueError("`A` contains NaN")
+    if np.any(A[..., 0] != 0):
+        raise ValueError("`A[..., 0]` (the empty mask) must be 0")
     w = mask_weights(_length(A.shape[-1]), upper)
     with np.errstate(invalid="ignore"):
-        return np.where(np.any(np.isinf(A) & (w > 0), axis=-1), np.inf, np.where(np.isinf(A), 0, A) @ w)
+        out = np.where(np.isinf(A), 0, A) @ w
+    return np.where(np.any(np.isinf(A) & (w > 0), axis=-1), np.inf, out)[()]

@@ -127,14 +127,14 @@ print(f"{'schedule':>22} {'T':>4} {'Λ':>8} {'∫ E DSE dt':>16} {'Σ A B(Λ;·)
 for schedule, T in ((Loglinear(1e-3), 0.8), (Geometric(1e-4, 20.0), 0.6), (Linear(2.0), 0.5)):
     lhs, _ = quad(expected_dse, 0.0, T, args=(schedule,), epsabs=1e-13, epsrel=1e-12, limit=200)
     Lam = float(schedule.mask_level(T))
-    rhs = float(mask_sums.mdce_integral(A_model, Lam))
+    rhs = float(mask_sums.imdce_sum(A_model, Lam))
     print(f"{type(schedule).__name__:>22} {T:4} {Lam:8.5f} {lhs:16.12f} {rhs:16.12f} {abs(lhs - rhs):11.1e}")
 # At Λ = 1 the model's integral is its own likelihood bound. Pointwise it may fall below the
 # true NLL (docs/theory.md §2.6); averaged over p0 it cannot fall below H(p0) (Thm 3.5).
 A_all = np.array([moments.mask_dce_table(model, x) for x in p0.support])
-model_nll = mask_sums.mdce_integral(A_all, 1.0)
+model_nll = mask_sums.imdce_sum(A_all, 1.0)
 print(
-    f"\nat Λ = 1, x0 = {p0.decode(x0)}: model {float(mask_sums.mdce_integral(A_model, 1.0)):.6f} "
+    f"\nat Λ = 1, x0 = {p0.decode(x0)}: model {float(mask_sums.imdce_sum(A_model, 1.0)):.6f} "
     f"vs -log p0(x0) = {p0.nll(x0):.6f}"
 )
 print(f"averaged over p0: model {p0.probs @ model_nll:.6f} >= H(p0) = {p0.entropy():.6f}")
@@ -150,13 +150,13 @@ print(f"averaged over p0: model {p0.probs @ model_nll:.6f} >= H(p0) = {p0.entrop
 # %%
 h = mask_sums.subset_entropy(p0.subset_table(x0[None]))[0]
 lam = np.linspace(0.0, 1.0, 201)[1:-1]
-kl = mask_sums.kl(h, lam)
-rate = mask_sums.kl_rate(h, lam)
+kl = mask_sums.mask_kl(h, lam)
+rate = mask_sums.mask_kl_rate(h, lam)
 mdce = scores.mdce(p0, x0, lam)
 print("Cor 3.6: max |dKL/dλ + mdce/λ| =", np.abs(rate + mdce / lam).max())
 for Lam in (0.3, 0.7, 1.0):
     integral = float(decompositions.mdce_integral(p0, x0[None], upper=Lam)[0])
-    end = float(mask_sums.kl(h, Lam)[0])
+    end = float(mask_sums.mask_kl(h, Lam)[0])
     print(
         f"Cor 3.7 at Λ = {Lam}: ∫ mdce/λ = {integral:.12f}  + KL(Λ) = {end:.12f}  ->  "
         f"{integral + end:.12f}  (-log p0 = {p0.nll(x0):.12f})"

@@ -202,7 +202,7 @@ def thm34(ctx):
             Lam = float(sch.mask_level(T))
             f = lambda t: _expected_dse(dist, gen, x0, visible, x_all, log_c, sch, t)
             lhs = integrate.quad(f, 0.0, T, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
-            rhs = float(masks.mdce_integral(A_c, Lam))
+            rhs = float(masks.imdce_sum(A_c, Lam))
             nll = float(dist.nll(x0))
             yield Result(
                 f"{'' if dist is ctx.small else dist.name + '; '}{sname}; T={T}, Λ={Lam:.4g}; "

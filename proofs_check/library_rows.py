@@ -20,6 +20,7 @@ import numpy as np
 from scipy import integrate
 from scipy.special import betaln, comb
 
+from ctmc_lab import masks
 from ctmc_lab.estimation import conditional, estimators, moments
 from ctmc_lab.exact import decompositions, scores
 from ctmc_lab.forward import generators
@@ -213,7 +214,7 @@ def nll_routes(ctx):
     theorem="Cor 4.3",
     method="float64",
     tolerance=TOL_QUAD,
-    statement="conditional_nll / time_free_value / Thm 4.2 integral = marginal sums",
+    statement="conditional_nll / masks.imdce_sum / Thm 4.2 integral = marginal sums",
     cost=0.4,
 )
 def conditional_helpers(ctx):
@@ -236,7 +237,7 @@ def conditional_helpers(ctx):
         A = conditional.conditional_mask_dce(dist, x, target=target, context=context)
         for name, val in (
             ("conditional_nll", conditional.conditional_nll(dist, x, target=target, context=context)),
-            ("time_free_value", conditional.time_free_value(A)),
+            ("masks.imdce_sum", float(masks.imdce_sum(A))),
             ("theorem42_integral", conditional.theorem42_integral(A)),
         ):
             yield Result(
@@ -256,7 +257,7 @@ def conditional_helpers(ctx):
     A = conditional.conditional_mask_dce(chain, x, target=target, context=context)
     for name, val in (
         ("conditional_nll", conditional.conditional_nll(chain, x, target=target, context=context)),
-        ("time_free_value", conditional.time_free_value(A)),
+        ("masks.imdce_sum", float(masks.imdce_sum(A))),
         (
             "chain.log_prob(start=prompt)",
             -chain.log_prob(x[k:], start=x[:k])

@@ -247,12 +247,12 @@ def _closed_form_horizon(dist, x0, schedule, T: float, *, with_kl: bool = True):
         lam = float(schedule.mask_level(t))
         if lam <= 0:
             return 0.0
-        return float(schedule.sigma(t)) * (1 - lam) / lam * float(masks.mdce(A, lam)[0])
+        return float(schedule.sigma(t)) * (1 - lam) / lam * float(masks.mask_mdce(A, lam)[0])
 
     t1 = T / 1000
     low = integrate.quad(lambda u: f(math.exp(u)) * math.exp(u), math.log(t1) - 30.0, math.log(t1), **_QUAD)[0]
     high = integrate.quad(f, t1, T, **_QUAD)[0]
-    end = float(masks.kl(h, float(schedule.mask_level(T)))[0]) if with_kl else 0.0
+    end = float(masks.mask_kl(h, float(schedule.mask_level(T)))[0]) if with_kl else 0.0
     return low + high, end
 
 
@@ -347,5 +347,5 @@ def _missing_piece(ctx, sigma_min: float) -> float:
         f = lambda s: _mdse_s(dist, gen, x0, s)
     else:
         A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
-        f = lambda s: float(np.exp(-s) / -np.expm1(-s) * masks.mdce(A, -np.expm1(-s))[0]) if s > 0 else 0.0
+        f = lambda s: float(np.exp(-s) / -np.expm1(-s) * masks.mask_mdce(A, -np.expm1(-s))[0]) if s > 0 else 0.0
     return integrate.quad(f, 0.0, sigma_min, epsabs=1e-16, epsrel=1e-10, limit=100)[0]

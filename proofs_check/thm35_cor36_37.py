@@ -197,8 +197,8 @@ def cor36_closed(ctx):
         return
     dist, seqs, h, A = parts
     lam = np.array([1e-3, 0.1, 0.4, 0.7, 0.95])
-    lhs = masks.kl_rate(h, lam)  # (B, K)
-    rhs = -masks.mdce(A, lam) / lam
+    lhs = masks.mask_kl_rate(h, lam)  # (B, K)
+    rhs = -masks.mask_mdce(A, lam) / lam
     terms = 2 * dist.length * np.where(np.isfinite(h), np.abs(h), 0.0).max(axis=1)  # bound on Σ_U |h d_U|
     err = np.abs(lhs - rhs) / np.maximum(np.maximum(1.0, np.abs(rhs)), terms[:, None])
     b, k = np.unravel_index(worst(err.ravel()), err.shape)
@@ -241,8 +241,8 @@ def cor36_fd(ctx):
     rows = []
     for b in range(len(seqs)):
         for lam in (0.05, 0.3, 0.6, 0.9):
-            d = five_point(lambda x: float(masks.kl(h[b], x)[0]), lam, min(1e-3, lam / 500))
-            rows.append((d, float(-masks.mdce(A[b], lam)[0] / lam), b, lam))
+            d = five_point(lambda x: float(masks.mask_kl(h[b], x)[0]), lam, min(1e-3, lam / 500))
+            rows.append((d, float(-masks.mask_mdce(A[b], lam)[0] / lam), b, lam))
     # Relative: the KL is a degree-L polynomial in λ whose difference error grows with |dKL/dλ|.
     err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]
     w = worst(err)
@@ -276,7 +276,7 @@ def cor36_dense(ctx):
     for lam in (0.1, 0.5, 0.85):
         noised = process.NoisedDistribution.at_noise_level(dist, gen, -np.log1p(-lam))
         dense = information.kl(noised, seqs)
-        closed = masks.kl(h, lam)[:, 0]
+        closed = masks.mask_kl(h, lam)[:, 0]
         rate = information.kl_rate(noised, seqs) / (1 - lam)
         full = (1 << dist.length) - 1
         mdce = np.array(
@@ -322,7 +322,7 @@ def cor37_quad(ctx):
                 )
 
             val = integrate.quad(integrand, 0.0, upper, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
-            kl = 0.0 if upper == 1.0 else float(masks.kl(h[b], upper)[0])
+            kl = 0.0 if upper == 1.0 else float(masks.mask_kl(h[b], upper)[0])
             rows.append((nll[b], val + kl, b, val, kl))
         w = worst([abs(a - r) for a, r, *_ in rows])
         a, r, b, val, kl = rows[w]
@@ -355,8 +355,8 @@ def cor37_beta(ctx):
     dist, seqs, h, A = parts
     nll = dist.nll(seqs)
     for upper in (1.0, 0.7):
-        kl = 0.0 if upper == 1.0 else masks.kl(h, upper)[:, 0]
-        rhs = masks.mdce_integral(A, upper) + kl
+        kl = 0.0 if upper == 1.0 else masks.mask_kl(h, upper)[:, 0]
+        rhs = masks.imdce_sum(A, upper) + kl
         w = worst(np.abs(nll - rhs))
         yield Result(
             f"{dist.name}; Λ={upper}; {len(seqs)} x0 (worst x0={label(dist, seqs[w])})", float(nll[w]), float(rhs[w])
@@ -366,5 +366,5 @@ def cor37_beta(ctx):
         yield Result(
             f"{dist.name}; marginal: H(p0) = Σ p0 ∫ mdce/λ (Λ=1)",
             dist.entropy(),
-            float(p @ masks.mdce_integral(A, 1.0)),
+            float(p @ masks.imdce_sum(A, 1.0)),
         )

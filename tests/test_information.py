@@ -156,14 +156,14 @@ def test_absorbing_closed_forms_match_sums_over_noisy_states(p, lam):
     s = -np.log1p(-lam)
     x0 = p.support[0]
     h = masks.subset_entropy(p.subset_table(x0))
-    assert masks.kl(h, lam)[0] == pytest.approx(bruteforce.kl(p, gen, s, x0), abs=1e-12)
+    assert masks.mask_kl(h, lam)[0] == pytest.approx(bruteforce.kl(p, gen, s, x0), abs=1e-12)
     mdce = scores.mdce(p, x0, lam)[0]
     assert mdce == pytest.approx(bruteforce.absorbing_mdce(p, x0, lam), abs=1e-12)
     # F3: mdse_s = (1-λ)/λ mdce at unit rate
     noised = NoisedDistribution.at_noise_level(p, gen, s)
     assert scores.mdse(noised, x0, method="contract") == pytest.approx((1 - lam) / lam * mdce, abs=1e-11)
     # Cor 3.6: dKL/dλ = -mdce/λ, exactly (polynomial derivative)
-    assert masks.kl_rate(h, lam)[0] == pytest.approx(-mdce / lam, abs=1e-11)
+    assert masks.mask_kl_rate(h, lam)[0] == pytest.approx(-mdce / lam, abs=1e-11)
 
 
 def test_uniform_log_singularity_coefficient():

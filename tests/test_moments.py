@@ -15,7 +15,7 @@ from scipy.special import beta as beta_fn
 
 from ctmc_lab.cli.estimate import estimator_fields
 from ctmc_lab.estimation import moments as Mo
-from ctmc_lab.masks import mask_dce, subset_entropy
+from ctmc_lab.masks import imdce_sum, mask_dce, subset_entropy
 from ctmc_lab.sources.datasets import dirichlet, dna128, dna128_like
 from ctmc_lab.sources.denoisers import MixedDenoiser, OptimalDenoiser
 from ctmc_lab.testing.strategies import budget
@@ -144,7 +144,7 @@ def test_scheme_moments_match_brute_force(name):
 
 
 def test_unbiased_schemes_have_zero_bias_and_audited_bias_formulas(A128):
-    nll = Mo.time_free_sum(A128)
+    nll = imdce_sum(A128)
     n = 8
     for rec, A, truth in zip(Mo.all_moments(A128), A128, nll):
         for name in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce"):
@@ -326,7 +326,7 @@ def test_sampler_comparison_and_optimal_laws(A128):
     sizes = np.bitwise_count(np.arange(256, dtype=np.uint64)).astype(int)
     live = P > 0
     vals = beta_fn(sizes[live], 9 - sizes[live]) * A[live] / P[live]
-    assert np.max(np.abs(vals - Mo.time_free_sum(A))) <= 1e-12
+    assert np.max(np.abs(vals - imdce_sum(A))) <= 1e-12
     # q* is optimal in its family and reproduces its advertised variance
     q = cmp_.best_mask_size_weights
     v = Mo.estimator_moments(A, "mask_size_importance", weights=q).variance
@@ -391,7 +391,7 @@ def test_property_unbiased_schemes_agree_and_variances_nonnegative(seed, n_token
     c = MixedDenoiser(OptimalDenoiser(p), "uniform", weight=weight)
     row = seed % p.support_size
     A = Mo.mask_dce_table(c, p.support[row])
-    nll = Mo.time_free_sum(A)
+    nll = imdce_sum(A)
     if weight == 0.0:
         assert abs(nll - p.nll(p.support[row])) <= 1e-11
     recs = Mo.all_moments(A)

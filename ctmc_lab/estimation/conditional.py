@@ -30,7 +30,7 @@ from scipy.integrate import quad
 
 from ctmc_lab.estimation import estimators as _est
 from ctmc_lab.estimation import moments as _mom
-from ctmc_lab.masks import harmonic
+from ctmc_lab.masks import harmonic, imdce_sum
 from ctmc_lab.sequences import as_positions
 from ctmc_lab.sources.denoisers import Denoiser, OptimalDenoiser
 from ctmc_lab.sources.joint import JointDistribution
@@ -43,7 +43,6 @@ __all__ = [
     "conditional_nll",
     "conditional_mask_dce",
     "conditional_likelihood",
-    "time_free_value",
     "theorem42_integral",
     "mask_dce_oracle",
     "conditional_estimate",
@@ -249,18 +248,13 @@ def conditional_mask_dce(
     return A
 
 
-def time_free_value(A) -> float:
-    """Cor. 4.3: Σ_{M≠∅} B(m, n-m+1) A(M) = H_n E_{J~p(J)}[A(I1∖J)] over all 2**n - 1 masks."""
-    return float(_mom.time_free_sum(A))
-
-
 def theorem42_integral(A, *, upper: float = 1.0) -> float:
     """Theorem 4.2 by quadrature: ``∫_0^Λ (1/λ) E_{M~Bern(λ)^n}[A(M)] dλ``.
 
     The expectation is the polynomial ``Σ_m λ^m (1-λ)^(n-m) S_m`` with ``S_m`` the sum of A
     over masks of size m; the integrand tends to ``Σ_i A({i})`` as λ → 0, so adaptive
     quadrature (``epsabs=1e-13, epsrel=1e-12``, §5.1) needs no special care. At ``Λ = 1`` it
-    equals :func:`time_free_value` (the Beta integrals of §4.1 step 2), which is what makes it
+    equals :func:`ctmc_lab.masks.imdce_sum` (the Beta integrals of §4.1 step 2), which is what makes it
     an independent check of Cor. 4.3's weights.
 
     Parameters
@@ -358,7 +352,7 @@ def conditional_likelihood(
     A = conditional_mask_dce(
         source, x, target=split.target, context=split.context, start=start, method=method, batch_size=batch_size
     )
-    tf = time_free_value(A)
+    tf = float(imdce_sum(A))
     true = (
         tf
         if kind == "denoiser"

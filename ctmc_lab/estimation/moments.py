@@ -25,7 +25,7 @@ from scipy.integrate import quad_vec
 from scipy.special import betainc, betaln, comb
 
 from ctmc_lab.estimation.estimators import MaskDCE, MaskSizeScheme, _local_to_global, mask_size_scheme
-from ctmc_lab.masks import harmonic, subset_entropy
+from ctmc_lab.masks import harmonic, imdce_sum, subset_entropy
 from ctmc_lab.sequences import as_positions
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "FIELD_ESTIMATORS",
     "mask_dce_table",
     "optimal_mask_dce",
-    "time_free_sum",
     "exact_nll",
     "estimator_moments",
     "all_moments",
@@ -286,18 +285,6 @@ def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
     return A[0] if single else A
 
 
-def time_free_sum(A) -> np.ndarray:
-    """The exact (conditional) NLL of the model: sum_M B(m, n-m+1) A(M) (Thm 4.1, Cor. 4.3)."""
-    A = _as_table(A)
-    n = _n_of(A)
-    m = _sizes(n)
-    w = np.where(m > 0, np.exp(betaln(np.maximum(m, 1), n - m + 1)), 0.0)
-    with np.errstate(invalid="ignore"):
-        out = np.where(np.isinf(A), 0.0, A) @ w
-    out = np.where(np.any(np.isinf(A) & (w > 0), axis=-1), np.inf, out)
-    return out[()] if out.ndim == 0 else out
-
-
 def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096) -> float:
     """The deterministic exact-enumeration NLL of a denoiser: sum over all 2^n - 1 masks.
 
@@ -312,7 +299,7 @@ def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096
     >>> abs(exact_nll(OptimalDenoiser(p), p.support[0]) - p.nll(p.support[0])) < 1e-12
     True
     """
-    return float(time_free_sum(mask_dce_table(denoiser, x0, target=target, context=context, batch_size=batch_size)))
+    return float(imdce_sum(mask_dce_table(denoiser, x0, target=target, context=context, batch_size=batch_size)))
 
 
 # ==================================================================================== moments
@@ -340,7 +327,7 @@ def _scheme_moments(A: np.ndarray, scheme: MaskSizeScheme):
 
 def _lambda_moments(A: np.ndarray, n: int):
     m = _sizes(n)
-    mean = time_free_sum(A)
+    mean = imdce_sum(A)
     w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 1)), 0.0)
     singles = A[..., 1 << np.arange(n)]  # a_i = A({i})
     with np.errstate(invalid="ignore"):
@@ -365,7 +352,7 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     estimator : str
         One of :data:`EXACT_ESTIMATORS`.
     reference : float or (B,) array, optional
-        The NLL against which the bias is measured (default: :func:`time_free_sum` of A).
+        The NLL against which the bias is measured (default: :func:`ctmc_lab.masks.imdce_sum` of A).
     positions : (n,) int array, optional
         Sequence positions of the target bits, used in ``infinite_because`` (default 0..n-1).
     weights : (n,) array
@@ -400,7 +387,7 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     positions = np.arange(n) if positions is None else np.asarray(positions)
     if positions.shape != (n,):
         raise ValueError(f"`positions` must have shape ({n},) (got {positions.shape})")
-    ref = time_free_sum(A2) if reference is None else np.broadcast_to(np.asarray(reference, float), A2.shape[:1])
+    ref = imdce_sum(A2) if reference is None else np.broadcast_to(np.asarray(reference, float), A2.shape[:1])
     singles = A2[:, 1 << np.arange(n)]
     if estimator == "lambda_dce":
         mean, var, infinite, _ = _lambda_moments(A2, n)
@@ -530,7 +517,7 @@ def t_estimator_moments(
     defect : (2**n,) float array, optional
         D(M) for ``t_dse`` (default 0: a normalised denoiser).
     reference : float, optional
-        NLL for the bias (default: :func:`time_free_sum`).
+        NLL for the bias (default: :func:`ctmc_lab.masks.imdce_sum`).
     """
     A = _as_table(A)
     if A.ndim != 1:
@@ -567,7 +554,7 @@ def t_estimator_moments(
     if log_terms:
         mean += (C * mm) @ vals[1]
         second += 2 * (mm * S1) @ vals[3] + (C * mm**2) @ vals[4]
-    ref = float(time_free_sum(A)) if reference is None else float(reference)
+    ref = float(imdce_sum(A)) if reference is None else float(reference)
     name = kind if kind == "t_dse" or score_log else "t_dce_true"
     return Moments(name, float(mean), float(mean - ref), float(second - mean**2), False, None)
 
@@ -671,7 +658,7 @@ def best_mask_size_weights(A) -> tuple[np.ndarray, float]:
     if score.sum() <= 0:
         return np.full(n, 1.0 / n), 0.0
     q = score / score.sum()
-    nll = float(time_free_sum(A))
+    nll = float(imdce_sum(A))
     return q, float(score.sum() ** 2 - nll**2)
 
 

@@ -133,7 +133,7 @@ def _split_in_log_space(dist, generator, x0, integrand, upper, atol, method) -> 
 def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndarray:
     """∫_0^Λ mdce(x0, λ)/λ dλ = sum_{M≠∅} A(M) B(Λ; m, L-m+1), exactly (Cor. 3.7, §3.5)."""
     A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
-    return masks.mdce_integral(A, upper)
+    return masks.imdce_sum(A, upper)
 
 
 def _subset_source(denoiser):

@@ -308,4 +308,4 @@ def mdce(dist: JointDistribution, x0, mask_level) -> np.ndarray:
     Returns shape ``(len(λ),)`` for one sequence or ``(B, len(λ))`` for a batch.
     """
     A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
-    return masks.mdce(A, mask_level)
+    return masks.mask_mdce(A, mask_level)

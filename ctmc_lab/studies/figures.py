@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import comb
 
+from ctmc_lab import masks
 from ctmc_lab.estimation import conditional, estimators, moments
 from ctmc_lab.exact import decompositions, information, scores
 from ctmc_lab.forward import generators
@@ -365,9 +366,7 @@ def fig1b_markov_conditional(
         est = conditional.conditional_estimate(
             ch, x, estimator="time_free", n_samples=mc_samples, rng=g, target=target, context=context, table=A
         )
-        rows.append(
-            (ch.decode(prompt), ch.decode(response), true, conditional.time_free_value(A), est.mean, est.stderr)
-        )
+        rows.append((ch.decode(prompt), ch.decode(response), true, float(masks.imdce_sum(A)), est.mean, est.stderr))
     prompt_s, response_s, true, exact, mean, se = (np.array(c) for c in zip(*rows))
     true, exact, mean, se = (a.astype(float) for a in (true, exact, mean, se))
     order = np.argsort(true, kind="stable")
@@ -893,7 +892,7 @@ def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> Figur
     for ax, (panel, label, src, x, A) in zip(axes, cases):
         oracle = conditional.mask_dce_oracle(src, x, table=A)
         texts = []
-        nll = float(moments.time_free_sum(A))
+        nll = float(masks.imdce_sum(A))
         slope = 0.5 * float((A[1 << np.arange(len(x))] ** 2).sum())
         for name in ("lambda_dce", "time_free"):
             vals = np.stack(

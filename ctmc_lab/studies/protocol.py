@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ctmc_lab.estimation import moments as _mom
-from ctmc_lab.estimation.conditional import conditional_estimate, conditional_mask_dce, time_free_value
+from ctmc_lab.estimation.conditional import conditional_estimate, conditional_mask_dce
 from ctmc_lab.estimation.estimators import Estimate
+from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources.markov import MarkovChain
 
 __all__ = ["PairResult", "ProtocolResult", "sample_pair", "run_protocol", "MC_SAMPLES"]
@@ -201,7 +202,7 @@ def run_protocol(
         )
         mom = _mom.all_moments(A, names=names, reference=true, positions=np.asarray(target))
         results.append(
-            PairResult(chain.decode(prompt), chain.decode(response), float(true), time_free_value(A), mc, mom)
+            PairResult(chain.decode(prompt), chain.decode(response), float(true), float(imdce_sum(A)), mc, mom)
         )
         if progress is not None:
             progress()
