@@ -8,7 +8,7 @@ from ctmc_lab.cli._common import eprint
 
 
 def _names(text: str) -> list[str]:
-    from ctmc_lab.studies.figures import FIGURES
+    from ctmc_lab.plotting.figures import FIGURES
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in FIGURES]
@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ctmc_lab.studies.figures import FIGURES, make_figures
+    from ctmc_lab.plotting.figures import FIGURES, make_figures
 
     names = list(FIGURES) if not args.only else [n for text in args.only for n in _names(text)]
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]

@@ -41,6 +41,7 @@ __all__ = [
     "write_csv",
     "panel_label",
     "note",
+    "log_ticks",
 ]
 
 #: The package style sheet.
@@ -227,3 +228,13 @@ def note(ax, text: str, *, loc="upper left", **kw) -> None:
         fontsize=kw.pop("fontsize", 6.3),
         **kw,
     )
+
+
+def log_ticks(ax, axis: str = "y") -> None:
+    """Readable ticks on a log axis spanning less than a decade or two: 1, 2, 5 × 10^k as plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_minor_locator(NullLocator())
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

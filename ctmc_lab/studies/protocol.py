@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import moments as _mom
 from ctmc_lab.estimation.conditional import conditional_estimate, conditional_mask_dce
 from ctmc_lab.estimation.estimators import Estimate
 from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources.markov import MarkovChain
 
-__all__ = ["PairResult", "ProtocolResult", "sample_pair", "run_protocol", "MC_SAMPLES"]
+__all__ = ["PairResult", "ProtocolResult", "ScoredPair", "sample_pair", "score_pair", "run_protocol", "MC_SAMPLES"]
 
 #: Monte Carlo draws per pair: the official ``eval_markov.py`` uses ``MC_NUM = 2**13`` (§7).
 MC_SAMPLES = 2**13
@@ -131,10 +132,68 @@ def sample_pair(chain: MarkovChain, *, prompt_length: int = 16, response_length:
     return prompt, response
 
 
-def _check_int(value, name, lo):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < lo:
-        raise ValueError(f"`{name}` must be an integer ≥ {lo} (got {value!r})")
-    return int(value)
+@dataclass(frozen=True, eq=False)
+class ScoredPair:
+    """One sampled pair with its exact A-table and its Monte Carlo estimate (:func:`score_pair`).
+
+    Attributes
+    ----------
+    prompt : (P,) int array
+    response : (R,) int array
+    true_nll : float
+        ``-Σ_j log P(y_j | context_j)``, the chain rule.
+    table : (2**R,) float array
+        A(M) over the response masks (Cor. 4.3, ``docs/theory.md`` §4.2).
+    mc : ctmc_lab.estimation.estimators.Estimate
+        The time-free estimate drawn with the generator that sampled the pair.
+    """
+
+    prompt: np.ndarray
+    response: np.ndarray
+    true_nll: float
+    table: np.ndarray = field(repr=False)
+    mc: Estimate
+
+
+def score_pair(
+    chain: MarkovChain,
+    rng: np.random.Generator,
+    *,
+    prompt_length: int,
+    response_length: int,
+    mc_samples: int,
+    method: str = "forward_backward",
+) -> ScoredPair:
+    """Sample one prompt–response pair with ``rng``, then score it exactly and by Monte Carlo (Cor. 4.3).
+
+    The time-free draws continue ``rng`` after the pair, so pair ``i`` of a run depends on its own
+    spawned generator only (``docs/theory.md`` §4.2, §7).
+
+    Parameters
+    ----------
+    chain : MarkovChain
+    rng : numpy.random.Generator
+    prompt_length, response_length, mc_samples : int
+        Already validated by the caller.
+    method : {"forward_backward", "subset"}
+        The route of the A-table (:func:`ctmc_lab.estimation.conditional.conditional_mask_dce`).
+
+    Returns
+    -------
+    ScoredPair
+    """
+    prompt, response = sample_pair(chain, prompt_length=prompt_length, response_length=response_length, rng=rng)
+    x = np.concatenate([prompt, response])
+    target = list(range(prompt_length, prompt_length + response_length))
+    context = list(range(prompt_length))
+    true = chain.nll(response, start=prompt)
+    # Model input = prompt + response (stationary window): the optimal denoiser sees the
+    # prompt as context, exactly as the network does in eval_markov.py.
+    A = conditional_mask_dce(chain, x, target=target, context=context, method=method)
+    mc = conditional_estimate(
+        chain, x, estimator="time_free", n_samples=mc_samples, rng=rng, target=target, context=context, table=A
+    )
+    return ScoredPair(prompt, response, float(true), A, mc)
 
 
 def run_protocol(
@@ -175,34 +234,32 @@ def run_protocol(
     """
     if not isinstance(chain, MarkovChain):
         raise ValueError(f"`chain` must be a MarkovChain (got {type(chain).__name__})")
-    p_len = _check_int(prompt_length, "prompt_length", chain.order)
-    r_len = _check_int(response_length, "response_length", 1)
-    n_pairs = _check_int(pairs, "pairs", 1)
-    n_mc = _check_int(mc_samples, "mc_samples", 2)
-    seed = _check_int(seed, "seed", 0)
+    p_len = positive_int(prompt_length, "prompt_length", minimum=chain.order)
+    r_len = positive_int(response_length, "response_length")
+    n_pairs = positive_int(pairs, "pairs")
+    n_mc = positive_int(mc_samples, "mc_samples", minimum=2)
+    seed = positive_int(seed, "seed", minimum=0)
     # The omit-full-mask samplers draw m from 1..n-1: undefined for a one-token response.
     names = (
         _mom.FIELD_ESTIMATORS
         if r_len >= 2
         else tuple(name for name in _mom.FIELD_ESTIMATORS if not name.startswith("omit_full_mask"))
     )
-    target = list(range(p_len, p_len + r_len))
-    context = list(range(p_len))
     results = []
     for ss in np.random.SeedSequence(seed).spawn(n_pairs):
-        rng = np.random.default_rng(ss)
-        prompt, response = sample_pair(chain, prompt_length=p_len, response_length=r_len, rng=rng)
-        x = np.concatenate([prompt, response])
-        true = chain.nll(response, start=prompt)
-        # Model input = prompt + response (stationary window): the optimal denoiser sees the
-        # prompt as context, exactly as the network does in eval_markov.py.
-        A = conditional_mask_dce(chain, x, target=target, context=context, method="forward_backward")
-        mc = conditional_estimate(
-            chain, x, estimator="time_free", n_samples=n_mc, rng=rng, target=target, context=context, table=A
+        pair = score_pair(chain, np.random.default_rng(ss), prompt_length=p_len, response_length=r_len, mc_samples=n_mc)
+        mom = _mom.all_moments(
+            pair.table, names=names, reference=pair.true_nll, positions=np.arange(p_len, p_len + r_len)
         )
-        mom = _mom.all_moments(A, names=names, reference=true, positions=np.asarray(target))
         results.append(
-            PairResult(chain.decode(prompt), chain.decode(response), float(true), float(imdce_sum(A)), mc, mom)
+            PairResult(
+                chain.decode(pair.prompt),
+                chain.decode(pair.response),
+                pair.true_nll,
+                float(imdce_sum(pair.table)),
+                pair.mc,
+                mom,
+            )
         )
         if progress is not None:
             progress()
