@@ -41,8 +41,10 @@ import sympy as sp
 from ctmc_lab.exact import information, scores
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution, token_kernel
+from ctmc_lab.plotting import imdse_curves as imdse_plot
+from ctmc_lab.plotting.style import style
 from ctmc_lab.sources import datasets
-from ctmc_lab.studies import figures
+from ctmc_lab.studies import imdse_curves
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -101,7 +103,7 @@ for g in (absorbing, uniform):
 # %% [markdown]
 # ## 3. The curves
 #
-# `ctmc_lab.studies.figures.imdse_curves` draws the same identities along the schedule
+# `ctmc_lab.studies.imdse_curves` tabulates the same identities (drawn by `ctmc_lab.plotting.imdse_curves`) along the schedule
 # loglinear($\varepsilon=0$), for which $\lambda(t) = t$ and the process is fully noised at
 # $t = 1$. Panel (a): the KL and the mutual information $I(x_0; x_t) = \mathbb E_{p_0}\,\mathrm{KL}$,
 # starting at $-\log p_0(x_0)$ and $H(p_0)$. Panel (b): their exact rates and $-$mdse, pointwise
@@ -109,9 +111,11 @@ for g in (absorbing, uniform):
 # uniform noise mdse has an integrable $\log(1/s)$ singularity at $t\to 0$ (§2.5).
 
 # %%
-res = figures.imdse_curves(dist=p0, x0="ABA", n_points=29)
-print({k: v for k, v in res.summary.items() if "area" in k or "max" in k})
-res.figure
+study = imdse_curves.imdse_curves(dist=p0, x0="ABA", n_points=29)
+print({k: v for k, v in study.summary.items() if "area" in k or "max" in k})
+with style():
+    fig = imdse_plot.draw(study)
+fig
 
 # %% [markdown]
 # ## 4. A symbolic proof for one token

@@ -42,11 +42,12 @@ from ctmc_lab.exact import decompositions, scores
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.forward.schedules import Geometric, Linear, Loglinear
+from ctmc_lab.plotting import dse_dce_equivalence as dse_plot
 from ctmc_lab.plotting.style import COLORS, new_figure, style
 from ctmc_lab.sequences import subset_members
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.denoisers import MixedDenoiser, OptimalDenoiser
-from ctmc_lab.studies import figures
+from ctmc_lab.studies import dse_dce_equivalence
 
 p0 = datasets.dirichlet(3, 3, alpha=1.0, rng=np.random.default_rng(3), alphabet="ABC")
 x0 = p0.encode("CAB")
@@ -95,7 +96,9 @@ for t in (0.01, 0.3, 0.9):
 # $\bar\sigma$ is off by orders of magnitude.
 
 # %%
-figures.dse_dce_equivalence(dist=p0, n_points=40).figure
+with style():
+    fig = dse_plot.draw(dse_dce_equivalence.dse_dce_equivalence(dist=p0, n_points=40))
+fig
 
 # %% [markdown]
 # ## 2. Theorem 3.4 at finite T, for a non-optimal denoiser

@@ -35,10 +35,10 @@ from scipy.special import beta, comb
 
 from ctmc_lab.estimation import estimators, moments
 from ctmc_lab.masks import harmonic
+from ctmc_lab.plotting import figures
 from ctmc_lab.plotting.style import COLORS, new_figure, style
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.denoisers import OptimalDenoiser
-from ctmc_lab.studies import figures
 
 # %% [markdown]
 # ## 1. The harmonic weights

@@ -36,8 +36,11 @@ import numpy as np
 
 from ctmc_lab.estimation import conditional
 from ctmc_lab.masks import harmonic
+from ctmc_lab.plotting import coupled_vs_decoupled as ratio_plot
+from ctmc_lab.plotting import fig1b_markov_conditional as fig1b_plot
+from ctmc_lab.plotting.style import style
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies import figures
+from ctmc_lab.studies import coupled_vs_decoupled, fig1b_markov_conditional
 from ctmc_lab.studies.protocol import sample_pair
 
 chain = markov4()
@@ -102,9 +105,11 @@ print(f"time-free MC, 2^13 draws          = {est.mean:.4f} ± {est.stderr:.4f}")
 # $10^{-14}$; the Monte Carlo estimates scatter within their error bars.
 
 # %%
-res = figures.fig1b_markov_conditional(pairs=16, response_length=12)
-print(res.summary)
-res.figure
+study = fig1b_markov_conditional.fig1b_markov_conditional(pairs=16, response_length=12)
+print(study.summary)
+with style():
+    fig = fig1b_plot.draw(study)
+fig
 
 # %% [markdown]
 # ## 4. Coupled against decoupled log-ratios
@@ -136,6 +141,8 @@ print(f"2 H² Cov = {mom.covariance_term:.3f}  ->  coupling helps: {mom.coupling
 # against each other, and some triplets come out worse coupled (red crosses).
 
 # %%
-res = figures.coupled_vs_decoupled(n_triplets=80)
-print(res.summary)
-res.figure
+study = coupled_vs_decoupled.coupled_vs_decoupled(n_triplets=80)
+print(study.summary)
+with style():
+    fig = ratio_plot.draw(study)
+fig

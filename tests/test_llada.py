@@ -289,36 +289,7 @@ def test_dna128_like_level_stats_match_the_denoiser_route():
     np.testing.assert_allclose(fast.second, slow.second, atol=1e-12)
 
 
-# ===================================================================================== the audit
-def test_llada_audit_figure_tables(tmp_path):
-    from ctmc_lab.studies import figures
-
-    out = figures.make_figures(
-        tmp_path,
-        only="llada_audit",
-        formats=("png", "csv"),
-        options={"llada_audit": dict(n_max=12, dna_lengths=4, mk4_lengths=4, mk4_pairs=2, mk1_pairs=2)},
-    )
-    res, paths = out["llada_audit"]
-    assert sorted(p.rsplit("/", 1)[-1] for p in paths) == [
-        "llada_audit.csv",
-        "llada_audit.png",
-        "llada_audit_counts.csv",
-        "llada_audit_variance.csv",
-    ]
-    t = res.table
-    d16 = (t["source"] == "dna128") & (t["b"] == 16)
-    assert t["bias_mean"][d16][0] == pytest.approx(0.360796, abs=1e-6)
-    # a (n, b) with a uniform count law has zero bias on every source
-    c = res.tables["llada_audit_counts"]
-    uniform = {(n, b) for n, b, u in zip(c["n"], c["b"], c["uniform"]) if u}
-    for n, b, lo, hi in zip(t["n"], t["b"], t["bias_min"], t["bias_max"]):
-        if (n, b) in uniform:
-            assert abs(lo) < 1e-12 and abs(hi) < 1e-12
-    v = res.tables["llada_audit_variance"]
-    assert np.all(v["var_fixed"] <= v["var_k_dce"] + 1e-12)
-
-
+# ==================================================================== the first-order stand-in
 def test_first_order_projection_keeps_bigrams():
     mk = markov4()
     p1 = llada.first_order_projection(mk)
@@ -326,21 +297,6 @@ def test_first_order_projection_keeps_bigrams():
     for c in range(256):
         pair[c % 4] += mk.stationary[c] * mk.table[c]
     assert np.allclose(p1.stationary[:, None] * p1.table, pair, atol=1e-14)
-
-
-def test_ranking_flip_on_mk4():
-    flip = llada.find_ranking_flip(markov4(), lengths=(8, 9), candidates=128, prompts=8)
-    assert flip is not None and flip.flipped
-    assert (flip.prompt, flip.answer_a, flip.answer_b) == ("ATTAAGTGACCCAGGG", "GAGCGGGC", "TGGACCTAC")  # README
-    assert flip.nll_a < flip.nll_b and flip.llada_a.mean > flip.llada_b.mean
-    chain = markov4()
-    for y, n, m in ((flip.answer_a, 8, flip.llada_a), (flip.answer_b, 9, flip.llada_b)):
-        x = flip.prompt + y
-        truth = conditional.conditional_nll(chain, x, target=range(16, 16 + n), context=range(16))
-        assert abs(m.mean - m.bias - truth) < 1e-10
-        A = conditional.conditional_mask_dce(chain, x, target=range(16, 16 + n), context=range(16))
-        fixed = llada.llada_moments(A, rule="fixed", reference=truth)
-        assert abs(fixed.bias) < 1e-12  # the fix ranks them as the truth does
 
 
 # ========================================================================================= CLI
