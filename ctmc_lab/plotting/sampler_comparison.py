@@ -76,8 +76,8 @@ def draw(study):
             loc="lower left",
             ncol=3,
             fontsize=5.5,
-            title="lowest variance of the runnable samplers: "
-            + ", ".join(f"{_NICE[u]} {c}" for u, c in counts.items()),
+            title="lowest variance among the runnable samplers: "
+            + ", ".join(f"{_NICE[u]} on {c} of {int(sel.sum())}" for u, c in counts.items()),
             title_fontsize=5.5,
             alignment="left",
         )
