@@ -66,7 +66,12 @@ def load_python(spec: str):
         raise ValueError(f"`--dist` {spec!r}: module {module!r} has no attribute {attr!r}")
     obj = getattr(mod, attr)
     # A class or a factory is called; an instance is the source itself.
-    source = obj() if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "log_prob")) else obj
+    source = obj
+    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "log_prob")):
+        try:
+            source = obj()
+        except TypeError as err:
+            raise ValueError(f"`--dist` {spec!r}: ATTR must be a Source or a zero-argument callable ({err})") from None
     missing = [name for name in ("n_tokens", "log_prob", "alphabet") if not hasattr(source, name)]
     if missing:
         raise ValueError(f"`--dist` {spec!r} is not a Source: it has no {', '.join(missing)}")
