@@ -156,14 +156,14 @@ MUTANTS = (
     Mutant(
         "backward pass forgets the emissions",
         "forward-backward",
-        "ctmc_lab/sources/markov.py",
+        "ctmc_lab/sources/markov/inference.py",
         "        b, _ = _normalise(_absorb(b.reshape(cr, n, batch) * e[j][None], P3))\n",
         "        b, _ = _normalise(_absorb(b.reshape(cr, n, batch), P3))\n",
     ),
     Mutant(
         "forward pass starts uniform, not at π",
         "forward-backward",
-        "ctmc_lab/sources/markov.py",
+        "ctmc_lab/sources/markov/inference.py",
         "    a = np.repeat(np.asarray(initial, dtype=float)[:, None], batch, axis=1)\n",
         "    a = np.full((n_ctx, batch), 1.0 / n_ctx)\n",
     ),
@@ -285,7 +285,7 @@ MUTANTS = (
     Mutant(
         "forward–backward: visible positions not a point mass",
         "forward-backward",
-        "ctmc_lab/sources/markov.py",
+        "ctmc_lab/sources/markov/inference.py",
         "    logp = np.where(visible[..., None], point, logp)\n",
         "    logp = logp\n",
     ),

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
+from ctmc_lab.cli import specs
 from ctmc_lab.io import json_float, write_json
-from ctmc_lab.sources import datasets
 
 __all__ = [
     "add_dist_arguments",
@@ -35,7 +35,9 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
         "--dist",
         default=default,
         metavar="SPEC",
-        help="dna128 (the paper's table), dna128-like:SEED, or a JSON file {sequence: probability}; "
+        help="dna128 (the paper's table), dna128-like:SEED, a JSON file {sequence: probability}, or "
+        "python:MODULE:ATTR (a Source object, or a zero-argument callable returning one, enumerated over "
+        "its length); "
         "`nll` also takes markov4 (the paper's order-4 chain) or markov:PATH (a JSON table "
         f"{{context: {{symbol: probability}}}}) for the prompt-response protocol (default: {default})",
     )
@@ -49,10 +51,6 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
         action="store_true",
         help="rescale a JSON file's probabilities to sum to 1 (refused for built-in sources)",
     )
-
-
-def _is_file_spec(spec) -> bool:
-    return isinstance(spec, str) and (spec.endswith(".json") or "/" in spec or "\\" in spec)
 
 
 def refuse_file_options(args, *, source: str) -> None:
@@ -73,9 +71,9 @@ def load_distribution(args):
 
     ``--alphabet`` and ``--normalize`` are refused for the built-in sources, which ignore them.
     """
-    if not _is_file_spec(args.dist):
+    if not specs.is_file_spec(args.dist):
         refuse_file_options(args, source=str(args.dist))
-    return datasets.load(args.dist, alphabet=args.alphabet, normalize=args.normalize)
+    return specs.load_joint(args.dist, alphabet=args.alphabet, normalize=args.normalize)
 
 
 def add_output_arguments(parser, *, wide: bool = True) -> None:

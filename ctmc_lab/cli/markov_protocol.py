@@ -17,21 +17,11 @@ from __future__ import annotations
 
 from ctmc_lab.cli._budget import require
 from ctmc_lab.cli._common import Progress, refuse_file_options, write_json
-from ctmc_lab.sources import markov
+from ctmc_lab.cli.specs import is_markov_spec, load_markov
 from ctmc_lab.studies import protocol
 
-__all__ = ["is_markov_spec", "load_markov", "add_protocol_arguments", "run_protocol"]
-
-
-def is_markov_spec(spec) -> bool:
-    """Whether a ``--dist`` SPEC names a Markov source (``markov4`` or ``markov:PATH``)."""
-    return isinstance(spec, str) and (spec == "markov4" or spec.startswith("markov:"))
-
-
-def load_markov(spec: str, *, alphabet=None, normalize: bool = False) -> markov.MarkovChain:
-    """The :class:`~ctmc_lab.sources.markov.MarkovChain` of ``markov4`` (the paper's released table) or
-    ``markov:PATH`` (a JSON table ``{context: {symbol: probability}}``, contexts oldest first)."""
-    return markov.load_markov(spec, alphabet=alphabet, normalize=normalize)
+# is_markov_spec is what `ctmc-lab nll` asks this module before handing a run over.
+__all__ = ["is_markov_spec", "add_protocol_arguments", "run_protocol"]
 
 
 #: The protocol options and their defaults (None in the parser, so that a given option is known).

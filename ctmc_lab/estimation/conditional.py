@@ -13,12 +13,14 @@ With A(M) = Σ_{i∈M} -log p0(x^i | x^{(I1∖M) ∪ I2}) for M ⊆ I1 (the DCE 
   = H_n E_{J~p(J)}[A(I1∖J)]``, with the harmonic number of the **target** length n;
 * Theorem 4.2 (integral form): the same quantity is ``∫_0^1 (1/λ) E_{M~Bern(λ)^{I1}}[A(M)] dλ``.
 
-A source is a :class:`~ctmc_lab.sources.joint.JointDistribution`, a
-:class:`~ctmc_lab.sources.markov.MarkovChain` (with ``start=None`` for stationary windows or
-``start=prompt`` for windows continuing a prompt), or any
-:class:`~ctmc_lab.sources.denoisers.Denoiser` (whose A-table is then its model DCE). Monte Carlo runs
-the estimators of :mod:`ctmc_lab.estimation.estimators` in their conditional form, and the exact
-moments come from :mod:`ctmc_lab.estimation.moments`.
+A source is anything that implements :class:`ctmc_lab.sources.base.Source` (a
+:class:`~ctmc_lab.sources.joint.JointDistribution`, a :class:`~ctmc_lab.sources.markov.MarkovChain`
+for stationary windows, ``chain.continuing(prompt)`` or ``start=prompt`` for windows continuing a
+prompt, or a user's class): every function here calls its members and never asks its type. A
+model (a :class:`~ctmc_lab.sources.denoisers.Denoiser`) has no marginals; its own time-free value
+and A-table come from :func:`model_likelihood`. Monte Carlo runs the estimators of
+:mod:`ctmc_lab.estimation.estimators` in their conditional form, and the exact moments come from
+:mod:`ctmc_lab.estimation.moments`.
 """
 
 from __future__ import annotations
@@ -31,10 +33,7 @@ from scipy.integrate import quad
 from ctmc_lab.estimation import estimators as _est
 from ctmc_lab.estimation import moments as _mom
 from ctmc_lab.masks import harmonic, imdce_sum
-from ctmc_lab.sequences import as_positions
-from ctmc_lab.sources.denoisers import Denoiser, OptimalDenoiser
-from ctmc_lab.sources.joint import JointDistribution
-from ctmc_lab.sources.markov import MarkovChain
+from ctmc_lab.sequences import as_positions, popcount
 
 __all__ = [
     "Split",
@@ -43,20 +42,14 @@ __all__ = [
     "conditional_nll",
     "conditional_mask_dce",
     "conditional_likelihood",
+    "model_likelihood",
     "theorem42_integral",
     "mask_dce_oracle",
     "conditional_estimate",
     "ConditionalRatio",
     "conditional_log_ratio",
-    "METHODS",
+    "mask_dce_methods",
 ]
-
-#: A-table methods: by source kind, the first is the default.
-METHODS = {
-    "markov": ("forward_backward", "subset", "denoiser"),
-    "joint": ("subset", "denoiser"),
-    "denoiser": ("denoiser",),
-}
 
 
 # ================================================================================ positions
@@ -93,37 +86,27 @@ def split_positions(length: int, target=None, context=None) -> Split:
     return Split(tuple(map(int, tgt)), tuple(map(int, ctx)), tuple(map(int, rest)))
 
 
-def _kind(source) -> str:
-    if isinstance(source, MarkovChain):
-        return "markov"
-    if isinstance(source, JointDistribution):
-        return "joint"
-    if isinstance(source, Denoiser):
-        return "denoiser"
-    raise ValueError(f"`source` must be a JointDistribution, a MarkovChain or a Denoiser (got {type(source).__name__})")
+def _bind(source, start):
+    """The source of the query: ``source`` itself, or for ``start`` its continuation of that prompt."""
+    if start is None:
+        return source
+    continuing = getattr(source, "continuing", None)
+    if continuing is None:
+        raise ValueError("`start` applies to a MarkovChain source only (a source with `continuing(start)`)")
+    return continuing(start)
 
 
-def _prepare(source, x, target, context, start):
-    """Encoded clean x, its Split, and the source kind (with the checks every entry point needs)."""
-    kind = _kind(source)
-    if start is not None and kind != "markov":
-        raise ValueError("`start` applies to a MarkovChain source only")
-    if kind == "denoiser":
-        x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(f"`x` must hold integer tokens (got dtype {x.dtype})")
-        x = x.astype(np.int64)
-        if x.ndim != 1 or x.shape[0] != source.length:
-            raise ValueError(f"`x` must be one sequence of length {source.length} (got shape {x.shape})")
-        if x.min() < 0 or x.max() >= source.n_tokens:
-            raise ValueError(f"`x` tokens must lie in 0..{source.n_tokens - 1} (clean, no mask)")
-    else:
-        x = source.encode(x)
-        if x.ndim != 1:
-            raise ValueError(f"`x` must be one sequence (got shape {x.shape})")
-        if kind == "joint" and x.shape[0] != source.length:
-            raise ValueError(f"`x` must have length {source.length} (got {x.shape[0]})")
-    return x, split_positions(x.shape[0], target, context), kind
+def _prepare(source, x, target, context):
+    """Encoded clean x and its Split (with the checks every entry point needs)."""
+    x = source.encode(x)
+    if x.ndim != 1:
+        raise ValueError(f"`x` must be one sequence (got shape {x.shape})")
+    return x, split_positions(x.shape[0], target, context)
+
+
+def mask_dce_methods(source) -> tuple[str, ...]:
+    """The A-table routes for ``source``: its own exact ones, then ``"denoiser"`` (its c* on every mask)."""
+    return (*source.mask_dce_methods, "denoiser")
 
 
 def _with_mask(x, positions, mask_id):
@@ -142,13 +125,14 @@ def conditional_nll(source, x, *, target=None, context=None, start=None) -> floa
 
     Parameters
     ----------
-    source : JointDistribution or MarkovChain
+    source : Source
+        Any :class:`~ctmc_lab.sources.base.Source` (its ``log_marginal``).
     x : (L,) int array or string
     target, context : positions, optional
         I1 (default: every non-context position) and I2 (default: none).
     start : optional
         MarkovChain only: None for a stationary window, else a prompt whose last k symbols
-        start the chain.
+        start the chain (the source ``source.continuing(start)``).
 
     Returns
     -------
@@ -170,18 +154,12 @@ def conditional_nll(source, x, *, target=None, context=None, start=None) -> floa
     >>> abs(a - b) < 1e-12
     True
     """
-    x, split, kind = _prepare(source, x, target, context, start)
-    if kind == "denoiser":
-        raise ValueError("a Denoiser has no marginals: use conditional_likelihood (Cor. 4.3 over its A-table)")
+    source = _bind(source, start)
+    x, split = _prepare(source, x, target, context)
     n = source.n_tokens
     given = _with_mask(x, split.target + split.marginalised, n)
     joint = _with_mask(x, split.marginalised, n)
-    both = np.stack([given, joint])
-    if kind == "markov":
-        log_p = source.log_marginal(both, start=start)
-    else:
-        with np.errstate(divide="ignore"):
-            log_p = np.log(source.marginal(both, both != n))
+    log_p = source.log_marginal(np.stack([given, joint]))
     if not np.isfinite(log_p[0]):
         raise ValueError("the context x^{I2} has probability 0: the conditional is undefined")
     return float(log_p[0] - log_p[1])
@@ -194,18 +172,19 @@ def conditional_mask_dce(
 
     Parameters
     ----------
-    source : JointDistribution, MarkovChain or Denoiser
+    source : Source
     x : (L,) int array or string
     target, context : positions, optional
     start : optional
         MarkovChain only (see :func:`conditional_nll`).
     method : str, optional
-        MarkovChain: ``"forward_backward"`` (default; conditionals on prefix/suffix tries, all
-        2**n masks at once), ``"subset"`` (differences of the subset log-evidence table,
-        h(V ∪ {i}) - h(V)), ``"denoiser"`` (the batched forward–backward denoiser on every
-        masked input). JointDistribution: ``"subset"`` (default,
-        :func:`ctmc_lab.estimation.moments.optimal_mask_dce`) or ``"denoiser"``. Denoiser: ``"denoiser"``.
-        The methods are independent routes to one table (tested to 1e-12).
+        One of :func:`mask_dce_methods`: the source's own routes (``source.mask_dce_table``; the
+        first is the default) or ``"denoiser"`` (its optimal denoiser on every masked input,
+        :func:`ctmc_lab.estimation.moments.mask_dce_table`). MarkovChain: ``"forward_backward"``
+        (conditionals on prefix/suffix tries, all 2**n masks at once) or ``"subset"``
+        (differences h(V ∪ {i}) - h(V) of the subset log-evidence table); JointDistribution:
+        ``"subset"`` (subset tables). The methods are independent routes to one table (tested
+        to 1e-12).
     batch_size : int
         Rows per denoiser call for ``"denoiser"``.
 
@@ -214,38 +193,17 @@ def conditional_mask_dce(
     (2**n,) float array
         ``A[0] = 0``; ``+inf`` where a target token has conditional probability 0.
     """
-    x, split, kind = _prepare(source, x, target, context, start)
-    valid = METHODS[kind]
+    source = _bind(source, start)
+    x, split = _prepare(source, x, target, context)
+    valid = mask_dce_methods(source)
     method = valid[0] if method is None else method
     if method not in valid:
-        raise ValueError(f"`method` {method!r} is not available for a {kind} source; choose one of {list(valid)}")
+        raise ValueError(f"`method` {method!r} is not available for this source; choose one of {list(valid)}")
     tgt, ctx = list(split.target), list(split.context)
     if method == "denoiser":
-        if kind == "markov":
-            den = source.denoiser(x.shape[0], start=start)
-        elif kind == "joint":
-            den = OptimalDenoiser(source)
-        else:
-            den = source
+        den = source.denoiser(x.shape[0])
         return _mom.mask_dce_table(den, x, target=tgt, context=ctx or None, batch_size=batch_size)
-    if kind == "joint":
-        return _mom.optimal_mask_dce(source, x, target=tgt, context=ctx or None)
-    xm = _with_mask(x, split.marginalised, source.n_tokens)
-    if method == "forward_backward":
-        return source.mask_dce_table(xm, tgt, start=start)
-    # "subset": A(M) = Σ_{t∈M} [h(V ∪ {t}) - h(V)] with h = -log-evidence and V = I1 ∖ M.
-    h = -source.subset_log_evidence(xm, tgt, start=start)
-    n = len(tgt)
-    full = (1 << n) - 1
-    masks = np.arange(1 << n)
-    A = np.zeros(1 << n)
-    with np.errstate(invalid="ignore"):
-        for t in range(n):
-            has = ((masks >> t) & 1).astype(bool)
-            vis = full ^ masks[has]
-            term = h[vis | (1 << t)] - h[vis]
-            A[has] += np.where(np.isnan(term), np.inf, term)
-    return A
+    return source.mask_dce_table(x, tgt, ctx, method=method)
 
 
 def theorem42_integral(A, *, upper: float = 1.0) -> float:
@@ -272,7 +230,7 @@ def theorem42_integral(A, *, upper: float = 1.0) -> float:
         raise ValueError(f"`upper` must lie in (0, 1] (got {upper})")
     if np.isinf(A).any():
         return float("inf")
-    sizes = np.bitwise_count(np.arange(1 << n, dtype=np.uint64)).astype(np.int64)
+    sizes = popcount(np.arange(1 << n))
     S = np.bincount(sizes, weights=A, minlength=n + 1)  # S_m = Σ_{|M|=m} A(M)
     m = np.arange(n + 1)
 
@@ -294,8 +252,8 @@ class ConditionalLikelihood:
     harmonic : float
         H_n of the target length n.
     true_nll : float
-        ``-log p0(x^{I1} | x^{I2})`` from marginals (:func:`conditional_nll`); for a Denoiser
-        source, the model's own time-free value.
+        ``-log p0(x^{I1} | x^{I2})`` from marginals (:func:`conditional_nll`); for a model
+        (:func:`model_likelihood`), its own time-free value.
     time_free_exact : float
         Cor. 4.3 summed over all 2**n - 1 masks.
     mask_dce : (2**n,) float array
@@ -348,28 +306,56 @@ def conditional_likelihood(
     >>> r.split.marginalised, r.residual < 1e-12
     ((3, 4, 6), True)
     """
-    x, split, kind = _prepare(source, x, target, context, start)
+    source = _bind(source, start)
+    x, split = _prepare(source, x, target, context)
     A = conditional_mask_dce(
-        source, x, target=split.target, context=split.context, start=start, method=method, batch_size=batch_size
+        source, x, target=split.target, context=split.context, method=method, batch_size=batch_size
     )
     tf = float(imdce_sum(A))
-    true = (
-        tf
-        if kind == "denoiser"
-        else conditional_nll(source, x, target=split.target, context=split.context, start=start)
-    )
+    true = conditional_nll(source, x, target=split.target, context=split.context)
     A.setflags(write=False)
-    return ConditionalLikelihood(split, harmonic(split.n), true, tf, A, method or METHODS[kind][0])
+    return ConditionalLikelihood(split, harmonic(split.n), true, tf, A, method or mask_dce_methods(source)[0])
+
+
+def model_likelihood(denoiser, x, *, target=None, context=None, batch_size: int = 4096) -> ConditionalLikelihood:
+    """A model's own conditional NLL by Cor. 4.3 over its A-table (its mask DCE, Thm 4.2).
+
+    A :class:`~ctmc_lab.sources.denoisers.Denoiser` has no marginals, so ``true_nll`` is its own
+    time-free value ``Σ_M B(m, n-m+1) A_θ(M)`` and ``residual`` is 0; for the optimal denoiser of
+    a source this equals :func:`conditional_nll` (Cor. 4.3).
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+    x : (L,) int array
+        Clean tokens, L = ``denoiser.length``.
+    target, context : positions, optional
+        As in :func:`conditional_nll`.
+    batch_size : int
+        Rows per denoiser call.
+
+    Returns
+    -------
+    ConditionalLikelihood
+        With ``method="denoiser"``.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"`x` must hold integer tokens (got dtype {x.dtype})")
+    x = x.astype(np.int64)
+    if x.ndim != 1 or x.shape[0] != denoiser.length:
+        raise ValueError(f"`x` must be one sequence of length {denoiser.length} (got shape {x.shape})")
+    if x.min() < 0 or x.max() >= denoiser.n_tokens:
+        raise ValueError(f"`x` tokens must lie in 0..{denoiser.n_tokens - 1} (clean, no mask)")
+    split = split_positions(x.shape[0], target, context)
+    tgt, ctx = list(split.target), list(split.context)
+    A = _mom.mask_dce_table(denoiser, x, target=tgt, context=ctx or None, batch_size=batch_size)
+    tf = float(imdce_sum(A))
+    A.setflags(write=False)
+    return ConditionalLikelihood(split, harmonic(split.n), tf, tf, A, "denoiser")
 
 
 # ============================================================================== Monte Carlo
-def _denoiser_of(source, length, start):
-    kind = _kind(source)
-    if kind == "markov":
-        return source.denoiser(length, start=start)
-    if kind == "joint":
-        return OptimalDenoiser(source)
-    return source
 
 
 def mask_dce_oracle(
@@ -379,10 +365,11 @@ def mask_dce_oracle(
 
     With ``table`` (an exact A-table of this query, e.g. ``conditional_likelihood(...).mask_dce``)
     the oracle looks values up; without it every distinct mask calls the source's optimal
-    denoiser (or the given Denoiser).
+    denoiser. For a model, build :class:`~ctmc_lab.estimation.estimators.MaskDCE` on it directly.
     """
-    x, split, _ = _prepare(source, x, target, context, start)
-    den = _denoiser_of(source, x.shape[0], start)
+    source = _bind(source, start)
+    x, split = _prepare(source, x, target, context)
+    den = source.denoiser(x.shape[0])
     opts = dict(target=list(split.target), context=list(split.context) or None, batch_size=batch_size)
     if table is None:
         return _est.MaskDCE(den, x, **opts)
@@ -404,11 +391,11 @@ def conditional_estimate(
     table=None,
     **options,
 ) -> _est.Estimate:
-    """Monte Carlo estimate of ``-log p(x^{I1} | x^{I2})`` with any estimator of issue 4.
+    """Monte Carlo estimate of ``-log p(x^{I1} | x^{I2})`` with any estimator of §6 (Thm 4.1, Cor. 4.3).
 
     Parameters
     ----------
-    source : JointDistribution, MarkovChain or Denoiser
+    source : Source
     x : (L,) int array or string
     estimator : str
         A key of :data:`ctmc_lab.estimation.estimators.ESTIMATORS` (``time_free``, ``k_dce``,
@@ -473,8 +460,7 @@ def conditional_log_ratio(
 
     Parameters
     ----------
-    source : JointDistribution, MarkovChain or Denoiser
-        For a Denoiser, ``exact`` is the model's own log-ratio (its time-free values).
+    source : Source
     x_plus, x_minus : (L,) int arrays or strings
         Prompt + response sequences with the same index sets; they must agree on the context
         (one prompt, two responses of equal length, §8 item 7).
@@ -498,19 +484,20 @@ def conditional_log_ratio(
     independent masks. ``Var_d - Var_c = 2 H_n² Cov(A⁺, A⁻)``: coupling helps only when the
     covariance is positive (§6.4).
     """
-    xp, split, _ = _prepare(source, x_plus, target, context, start)
-    xn, split2, _ = _prepare(source, x_minus, target, context, start)
+    source = _bind(source, start)
+    xp, split = _prepare(source, x_plus, target, context)
+    xn, _ = _prepare(source, x_minus, target, context)
     if xp.shape != xn.shape:
         raise ValueError(f"`x_plus` and `x_minus` must have one length (got {xp.shape[0]} and {xn.shape[0]})")
     if split.context and np.any(xp[list(split.context)] != xn[list(split.context)]):
         raise ValueError("`x_plus` and `x_minus` must agree on the context positions (one shared prompt)")
-    plus = conditional_likelihood(source, xp, target=split.target, context=split.context, start=start, method=method)
-    minus = conditional_likelihood(source, xn, target=split.target, context=split.context, start=start, method=method)
+    plus = conditional_likelihood(source, xp, target=split.target, context=split.context, method=method)
+    minus = conditional_likelihood(source, xn, target=split.target, context=split.context, method=method)
     mom = _mom.ratio_moments(plus.mask_dce, minus.mask_dce, scheme=scheme)
     coupled = decoupled = None
     if n_samples is not None:
         rng = np.random.default_rng(rng)
-        den = _denoiser_of(source, xp.shape[0], start)
+        den = source.denoiser(xp.shape[0])
         opts = dict(n_samples=n_samples, scheme=scheme, target=list(split.target), context=list(split.context) or None)
         coupled = _est.log_ratio(den, xp, xn, coupled=True, rng=rng, **opts)
         decoupled = _est.log_ratio(den, xp, xn, coupled=False, rng=rng, **opts)

@@ -5,7 +5,6 @@
   probabilities softmax(u / 0.5), u ~ U[0, 1).
 * :func:`dirichlet`: random p0 over V^L from Dirichlet(alpha), full or sparse support.
 * :func:`iid_product`: product distributions, whose answers are known in closed form.
-* :func:`load`: the ``--dist`` SPEC strings of the command line.
 """
 
 from __future__ import annotations
@@ -15,14 +14,14 @@ from importlib import resources
 
 import numpy as np
 
-from ctmc_lab.sequences import DNA, Alphabet, all_sequences
+from ctmc_lab.sequences import DNA, all_sequences
 from ctmc_lab.sources.joint import JointDistribution
 
-__all__ = ["dna128", "dna128_like", "dirichlet", "iid_product", "load", "data_path"]
+__all__ = ["dna128", "dna128_like", "dirichlet", "iid_product", "data_path"]
 
 
 def data_path(name: str):
-    """Path of a file shipped in ``ctmc_lab/data``."""
+    """Path of a file shipped in ``ctmc_lab/sources/data``."""
     return resources.files("ctmc_lab.sources") / "data" / name
 
 
@@ -109,25 +108,3 @@ def iid_product(marginals, length=None, *, alphabet=None) -> JointDistribution:
     return JointDistribution(
         support, probs, n_tokens=n_tokens, alphabet=alphabet, normalize=True, name=f"iid(N={n_tokens}, L={n_pos})"
     )
-
-
-def load(spec: str = "dna128", *, alphabet=None, normalize: bool = False) -> JointDistribution:
-    """Resolve a ``--dist`` SPEC: ``dna128``, ``dna128-like:SEED`` or a JSON file path.
-
-    Raises
-    ------
-    ValueError
-        For an unknown SPEC or an invalid file, with the reason.
-    """
-    if spec == "dna128":
-        return dna128()
-    if spec.startswith("dna128-like:"):
-        seed = spec.split(":", 1)[1]
-        if not seed.isdigit():
-            raise ValueError(f"`--dist` {spec!r}: the seed after 'dna128-like:' must be a non-negative integer")
-        return dna128_like(int(seed))
-    if spec.endswith(".json") or "/" in spec or "\\" in spec:
-        if alphabet is not None:
-            alphabet = Alphabet(alphabet)
-        return JointDistribution.from_json(spec, alphabet=alphabet, normalize=normalize)
-    raise ValueError(f"`--dist` {spec!r} is not known: use dna128, dna128-like:SEED, or a path to a JSON file")

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ctmc_lab._validation import SUM_TOLERANCE, positive_int
+
 __all__ = ["Denoiser", "OptimalDenoiser", "CallableDenoiser", "MixedDenoiser", "TemperedDenoiser"]
 
 
@@ -70,17 +72,6 @@ def _check_input(x, n_tokens: int, length: int) -> np.ndarray:
     return x.astype(np.int64, copy=False)
 
 
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise ValueError(f"`{name}` must be a positive integer (got {value!r})")
-    return int(value)
-
-
-#: Tolerance on |sum_v c_{i,v} - 1| at masked positions (DESIGN.md: enumeration identities ≤ 1e-12
-#: need normalised rows; Lemma 3.3 otherwise needs its correction term, docs/theory.md §8 item 2).
-ROW_SUM_TOLERANCE = 1e-9
-
-
 class CallableDenoiser:
     """Wrap any callable ``fn((B, L) int) -> (B, L, N)`` log-probabilities as a checked Denoiser.
 
@@ -93,7 +84,7 @@ class CallableDenoiser:
     length : int
         L, the sequence length.
     atol : float, default 1e-9
-        Tolerance on the row sums ``sum_v exp(out[b, i, v])`` at masked positions.
+        Tolerance (:data:`ctmc_lab._validation.SUM_TOLERANCE`) on the row sums ``sum_v exp(out[b, i, v])`` at masked positions.
     check_normalisation : bool, default True
         Set False to score an unnormalised model on purpose (then the DSE of Lemma 3.3 carries
         its correction term, ``docs/theory.md`` §3.2).
@@ -113,13 +104,13 @@ class CallableDenoiser:
     """
 
     def __init__(
-        self, fn, n_tokens: int, length: int, *, atol: float = ROW_SUM_TOLERANCE, check_normalisation: bool = True
+        self, fn, n_tokens: int, length: int, *, atol: float = SUM_TOLERANCE, check_normalisation: bool = True
     ):
         if not callable(fn):
             raise ValueError(f"`fn` must be callable (got {type(fn).__name__})")
         self.fn = fn
-        self.n_tokens = _check_size("n_tokens", n_tokens)
-        self.length = _check_size("length", length)
+        self.n_tokens = positive_int(n_tokens, "n_tokens")
+        self.length = positive_int(length, "length")
         if not (atol > 0):
             raise ValueError(f"`atol` must be positive (got {atol!r})")
         self.atol = float(atol)

@@ -13,17 +13,21 @@ from os import PathLike
 
 import numpy as np
 
+from ctmc_lab._validation import SUM_TOLERANCE
 from ctmc_lab.io import read_json
-from ctmc_lab.sequences import Alphabet, all_sequences, flat_index
+from ctmc_lab.masks import mask_dce, subset_entropy
+from ctmc_lab.sequences import Alphabet, all_sequences, as_positions, flat_index, subset_members
+from ctmc_lab.sources.base import NormalisationError
+from ctmc_lab.sources.denoisers import OptimalDenoiser
 
 __all__ = ["JointDistribution"]
 
-# Sum tolerance for an un-normalised input (DESIGN.md: "a sum off 1 by more than 1e-9").
-SUM_TOLERANCE = 1e-9
 # Bound on the elements of one (batch, support, length) comparison block.
 _BLOCK = 1 << 22
 #: Largest (N+1)^L table of pattern marginals built for the fast optimal denoiser (32 MiB).
 _PATTERN_LIMIT = 1 << 22
+#: Largest N**L a source is enumerated over by :meth:`JointDistribution.from_source`.
+ENUMERATION_LIMIT = 1 << 22
 
 
 class JointDistribution:
@@ -55,6 +59,8 @@ class JointDistribution:
     >>> round(p.nll("TA"), 6), p.nll("AA")
     (0.287682, inf)
     """
+
+    mask_dce_methods = ("subset",)
 
     def __init__(self, support, probs, *, n_tokens: int, alphabet=None, normalize=False, name=None):
         support = np.asarray(support)
@@ -88,10 +94,7 @@ class JointDistribution:
         if normalize:
             probs = probs / total
         elif abs(total - 1.0) > SUM_TOLERANCE:
-            raise ValueError(
-                f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {float(total):.12g}); "
-                "rescale them with `--normalize` (the `normalize` option in Python)"
-            )
+            raise NormalisationError(f"`probs` must sum to 1 within {SUM_TOLERANCE:g} (sum = {float(total):.12g})")
         subnormal = (probs > 0) & (probs < np.finfo(float).tiny)
         if np.any(subnormal):
             # Subnormal floats carry fewer digits: -log p would be off in its fifth digit at 1e-320.
@@ -101,7 +104,7 @@ class JointDistribution:
             )
         keys = flat_index(support, n_tokens)
         # Already strictly increasing (e.g. an enumeration of V^L): no sort, no copies of a
-        # support that can hold 4^12 rows (issue 7, W4).
+        # support that can hold 4^12 rows.
         order = slice(None) if np.all(keys[1:] > keys[:-1]) else np.argsort(keys, kind="stable")
         keys = keys[order]
         duplicate = np.flatnonzero(keys[1:] == keys[:-1])
@@ -192,6 +195,45 @@ class JointDistribution:
             normalize=normalize,
             name=name,
         )
+
+    @classmethod
+    def from_source(cls, source, length=None, *, name=None):
+        """The full-length joint of any :class:`~ctmc_lab.sources.base.Source`, by enumerating ``V^L``.
+
+        ``p0(x) = exp(source.log_prob(x))`` for all ``N**L`` sequences; the probabilities must sum
+        to 1 within 1e-9 (a source that does not is refused, never rescaled).
+
+        Parameters
+        ----------
+        source : Source
+        length : int, optional
+            L; default ``source.length`` (required for a source over windows of any length).
+        name : str, optional
+
+        Raises
+        ------
+        ValueError
+            Without a length, or when ``N**L`` exceeds :data:`ENUMERATION_LIMIT`.
+
+        Examples
+        --------
+        >>> p = JointDistribution.from_dict({"AT": 0.25, "TA": 0.75}, alphabet="AT")
+        >>> JointDistribution.from_source(p).as_dict() == p.as_dict()
+        True
+        """
+        length = source.length if length is None else length
+        if length is None:
+            raise ValueError("`length` is required for a source over windows of any length")
+        length = int(length)
+        n = int(source.n_tokens)
+        if length < 1 or float(n) ** length > ENUMERATION_LIMIT:
+            raise ValueError(
+                f"the source has N**L = {n}**{length} sequences, above the enumeration limit "
+                f"{ENUMERATION_LIMIT} (2**22): too large to materialise as a joint table"
+            )
+        seqs = all_sequences(n, length)
+        probs = np.exp(np.asarray(source.log_prob(seqs), dtype=float))
+        return cls(seqs, probs, n_tokens=n, alphabet=source.alphabet, name=name)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -312,6 +354,61 @@ class JointDistribution:
         visible = np.broadcast_to(np.asarray(visible, dtype=bool), x2.shape)
         out = self._compatible_mass(x2, visible).sum(axis=1)
         return float(out[0]) if single else out
+
+    def log_marginal(self, x) -> np.ndarray:
+        """``log P0(x^U)`` with U the positions of ``x`` not holding the mask id (§1.4); ``-inf``, never NaN.
+
+        Parameters
+        ----------
+        x : (L,) or (B, L) int array
+            Tokens in 0..N, the mask id N at hidden positions.
+        """
+        x = np.asarray(x, dtype=np.int64)
+        with np.errstate(divide="ignore"):
+            return np.log(self.marginal(x, x != self.mask_id))
+
+    def denoiser(self, length=None) -> OptimalDenoiser:
+        """The optimal denoiser c* of this distribution (``docs/theory.md`` §3.1)."""
+        if length is not None and int(length) != self.length:
+            raise ValueError(f"`length` must be the distribution's length {self.length} (got {length})")
+        return OptimalDenoiser(self)
+
+    def mask_dce_table(self, x, target, context=None, *, method=None) -> np.ndarray:
+        """A(M) of the optimal denoiser c* for every mask M ⊆ I1, from subset tables (Cor. 4.3, §3.5).
+
+        ``A(M) = Σ_{t∈M} [h(V ∪ {t}) - h(V)]``, ``V = (I1 ∖ M) ∪ I2`` visible and
+        ``h(U) = -log P0(x^U)`` (:func:`ctmc_lab.masks.mask_dce` on the target's subsets).
+
+        Parameters
+        ----------
+        x : (L,) or (B, L) int array or strings
+        target : positions
+            I1 (list or ``(L,)`` bool mask).
+        context : positions, optional
+            I2, always visible; default every non-target position. The rest is marginalised.
+        method : {"subset"}, optional
+
+        Returns
+        -------
+        (2**n,) or (B, 2**n) float array
+            By local bitmask (bit t = t-th smallest target); ``+inf`` where a conditional is 0.
+        """
+        if method not in (None, *self.mask_dce_methods):
+            raise ValueError(f"`method` must be one of {list(self.mask_dce_methods)} (got {method!r})")
+        x = self.encode(x)
+        tgt = as_positions(target, self.length, "target")
+        ctx = (
+            np.setdiff1d(np.arange(self.length), tgt)
+            if context is None
+            else as_positions(context, self.length, "context")
+        )
+        if tgt.size == 0 or np.intersect1d(tgt, ctx).size:
+            raise ValueError("`target` must be non-empty and disjoint from `context`")
+        h = subset_entropy(self.subset_table(x))  # by visible bitmask over all L positions
+        # Visible bitmask over [L] of each visible bitmask over the targets, plus the context.
+        ctx_bits = int(np.sum(np.left_shift(1, ctx))) if ctx.size else 0
+        visible = subset_members(tgt.size) @ np.left_shift(np.int64(1), tgt) | ctx_bits
+        return mask_dce(h[..., visible])
 
     def subset_table(self, x0) -> np.ndarray:
         """P0(x0^U) for every subset U of positions (``docs/theory.md`` §3.5, §5.2).

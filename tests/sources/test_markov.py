@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ctmc_lab.sequences import DNA, all_sequences
 from ctmc_lab.sources.denoisers import Denoiser, OptimalDenoiser
-from ctmc_lab.sources.markov import MarkovChain, forward_backward, load_markov, markov4
+from ctmc_lab.sources.markov import MarkovChain, forward_backward, markov4
 from ctmc_lab.testing.strategies import budget
 
 
@@ -159,18 +159,14 @@ def test_from_dict_normalize_and_json_roundtrip(tmp_path):
     assert mc.table[0].tolist() == [0.25, 0.75]
     path = tmp_path / "t.json"
     path.write_text(json.dumps(_valid_mapping()))
-    chain = load_markov(f"markov:{path}")
+    chain = MarkovChain.from_json(path)
     assert chain.order == 2 and str(chain.alphabet) == "xy"
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        load_markov(f"markov:{bad}")
+        MarkovChain.from_json(bad)
     with pytest.raises(ValueError, match="cannot read"):
-        load_markov(f"markov:{tmp_path / 'missing.json'}")
-    with pytest.raises(ValueError, match="needs a path"):
-        load_markov("markov:")
-    with pytest.raises(ValueError, match="not a Markov source"):
-        load_markov("dna128")
+        MarkovChain.from_json(tmp_path / "missing.json")
 
 
 def test_table_shape_validation():

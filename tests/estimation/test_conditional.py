@@ -17,13 +17,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab.cli.markov_protocol import is_markov_spec, load_markov, run_protocol
+from ctmc_lab.cli.markov_protocol import run_protocol
+from ctmc_lab.cli.specs import is_markov_spec, load_markov
 from ctmc_lab.estimation.conditional import (
     conditional_estimate,
     conditional_likelihood,
     conditional_log_ratio,
     conditional_mask_dce,
     conditional_nll,
+    model_likelihood,
     split_positions,
     theorem42_integral,
 )
@@ -353,6 +355,6 @@ def test_input_validation():
     with pytest.raises(ValueError, match="probability 0"):
         conditional_nll(p, p.encode("AAAAAAAA"), target=[0], context=[1, 2, 3, 4, 5, 6, 7])
     den = OptimalDenoiser(p)
-    r = conditional_likelihood(den, x, target=[0, 1, 2])
+    r = model_likelihood(den, x, target=[0, 1, 2])
     assert abs(r.true_nll - conditional_nll(p, x, target=[0, 1, 2])) <= 1e-12
     assert float(imdce_sum(r.mask_dce)) == r.time_free_exact

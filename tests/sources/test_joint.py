@@ -9,8 +9,7 @@ from ctmc_lab.sequences import Alphabet, all_sequences, subset_members
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.joint import JointDistribution
 from ctmc_lab.testing.strategies import distributions
-
-from . import bruteforce
+from tests import bruteforce
 
 
 def test_alphabet_roundtrip_and_errors():

@@ -1,0 +1,94 @@
+"""The ``Source`` protocol: what the exact conditional likelihood, the exact moments and the studies
+ask of a distribution p0 (``docs/theory.md`` §1.4, §4.2, §5.4).
+
+A source answers, for sequences over ``V = {0..N-1}`` with the mask id N:
+
+* exact marginals of visible positions, ``log P(x^U)`` (:meth:`Source.log_marginal`), from which
+  the true conditional ``-log p0(x^{I1} | x^{I2}) = log P(x^{I2}) - log P(x^{I1 ∪ I2})`` follows;
+* its optimal denoiser c* for a length (:meth:`Source.denoiser`, Prop. 3.1), which every Monte
+  Carlo estimator and the generic A-table route run on;
+* the table A(M) over every mask of a target set (:meth:`Source.mask_dce_table`), the input of
+  Cor. 4.3 and of every exact moment (§6), by the source's own exact routes.
+
+:class:`~ctmc_lab.sources.joint.JointDistribution`, :class:`~ctmc_lab.sources.markov.MarkovChain`
+and :class:`~ctmc_lab.sources.markov.ContinuedChain` implement it; so can a class defined anywhere
+else, without subclassing anything. Code that consumes a source calls these members and never
+branches on its type.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Source", "NormalisationError"]
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A distribution p0 over ``V^L`` that answers exact queries.
+
+    Attributes
+    ----------
+    n_tokens : int
+        N; the mask id is N.
+    length : int or None
+        L for a source over one sequence length; None for a source over windows of any length
+        (a Markov chain), where each query's sequence sets L.
+    alphabet : Alphabet or None
+        Symbols for reading and printing sequences.
+    mask_dce_methods : tuple of str
+        The routes :meth:`mask_dce_table` accepts as ``method``, the first its default; empty when
+        the A-table comes only from the optimal denoiser.
+    """
+
+    n_tokens: int
+    length: int | None
+    alphabet: object
+    mask_dce_methods: tuple[str, ...]
+
+    def encode(self, x) -> np.ndarray:
+        """Strings or int arrays -> a validated int array of clean tokens (last axis = positions)."""
+        ...
+
+    def decode(self, x):
+        """Int tokens -> strings (or comma-separated integers without an alphabet)."""
+        ...
+
+    def log_prob(self, x):
+        """``log p0(x)`` of clean sequences: a float for one, a ``(B,)`` array for a batch; ``-inf``, never NaN."""
+        ...
+
+    def nll(self, x):
+        """``-log p0(x)`` in nats (``inf`` outside the support)."""
+        ...
+
+    def log_marginal(self, x) -> np.ndarray:
+        """``log P(x^U)`` of each row of a ``(B, L)`` int array, U the positions not holding the mask id N (§1.4)."""
+        ...
+
+    def denoiser(self, length: int):
+        """The optimal :class:`~ctmc_lab.sources.denoisers.Denoiser` c* of length-L inputs (Prop. 3.1)."""
+        ...
+
+    def mask_dce_table(self, x, target, context=None, *, method=None) -> np.ndarray:
+        """A(M) = Σ_{i∈M} -log p0(x^i | x^{(I1∖M) ∪ I2}) for every mask M ⊆ I1 (Cor. 4.3, §4.2).
+
+        ``x`` is one clean sequence, ``target`` the positions I1, ``context`` the always-visible
+        positions I2 (default: every non-target position); the rest are marginalised. Returns the
+        ``(2**n,)`` table by local bitmask (bit t = t-th smallest target), ``A[0] = 0``.
+        """
+        ...
+
+
+class NormalisationError(ValueError):
+    """A sum that must be 1 is off by more than :data:`ctmc_lab._validation.SUM_TOLERANCE`.
+
+    ``str(err)`` names the Python remedy (``normalize=True``); ``err.fact`` is the bare rule, for a
+    front end that names its own option instead.
+    """
+
+    def __init__(self, fact: str):
+        self.fact = fact
+        super().__init__(f"{fact}; pass `normalize=True` to rescale them")
