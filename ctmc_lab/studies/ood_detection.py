@@ -9,7 +9,7 @@ import numpy as np
 
 from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import conditional, moments
-from ctmc_lab.sources.markov import MarkovChain, markov4
+from ctmc_lab.sources.markov import markov4
 from ctmc_lab.studies._common import StudyResult, seeds, sizes
 
 __all__ = ["COLUMNS", "auroc", "ood_detection", "roc_curve"]
@@ -85,20 +85,6 @@ def _check_scores(scores_in, scores_out):
     return neg, pos
 
 
-def _tempered_chain(chain: MarkovChain, temperature: float) -> MarkovChain:
-    """Rows P(·|c)^(1/T), renormalised: T > 1 flattens the chain (a shifted source).
-
-    A source constructor: ``MarkovChain.tempered`` in :mod:`ctmc_lab.sources.markov` replaces it.
-    """
-    w = chain.table ** (1.0 / temperature)
-    return MarkovChain(
-        w / w.sum(axis=1, keepdims=True),
-        order=chain.order,
-        alphabet=chain.alphabet,
-        name=f"{chain.name}, tempered T={temperature}",
-    )
-
-
 def ood_detection(
     *, n_per_group: int = 500, budgets=(1, 4, 16, 64, 256), temperature: float = 3.0, length: int = 8, seed: int = 0
 ) -> StudyResult:
@@ -139,7 +125,7 @@ def ood_detection(
         raise ValueError(f"`length` must be at most 10: the exact joint has 4^L windows (got {length})")
     g_in, g_out, *g_mc = seeds(seed, 2 + 2 * n_per_group)
     ch = markov4()
-    shifted = _tempered_chain(ch, temperature)
+    shifted = ch.tempered(temperature)
     X = np.concatenate([ch.sample(length, n=n_per_group, rng=g_in), shifted.sample(length, n=n_per_group, rng=g_out)])
     label = np.repeat([0, 1], n_per_group)
     exact = ch.nll(X)
