@@ -19,6 +19,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from ctmc_lab._validation import positive_int
 from ctmc_lab.forward.marginals import absorbing_marginal
 
 __all__ = [
@@ -349,14 +350,12 @@ def custom(Q, *, n_tokens: int | None = None) -> Generator:
         against expm).
     """
     Q = validate_generator(Q)
-    n_tokens = Q.shape[0] if n_tokens is None else int(n_tokens)
+    n_tokens = Q.shape[0] if n_tokens is None else positive_int(n_tokens, "n_tokens")
     if n_tokens > Q.shape[0]:
         raise ValueError(
             f"`Q` has {Q.shape[0]} states but must act on {n_tokens} clean symbols: expected an S x S "
             f"matrix with S >= {n_tokens} (the first {n_tokens} states are the clean symbols, in alphabet order)"
         )
-    if n_tokens < 1:
-        raise ValueError(f"`n_tokens` must be at least 1 (got {n_tokens})")
     return Generator(Q, n_tokens)
 
 

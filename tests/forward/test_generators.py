@@ -125,3 +125,12 @@ def test_registration_refuses_wrong_closed_forms_and_taken_names():
         generators.noise_process("gaussian")
     with pytest.raises(ValueError, match="uniform noise needs at least 2 symbols"):
         generators.uniform(1)
+
+
+def test_custom_validates_its_clean_symbol_count():
+    Q = [[-1.0, 1.0, 0.0], [0.5, -1.0, 0.0], [0.5, 0.0, 0.0]]
+    assert generators.custom(Q, n_tokens=2).n_tokens == 2
+    with pytest.raises(ValueError, match="`n_tokens` must be a positive integer"):
+        generators.custom(Q, n_tokens=0)
+    with pytest.raises(ValueError, match="expected an S x S matrix with S >= 4"):
+        generators.custom(Q, n_tokens=4)
