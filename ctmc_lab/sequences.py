@@ -21,7 +21,6 @@ __all__ = [
     "flat_index",
     "subset_members",
     "popcount",
-    "mask_sequences",
     "as_positions",
 ]
 
@@ -141,23 +140,6 @@ def popcount(u: np.ndarray | int) -> np.ndarray:
     """Number of set bits of each entry of a non-negative int array (subset sizes)."""
     u = np.asarray(u, dtype=np.uint64)
     return np.bitwise_count(u).astype(np.int64)
-
-
-def mask_sequences(x0: np.ndarray, masked: np.ndarray, mask_id: int) -> np.ndarray:
-    """Put ``mask_id`` at the masked positions.
-
-    Parameters
-    ----------
-    x0 : (L,) or (B, L) int array
-    masked : (K, L) bool array, or (B, L) aligned with a batch ``x0``
-    mask_id : int
-        N, the mask token.
-
-    Returns
-    -------
-    (K, L) or (B, L) int array
-    """
-    return np.where(masked, mask_id, np.asarray(x0))
 
 
 def as_positions(arg, length: int, name: str) -> np.ndarray:

@@ -19,6 +19,8 @@ import itertools
 
 import mpmath
 
+from ctmc_lab.forward.generators import NOISE_PROCESSES
+
 from ._util import label, pick_sequences, prefix_marginal
 from .framework import TOL_MP, Result, Skip, check
 
@@ -37,8 +39,43 @@ def mp_probs(dist):
     return [p / total for p in probs]
 
 
+def _absorbing_rates(N, S):
+    one = mpmath.mpf(1)
+    Q = [[mpmath.mpf(0)] * S for _ in range(S)]
+    for b in range(N):
+        Q[N][b], Q[b][b] = one, -one
+    return Q
+
+
+def _absorbing_kernel(N, S, s):
+    decay, jump = mpmath.exp(-s), -mpmath.expm1(-s)
+    K = [[mpmath.mpf(0)] * S for _ in range(S)]
+    for b in range(N):
+        K[b][b], K[N][b] = decay, jump
+    K[N][N] = mpmath.mpf(1)
+    return K
+
+
+def _uniform_rates(N, S):
+    one = mpmath.mpf(1)
+    return [[one / N - (one if a == b else 0) for b in range(S)] for a in range(S)]
+
+
+def _uniform_kernel(N, S, s):
+    decay, jump = mpmath.exp(-s), -mpmath.expm1(-s)
+    return [[(decay if a == b else 0) + jump / N for b in range(S)] for a in range(S)]
+
+
+#: The 50-digit twins by noise-process name: (rates(N, S), kernel(N, S, s)), §1.2. A process
+#: registered in ctmc_lab without an entry here has no mpmath twin and is not checked by it.
+_MP_TWINS = {
+    "absorbing": (_absorbing_rates, _absorbing_kernel),
+    "uniform": (_uniform_rates, _uniform_kernel),
+}
+
+
 class MpProcess:
-    """The forward process of absorbing or uniform noise on ``S^L`` in mpmath arithmetic.
+    """The forward process of a noise process with an mpmath twin (absorbing, uniform) on ``S^L``.
 
     States are row-major flat indices (position 0 most significant), as in ``ctmc_lab``.
     """
@@ -46,7 +83,9 @@ class MpProcess:
     def __init__(self, dist, kind: str):
         self.kind = kind
         self.N = dist.n_tokens
-        self.S = self.N + 1 if kind == "absorbing" else self.N
+        # Only the state count is read from the registry; the rates and kernels below are
+        # this module's own 50-digit closed forms (the twin shares no arithmetic with float64).
+        self.S = NOISE_PROCESSES[kind].n_states(self.N)
         self.L = dist.length
         self.Q = self._generator()
         self.strides = [self.S ** (self.L - 1 - i) for i in range(self.L)]
@@ -58,29 +97,14 @@ class MpProcess:
             self.p0[self.index(z)] = p
 
     def _generator(self):
-        N, S = self.N, self.S
-        one = mpmath.mpf(1)
-        if self.kind == "absorbing":
-            Q = [[mpmath.mpf(0)] * S for _ in range(S)]
-            for b in range(N):
-                Q[N][b], Q[b][b] = one, -one
-            return Q
-        return [[one / N - (one if a == b else 0) for b in range(S)] for a in range(S)]
+        return _MP_TWINS[self.kind][0](self.N, self.S)
 
     def index(self, x) -> int:
         return sum(int(v) * st for v, st in zip(x, self.strides))
 
     def kernel(self, s):
         """exp(sQ) in closed form (§1.2), with expm1 for 1 - e^{-s}."""
-        N, S = self.N, self.S
-        decay, jump = mpmath.exp(-s), -mpmath.expm1(-s)
-        if self.kind == "absorbing":
-            K = [[mpmath.mpf(0)] * S for _ in range(S)]
-            for b in range(N):
-                K[b][b], K[N][b] = decay, jump
-            K[N][N] = mpmath.mpf(1)
-            return K
-        return [[(decay if a == b else 0) + jump / N for b in range(S)] for a in range(S)]
+        return _MP_TWINS[self.kind][1](self.N, self.S, s)
 
     def apply_axes(self, vec, M):
         """(⊗_i M) vec: M applied along every axis of the flat tensor."""
@@ -171,13 +195,15 @@ def _mp_result(case, lhs, rhs) -> Result:
 
 
 def _kinds(ctx, limit):
-    """(kind, distribution, skip) for absorbing and uniform noise. A distribution whose S^L
-    exceeds ``limit`` is replaced by the marginal of its longest prefix that fits (the
-    identities hold for every distribution, and the twin stays on the user's data)."""
+    """(kind, distribution, skip) for every registered noise process with an mpmath twin
+    (absorbing, then uniform). A distribution whose S^L exceeds ``limit`` is replaced by the
+    marginal of its longest prefix that fits (the identities hold for every distribution, and
+    the twin stays on the user's data)."""
     dist = ctx.small
-    for kind in ("absorbing", "uniform"):
-        S = dist.n_tokens + (kind == "absorbing")
-        if kind == "uniform" and dist.n_tokens < 2:
+    for kind in (name for name in _MP_TWINS if name in NOISE_PROCESSES):
+        process = NOISE_PROCESSES[kind]
+        S = process.n_states(dist.n_tokens)
+        if dist.n_tokens < process.min_tokens:
             continue
         length = dist.length
         while length > 0 and S**length > limit:

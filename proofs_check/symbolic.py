@@ -21,6 +21,8 @@ import itertools
 
 import sympy as sp
 
+from ctmc_lab.forward.generators import NOISE_PROCESSES
+
 from .framework import TOL_EXACT, Result, check
 
 __all__: list[str] = []
@@ -195,21 +197,32 @@ def cor36(ctx):
 
 
 # -------------------------------------------------------------------------------- Thm 3.1
+def _absorbing_token(n_tokens: int, size: int):
+    Q, K = sp.zeros(size, size), sp.zeros(size, size)
+    for b in range(n_tokens):
+        Q[n_tokens, b], Q[b, b] = 1, -1
+        K[b, b], K[n_tokens, b] = sp.exp(-_s), 1 - sp.exp(-_s)
+    K[n_tokens, n_tokens] = 1
+    return Q, K
+
+
+def _uniform_token(n_tokens: int, size: int):
+    Q = sp.ones(size, size) / n_tokens - sp.eye(size)
+    K = sp.exp(-_s) * sp.eye(size) + (1 - sp.exp(-_s)) / n_tokens * sp.ones(size, size)
+    return Q, K
+
+
+#: Exact Q and closed-form exp(sQ) by noise-process name (§1.2), this module's own twins; the
+#: registry supplies only the state count.
+_SYMBOLIC_TWINS = {"absorbing": _absorbing_token, "uniform": _uniform_token}
+
+
 def _single_token(n_tokens: int, kind: str):
     """Q, K = exp(sQ) in closed form and p_s for one token with symbolic p0."""
     p = list(sp.symbols(f"p0:{n_tokens}", positive=True))
     p[-1] = 1 - sum(p[:-1])
-    if kind == "uniform":
-        size = n_tokens
-        Q = sp.ones(size, size) / n_tokens - sp.eye(size)
-        K = sp.exp(-_s) * sp.eye(size) + (1 - sp.exp(-_s)) / n_tokens * sp.ones(size, size)
-    else:
-        size = n_tokens + 1
-        Q, K = sp.zeros(size, size), sp.zeros(size, size)
-        for b in range(n_tokens):
-            Q[n_tokens, b], Q[b, b] = 1, -1
-            K[b, b], K[n_tokens, b] = sp.exp(-_s), 1 - sp.exp(-_s)
-        K[n_tokens, n_tokens] = 1
+    size = NOISE_PROCESSES[kind].n_states(n_tokens)
+    Q, K = _SYMBOLIC_TWINS[kind](n_tokens, size)
     ps = K * sp.Matrix(p + [0] * (size - n_tokens))
     return Q, K, ps
 
@@ -322,7 +335,7 @@ def dse_orientation(ctx):
 def kernels(ctx):
     """exp(sQ) of absorbing and uniform Q (§1.2, A1/A2) equals sympy's exact matrix exponential."""
     for n_tokens in (2, 3, 4):
-        for kind in ("absorbing", "uniform"):
+        for kind in _SYMBOLIC_TWINS:
             Q, K, _ = _single_token(n_tokens, kind)
             E = (_s * Q).exp()
             diff = sp.simplify(E - K)

@@ -54,11 +54,13 @@ _S_GRID = (0.05, 0.3, 1.0, 2.5)
 
 
 def generators_under_test(ctx):
-    """(name, Generator) for absorbing, uniform and a seeded random generic Q on N symbols."""
+    """(name, Generator) for every registered noise process defined on N symbols (absorbing,
+    uniform, and any process registered before ``verify`` runs), then a seeded random generic Q."""
     n = ctx.small.n_tokens
-    out = [("absorbing", generators.absorbing(n))]
+    out = [
+        (name, process.generator(n)) for name, process in generators.NOISE_PROCESSES.items() if n >= process.min_tokens
+    ]
     if n >= 2:
-        out.append(("uniform", generators.uniform(n)))
         out.append(("random generic Q", random_generator(n, ctx.rng(31))))
     return out
 

@@ -7,7 +7,7 @@ JSON written by ``--json PATH``::
                  "mutual_information", "mdse_marginal"}, ...]}
 
 Every value is a finite float or null (an infinite KL off the support, or no mask level
-for a non-absorbing process). A time whose values float64 cannot represent (a stiff Q, or
+for a process without a mask token). A time whose values float64 cannot represent (a stiff Q, or
 p_s underflowing at a very small or very large noise level) is refused, not printed.
 """
 
@@ -28,12 +28,15 @@ from ctmc_lab.cli._common import (
 )
 from ctmc_lab.exact import information, scores
 from ctmc_lab.forward import generators
+from ctmc_lab.forward.generators import NOISE_PROCESSES
 from ctmc_lab.forward.process import ForwardProcess, NumericalRangeError
 from ctmc_lab.forward.schedules import SCHEDULES, get_schedule, require_zero_start
 from ctmc_lab.io import read_json
 
 #: The schedule used without ``--schedule`` (as the paper's experiments).
 DEFAULT_SCHEDULE = "loglinear"
+#: The process used without ``--process`` (the paper's masking noise).
+DEFAULT_PROCESS = "absorbing"
 
 COLUMNS = ["t", "sigma_bar", "mask_level", "kl", "kl_rate", "mdse", "mutual_information", "mdse_marginal"]
 #: Short headers for the 100-column table (``--wide`` prints the JSON names and 10 digits).
@@ -49,6 +52,12 @@ def _schedule_ranges() -> str:
     return ", ".join(parts)
 
 
+def _process_names() -> str:
+    """The registered processes for the help text, the default first."""
+    others = [name for name in NOISE_PROCESSES if name != DEFAULT_PROCESS]
+    return ", ".join([f"{DEFAULT_PROCESS} (default)", *others])
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "curve",
@@ -59,9 +68,9 @@ def add_parser(sub) -> None:
     add_dist_arguments(p)
     p.add_argument(
         "--process",
-        default="absorbing",
+        default=DEFAULT_PROCESS,
         metavar="PROCESS",
-        help="absorbing (default), uniform, or a JSON file holding a rate matrix Q "
+        help=f"{_process_names()}, or a JSON file holding a rate matrix Q "
         "(column convention: Q[a][b] is the rate b -> a; the first N states are clean)",
     )
     p.add_argument(
@@ -105,12 +114,13 @@ def _parse_times(text: str, schedule=None) -> list[float]:
 
 
 def _generator(process: str, n_tokens: int):
-    if process == "absorbing":
-        return generators.absorbing(n_tokens)
-    if process == "uniform":
-        return generators.uniform(n_tokens)
+    """The generator named by ``--process``: a registered noise process or a JSON file with Q."""
+    if process in NOISE_PROCESSES:
+        return NOISE_PROCESSES[process].generator(n_tokens)
     if not process.endswith(".json"):
-        raise ValueError(f"`--process` {process!r} is not known: use absorbing, uniform, or a JSON file with Q")
+        raise ValueError(
+            f"`--process` {process!r} is not known: use {', '.join(NOISE_PROCESSES)}, or a JSON file with Q"
+        )
     Q = read_json(process, what="`--process` file")
     try:
         return generators.custom(Q, n_tokens=n_tokens)
@@ -118,7 +128,7 @@ def _generator(process: str, n_tokens: int):
         raise ValueError(f"`--process` file {process!r}: {err}") from None
 
 
-def _point(proc, schedule, dist, x0, t: float, absorbing: bool) -> dict:
+def _point(proc, schedule, dist, x0, t: float) -> dict:
     noised = proc.at(dist, t)
     rate = float(schedule.sigma(t))
     kl = information.kl(noised, x0)
@@ -126,7 +136,7 @@ def _point(proc, schedule, dist, x0, t: float, absorbing: bool) -> dict:
     return {
         "t": t,
         "sigma_bar": float(schedule.sigma_bar(t)),
-        "mask_level": float(schedule.mask_level(t)) if absorbing else None,
+        "mask_level": float(schedule.mask_level(t)) if proc.generator.mask_id is not None else None,
         "kl": json_float(kl),
         "kl_rate": json_float(rate * information.kl_rate(noised, x0)) if finite else None,
         "mdse": json_float(rate * scores.mdse(noised, x0)) if finite else None,
@@ -153,7 +163,7 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
     points, refused = [], []
     for t in times:
         try:
-            points.append(_point(proc, schedule, dist, x0, t, gen.kind == "absorbing"))
+            points.append(_point(proc, schedule, dist, x0, t))
         except NumericalRangeError as err:
             refused.append((t, err))
     if refused:

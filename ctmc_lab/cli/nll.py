@@ -35,6 +35,7 @@ from ctmc_lab.cli._common import (
 )
 from ctmc_lab.cli.estimate import estimator_fields
 from ctmc_lab.exact import decompositions
+from ctmc_lab.forward.generators import noise_process
 from ctmc_lab.forward.process import MAX_DENSE_STATES, NumericalRangeError
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 from ctmc_lab.sources.joint import _PATTERN_LIMIT
@@ -73,17 +74,20 @@ def add_parser(sub) -> None:
 def mdse_cost(n_tokens: int, length: int, kind: str, p_min: float = 1.0) -> tuple[float, float]:
     """(memory bytes, array operations) of one ∫ mdse ds column over all sequences.
 
-    Below p0(x0) of about 1e-20 the quadrature may add its log-space piece near s = 0 (about 70
+    ``kind`` names a registered noise process. The per-evaluation counts were measured for
+    absorbing noise (p_s by its fast marginal, mdse by enumerating the 2^L masks) and for
+    uniform noise (the factored contractions); a process with a mask token is costed as the
+    first, any other as the second. Below p0(x0) of about 1e-20 the quadrature may add its log-space piece near s = 0 (about 70
     nodes per 6 units of ln s down to p0(x0) * 1e-14), which the node count includes.
     """
     nodes = _NODES
     if p_min < 1e-20:
         nodes += 70 * (math.log(1e-6) - math.log(max(1e-300, p_min * 1e-14))) / 6
-    if kind == "absorbing":
-        states = float(n_tokens + 1) ** length
+    process = noise_process(kind)
+    states = float(process.n_states(n_tokens)) ** length
+    if process.has_mask:
         per_eval = states * length * (3 + math.log2(max(length, 2)))
     else:
-        states = float(n_tokens) ** length
         per_eval = states * length**2 * n_tokens
     return 8.0 * 8 * states, nodes * per_eval
 
@@ -98,12 +102,21 @@ def sequence_cost(dist, n_seq: int) -> tuple[float, float]:
     return memory, work
 
 
-def _mdse_column(dist, x0, kind: str, reason: str | None, bar):
-    """Values (None where unavailable) and per-sequence reasons of one ∫ mdse ds column."""
-    if reason is None:
+def _mdse_column(dist, x0, kind: str, bar):
+    """Values (None where unavailable) and per-sequence reasons of one ∫ mdse ds column.
+
+    ``kind`` names a registered noise process; a distribution with fewer symbols than the
+    process needs, or a noisy state space beyond the dense limit, gives a reason, not a value.
+    """
+    process = noise_process(kind)
+    n_states = process.n_states(dist.n_tokens)
+    reason = None
+    if dist.n_tokens < process.min_tokens:
+        reason = f"{kind} noise needs at least {process.min_tokens} symbols"
+    else:
         mem, work = mdse_cost(dist.n_tokens, dist.length, kind, float(np.min(dist.prob(x0))))
-        if kind == "absorbing" and (dist.n_tokens + 1) ** dist.length > MAX_DENSE_STATES:
-            reason = f"{dist.n_tokens + 1}^{dist.length} noisy states exceed the dense limit {MAX_DENSE_STATES:.3g}"
+        if n_states**dist.length > MAX_DENSE_STATES:
+            reason = f"{n_states}^{dist.length} noisy states exceed the dense limit {MAX_DENSE_STATES:.3g}"
         else:
             why = over_budget(memory=mem, work=work)
             reason = f"skipped: {why}" if why else None
@@ -148,17 +161,13 @@ def compute(dist, sequences=None, *, progress=None) -> list[dict]:
     prob = np.atleast_1d(dist.prob(x_all))
     inside = prob > 0
     x0 = x_all[inside]
-    n = dist.n_tokens
     plan(dist, x0.shape[0])
     bar = progress or _NoProgress()
     columns, reasons = {}, {}
     if x0.shape[0]:
-        columns["absorbing_mdse_integral"], reasons["absorbing_mdse_integral"] = _mdse_column(
-            dist, x0, "absorbing", None, bar
-        )
-        columns["uniform_mdse_integral"], reasons["uniform_mdse_integral"] = _mdse_column(
-            dist, x0, "uniform", None if n >= 2 else "uniform noise needs at least 2 symbols", bar
-        )
+        for kind in ("absorbing", "uniform"):
+            name = f"{kind}_mdse_integral"
+            columns[name], reasons[name] = _mdse_column(dist, x0, kind, bar)
         mdce, tf, estimators = [], [], []
         denoiser = OptimalDenoiser(dist)
         for lo in range(0, x0.shape[0], _CHUNK):

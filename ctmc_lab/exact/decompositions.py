@@ -58,7 +58,9 @@ def mdse_integral(
     Parameters
     ----------
     dist : JointDistribution
-    generator : Generator or {"absorbing", "uniform"}
+    generator : Generator or str
+        A generator, or the name of a registered noise process
+        (:data:`~ctmc_lab.forward.generators.NOISE_PROCESSES`) built on ``dist``'s N symbols.
     x0 : (B, L) int array or strings, inside the support
     s_max : float
         Upper noise level; the KL end term there is computed exactly and added.
@@ -76,7 +78,7 @@ def mdse_integral(
     quadrature's ``converged`` says whether the level differences and end pieces met ``atol``.
     """
     if isinstance(generator, str):
-        generator = {"absorbing": generators.absorbing, "uniform": generators.uniform}[generator](dist.n_tokens)
+        generator = generators.noise_process(generator).generator(dist.n_tokens)
     x0 = np.atleast_2d(dist.encode(x0))
     if np.any(dist.prob(x0) == 0):
         raise ValueError("`x0` must lie in the support: its NLL is infinite")
@@ -131,7 +133,24 @@ def _split_in_log_space(dist, generator, x0, integrand, upper, atol, method) -> 
 
 
 def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndarray:
-    """∫_0^Λ mdce(x0, λ)/λ dλ = sum_{M≠∅} A(M) B(Λ; m, L-m+1), exactly (Cor. 3.7, §3.5)."""
+    """∫_0^Λ mdce(x0, λ)/λ dλ = sum_{M≠∅} A(M) B(Λ; m, L-m+1), exactly (Cor 3.7, §3.5).
+
+    The distribution-level entry point of :func:`ctmc_lab.masks.imdce_sum` (which takes the
+    A(M) table); its integrand is :func:`ctmc_lab.exact.scores.mdce`. At ``upper = 1`` it is
+    -log p0(x0).
+
+    Parameters
+    ----------
+    dist : JointDistribution
+    x0 : (L,) or (B, L) int array or strings
+    upper : float
+        Λ in [0, 1], the upper masking level.
+
+    Returns
+    -------
+    float array
+        One value per sequence.
+    """
     A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
     return masks.imdce_sum(A, upper)
 
@@ -190,7 +209,7 @@ def time_free_exact(denoiser: Denoiser, x0, *, method: str = "denoiser") -> np.n
         (:func:`ctmc_lab.moments.exact_nll`), not through the subset table, so this route is
         independent of :func:`mdce_integral`. ``subset`` reads c* off the subset table
         P0(x0^U) in one vectorised pass (only for a JointDistribution or its
-        OptimalDenoiser; the fast path of issue 7, W1). The two agree to 1e-12
+        OptimalDenoiser; no denoiser calls, so it is the fast path on large tables). The two agree to 1e-12
         (tests/test_fast_paths.py).
 
     Notes

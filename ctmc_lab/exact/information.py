@@ -13,14 +13,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
+from ctmc_lab._validation import SUM_TOLERANCE
 from ctmc_lab.forward.process import NoisedDistribution, NumericalRangeError, apply_along_axes, leave_one_out
 from ctmc_lab.sequences import flat_index
 
-__all__ = ["kl", "kl_rate", "mutual_information", "clamp_nonnegative", "NONNEGATIVE_TOLERANCE"]
+__all__ = ["kl", "kl_rate", "mutual_information", "clamp_nonnegative"]
 
-#: Rounding allowance of a quantity that is non-negative by theory (KL, I(x0; x_s), mdse),
-#: relative to the size of the terms whose difference it is computed as.
-NONNEGATIVE_TOLERANCE = 1e-9
+# The rounding allowance of a quantity that is non-negative by theory (KL, I(x0; x_s), mdse) is
+# SUM_TOLERANCE relative to the terms it is the difference of. One value serves both uses
+# because both are float64 sums of O(1)-scaled terms: a sum of up to ~1e6 terms, each off by an
+# ulp, drifts by about 1e-10 of its scale, below 1e-9, while a real error (a wrong probability,
+# a wrong kernel) moves either quantity by far more than 1e-9 of that scale.
 
 
 def clamp_nonnegative(value, scale=1.0, *, what: str):
@@ -34,7 +37,8 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
     ----------
     value : float array
     scale : float array, broadcastable
-        Size of the terms cancelled; the allowance is ``NONNEGATIVE_TOLERANCE * (1 + scale)``.
+        Size of the terms cancelled; the allowance is ``SUM_TOLERANCE * (1 + scale)``
+        (:data:`ctmc_lab._validation.SUM_TOLERANCE`).
     what : str
         The quantity's name for the message.
 
@@ -47,7 +51,7 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
     value = np.asarray(value, dtype=float)
     if not np.all(np.isfinite(value)):
         raise NumericalRangeError(f"{what} is not finite where it must be (float64 overflow at this noise level)")
-    allowance = NONNEGATIVE_TOLERANCE * (1.0 + np.abs(scale))
+    allowance = SUM_TOLERANCE * (1.0 + np.abs(scale))
     bad = value < -allowance
     if np.any(bad):
         worst = float(value[bad].min()) if value.ndim else float(value)

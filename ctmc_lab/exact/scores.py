@@ -147,7 +147,8 @@ def mdse(noised: NoisedDistribution, x0, *, method: str = "auto") -> np.ndarray:
     neighbours y = x^{i←b} contribute
     ``Q[a,b] (K[a,x0^i] E[s*] - K[b,x0^i] E[log s*] + K[a,x0^i] K(α))`` with
     α = K[b,x0^i]/K[a,x0^i], where E contracts the other axes with the kernel for all x0
-    at once (the W2 hint of issue 7). Theorem 3.1: d/ds KL = -mdse_s.
+    at once (one contraction for the whole batch instead of one expectation per x0).
+    Theorem 3.1: d/ds KL = -mdse_s.
     """
     if noised.s <= 0:
         raise ValueError("`noised` must be at a noise level s > 0 for mdse (at s = 0 it is a one-sided limit)")
@@ -176,7 +177,7 @@ def _reachable(noised: NoisedDistribution) -> tuple[np.ndarray, np.ndarray]:
 def _cheaper_mdse_method(noised: NoisedDistribution, n_batch: int):
     """Operation counts: enumerate visits B r^L states with L S neighbours each; factored
     makes about (3 + log2 L) L axis steps over the S^L tensor. The weights are measured
-    (issue 7 profile, D128): one enumerated neighbour costs about 50 element-steps."""
+    (profiled on D128): one enumerated neighbour costs about 50 element-steps."""
     S, L = noised.generator.n_states, noised.dist.length
     r = _reachable(noised)[0].shape[1]
     enumerate_cost = 50.0 * n_batch * r**L * L * S
@@ -259,7 +260,7 @@ def _mdse_factored(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
     are summed as tensors over V^L before a single gather at x0. The L tensors G_i share
     their contractions (:func:`~ctmc_lab.forward.process.leave_one_out`): about L log2 L axis steps
     in all, O(log L) tensors alive at once and no (S, S, B) temporaries, which lets the
-    full support of 4^12 sequences through (issue 7, W4).
+    full support of 4^12 sequences through in memory.
     """
     Q, Kc = noised.generator.Q, noised.clean_kernel
     length, n = noised.dist.length, noised.dist.n_tokens
@@ -303,9 +304,23 @@ def marginal_mdse(noised: NoisedDistribution) -> float:
 
 
 def mdce(dist: JointDistribution, x0, mask_level) -> np.ndarray:
-    """mdce(x0, λ) = E_{x ~ p_{λ|0}} ℓ_DCE(x0, x, c*) from the subset table (§3.4, §3.5).
+    """mdce(x0, λ) = E_{x ~ p_{λ|0}} ℓ_DCE(x0, x, c*) from the subset table (Thm 3.5, §3.4, §3.5).
 
-    Returns shape ``(len(λ),)`` for one sequence or ``(B, len(λ))`` for a batch.
+    The distribution-level entry point: it builds A(M) from ``dist``'s subset table and
+    evaluates :func:`ctmc_lab.masks.mask_mdce`, the same quantity from a given A(M) table.
+    Its integral ∫_0^Λ mdce/λ dλ is :func:`ctmc_lab.exact.decompositions.mdce_integral`.
+
+    Parameters
+    ----------
+    dist : JointDistribution
+    x0 : (L,) or (B, L) int array or strings
+    mask_level : float or (K,) float array
+        λ in [0, 1].
+
+    Returns
+    -------
+    (K,) or (B, K) float array
+        For one sequence or a batch.
     """
     A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
     return masks.mask_mdce(A, mask_level)

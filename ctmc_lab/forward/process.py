@@ -18,6 +18,10 @@ import numpy as np
 import scipy.linalg
 
 from ctmc_lab.forward.generators import Generator
+
+# Re-exported: p_s of absorbing noise is part of this module's API (the fast path of
+# NoisedDistribution), while its implementation needs no process machinery.
+from ctmc_lab.forward.marginals import absorbing_marginal
 from ctmc_lab.forward.schedules import Schedule
 from ctmc_lab.sequences import flat_index
 from ctmc_lab.sources.joint import JointDistribution
@@ -41,21 +45,6 @@ __all__ = [
 
 #: Largest S**L tensor built densely (about 1.2 GB of float64).
 MAX_DENSE_STATES = 150_000_000
-
-
-def _closed_form(generator: Generator, s: float) -> np.ndarray:
-    """exp(sQ) for absorbing and uniform noise (§1.2), with expm1 for small s."""
-    n = generator.n_tokens
-    decay, jump = np.exp(-s), -np.expm1(-s)
-    if generator.kind == "absorbing":
-        K = np.zeros((n + 1, n + 1))
-        K[np.arange(n), np.arange(n)] = decay
-        K[n, :n] = jump
-        K[n, n] = 1.0
-        return K
-    if generator.kind == "uniform":
-        return decay * np.eye(n) + jump / n
-    raise ValueError(f"no closed-form kernel for a {generator.kind!r} generator; use method='expm' or 'uniformization'")
 
 
 def _uniformization(generator: Generator, s: float, tol: float = 1e-17) -> np.ndarray:
@@ -90,7 +79,7 @@ def _uniformization(generator: Generator, s: float, tol: float = 1e-17) -> np.nd
 
 #: Kernel methods by name (DESIGN.md principle 6).
 KERNEL_METHODS = {
-    "closed": _closed_form,
+    "closed": lambda g, s: g.closed_form_kernel(s),
     "expm": lambda g, s: scipy.linalg.expm(s * g.Q),
     "uniformization": _uniformization,
 }
@@ -175,8 +164,9 @@ def token_kernel(generator: Generator, s: float, *, method: str = "closed") -> n
     s : float
         Noise level sigma_bar >= 0.
     method : {"closed", "expm", "uniformization"}
-        Closed form (absorbing, uniform), ``scipy.linalg.expm``, or uniformization. The
-        three agree to 1e-13 (tests).
+        The noise process's closed form (:meth:`~ctmc_lab.forward.generators.Generator.closed_form_kernel`;
+        absorbing and uniform noise), ``scipy.linalg.expm``, or uniformization. The three
+        agree to 1e-13 (tests).
 
     Returns
     -------
@@ -248,7 +238,8 @@ def apply_along_axes(tensor: np.ndarray, K: np.ndarray, axes=None) -> np.ndarray
         new_shape = shape[:ax] + (K.shape[0],) + shape[ax + 1 :]
         if post <= _SHORT_POST and pre > 1:
             # Short trailing rows make the batched matmul many tiny products; one GEMM with
-            # K ⊗ I_post over rows of length S_in * post does the same sum (issue 7 profile).
+            # K ⊗ I_post over rows of length S_in * post does the same sum (measured faster for
+            # post <= _SHORT_POST).
             wide = K if post == 1 else np.kron(K, np.eye(post))
             out = (out.reshape(pre, shape[ax] * post) @ wide.T).reshape(new_shape)
         else:
@@ -264,172 +255,6 @@ def apply_all_axes(tensor: np.ndarray, K: np.ndarray, *, batch_axes: int = 0) ->
     """
     tensor = np.asarray(tensor)
     return apply_along_axes(tensor, K, axes=range(batch_axes, tensor.ndim))
-
-
-# Elements of one in-cache block of :func:`absorbing_marginal` (4 MiB of float64, well inside
-# the L3 cache, so the intermediate axis steps of a block never go to main memory).
-_ABSORBING_BLOCK = 1 << 19
-
-
-def _absorb_step(x: np.ndarray, pre: int, n: int, post: int, decay: float, jump: float, out=None) -> np.ndarray:
-    """One axis of the absorbing kernel in closed form: (pre, n, post) -> (pre, n+1, post).
-
-    ``out[:, b] = e^{-s} x[:, b]`` for clean b and ``out[:, n] = (1 - e^{-s}) sum_b x[:, b]``:
-    the rows of K restricted to clean columns (§1.2), without multiplying by its zeros.
-    Requires n >= 1.
-    """
-    x3 = x.reshape(pre, n, post)
-    y = np.empty((pre, n + 1, post)) if out is None else out.reshape(pre, n + 1, post)
-    # The clean block of each output row is one contiguous run of n * post elements; with
-    # decay = 1 (the deferred scaling of absorbing_marginal) a copy, faster than a multiply.
-    clean = y.reshape(pre, (n + 1) * post)[:, : n * post]
-    if decay == 1.0:
-        np.copyto(clean, x.reshape(pre, n * post))
-    else:
-        np.multiply(x.reshape(pre, n * post), decay, out=clean)
-    # The masked slab jump * sum_b x[:, b] as one (1, n) @ (n, post) product per leading
-    # index: measured 1.5-4x faster than n - 1 strided adds and a scaling pass.
-    np.matmul(np.full((1, n), jump), x3, out=y[:, n : n + 1])
-    return y
-
-
-def _absorb_axes(x: np.ndarray, shape: list, axes, n: int, decay: float, jump: float, out=None, scratch=(), last=None):
-    """Apply :func:`_absorb_step` along ``axes`` in order; the last step writes into ``out``.
-
-    ``scratch`` (two flat buffers) takes the intermediate steps in turn: a fresh array per
-    step would be a new mapping whose page faults cost more than the arithmetic. ``last``
-    optionally gives other ``(decay, jump)`` weights for the last step.
-    """
-    axes = list(axes)
-    for j, ax in enumerate(axes):
-        pre = math.prod(shape[:ax])
-        post = math.prod(shape[ax + 1 :])
-        weights = (decay, jump)
-        if j == len(axes) - 1:
-            dest = out
-            weights = last or weights
-        elif scratch:
-            dest = scratch[j % 2][: pre * (n + 1) * post]
-        else:
-            dest = None
-        x = _absorb_step(x, pre, n, post, *weights, out=dest)
-        shape[ax] = n + 1
-    return x, shape
-
-
-def absorbing_marginal(
-    tensor: np.ndarray, s: float, *, out: np.ndarray | None = None, block: int = _ABSORBING_BLOCK
-) -> np.ndarray:
-    """p_s = K_s^{⊗L} p0 for absorbing noise, in closed form and cache-blocked (§1.2, §1.4).
-
-    The same result as ``apply_all_axes(tensor, token_kernel(absorbing(N), s)[:, :N])`` (its
-    twin in the tests, to 1e-12), computed so that the output is written to memory once.
-
-    Parameters
-    ----------
-    tensor : (N,) * L float array
-        p0 (or any tensor) over clean sequences.
-    s : float
-        Noise level sigma_bar >= 0; each token is masked with probability λ = 1 - e^{-s}.
-    out : (N+1,) * L float array, optional
-        Buffer for the result (reusing one avoids the page faults of a fresh allocation).
-    block : int
-        Largest number of output elements handled as one in-cache row.
-
-    Returns
-    -------
-    (N+1,) * L float array
-        ``p_s(x) = e^{-s|U|} (1-e^{-s})^{L-|U|} P0(x^U)`` with U the unmasked positions of x.
-
-    Notes
-    -----
-    Axis by axis, every step reads an array 0.8 times the size of the one it writes, so a
-    plain sweep moves about 4.5 output sizes through main memory (issue 7, W3). Here the
-    leading axes are applied first, to the small input, with their results kept inside
-    ``out``; then each leading index (a contiguous row of the output, at most ``block``
-    elements) is finished in cache: its two innermost axes in one small matrix product
-    with ``K ⊗ K`` (short rows are slow as strided NumPy steps), its middle axes by
-    closed-form steps into two reused scratch buffers, and only the last step writes to
-    ``out``. The steps before it weigh (clean, mask) by (1, e^s - 1), so their clean part
-    is a copy, and the last multiplies by e^{-sL} (when s L <= 600; otherwise every step
-    uses (e^{-s}, 1 - e^{-s})). Measured on the 2-core machine of ``benchmarks/run.py``:
-    about 6-8x a streaming sum over the output at L = 10, 11, against about 50x for a
-    tensordot sweep.
-    """
-    tensor = np.asarray(tensor, dtype=float)
-    s = float(s)
-    if not np.isfinite(s) or s < 0:
-        raise ValueError(f"noise level `s` must be finite and >= 0 (got {s})")
-    n, length = (tensor.shape[0], tensor.ndim) if tensor.ndim else (0, 0)
-    if length == 0 or any(d != n for d in tensor.shape):
-        raise ValueError(f"`tensor` must have shape (N,) * L with L >= 1 (got {tensor.shape})")
-    shape_out = (n + 1,) * length
-    if out is None:
-        out = np.empty(shape_out)
-    elif out.shape != shape_out or out.dtype != np.float64 or not out.flags.c_contiguous:
-        raise ValueError(f"`out` must be a C-contiguous float64 array of shape {shape_out} (got {out.shape})")
-    decay, jump = float(np.exp(-s)), float(-np.expm1(-s))
-    # Deferred scaling: every step but the last of each row weighs clean symbols by 1 and
-    # the mask by e^s - 1 (a copy instead of a multiply for 80% of each step), and the last
-    # step multiplies by e^{-sL}: e^{-s(L-m)} (1-e^{-s})^m = e^{-sL} (e^s - 1)^m. Both factors
-    # stay normal floats for s L <= 600; beyond that the direct weights are used throughout.
-    final = None
-    if s * length <= 600.0:
-        scale = float(np.exp(-s * length))
-        final = (scale, scale * float(np.expm1(s)))
-        decay, jump = 1.0, float(np.expm1(s))
-    head = 0
-    while head < length - 1 and (n + 1) ** (length - head) > block:
-        head += 1
-    tail = length - head
-    flat_out = out.reshape(-1)
-    # The leading axes' results live inside `out` (the last at its very end): row r of the
-    # output only overwrites input rows < r, which are consumed already, and `out`'s pages
-    # are faulted in once instead of once more for fresh intermediates.
-    sizes = [(n + 1) ** (k + 1) * n ** (length - k - 1) for k in range(head)]
-    tail_start = flat_out.size - (sizes[-1] if sizes else 0)
-    front = max(sizes[:-1], default=0)
-    if head and 2 * front <= tail_start:
-        x, shape = tensor.reshape(-1), [n] * length
-        for k in range(head):
-            dest = flat_out[tail_start:] if k == head - 1 else flat_out[(k % 2) * front : (k % 2) * front + sizes[k]]
-            x, shape = _absorb_axes(x, shape, [k], n, decay, jump, out=dest)
-    else:
-        x, _ = _absorb_axes(tensor.reshape(-1), [n] * length, range(head), n, decay, jump)
-    inner = min(2, tail)
-    middle = tail - inner
-    K = np.zeros((n + 1, n))
-    K[np.arange(n), np.arange(n)] = decay
-    K[n] = jump
-    wide = K if inner == 1 else np.kron(K, K)  # ((n+1)^inner, n^inner)
-    if final is not None and middle == 0:
-        wide = wide * final[0]  # the product is the last step: it carries e^{-sL}
-    rows = x.reshape((n + 1) ** head, -1)
-    dest = out.reshape((n + 1) ** head, -1)
-    row_shape = [n] * middle + [(n + 1) ** inner]
-    wide_t = np.ascontiguousarray(wide.T)
-    first = np.empty((rows.shape[1] // n**inner, (n + 1) ** inner))
-    scratch = (np.empty(dest.shape[1]), np.empty(dest.shape[1]))
-    for r in range(rows.shape[0]):
-        src = rows[r].reshape(-1, n**inner)
-        if middle == 0:
-            np.matmul(src, wide_t, out=dest[r].reshape(-1, (n + 1) ** inner))
-            continue
-        np.matmul(src, wide_t, out=first)
-        # Middle axes innermost first, so the last step (the one writing to `out`) has the
-        # longest contiguous runs; the others stay in the two reused scratch buffers.
-        _absorb_axes(
-            first.reshape(-1),
-            list(row_shape),
-            range(middle - 1, -1, -1),
-            n,
-            decay,
-            jump,
-            out=dest[r],
-            scratch=scratch,
-            last=final,
-        )
-    return out
 
 
 def leave_one_out(tensor: np.ndarray, K: np.ndarray, axes=None):
@@ -497,7 +322,8 @@ class NoisedDistribution:
     def at_noise_level(cls, dist: JointDistribution, generator: Generator, s: float, *, method: str = "closed"):
         """Build p_s for ``dist`` under ``generator`` at noise level ``s``.
 
-        With the default ``method="closed"``, a custom generator's kernel is computed by
+        With the default ``method="closed"``, the generator's closed-form kernel and fast
+        marginal are used when its noise process has them; otherwise the kernel is computed by
         uniformization and checked against ``expm`` (:data:`KERNEL_TOLERANCE`); every kernel
         is validated (:func:`validate_kernel`), and a p_s whose zeros include states of positive
         probability is refused when a quantity reads it (``NumericalRangeError``).
@@ -512,14 +338,16 @@ class NoisedDistribution:
                 f"p_s over {generator.n_states}^{dist.length} = {n_dense:.3g} states exceeds the dense limit "
                 f"{MAX_DENSE_STATES:.3g}"
             )
-        if method == "closed" and generator.kind == "custom":
+        if method == "closed" and not generator.has_closed_form:
             K = _checked_custom_kernel(generator, s)
             method = "uniformization"
         else:
             K = token_kernel(generator, s, method=method)
-        if method == "closed" and generator.kind == "absorbing":
-            # Same values as the generic sweep below (its twin in the tests), written once.
-            p = absorbing_marginal(dist.dense(), s)
+        marginal = generator.process.marginal if method == "closed" else None
+        if marginal is not None:
+            # The process's fast path: the same values as the generic sweep below (its twin in
+            # the tests), computed with fewer passes over memory.
+            p = marginal(dist.dense(), s)
         else:
             # Only the clean columns of K act on p0, which lives on V^L.
             p = apply_all_axes(dist.dense(), K[:, : dist.n_tokens])
@@ -590,7 +418,7 @@ class NoisedDistribution:
 
         ``kernels`` optionally replaces the clean kernel on some axes: ``{axis: (S, N) array}``.
         This contraction is what makes the uniform-noise quantities cheap for all x0
-        together (DESIGN W2 hint): one pass of ``K^T`` along every axis.
+        together: one pass of ``K^T`` along every axis instead of one expectation per x0.
         """
         if not kernels:
             return apply_all_axes(f, self.clean_kernel.T)
@@ -616,15 +444,12 @@ class ForwardProcess:
     schedule: Schedule
 
     def sigma_bar(self, t):
+        """σ̄(t) of the schedule: the noise level at time t (§1.3)."""
         return self.schedule.sigma_bar(t)
 
     def kernel(self, t: float, *, method: str = "closed") -> np.ndarray:
-        """p_{t|0}(a | b) = exp(sigma_bar(t) Q)[a, b]."""
+        """p_{t|0}(a | b) = exp(σ̄(t) Q)[a, b] (§1.2–§1.3): :func:`token_kernel` at σ̄(t)."""
         return token_kernel(self.generator, float(self.schedule.sigma_bar(t)), method=method)
-
-    def p_t_given_0(self, x0, t: float) -> np.ndarray:
-        """p_{t|0}(·|x0) as an L-axis tensor over ``S^L``."""
-        return transition_tensor(self.kernel(t), x0)
 
     def at(self, dist: JointDistribution, t: float) -> NoisedDistribution:
         """p_t of ``dist``, with its kernel (see :class:`NoisedDistribution`)."""

@@ -29,7 +29,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Schedule:
-    """Base class: subclasses define ``sigma_bar``, ``sigma``, ``dsigma_dt``, ``t_of_sigma_bar``."""
+    """A noise schedule σ(t) on [0, t_max] (§1.3).
+
+    Subclasses define :meth:`sigma_bar`, :meth:`sigma`, :meth:`dsigma_dt` and
+    :meth:`t_of_sigma_bar`; the masking level λ(t), dλ/dt and the inverse of λ follow from
+    them (a subclass may override :meth:`mask_level` with a more accurate closed form).
+    """
 
     #: Largest valid time (the schedules are defined on [0, t_max]).
     t_max = 1.0
@@ -41,27 +46,126 @@ class Schedule:
         return t
 
     def sigma_bar(self, t):
+        """Total noise σ̄(t) = ∫_0^t σ(u) du, the unit-rate noise level s at time t (§1.3).
+
+        The kernel at time t is exp(σ̄(t) Q) (§1.2); the paper's identities need σ̄(0) = 0
+        (:func:`require_zero_start`).
+
+        Parameters
+        ----------
+        t : float or float array
+            Times in [0, :attr:`t_max`].
+
+        Returns
+        -------
+        float array
+            σ̄(t), non-decreasing in t.
+
+        Raises
+        ------
+        ValueError
+            If a time is outside [0, t_max] or not finite.
+        """
         raise NotImplementedError
 
     def sigma(self, t):
+        """Rate σ(t) = dσ̄/dt, the factor of the time-t generator Q_t = σ(t) Q (§1.3).
+
+        Converts a unit-rate density into a time density: d/dt F = σ(t) dF/ds at s = σ̄(t),
+        e.g. mdse(x0, t) = σ(t) mdse_s(x0, σ̄(t)) (§2.3).
+
+        Parameters
+        ----------
+        t : float or float array
+            Times in [0, :attr:`t_max`].
+
+        Returns
+        -------
+        float array
+            σ(t) > 0.
+        """
         raise NotImplementedError
 
     def dsigma_dt(self, t):
+        """dσ/dt, the second derivative of σ̄ (used by the finite-difference checks of Thm 3.1).
+
+        Parameters
+        ----------
+        t : float or float array
+            Times in [0, :attr:`t_max`].
+
+        Returns
+        -------
+        float array
+        """
         raise NotImplementedError
 
     def t_of_sigma_bar(self, sigma_bar):
+        """The inverse of :meth:`sigma_bar`: the time t with σ̄(t) = ``sigma_bar`` (§1.3).
+
+        Parameters
+        ----------
+        sigma_bar : float or float array
+            Noise levels s >= σ̄(0) within the schedule's range.
+
+        Returns
+        -------
+        float array
+            Times t; every identity is invariant under this change of variable (§1.3).
+        """
         raise NotImplementedError
 
     def mask_level(self, t):
-        """λ(t) = 1 - exp(-sigma_bar(t)), by ``-expm1`` for accuracy near 0."""
+        """Masking level λ(t) = 1 - exp(-σ̄(t)), the probability that a token is masked (§1.3).
+
+        Under absorbing noise each token is masked independently with probability λ(t)
+        (§1.2); computed as ``-expm1(-σ̄)`` for accuracy near t = 0.
+
+        Parameters
+        ----------
+        t : float or float array
+            Times in [0, :attr:`t_max`].
+
+        Returns
+        -------
+        float array
+            λ(t) in [0, 1).
+        """
         return -np.expm1(-self.sigma_bar(t))
 
     def dlambda_dt(self, t):
-        """dλ/dt = σ(t) exp(-sigma_bar(t)) = σ(t)(1 - λ(t)) (``docs/theory.md`` S11)."""
+        """dλ/dt = σ(t) exp(-σ̄(t)) = σ(t)(1 - λ(t)) (§1.3; ``docs/theory.md`` S11).
+
+        The Jacobian between the time and masking-level forms of the integrals (Cor 3.6, 3.7).
+
+        Parameters
+        ----------
+        t : float or float array
+            Times in [0, :attr:`t_max`].
+
+        Returns
+        -------
+        float array
+        """
         return self.sigma(t) * np.exp(-self.sigma_bar(t))
 
     def t_of_mask_level(self, mask_level):
-        """The time at which λ(t) equals ``mask_level``."""
+        """The time t at which λ(t) equals ``mask_level``: t = t_of_sigma_bar(-log(1 - λ)) (§1.3).
+
+        Parameters
+        ----------
+        mask_level : float or float array
+            λ in [0, 1).
+
+        Returns
+        -------
+        float array
+
+        Raises
+        ------
+        ValueError
+            If a level is outside [0, 1).
+        """
         lam = np.asarray(mask_level, dtype=float)
         if np.any(lam < 0) or np.any(lam >= 1):
             raise ValueError(f"`mask_level` must lie in [0, 1) (got {lam.min():g}..{lam.max():g})")
@@ -69,6 +173,7 @@ class Schedule:
 
     @property
     def sigma_bar0(self) -> float:
+        """σ̄(0): 0 for every schedule the identities accept (§1.3, §8 item 3)."""
         return float(self.sigma_bar(0.0))
 
 

@@ -121,15 +121,25 @@ def _stiff_custom(draw, n_tokens: int):
     return _as_generator((10.0**exps).reshape(n_tokens, n_tokens), n_tokens)
 
 
+def _defined_on(kind: str, n_tokens: int) -> bool:
+    if kind in generators.NOISE_PROCESSES:
+        return n_tokens >= generators.NOISE_PROCESSES[kind].min_tokens
+    return n_tokens >= 2 or kind == "sparse"
+
+
 @st.composite
 def generators_for(draw, n_tokens: int, *, kinds=("absorbing", "uniform", "custom", "sparse")):
-    """An absorbing, uniform, dense custom, sparse custom or (on request) stiff generator on N clean symbols."""
-    allowed = [k for k in kinds if not (k in ("uniform", "custom", "stiff") and n_tokens < 2)]
+    """A generator on N clean symbols, of a kind drawn from ``kinds``.
+
+    A kind is the name of a registered noise process
+    (:data:`~ctmc_lab.forward.generators.NOISE_PROCESSES`), or ``"custom"`` (dense random
+    rates), ``"sparse"`` (some zero rates, 0-2 extra states) or ``"stiff"`` (rates over six
+    decades). Kinds not defined on N symbols are left out (absorbing noise if none is left).
+    """
+    allowed = [k for k in kinds if _defined_on(k, n_tokens)]
     kind = draw(st.sampled_from(allowed or ["absorbing"]))
-    if kind == "absorbing":
-        return generators.absorbing(n_tokens)
-    if kind == "uniform":
-        return generators.uniform(n_tokens)
+    if kind in generators.NOISE_PROCESSES:
+        return generators.NOISE_PROCESSES[kind].generator(n_tokens)
     if kind == "sparse":
         return draw(_sparse_custom(n_tokens))
     if kind == "stiff":
