@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ctmc_lab.forward.generators import noise_process
 from ctmc_lab.plotting.style import COLORS, new_figure, note, panel_label
 
 __all__ = ["draw"]
@@ -64,7 +65,7 @@ def draw(study):
             c,
             f"shaded area = {area:.6f}\n−log p0(x0) = {nll:.6f}\n"
             f"area under mdse(t) = {area_marg:.6f}\nH(p0) = {entropy:.6f}",
-            loc="lower center" if kind == "absorbing" else "center right",
+            loc="lower center" if noise_process(kind).has_mask else "center right",
             fontsize=5.8,
         )
         c.set_ylim(0, max(md.max(), md_marg.max()) * 1.08)

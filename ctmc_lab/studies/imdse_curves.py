@@ -86,7 +86,7 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> St
     summary = {"sequence": p.decode(x0), "neg_log_p0": float(p.nll(x0)), "entropy": float(p.entropy())}
     i0 = int(np.flatnonzero((p.support == x0).all(axis=1))[0])
     for kind in PROCESSES:
-        gen = generators.absorbing(p.n_tokens) if kind == "absorbing" else generators.uniform(p.n_tokens)
+        gen = generators.noise_process(kind).generator(p.n_tokens)
         vals = []
         for s, r in zip(sig_bar, sig):
             nd = NoisedDistribution.at_noise_level(p, gen, float(s))
