@@ -8,7 +8,7 @@ import numpy as np
 
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.schedules import Cosine, Geometric, Linear, Loglinear
-from ctmc_lab.sources.joint import JointDistribution
+from ctmc_lab.sources.joint import PATTERN_LIMIT, JointDistribution
 
 if TYPE_CHECKING:  # framework imports this module, so the runtime import stays in range_skip
     from .framework import Skip
@@ -189,11 +189,6 @@ def fit_budget(dist: JointDistribution, generator, limit: int, budget: float, ev
     return None
 
 
-#: Pattern-marginal size below which the optimal denoiser answers by two table lookups
-#: (:meth:`JointDistribution.pattern_marginals`); above it every query scans the support.
-_PATTERN_LIMIT = 1 << 22
-
-
 def fit_queries(
     dist: JointDistribution, n_queries: int | None = None, *, max_bytes: float = 3e7, max_support: int | None = None
 ) -> JointDistribution:
@@ -205,7 +200,7 @@ def fit_queries(
     while length > 1:
         support = min(dist.support_size, dist.n_tokens**length)
         queries = (1 << length) if n_queries is None else n_queries
-        cheap = (dist.n_tokens + 1) ** length <= _PATTERN_LIMIT or queries * support * 8 <= max_bytes
+        cheap = (dist.n_tokens + 1) ** length <= PATTERN_LIMIT or queries * support * 8 <= max_bytes
         if cheap and (max_support is None or support <= max_support):
             break
         length -= 1

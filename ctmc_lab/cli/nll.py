@@ -38,7 +38,7 @@ from ctmc_lab.exact import decompositions
 from ctmc_lab.forward.generators import noise_process
 from ctmc_lab.forward.process import MAX_DENSE_STATES, NumericalRangeError
 from ctmc_lab.sources.denoisers import OptimalDenoiser
-from ctmc_lab.sources.joint import _PATTERN_LIMIT
+from ctmc_lab.sources.joint import PATTERN_LIMIT
 
 #: The decompositions of ``ctmc-lab nll --json``, in output order.
 DECOMPOSITIONS = ("absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free")
@@ -97,7 +97,7 @@ def sequence_cost(dist, n_seq: int) -> tuple[float, float]:
     n_sub = 2.0**dist.length
     length, size = dist.length, dist.support_size
     memory = 8.0 * (2 * n_seq * n_sub + 4 * max(n_sub, 2.0**22))
-    scan = dist.n_tokens if (dist.n_tokens + 1) ** length <= _PATTERN_LIMIT else size
+    scan = dist.n_tokens if (dist.n_tokens + 1) ** length <= PATTERN_LIMIT else size
     work = n_seq * (2 * size * length + 6 * length * n_sub) + n_seq * n_sub * length * scan
     return memory, work
 

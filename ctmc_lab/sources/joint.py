@@ -25,7 +25,7 @@ __all__ = ["JointDistribution"]
 # Bound on the elements of one (batch, support, length) comparison block.
 _BLOCK = 1 << 22
 #: Largest (N+1)^L table of pattern marginals built for the fast optimal denoiser (32 MiB).
-_PATTERN_LIMIT = 1 << 22
+PATTERN_LIMIT = 1 << 22
 #: Largest N**L a source is enumerated over by :meth:`JointDistribution.from_source`.
 ENUMERATION_LIMIT = 1 << 22
 
@@ -471,7 +471,7 @@ class JointDistribution:
             raise ValueError(f"`x` must have shape (B, {self.length}) (got {x.shape})")
         if x.min() < 0 or x.max() > self.n_tokens:
             raise ValueError(f"`x` tokens must lie in 0..{self.n_tokens} (mask id {self.n_tokens})")
-        if (self.n_tokens + 1) ** self.length <= _PATTERN_LIMIT:
+        if (self.n_tokens + 1) ** self.length <= PATTERN_LIMIT:
             return self._conditionals_from_patterns(x)
         return self._conditionals_from_support(x)
 
@@ -485,10 +485,10 @@ class JointDistribution:
         """
         if self._patterns is None:
             size = (self.n_tokens + 1) ** self.length
-            if size > _PATTERN_LIMIT:
+            if size > PATTERN_LIMIT:
                 raise ValueError(
                     f"pattern marginals over {self.n_tokens + 1}^{self.length} = {size:.3g} states "
-                    f"exceed the limit {_PATTERN_LIMIT}"
+                    f"exceed the limit {PATTERN_LIMIT}"
                 )
             table = self.dense()
             for ax in range(self.length):
