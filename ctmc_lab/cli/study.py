@@ -43,7 +43,9 @@ def add_parser(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing Dask scheduler (tcp://host:8786)")
     p.add_argument("--out", default="studies", metavar="DIR", help="output directory (default: ./studies)")
     p.add_argument("--resume", action="store_true", help="continue a run in OUT: skip the cases already recorded")
-    p.add_argument("--seed", default="0", metavar="INT", help="study seed; each case's seed derives from it and its key")
+    p.add_argument(
+        "--seed", default="0", metavar="INT", help="study seed; each case's seed derives from it and its key"
+    )
     p.add_argument(
         "--budget",
         default=str(DEFAULT_BUDGET),

@@ -36,7 +36,13 @@ def draw(table: dict, *, scheme: str = "time_free"):
             for L in np.unique(table["L"][sel & (table["source"] == src)]):
                 s = sel & (table["source"] == src) & (table["L"] == L)
                 ds = np.unique(table["hamming"][s])
-                ax.plot(ds, [np.median(table["gain"][s & (table["hamming"] == d)]) for d in ds], marker="o", ms=3, label=f"{src}, L={L}")
+                ax.plot(
+                    ds,
+                    [np.median(table["gain"][s & (table["hamming"] == d)]) for d in ds],
+                    marker="o",
+                    ms=3,
+                    label=f"{src}, L={L}",
+                )
         ax.axhline(1.0, color=OKABE_ITO["grey"], lw=0.8, ls=":")
         ax.set_yscale("log")
         ax.set_xlabel("Hamming distance d")

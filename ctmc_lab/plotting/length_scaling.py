@@ -40,7 +40,14 @@ def draw(table: dict, *, chains=None):
                 c, beta = growth_law(Ls, med)
                 ax.plot(Ls, med, "o", ms=2.5, color=ESTIMATOR_COLORS[e])
                 if np.isfinite(beta):
-                    ax.plot(Ls, c * Ls.astype(float) ** beta, "-", lw=0.8, color=ESTIMATOR_COLORS[e], label=f"{e}: β={beta:.2f}")
+                    ax.plot(
+                        Ls,
+                        c * Ls.astype(float) ** beta,
+                        "-",
+                        lw=0.8,
+                        color=ESTIMATOR_COLORS[e],
+                        label=f"{e}: β={beta:.2f}",
+                    )
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("L")

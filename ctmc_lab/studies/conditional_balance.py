@@ -62,7 +62,12 @@ def cases(grid: str) -> list[Case]:
     if grid == "small":
         chains, contexts, targets, seeds = ("mk4", "binary-k2"), (0, 4), (4, 8), (0,)
     else:
-        chains, contexts, targets, seeds = tuple(CHAINS), (0, 1, 2, 4, 8, 16), (2, 4, 6, 8, 10, 12, 14, 16, 18, 20), (0, 1)
+        chains, contexts, targets, seeds = (
+            tuple(CHAINS),
+            (0, 1, 2, 4, 8, 16),
+            (2, 4, 6, 8, 10, 12, 14, 16, 18, 20),
+            (0, 1),
+        )
     out = []
     for name in chains:
         for c in contexts:
@@ -135,5 +140,7 @@ def summarize(table: dict) -> str:
         ratio = np.median(table["var_k_dce"][sel] / table["var_time_free"][sel])
         winners = list(table["winner"][sel])
         best = max(UNBIASED_ESTIMATORS, key=winners.count)
-        lines.append(f"{chain:<10} {c:>2} {n:>3}  {np.median(table['var_per_nll2'][sel]):>24.4g}  {ratio:>30.3g}  {best}")
+        lines.append(
+            f"{chain:<10} {c:>2} {n:>3}  {np.median(table['var_per_nll2'][sel]):>24.4g}  {ratio:>30.3g}  {best}"
+        )
     return "\n".join(lines)

@@ -144,6 +144,8 @@ def summarize(table: dict) -> str:
                 )
     corr, gain = table["correlation"], table["gain"]
     ok = np.isfinite(corr) & np.isfinite(gain)
-    lines.append(f"all schemes: coupling helps on {np.mean(gain > 1):.0%} of rows; corr(ρ, log gain) = "
-                 f"{np.corrcoef(corr[ok], np.log(gain[ok]))[0, 1]:.3f}")
+    lines.append(
+        f"all schemes: coupling helps on {np.mean(gain > 1):.0%} of rows; corr(ρ, log gain) = "
+        f"{np.corrcoef(corr[ok], np.log(gain[ok]))[0, 1]:.3f}"
+    )
     return "\n".join(lines)

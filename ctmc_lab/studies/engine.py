@@ -164,9 +164,11 @@ class StudyRun:
 
 # ===================================================================================== studies
 def study_module(study):
-    """The study module for a name of :data:`STUDIES` (a module object is returned as is)."""
+    """The study module for a name of :data:`STUDIES` or a module path (a module object is returned as is)."""
     if not isinstance(study, str):
         return study
+    if study in STUDIES.values():
+        return importlib.import_module(study)
     if study not in STUDIES:
         raise ValueError(f"unknown study {study!r}; choose one of {list(STUDIES)}")
     return importlib.import_module(STUDIES[study])
@@ -433,7 +435,9 @@ def _finish(mod, store, cases, recorded, *, n_run, wall) -> StudyRun:
     table = read_table(table_path, mod)
     summary = mod.summarize(table) if rows else f"{mod.NAME}: no case succeeded"
     if failed:
-        summary += f"\n{len(failed)} case(s) failed (see {mod.NAME}.failures.csv), e.g. {failed[0].key}: {failed[0].error}"
+        summary += (
+            f"\n{len(failed)} case(s) failed (see {mod.NAME}.failures.csv), e.g. {failed[0].key}: {failed[0].error}"
+        )
     write_text(os.path.join(store.root, "summary.txt"), summary + "\n", what="summary")
     seconds = np.array([rec.seconds for rec in chosen])
     return StudyRun(mod.NAME, table_path, len(cases), n_run, len(failed), wall, seconds, summary)

@@ -68,7 +68,10 @@ _SOURCE_COLUMNS = (
     Column("nll", "float", "-log p0(x0) = sum_M B(m, L-m+1) A(M) (Thm 4.1)"),
 )
 _VARIANCE_COLUMNS = (
-    *(Column(f"var_{e}", "float", f"exact single-draw variance of {e} (inf when infinite)") for e in UNBIASED_ESTIMATORS),
+    *(
+        Column(f"var_{e}", "float", f"exact single-draw variance of {e} (inf when infinite)")
+        for e in UNBIASED_ESTIMATORS
+    ),
     Column("lambda_dce_finite", "bool", "λ-DCE variance finite (no singleton a_i = A({i}) > 0, §6.3)"),
     Column("var_q_star", "float", "variance of the mask-size importance law q* (Cauchy–Schwarz optimum)"),
     Column("var_pilot", "float", "variance of the pilot-fitted mask-size law (its q from 4 draws per m)"),
@@ -93,7 +96,9 @@ def _dirichlet_cases(Ns, Ls, alphas, supports, seeds):
                 for alpha in alphas:
                     for seed in seeds:
                         params = dict(family="dirichlet", N=N, L=L, alpha=alpha, support=support, order=0, seed=seed)
-                        out.append(Case(f"dirichlet/N={N}/L={L:02d}/alpha={alpha}/support={support}/seed={seed}", params))
+                        out.append(
+                            Case(f"dirichlet/N={N}/L={L:02d}/alpha={alpha}/support={support}/seed={seed}", params)
+                        )
     return out
 
 
