@@ -74,7 +74,7 @@ def small_rows():
 
 
 def test_rows_match_the_exact_functions(small_rows):
-    for case, source, X, rows in small_rows:
+    for _, source, X, rows in small_rows:
         assert len(rows) == len(X)
         tables = sa.mask_tables(source, X)
         for x, A, row in zip(X, tables, rows):
