@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     "ctmc_lab.cli.estimate",
     "ctmc_lab.cli.figures",
     "ctmc_lab.cli.bench",
+    "ctmc_lab.cli.study",
 ]
 
 

@@ -1,0 +1,125 @@
+"""``ctmc-lab study NAME``: run a grid of exact cases on Dask, store each case as it finishes, draw the figure.
+
+``--workers N`` starts a local Dask cluster (N processes, one thread each) in this process;
+``--scheduler ADDRESS`` sends the same cases to an existing cluster instead (e.g. one started by
+dask-jobqueue on SLURM). The table does not depend on either: each case is seeded by its key.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from ctmc_lab.cli._common import eprint
+
+__all__ = ["FIGURE_MODULES", "DEFAULT_BUDGET", "add_parser", "run", "make_study_figure"]
+
+#: Study name → the plotting module whose ``draw(table)`` makes its figure.
+FIGURE_MODULES = {
+    "sampler-atlas": "ctmc_lab.plotting.sampler_atlas",
+    "conditional-balance": "ctmc_lab.plotting.conditional_balance",
+    "length-scaling": "ctmc_lab.plotting.length_scaling",
+    "coupling": "ctmc_lab.plotting.coupling",
+}
+#: Refuse a run whose estimated wall time exceeds this (seconds), unless ``--budget`` says more.
+DEFAULT_BUDGET = 1800.0
+
+
+def add_parser(sub) -> None:
+    from ctmc_lab.studies.engine import GRIDS, STUDIES
+
+    p = sub.add_parser(
+        "study",
+        help="run an exact study over a family of sources (on Dask) and write its table and figure",
+        description="Run every case of a study's grid (source family x parameters x seed) on a local "
+        "Dask cluster or an existing one; each finished case is written at once, so --resume continues "
+        "an interrupted run. Writes OUT/NAME/NAME.csv (sorted by case key), NAME.failures.csv, "
+        "summary.txt and the figure NAME.pdf/.png. Studies: " + ", ".join(STUDIES) + ".",
+    )
+    p.add_argument("name", metavar="NAME", help="the study: " + ", ".join(STUDIES))
+    p.add_argument("--grid", default="small", help=f"grid size: {' or '.join(GRIDS)} (default: small)")
+    p.add_argument("--workers", default="1", metavar="N", help="local Dask worker processes (default: 1, in process)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing Dask scheduler (tcp://host:8786)")
+    p.add_argument("--out", default="studies", metavar="DIR", help="output directory (default: ./studies)")
+    p.add_argument("--resume", action="store_true", help="continue a run in OUT: skip the cases already recorded")
+    p.add_argument(
+        "--seed", default="0", metavar="INT", help="study seed; each case's seed derives from it and its key"
+    )
+    p.add_argument(
+        "--budget",
+        default=str(DEFAULT_BUDGET),
+        metavar="SECONDS",
+        help=f"refuse a run estimated to take longer (default: {DEFAULT_BUDGET:g})",
+    )
+    p.add_argument("--only", metavar="TEXT", help="run only the cases whose key contains TEXT")
+    p.add_argument("--no-figure", action="store_true", help="write the table and summary only")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+def _number(text: str, name: str, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"`{name}` must be a number (got {text!r})") from None
+
+
+def draw_study_figure(name: str, table_path: str, out_dir: str) -> list[str]:
+    """Draw a study's figure from its table file and write ``out_dir/NAME.pdf`` and ``.png``."""
+    from ctmc_lab.plotting.style import save_figure
+    from ctmc_lab.studies.engine import read_table
+
+    fig = importlib.import_module(FIGURE_MODULES[name]).draw(read_table(table_path, name))
+    try:
+        return save_figure(fig, out_dir, name)
+    finally:
+        fig.clear()
+
+
+def make_study_figure(name: str, out_dir, *, grid: str = "small", workers: int = 1, seed: int = 0) -> list[str]:
+    """Run a study into ``out_dir`` (resuming what is there) and draw its figure; returns the figure paths.
+
+    For ``ctmc-lab figures``: the figure is ``out_dir/NAME/NAME.pdf`` and ``.png``.
+    """
+    from ctmc_lab.studies.engine import run_study
+
+    res = run_study(name, out_dir=out_dir, grid=grid, workers=workers, resume=True, seed=seed, progress=None)
+    return draw_study_figure(name, res.table_path, os.path.dirname(res.table_path))
+
+
+def run(args) -> int:
+    from ctmc_lab._validation import positive_int
+    from ctmc_lab.studies.engine import run_study, study_module
+
+    study_module(args.name)  # an unknown name is refused before anything else
+    workers = positive_int(_number(args.workers, "--workers", int), "--workers")
+    seed = _number(args.seed, "--seed", int)
+    if seed < 0:
+        raise ValueError(f"`--seed` must be non-negative (got {seed})")
+    budget = _number(args.budget, "--budget", float)
+    if not budget > 0:
+        raise ValueError(f"`--budget` must be positive (got {args.budget})")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"`--out` {args.out!r} exists and is not a directory")
+    res = run_study(
+        args.name,
+        out_dir=args.out,
+        grid=args.grid,
+        workers=workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        seed=seed,
+        budget=budget,
+        only=args.only,
+        progress=None if args.quiet else sys.stderr,
+    )
+    print(res.summary)
+    print(f"table: {res.table_path} ({res.n_cases} cases, {res.n_run} run now, {res.n_failed} failed)")
+    if not args.no_figure and res.n_failed < res.n_cases:
+        for path in draw_study_figure(args.name, res.table_path, os.path.dirname(res.table_path)):
+            print(f"figure: {path}")
+    if res.n_failed:
+        eprint(f"{res.n_failed} case(s) failed; their errors are in {args.name}.failures.csv")
+        return 1
+    return 0
