@@ -68,12 +68,14 @@ def dirichlet(
         raise ValueError(f"`alpha` must be positive (got {alpha})")
     keys = np.arange(n_all) if size == n_all else np.sort(rng.choice(n_all, size=size, replace=False))
     probs = rng.dirichlet(np.full(size, float(alpha)))
-    # Tiny alpha can round a weight to exactly 0; keep the support explicit and positive.
-    probs = np.maximum(probs, np.finfo(float).tiny)
+    # Tiny alpha can round a weight to 0 or below the smallest normal float, which
+    # JointDistribution refuses; floor after normalising (a later division could push a floored
+    # weight back under it). The floor adds at most size * 2.2e-308 to the sum.
+    probs = np.maximum(probs / probs.sum(), np.finfo(float).tiny)
     support = np.stack(np.unravel_index(keys, (n_tokens,) * length), axis=1)
     return JointDistribution(
         support,
-        probs / probs.sum(),
+        probs,
         n_tokens=n_tokens,
         alphabet=alphabet,
         name=f"dirichlet(N={n_tokens}, L={length}, alpha={alpha})",
