@@ -32,7 +32,7 @@ from ctmc_lab.estimation import moments as _mom
 from ctmc_lab.estimation.llada import level_stats, llada_moments
 from ctmc_lab.sequences import flat_index
 from ctmc_lab.sources.denoisers import OptimalDenoiser
-from ctmc_lab.sources.joint import _PATTERN_LIMIT
+from ctmc_lab.sources.joint import PATTERN_LIMIT
 
 __all__ = ["add_parser", "run", "estimator_fields"]
 
@@ -109,7 +109,7 @@ def _batch_size(args) -> int:
 def plan(dist, n_seq: int, samples: int, batch: int) -> None:
     """Refuse, before drawing, a run whose draws or denoiser calls exceed the machine."""
     length = dist.length
-    scan = dist.n_tokens if (dist.n_tokens + 1) ** length <= _PATTERN_LIMIT else dist.support_size
+    scan = dist.n_tokens if (dist.n_tokens + 1) ** length <= PATTERN_LIMIT else dist.support_size
     distinct = min(samples, 2.0**length)  # A(M) is cached: each distinct mask costs one denoiser call
     memory = 8.0 * (3 * samples + 2.0 ** min(length, 20) + batch * length * max(dist.n_tokens, 8))
     work = n_seq * (6.0 * samples * length + distinct * length * scan)
