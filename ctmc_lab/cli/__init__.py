@@ -17,7 +17,7 @@ from ctmc_lab.io import check_writable
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = [
-    "proofs_check.cli",
+    "ctmc_lab.cli.verify",
     "ctmc_lab.cli.nll",
     "ctmc_lab.cli.curve",
     "ctmc_lab.cli.estimate",
