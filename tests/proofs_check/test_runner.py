@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given
 
 from ctmc_lab.cli import main
-from ctmc_lab.cli import verify as cli_verify
 from ctmc_lab.sources import datasets
 from ctmc_lab.testing.strategies import budget, distributions
 from proofs_check import runner
@@ -385,24 +384,6 @@ def test_json_payload_distribution_is_user_dist():
     doc = json_payload(res, ctx.distributions)
     assert doc["distribution"] == dist.describe()
     assert len(doc["distributions"]) == 1
-
-
-def test_add_parser_registers_verify_subcommand(capsys):
-    """The ``ctmc-lab`` wiring: ``add_parser`` registers ``verify`` with ``func=run``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="ctmc-lab")
-    sub = parser.add_subparsers(dest="command")
-    cli_verify.add_parser(sub)
-    args = parser.parse_args(["verify", "--only", "thm41.weights", "--precision", "float64"])
-    assert args.func is cli_verify.run
-    assert args.func(args) == 0
-    out = capsys.readouterr().out
-    assert "Thm 4.1" in out and "verify OK" in out
-    args = parser.parse_args(["verify", "--list", "--only", "control"])
-    assert args.func(args) == 0
-    listed = capsys.readouterr().out.splitlines()
-    assert {line.split()[0] for line in listed} >= CONTROLS
 
 
 #: Fast distribution-dependent checks (enumeration and closed forms) for property testing.
