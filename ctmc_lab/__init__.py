@@ -46,8 +46,6 @@ D128 (the paper's DNA table)            :func:`~ctmc_lab.sources.datasets.dna128
 
 from __future__ import annotations
 
-import importlib
-
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it (one home per name; imported on first access).
@@ -101,6 +99,8 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str):
+    import importlib  # here, not at the top: `import ctmc_lab` alone stays as cheap as its version
+
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value  # later look-ups skip this function
