@@ -1,6 +1,6 @@
 """Benchmark: exact conditional NLL of MK4 responses over all 2^16 - 1 masks (``docs/theory.md`` §5.4).
 
-Targets (issue 5): one 16-token response, all 65,535 masks, in ≤ 2 s; the full Fig. 1b protocol
+Targets: one 16-token response, all 65,535 masks, in ≤ 2 s; the full Fig. 1b protocol
 (64 pairs: exact table, 2^13-draw Monte Carlo and the exact moments of six estimators) in ≤ 60 s.
 
 Run: ``python benchmarks/bench_markov.py`` (``--brute`` adds the batched-denoiser twin, which

@@ -1,4 +1,4 @@
-"""The measured speed table of ctmc-lab (issue 7): ``python benchmarks/run.py`` or ``ctmc-lab bench``.
+"""The measured speed table of ctmc-lab: ``python benchmarks/run.py`` or ``ctmc-lab bench``.
 
 Each workload is timed by its median wall time over repeated runs, its peak memory is taken
 in a separate traced run (``tracemalloc``; NumPy reports its buffers to it), and it is
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ctmc_lab.cli._common import write_json
+from ctmc_lab.io import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -348,7 +348,7 @@ def _full_support(length: int):
 
 
 def _kl_rate_naive(noised, x0):
-    """dF/ds with one full expectation per position (L^2 axis steps), as before issue 7."""
+    """dF/ds with one full expectation per position (L^2 axis steps): the direct route the fast path must beat."""
     from scipy.special import xlogy
 
     from ctmc_lab.forward.process import apply_along_axes
@@ -537,12 +537,8 @@ def w5(repeats: int) -> list[Row]:
 # memory is not charged to it).
 _VERIFY_CHILD = """
 import sys
-from ctmc_lab.cli import SUBCOMMANDS, main
-if any(name.endswith('.verify') or name.startswith('proofs_check') for name in SUBCOMMANDS):
-    rc = main(['verify'])
-else:
-    from proofs_check.cli import main as verify_main
-    rc = verify_main([])
+from ctmc_lab.cli import main
+rc = main(['verify'])
 with open('/proc/self/status') as fh:
     hwm = next((line.split()[1] for line in fh if line.startswith('VmHWM')), '0')
 sys.stderr.write('\\nBENCH_VMHWM_KB ' + hwm + '\\n')
@@ -827,11 +823,11 @@ def run(args) -> int:
                 kept + payload["workloads"], key=lambda r: (order.get(r["id"].split("-")[0], 99), r["id"])
             )
             payload["machine"]["merged_runs"] = old["machine"].get("merged_runs", 1) + 1
-        write_json(args.out, _finite(payload))
+        write_json(args.out, payload)  # NaN and infinities become null
         print(f"wrote {args.out}")
     if args.readme:
         text = _replace_readme_table(Path(args.readme).read_text(encoding="utf-8"), readme_block(machine, rows))
-        _write_text_atomic(Path(args.readme), text)
+        write_text(args.readme, text, what="`--readme`")
         print(f"updated the performance table of {args.readme}")
     return 0
 
@@ -881,23 +877,6 @@ def _replace_readme_table(text: str, block: str) -> str:
     if start < 0 or end < start:
         raise ValueError(f"`--readme`: the file has no {README_START!r} … {README_END!r} markers")
     return text[: start + len(README_START)] + "\n" + block + "\n" + text[end:]
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _finite(obj):
-    """Strict JSON: non-finite floats become null (JSON has no inf or NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
 
 
 def main(argv=None) -> int:

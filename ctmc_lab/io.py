@@ -13,6 +13,8 @@
   ``os.replace``. A run that fails or is interrupted leaves either the old file or none,
   never a truncated one.
 * :func:`check_writable`: fails early (before a long run) when the target cannot be written.
+* :class:`Progress` / :func:`eprint`: what a long run shows on stderr, so that stdout carries only
+  results (a table, or JSON piped on).
 
 Errors are ``ValueError`` naming the option and the reason, for the command line's one-line
 ``error:`` message.
@@ -24,7 +26,9 @@ import json
 import math
 import os
 import stat
+import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from os import PathLike
 
@@ -40,6 +44,8 @@ __all__ = [
     "write_text",
     "write_bytes",
     "check_writable",
+    "Progress",
+    "eprint",
 ]
 
 
@@ -216,3 +222,61 @@ def read_json(path: str | PathLike, *, what: str):
         raise ValueError(f"{what} {name!r} gives the key {err.args[0]!r} twice; each key must appear once") from None
     except RecursionError:
         raise ValueError(f"{what} {name!r} nests arrays or objects too deeply to be a table") from None
+
+
+def eprint(*args) -> None:
+    """``print`` to stderr: messages that must not mix with the results on stdout."""
+    print(*args, file=sys.stderr)
+
+
+class Progress:
+    """A minimal progress indicator on stderr, shown only on a terminal.
+
+    Use as ``with Progress(total, "label") as bar: ... bar.update(k)``. On a pipe or a file it
+    writes nothing, so a captured stderr holds only messages.
+
+    Parameters
+    ----------
+    total : int
+        Units of work in the whole run (at least 1 is shown).
+    label : str
+        What is being computed, shown before the bar.
+    stream : file-like, optional
+        Where to draw (default ``sys.stderr``); drawn only if ``stream.isatty()``.
+    """
+
+    def __init__(self, total: int, label: str, *, stream=None):
+        self.total = max(int(total), 1)
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.done = 0
+        self._start = time.perf_counter()
+        self._last = 0.0
+
+    def __enter__(self):
+        return self
+
+    def stage(self, label: str) -> None:
+        """Show what is being computed now, keeping the count."""
+        if label != self.label:
+            self.label = label
+            self._last = 0.0
+            self.update(0)
+
+    def update(self, k: int = 1) -> None:
+        """Count ``k`` more units done; redraw at most every 0.2 s (and at the end, or on a new stage)."""
+        self.done += k
+        now = time.perf_counter()
+        if self.enabled and (now - self._last > 0.2 or self.done >= self.total or k == 0):
+            self._last = now
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(30 * frac)
+            self.stream.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {now - self._start:5.1f}s")
+            self.stream.flush()
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.stream.write("\r" + " " * (len(self.label) + 60) + "\r")
+            self.stream.flush()
+        return False

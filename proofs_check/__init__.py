@@ -1,6 +1,7 @@
 """proofs_check: every identity of *Information-Theoretic Discrete Diffusion*, with evidence that can fail.
 
-Run ``ctmc-lab verify`` (or ``python -m proofs_check``). Each check evaluates one result of
+Run ``ctmc-lab verify`` (or ``python -m proofs_check``), or call :func:`verify` with a
+distribution or a Markov chain. Each check evaluates one result of
 the paper (Thm 3.1 I-MDSE, Thm 3.2 NLL decomposition, Lemma 3.3, Thm 3.4, Thm 3.5,
 Cor 3.6/3.7 I-MDCE, Thm 4.1 time-free likelihood, Thm 4.2/Cor 4.3 conditional likelihood,
 Eq. 18 coupled ratio) on enumerable cases, tied to the noised process or the denoiser (a
@@ -15,14 +16,19 @@ and must fail by a finite error; a crash is an error. :mod:`proofs_check.mutants
 bugs in scratch copies of the package that ``verify --quick`` must catch.
 
 Modules: :mod:`~proofs_check.framework` (registry, records, context),
-:mod:`~proofs_check.runner`, :mod:`~proofs_check.report`, :mod:`~proofs_check.cli`, and
-one module per theorem group.
+:mod:`~proofs_check.runner`, :mod:`~proofs_check.report`, :mod:`~proofs_check.verifier`
+(one run as a function of Python values; its command line is :mod:`ctmc_lab.cli.verify`),
+and one module per theorem group. The suite imports only the public ``ctmc_lab`` API and
+:mod:`ctmc_lab.io`, never the command line.
 """
 
-from .framework import CheckRecord, Context, Result, Skip
+from .framework import DEFAULT_SEED, CheckRecord, Context, Result, Skip
 from .runner import SuiteResult, default_context, load_checks, run_checks, select_checks, user_context
+from .verifier import verify
 
 __all__ = [
+    "verify",
+    "DEFAULT_SEED",
     "CheckRecord",
     "Context",
     "Result",

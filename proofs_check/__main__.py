@@ -1,7 +1,7 @@
-"""``python -m proofs_check``: the same as ``ctmc-lab verify``."""
+"""``python -m proofs_check``: the same as ``ctmc-lab verify`` (the command line owns argv)."""
 
 import sys
 
-from .cli import main
+from ctmc_lab.cli import main
 
-sys.exit(main())
+sys.exit(main(["verify", *sys.argv[1:]]))

@@ -39,6 +39,9 @@ __all__ = [
     "check",
 ]
 
+#: Seed of the default distributions and of every random choice of the checks (``--seed``).
+DEFAULT_SEED = 20251024
+
 #: Precisions a check can run in (``--precision``).
 METHODS = ("float64", "mpmath", "sympy")
 
@@ -283,7 +286,7 @@ class Context:
     large: JointDistribution
     quick: bool = False
     user: bool = False
-    seed: int = 20251024
+    seed: int = DEFAULT_SEED
     budget: float = 10.0
     chain: object = None
 

@@ -1,4 +1,4 @@
-"""Mutation testing of the verifier: 35 plausible one-line bugs in the core that ``verify --quick`` must catch.
+"""Mutation testing of the verifier: plausible one-line bugs in the core that ``verify --quick`` must catch.
 
 Each :class:`Mutant` replaces one exact line fragment of one ``ctmc_lab`` module. :func:`run`
 copies the package tree (``ctmc_lab`` and ``proofs_check``) to a scratch directory, applies
@@ -7,7 +7,9 @@ with that copy first on ``PYTHONPATH``, and records whether it exited non-zero w
 Python traceback. The mutation score is the fraction caught.
 
 Run all of them with ``python -m proofs_check.mutants`` (prints one line per mutant and the
-score; exit 1 if any survives). ``tests/test_mutants.py`` runs them in CI (``slow``).
+score; exit 1 if any survives), a subset with ``--only`` (substrings of the names or the
+areas, or the paths they target), the list with ``--list``. ``tests/proofs_check/test_mutants.py``
+runs them in CI (``slow``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Mutant", "MUTANTS", "apply", "run", "main"]
+__all__ = ["Mutant", "MUTANTS", "apply", "select", "run", "main"]
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,6 @@ MUTANTS = (
         "ctmc_lab/masks.py",
         "    full_beta = np.exp(betaln(m[nz], length - m[nz] + 1))\n",
         "    full_beta = np.exp(betaln(m[nz], length - m[nz] + 2))\n",
-    ),
-    Mutant(
-        "moments: Beta weight B(m, n-m+2)",
-        "moments",
-        "ctmc_lab/estimation/moments.py",
-        "    w = np.where(m > 0, np.exp(betaln(np.maximum(m, 1), n - m + 1)), 0.0)\n",
-        "    w = np.where(m > 0, np.exp(betaln(np.maximum(m, 1), n - m + 2)), 0.0)\n",
     ),
     # ---------------------------------------------------------------- the denoiser
     Mutant(
@@ -334,8 +329,6 @@ def _one(mutant: Mutant, work: Path, timeout: float, args) -> tuple[Mutant, bool
         )
     except subprocess.TimeoutExpired:
         return mutant, False, f"timed out after {timeout:g} s"
-    finally:
-        pass
     traceback_seen = "Traceback (most recent call last)" in proc.stdout + proc.stderr
     caught = proc.returncode != 0 and not traceback_seen
     summary = next(
@@ -358,8 +351,36 @@ def run(mutants=MUTANTS, *, timeout: float = 240.0, args=("--quick",), jobs: int
             return [f.result() for f in futures]
 
 
+def select(only: str | None, mutants=MUTANTS) -> tuple[Mutant, ...]:
+    """The mutants whose name, area or path contains one of the comma-separated ``only`` terms."""
+    if not only:
+        return tuple(mutants)
+    terms = [t.strip().lower() for t in only.split(",") if t.strip()]
+    chosen = tuple(m for m in mutants if any(t in f"{m.name}\0{m.area}\0{m.path}".lower() for t in terms))
+    if not chosen:
+        raise ValueError(f"`--only` {only!r} selects no mutant; areas: {', '.join(sorted({m.area for m in mutants}))}")
+    return chosen
+
+
 def main(argv=None) -> int:
-    results = run()
+    """``python -m proofs_check.mutants [--only TERMS] [--list] [--jobs J] [--timeout S]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m proofs_check.mutants", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", metavar="TERMS", help="comma-separated substrings of mutant names, areas or paths")
+    parser.add_argument("--list", action="store_true", help="list the selected mutants and exit")
+    parser.add_argument("--jobs", type=int, default=2, metavar="J", help="mutants run side by side (default: 2)")
+    parser.add_argument("--timeout", type=float, default=240.0, metavar="S", help="seconds per mutant (default: 240)")
+    args = parser.parse_args(argv)
+    try:
+        chosen = select(args.only)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.list:
+        for m in chosen:
+            print(f"[{m.area}] {m.name}: {m.path}")
+        return 0
+    results = run(chosen, timeout=args.timeout, jobs=args.jobs)
     for mutant, caught, note in results:
         print(f"{'caught  ' if caught else 'SURVIVED'} [{mutant.area}] {mutant.name}: {note}")
     caught = sum(c for _, c, _ in results)

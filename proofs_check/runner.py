@@ -13,11 +13,11 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from ctmc_lab.cli._common import Progress
+from ctmc_lab.io import Progress
 from ctmc_lab.sources import datasets
 
 from . import framework
-from .framework import METHODS, REGISTRY, Check, CheckRecord, Context, Result, Skip, SkipRecord
+from .framework import DEFAULT_SEED, METHODS, REGISTRY, Check, CheckRecord, Context, Result, Skip, SkipRecord
 
 __all__ = ["SuiteResult", "load_checks", "select_checks", "parse_precisions", "default_context", "run_checks"]
 
@@ -147,7 +147,7 @@ DEFAULT_BUDGET = 10.0
 BUILTIN_BUDGET = 120.0
 
 
-def default_chain(seed: int = 20251024):
+def default_chain(seed: int = DEFAULT_SEED):
     """The Markov source of the default run: a seeded order-2 Dirichlet chain on 3 symbols."""
     from ctmc_lab.sources.markov import MarkovChain
 
@@ -167,7 +167,7 @@ def markov_window(chain):
     return chain.joint(L)
 
 
-def default_context(*, quick: bool = False, seed: int = 20251024, budget: float | None = None) -> Context:
+def default_context(*, quick: bool = False, seed: int = DEFAULT_SEED, budget: float | None = None) -> Context:
     """The default distributions (``docs/theory.md`` §9).
 
     * small: Dirichlet(1) on {A,T,G,C}^3, full support, seeded (the dense checks);
@@ -187,7 +187,7 @@ def default_context(*, quick: bool = False, seed: int = 20251024, budget: float 
 
 
 def user_context(
-    dist, *, quick: bool = False, seed: int = 20251024, budget: float | None = None, chain=None
+    dist, *, quick: bool = False, seed: int = DEFAULT_SEED, budget: float | None = None, chain=None
 ) -> Context:
     """Every distribution-dependent check on the user's distribution (and chain, if given)."""
     return Context(

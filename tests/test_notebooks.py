@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom (issue 6): the jupytext ``.py`` sources are the truth,
+"""Every notebook runs top to bottom: the jupytext ``.py`` sources are the truth,
 their paired ``.ipynb`` files must match them, and each executes through nbclient."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ctmc_lab.io import check_writable
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = [
-    "proofs_check.cli",
+    "ctmc_lab.cli.verify",
     "ctmc_lab.cli.nll",
     "ctmc_lab.cli.curve",
     "ctmc_lab.cli.estimate",
@@ -82,6 +82,7 @@ def blas_threads(n: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ctmc-lab`` parser with every subcommand of :data:`SUBCOMMANDS` (also read by the CLI docs)."""
     parser = argparse.ArgumentParser(
         prog="ctmc-lab",
         description="Exact verification of the information theory of discrete diffusion "
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run ``ctmc-lab`` on ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    0 or 1 as the subcommand says; 2 for a usage or input error (one ``ctmc-lab CMD: error:``
+    line on stderr, never a traceback); 130 on an interrupt.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -133,8 +139,6 @@ def _fail(command: str, err) -> int:
     try:
         sys.stdout.flush()
     except OSError:
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     print(f"ctmc-lab {command}: error: {err}", file=sys.stderr)

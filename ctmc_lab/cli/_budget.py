@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["WORK_LIMIT", "available_memory", "memory_limit", "require", "fmt_bytes"]
+__all__ = ["WORK_LIMIT", "MEMORY_FRACTION", "available_memory", "memory_limit", "over_budget", "require", "fmt_bytes"]
 
 #: Largest work accepted, in elementary array operations (about a minute or two here).
 WORK_LIMIT = 1e10
@@ -44,6 +44,7 @@ def memory_limit() -> int:
 
 
 def fmt_bytes(n: float) -> str:
+    """``n`` bytes with a binary unit and 3 significant digits (``fmt_bytes(3 << 30) == '3 GiB'``)."""
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:.3g} {unit}"

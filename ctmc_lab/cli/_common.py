@@ -1,4 +1,4 @@
-"""Shared pieces of the command line: distribution options, JSON output, progress.
+"""Shared pieces of the command line: distribution and output options, table rows.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)``, which registers
 its parser and sets ``func=run``; ``run(args)`` returns the exit status. A ``ValueError``
@@ -7,11 +7,10 @@ raised anywhere below becomes a one-line error and exit status 2, never a traceb
 
 from __future__ import annotations
 
-import sys
-import time
-
 from ctmc_lab.cli import specs
-from ctmc_lab.io import json_float, write_json
+
+# Re-exported for the subcommands: the implementations live in ctmc_lab.io, below every layer.
+from ctmc_lab.io import Progress, eprint, json_float, write_json
 
 __all__ = [
     "add_dist_arguments",
@@ -24,10 +23,6 @@ __all__ = [
     "Progress",
     "eprint",
 ]
-
-
-def eprint(*args) -> None:
-    print(*args, file=sys.stderr)
 
 
 def add_dist_arguments(parser, *, default="dna128") -> None:
@@ -102,45 +97,3 @@ def table_row(values, widths, *, digits: int | None = None) -> str:
         else:
             cells.append(f"{v:>{w}.{digits}g}")
     return " ".join(cells)
-
-
-class Progress:
-    """A minimal progress indicator on stderr, shown only on a terminal.
-
-    Use as ``with Progress(total, "label") as bar: ... bar.update(k)``.
-    """
-
-    def __init__(self, total: int, label: str, *, stream=None):
-        self.total = max(int(total), 1)
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.done = 0
-        self._start = time.perf_counter()
-        self._last = 0.0
-
-    def __enter__(self):
-        return self
-
-    def stage(self, label: str) -> None:
-        """Show what is being computed now, keeping the count."""
-        if label != self.label:
-            self.label = label
-            self._last = 0.0
-            self.update(0)
-
-    def update(self, k: int = 1) -> None:
-        self.done += k
-        now = time.perf_counter()
-        if self.enabled and (now - self._last > 0.2 or self.done >= self.total or k == 0):
-            self._last = now
-            frac = min(self.done / self.total, 1.0)
-            bar = "#" * int(30 * frac)
-            self.stream.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {now - self._start:5.1f}s")
-            self.stream.flush()
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.stream.write("\r" + " " * (len(self.label) + 60) + "\r")
-            self.stream.flush()
-        return False

@@ -1,34 +1,36 @@
-"""``ctmc-lab bench``: the measured speed table of ``benchmarks/run.py``.
+"""``ctmc-lab bench``: the measured speed table of :mod:`benchmarks.run`.
 
-The workloads live in ``benchmarks/run.py`` of the source checkout (they time the library
-against its naive twins and are not part of the installed package); this subcommand loads
-that file and runs it with the same options. Results go where ``--out`` says, by default
-``bench_results.json`` in the current directory, never into the checkout.
+The workloads time the library against its naive twins; they live in the ``benchmarks``
+package of the source checkout and are not installed with ``ctmc_lab`` (their record is the
+checkout's README table, stamped with its git commit). This subcommand imports :func:`benchmarks.run.run` from
+the checkout this package was installed from (an editable install, ``pip install -e .``) and
+runs it with the same options; without a checkout it parses its options and then says what
+it needs. Results go where ``--out`` says, by default ``bench_results.json`` in the current
+directory, never into the checkout.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
-RUNNER = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+#: The source checkout (the parent of the ``ctmc_lab`` package directory).
+CHECKOUT = Path(__file__).resolve().parents[2]
+RUNNER = CHECKOUT / "benchmarks" / "run.py"
 
 
 def _runner():
+    """The :mod:`benchmarks.run` module of :data:`CHECKOUT` (ValueError without a checkout)."""
     if not RUNNER.is_file():
         raise ValueError(f"`ctmc-lab bench` needs a source checkout: {RUNNER} not found")
-    name = "ctmc_lab_benchmarks_run"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, RUNNER)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
+    if str(CHECKOUT) not in sys.path:
+        # Appended, not prepended: the checkout's own packages are found first anyway (editable
+        # install), and nothing installed is shadowed by a file of the checkout.
+        sys.path.append(str(CHECKOUT))
+    module = importlib.import_module("benchmarks.run")
+    if Path(module.__file__).resolve() != RUNNER:
+        raise ValueError(f"`ctmc-lab bench`: the module `benchmarks.run` found is {module.__file__}, not {RUNNER}")
     return module
 
 

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from ctmc_lab.cli._budget import require
 from ctmc_lab.cli._common import Progress, refuse_file_options, write_json
-from ctmc_lab.cli.specs import is_markov_spec, load_markov
+from ctmc_lab.cli.specs import load_markov
 from ctmc_lab.studies import protocol
 
-# is_markov_spec is what `ctmc-lab nll` asks this module before handing a run over.
-__all__ = ["is_markov_spec", "add_protocol_arguments", "run_protocol"]
+__all__ = ["add_protocol_arguments", "run_protocol"]
 
 
 #: The protocol options and their defaults (None in the parser, so that a given option is known).

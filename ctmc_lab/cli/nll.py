@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ctmc_lab.cli import markov_protocol
+from ctmc_lab.cli import markov_protocol, specs
 from ctmc_lab.cli._budget import over_budget, require
 from ctmc_lab.cli._common import (
     Progress,
@@ -225,7 +225,7 @@ def _fmt(v, wide: bool) -> str:
 
 
 def run(args) -> int:
-    if markov_protocol.is_markov_spec(args.dist):
+    if specs.is_markov_spec(args.dist):
         if args.sequence:
             raise ValueError(
                 "`--sequence` does not apply to a Markov `--dist`: the protocol draws its own "

@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from ctmc_lab.testing.strategies import budget, json_values
-
-from .cli_helpers import run_main
+from tests.cli_helpers import run_main
 
 HOSTILE = [
     '{"AT": 1' + "0" * 400 + ', "TA": 0.5}',

@@ -21,16 +21,14 @@ import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctmc_lab import io
 from ctmc_lab.exact import information, scores
 from ctmc_lab.exact.quadrature import tanh_sinh
 from ctmc_lab.forward import generators, process
 from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.sources import datasets
 from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
-
-from . import bruteforce
-from .cli_helpers import assert_refused, run_cli, run_main
+from tests import bruteforce
+from tests.cli_helpers import assert_refused, run_cli, run_main
 
 
 def _write(path, obj):
@@ -218,39 +216,6 @@ def test_a_failing_run_leaves_the_old_file(tmp_path):
     assert status == 2
     assert out.read_text() == '{"old": true}\n'
     assert sorted(os.listdir(tmp_path)) == ["c.json"]
-
-
-def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
-    out = _write(tmp_path / "o.json", "old\n")
-
-    def interrupted(src, dst):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(io.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        io.write_json(out, {"new": 1})
-    assert out.read_text() == "old\n" and sorted(os.listdir(tmp_path)) == ["o.json"]
-
-
-def test_an_unencodable_payload_writes_nothing(tmp_path):
-    out = tmp_path / "o.json"
-    with pytest.raises(TypeError):
-        io.write_json(out, {"x": object()})
-    assert not out.exists() and os.listdir(tmp_path) == []
-
-
-def test_one_float_encoder_writes_null_for_nan_and_infinities(tmp_path):
-    out = tmp_path / "o.json"
-    io.write_json(
-        out,
-        {
-            "a": float("nan"),
-            "b": [np.inf, np.float64(-np.inf), np.float32(0.5)],
-            "c": np.array([1.0, np.nan]),
-            "d": (np.int64(3), np.bool_(True)),
-        },
-    )
-    assert json.loads(out.read_text()) == {"a": None, "b": [None, None, 0.5], "c": [1.0, None], "d": [3, True]}
 
 
 def test_unwritable_json_path_is_refused_before_the_run(tmp_path):
@@ -552,7 +517,7 @@ def test_nll_progress_counts_sequences():
             return True
 
     from ctmc_lab.cli import nll
-    from ctmc_lab.cli._common import Progress
+    from ctmc_lab.io import Progress
 
     stream = Terminal()
     p = datasets.dirichlet(2, 3, rng=0, support_size=5, alphabet="AT")
