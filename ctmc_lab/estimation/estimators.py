@@ -943,8 +943,7 @@ class _ByName(Mapping):
     """The estimators that run by name with default options, read live from the registry."""
 
     def __getitem__(self, name):
-        spec = get_estimator(name) if name in estimator_names(by_name=True) else None
-        if spec is None:
+        if name not in estimator_names(by_name=True):
             raise KeyError(name)
         return partial(estimate, name)
 
