@@ -27,14 +27,59 @@ __all__ = [
     "mask_kl_rate",
     "mask_mdce",
     "imdce_sum",
+    "as_mask_table",
     "mask_weights",
     "harmonic",
+    "bitmask",
+    "local_to_global",
 ]
 
 
 def harmonic(n: int) -> float:
     """H_n = sum_{j=1}^n 1/j."""
     return float(np.sum(1.0 / np.arange(1, int(n) + 1)))
+
+
+def bitmask(positions) -> int:
+    """The int bitmask of a set of positions: sum_i 2^i (bit i = position i).
+
+    Examples
+    --------
+    >>> bitmask([0, 2])
+    5
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    return int(np.sum(np.left_shift(1, positions))) if positions.size else 0
+
+
+def local_to_global(local, positions) -> np.ndarray:
+    """Deposit the bits of local masks onto their positions: bit j of ``local`` goes to bit
+    ``positions[j]``.
+
+    A mask over a target set T (bit j = j-th target position, as the estimators draw it) becomes
+    a mask over [L], the indexing of subset tables (``docs/theory.md`` §3.5, §4.2).
+
+    Parameters
+    ----------
+    local : int array
+        Bitmasks over ``len(positions)`` bits.
+    positions : (n,) int array
+        The position in [L] of each local bit.
+
+    Returns
+    -------
+    int64 array of ``local``'s shape
+
+    Examples
+    --------
+    >>> local_to_global([0b01, 0b11], [1, 3]).tolist()
+    [2, 10]
+    """
+    local = np.asarray(local, dtype=np.int64)
+    out = np.zeros_like(local)
+    for j, pos in enumerate(positions):
+        out |= ((local >> j) & 1) << int(pos)
+    return out
 
 
 def subset_entropy(table: np.ndarray) -> np.ndarray:
@@ -141,6 +186,21 @@ def mask_weights(length: int, upper: float = 1.0) -> np.ndarray:
     return out
 
 
+def as_mask_table(A) -> np.ndarray:
+    """``A`` as a float table of A(M) by mask bitmask, one ``(2**n,)`` or a batch ``(B, 2**n)``.
+
+    Refuses NaN and a non-zero A(∅): the empty mask predicts nothing, so A(∅) = 0 (§3.5).
+    """
+    A = np.asarray(A, dtype=float)
+    if A.ndim not in (1, 2):
+        raise ValueError(f"`A` must be (2**n,) or (B, 2**n) (got shape {A.shape})")
+    if np.isnan(A).any():
+        raise ValueError("`A` contains NaN")
+    if np.any(A[..., 0] != 0):
+        raise ValueError("`A[..., 0]` (the empty mask) must be 0")
+    return A
+
+
 def imdce_sum(A, upper: float = 1.0) -> np.ndarray:
     """∫_0^Λ mdce(x0, λ)/λ dλ = Σ_{M≠∅} B(Λ; m, n-m+1) A(M), exactly (Cor. 3.7, no quadrature).
 
@@ -160,13 +220,7 @@ def imdce_sum(A, upper: float = 1.0) -> np.ndarray:
     float array of shape ``A.shape[:-1]`` (a 0-d array for one table); ``inf`` where an infinite
     A(M) carries positive weight.
     """
-    A = np.asarray(A, dtype=float)
-    if A.ndim not in (1, 2):
-        raise ValueError(f"`A` must be (2**n,) or (B, 2**n) (got shape {A.shape})")
-    if np.isnan(A).any():
-        raise ValueError("`A` contains NaN")
-    if np.any(A[..., 0] != 0):
-        raise ValueError("`A[..., 0]` (the empty mask) must be 0")
+    A = as_mask_table(A)
     w = mask_weights(_length(A.shape[-1]), upper)
     with np.errstate(invalid="ignore"):
         out = np.where(np.isinf(A), 0, A) @ w

@@ -33,7 +33,8 @@
 import numpy as np
 from scipy.special import beta, comb
 
-from ctmc_lab.estimation import estimators, moments
+from ctmc_lab.estimation import estimators, moments, registry
+from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.masks import harmonic
 from ctmc_lab.plotting import figures
 from ctmc_lab.plotting.style import COLORS, new_figure, style
@@ -89,7 +90,7 @@ fig
 # %%
 p0 = datasets.dna128()
 den = OptimalDenoiser(p0)
-A_all = moments.optimal_mask_dce(p0, p0.support)
+A_all = optimal_mask_dce(p0, p0.support)
 singles = A_all[:, 1 << np.arange(L)]
 no_neighbour = np.flatnonzero(~(singles > 0).any(axis=1))
 print(f"{len(no_neighbour)} of 128 sequences have no Hamming-1 neighbour in the support (every a_i = 0)")
@@ -122,6 +123,30 @@ print(
     f"optimal q*(m): {comp.best_mask_size_variance:.3f}"
 )
 figures.sampler_comparison(n_windows=64).figure
+
+# %% [markdown]
+# ### Your own mask-size law
+#
+# Any law $q_m$ over mask sizes with value weight $f_m = 1/(m\,q_m)$ is unbiased
+# ($q_m f_m = 1/m$, Theorem 4.1). Registering it (`ctmc_lab.estimation.registry`) is the only
+# step: Monte Carlo by name, exact moments, `ctmc-lab estimate --estimator` and `verify` read the
+# registry. Here $q_m \propto m^{-1/2}$, between time-free ($\propto 1/m$) and k-DCE (uniform).
+
+
+# %%
+def sqrt_law(n):
+    m = np.arange(1, n + 1, dtype=float)
+    q = np.r_[0.0, m**-0.5 / np.sum(m**-0.5)]
+    return q, np.r_[0.0, 1.0 / (m * q[1:])]
+
+
+registry.register_estimator(registry.EstimatorSpec("sqrt_mask_size", "√m law", "mask", law=sqrt_law))
+mine = moments.estimator_moments(A, "sqrt_mask_size", reference=nll)
+est = estimators.estimate("sqrt_mask_size", den, x0, n_samples=4096, rng=0)
+print(f"exact: mean {mine.mean:.6f} (bias {mine.bias:+.1e}), variance {mine.variance:.4f}")
+print(f"Monte Carlo: {est.mean:.4f} ± {est.stderr:.4f}; NLL {nll:.6f}")
+print("compare_samplers now ranks it too:", moments.compare_samplers(A).winner)
+registry.unregister_estimator("sqrt_mask_size")
 
 # %% [markdown]
 # ## 3. The infinite variance of λ-DCE

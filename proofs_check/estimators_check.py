@@ -1,8 +1,9 @@
 """The Monte Carlo estimators users run, verified against -log p0 (``docs/theory.md`` §4, §6, §8).
 
-Every estimator of :data:`ctmc_lab.estimation.estimators.ESTIMATORS` is checked, so one registered
-later appears here by itself. For each, on sequences of the subset-table distribution with
-the optimal denoiser c* (queried like a model, through :class:`ctmc_lab.estimation.estimators.MaskDCE`):
+Every estimator of the registry that runs by name (:data:`ctmc_lab.estimation.estimators.ESTIMATORS`,
+read from :mod:`ctmc_lab.estimation.registry`) is checked, so one registered later appears here by
+itself. For each, on sequences of the subset-table distribution with the optimal denoiser c*
+(queried like a model, through :class:`ctmc_lab.exact.mask_dce.MaskDCE`):
 
 * **sampler law**: a seeded run through a recording oracle; the masks the sampler actually
   drew (their popcounts and their spread over the C(n, m) masks of each size) against the
@@ -13,10 +14,11 @@ the optimal denoiser c* (queried like a model, through :class:`ctmc_lab.estimati
   -log p0 from the table, and :func:`ctmc_lab.estimation.moments.estimator_moments` against it;
 * **Monte Carlo**: the seeded run's mean within z = 5 standard errors of -log p0.
 
-The audited biased variants (:data:`BIASED`, an explicit table because the registry does not
-say which are biased) are negative controls: their exact mean must differ from -log p0 (the
-control fails as it must), while their Monte Carlo mean is checked against their own exact
-mean. Conditional forms (Cor. 4.3) and the coupled log-ratio (Eq. 18) are checked likewise.
+The biased variants (specs with ``biased=True``: the audited code variants of §8) are negative
+controls: their exact mean must differ from -log p0 (the control fails as it must), while their
+Monte Carlo mean is checked against their own exact mean. A mask-size scheme a user registered
+has no independent twin here: its declared law is the reference, so the rows check that the
+sampler draws that law and, unless it is declared biased, that the law's mean is -log p0. Conditional forms (Cor. 4.3) and the coupled log-ratio (Eq. 18) are checked likewise.
 
 The batch-stratified count rules (LLaDA's evaluator ``llada_stratified`` and its fix
 ``llada_stratified_fixed``, b = 16 rows sharing one k) are checked against the exact rational
@@ -38,6 +40,8 @@ from scipy.special import betaln, comb
 from scipy.stats import chi2
 
 from ctmc_lab.estimation import estimators, moments
+from ctmc_lab.estimation.registry import get_estimator, mask_size_law
+from ctmc_lab.exact.mask_dce import MaskDCE
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
@@ -45,14 +49,19 @@ from . import count_rules
 from ._util import fit_queries, label, pick_sequences
 from .framework import TOL_ENUM, Result, Skip, check
 
-__all__ = ["BIASED", "reference_law", "Z_BOUND"]
+__all__ = ["reference_law", "Z_BOUND"]
 
 #: z bound of every Monte Carlo row: |mean − target| ≤ Z_BOUND · stderr.
 Z_BOUND = 5.0
 #: p-value below which a sampler-law chi-square statistic fails.
 LAW_P = 1e-6
-#: Estimators of the registry known to be biased (the audited code variants, ``docs/theory.md`` §8).
-BIASED = frozenset({"omit_full_mask", "omit_full_mask_token_mean", "t_dce", "t_dse", "llada_stratified"})
+
+
+def _biased(name: str) -> bool:
+    """The registry's word: the audited code variants of ``docs/theory.md`` §8 are biased."""
+    return get_estimator(name).biased
+
+
 #: Targets at least this long must be accepted by every estimator: a refusal (ValueError) is a
 #: skip only on shorter ones (omit_* need n ≥ 2), elsewhere it is an error like any crash.
 _REFUSAL_LENGTH = 3
@@ -68,6 +77,7 @@ def reference_law(name: str, n: int):
     """(q, f) of a named estimator, written out here independently of :mod:`ctmc_lab` (the
     same table as :func:`ctmc_lab.estimation.estimators.mask_size_scheme` on purpose: it is its twin):
     q[m] = P(mask size m), f[m] = value weight (None where the weight is random, as 1/λ).
+    A mask-size scheme registered by a user gets its own declared law (there is no twin of it).
     Returns None for an estimator this module has no reference for."""
     m = np.arange(n + 1, dtype=float)
     inv = np.zeros(n + 1)
@@ -98,9 +108,15 @@ def reference_law(name: str, n: int):
 
             q[k] = integrate.quad(dens, eps, 1.0, epsabs=1e-14, epsrel=1e-12, limit=200)[0] / (1 - eps)
         return q, None
-    if name in ("omit_full_mask", "omit_full_mask_token_mean") and n >= 2:
+    if name in ("omit_full_mask", "omit_full_mask_token_mean"):
+        if n < 2:
+            return None
         q[1:n] = inv[1:n] / _harmonic(n - 1)
         return q, (np.full(n + 1, H) if name == "omit_full_mask" else H * inv)
+    spec = get_estimator(name)
+    if spec.family == "mask" and not spec.needs_weights and n >= spec.min_length:
+        q, f = mask_size_law(name, n)
+        return np.array(q), np.array(f)
     return None
 
 
@@ -119,7 +135,7 @@ def _beta_mean(A: np.ndarray) -> float:
     return float(math.fsum(w * A))
 
 
-class _Recorder(estimators.MaskDCE):
+class _Recorder(MaskDCE):
     """A MaskDCE that remembers every batch of local masks the sampler asks for."""
 
     def __init__(self, *args, **kw):
@@ -152,13 +168,12 @@ _STRATA = 16
 
 
 def _run(name, oracle, n_samples, seed):
-    fn = estimators.ESTIMATORS[name]
+    spec = get_estimator(name)
     # t_*: the vdm sampler; the count rules draw one k per batch of _STRATA rows
-    stratified = name.endswith("_stratified") or name in ("t_dce", "t_dse") or name in count_rules.RULES
-    options = dict(n_samples=n_samples, rng=seed, batch_size=_STRATA if stratified else 4000, return_values=True)
-    if name in ("t_dce", "t_dse"):
+    options = dict(n_samples=n_samples, rng=seed, batch_size=_STRATA if spec.stratified else 4000, return_values=True)
+    if spec.needs_schedule:
         options["schedule"] = Loglinear(1e-3)
-    return fn(oracle, **options)
+    return estimators.ESTIMATORS[name](oracle, **options)
 
 
 def _exact_or_skip(name, A, nll, dist, x0, *, then=""):
@@ -186,15 +201,14 @@ def _exact_or_skip(name, A, nll, dist, x0, *, then=""):
 def _exact_target(name, A, nll):
     """(exact mean of one draw, how it was computed) for a registered estimator."""
     n = A.size.bit_length() - 1
+    spec = get_estimator(name)
     if name in count_rules.RULES:
         return _batch_moments(name, A, _STRATA)[0], f"the exact rational count law (b={_STRATA}), μ_m enumerated"
-    if name in ("t_dce", "t_dse"):
+    if spec.family == "time":
         return moments.t_estimator_moments(A, schedule=Loglinear(1e-3), kind=name).mean, "t-quadrature (moments)"
-    if name in ("lambda_dce", "lambda_dce_stratified"):
+    if spec.family == "lambda":
         return _beta_mean(A), "Beta integral over λ"
-    if name.endswith("_stratified"):
-        name = name[: -len("_stratified")]
-    if name in estimators.SCHEMES and name != "mask_size_importance":
+    if spec.family == "mask" and not spec.needs_weights:
         sch = estimators.mask_size_scheme(name, n)
         return _exact_mean_of_law(A, np.asarray(sch.q), np.asarray(sch.f)), "its mask_size_scheme law"
     return None, None
@@ -349,12 +363,12 @@ def _stderr_row(case, reported, exact):
 def _batch_mc_rows(name, A, nll, x0, dist, oracle, n_samples, seed):
     """Seeded Monte Carlo rows of a batch-stratified count rule (see :func:`monte_carlo`)."""
     mean, var = _batch_moments(name, A, _STRATA)
-    target = nll if name not in BIASED else mean
+    target = nll if not _biased(name) else mean
     est = _run(name, oracle, n_samples, seed)
     batches = est.n_samples // _STRATA
     exact_se = math.sqrt(var / batches)
     tol = max(Z_BOUND * exact_se, 1e-12 * max(1.0, abs(target)))
-    what = "−log p0" if name not in BIASED else f"its exact mean (bias {mean - nll:+.4g})"
+    what = "−log p0" if not _biased(name) else f"its exact mean (bias {mean - nll:+.4g})"
     yield Result(
         f"{name}; x0={label(dist, x0)}; {batches} batches of b={_STRATA}; target {what}; bound "
         f"{Z_BOUND:g}·sqrt(Var Ḡ/R) = {tol:.2g} (exact Var Ḡ of a batch mean)",
@@ -459,18 +473,18 @@ def exact_mean(ctx):
         return
     denoiser = OptimalDenoiser(dist)
     for x0 in seqs:
-        A = estimators.MaskDCE(denoiser, x0).table()
+        A = MaskDCE(denoiser, x0).table()
         nll = float(dist.nll(x0))
         for name in estimators.ESTIMATORS:
-            if name in BIASED:
+            if _biased(name):
                 continue
             mean, how, skip = _exact_or_skip(name, A, nll, dist, x0)
             if skip is not None:
                 yield skip
                 continue
             yield Result(f"{name}; x0={label(dist, x0)}; mean by {how}", nll, mean)
-        for name in moments.EXACT_ESTIMATORS:
-            if name in BIASED or name == "mask_size_importance":
+        for name in moments.exact_estimators():
+            if _biased(name) or get_estimator(name).needs_weights:
                 continue
             yield Result(
                 f"moments.estimator_moments({name}); x0={label(dist, x0)}", nll, moments.estimator_moments(A, name).mean
@@ -518,11 +532,11 @@ def count_rule_library(ctx):
         return
     denoiser = OptimalDenoiser(dist)
     x0 = seqs[0]
-    cases = [(estimators.MaskDCE(denoiser, x0).table(), f"x0={label(dist, x0)}", _STRATA)]
+    cases = [(MaskDCE(denoiser, x0).table(), f"x0={label(dist, x0)}", _STRATA)]
     if dist.length >= 4:
         # A 4-position target (the rest masked throughout): small enough to enumerate the joint law of a
         # batch, at b = 2 (counts k, k+2: E[Ḡ | k] varies with k) and b = 8 (ties at j/2).
-        small = estimators.MaskDCE(denoiser, x0, target=range(4)).table()
+        small = MaskDCE(denoiser, x0, target=range(4)).table()
         cases += [
             (small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 2),
             (small, f"x0={label(dist, x0)}; target 0..3 of {dist.length}", 8),
@@ -569,11 +583,11 @@ def monte_carlo(ctx):
         return
     denoiser = OptimalDenoiser(dist)
     for b, x0 in enumerate(seqs):
-        A = estimators.MaskDCE(denoiser, x0).table()
+        A = MaskDCE(denoiser, x0).table()
         nll = float(dist.nll(x0))
         singles = A[1 << np.arange(dist.length)]
         for k, name in enumerate(estimators.ESTIMATORS):
-            if name.startswith("lambda_dce") and np.any(singles > 0):
+            if get_estimator(name).family == "lambda" and np.any(singles > 0):
                 yield Skip(
                     f"{name}; x0={label(dist, x0)}",
                     "infinite variance (a singleton term a_i > 0, §6.3): no z bound applies",
@@ -581,17 +595,17 @@ def monte_carlo(ctx):
                 continue
             if name in count_rules.RULES:
                 yield from _batch_mc_rows(
-                    name, A, nll, x0, dist, estimators.MaskDCE(denoiser, x0), _n_samples(ctx), ctx.rng(700 + 31 * b + k)
+                    name, A, nll, x0, dist, MaskDCE(denoiser, x0), _n_samples(ctx), ctx.rng(700 + 31 * b + k)
                 )
                 continue
             target = nll
-            if name in BIASED:
+            if _biased(name):
                 target, how, skip = _exact_or_skip(name, A, nll, dist, x0, then="so no Monte Carlo target")
                 if skip is not None:
                     yield skip
                     continue
             try:
-                est = _run(name, estimators.MaskDCE(denoiser, x0), _n_samples(ctx), ctx.rng(700 + 31 * b + k))
+                est = _run(name, MaskDCE(denoiser, x0), _n_samples(ctx), ctx.rng(700 + 31 * b + k))
             except ValueError as err:  # the estimator's own refusal (e.g. omit_* needs n ≥ 2)
                 if dist.length >= _REFUSAL_LENGTH:
                     raise
@@ -607,7 +621,8 @@ def monte_carlo(ctx):
             # The bound is only as good as the reported stderr: for i.i.d. draws of a scheme
             # with a known exact variance it must match sqrt(Var g / n) (a 20% band; the
             # sampling error of a standard deviation from 6e4 draws is about 1%).
-            if name in moments.EXACT_ESTIMATORS and not name.endswith("_stratified") and name != "lambda_dce":
+            spec = get_estimator(name)
+            if spec.exact_moments and not spec.stratified and spec.family != "lambda":
                 exact = math.sqrt(moments.estimator_moments(A, name).variance / est.n_samples)
                 yield from _stderr_row(
                     f"{name}; x0={label(dist, x0)}; reported stderr vs sqrt(Var g / n) exact; rel.",
@@ -634,10 +649,10 @@ def biased_variants(ctx):
         return
     denoiser = OptimalDenoiser(dist)
     x0 = seqs[0]
-    A = estimators.MaskDCE(denoiser, x0).table()
+    A = MaskDCE(denoiser, x0).table()
     nll = float(dist.nll(x0))
     for name in estimators.ESTIMATORS:
-        if name not in BIASED:
+        if not _biased(name):
             continue
         mean, how, skip = _exact_or_skip(name, A, nll, dist, x0)
         if skip is not None:

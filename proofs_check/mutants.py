@@ -132,6 +132,13 @@ MUTANTS = (
         "    full_beta = np.exp(betaln(m[nz], length - m[nz] + 1))\n",
         "    full_beta = np.exp(betaln(m[nz], length - m[nz] + 2))\n",
     ),
+    Mutant(
+        "moments: λ-DCE second-moment weight B(m-1, n-m+2)",
+        "moments",
+        "ctmc_lab/estimation/moments.py",
+        "    w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 1)), 0.0)\n",
+        "    w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 2)), 0.0)\n",
+    ),
     # ---------------------------------------------------------------- the denoiser
     Mutant(
         "denoiser: numerator digit at v+1",
@@ -166,23 +173,23 @@ MUTANTS = (
     Mutant(
         "k-DCE draws m on 0..n",
         "samplers",
-        "ctmc_lab/estimation/estimators.py",
-        "        q[1:] = 1.0 / n\n        f = n * inv_m\n",
-        "        q[:] = 1.0 / (n + 1)\n        f = n * inv_m\n",
+        "ctmc_lab/estimation/registry.py",
+        "    q[1:] = 1.0 / n\n    return q, n * _inv_m(n)\n",
+        "    q[:] = 1.0 / (n + 1)\n    return q, n * _inv_m(n)\n",
     ),
     Mutant(
         "mask-size cdf without the m = 0 slot",
         "samplers",
         "ctmc_lab/estimation/estimators.py",
-        "    sizes = _SizeTable(oracle.n)\n    cdf = np.cumsum(scheme.q)\n",
-        "    sizes = _SizeTable(oracle.n)\n    cdf = np.cumsum(scheme.q[1:])\n",
+        "    sizes = UniformMasks(oracle.n)\n    cdf = np.cumsum(scheme.q)\n",
+        "    sizes = UniformMasks(oracle.n)\n    cdf = np.cumsum(scheme.q[1:])\n",
     ),
     Mutant(
         "time-free value weight H_{n-1}",
         "samplers",
-        "ctmc_lab/estimation/estimators.py",
-        '        f = np.full(n + 1, h_n)\n    elif name == "k_dce":\n',
-        '        f = np.full(n + 1, harmonic(n - 1))\n    elif name == "k_dce":\n',
+        "ctmc_lab/estimation/registry.py",
+        "    return q, np.full(n + 1, h_n)\n",
+        "    return q, np.full(n + 1, harmonic(n - 1))\n",
     ),
     Mutant(
         "λ-DCE masks with probability 1-λ",
@@ -202,7 +209,7 @@ MUTANTS = (
     Mutant(
         "MaskDCE masks position j+1",
         "samplers",
-        "ctmc_lab/estimation/estimators.py",
+        "ctmc_lab/exact/mask_dce.py",
         "        masked = ((glob[:, None] >> np.arange(self.length)) & 1).astype(bool)\n",
         "        masked = ((glob[:, None] >> (np.arange(self.length) + 1) % self.length) & 1).astype(bool)\n",
     ),

@@ -1,6 +1,8 @@
 """``ctmc-lab estimate``: seeded Monte Carlo NLL estimates with the optimal denoiser.
 
-Also :func:`estimator_fields`, the exact ``"estimators"`` record of ``ctmc-lab nll --json``.
+The ``--estimator`` choices and the batch rule come from the estimator registry
+(:mod:`ctmc_lab.estimation.registry`) when the parser is built, so an estimator registered
+before ``ctmc_lab.cli.main`` runs is a choice too.
 
 JSON written by ``--json PATH``::
 
@@ -28,24 +30,14 @@ from ctmc_lab.cli._common import (
     write_json,
 )
 from ctmc_lab.estimation import estimators as _est
-from ctmc_lab.estimation import moments as _mom
-from ctmc_lab.estimation.llada import level_stats, llada_moments
+from ctmc_lab.estimation.moments import estimator_fields
+from ctmc_lab.estimation.registry import get_estimator
 from ctmc_lab.sequences import flat_index
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 from ctmc_lab.sources.joint import PATTERN_LIMIT
 
+# estimator_fields is computed in estimation.moments; `ctmc-lab nll` reads it from here.
 __all__ = ["add_parser", "run", "estimator_fields"]
-
-_STRATIFIED = {
-    "k_dce_stratified",
-    "lambda_dce_stratified",
-    "t_dce",
-    "t_dse",
-    "llada_stratified",
-    "llada_stratified_fixed",
-}
-#: LLaDA's evaluator: --samples is its mc_num and --batch-size its batch_size (defaults 16 here).
-_LLADA = {"llada_stratified", "llada_stratified_fixed"}
 
 
 def add_parser(subparsers):
@@ -92,11 +84,12 @@ def _batch_size(args) -> int:
         if args.batch_size < 1:
             raise ValueError(f"`--batch-size` must be a positive integer (got {args.batch_size})")
         return args.batch_size
-    if args.estimator in _LLADA:
+    spec = get_estimator(args.estimator)
+    if spec.family == "llada":  # --samples is LLaDA's mc_num, --batch-size its batch_size
         from ctmc_lab.estimation.llada import DEFAULT_BATCH_SIZE
 
         return DEFAULT_BATCH_SIZE
-    if args.estimator not in _STRATIFIED:
+    if not spec.stratified:
         return 4096
     if args.samples < 2:
         raise ValueError(f"`--estimator {args.estimator}` needs at least 2 samples (2 batches)")
@@ -167,54 +160,3 @@ def run(args) -> int:
             },
         )
     return 0
-
-
-def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
-    """Per sequence, the exact ``"estimators"`` record of ``ctmc-lab nll --json``.
-
-    Parameters
-    ----------
-    dist : JointDistribution
-    x0_batch : (B, L) int array or list of strings
-    denoiser : Denoiser, optional
-        Score this model instead of c*. By default A(M) comes from the subset tables of
-        ``dist`` (fast path, equal to ``OptimalDenoiser(dist)`` to ~1e-15, tested).
-
-    Returns
-    -------
-    list of dict
-        ``{NAME: {"mean", "bias", "variance", "variance_is_infinite", "infinite_because"}}`` for
-        time_free, k_dce, rb_lambda_dce, lambda_dce, omit_full_mask and
-        omit_full_mask_token_mean. The bias is against -log p0(x0); ``variance`` is None when
-        infinite and ``infinite_because`` lists the positions i with a_i = A({i}) > 0
-        (``docs/theory.md`` §6.3), else None. ``llada_stratified`` and ``llada_stratified_fixed``
-        (LLaDA's evaluator and its fix at batch_size 16, mc_num 128) carry the same keys, with
-        ``variance`` per draw (16 · Var of one batch mean), plus ``batch_size``, ``mc_num`` and
-        ``variance_of_mean`` (the variance of the evaluator's output).
-    """
-    x0 = np.atleast_2d(dist.encode(x0_batch))
-    nll = np.atleast_1d(dist.nll(x0))
-    # Chunks of sequences keep the (chunk, 2^L) tables near 32 MiB even at L = 16.
-    step = max(1, (1 << 22) >> dist.length)
-    out = []
-    for lo in range(0, len(x0), step):
-        rows = x0[lo : lo + step]
-        if denoiser is None:
-            A = _mom.optimal_mask_dce(dist, rows)
-        else:
-            A = np.stack([_mom.mask_dce_table(denoiser, row) for row in rows])
-        names = [n for n in _mom.FIELD_ESTIMATORS if dist.length >= 2 or not n.startswith("omit")]
-        per = _mom.all_moments(A, names=names, reference=nll[lo : lo + step])
-        stats = level_stats(A)
-        llada = {rule: llada_moments(stats, rule=rule, reference=nll[lo : lo + step]) for rule in ("llada", "fixed")}
-        for i, rec in enumerate(per):
-            # L = 1: the audited samplers draw m from the empty range 1..L-1 and are undefined.
-            out.append(
-                {name: rec[name].as_json() if name in rec else dict(_UNDEFINED) for name in _mom.FIELD_ESTIMATORS}
-            )
-            out[-1]["llada_stratified"] = llada["llada"][i].as_json()
-            out[-1]["llada_stratified_fixed"] = llada["fixed"][i].as_json()
-    return out
-
-
-_UNDEFINED = {"mean": None, "bias": None, "variance": None, "variance_is_infinite": False, "infinite_because": None}

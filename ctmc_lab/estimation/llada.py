@@ -55,7 +55,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import comb
 
+from ctmc_lab._validation import positive_int, subset_table_length
 from ctmc_lab.estimation import estimators as _est
+from ctmc_lab.exact.mask_dce import MaskDCE
+from ctmc_lab.masks import as_mask_table
+from ctmc_lab.sequences import popcount
 
 __all__ = [
     "RULES",
@@ -148,7 +152,7 @@ def llada_counts(n: int, b: int, *, rule: str = "llada", k=None) -> np.ndarray:
     array([[1, 1, 2, 2],
            [2, 2, 1, 1]])
     """
-    n, b = _est._positive_int(n, "n"), _est._positive_int(b, "batch_size")
+    n, b = positive_int(n, "n"), positive_int(b, "batch_size")
     _check_rule(rule)
     k = np.arange(1, n + 1) if k is None else np.atleast_1d(np.asarray(k, dtype=np.int64))
     if k.size and (k.min() < 1 or k.max() > n):
@@ -216,11 +220,9 @@ def level_stats(A) -> LevelStats:
 
     A level holding an infinite A(M) (x0 has probability 0 given some mask) has infinite moments.
     """
-    from ctmc_lab.estimation import moments as _mom
-
-    A = _mom._as_table(A)
-    n = _mom._n_of(A)
-    sizes = _mom._sizes(n)
+    A = as_mask_table(A)
+    n = subset_table_length(A.shape[-1], "A", minimum=1)
+    sizes = popcount(np.arange(1 << n))
     C = comb(n, np.arange(1, n + 1))
     mean = np.stack([A[..., sizes == m].sum(axis=-1) for m in range(1, n + 1)], axis=-1) / C
     second = np.stack([(A[..., sizes == m] ** 2).sum(axis=-1) for m in range(1, n + 1)], axis=-1) / C
@@ -280,8 +282,8 @@ class LLaDAMoments:
 
 
 def _batches(batch_size: int, mc_num: int) -> tuple[int, int, int]:
-    b = _est._positive_int(batch_size, "batch_size")
-    mc = _est._positive_int(mc_num, "mc_num")
+    b = positive_int(batch_size, "batch_size")
+    mc = positive_int(mc_num, "mc_num")
     if mc < b:
         raise ValueError(f"`mc_num` ({mc}) must be at least `batch_size` ({b}): mc_num // batch_size batches are run")
     return b, mc, mc // b
@@ -515,10 +517,10 @@ def llada_estimate(
     _check_rule(rule)
     rng = np.random.default_rng(rng)
     n_samples, batch_size = _est._check_run(n_samples, batch_size, stratified=True)
-    oracle = _est._oracle(denoiser, x0, target, context, batch_size)
+    oracle = MaskDCE.of(denoiser, x0, target=target, context=context, batch_size=batch_size)
     n = oracle.n
     table = llada_counts(n, batch_size, rule=rule)
-    sizes = _est._SizeTable(n)
+    sizes = _est.UniformMasks(n)
     out = np.empty(n_samples)
     for lo in range(0, n_samples, batch_size):
         m = table[rng.integers(0, n)]

@@ -2,8 +2,11 @@
 
 Everything here is a function of the table A(M) over all 2^n masks M of the target set
 (``docs/theory.md`` §3.5; n ≤ 16 in practice, 2^16 = 65536 masks), which
-:func:`mask_dce_table` builds from any ``Denoiser`` in batches, and :func:`optimal_mask_dce`
-builds from the subset table of a ``JointDistribution`` in one vectorized pass. With
+:func:`ctmc_lab.exact.mask_dce.mask_dce_table` builds from any ``Denoiser`` in batches, and
+:func:`ctmc_lab.exact.mask_dce.optimal_mask_dce` builds from the subset table of a
+``JointDistribution`` in one vectorized pass. Which estimator has which law is read from
+:mod:`ctmc_lab.estimation.registry`, so a registered mask-size scheme has exact moments here
+with no other edit. With
 S1_m = sum_{|M|=m} A(M), S2_m = sum_{|M|=m} A(M)² and B(a, b) the Beta function:
 
 * the (conditional) NLL of the model is sum_M B(m, n-m+1) A(M)  (Thm 4.1, Cor. 4.3);
@@ -24,22 +27,27 @@ import numpy as np
 from scipy.integrate import quad_vec
 from scipy.special import betainc, betaln, comb
 
-from ctmc_lab.estimation.estimators import MaskDCE, MaskSizeScheme, _local_to_global, mask_size_scheme
-from ctmc_lab.masks import harmonic, imdce_sum, subset_entropy
-from ctmc_lab.sequences import as_positions
+from ctmc_lab._validation import positive_int, subset_table_length
+from ctmc_lab.estimation.estimators import MaskSizeScheme, UniformMasks, mask_size_scheme, ratio_schemes
+from ctmc_lab.estimation.registry import estimator_names, get_estimator
+from ctmc_lab.exact.mask_dce import MaskDCE, mask_dce_table, optimal_mask_dce
+
+# The NLL by enumeration is read from here by callers in other modules; it lives with the tables.
+from ctmc_lab.exact.mask_dce import exact_nll as exact_nll
+from ctmc_lab.masks import as_mask_table, harmonic, imdce_sum
+from ctmc_lab.sequences import popcount
 
 __all__ = [
     "Moments",
     "RatioMoments",
     "LambdaTruncation",
     "SamplerComparison",
-    "EXACT_ESTIMATORS",
     "FIELD_ESTIMATORS",
-    "mask_dce_table",
-    "optimal_mask_dce",
-    "exact_nll",
+    "exact_estimators",
+    "unbiased_samplers",
     "estimator_moments",
     "all_moments",
+    "estimator_fields",
     "stratified_k_dce_moments",
     "stratified_lambda_dce_moments",
     "t_estimator_moments",
@@ -51,21 +59,24 @@ __all__ = [
     "fit_mask_size_weights",
 ]
 
-#: The estimators of ``ctmc-lab nll --json``'s ``estimators`` record, in output order.
-FIELD_ESTIMATORS = (
-    "time_free",
-    "k_dce",
-    "rb_lambda_dce",
-    "lambda_dce",
-    "omit_full_mask",
-    "omit_full_mask_token_mean",
-)
-#: LLaDA's evaluator and its fix (:mod:`ctmc_lab.estimation.llada`), at batch_size 16: per-draw moments.
-LLADA_ESTIMATORS = ("llada_stratified", "llada_stratified_fixed")
-#: Names accepted by :func:`estimator_moments`.
-EXACT_ESTIMATORS = FIELD_ESTIMATORS + ("mask_size_importance",) + LLADA_ESTIMATORS
-#: The unbiased samplers compared by :func:`compare_samplers` (§6.5).
-UNBIASED = ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")
+#: The estimators of ``ctmc-lab nll --json``'s ``estimators`` record, in output order (a fixed
+#: output schema: the registry's specs with ``nll_record``).
+FIELD_ESTIMATORS = estimator_names(nll_record=True)
+
+
+def exact_estimators() -> tuple[str, ...]:
+    """Names :func:`estimator_moments` accepts: every registered spec with ``exact_moments``."""
+    return estimator_names(exact_moments=True)
+
+
+def unbiased_samplers() -> tuple[str, ...]:
+    """The samplers :func:`compare_samplers` ranks (§6.5): registered, unbiased, i.i.d. draws of a
+    mask-size law or λ-DCE, needing no weights (built in: time_free, k_dce, rb_lambda_dce, lambda_dce)."""
+    return tuple(
+        name
+        for name in estimator_names(biased=False, stratified=False, needs_weights=False)
+        if get_estimator(name).family in ("mask", "lambda")
+    )
 
 
 # ===================================================================================== records
@@ -177,7 +188,8 @@ class SamplerComparison:
     Attributes
     ----------
     variances : dict
-        Exact single-draw variance of time_free, k_dce, rb_lambda_dce and lambda_dce.
+        Exact single-draw variance of each of :func:`unbiased_samplers` (time_free, k_dce,
+        rb_lambda_dce, lambda_dce and any such scheme a user registered).
     winner : str
         The sampler with the lowest variance.
     factor_vs_runner_up : float
@@ -201,119 +213,22 @@ class SamplerComparison:
     zero_variance: np.ndarray = field(default=None, repr=False)
 
 
-# ===================================================================================== tables
-def _n_of(A: np.ndarray) -> int:
-    n = A.shape[-1].bit_length() - 1
-    if A.shape[-1] != 1 << n or n < 1:
-        raise ValueError(f"`A` must have 2**n entries on its last axis, n ≥ 1 (got {A.shape[-1]})")
-    return n
-
-
-def _sizes(n: int) -> np.ndarray:
-    return np.bitwise_count(np.arange(1 << n, dtype=np.uint64)).astype(np.int64)
-
-
-def _as_table(A) -> np.ndarray:
-    A = np.asarray(A, dtype=float)
-    if A.ndim not in (1, 2):
-        raise ValueError(f"`A` must be (2**n,) or (B, 2**n) (got shape {A.shape})")
-    if np.isnan(A).any():
-        raise ValueError("`A` contains NaN")
-    if np.any(A[..., 0] != 0):
-        raise ValueError("`A[..., 0]` (the empty mask) must be 0")
-    return A
-
-
-def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int = 4096, with_defect: bool = False):
-    """A(M) for every mask M of the target set, from any denoiser, in batches.
-
-    Parameters
-    ----------
-    denoiser : Denoiser
-    x0 : (L,) int array
-    target, context : positions, optional
-        The conditional setting of Cor. 4.3 (``docs/theory.md`` §4.2): masks over ``target``,
-        ``context`` visible, the rest masked. Default: target = [L].
-    batch_size : int
-        Rows per denoiser call (65535 masks at n = 16 go through in chunks).
-    with_defect : bool
-        Also return D(M) = sum_{i in M} (sum_v c_{i,v} - 1) (Lemma 3.3's correction).
-
-    Returns
-    -------
-    (2**n,) float array, indexed by the local bitmask (bit j = j-th target position)
-    """
-    return MaskDCE(denoiser, x0, target=target, context=context, batch_size=batch_size).table(with_defect=with_defect)
-
-
-def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
-    """A(M) of the optimal denoiser c* from subset tables, for a batch of sequences at once.
-
-    A(M) = sum_{j in M} [h(V ∪ {t_j}) - h(V)], V = (T minus M) ∪ C visible, h(U) = -log P0(x0^U)
-    (``docs/theory.md`` §3.5). Equals :func:`mask_dce_table` of ``OptimalDenoiser(dist)`` (tested).
-
-    Parameters
-    ----------
-    dist : JointDistribution
-    x0 : (L,) or (B, L) int array or strings
-    target, context : positions, optional
-
-    Returns
-    -------
-    (2**n,) or (B, 2**n) float array
-    """
-    x0 = dist.encode(x0)
-    single = x0.ndim == 1
-    length = dist.length
-    tgt = np.arange(length) if target is None else as_positions(target, length, "target")
-    ctx = np.zeros(0, np.int64) if context is None else as_positions(context, length, "context")
-    if tgt.size == 0 or np.intersect1d(tgt, ctx).size:
-        raise ValueError("`target` must be non-empty and disjoint from `context`")
-    n = tgt.size
-    h = subset_entropy(dist.subset_table(np.atleast_2d(x0)))  # (B, 2^L), by visible bitmask
-    local = np.arange(1 << n, dtype=np.int64)
-    full = (1 << n) - 1
-    ctx_bits = int(np.sum(np.left_shift(1, ctx))) if ctx.size else 0
-    visible = _local_to_global(full ^ local, tgt) | ctx_bits
-    A = np.zeros((h.shape[0], 1 << n))
-    with np.errstate(invalid="ignore"):
-        for j, pos in enumerate(tgt):
-            has = ((local >> j) & 1).astype(bool)
-            term = h[:, visible[has] | (1 << int(pos))] - h[:, visible[has]]
-            # inf - inf: a zero-probability context; x0 is then outside the support (A = inf).
-            A[:, has] += np.where(np.isnan(term), np.inf, term)
-    return A[0] if single else A
-
-
-def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096) -> float:
-    """The deterministic exact-enumeration NLL of a denoiser: sum over all 2^n - 1 masks.
-
-    -log p_θ(x0^T | x0^C) = sum_{M ⊆ T, M ≠ ∅} B(m, n-m+1) A_θ(M) (Thm 4.1 / Cor. 4.3,
-    ``docs/theory.md`` §4.1–4.2). For a model on short sequences this replaces Monte Carlo.
-
-    Examples
-    --------
-    >>> from ctmc_lab.sources.datasets import dna128
-    >>> from ctmc_lab.sources.denoisers import OptimalDenoiser
-    >>> p = dna128()
-    >>> abs(exact_nll(OptimalDenoiser(p), p.support[0]) - p.nll(p.support[0])) < 1e-12
-    True
-    """
-    return float(imdce_sum(mask_dce_table(denoiser, x0, target=target, context=context, batch_size=batch_size)))
-
-
 # ==================================================================================== moments
+def _n_of(A: np.ndarray) -> int:
+    return subset_table_length(A.shape[-1], "A", minimum=1)
+
+
 def _level_sums(A: np.ndarray, n: int, power: int = 1) -> np.ndarray:
     """sum_{|M| = m} A(M)^power for m = 0..n, shape (..., n+1)."""
     if np.isinf(A).any():
         raise ValueError("`A` has infinite entries (x0 has zero model probability): moments are infinite")
-    onehot = (_sizes(n)[:, None] == np.arange(n + 1)).astype(float)
+    onehot = (popcount(np.arange(1 << n))[:, None] == np.arange(n + 1)).astype(float)
     return (A**power) @ onehot
 
 
 def _scheme_moments(A: np.ndarray, scheme: MaskSizeScheme):
     P = scheme.mask_probabilities  # (2^n,)
-    g = scheme.f[_sizes(scheme.n)] * A  # f_0 A(∅) = 0
+    g = scheme.f[popcount(np.arange(1 << scheme.n))] * A  # f_0 A(∅) = 0
     live = P > 0
     inf_mean = np.any(np.isinf(g) & live, axis=-1)
     gf = np.where(live, g, 0.0)
@@ -326,7 +241,7 @@ def _scheme_moments(A: np.ndarray, scheme: MaskSizeScheme):
 
 
 def _lambda_moments(A: np.ndarray, n: int):
-    m = _sizes(n)
+    m = popcount(np.arange(1 << n))
     mean = imdce_sum(A)
     w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 1)), 0.0)
     singles = A[..., 1 << np.arange(n)]  # a_i = A({i})
@@ -350,7 +265,10 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     A : (2**n,) or (B, 2**n) float array
         A(M) by local mask bitmask (see :func:`mask_dce_table`).
     estimator : str
-        One of :data:`EXACT_ESTIMATORS`.
+        One of :func:`exact_estimators`: a registered spec with ``exact_moments`` (built in:
+        time_free, k_dce, rb_lambda_dce, lambda_dce, omit_full_mask, omit_full_mask_token_mean,
+        mask_size_importance, llada_stratified, llada_stratified_fixed), or a mask-size scheme
+        a user registered.
     reference : float or (B,) array, optional
         The NLL against which the bias is measured (default: :func:`ctmc_lab.masks.imdce_sum` of A).
     positions : (n,) int array, optional
@@ -364,8 +282,8 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
 
     Notes
     -----
-    Mask-size schemes: E g = sum_M P(M) f_m A(M), Var g = sum_M P(M)(f_m A(M) - E g)² over all
-    2^n masks (``docs/theory.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
+    Mask-size schemes (the spec's law q, f): E g = sum_M P(M) f_m A(M), P(M) = q_m / C(n, m),
+    Var g = sum_M P(M)(f_m A(M) - E g)² over all 2^n masks (``docs/theory.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
     on 1..n-1). λ-DCE: E g = NLL and E g² = sum_{m≥2} A(M)² B(m-1, n-m+1), infinite iff some
     a_i > 0 (§6.3). ``llada_stratified`` and ``llada_stratified_fixed``: LLaDA's evaluator and its fix
     at batch_size 16 (:func:`ctmc_lab.estimation.llada.llada_moments`); the mean is that of every batch mean
@@ -380,7 +298,10 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     >>> estimator_moments(A, "lambda_dce").infinite_because
     (0, 1)
     """
-    A = _as_table(A)
+    spec = get_estimator(estimator)
+    if not spec.exact_moments:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {list(exact_estimators())}")
+    A = as_mask_table(A)
     n = _n_of(A)
     batch = A.ndim == 2
     A2 = np.atleast_2d(A)
@@ -389,20 +310,17 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
         raise ValueError(f"`positions` must have shape ({n},) (got {positions.shape})")
     ref = imdce_sum(A2) if reference is None else np.broadcast_to(np.asarray(reference, float), A2.shape[:1])
     singles = A2[:, 1 << np.arange(n)]
-    if estimator == "lambda_dce":
+    if spec.family == "lambda":
         mean, var, infinite, _ = _lambda_moments(A2, n)
-    elif estimator in LLADA_ESTIMATORS:
+    elif spec.family == "llada":
         from ctmc_lab.estimation.llada import llada_moments
 
-        rule = "llada" if estimator == "llada_stratified" else "fixed"
-        per = llada_moments(A2, rule=rule, reference=ref)
+        per = llada_moments(A2, rule=spec.count_rule, reference=ref)
         mean = np.array([m.mean for m in per])
         var = np.array([m.per_draw_variance for m in per])
         infinite = np.zeros(A2.shape[0], bool)
-    elif estimator in EXACT_ESTIMATORS:
-        mean, var, infinite = _scheme_moments(A2, mask_size_scheme(estimator, n, weights=weights))
     else:
-        raise ValueError(f"unknown estimator {estimator!r}; choose one of {list(EXACT_ESTIMATORS)}")
+        mean, var, infinite = _scheme_moments(A2, mask_size_scheme(estimator, n, weights=weights))
     with np.errstate(invalid="ignore"):
         bias = mean - ref
     out = []
@@ -429,6 +347,62 @@ def all_moments(A, *, names=FIELD_ESTIMATORS, reference=None, positions=None):
     return [{name: per[name][b] for name in names} for b in range(np.asarray(A).shape[0])]
 
 
+_UNDEFINED = {"mean": None, "bias": None, "variance": None, "variance_is_infinite": False, "infinite_because": None}
+
+
+def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
+    """Per sequence, the exact ``"estimators"`` record of ``ctmc-lab nll --json``.
+
+    Parameters
+    ----------
+    dist : JointDistribution
+    x0_batch : (B, L) int array or list of strings
+    denoiser : Denoiser, optional
+        Score this model instead of c*. By default A(M) comes from the subset tables of
+        ``dist`` (fast path, equal to ``OptimalDenoiser(dist)`` to ~1e-15, tested).
+
+    Returns
+    -------
+    list of dict
+        ``{NAME: {"mean", "bias", "variance", "variance_is_infinite", "infinite_because"}}`` for
+        each of :data:`FIELD_ESTIMATORS` (time_free, k_dce, rb_lambda_dce, lambda_dce,
+        omit_full_mask, omit_full_mask_token_mean), by :func:`estimator_moments`. The bias is
+        against -log p0(x0); ``variance`` is None when infinite and ``infinite_because`` lists
+        the positions i with a_i = A({i}) > 0 (``docs/theory.md`` §6.3), else None; every value
+        is None for an estimator undefined at this length (its spec's ``min_length``).
+        ``llada_stratified`` and ``llada_stratified_fixed`` (LLaDA's evaluator and its fix at
+        batch_size 16, mc_num 128) carry the same keys, with ``variance`` per draw (16 · Var of
+        one batch mean), plus ``batch_size``, ``mc_num`` and ``variance_of_mean`` (the variance
+        of the evaluator's output).
+
+    Notes
+    -----
+    Every mean and variance is an exact finite sum over the 2^L masks (Thm 4.1, §6.1–6.3).
+    """
+    from ctmc_lab.estimation.llada import level_stats, llada_moments
+
+    x0 = np.atleast_2d(dist.encode(x0_batch))
+    nll = np.atleast_1d(dist.nll(x0))
+    # Chunks of sequences keep the (chunk, 2^L) tables near 32 MiB even at L = 16.
+    step = max(1, (1 << 22) >> dist.length)
+    names = estimator_names(nll_record=True, length=dist.length)
+    out = []
+    for lo in range(0, len(x0), step):
+        rows = x0[lo : lo + step]
+        if denoiser is None:
+            A = optimal_mask_dce(dist, rows)
+        else:
+            A = np.stack([mask_dce_table(denoiser, row) for row in rows])
+        per = all_moments(A, names=names, reference=nll[lo : lo + step])
+        stats = level_stats(A)
+        llada = {rule: llada_moments(stats, rule=rule, reference=nll[lo : lo + step]) for rule in ("llada", "fixed")}
+        for i, rec in enumerate(per):
+            out.append({name: rec[name].as_json() if name in rec else dict(_UNDEFINED) for name in FIELD_ESTIMATORS})
+            out[-1]["llada_stratified"] = llada["llada"][i].as_json()
+            out[-1]["llada_stratified_fixed"] = llada["fixed"][i].as_json()
+    return out
+
+
 # ========================================================================= stratified samplers
 def stratified_k_dce_moments(A, batch_size: int) -> tuple[float, float]:
     """Mean and per-draw variance B·Var(batch mean) of stratified k-DCE (evenly spaced m).
@@ -436,7 +410,7 @@ def stratified_k_dce_moments(A, batch_size: int) -> tuple[float, float]:
     Draw j of a batch of B has v_j = (j + u_j)/B and m_j = 1 + floor(n v_j), so
     P(m | j) = B |[j/B, (j+1)/B) ∩ [(m-1)/n, m/n)| and Var(batch mean) = (1/B²) sum_j Var(g_j).
     """
-    A = _as_table(A)
+    A = as_mask_table(A)
     n = _n_of(A)
     B = int(batch_size)
     j = np.arange(B)[:, None]
@@ -470,7 +444,7 @@ def stratified_lambda_dce_moments(A, batch_size: int):
 
     Infinite iff some a_i > 0: the first stratum still reaches λ → 0 (``docs/theory.md`` §6.3).
     """
-    A = _as_table(A)
+    A = as_mask_table(A)
     n = _n_of(A)
     B = int(batch_size)
     lo, hi = np.arange(B) / B, (np.arange(B) + 1) / B
@@ -519,7 +493,7 @@ def t_estimator_moments(
     reference : float, optional
         NLL for the bias (default: :func:`ctmc_lab.masks.imdce_sum`).
     """
-    A = _as_table(A)
+    A = as_mask_table(A)
     if A.ndim != 1:
         raise ValueError("`A` must be one table (2**n,) here")
     n = _n_of(A)
@@ -571,7 +545,7 @@ def lambda_dce_truncation(A, delta) -> LambdaTruncation:
     A : (2**n,) float array
     delta : float in (0, 1)
     """
-    A = _as_table(A)
+    A = as_mask_table(A)
     if A.ndim != 1:
         raise ValueError("`A` must be one table (2**n,) here")
     delta = float(delta)
@@ -601,19 +575,22 @@ def ratio_moments(A_num, A_den, *, scheme: str = "time_free") -> RatioMoments:
     ----------
     A_num, A_den : (2**n,) float arrays
         Tables of the two sequences over the same target set.
-    scheme : {"time_free", "k_dce", "rb_lambda_dce"}
+    scheme : str, default "time_free"
+        One of :func:`ctmc_lab.estimation.estimators.ratio_schemes` (built in: time_free, k_dce,
+        rb_lambda_dce).
     """
-    A_num, A_den = _as_table(A_num), _as_table(A_den)
+    A_num, A_den = as_mask_table(A_num), as_mask_table(A_den)
     if A_num.shape != A_den.shape or A_num.ndim != 1:
         raise ValueError(f"`A_num` and `A_den` must be single tables of one shape (got {A_num.shape}, {A_den.shape})")
-    if scheme not in ("time_free", "k_dce", "rb_lambda_dce"):
-        raise ValueError(f"unknown `scheme` {scheme!r}; choose one of ['k_dce', 'rb_lambda_dce', 'time_free']")
+    schemes = ratio_schemes()
+    if scheme not in schemes:
+        raise ValueError(f"unknown `scheme` {scheme!r}; choose one of {sorted(schemes)}")
     if np.isinf(A_num).any() or np.isinf(A_den).any():
         raise ValueError("a table has infinite entries: the log-ratio is not finite")
     n = _n_of(A_num)
     sch = mask_size_scheme(scheme, n)
     P = sch.mask_probabilities
-    f = sch.f[_sizes(n)]
+    f = sch.f[popcount(np.arange(1 << n))]
     gx, gy = f * A_num, f * A_den
     mx, my = P @ gx, P @ gy
     var_x, var_y = P @ (gx - mx) ** 2, P @ (gy - my) ** 2
@@ -629,11 +606,11 @@ def zero_variance_distribution(A) -> np.ndarray:
 
     Needs A ≥ 0 (a normalised denoiser) and a positive finite NLL (``docs/theory.md`` §6.5).
     """
-    A = _as_table(A)
+    A = as_mask_table(A)
     n = _n_of(A)
     if np.any(A < 0) or np.isinf(A).any():
         raise ValueError("`A` must be finite and non-negative for a zero-variance law")
-    m = _sizes(n)
+    m = popcount(np.arange(1 << n))
     w = np.where(m > 0, np.exp(betaln(np.maximum(m, 1), n - m + 1)), 0.0) * A
     total = w.sum(axis=-1, keepdims=True)
     if np.any(total <= 0):
@@ -648,7 +625,7 @@ def best_mask_size_weights(A) -> tuple[np.ndarray, float]:
     sum_m E[A²|m]/(m² q_m) - NLL² is smallest at q* (Cauchy–Schwarz), with value
     (sum_m sqrt(E[A²|m])/m)² - NLL².
     """
-    A = _as_table(A)
+    A = as_mask_table(A)
     if A.ndim != 1:
         raise ValueError("`A` must be one table (2**n,) here")
     n = _n_of(A)
@@ -678,18 +655,14 @@ def fit_mask_size_weights(
     -------
     (n,) float array, summing to 1
     """
-    from ctmc_lab.estimation.estimators import _oracle, _SizeTable
-
     if not 0.0 < float(defensive) <= 1.0:
         raise ValueError(f"`defensive` must lie in (0, 1] (got {defensive!r})")
-    k = int(pilot_per_size)
-    if k < 1:
-        raise ValueError(f"`pilot_per_size` must be a positive integer (got {pilot_per_size!r})")
+    k = positive_int(pilot_per_size, "pilot_per_size")
     rng = np.random.default_rng(rng)
-    oracle = _oracle(denoiser, x0, target, context, 4096)
+    oracle = MaskDCE.of(denoiser, x0, target=target, context=context)
     n = oracle.n
     m = np.repeat(np.arange(1, n + 1), k)
-    A = oracle(_SizeTable(n).draw(m, rng)).reshape(n, k)
+    A = oracle(UniformMasks(n).draw(m, rng)).reshape(n, k)
     score = np.sqrt(np.mean(A**2, axis=1)) / np.arange(1, n + 1)
     fitted = score / score.sum() if np.isfinite(score.sum()) and score.sum() > 0 else np.full(n, 1.0 / n)
     q = (1 - defensive) * fitted + defensive / n
@@ -708,10 +681,10 @@ def compare_samplers(A, *, positions=None) -> SamplerComparison:
     -------
     SamplerComparison
     """
-    A = _as_table(A)
+    A = as_mask_table(A)
     if A.ndim != 1:
         raise ValueError("`A` must be one table (2**n,) here")
-    variances = {name: estimator_moments(A, name, positions=positions).variance for name in UNBIASED}
+    variances = {name: estimator_moments(A, name, positions=positions).variance for name in unbiased_samplers()}
     order = sorted(variances, key=lambda k: variances[k])
     best, second = variances[order[0]], variances[order[1]]
     ratio = lambda v: np.inf if best == 0 else v / best

@@ -26,6 +26,7 @@ from importlib import resources
 
 import numpy as np
 
+from ctmc_lab.estimation.registry import estimator_specs, get_estimator
 from ctmc_lab.io import write_bytes, write_text
 
 __all__ = [
@@ -71,11 +72,10 @@ COLORS = {
     "true": OKABE_ITO["black"],
     "exact": OKABE_ITO["blue"],
     "mc": OKABE_ITO["vermillion"],
-    "time_free": OKABE_ITO["blue"],
-    "lambda_dce": OKABE_ITO["vermillion"],
-    "k_dce": OKABE_ITO["green"],
-    "rb_lambda_dce": OKABE_ITO["orange"],
-    "importance": OKABE_ITO["purple"],
+    # One per estimator whose registry spec names a colour (time_free, k_dce, rb_lambda_dce,
+    # lambda_dce, mask_size_importance); "importance" is mask_size_importance's, as figures say it.
+    **{spec.name: OKABE_ITO[spec.color] for spec in estimator_specs() if spec.color},
+    "importance": OKABE_ITO[get_estimator("mask_size_importance").color],
     "coupled": OKABE_ITO["blue"],
     "decoupled": OKABE_ITO["vermillion"],
     "absorbing": OKABE_ITO["blue"],

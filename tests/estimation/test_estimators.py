@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ctmc_lab.estimation import estimators as E
 from ctmc_lab.estimation import moments as Mo
+from ctmc_lab.exact.mask_dce import MaskDCE, mask_dce_table
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources.datasets import dirichlet, dna128, iid_product
 from ctmc_lab.sources.denoisers import CallableDenoiser, MixedDenoiser, OptimalDenoiser
@@ -40,7 +41,7 @@ def cases(d128):
         ("mixed", mixed, p.support[21], {}),
         ("conditional", OptimalDenoiser(p), p.support[44], {"target": [2, 3], "context": [0]}),
     ]:
-        oracle = E.MaskDCE(den, x0, **kw)
+        oracle = MaskDCE(den, x0, **kw)
         out.append((label, oracle, oracle.table()))
     return out
 
@@ -129,7 +130,7 @@ def test_mc_t_estimators_match_exact_and_show_truncation_bias(cases, kind):
 def test_lambda_dce_sample_variance_grows_with_log_n_at_half_sum_a2():
     """§6.3 / V2: median sample variance of n draws grows like ½ Σ a_i² ln n when some a_i > 0."""
     p = dirichlet(3, 3, alpha=1.0, rng=1)
-    oracle = E.MaskDCE(OptimalDenoiser(p), p.support[0])
+    oracle = MaskDCE(OptimalDenoiser(p), p.support[0])
     A = oracle.table()
     slope = 0.5 * np.sum(A[1 << np.arange(3)] ** 2)
     assert slope > 1.0
@@ -141,7 +142,7 @@ def test_lambda_dce_sample_variance_grows_with_log_n_at_half_sum_a2():
 
 
 def test_lambda_dce_sample_variance_flat_when_all_singletons_vanish(d128):
-    oracle = E.MaskDCE(OptimalDenoiser(d128), d128.support[5])
+    oracle = MaskDCE(OptimalDenoiser(d128), d128.support[5])
     A = oracle.table()
     assert np.all(A[1 << np.arange(8)] == 0)
     var = Mo.estimator_moments(A, "lambda_dce").variance
@@ -157,7 +158,7 @@ def test_ratio_estimators_unbiased_with_exact_variances(d128):
     c = OptimalDenoiser(d128)
     x, y = d128.support[10], d128.support[58]
     truth = d128.nll(x) - d128.nll(y)  # log p(y) - log p(x)
-    exact = Mo.ratio_moments(Mo.mask_dce_table(c, y), Mo.mask_dce_table(c, x))
+    exact = Mo.ratio_moments(mask_dce_table(c, y), mask_dce_table(c, x))
     assert exact.mean == pytest.approx(truth, abs=1e-12)
     for coupled, var in ((True, exact.variance_coupled), (False, exact.variance_decoupled)):
         est = E.log_ratio(c, y, x, n_samples=N_MC, coupled=coupled, rng=7)
@@ -173,8 +174,8 @@ def test_prompt_response_ratio_is_the_conditional_ratio():
     y_plus, y_minus = rows[0][2:], rows[1][2:]
     joint = lambda y: p.prob(np.concatenate([prompt, y]))  # noqa: E731
     truth = math.log(joint(y_plus) / joint(y_minus))
-    A_plus = Mo.mask_dce_table(c, np.concatenate([prompt, y_plus]), target=[2, 3], context=[0, 1])
-    A_minus = Mo.mask_dce_table(c, np.concatenate([prompt, y_minus]), target=[2, 3], context=[0, 1])
+    A_plus = mask_dce_table(c, np.concatenate([prompt, y_plus]), target=[2, 3], context=[0, 1])
+    A_minus = mask_dce_table(c, np.concatenate([prompt, y_minus]), target=[2, 3], context=[0, 1])
     assert Mo.ratio_moments(A_plus, A_minus).mean == pytest.approx(truth, abs=1e-12)
     for coupled in (True, False):
         est = E.prompt_response_log_ratio(c, prompt, y_plus, y_minus, n_samples=N_MC, coupled=coupled, rng=9)
@@ -229,7 +230,7 @@ def test_conditional_time_free_on_product_is_exact_harmonic_of_target():
     p = iid_product([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1], [0.3, 0.7]])
     c = OptimalDenoiser(p)
     x0 = np.array([1, 0, 0, 1])
-    oracle = E.MaskDCE(c, x0, target=[1, 3], context=[0])
+    oracle = MaskDCE(c, x0, target=[1, 3], context=[0])
     assert oracle.harmonic == pytest.approx(1.5)
     truth = -math.log(0.5) - math.log(0.7)
     est = E.time_free(oracle, n_samples=8192, rng=0)
@@ -246,9 +247,9 @@ def test_bad_arguments_raise_value_errors(d128):
     with pytest.raises(ValueError, match="sampler"):
         E.lambda_dce(c, x0, n_samples=10, sampler="vdm")
     with pytest.raises(ValueError, match="disjoint"):
-        E.MaskDCE(c, x0, target=[0, 1], context=[1])
+        MaskDCE(c, x0, target=[0, 1], context=[1])
     with pytest.raises(ValueError, match="x0"):
-        E.MaskDCE(c, np.array([0, 1, 2]))
+        MaskDCE(c, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="unknown estimator"):
         E.estimate("nope", c, x0, n_samples=10)
     with pytest.raises(ValueError, match="eps_s"):
@@ -264,7 +265,7 @@ def test_bad_arguments_raise_value_errors(d128):
 def test_property_mc_mean_within_five_exact_stderr(seed, weight, name):
     p = dirichlet(2, 3, alpha=0.7, rng=seed)
     c = MixedDenoiser(OptimalDenoiser(p), "marginals", weight=weight)
-    oracle = E.MaskDCE(c, p.support[seed % p.support_size])
+    oracle = MaskDCE(c, p.support[seed % p.support_size])
     exact = Mo.estimator_moments(oracle.table(), name)
     est = E.ESTIMATORS[name](oracle, n_samples=4096, rng=seed)
     assert abs(est.mean - exact.mean) <= 5 * math.sqrt(exact.variance / 4096) + 1e-12
@@ -322,17 +323,16 @@ def test_cli_estimate_json(tmp_path, d128):
 
 
 def test_preloaded_table_gives_the_same_draws_as_the_denoiser():
-    from ctmc_lab.estimation import estimators
     from ctmc_lab.sources import datasets
     from ctmc_lab.sources.denoisers import OptimalDenoiser
 
     p = datasets.dna128()
     den = OptimalDenoiser(p)
     x0 = p.support[3]
-    lazy = estimators.MaskDCE(den, x0)
+    lazy = MaskDCE(den, x0)
     table = lazy.table()
-    pre = estimators.MaskDCE(den, x0).preload(table)
+    pre = MaskDCE(den, x0).preload(table)
     masks = np.random.default_rng(0).integers(0, 256, size=1000)
     np.testing.assert_array_equal(pre(masks), lazy(masks))
     with pytest.raises(ValueError, match="2\\*\\*8 entries"):
-        estimators.MaskDCE(den, x0).preload(table[:-1])
+        MaskDCE(den, x0).preload(table[:-1])

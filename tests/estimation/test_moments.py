@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 
@@ -13,12 +12,14 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import beta as beta_fn
 
-from ctmc_lab.cli.estimate import estimator_fields
 from ctmc_lab.estimation import moments as Mo
-from ctmc_lab.masks import imdce_sum, mask_dce, subset_entropy
+from ctmc_lab.estimation.registry import estimator_names
+from ctmc_lab.exact.mask_dce import mask_dce_table, optimal_mask_dce
+from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources.datasets import dirichlet, dna128, dna128_like
 from ctmc_lab.sources.denoisers import MixedDenoiser, OptimalDenoiser
 from ctmc_lab.testing.strategies import budget
+from tests.exact.test_mask_dce import brute_A
 
 
 def H(n):
@@ -32,24 +33,7 @@ def d128():
 
 @pytest.fixture(scope="module")
 def A128(d128):
-    return Mo.optimal_mask_dce(d128, d128.support)
-
-
-def brute_A(denoiser, x0, target=None, context=None):
-    """A(M) by an explicit loop over subsets, one denoiser call per mask (the slow twin)."""
-    L = denoiser.length
-    target = list(range(L)) if target is None else list(target)
-    context = [] if context is None else list(context)
-    rest = [i for i in range(L) if i not in target and i not in context]
-    n = len(target)
-    out = np.zeros(1 << n)
-    for local in range(1 << n):
-        M = [target[j] for j in range(n) if local >> j & 1]
-        x = np.array(x0).copy()
-        x[M + rest] = denoiser.n_tokens
-        logc = denoiser(x[None])[0]
-        out[local] = sum(-logc[i, x0[i]] for i in M)
-    return out
+    return optimal_mask_dce(d128, d128.support)
 
 
 def brute_scheme(A, name):
@@ -77,56 +61,6 @@ def brute_scheme(A, name):
 
 
 SCHEMES = ["time_free", "k_dce", "rb_lambda_dce", "omit_full_mask", "omit_full_mask_token_mean"]
-
-
-# ----------------------------------------------------------------------------- the A tables
-def test_optimal_table_matches_denoiser_and_subset_formula(d128, A128):
-    c = OptimalDenoiser(d128)
-    via_absorbing = mask_dce(subset_entropy(d128.subset_table(d128.support)))
-    assert np.max(np.abs(A128 - via_absorbing)) <= 1e-12
-    for row in (0, 58, 127):
-        generic = Mo.mask_dce_table(c, d128.support[row])
-        assert np.max(np.abs(generic - A128[row])) <= 1e-12
-
-
-def test_generic_table_matches_brute_loop_conditional():
-    p = dirichlet(3, 4, alpha=0.7, rng=3)
-    c = MixedDenoiser(OptimalDenoiser(p), "marginals", weight=0.2)
-    x0 = p.support[17]
-    for target, context in [(None, None), ([2, 3], [0]), ([1, 3], None), ([0], [1, 2, 3])]:
-        fast = Mo.mask_dce_table(c, x0, target=target, context=context, batch_size=3)
-        assert np.max(np.abs(fast - brute_A(c, x0, target, context))) <= 1e-13
-        if target is not None:
-            opt = Mo.optimal_mask_dce(p, x0, target=target, context=context)
-            assert np.max(np.abs(opt - brute_A(OptimalDenoiser(p), x0, target, context))) <= 1e-13
-
-
-def test_exact_nll_is_the_true_nll_for_c_star_and_cor43_conditional():
-    p = dirichlet(3, 4, alpha=0.5, rng=11)
-    c = OptimalDenoiser(p)
-    for row in (0, 40, 80):
-        x0 = p.support[row]
-        assert abs(Mo.exact_nll(c, x0) - p.nll(x0)) <= 1e-12
-        # Cor. 4.3: target {2,3}, context {0}, position 1 marginalised (docs/theory.md H1).
-        joint = p.marginal(x0, np.array([1, 0, 1, 1], bool))
-        ctx = p.marginal(x0, np.array([1, 0, 0, 0], bool))
-        truth = -math.log(joint / ctx)
-        assert abs(Mo.exact_nll(c, x0, target=[2, 3], context=[0]) - truth) <= 1e-12
-
-
-def test_exact_nll_of_a_model_is_its_any_order_autoregressive_nll():
-    """Independent twin: average over all L! orders of the model's chain-rule NLL (§4.1)."""
-    p = dirichlet(3, 4, alpha=1.0, rng=5)
-    c = MixedDenoiser(OptimalDenoiser(p), "uniform", weight=0.3)
-    x0 = p.support[33]
-    L = 4
-    total = 0.0
-    for order in itertools.permutations(range(L)):
-        x = np.full(L, 3)
-        for i in order:
-            total += -c(x[None])[0, i, x0[i]]
-            x[i] = x0[i]
-    assert abs(Mo.exact_nll(c, x0) - total / math.factorial(L)) <= 1e-12
 
 
 # --------------------------------------------------------------------- mask-size schemes
@@ -211,7 +145,7 @@ def test_lambda_truncated_second_moment_and_log_law(A128, row):
 
 def test_stratified_moments_match_brute_force():
     p = dirichlet(2, 3, alpha=0.8, rng=4)
-    A = Mo.optimal_mask_dce(p, p.support[5])
+    A = optimal_mask_dce(p, p.support[5])
     n, B = 3, 5
     sizes = np.bitwise_count(np.arange(8, dtype=np.uint64)).astype(int)
     # k-DCE: stratum j covers v ∈ [j/B, (j+1)/B), m = 1 + floor(n v); integrate v by quadrature
@@ -257,7 +191,7 @@ def test_t_moments_match_per_mask_quadrature_twin():
 
     p = dirichlet(2, 3, alpha=0.8, rng=9)
     c = MixedDenoiser(OptimalDenoiser(p), "uniform", weight=0.2)
-    A = Mo.mask_dce_table(c, p.support[2])
+    A = mask_dce_table(c, p.support[2])
     sizes = np.bitwise_count(np.arange(8, dtype=np.uint64)).astype(int)
     for sched, eps in [(Loglinear(1e-3), 1e-3), (Geometric(1e-4, 20.0), 1e-2)]:
         for score_log in (True, False):
@@ -283,7 +217,7 @@ def test_t_dse_carries_the_row_sum_defect():
     from ctmc_lab.forward.schedules import Loglinear
 
     p = dirichlet(2, 3, alpha=0.8, rng=9)
-    A = Mo.optimal_mask_dce(p, p.support[1])
+    A = optimal_mask_dce(p, p.support[1])
     D = 0.01 * np.bitwise_count(np.arange(8, dtype=np.uint64)).astype(float)
     base = Mo.t_estimator_moments(A, schedule=Loglinear(1e-3), kind="t_dse")
     shifted = Mo.t_estimator_moments(A + D, schedule=Loglinear(1e-3), kind="t_dse")
@@ -294,7 +228,7 @@ def test_t_dse_carries_the_row_sum_defect():
 # ------------------------------------------------------------------------------------ ratio
 def test_ratio_moments_brute_force_and_negative_covariance_exists():
     p = dirichlet(3, 3, alpha=0.3, rng=0)
-    A = Mo.optimal_mask_dce(p, p.support)
+    A = optimal_mask_dce(p, p.support)
     found_negative = False
     for i, j in [(9, 19), (0, 1), (2, 7)]:
         r = Mo.ratio_moments(A[i], A[j])
@@ -354,10 +288,10 @@ def test_fitted_weights_are_unbiased_and_close(d128, A128):
 
 # ---------------------------------------------------------------------- CLI record, speed
 def test_estimator_fields_fast_path_equals_generic_path(d128):
-    fast = estimator_fields(d128, d128.support)
-    generic = estimator_fields(d128, d128.support[::9], denoiser=OptimalDenoiser(d128))
+    fast = Mo.estimator_fields(d128, d128.support)
+    generic = Mo.estimator_fields(d128, d128.support[::9], denoiser=OptimalDenoiser(d128))
     for f, g in zip(fast[::9], generic):
-        assert set(f) == set(Mo.FIELD_ESTIMATORS) | set(Mo.LLADA_ESTIMATORS)
+        assert set(f) == set(Mo.FIELD_ESTIMATORS) | set(estimator_names(family="llada"))
         for name in f:
             a, b = f[name], g[name]
             assert a["variance_is_infinite"] == b["variance_is_infinite"]
@@ -372,7 +306,7 @@ def test_estimator_fields_fast_path_equals_generic_path(d128):
 
 
 def test_estimator_fields_outside_support_is_null_not_nan(d128):
-    rec = estimator_fields(d128, ["AAAAAAAA"])[0]
+    rec = Mo.estimator_fields(d128, ["AAAAAAAA"])[0]
     for r in rec.values():
         assert r["mean"] is None and r["bias"] is None and r["variance"] is None
 
@@ -390,7 +324,7 @@ def test_property_unbiased_schemes_agree_and_variances_nonnegative(seed, n_token
     p = dirichlet(n_tokens, length, alpha=alpha, rng=seed)
     c = MixedDenoiser(OptimalDenoiser(p), "uniform", weight=weight)
     row = seed % p.support_size
-    A = Mo.mask_dce_table(c, p.support[row])
+    A = mask_dce_table(c, p.support[row])
     nll = imdce_sum(A)
     if weight == 0.0:
         assert abs(nll - p.nll(p.support[row])) <= 1e-11
@@ -418,8 +352,8 @@ def test_property_mixed_model_integrated_dce_upper_bounds_entropy(seed, weight):
 @pytest.mark.slow
 def test_all_six_for_dna128_in_under_two_seconds(d128):
     t0 = time.perf_counter()
-    estimator_fields(d128, d128.support)
+    Mo.estimator_fields(d128, d128.support)
     assert time.perf_counter() - t0 < 2.0
     # a held-out D128-like table goes through the same path
     other = dna128_like(7)
-    assert len(estimator_fields(other, other.support)) == 128
+    assert len(Mo.estimator_fields(other, other.support)) == 128

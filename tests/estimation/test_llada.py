@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 
 from ctmc_lab import masks
 from ctmc_lab.estimation import conditional, estimators, llada, moments
+from ctmc_lab.exact import mask_dce
 from ctmc_lab.sources.datasets import dna128, dna128_like
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies.protocol import sample_pair
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def exact_rule(n, b, k, *, fixed=False):
@@ -183,7 +184,7 @@ def test_constant_per_token_loss_means_no_bias():
 
 def test_d128_bias_at_the_defaults():
     p = dna128()
-    A = moments.optimal_mask_dce(p, p.support)
+    A = mask_dce.optimal_mask_dce(p, p.support)
     nll = p.nll(p.support)
     bias = np.array([m.bias for m in llada.llada_moments(A, reference=nll)])
     assert bias.min() == pytest.approx(0.27827, abs=1e-5) and bias.max() == pytest.approx(0.44838, abs=1e-5)
@@ -213,7 +214,7 @@ def test_monte_carlo_mean_within_5_standard_errors(name):
     rule = "llada" if name == "llada_stratified" else "fixed"
     for idx in (0, 17):
         x0 = p.support[idx]
-        exact = llada.llada_moments(moments.optimal_mask_dce(p, x0), rule=rule)
+        exact = llada.llada_moments(mask_dce.optimal_mask_dce(p, x0), rule=rule)
         est = estimators.estimate(name, OptimalDenoiser(p), x0, n_samples=16 * 4000, batch_size=16, rng=idx)
         assert est.estimator == name
         assert abs(est.mean - exact.mean) < 5 * est.stderr
@@ -283,8 +284,8 @@ def test_markov1_long_answer_is_the_chain_rule_nll():
 def test_dna128_like_level_stats_match_the_denoiser_route():
     p = dna128_like(3, n_sequences=16, length=5)
     x0 = p.support[2]
-    fast = llada.level_stats(moments.optimal_mask_dce(p, x0))
-    slow = llada.level_stats(moments.mask_dce_table(OptimalDenoiser(p), x0))
+    fast = llada.level_stats(mask_dce.optimal_mask_dce(p, x0))
+    slow = llada.level_stats(mask_dce.mask_dce_table(OptimalDenoiser(p), x0))
     np.testing.assert_allclose(fast.mean, slow.mean, atol=1e-12)
     np.testing.assert_allclose(fast.second, slow.second, atol=1e-12)
 
@@ -327,13 +328,13 @@ def test_cli_estimate_and_nll_json(tmp_path):
     )
     rec = json.loads(out.read_text())
     assert rec["batch_size"] == 16
-    exact = llada.llada_moments(moments.optimal_mask_dce(p, x0), mc_num=16 * 2000, reference=p.nll(x0))
+    exact = llada.llada_moments(mask_dce.optimal_mask_dce(p, x0), mc_num=16 * 2000, reference=p.nll(x0))
     got = rec["sequences"][0]
     assert abs(got["estimate"] - exact.mean) < 5 * got["stderr"]
     assert got["stderr"] == pytest.approx(np.sqrt(exact.variance_of_mean), rel=0.15)
     assert main(["nll", "--dist", "dna128", "--sequence", seq, "--json", str(out)]) == 0
     est = json.loads(out.read_text())["sequences"][0]["estimators"]
-    ref = llada.llada_moments(moments.optimal_mask_dce(p, x0), reference=p.nll(x0))
+    ref = llada.llada_moments(mask_dce.optimal_mask_dce(p, x0), reference=p.nll(x0))
     assert est["llada_stratified"]["bias"] == pytest.approx(ref.bias, abs=1e-12) and ref.bias > 0.2
     assert est["llada_stratified"]["variance_of_mean"] == pytest.approx(ref.variance_of_mean, rel=1e-12)
     assert est["llada_stratified"]["variance"] == pytest.approx(16 * ref.batch_variance, rel=1e-12)
@@ -346,7 +347,7 @@ def test_cli_estimate_and_nll_json(tmp_path):
 
 def test_estimator_moments_names_llada():
     p = dna128()
-    A = moments.optimal_mask_dce(p, p.support[:3])
+    A = mask_dce.optimal_mask_dce(p, p.support[:3])
     nll = p.nll(p.support[:3])
     got = moments.estimator_moments(A, "llada_stratified", reference=nll)
     ref = llada.llada_moments(A, reference=nll)
