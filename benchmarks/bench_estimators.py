@@ -21,9 +21,10 @@ from collections import Counter
 
 import numpy as np
 
-from ctmc_lab.cli.estimate import estimator_fields
 from ctmc_lab.estimation import estimators as E
 from ctmc_lab.estimation import moments as Mo
+from ctmc_lab.estimation.moments import estimator_fields
+from ctmc_lab.exact.mask_dce import MaskDCE, exact_nll, optimal_mask_dce
 from ctmc_lab.sources.datasets import dna128
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
@@ -54,14 +55,14 @@ def main() -> None:
     # 2. MC throughput with c*: one sequence, many draws (cache warm after the first batch)
     draws = 1 << 22
     for name in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce"):
-        oracle = E.MaskDCE(c, S[0])
+        oracle = MaskDCE(c, S[0])
         t, _ = best_of(lambda: E.estimate(name, oracle, n_samples=draws, rng=0, batch_size=1 << 16))
         print(f"[2] {name:<14} {draws / t / 1e6:6.2f} M mask draws/s ({draws} draws, batch 2^16, cached MaskDCE)")
     t, _ = best_of(lambda: E.time_free(c, S[0], n_samples=1 << 20, rng=0, batch_size=1 << 16))
     print(f"[2] time_free from a cold start (builds its MaskDCE): {(1 << 20) / t / 1e6:.2f} M draws/s (2^20 draws)")
 
     # 3. exact enumeration vs the paper's MC protocol (2^15 draws per sequence)
-    t_exact, nll = best_of(lambda: np.array([Mo.exact_nll(c, x) for x in S]), repeat=1)
+    t_exact, nll = best_of(lambda: np.array([exact_nll(c, x) for x in S]), repeat=1)
     assert np.max(np.abs(nll - p.nll(S))) < 1e-12
     mc_draws = 1 << 15
 
@@ -92,7 +93,7 @@ def main() -> None:
     )
 
     # 4. which sampler wins, and the pilot-fitted mask-size sampler
-    A = Mo.optimal_mask_dce(p, S)
+    A = optimal_mask_dce(p, S)
     winners = Counter()
     factors, fitted_ratio, best_ratio_vs_winner = [], [], []
     for row in range(len(S)):

@@ -37,8 +37,8 @@ import numpy as np
 from scipy.integrate import quad
 
 from ctmc_lab import masks as mask_sums
-from ctmc_lab.estimation import moments
 from ctmc_lab.exact import decompositions, scores
+from ctmc_lab.exact.mask_dce import mask_dce_table
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.forward.schedules import Geometric, Linear, Loglinear
@@ -110,7 +110,7 @@ fig
 # equality only as $T\to\infty$.
 
 # %%
-A_model = moments.mask_dce_table(model, x0)  # A_θ(M) for every mask, by local bitmask
+A_model = mask_dce_table(model, x0)  # A_θ(M) for every mask, by local bitmask
 m_of = masks.sum(axis=1)
 
 
@@ -134,7 +134,7 @@ for schedule, T in ((Loglinear(1e-3), 0.8), (Geometric(1e-4, 20.0), 0.6), (Linea
     print(f"{type(schedule).__name__:>22} {T:4} {Lam:8.5f} {lhs:16.12f} {rhs:16.12f} {abs(lhs - rhs):11.1e}")
 # At Λ = 1 the model's integral is its own likelihood bound. Pointwise it may fall below the
 # true NLL (docs/theory.md §2.6); averaged over p0 it cannot fall below H(p0) (Thm 3.5).
-A_all = np.array([moments.mask_dce_table(model, x) for x in p0.support])
+A_all = np.array([mask_dce_table(model, x) for x in p0.support])
 model_nll = mask_sums.imdce_sum(A_all, 1.0)
 print(
     f"\nat Λ = 1, x0 = {p0.decode(x0)}: model {float(mask_sums.imdce_sum(A_model, 1.0)):.6f} "

@@ -21,8 +21,9 @@ from scipy import integrate
 from scipy.special import betaln, comb
 
 from ctmc_lab import masks
-from ctmc_lab.estimation import conditional, estimators, moments
+from ctmc_lab.estimation import conditional, moments
 from ctmc_lab.exact import decompositions, scores
+from ctmc_lab.exact.mask_dce import MaskDCE, exact_nll
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.forward.schedules import Loglinear
@@ -185,7 +186,7 @@ def mdse_methods(ctx):
 def nll_routes(ctx):
     """The exact routes of ``ctmc-lab nll``: :func:`decompositions.time_free_exact` by the
     denoiser and by the subset table, :func:`decompositions.mdce_integral` and
-    :func:`moments.exact_nll`, against -log p0 from the table."""
+    :func:`ctmc_lab.exact.mask_dce.exact_nll`, against -log p0 from the table."""
     dist = fit_queries(ctx.large)
     if dist.length > 14:
         yield Skip(f"L={dist.length}", "2^L masks per sequence exceed the limit L ≤ 14")
@@ -196,7 +197,7 @@ def nll_routes(ctx):
         ("time_free_exact (denoiser)", decompositions.time_free_exact(OptimalDenoiser(dist), seqs)),
         ("time_free_exact (subset)", decompositions.time_free_exact(dist, seqs, method="subset")),
         ("mdce_integral", decompositions.mdce_integral(dist, seqs)),
-        ("moments.exact_nll", np.array([moments.exact_nll(OptimalDenoiser(dist), x) for x in seqs])),
+        ("mask_dce.exact_nll", np.array([exact_nll(OptimalDenoiser(dist), x) for x in seqs])),
     ]
     for name, val in routes:
         err = np.abs(np.asarray(val, dtype=float) - nll)
@@ -315,7 +316,7 @@ def moments_variances(ctx):
     n = dist.length
     sizes = np.array([bin(u).count("1") for u in range(1 << n)])
     for x0 in seqs:
-        A = estimators.MaskDCE(denoiser, x0).table()
+        A = MaskDCE(denoiser, x0).table()
         rows = []
         for name in ("time_free", "k_dce", "rb_lambda_dce", "omit_full_mask", "omit_full_mask_token_mean"):
             if reference_law(name, n) is None:  # omit_* need n ≥ 2

@@ -30,14 +30,12 @@ from ctmc_lab.cli._common import (
     write_json,
 )
 from ctmc_lab.estimation import estimators as _est
-from ctmc_lab.estimation.moments import estimator_fields
 from ctmc_lab.estimation.registry import get_estimator
 from ctmc_lab.sequences import flat_index
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 from ctmc_lab.sources.joint import PATTERN_LIMIT
 
-# estimator_fields is computed in estimation.moments; `ctmc-lab nll` reads it from here.
-__all__ = ["add_parser", "run", "estimator_fields"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers):

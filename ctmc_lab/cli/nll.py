@@ -33,7 +33,7 @@ from ctmc_lab.cli._common import (
     table_row,
     write_json,
 )
-from ctmc_lab.cli.estimate import estimator_fields
+from ctmc_lab.estimation.moments import estimator_fields
 from ctmc_lab.exact import decompositions
 from ctmc_lab.forward.generators import noise_process
 from ctmc_lab.forward.process import MAX_DENSE_STATES, NumericalRangeError

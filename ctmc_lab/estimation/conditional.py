@@ -32,6 +32,8 @@ from scipy.integrate import quad
 
 from ctmc_lab.estimation import estimators as _est
 from ctmc_lab.estimation import moments as _mom
+from ctmc_lab.estimation.registry import estimator_names
+from ctmc_lab.exact.mask_dce import DEFAULT_BATCH, MaskDCE, mask_dce_table
 from ctmc_lab.masks import harmonic, imdce_sum
 from ctmc_lab.sequences import as_positions, popcount
 
@@ -202,7 +204,7 @@ def conditional_mask_dce(
     tgt, ctx = list(split.target), list(split.context)
     if method == "denoiser":
         den = source.denoiser(x.shape[0])
-        return _mom.mask_dce_table(den, x, target=tgt, context=ctx or None, batch_size=batch_size)
+        return mask_dce_table(den, x, target=tgt, context=ctx or None, batch_size=batch_size)
     return source.mask_dce_table(x, tgt, ctx, method=method)
 
 
@@ -283,9 +285,7 @@ class ConditionalLikelihood:
         samplers for a one-position target, where they are undefined).
         """
         if names is None:
-            names = tuple(
-                name for name in _mom.FIELD_ESTIMATORS if self.split.n >= 2 or not name.startswith("omit_full_mask")
-            )
+            names = estimator_names(nll_record=True, length=self.split.n)
         return _mom.all_moments(
             self.mask_dce, names=names, reference=self.true_nll, positions=np.asarray(self.split.target)
         )
@@ -349,7 +349,7 @@ def model_likelihood(denoiser, x, *, target=None, context=None, batch_size: int 
         raise ValueError(f"`x` tokens must lie in 0..{denoiser.n_tokens - 1} (clean, no mask)")
     split = split_positions(x.shape[0], target, context)
     tgt, ctx = list(split.target), list(split.context)
-    A = _mom.mask_dce_table(denoiser, x, target=tgt, context=ctx or None, batch_size=batch_size)
+    A = mask_dce_table(denoiser, x, target=tgt, context=ctx or None, batch_size=batch_size)
     tf = float(imdce_sum(A))
     A.setflags(write=False)
     return ConditionalLikelihood(split, harmonic(split.n), tf, tf, A, "denoiser")
@@ -359,23 +359,23 @@ def model_likelihood(denoiser, x, *, target=None, context=None, batch_size: int 
 
 
 def mask_dce_oracle(
-    source, x, *, target=None, context=None, start=None, table=None, batch_size: int = _est.DEFAULT_BATCH
-) -> _est.MaskDCE:
-    """A :class:`~ctmc_lab.estimation.estimators.MaskDCE` for the conditional estimators.
+    source, x, *, target=None, context=None, start=None, table=None, batch_size: int = DEFAULT_BATCH
+) -> MaskDCE:
+    """A :class:`~ctmc_lab.estimation.MaskDCE` for the conditional estimators.
 
     With ``table`` (an exact A-table of this query, e.g. ``conditional_likelihood(...).mask_dce``)
     the oracle looks values up; without it every distinct mask calls the source's optimal
-    denoiser. For a model, build :class:`~ctmc_lab.estimation.estimators.MaskDCE` on it directly.
+    denoiser. For a model, build :class:`~ctmc_lab.estimation.MaskDCE` on it directly.
     """
     source = _bind(source, start)
     x, split = _prepare(source, x, target, context)
     den = source.denoiser(x.shape[0])
     opts = dict(target=list(split.target), context=list(split.context) or None, batch_size=batch_size)
     if table is None:
-        return _est.MaskDCE(den, x, **opts)
+        return MaskDCE(den, x, **opts)
     # The exact table is the one the denoiser itself produces (routes agree to 1e-12, tested),
     # so the 2**13 draws of the protocol cost a lookup each instead of a forward-backward call.
-    return _est.MaskDCE(den, x, **opts).preload(table)
+    return MaskDCE(den, x, **opts).preload(table)
 
 
 def conditional_estimate(

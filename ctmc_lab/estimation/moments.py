@@ -33,8 +33,7 @@ from ctmc_lab.estimation.registry import estimator_names, get_estimator
 from ctmc_lab.exact.mask_dce import MaskDCE, mask_dce_table, optimal_mask_dce
 
 # The NLL by enumeration is read from here by callers in other modules; it lives with the tables.
-from ctmc_lab.exact.mask_dce import exact_nll as exact_nll
-from ctmc_lab.masks import as_mask_table, harmonic, imdce_sum
+from ctmc_lab.masks import as_mask_table, harmonic, imdce_sum, mask_weights
 from ctmc_lab.sequences import popcount
 
 __all__ = [
@@ -610,8 +609,7 @@ def zero_variance_distribution(A) -> np.ndarray:
     n = _n_of(A)
     if np.any(A < 0) or np.isinf(A).any():
         raise ValueError("`A` must be finite and non-negative for a zero-variance law")
-    m = popcount(np.arange(1 << n))
-    w = np.where(m > 0, np.exp(betaln(np.maximum(m, 1), n - m + 1)), 0.0) * A
+    w = mask_weights(n) * A
     total = w.sum(axis=-1, keepdims=True)
     if np.any(total <= 0):
         raise ValueError("the NLL is 0: every estimator is exact, no law is needed")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctmc_lab import masks
-from ctmc_lab.estimation.moments import exact_nll
 from ctmc_lab.exact.information import kl
+from ctmc_lab.exact.mask_dce import exact_nll
 from ctmc_lab.exact.quadrature import QuadratureResult, tanh_sinh
 from ctmc_lab.exact.scores import mdse
 from ctmc_lab.forward import generators
@@ -191,7 +191,7 @@ def _time_free_subset(dist: JointDistribution, x0: np.ndarray) -> np.ndarray:
 
 
 #: Routes to the time-free sum: ``denoiser`` (any Denoiser, through
-#: :func:`ctmc_lab.moments.exact_nll`) and ``subset`` (c* from the subset table).
+#: :func:`ctmc_lab.exact.mask_dce.exact_nll`) and ``subset`` (c* from the subset table).
 TIME_FREE_METHODS = ("denoiser", "subset")
 
 
@@ -206,7 +206,7 @@ def time_free_exact(denoiser: Denoiser, x0, *, method: str = "denoiser") -> np.n
     x0 : (B, L) int array
     method : {"denoiser", "subset"}
         ``denoiser`` (default) sends the masks through the denoiser itself
-        (:func:`ctmc_lab.moments.exact_nll`), not through the subset table, so this route is
+        (:func:`ctmc_lab.exact.mask_dce.exact_nll`), not through the subset table, so this route is
         independent of :func:`mdce_integral`. ``subset`` reads c* off the subset table
         P0(x0^U) in one vectorised pass (only for a JointDistribution or its
         OptimalDenoiser; no denoiser calls, so it is the fast path on large tables). The two agree to 1e-12

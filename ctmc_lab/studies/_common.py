@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ctmc_lab._validation import positive_int
-from ctmc_lab.estimation import conditional, moments
+from ctmc_lab.estimation import conditional
+from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.studies.protocol import sample_pair
 
 __all__ = ["StudyResult"]
@@ -62,7 +63,7 @@ def sizes(name: str, values, *, minimum: int = 1) -> tuple[int, ...]:
 
 def d128_tables(p):
     """A-tables of every support sequence of ``p`` under c*, and their singleton terms a_i = A({i})."""
-    A = moments.optimal_mask_dce(p, p.support)
+    A = optimal_mask_dce(p, p.support)
     singles = A[:, 1 << np.arange(p.length)]
     return A, singles
 

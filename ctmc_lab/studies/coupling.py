@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.estimation import moments
+from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies.engine import Case, Column
@@ -90,7 +91,7 @@ def _pairs(source, p, rng):
 def _tables(source, X):
     if isinstance(source, MarkovChain):
         return np.stack([source.mask_dce_table(x, list(range(X.shape[1]))) for x in X])
-    return moments.optimal_mask_dce(source, X)
+    return optimal_mask_dce(source, X)
 
 
 def ratio_row(A_x: np.ndarray, A_y: np.ndarray, scheme: str) -> dict:

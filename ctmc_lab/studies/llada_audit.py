@@ -26,6 +26,7 @@ from ctmc_lab.estimation.llada import (
     llada_moments,
     markov1_level_means,
 )
+from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies._common import StudyResult, d128_tables
@@ -150,7 +151,7 @@ def dna128_like_level_stats(length: int, *, seed: int = 0):
     (LevelStats, JointDistribution)
     """
     p = datasets.dna128_like(seed, length=length, n_sequences=min(128, 4**length))
-    return level_stats(moments.optimal_mask_dce(p, p.support)), p
+    return level_stats(optimal_mask_dce(p, p.support)), p
 
 
 def mk4_pair_level_stats(chain, answer_length: int, *, pairs: int, prompt_length: int = 16, seed: int = 0):

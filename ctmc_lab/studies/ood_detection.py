@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab._validation import positive_int
-from ctmc_lab.estimation import conditional, moments
+from ctmc_lab.estimation import conditional
+from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources.markov import markov4
 from ctmc_lab.studies._common import StudyResult, seeds, sizes
 
@@ -130,7 +131,7 @@ def ood_detection(
     label = np.repeat([0, 1], n_per_group)
     exact = ch.nll(X)
     joint = ch.joint(length)
-    A = moments.optimal_mask_dce(joint, X)
+    A = optimal_mask_dce(joint, X)
     draws = np.stack(
         [
             conditional.conditional_estimate(

@@ -27,6 +27,7 @@ from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import moments as _mom
 from ctmc_lab.estimation.conditional import conditional_estimate, conditional_mask_dce
 from ctmc_lab.estimation.estimators import Estimate
+from ctmc_lab.estimation.registry import estimator_names
 from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources.markov import MarkovChain
 
@@ -239,12 +240,8 @@ def run_protocol(
     n_pairs = positive_int(pairs, "pairs")
     n_mc = positive_int(mc_samples, "mc_samples", minimum=2)
     seed = positive_int(seed, "seed", minimum=0)
-    # The omit-full-mask samplers draw m from 1..n-1: undefined for a one-token response.
-    names = (
-        _mom.FIELD_ESTIMATORS
-        if r_len >= 2
-        else tuple(name for name in _mom.FIELD_ESTIMATORS if not name.startswith("omit_full_mask"))
-    )
+    # Each estimator's minimum target length (the omit-full-mask samplers need two positions).
+    names = estimator_names(nll_record=True, length=r_len)
     results = []
     for ss in np.random.SeedSequence(seed).spawn(n_pairs):
         pair = score_pair(chain, np.random.default_rng(ss), prompt_length=p_len, response_length=r_len, mc_samples=n_mc)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.estimation import moments
+from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.denoisers import OptimalDenoiser
@@ -185,7 +186,7 @@ def mask_tables(source, X: np.ndarray) -> np.ndarray:
     """(S, 2**L) float array: A(M) of the optimal denoiser for every sequence, all L positions the target."""
     if isinstance(source, MarkovChain):
         return np.stack([source.mask_dce_table(x, list(range(X.shape[1]))) for x in X])
-    return moments.optimal_mask_dce(source, X)
+    return optimal_mask_dce(source, X)
 
 
 def _entropy_per_position(source, length: int) -> float:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import moments
+from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sequences import popcount
 from ctmc_lab.sources import datasets
@@ -84,7 +85,7 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> StudyResult:
     ch = markov4()
     joint = ch.joint(8)
     W = np.unique(ch.sample(8, n=n_windows, rng=np.random.default_rng(seed)), axis=0)
-    A_w = moments.optimal_mask_dce(joint, W)
+    A_w = optimal_mask_dce(joint, W)
     sources = [
         ("d128", "D128 (c*)", p, p.support, A_d),
         ("mk4", f"MK4 windows, L = 8 ({len(W)} distinct)", joint, W, A_w),

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 
 from ctmc_lab.cli import main, specs
+from ctmc_lab.exact.mask_dce import MaskDCE
 from ctmc_lab.sources import datasets
 from ctmc_lab.testing.strategies import budget, distributions
 from proofs_check import runner
@@ -471,7 +472,6 @@ def test_llada_exact_bias_on_d128_matches_the_audit():
     """Exact bias of LLaDA's rule at b = 16 over every D128 sequence, by the two routes of
     the verifier (per-k sums and the batch-law formula): +0.28 to +0.45 nats, as an
     independent run of LLaDA's own evaluator with the exact denoiser found; the fix is unbiased."""
-    from ctmc_lab.estimation import estimators
     from ctmc_lab.sources.denoisers import OptimalDenoiser
     from proofs_check import estimators_check as ec
 
@@ -479,7 +479,7 @@ def test_llada_exact_bias_on_d128_matches_the_audit():
     den = OptimalDenoiser(dist)
     bias = []
     for x0 in dist.support:
-        A = estimators.MaskDCE(den, x0).table()
+        A = MaskDCE(den, x0).table()
         nll = float(dist.nll(x0))
         mean, _ = ec._batch_moments("llada_stratified", A, 16)
         assert mean - nll == pytest.approx(ec._batch_bias("llada_stratified", A, 16), abs=1e-12)

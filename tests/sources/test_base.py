@@ -11,6 +11,7 @@ import pytest
 
 from ctmc_lab.estimation import conditional
 from ctmc_lab.estimation import moments as Mo
+from ctmc_lab.exact.mask_dce import mask_dce_table
 from ctmc_lab.sources.base import NormalisationError, Source
 from ctmc_lab.sources.datasets import dna128
 from ctmc_lab.sources.joint import JointDistribution
@@ -67,9 +68,9 @@ def test_user_source_conditional_likelihood_against_brute_force(seq, target, con
     r = conditional.conditional_likelihood(src, x, target=target, context=context)
     assert r.method == "closed_form" and r.residual <= 1e-12
     # The exact moments on the source's A-table and on the table its denoiser produces.
-    A_den = Mo.mask_dce_table(src.denoiser(3), x, target=sorted(target), context=context or None)
+    A_den = mask_dce_table(src.denoiser(3), x, target=sorted(target), context=context or None)
     assert np.max(np.abs(A_den - A_ref)) <= 1e-12
-    for name in Mo.UNBIASED:
+    for name in Mo.unbiased_samplers():
         for table in (r.mask_dce, A_den):
             m = Mo.estimator_moments(table, name, reference=truth)
             assert abs(m.mean - truth) <= 1e-12, name
