@@ -24,7 +24,7 @@ from ctmc_lab.exact.quadrature import QuadratureResult, tanh_sinh
 from ctmc_lab.exact.scores import mdse
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
-from ctmc_lab.sources.denoisers import Denoiser, OptimalDenoiser
+from ctmc_lab.sources.denoisers import Denoiser
 from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "TIME_FREE_METHODS"]
@@ -156,12 +156,13 @@ def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndar
 
 
 def _subset_source(denoiser):
-    """The JointDistribution behind ``denoiser`` when c* can be read off its subset table."""
-    if isinstance(denoiser, JointDistribution):
-        return denoiser
-    if isinstance(denoiser, OptimalDenoiser) and isinstance(denoiser.source, JointDistribution):
-        return denoiser.source
-    return None
+    """The source behind ``denoiser`` when c* can be read off its subset table, else None.
+
+    A source with a subset table (a JointDistribution) serves itself; an optimal denoiser hands
+    out its ``source``. A model has neither, so only the denoiser route applies to it.
+    """
+    source = getattr(denoiser, "source", denoiser)
+    return source if callable(getattr(source, "subset_table", None)) else None
 
 
 def _time_free_subset(dist: JointDistribution, x0: np.ndarray) -> np.ndarray:
@@ -224,6 +225,6 @@ def time_free_exact(denoiser: Denoiser, x0, *, method: str = "denoiser") -> np.n
         if source is None:
             raise ValueError("`method='subset'` needs a JointDistribution or its OptimalDenoiser as `denoiser`")
         return _time_free_subset(source, source.encode(x0))
-    if isinstance(denoiser, JointDistribution):
-        denoiser = OptimalDenoiser(denoiser)
+    if not callable(denoiser):  # a source stands for its optimal denoiser c*
+        denoiser = denoiser.denoiser(x0.shape[1])
     return np.array([exact_nll(denoiser, row) for row in x0])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab._validation import positive_int
-from ctmc_lab.masks import bitmask, harmonic, imdce_sum, local_to_global, mask_dce, subset_entropy
+from ctmc_lab.masks import bitmask, harmonic, imdce_sum, local_to_global
 from ctmc_lab.sequences import as_positions
 from ctmc_lab.sources.denoisers import Denoiser
 
@@ -226,13 +226,15 @@ def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
     """A(M) of the optimal denoiser c* from subset tables, for a batch of sequences at once.
 
     A(M) = sum_{j in M} [h(V ∪ {t_j}) - h(V)], V = (T minus M) ∪ C visible, h(U) = -log P0(x0^U)
-    (``docs/theory.md`` §3.5; Cor. 4.3 for a context). Restricting h to the visible sets
-    (T minus M) ∪ C makes this :func:`ctmc_lab.masks.mask_dce` of the restricted table. Equals
-    :func:`mask_dce_table` of ``OptimalDenoiser(dist)`` (tested).
+    (``docs/theory.md`` §3.5; Cor. 4.3 for a context): the source's own
+    :meth:`~ctmc_lab.sources.joint.JointDistribution.mask_dce_table`, with the defaults of this
+    module (all positions the target, no context). Equals :func:`mask_dce_table` of
+    ``OptimalDenoiser(dist)`` (tested).
 
     Parameters
     ----------
-    dist : JointDistribution
+    dist : Source
+        A source with a subset-table ``mask_dce_table`` (a JointDistribution).
     x0 : (L,) or (B, L) int array or strings
     target, context : positions, optional
 
@@ -240,19 +242,8 @@ def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
     -------
     (2**n,) or (B, 2**n) float array
     """
-    x0 = dist.encode(x0)
-    single = x0.ndim == 1
-    length = dist.length
-    tgt = np.arange(length) if target is None else as_positions(target, length, "target")
-    ctx = np.zeros(0, np.int64) if context is None else as_positions(context, length, "context")
-    if tgt.size == 0 or np.intersect1d(tgt, ctx).size:
-        raise ValueError("`target` must be non-empty and disjoint from `context`")
-    h = subset_entropy(dist.subset_table(np.atleast_2d(x0)))  # (B, 2^L), by visible bitmask
-    # h of (visible local set) ∪ C, indexed by the local visible bitmask over T.
-    # Row-major, as every caller's matrix products expect (a column-major view gives other roundings).
-    h_target = np.ascontiguousarray(h[:, local_to_global(np.arange(1 << tgt.size, dtype=np.int64), tgt) | bitmask(ctx)])
-    A = mask_dce(h_target)
-    return A[0] if single else A
+    target = np.arange(dist.length) if target is None else target
+    return dist.mask_dce_table(x0, target, [] if context is None else context)
 
 
 def exact_nll(denoiser, x0, *, target=None, context=None, batch_size: int = 4096) -> float:

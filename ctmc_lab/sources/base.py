@@ -8,7 +8,8 @@ A source answers, for sequences over ``V = {0..N-1}`` with the mask id N:
 * its optimal denoiser c* for a length (:meth:`Source.denoiser`, Prop. 3.1), which every Monte
   Carlo estimator and the generic A-table route run on;
 * the table A(M) over every mask of a target set (:meth:`Source.mask_dce_table`), the input of
-  Cor. 4.3 and of every exact moment (§6), by the source's own exact routes.
+  Cor. 4.3 and of every exact moment (§6), by the source's own exact routes;
+* samples x ~ p0 (:meth:`Source.sample`), which the Monte Carlo protocols and the studies draw.
 
 :class:`~ctmc_lab.sources.joint.JointDistribution`, :class:`~ctmc_lab.sources.markov.MarkovChain`
 and :class:`~ctmc_lab.sources.markov.ContinuedChain` implement it; so can a class defined anywhere
@@ -66,6 +67,14 @@ class Source(Protocol):
 
     def log_marginal(self, x) -> np.ndarray:
         """``log P(x^U)`` of each row of a ``(B, L)`` int array, U the positions not holding the mask id N (§1.4)."""
+        ...
+
+    def sample(self, length=None, *, n: int | None = None, rng=None) -> np.ndarray:
+        """Draw clean sequences x ~ p0: ``(n, L)``, or one ``(L,)`` sequence when ``n`` is None.
+
+        ``length`` is L for a source over windows of any length (a chain draws stationary
+        windows); a source over one length accepts only its own L or None. ``rng`` follows SPEC 7.
+        """
         ...
 
     def denoiser(self, length: int):

@@ -13,7 +13,7 @@ from os import PathLike
 
 import numpy as np
 
-from ctmc_lab._validation import SUM_TOLERANCE
+from ctmc_lab._validation import SUM_TOLERANCE, positive_int
 from ctmc_lab.io import read_json
 from ctmc_lab.masks import mask_dce, subset_entropy
 from ctmc_lab.sequences import Alphabet, all_sequences, as_positions, flat_index, subset_members
@@ -366,6 +366,28 @@ class JointDistribution:
         x = np.asarray(x, dtype=np.int64)
         with np.errstate(divide="ignore"):
             return np.log(self.marginal(x, x != self.mask_id))
+
+    def sample(self, length=None, *, n: int | None = None, rng=None) -> np.ndarray:
+        """Draw sequences x ~ p0 (the Source protocol's sampler).
+
+        Parameters
+        ----------
+        length : int, optional
+            Must be the distribution's length L if given.
+        n : int, optional
+            Number of draws; one ``(L,)`` sequence when omitted.
+        rng : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        (n, L) or (L,) int array
+        """
+        if length is not None and int(length) != self.length:
+            raise ValueError(f"`length` must be the distribution's length {self.length} (got {length})")
+        rng = np.random.default_rng(rng)
+        rows = rng.choice(self.support_size, size=1 if n is None else positive_int(n, "n"), p=self.probs)
+        x = np.asarray(self.support)[rows]
+        return x[0] if n is None else x
 
     def denoiser(self, length=None) -> OptimalDenoiser:
         """The optimal denoiser c* of this distribution (``docs/theory.md`` §3.1)."""

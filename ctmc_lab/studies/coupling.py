@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.estimation import moments
-from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies.engine import Case, Column
@@ -77,10 +76,7 @@ def _source(p, rng):
 
 def _pairs(source, p, rng):
     L, N, d = p["L"], p["N"], p["hamming"]
-    if isinstance(source, MarkovChain):
-        X = source.sample(L, n=PAIRS, rng=rng)
-    else:
-        X = np.asarray(source.support)[rng.choice(source.support.shape[0], size=PAIRS, p=source.probs)]
+    X = source.sample(L, n=PAIRS, rng=rng)
     Y = X.copy()
     for i in range(PAIRS):
         pos = rng.choice(L, size=d, replace=False)
@@ -89,9 +85,8 @@ def _pairs(source, p, rng):
 
 
 def _tables(source, X):
-    if isinstance(source, MarkovChain):
-        return np.stack([source.mask_dce_table(x, list(range(X.shape[1]))) for x in X])
-    return optimal_mask_dce(source, X)
+    target = np.arange(X.shape[1])
+    return np.stack([source.mask_dce_table(x, target) for x in X])
 
 
 def ratio_row(A_x: np.ndarray, A_y: np.ndarray, scheme: str) -> dict:

@@ -233,8 +233,8 @@ def run_protocol(
     >>> r.max_residual < 1e-9
     True
     """
-    if not isinstance(chain, MarkovChain):
-        raise ValueError(f"`chain` must be a MarkovChain (got {type(chain).__name__})")
+    if getattr(chain, "order", None) is None:
+        raise ValueError(f"`chain` must be a Markov chain source, with an `order` (got {type(chain).__name__})")
     p_len = positive_int(prompt_length, "prompt_length", minimum=chain.order)
     r_len = positive_int(response_length, "response_length")
     n_pairs = positive_int(pairs, "pairs")

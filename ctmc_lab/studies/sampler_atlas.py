@@ -24,10 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.estimation import moments
-from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources import datasets
-from ctmc_lab.sources.denoisers import OptimalDenoiser
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies.engine import Case, Column
 
@@ -174,7 +172,7 @@ def draw_sequences(source, length: int, n_max: int, rng) -> np.ndarray:
     A joint's sequences are drawn uniformly from its support (without replacement); a chain's are
     stationary windows (duplicates dropped, so S ≤ ``n_max``). Returned in lexicographic order.
     """
-    if isinstance(source, MarkovChain):
+    if getattr(source, "support", None) is None:  # no finite support to enumerate: sample windows
         return np.unique(source.sample(length, n=n_max, rng=rng), axis=0)
     support = np.asarray(source.support)
     if support.shape[0] > n_max:
@@ -184,13 +182,13 @@ def draw_sequences(source, length: int, n_max: int, rng) -> np.ndarray:
 
 def mask_tables(source, X: np.ndarray) -> np.ndarray:
     """(S, 2**L) float array: A(M) of the optimal denoiser for every sequence, all L positions the target."""
-    if isinstance(source, MarkovChain):
-        return np.stack([source.mask_dce_table(x, list(range(X.shape[1]))) for x in X])
-    return optimal_mask_dce(source, X)
+    target = np.arange(X.shape[1])
+    return np.stack([source.mask_dce_table(x, target) for x in X])
 
 
 def _entropy_per_position(source, length: int) -> float:
-    if isinstance(source, MarkovChain):
+    """The chain's entropy rate, or H(p0)/L for a source on V^L."""
+    if callable(getattr(source, "entropy_rate", None)):
         return float(source.entropy_rate())
     return float(source.entropy()) / length
 
@@ -259,7 +257,7 @@ def run_case(case: Case, *, rng) -> list[dict]:
     L = p["L"]
     X = draw_sequences(source, L, MAX_SEQUENCES, rng)
     tables = mask_tables(source, X)
-    denoiser = source.denoiser(L) if isinstance(source, MarkovChain) else OptimalDenoiser(source)
+    denoiser = source.denoiser(L)
     entropy = _entropy_per_position(source, L)
     N = int(source.n_tokens)
     rows = []

@@ -112,3 +112,14 @@ def test_start_needs_a_source_that_continues_a_prompt():
         conditional.conditional_nll(make_source(), "abc", start="ab")
     with pytest.raises(ValueError, match="`method`"):
         conditional.conditional_mask_dce(make_source(), "abc", method="subset")
+
+
+def test_user_source_sample_follows_its_marginals():
+    """The protocol's sampler on the user source: per-position frequencies within 5σ of p_i."""
+    src = make_source()
+    x = src.sample(n=20_000, rng=3)
+    assert x.shape == (20_000, src.length) and src.sample(rng=3).shape == (src.length,)
+    for i in range(src.length):
+        freq = np.bincount(x[:, i], minlength=src.n_tokens) / x.shape[0]
+        sd = np.sqrt(MARGINALS[i] * (1 - MARGINALS[i]) / x.shape[0])
+        assert np.all(np.abs(freq - MARGINALS[i]) <= 5 * sd + 1e-12)

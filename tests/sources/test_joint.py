@@ -142,3 +142,14 @@ def test_pattern_marginals_hold_every_marginal():
     for visible in subset_members(3):
         idx = tuple(np.where(visible, x0, 3))
         assert table[idx] == pytest.approx(bruteforce.marginal_prob(p, x0, visible), abs=1e-15)
+
+
+def test_sample_draws_from_p0_and_refuses_another_length():
+    """JointDistribution.sample against its probabilities (5σ per support point), seeded reproducibly."""
+    p = JointDistribution([[0, 0], [0, 1], [1, 1]], [0.5, 0.3, 0.2], n_tokens=2)
+    x = p.sample(2, n=50_000, rng=7)
+    freq = np.array([np.mean(np.all(x == s, axis=1)) for s in p.support])
+    assert np.all(np.abs(freq - p.probs) <= 5 * np.sqrt(p.probs * (1 - p.probs) / 50_000))
+    assert np.array_equal(x, p.sample(n=50_000, rng=7))
+    with pytest.raises(ValueError, match="`length` must be the distribution's length 2"):
+        p.sample(3, n=1)

@@ -50,6 +50,12 @@ class IIDProduct:
         terms = self._log[np.arange(self.length), np.where(visible, x, 0)]
         return np.where(visible, terms, 0.0).sum(axis=-1)
 
+    def sample(self, length=None, *, n=None, rng=None):
+        rng = np.random.default_rng(rng)
+        u = rng.random((1 if n is None else n, self.length, 1))
+        x = (u > np.cumsum(self.marginals, axis=1)[None]).sum(axis=-1)  # inverse CDF per position
+        return x[0] if n is None else x
+
     def denoiser(self, length):
         assert length == self.length
         return _Denoiser(self)

@@ -587,13 +587,19 @@ class ContinuedChain:
         return self.chain.log_prob(x, start=self.start)
 
     def nll(self, x):
+        """``-log p0(x | prompt)`` in nats (:meth:`MarkovChain.nll`)."""
         return self.chain.nll(x, start=self.start)
 
     def log_marginal(self, x) -> np.ndarray:
         """``log P(x^U)`` of each ``(B, L)`` masked window, continuing the prompt."""
         return self.chain.log_marginal(x, start=self.start)
 
+    def sample(self, length: int, *, n: int | None = None, rng=None) -> np.ndarray:
+        """:meth:`MarkovChain.sample` of windows that continue the prompt."""
+        return self.chain.sample(length, n=n, start=self.start, rng=rng)
+
     def denoiser(self, length: int) -> MarkovDenoiser:
+        """:meth:`MarkovChain.denoiser` of windows that continue the prompt."""
         return self.chain.denoiser(length, start=self.start)
 
     def mask_dce_table(self, x, target, context=None, *, method: str | None = None) -> np.ndarray:
