@@ -59,6 +59,7 @@ _EXPORTS = {
     "OptimalDenoiser": "ctmc_lab.sources.denoisers",
     "dna128": "ctmc_lab.sources.datasets",
     "dirichlet": "ctmc_lab.sources.datasets",
+    "Source": "ctmc_lab.sources.base",
     # masks
     "harmonic": "ctmc_lab.masks",
     "subset_entropy": "ctmc_lab.masks",
@@ -67,6 +68,8 @@ _EXPORTS = {
     "imdce_sum": "ctmc_lab.masks",
     # forward
     "Generator": "ctmc_lab.forward.generators",
+    "NoiseProcess": "ctmc_lab.forward.generators",
+    "register_noise_process": "ctmc_lab.forward.generators",
     "Loglinear": "ctmc_lab.forward.schedules",
     "Geometric": "ctmc_lab.forward.schedules",
     "Linear": "ctmc_lab.forward.schedules",
@@ -87,6 +90,8 @@ _EXPORTS = {
     "ESTIMATORS": "ctmc_lab.estimation.estimators",
     "estimate": "ctmc_lab.estimation.estimators",
     "estimator_moments": "ctmc_lab.estimation.moments",
+    "EstimatorSpec": "ctmc_lab.estimation.registry",
+    "register_estimator": "ctmc_lab.estimation.registry",
     "conditional_likelihood": "ctmc_lab.estimation.conditional",
 }
 

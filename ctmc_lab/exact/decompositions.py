@@ -211,7 +211,7 @@ def time_free_exact(denoiser: Denoiser, x0, *, method: str = "denoiser") -> np.n
         independent of :func:`mdce_integral`. ``subset`` reads c* off the subset table
         P0(x0^U) in one vectorised pass (only for a JointDistribution or its
         OptimalDenoiser; no denoiser calls, so it is the fast path on large tables). The two agree to 1e-12
-        (tests/test_fast_paths.py).
+        (tests/exact/test_fast_paths.py).
 
     Notes
     -----

@@ -14,7 +14,7 @@ from ctmc_lab.studies.length_scaling import growth_law
 
 __all__ = ["draw"]
 
-_FINITE = ("time_free", "k_dce", "stratified_k_dce", "rb_lambda_dce", "q_star")
+_FINITE = ("time_free", "k_dce", "k_dce_stratified", "rb_lambda_dce", "q_star")
 
 
 def draw(table: dict, *, chains=None):

@@ -15,7 +15,7 @@ __all__ = ["ESTIMATOR_COLORS", "draw"]
 ESTIMATOR_COLORS = {
     "time_free": COLORS["time_free"],
     "k_dce": COLORS["k_dce"],
-    "stratified_k_dce": OKABE_ITO["sky"],
+    "k_dce_stratified": OKABE_ITO["sky"],
     "rb_lambda_dce": COLORS["rb_lambda_dce"],
     "lambda_dce": COLORS["lambda_dce"],
     "q_star": COLORS["importance"],
@@ -46,7 +46,7 @@ def _winner_map(ax, table, sel, x_name, y_name, estimators):
     ax.set_ylabel(y_name)
 
 
-def draw(table: dict, *, estimators=("time_free", "k_dce", "stratified_k_dce", "rb_lambda_dce", "lambda_dce")):
+def draw(table: dict, *, estimators=("time_free", "k_dce", "k_dce_stratified", "rb_lambda_dce", "lambda_dce")):
     """(a) majority winner over (α, L) on Dirichlet joints, (b) by (order, L) on random chains,
     (c) median pilot/q* variance ratio against L per family.
 

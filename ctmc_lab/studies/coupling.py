@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab.estimation import moments
+from ctmc_lab.estimation import estimators, moments
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies.engine import Case, Column
@@ -21,8 +21,9 @@ from ctmc_lab.studies.engine import Case, Column
 __all__ = ["NAME", "COLUMNS", "SCHEMES", "cases", "run_case", "estimate_seconds", "summarize", "ratio_row"]
 
 NAME = "coupling"
-#: The mask-size schemes of ``moments.ratio_moments`` (the registry's unbiased mask-size estimators).
-SCHEMES = ("time_free", "k_dce", "rb_lambda_dce")
+#: The mask-size schemes a coupled log-ratio may use (:func:`~ctmc_lab.estimation.estimators.ratio_schemes`:
+#: the registry's unbiased i.i.d. mask-size estimators, read when this module is imported).
+SCHEMES = estimators.ratio_schemes()
 #: Pairs per case.
 PAIRS = 16
 

@@ -46,8 +46,9 @@ __all__ = [
 ]
 
 NAME = "sampler-atlas"
-#: The registry's unbiased estimators, in table order (the estimator registry replaces this tuple).
-UNBIASED_ESTIMATORS = ("time_free", "k_dce", "stratified_k_dce", "rb_lambda_dce", "lambda_dce")
+#: The registry's unbiased i.i.d. samplers (:func:`~ctmc_lab.estimation.moments.unbiased_samplers`,
+#: read when this module is imported) and stratified k-DCE, in table order.
+UNBIASED_ESTIMATORS = (*moments.unbiased_samplers(), "k_dce_stratified")
 #: Batch size B of stratified k-DCE; its column is the per-draw variance B · Var(batch mean).
 STRATIFIED_BATCH = 16
 #: Sequences per case at most.
@@ -221,8 +222,8 @@ def unbiased_variances(A: np.ndarray, *, denoiser=None, x0=None, rng=None) -> di
     """
     out = {"nll": float(imdce_sum(A))}
     for name in UNBIASED_ESTIMATORS:
-        if name == "stratified_k_dce":
-            out["var_stratified_k_dce"] = float(moments.stratified_k_dce_moments(A, STRATIFIED_BATCH)[1])
+        if name == "k_dce_stratified":
+            out["var_k_dce_stratified"] = float(moments.stratified_k_dce_moments(A, STRATIFIED_BATCH)[1])
         else:
             m = moments.estimator_moments(A, name)
             out[f"var_{name}"] = m.variance

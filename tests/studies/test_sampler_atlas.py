@@ -83,7 +83,7 @@ def test_rows_match_the_exact_functions(small_rows):
             for name, var in cmp.variances.items():
                 assert row[f"var_{name}"] == var
             assert row["var_q_star"] == cmp.best_mask_size_variance
-            assert row["var_stratified_k_dce"] == moments.stratified_k_dce_moments(A, sa.STRATIFIED_BATCH)[1]
+            assert row["var_k_dce_stratified"] == moments.stratified_k_dce_moments(A, sa.STRATIFIED_BATCH)[1]
             assert row["nll"] == pytest.approx(float(source.nll(x)), rel=1e-12, abs=1e-12)
 
 
@@ -105,7 +105,7 @@ def test_selected_rows_against_brute_force_enumeration(small_rows):
             q_star = [0.0, *moments.best_mask_size_weights(A)[0]]
             assert abs(row["var_q_star"] - bf_scheme_variance(A, q_star)) <= 1e-11 * scale
             assert (
-                abs(row["var_stratified_k_dce"] - bf_stratified_k_dce_variance(A, sa.STRATIFIED_BATCH)) <= 1e-11 * scale
+                abs(row["var_k_dce_stratified"] - bf_stratified_k_dce_variance(A, sa.STRATIFIED_BATCH)) <= 1e-11 * scale
             )
             singles = A[1 << np.arange(n)]
             assert row["lambda_dce_finite"] == (not np.any(singles > 0))
