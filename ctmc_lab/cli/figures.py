@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
         help="write the paper-style figures as PDF and PNG, with their data as CSV",
         description="Exact computations plus seeded Monte Carlo, drawn as the paper's figures: "
         "fig1a_dna128_nll, fig1b_markov_conditional, imdse_curves, dse_dce_equivalence, "
-        "variance_vs_samples, heavy_tail, coupled_vs_decoupled, sampler_comparison, ood_detection, llada_audit.",
+        "variance_vs_samples, heavy_tail, coupled_vs_decoupled, sampler_comparison, ood_detection, llada_audit; "
+        "and the studies at scale on their small grids: sampler_atlas, conditional_balance, length_scaling, coupling.",
     )
     p.add_argument("--out", default="figures", metavar="DIR", help="output directory (default: ./figures)")
     p.add_argument(

@@ -13,15 +13,8 @@ import sys
 
 from ctmc_lab.cli._common import eprint
 
-__all__ = ["FIGURE_MODULES", "DEFAULT_BUDGET", "add_parser", "run", "make_study_figure"]
+__all__ = ["DEFAULT_BUDGET", "add_parser", "run", "make_study_figure"]
 
-#: Study name → the plotting module whose ``draw(table)`` makes its figure.
-FIGURE_MODULES = {
-    "sampler-atlas": "ctmc_lab.plotting.sampler_atlas",
-    "conditional-balance": "ctmc_lab.plotting.conditional_balance",
-    "length-scaling": "ctmc_lab.plotting.length_scaling",
-    "coupling": "ctmc_lab.plotting.coupling",
-}
 #: Refuse a run whose estimated wall time exceeds this (seconds), unless ``--budget`` says more.
 DEFAULT_BUDGET = 1800.0
 
@@ -67,10 +60,11 @@ def _number(text: str, name: str, kind):
 
 def draw_study_figure(name: str, table_path: str, out_dir: str) -> list[str]:
     """Draw a study's figure from its table file and write ``out_dir/NAME.pdf`` and ``.png``."""
+    from ctmc_lab.plotting.figures import STUDY_FIGURE_MODULES
     from ctmc_lab.plotting.style import save_figure
     from ctmc_lab.studies.engine import read_table
 
-    fig = importlib.import_module(FIGURE_MODULES[name]).draw(read_table(table_path, name))
+    fig = importlib.import_module(STUDY_FIGURE_MODULES[name]).draw(read_table(table_path, name))
     try:
         return save_figure(fig, out_dir, name)
     finally:

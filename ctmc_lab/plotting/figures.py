@@ -31,7 +31,9 @@ paper has them; the tests pass smaller ones.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -100,6 +102,7 @@ from ctmc_lab.studies import (
 __all__ = [
     "FigureResult",
     "FIGURES",
+    "STUDY_FIGURE_MODULES",
     "make_figures",
     "fig1a_dna128_nll",
     "fig1b_markov_conditional",
@@ -180,6 +183,40 @@ sampler_comparison = _figure(_samplers.sampler_comparison, _draw_samplers.draw)
 ood_detection = _figure(_ood.ood_detection, _draw_ood.draw)
 llada_audit = _figure(_llada.llada_audit, _draw_llada.draw)
 
+#: Study at scale -> the plotting module whose ``draw(table)`` makes its figure.
+STUDY_FIGURE_MODULES = {
+    "sampler-atlas": "ctmc_lab.plotting.sampler_atlas",
+    "conditional-balance": "ctmc_lab.plotting.conditional_balance",
+    "length-scaling": "ctmc_lab.plotting.length_scaling",
+    "coupling": "ctmc_lab.plotting.coupling",
+}
+
+
+def _study_figure(study: str):
+    """The figure of a study at scale on its small grid (:mod:`ctmc_lab.studies.engine`, one worker).
+
+    The cases' records go to a temporary directory; the figure's CSV is the study's table.
+    ``ctmc-lab study NAME --grid full`` draws the same figure from the full grid.
+    """
+    from ctmc_lab.studies.engine import read_table, run_study
+
+    stem = study.replace("-", "_")
+
+    def run(*, seed: int = 0, grid: str = "small") -> FigureResult:
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            res = run_study(study, out_dir=tmp, grid=grid, workers=1, seed=seed, progress=None)
+            table = read_table(res.table_path, study)
+        with style():
+            fig = importlib.import_module(STUDY_FIGURE_MODULES[study]).draw(table)
+        summary = {"cases": res.n_cases, "failed_cases": res.n_failed}
+        return FigureResult(stem, {stem: table}, fig, summary, time.perf_counter() - start)
+
+    run.__name__ = run.__qualname__ = stem
+    run.__doc__ = f"The ``{study}`` study on its small grid, drawn (see ``ctmc-lab study {study}``)."
+    return run
+
+
 #: Figure name -> function returning a :class:`FigureResult`, in the order ``ctmc-lab figures`` makes them.
 FIGURES = {
     "fig1a_dna128_nll": fig1a_dna128_nll,
@@ -192,6 +229,7 @@ FIGURES = {
     "sampler_comparison": sampler_comparison,
     "ood_detection": ood_detection,
     "llada_audit": llada_audit,
+    **{study.replace("-", "_"): _study_figure(study) for study in STUDY_FIGURE_MODULES},
 }
 
 
