@@ -25,6 +25,11 @@ SMALL = {
     "sampler_comparison": {"n_windows": 8},
     "ood_detection": {"n_per_group": 10, "budgets": (1, 4)},
     "llada_audit": {"n_max": 8, "dna_lengths": 3, "mk4_lengths": 3, "mk4_pairs": 2, "mk1_pairs": 2},
+    # The studies at scale run their small grids (seconds each).
+    "sampler_atlas": {},
+    "conditional_balance": {},
+    "length_scaling": {},
+    "coupling": {},
 }
 
 
@@ -73,6 +78,10 @@ def test_registry_and_make_figures(tmp_path):
         "sampler_comparison",
         "ood_detection",
         "llada_audit",
+        "sampler_atlas",
+        "conditional_balance",
+        "length_scaling",
+        "coupling",
     ]
     with pytest.raises(ValueError, match="unknown figure"):
         figures.make_figures(tmp_path, only="fig9")
