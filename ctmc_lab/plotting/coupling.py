@@ -32,8 +32,13 @@ def draw(table: dict, *, scheme: str = "time_free"):
         ax.set_title(f"{scheme}: gain against correlation")
         fig.colorbar(pts, ax=ax, label="Hamming distance d")
         ax = axes[1]
-        for src in sorted(set(table["source"][sel])):
-            for L in np.unique(table["L"][sel & (table["source"] == src)]):
+        # Colour says the source, line style the length: a legend of nine lines stays readable.
+        sources = sorted(set(table["source"][sel]))
+        colors = dict(
+            zip(sources, (OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["green"], OKABE_ITO["purple"]))
+        )
+        for src in sources:
+            for L, ls in zip(np.unique(table["L"][sel & (table["source"] == src)]), ("-", "--", ":", "-.")):
                 s = sel & (table["source"] == src) & (table["L"] == L)
                 ds = np.unique(table["hamming"][s])
                 ax.plot(
@@ -41,6 +46,8 @@ def draw(table: dict, *, scheme: str = "time_free"):
                     [np.median(table["gain"][s & (table["hamming"] == d)]) for d in ds],
                     marker="o",
                     ms=3,
+                    ls=ls,
+                    color=colors[src],
                     label=f"{src}, L={L}",
                 )
         ax.axhline(1.0, color=OKABE_ITO["grey"], lw=0.8, ls=":")
@@ -48,7 +55,7 @@ def draw(table: dict, *, scheme: str = "time_free"):
         ax.set_xlabel("Hamming distance d")
         ax.set_ylabel("median Var_d / Var_c")
         ax.set_title("gain against distance")
-        ax.legend(fontsize=5)
+        ax.legend(fontsize=5, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
         for a, lab in zip(axes, "ab"):
             panel_label(a, lab)
     return fig

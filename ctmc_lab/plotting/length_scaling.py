@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.plotting.sampler_atlas import ESTIMATOR_COLORS
-from ctmc_lab.plotting.style import new_figure, panel_label, style
+from ctmc_lab.plotting.style import log_ticks, new_figure, panel_label, style
 from ctmc_lab.studies.length_scaling import growth_law
 
 __all__ = ["draw"]
@@ -50,9 +50,12 @@ def draw(table: dict, *, chains=None):
                     )
             ax.set_xscale("log")
             ax.set_yscale("log")
+            log_ticks(ax, "x")  # L spans one decade: plain 2, 5, 10, 20
             ax.set_xlabel("L")
             ax.set_ylabel("median exact variance")
             ax.set_title(chain)
-            ax.legend(fontsize=5)
+            ax.legend(
+                fontsize=4.5, loc="lower right", handlelength=1.2, borderaxespad=0.2
+            )  # the data rise to the upper right
             panel_label(ax, lab)
     return fig

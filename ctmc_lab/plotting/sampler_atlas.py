@@ -23,9 +23,10 @@ ESTIMATOR_COLORS = {
 }
 
 
-def _winner_map(ax, table, sel, x_name, y_name, estimators):
-    """Cells (x, y) coloured by the most frequent winner, labelled with its share."""
-    from matplotlib.colors import ListedColormap
+def _share_map(ax, table, sel, x_name, y_name):
+    """Cells (x, y) shaded by the share of sequences where i.i.d. time-free has a lower
+    variance than i.i.d. k-DCE, labelled with that share (the paper's comparison, §6.5)."""
+    from matplotlib.colors import LinearSegmentedColormap
 
     xs = np.unique(table[x_name][sel])
     ys = np.unique(table[y_name][sel])
@@ -34,45 +35,40 @@ def _winner_map(ax, table, sel, x_name, y_name, estimators):
         for j, x in enumerate(xs):
             cell = sel & (table[x_name] == x) & (table[y_name] == y)
             if cell.any():
-                winners = list(table["winner"][cell])
-                best = max(estimators, key=winners.count)
-                img[i, j] = estimators.index(best)
-                ax.text(j, i, f"{winners.count(best) / len(winners):.0%}", ha="center", va="center", fontsize=5)
-    cmap = ListedColormap([ESTIMATOR_COLORS[e] for e in estimators])
-    ax.imshow(img, cmap=cmap, vmin=-0.5, vmax=len(estimators) - 0.5, origin="lower", aspect="auto")
+                img[i, j] = np.mean(table["var_time_free"][cell] < table["var_k_dce"][cell])
+                ax.text(j, i, f"{img[i, j]:.0%}", ha="center", va="center", fontsize=5)
+    cmap = LinearSegmentedColormap.from_list("tf", ["#FFFFFF", ESTIMATOR_COLORS["time_free"]])
+    ax.imshow(img, cmap=cmap, vmin=0, vmax=1, origin="lower", aspect="auto")
+    ax.grid(False)
     ax.set_xticks(range(xs.size), [f"{x:g}" for x in xs], fontsize=6)
     ax.set_yticks(range(ys.size), [f"{y:g}" for y in ys], fontsize=6)
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
 
 
-def draw(table: dict, *, estimators=("time_free", "k_dce", "k_dce_stratified", "rb_lambda_dce", "lambda_dce")):
-    """(a) majority winner over (α, L) on Dirichlet joints, (b) by (order, L) on random chains,
-    (c) median pilot/q* variance ratio against L per family.
+def draw(table: dict):
+    """(a) where time-free beats k-DCE over (α, L) on Dirichlet joints, (b) over (order, L) on
+    random chains, (c) median pilot/q* variance ratio against L per family.
 
     Parameters
     ----------
     table : dict
         The ``sampler-atlas`` table (:func:`ctmc_lab.studies.engine.read_table`).
-    estimators : tuple of str
-        Estimators in colour order (those of the table's ``winner`` column).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.patches import Patch
-
     with style():
         fig, axes = new_figure(1, 3, width="page", height=2.6)
         dirichlet = table["family"] == "dirichlet"
         markov = table["family"] == "markov"
         for ax, sel, x, title in (
-            (axes[0], dirichlet, "alpha", "Dirichlet joints: winner by (α, L)"),
-            (axes[1], markov, "order", "random chains: winner by (k, L)"),
+            (axes[0], dirichlet, "alpha", "Dirichlet joints: time-free < k-DCE"),
+            (axes[1], markov, "order", "random chains: time-free < k-DCE"),
         ):
             if sel.any():
-                _winner_map(ax, table, sel, x, "L", list(estimators))
+                _share_map(ax, table, sel, x, "L")
             ax.set_title(title)
         ax = axes[2]
         for fam in sorted(set(table["family"])):
@@ -83,10 +79,15 @@ def draw(table: dict, *, estimators=("time_free", "k_dce", "k_dce_stratified", "
         ax.axhline(1.0, color=OKABE_ITO["grey"], lw=0.8, ls=":")
         ax.set_xlabel("L")
         ax.set_ylabel("median var(pilot) / var(q*)")
-        ax.set_title("pilot-fitted law against q*")
+        ax.set_title("pilot-fitted law against oracle q*")
         ax.legend(fontsize=6)
         for a, lab in zip(axes, "abc"):
             panel_label(a, lab)
-        handles = [Patch(color=ESTIMATOR_COLORS[e], label=e) for e in estimators]
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(estimators), fontsize=6)
+        stratified = np.mean(table["winner"] == "k_dce_stratified")
+        # A suptitle, not free text: the layout engine makes room for it.
+        fig.suptitle(
+            "(a, b): share of sequences where i.i.d. time-free has a lower single-draw variance than i.i.d. "
+            f"k-DCE.  Over every sequence, stratified k-DCE (B = 16) is lowest on {stratified:.1%}.",
+            fontsize=6,
+        )
     return fig
