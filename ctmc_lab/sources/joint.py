@@ -430,7 +430,8 @@ class JointDistribution:
         # Visible bitmask over [L] of each visible bitmask over the targets, plus the context.
         ctx_bits = int(np.sum(np.left_shift(1, ctx))) if ctx.size else 0
         visible = subset_members(tgt.size) @ np.left_shift(np.int64(1), tgt) | ctx_bits
-        return mask_dce(h[..., visible])
+        # Row-major, as the moments' matrix products expect: a column-major table gives other roundings.
+        return mask_dce(np.ascontiguousarray(h[..., visible]))
 
     def subset_table(self, x0) -> np.ndarray:
         """P0(x0^U) for every subset U of positions (``docs/theory.md`` §3.5, §5.2).
