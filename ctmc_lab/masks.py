@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln
 
+from ctmc_lab._validation import subset_table_length
 from ctmc_lab.sequences import popcount
 
 __all__ = [
@@ -89,10 +90,8 @@ def subset_entropy(table: np.ndarray) -> np.ndarray:
 
 
 def _length(n_subsets: int) -> int:
-    length = int(n_subsets).bit_length() - 1
-    if 1 << length != n_subsets:
-        raise ValueError(f"a subset table must have 2**L entries (got {n_subsets})")
-    return length
+    """L of a table over the 2**L subsets of [L] (h indexed by U, or A indexed by M)."""
+    return subset_table_length(n_subsets, "table")
 
 
 def mask_dce(h: np.ndarray) -> np.ndarray:

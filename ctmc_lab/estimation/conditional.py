@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import quad
 
+from ctmc_lab._validation import subset_table_length
 from ctmc_lab.estimation import estimators as _est
 from ctmc_lab.estimation import moments as _mom
 from ctmc_lab.estimation.registry import estimator_names
@@ -223,9 +224,9 @@ def theorem42_integral(A, *, upper: float = 1.0) -> float:
     upper : float in (0, 1]
     """
     A = np.asarray(A, dtype=float)
-    n = A.shape[-1].bit_length() - 1 if A.ndim == 1 else -1
-    if A.ndim != 1 or n < 1 or A.shape[0] != 1 << n:
+    if A.ndim != 1:
         raise ValueError(f"`A` must be one table of 2**n entries, n ≥ 1 (got shape {A.shape})")
+    n = subset_table_length(A.shape[0], "A", minimum=1)
     if np.isnan(A).any():
         raise ValueError("`A` contains NaN")
     if not 0 < upper <= 1:
