@@ -2,5 +2,5 @@
 
 A package of the source checkout, not of the installed distribution: ``python -m benchmarks.run``
 or ``python benchmarks/run.py`` from the checkout, or ``ctmc-lab bench`` (which imports
-:mod:`benchmarks.run` from the checkout it was installed from).
+``benchmarks.run`` from the checkout it was installed from).
 """

@@ -39,7 +39,7 @@ H_n = Σ_{j≤n} 1/j                       :func:`~ctmc_lab.masks.harmonic`
 the estimators of −log p_0 (Eq. 15)     :data:`~ctmc_lab.estimation.estimators.ESTIMATORS`, :func:`~ctmc_lab.estimation.estimators.estimate` (Monte Carlo),
                                         :func:`~ctmc_lab.estimation.moments.estimator_moments` (exact mean and variance)
 −log p_0(x^{I2} | x^{I1}) (Cor 4.3)     :func:`~ctmc_lab.estimation.conditional.conditional_likelihood`
-k-th order Markov source (Fig. 1b)      :class:`~ctmc_lab.sources.markov.MarkovChain`, :func:`~ctmc_lab.sources.markov.markov4`
+k-th order Markov source (Fig. 1b)      :class:`~ctmc_lab.sources.markov.chain.MarkovChain`, :func:`~ctmc_lab.sources.markov.chain.markov4`
 D128 (the paper's DNA table)            :func:`~ctmc_lab.sources.datasets.dna128`
 ======================================  ==============================================================
 """

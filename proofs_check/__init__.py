@@ -1,6 +1,6 @@
 """proofs_check: every identity of *Information-Theoretic Discrete Diffusion*, with evidence that can fail.
 
-Run ``ctmc-lab verify`` (or ``python -m proofs_check``), or call :func:`verify` with a
+Run ``ctmc-lab verify`` (or ``python -m proofs_check``), or call :func:`~proofs_check.verifier.verify` with a
 distribution or a Markov chain. Each check evaluates one result of
 the paper (Thm 3.1 I-MDSE, Thm 3.2 NLL decomposition, Lemma 3.3, Thm 3.4, Thm 3.5,
 Cor 3.6/3.7 I-MDCE, Thm 4.1 time-free likelihood, Thm 4.2/Cor 4.3 conditional likelihood,

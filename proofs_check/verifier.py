@@ -51,7 +51,7 @@ def verify(
         on ATGC^3 for the dense checks and D128 for the subset-table checks.
     chain : MarkovChain, optional
         A Markov source: its Markov rows, and every other row on its stationary window
-        (:func:`proofs_check.runner.markov_window`). Exclusive with ``dist``.
+        (``proofs_check.runner.markov_window``). Exclusive with ``dist``.
     only : str, optional
         Comma-separated substrings or globs of check ids or theorems (``"Thm 4.1,mp.*"``).
     precision : str, optional
@@ -61,8 +61,8 @@ def verify(
     seed : int
         Seed of the default distributions and of the checks' random Q, c and pairs.
     budget : float, optional
-        Seconds one check may spend (defaults: :data:`~proofs_check.runner.DEFAULT_BUDGET`
-        on a given source, :data:`~proofs_check.runner.BUILTIN_BUDGET` on the built-in ones).
+        Seconds one check may spend (defaults: ``proofs_check.runner.DEFAULT_BUDGET``
+        on a given source, ``proofs_check.runner.BUILTIN_BUDGET`` on the built-in ones).
     list_checks : bool
         Print the selected checks instead of running them.
     wide : bool

@@ -1,8 +1,8 @@
-"""``ctmc-lab bench``: the measured speed table of :mod:`benchmarks.run`.
+"""``ctmc-lab bench``: the measured speed table of ``benchmarks.run``.
 
 The workloads time the library against its naive twins; they live in the ``benchmarks``
 package of the source checkout and are not installed with ``ctmc_lab`` (their record is the
-checkout's README table, stamped with its git commit). This subcommand imports :func:`benchmarks.run.run` from
+checkout's README table, stamped with its git commit). This subcommand imports ``benchmarks.run.run`` from
 the checkout this package was installed from (an editable install, ``pip install -e .``) and
 runs it with the same options; without a checkout it parses its options and then says what
 it needs. Results go where ``--out`` says, by default ``bench_results.json`` in the current
@@ -21,7 +21,7 @@ RUNNER = CHECKOUT / "benchmarks" / "run.py"
 
 
 def _runner():
-    """The :mod:`benchmarks.run` module of :data:`CHECKOUT` (ValueError without a checkout)."""
+    """The ``benchmarks.run`` module of :data:`CHECKOUT` (ValueError without a checkout)."""
     if not RUNNER.is_file():
         raise ValueError(f"`ctmc-lab bench` needs a source checkout: {RUNNER} not found")
     if str(CHECKOUT) not in sys.path:

@@ -6,7 +6,7 @@
   for the prompt–response protocol of ``nll`` and the Markov rows of ``verify``;
 * ``python:MODULE:ATTR``: a :class:`~ctmc_lab.sources.base.Source` defined anywhere importable,
   ATTR being the source or a zero-argument callable returning one; where a joint table is needed
-  it is materialised over its full length (:meth:`JointDistribution.from_source`).
+  it is materialised over its full length (``JointDistribution.from_source``).
 
 The core only has plain constructors; the spec grammar and its CLI wording (``--normalize``,
 ``--dist``) live here.

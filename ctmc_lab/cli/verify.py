@@ -1,6 +1,6 @@
 """``ctmc-lab verify`` (also ``python -m proofs_check``): run the checks, print the report.
 
-The parser and the ``--dist`` loading live here, the suite in :func:`proofs_check.verify`,
+The parser and the ``--dist`` loading live here, the suite in :func:`proofs_check.verifier.verify`,
 which this module calls with plain values: the command line is the only layer that reads
 argv, and ``proofs_check`` imports only the public ``ctmc_lab`` API.
 
@@ -86,7 +86,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    """Load the ``--dist`` source and run :func:`proofs_check.verify`; return its exit status."""
+    """Load the ``--dist`` source and run :func:`proofs_check.verifier.verify`; return its exit status."""
     dist = chain = None
     if is_markov_spec(args.dist):
         chain = load_markov(args.dist, alphabet=args.alphabet, normalize=args.normalize)

@@ -14,7 +14,7 @@ With A(M) = Σ_{i∈M} -log p0(x^i | x^{(I1∖M) ∪ I2}) for M ⊆ I1 (the DCE 
 * Theorem 4.2 (integral form): the same quantity is ``∫_0^1 (1/λ) E_{M~Bern(λ)^{I1}}[A(M)] dλ``.
 
 A source is anything that implements :class:`ctmc_lab.sources.base.Source` (a
-:class:`~ctmc_lab.sources.joint.JointDistribution`, a :class:`~ctmc_lab.sources.markov.MarkovChain`
+:class:`~ctmc_lab.sources.joint.JointDistribution`, a :class:`~ctmc_lab.sources.markov.chain.MarkovChain`
 for stationary windows, ``chain.continuing(prompt)`` or ``start=prompt`` for windows continuing a
 prompt, or a user's class): every function here calls its members and never asks its type. A
 model (a :class:`~ctmc_lab.sources.denoisers.Denoiser`) has no marginals; its own time-free value
@@ -183,7 +183,7 @@ def conditional_mask_dce(
     method : str, optional
         One of :func:`mask_dce_methods`: the source's own routes (``source.mask_dce_table``; the
         first is the default) or ``"denoiser"`` (its optimal denoiser on every masked input,
-        :func:`ctmc_lab.estimation.moments.mask_dce_table`). MarkovChain: ``"forward_backward"``
+        ``ctmc_lab.estimation.moments.mask_dce_table``). MarkovChain: ``"forward_backward"``
         (conditionals on prefix/suffix tries, all 2**n masks at once) or ``"subset"``
         (differences h(V ∪ {i}) - h(V) of the subset log-evidence table); JointDistribution:
         ``"subset"`` (subset tables). The methods are independent routes to one table (tested
@@ -297,7 +297,7 @@ def conditional_likelihood(
 ) -> ConditionalLikelihood:
     """Exact conditional NLL two ways: from marginals and by Cor. 4.3 over all 2**n - 1 masks.
 
-    Parameters are those of :func:`conditional_mask_dce`.
+    Parameters are those of ``conditional_mask_dce``.
 
     Examples
     --------
@@ -362,11 +362,11 @@ def model_likelihood(denoiser, x, *, target=None, context=None, batch_size: int 
 def mask_dce_oracle(
     source, x, *, target=None, context=None, start=None, table=None, batch_size: int = DEFAULT_BATCH
 ) -> MaskDCE:
-    """A :class:`~ctmc_lab.estimation.MaskDCE` for the conditional estimators.
+    """A ``ctmc_lab.estimation.MaskDCE`` for the conditional estimators.
 
     With ``table`` (an exact A-table of this query, e.g. ``conditional_likelihood(...).mask_dce``)
     the oracle looks values up; without it every distinct mask calls the source's optimal
-    denoiser. For a model, build :class:`~ctmc_lab.estimation.MaskDCE` on it directly.
+    denoiser. For a model, build ``ctmc_lab.estimation.MaskDCE`` on it directly.
     """
     source = _bind(source, start)
     x, split = _prepare(source, x, target, context)
@@ -473,7 +473,7 @@ def conditional_log_ratio(
     rng : seed or Generator
     scheme : {"time_free", "k_dce", "rb_lambda_dce"}
     method : str, optional
-        A-table method (see :func:`conditional_mask_dce`).
+        A-table method (see ``conditional_mask_dce``).
 
     Returns
     -------

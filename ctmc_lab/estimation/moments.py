@@ -262,9 +262,9 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     Parameters
     ----------
     A : (2**n,) or (B, 2**n) float array
-        A(M) by local mask bitmask (see :func:`mask_dce_table`).
+        A(M) by local mask bitmask (see ``mask_dce_table``).
     estimator : str
-        One of :func:`exact_estimators`: a registered spec with ``exact_moments`` (built in:
+        One of ``exact_estimators``: a registered spec with ``exact_moments`` (built in:
         time_free, k_dce, rb_lambda_dce, lambda_dce, omit_full_mask, omit_full_mask_token_mean,
         mask_size_importance, llada_stratified, llada_stratified_fixed), or a mask-size scheme
         a user registered.

@@ -1,4 +1,4 @@
-"""The estimator registry: one frozen :class:`EstimatorSpec` per likelihood estimator (``docs/theory.md`` §4, §6, §8).
+"""The estimator registry: one frozen ``EstimatorSpec`` per likelihood estimator (``docs/theory.md`` §4, §6, §8).
 
 Every caller that needs to know an estimator reads its spec here: the Monte Carlo dispatch
 (:func:`ctmc_lab.estimation.estimators.estimate`), the exact moments
@@ -28,7 +28,7 @@ A mask-size scheme is unbiased for sum_M B(m, n-m+1) A(M) exactly when q_m f_m =
 m ≥ 1 (Thm 4.1; §6.1–6.2).
 
 Registering before the command line is built makes ``ctmc-lab estimate --estimator NAME`` accept
-the estimator too: the parser reads the registry when :func:`ctmc_lab.cli.main` builds it, so a
+the estimator too: the parser reads the registry when ``ctmc_lab.cli.main`` builds it, so a
 script that registers and then calls ``ctmc_lab.cli.main([...])`` needs no entry point.
 """
 
@@ -71,7 +71,7 @@ class EstimatorSpec:
     label : str
         A short label for plots and tables.
     family : {"mask", "lambda", "time", "llada"}
-        The sampler law (see :data:`FAMILIES`).
+        The sampler law (see ``FAMILIES``).
     law : callable or None
         For ``family="mask"``: ``law(n)`` (or ``law(n, weights=w)`` when ``needs_weights``)
         returns ``(q, f)``, two ``(n+1,)`` float arrays: q_m = P(|M| = m) for m = 0..n (summing
@@ -97,7 +97,7 @@ class EstimatorSpec:
     nll_record : bool, default False
         One of the exact records of ``ctmc-lab nll --json`` (a fixed output schema).
     color : str or None
-        A key of :data:`ctmc_lab.plotting.style.OKABE_ITO`, the estimator's colour in figures.
+        A key of ``ctmc_lab.plotting.style.OKABE_ITO``, the estimator's colour in figures.
     """
 
     name: str

@@ -38,7 +38,7 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
     value : float array
     scale : float array, broadcastable
         Size of the terms cancelled; the allowance is ``SUM_TOLERANCE * (1 + scale)``
-        (:data:`ctmc_lab._validation.SUM_TOLERANCE`).
+        (``ctmc_lab._validation.SUM_TOLERANCE``).
     what : str
         The quantity's name for the message.
 
@@ -153,7 +153,7 @@ def kl_rate(noised: NoisedDistribution, x0) -> np.ndarray:
 def mutual_information(noised: NoisedDistribution) -> float:
     """I(x0; x_s) = E_{p0} KL(p_{s|0}(·|x0) ‖ p_s) (§2.4); H(p0) at s = 0, 0 as s -> ∞.
 
-    Non-negative by construction: each KL is clamped (:func:`clamp_nonnegative`).
+    Non-negative by construction: each KL is clamped (``clamp_nonnegative``).
     """
     dist = noised.dist
     return float(dist.probs @ kl(noised, dist.support))

@@ -8,7 +8,7 @@ Fix x0, a target set T of n positions, a context set C (always visible), and let
 and the model's (conditional) NLL is sum_{M ⊆ T} B(m, n-m+1) A(M) (Thm 4.1 / Cor. 4.3). Every
 estimator of :mod:`ctmc_lab.estimation` draws masks and reads A; every exact moment is a sum over
 the table of A. This module computes it: :class:`MaskDCE` from any ``Denoiser`` (cached per
-mask), :func:`mask_dce_table` its full table, :func:`optimal_mask_dce` the table of the
+mask), ``mask_dce_table`` its full table, :func:`optimal_mask_dce` the table of the
 optimal denoiser c* from subset tables in one vectorised pass, and :func:`exact_nll` the
 deterministic enumeration of the NLL.
 
@@ -228,7 +228,7 @@ def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
     A(M) = sum_{j in M} [h(V ∪ {t_j}) - h(V)], V = (T minus M) ∪ C visible, h(U) = -log P0(x0^U)
     (``docs/theory.md`` §3.5; Cor. 4.3 for a context): the source's own
     :meth:`~ctmc_lab.sources.joint.JointDistribution.mask_dce_table`, with the defaults of this
-    module (all positions the target, no context). Equals :func:`mask_dce_table` of
+    module (all positions the target, no context). Equals ``mask_dce_table`` of
     ``OptimalDenoiser(dist)`` (tested).
 
     Parameters

@@ -1,6 +1,6 @@
 """Per-token rate matrices Q and the registry of noise processes (``docs/theory.md`` §1.2, §1.4).
 
-A noise process (:class:`NoiseProcess`) is registered once in :data:`NOISE_PROCESSES`, with its
+A noise process (:class:`NoiseProcess`) is registered once in ``NOISE_PROCESSES``, with its
 rates, its closed-form kernel exp(sQ), whether it has a mask token and an optional fast
 marginal; its :class:`Generator` carries it, so every layer above reads those facts from the
 generator instead of comparing process names.
@@ -99,8 +99,8 @@ def validate_generator(Q) -> np.ndarray:
 class NoiseProcess:
     """A named noise process: everything the library needs to know about one family of Q.
 
-    Registered in :data:`NOISE_PROCESSES` (by :func:`register_noise_process`), a process is
-    picked up by name everywhere a process is chosen: :func:`noise_process`,
+    Registered in ``NOISE_PROCESSES`` (by :func:`register_noise_process`), a process is
+    picked up by name everywhere a process is chosen: ``noise_process``,
     :class:`~ctmc_lab.forward.process.NoisedDistribution` (its closed-form kernel and fast
     marginal), ``ctmc-lab curve --process`` and the hypothesis strategy
     :func:`ctmc_lab.testing.strategies.generators_for`.
@@ -108,7 +108,7 @@ class NoiseProcess:
     Attributes
     ----------
     name : str
-        The name used on the command line and in :data:`NOISE_PROCESSES`.
+        The name used on the command line and in ``NOISE_PROCESSES``.
     rates : callable
         ``rates(N) -> (S, S) float array``: Q on N clean symbols, column convention (§1.2).
     kernel : callable or None
@@ -142,8 +142,8 @@ class NoiseProcess:
         Raises
         ------
         ValueError
-            If N is below :attr:`min_tokens`, or ``rates(N)`` is not a valid rate matrix of
-            :meth:`n_states` states (:func:`validate_generator`).
+            If N is below ``min_tokens``, or ``rates(N)`` is not a valid rate matrix of
+            :meth:`n_states` states (``validate_generator``).
         """
         n = int(n_tokens)
         if n < self.min_tokens:
@@ -170,7 +170,7 @@ class Generator:
         N, the number of clean symbols (the first N states).
     process : NoiseProcess or None
         The registered process Q comes from (its closed-form kernel, mask and fast
-        marginal), or None for a user Q (:func:`custom`).
+        marginal), or None for a user Q (``custom``).
     """
 
     Q: np.ndarray = field(repr=False)
@@ -198,7 +198,7 @@ class Generator:
         return self.process is not None and self.process.kernel is not None
 
     def closed_form_kernel(self, s: float) -> np.ndarray:
-        """exp(sQ) by the process's closed form (§1.2), e.g. :func:`absorbing_kernel`.
+        """exp(sQ) by the process's closed form (§1.2), e.g. ``absorbing_kernel``.
 
         Raises
         ------
@@ -262,7 +262,7 @@ _CHECK_TOLERANCE = 1e-12
 
 
 def register_noise_process(process: NoiseProcess, *, replace: bool = False, check: bool = True) -> NoiseProcess:
-    """Add ``process`` to :data:`NOISE_PROCESSES`, so that every caller can choose it by name.
+    """Add ``process`` to ``NOISE_PROCESSES``, so that every caller can choose it by name.
 
     Parameters
     ----------
@@ -334,7 +334,7 @@ def uniform(n_tokens: int) -> Generator:
 
 
 def custom(Q, *, n_tokens: int | None = None) -> Generator:
-    """A user rate matrix, validated (:func:`validate_generator`); the first ``n_tokens`` states are clean.
+    """A user rate matrix, validated (``validate_generator``); the first ``n_tokens`` states are clean.
 
     Parameters
     ----------

@@ -117,7 +117,7 @@ def validate_kernel(K: np.ndarray, generator: Generator, s: float, method: str) 
     ------
     NumericalRangeError
         If an entry is outside [-tol, 1 + tol] or not finite, a column sum is off 1 by more than
-        :data:`KERNEL_TOLERANCE`, or an entry that is positive in exact arithmetic (its state
+        ``KERNEL_TOLERANCE``, or an entry that is positive in exact arithmetic (its state
         is reachable) underflowed to 0.
     """
     where = f"exp(sQ) at noise level s = {s:.6g} ({method})"
@@ -324,8 +324,8 @@ class NoisedDistribution:
 
         With the default ``method="closed"``, the generator's closed-form kernel and fast
         marginal are used when its noise process has them; otherwise the kernel is computed by
-        uniformization and checked against ``expm`` (:data:`KERNEL_TOLERANCE`); every kernel
-        is validated (:func:`validate_kernel`), and a p_s whose zeros include states of positive
+        uniformization and checked against ``expm`` (``KERNEL_TOLERANCE``); every kernel
+        is validated (``validate_kernel``), and a p_s whose zeros include states of positive
         probability is refused when a quantity reads it (``NumericalRangeError``).
         """
         if generator.n_tokens != dist.n_tokens:

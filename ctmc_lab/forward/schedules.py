@@ -5,7 +5,7 @@ masking level ``mask_level`` = λ = 1 - exp(-sigma_bar) with ``dlambda_dt`` = σ
 (identity S11), and the inverse maps ``t_of_sigma_bar`` and ``t_of_mask_level``.
 All functions accept scalars or arrays.
 
-The identities of the paper need sigma_bar(0) = 0; :func:`require_zero_start` enforces it.
+The identities of the paper need sigma_bar(0) = 0; ``require_zero_start`` enforces it.
 SEDD's geometric schedule has sigma_bar(0) = sigma_min and is shifted by default.
 """
 
@@ -49,12 +49,12 @@ class Schedule:
         """Total noise σ̄(t) = ∫_0^t σ(u) du, the unit-rate noise level s at time t (§1.3).
 
         The kernel at time t is exp(σ̄(t) Q) (§1.2); the paper's identities need σ̄(0) = 0
-        (:func:`require_zero_start`).
+        (``require_zero_start``).
 
         Parameters
         ----------
         t : float or float array
-            Times in [0, :attr:`t_max`].
+            Times in [0, ``t_max``].
 
         Returns
         -------
@@ -77,7 +77,7 @@ class Schedule:
         Parameters
         ----------
         t : float or float array
-            Times in [0, :attr:`t_max`].
+            Times in [0, ``t_max``].
 
         Returns
         -------
@@ -92,7 +92,7 @@ class Schedule:
         Parameters
         ----------
         t : float or float array
-            Times in [0, :attr:`t_max`].
+            Times in [0, ``t_max``].
 
         Returns
         -------
@@ -124,7 +124,7 @@ class Schedule:
         Parameters
         ----------
         t : float or float array
-            Times in [0, :attr:`t_max`].
+            Times in [0, ``t_max``].
 
         Returns
         -------
@@ -141,7 +141,7 @@ class Schedule:
         Parameters
         ----------
         t : float or float array
-            Times in [0, :attr:`t_max`].
+            Times in [0, ``t_max``].
 
         Returns
         -------

@@ -57,7 +57,7 @@ def nll_panels(ax, az, table: dict, *, what: str, n_samples: int, summary: dict)
 
 
 def draw(study, *, what: str = "NLL"):
-    """The two-panel NLL figure of a :class:`~ctmc_lab.studies._common.StudyResult` of Fig. 1a or 1b."""
+    """The two-panel NLL figure of a ``ctmc_lab.studies._common.StudyResult`` of Fig. 1a or 1b."""
     fig, (ax, az) = new_figure(2, 1, width="column", height=3.3, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     nll_panels(ax, az, study.table, what=what, n_samples=study.meta["n_samples"], summary=study.summary)
     ax.set_title(study.meta["title"])

@@ -1,7 +1,7 @@
 """The paper-style validation figures: each one a study (its tables) drawn by its drawing function.
 
 ``FIGURES`` maps the names used by ``ctmc-lab figures --only NAME`` to functions that run the
-study :mod:`ctmc_lab.studies.<name>` and draw its tables with :mod:`ctmc_lab.plotting.<name>`,
+study ``ctmc_lab.studies.<name>`` and draw its tables with ``ctmc_lab.plotting.<name>``,
 returning a :class:`FigureResult`; :func:`make_figures` writes them all.
 
 =========================== ===================================================================

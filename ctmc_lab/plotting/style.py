@@ -135,7 +135,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width="column", height: float 
 def save_figure(fig, out_dir, name: str, *, formats=("pdf", "png")) -> list[str]:
     """Write ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths written.
 
-    The style's ``savefig`` settings (:data:`PNG_DPI`, tight box) are applied here explicitly, so the
+    The style's ``savefig`` settings (``PNG_DPI``, tight box) are applied here explicitly, so the
     output does not depend on the caller's rcParams.
     """
     os.makedirs(out_dir, exist_ok=True)

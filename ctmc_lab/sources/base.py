@@ -11,8 +11,8 @@ A source answers, for sequences over ``V = {0..N-1}`` with the mask id N:
   Cor. 4.3 and of every exact moment (§6), by the source's own exact routes;
 * samples x ~ p0 (:meth:`Source.sample`), which the Monte Carlo protocols and the studies draw.
 
-:class:`~ctmc_lab.sources.joint.JointDistribution`, :class:`~ctmc_lab.sources.markov.MarkovChain`
-and :class:`~ctmc_lab.sources.markov.ContinuedChain` implement it; so can a class defined anywhere
+:class:`~ctmc_lab.sources.joint.JointDistribution`, :class:`~ctmc_lab.sources.markov.chain.MarkovChain`
+and :class:`~ctmc_lab.sources.markov.chain.ContinuedChain` implement it; so can a class defined anywhere
 else, without subclassing anything. Code that consumes a source calls these members and never
 branches on its type.
 """
@@ -92,7 +92,7 @@ class Source(Protocol):
 
 
 class NormalisationError(ValueError):
-    """A sum that must be 1 is off by more than :data:`ctmc_lab._validation.SUM_TOLERANCE`.
+    """A sum that must be 1 is off by more than ``ctmc_lab._validation.SUM_TOLERANCE``.
 
     ``str(err)`` names the Python remedy (``normalize=True``); ``err.fact`` is the bare rule, for a
     front end that names its own option instead.

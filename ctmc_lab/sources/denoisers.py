@@ -84,7 +84,7 @@ class CallableDenoiser:
     length : int
         L, the sequence length.
     atol : float, default 1e-9
-        Tolerance (:data:`ctmc_lab._validation.SUM_TOLERANCE`) on the row sums ``sum_v exp(out[b, i, v])`` at masked positions.
+        Tolerance (``ctmc_lab._validation.SUM_TOLERANCE``) on the row sums ``sum_v exp(out[b, i, v])`` at masked positions.
     check_normalisation : bool, default True
         Set False to score an unnormalised model on purpose (then the DSE of Lemma 3.3 carries
         its correction term, ``docs/theory.md`` §3.2).

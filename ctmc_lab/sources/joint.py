@@ -26,7 +26,7 @@ __all__ = ["JointDistribution"]
 _BLOCK = 1 << 22
 #: Largest (N+1)^L table of pattern marginals built for the fast optimal denoiser (32 MiB).
 PATTERN_LIMIT = 1 << 22
-#: Largest N**L a source is enumerated over by :meth:`JointDistribution.from_source`.
+#: Largest N**L a source is enumerated over by ``JointDistribution.from_source``.
 ENUMERATION_LIMIT = 1 << 22
 
 
@@ -213,7 +213,7 @@ class JointDistribution:
         Raises
         ------
         ValueError
-            Without a length, or when ``N**L`` exceeds :data:`ENUMERATION_LIMIT`.
+            Without a length, or when ``N**L`` exceeds ``ENUMERATION_LIMIT``.
 
         Examples
         --------

@@ -100,7 +100,7 @@ def conditional_table(chain: MarkovChain, x: np.ndarray, context_length: int) ->
 
 
 def run_case(case: Case, *, rng) -> list[dict]:
-    """One row per window (see :data:`COLUMNS`)."""
+    """One row per window (see ``COLUMNS``)."""
     rng = np.random.default_rng(rng)
     p = case.params
     chain = _chain(p["chain"], rng)

@@ -109,7 +109,7 @@ def coupled_vs_decoupled(
     -------
     StudyResult
         Tables ``coupled_vs_decoupled``, ``coupled_vs_decoupled_by_n`` and
-        ``coupled_vs_decoupled_d128_pairs`` (:data:`COLUMNS`); ``meta``: the sizes.
+        ``coupled_vs_decoupled_d128_pairs`` (``COLUMNS``); ``meta``: the sizes.
     """
     n_triplets = positive_int(n_triplets, "n_triplets")
     n_list = sizes("n_list", n_list)

@@ -112,7 +112,7 @@ def ratio_row(A_x: np.ndarray, A_y: np.ndarray, scheme: str) -> dict:
 
 
 def run_case(case: Case, *, rng) -> list[dict]:
-    """One row per pair and scheme (see :data:`COLUMNS`)."""
+    """One row per pair and scheme (see ``COLUMNS``)."""
     rng = np.random.default_rng(rng)
     p = case.params
     source = _source(p, rng)

@@ -60,7 +60,7 @@ def dse_dce_equivalence(*, dist=None, n_points: int = 60, mix_weight: float = 0.
     Returns
     -------
     StudyResult
-        Table ``dse_dce_equivalence`` (:data:`COLUMNS`), the denoisers in blocks of ``n_points``
+        Table ``dse_dce_equivalence`` (``COLUMNS``), the denoisers in blocks of ``n_points``
         rows; ``meta``: ``x0`` and ``x`` decoded.
     """
     n_points = positive_int(n_points, "n_points", minimum=2)

@@ -63,7 +63,7 @@ def fig1a_dna128_nll(*, dist=None, n_samples: int = 2**15, seed: int = 0) -> Stu
     Returns
     -------
     StudyResult
-        Table ``fig1a_dna128_nll`` (:data:`COLUMNS`); ``meta``: ``title`` and ``n_samples``.
+        Table ``fig1a_dna128_nll`` (``COLUMNS``); ``meta``: ``title`` and ``n_samples``.
     """
     n_samples = positive_int(n_samples, "n_samples", minimum=2)
     p = datasets.dna128() if dist is None else dist

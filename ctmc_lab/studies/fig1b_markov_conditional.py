@@ -66,7 +66,7 @@ def fig1b_markov_conditional(
     Returns
     -------
     StudyResult
-        Table ``fig1b_markov_conditional`` (:data:`COLUMNS`); ``meta``: ``title`` and ``n_samples``.
+        Table ``fig1b_markov_conditional`` (``COLUMNS``); ``meta``: ``title`` and ``n_samples``.
     """
     ch = markov4() if chain is None else chain
     pairs = positive_int(pairs, "pairs")

@@ -63,7 +63,7 @@ def heavy_tail(*, n_max: int = 2**18, repeats: int = 32, seed: int = 0) -> Study
     Returns
     -------
     StudyResult
-        Table ``heavy_tail`` (:data:`COLUMNS`); ``summary``: ``{panel}_fitted_slope`` (least
+        Table ``heavy_tail`` (``COLUMNS``); ``summary``: ``{panel}_fitted_slope`` (least
         squares on the upper half of the grid) and ``{panel}_predicted_slope`` where some
         a_i > 0; ``meta``: ``repeats``.
     """

@@ -67,7 +67,7 @@ def imdse_curves(*, dist=None, x0=None, n_points: int = 49, seed: int = 0) -> St
     Returns
     -------
     StudyResult
-        Table ``imdse_curves`` (:data:`COLUMNS`). ``summary``: ``sequence``, ``neg_log_p0``,
+        Table ``imdse_curves`` (``COLUMNS``). ``summary``: ``sequence``, ``neg_log_p0``,
         ``entropy`` and per process ``{kind}_area_pointwise``, ``{kind}_area_marginal``,
         ``{kind}_max_abs_rate_plus_mdse``.
     """

@@ -87,7 +87,7 @@ def _chain(name: str, rng) -> MarkovChain:
 
 
 def run_case(case: Case, *, rng) -> list[dict]:
-    """One row per window (see :data:`COLUMNS`).
+    """One row per window (see ``COLUMNS``).
 
     The chain's rows are drawn from a generator seeded by the chain's name alone, so every L of
     one chain uses the same chain; the windows come from the case's own ``rng``.

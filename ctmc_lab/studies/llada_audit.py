@@ -313,7 +313,7 @@ def llada_audit(
     -------
     StudyResult
         Tables ``llada_audit`` (bias per source, n, b), ``llada_audit_counts`` (count law per n, b)
-        and ``llada_audit_variance`` (D128 variances per b) (:data:`COLUMNS`); ``meta``: the
+        and ``llada_audit_variance`` (D128 variances per b) (``COLUMNS``); ``meta``: the
         pair counts.
     """
     n_max = positive_int(n_max, "n_max")

@@ -95,7 +95,7 @@ def ood_detection(
     same chain with every row tempered, P^(1/T) (T = 3 flattens it). The detector flags a
     high NLL under MK4 (the model is the true chain, scored by its optimal denoiser). The
     NLL is either exact (chain rule) or the time-free estimate (Thm 4.1, ``docs/theory.md``
-    §4.1) with a budget of n draws; the ROC and AUROC (Mann–Whitney, :func:`auroc`) show what
+    §4.1) with a budget of n draws; the ROC and AUROC (Mann–Whitney, ``auroc``) show what
     a budget costs. Each budget uses its own disjoint block of draws of one seeded run per
     sequence.
 
@@ -113,7 +113,7 @@ def ood_detection(
     Returns
     -------
     StudyResult
-        Tables ``ood_detection`` and ``ood_detection_auroc`` (:data:`COLUMNS`); ``meta``:
+        Tables ``ood_detection`` and ``ood_detection_auroc`` (``COLUMNS``); ``meta``:
         ``roc`` (``{"exact" or n: (fpr, tpr)}``), ``budgets``, ``temperature``, ``length``,
         ``n_per_group``.
     """

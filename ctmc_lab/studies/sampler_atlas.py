@@ -252,7 +252,7 @@ def _ratio(a: float, b: float) -> float:
 
 # ======================================================================================== case
 def run_case(case: Case, *, rng) -> list[dict]:
-    """One row per sequence of the case's source (see :data:`COLUMNS`)."""
+    """One row per sequence of the case's source (see ``COLUMNS``)."""
     rng = np.random.default_rng(rng)
     p = case.params
     source = build_source(p, rng)

@@ -75,7 +75,7 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> StudyResult:
     Returns
     -------
     StudyResult
-        Table ``sampler_comparison`` (:data:`COLUMNS`); ``summary``: ``{source}_winners``
+        Table ``sampler_comparison`` (``COLUMNS``); ``summary``: ``{source}_winners``
         (counts per unbiased sampler) and ``{source}_mean_bias`` (per audited variant);
         ``meta``: ``labels``, the description of each source.
     """

@@ -73,7 +73,7 @@ def variance_vs_samples(
     Returns
     -------
     StudyResult
-        Tables ``variance_vs_samples`` and ``variance_vs_samples_sequences`` (:data:`COLUMNS`);
+        Tables ``variance_vs_samples`` and ``variance_vs_samples_sequences`` (``COLUMNS``);
         ``summary``: ``{panel}_{estimator}_sampled_at_{n}`` at the smallest n and
         ``{panel}_ratio_time_free_over_lambda_dce``.
     """

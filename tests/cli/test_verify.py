@@ -1,4 +1,4 @@
-"""``ctmc-lab verify``: the command line parses and loads, :func:`proofs_check.verify` runs.
+"""``ctmc-lab verify``: the command line parses and loads, :func:`proofs_check.verifier.verify` runs.
 
 The suite itself is tested in ``tests/proofs_check/``; here, the wiring: the subcommand's
 options reach the function, ``python -m proofs_check`` is the same command, and the

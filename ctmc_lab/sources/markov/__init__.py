@@ -1,8 +1,8 @@
 """k-th order Markov sources and their exact conditionals by forward–backward (``docs/theory.md`` §1.1, §5.4).
 
-* :mod:`~ctmc_lab.sources.markov.chain`: the :class:`MarkovChain` object (validation,
-  constructors, encoding, sampling), :class:`ContinuedChain` (windows after a prompt), its
-  optimal denoiser :class:`MarkovDenoiser` and the paper's chain :func:`markov4`;
+* :mod:`~ctmc_lab.sources.markov.chain`: the :class:`~ctmc_lab.sources.markov.chain.MarkovChain` object (validation,
+  constructors, encoding, sampling), :class:`~ctmc_lab.sources.markov.chain.ContinuedChain` (windows after a prompt), its
+  optimal denoiser :class:`~ctmc_lab.sources.markov.chain.MarkovDenoiser` and the paper's chain :func:`~ctmc_lab.sources.markov.chain.markov4`;
 * :mod:`~ctmc_lab.sources.markov.inference`: pure functions of the transition table, the
   lifted-chain algebra (π, entropy rate) and the batched forward–backward pass;
 * :mod:`~ctmc_lab.sources.markov.trie`: the mask-trie engine, every mask of a target set at once.

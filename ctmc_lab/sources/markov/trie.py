@@ -124,7 +124,7 @@ def subset_log_evidence(table: np.ndarray, x: np.ndarray, is_target: np.ndarray,
         Clean tokens at target and context positions, the mask id N at marginalised
         positions. Non-target clean positions form the context C.
     is_target : (L,) bool array
-        The target positions I1 (n of them), from :func:`target_roles`.
+        The target positions I1 (n of them), from ``target_roles``.
     initial : (N**k,) float array
         α_0: π for a stationary window, a point mass for a window continuing a prompt.
 
