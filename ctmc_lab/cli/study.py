@@ -7,13 +7,12 @@ dask-jobqueue on SLURM). The table does not depend on either: each case is seede
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 from ctmc_lab.cli._common import eprint
 
-__all__ = ["DEFAULT_BUDGET", "add_parser", "run", "make_study_figure"]
+__all__ = ["DEFAULT_BUDGET", "add_parser", "run"]
 
 #: Refuse a run whose estimated wall time exceeds this (seconds), unless ``--budget`` says more.
 DEFAULT_BUDGET = 1800.0
@@ -35,7 +34,11 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", default="1", metavar="N", help="local Dask worker processes (default: 1, in process)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing Dask scheduler (tcp://host:8786)")
     p.add_argument("--out", default="studies", metavar="DIR", help="output directory (default: ./studies)")
-    p.add_argument("--resume", action="store_true", help="continue a run in OUT: skip the cases already recorded")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run in OUT: skip the cases already done, run failed ones again",
+    )
     p.add_argument(
         "--seed", default="0", metavar="INT", help="study seed; each case's seed derives from it and its key"
     )
@@ -60,26 +63,15 @@ def _number(text: str, name: str, kind):
 
 def draw_study_figure(name: str, table_path: str, out_dir: str) -> list[str]:
     """Draw a study's figure from its table file and write ``out_dir/NAME.pdf`` and ``.png``."""
-    from ctmc_lab.plotting.figures import STUDY_FIGURE_MODULES
+    from ctmc_lab.plotting.figures import draw_study
     from ctmc_lab.plotting.style import save_figure
     from ctmc_lab.studies.engine import read_table
 
-    fig = importlib.import_module(STUDY_FIGURE_MODULES[name]).draw(read_table(table_path, name))
+    fig = draw_study(name, read_table(table_path, name))
     try:
         return save_figure(fig, out_dir, name)
     finally:
         fig.clear()
-
-
-def make_study_figure(name: str, out_dir, *, grid: str = "small", workers: int = 1, seed: int = 0) -> list[str]:
-    """Run a study into ``out_dir`` (resuming what is there) and draw its figure; returns the figure paths.
-
-    For ``ctmc-lab figures``: the figure is ``out_dir/NAME/NAME.pdf`` and ``.png``.
-    """
-    from ctmc_lab.studies.engine import run_study
-
-    res = run_study(name, out_dir=out_dir, grid=grid, workers=workers, resume=True, seed=seed, progress=None)
-    return draw_study_figure(name, res.table_path, os.path.dirname(res.table_path))
 
 
 def run(args) -> int:

@@ -326,7 +326,7 @@ def _importance_law(n, *, weights=None):
 for _spec in (
     EstimatorSpec("time_free", "time-free", "mask", law=_time_free_law, nll_record=True, color="blue"),
     EstimatorSpec("k_dce", "k-DCE", "mask", law=_k_dce_law, nll_record=True, color="green"),
-    EstimatorSpec("k_dce_stratified", "k-DCE (stratified)", "mask", law=_k_dce_law, stratified=True),
+    EstimatorSpec("k_dce_stratified", "k-DCE (stratified)", "mask", law=_k_dce_law, stratified=True, color="sky"),
     EstimatorSpec("rb_lambda_dce", "RB λ-DCE", "mask", law=_rb_lambda_dce_law, nll_record=True, color="orange"),
     EstimatorSpec("lambda_dce", "λ-DCE", "lambda", nll_record=True, color="vermillion"),
     EstimatorSpec("lambda_dce_stratified", "λ-DCE (stratified)", "lambda", stratified=True),

@@ -98,11 +98,13 @@ from ctmc_lab.studies import (
 from ctmc_lab.studies import (
     variance_vs_samples as _variance,
 )
+from ctmc_lab.studies.engine import STUDIES, read_table, run_study
 
 __all__ = [
     "FigureResult",
     "FIGURES",
     "STUDY_FIGURE_MODULES",
+    "draw_study",
     "make_figures",
     "fig1a_dna128_nll",
     "fig1b_markov_conditional",
@@ -183,13 +185,15 @@ sampler_comparison = _figure(_samplers.sampler_comparison, _draw_samplers.draw)
 ood_detection = _figure(_ood.ood_detection, _draw_ood.draw)
 llada_audit = _figure(_llada.llada_audit, _draw_llada.draw)
 
-#: Study at scale -> the plotting module whose ``draw(table)`` makes its figure.
-STUDY_FIGURE_MODULES = {
-    "sampler-atlas": "ctmc_lab.plotting.sampler_atlas",
-    "conditional-balance": "ctmc_lab.plotting.conditional_balance",
-    "length-scaling": "ctmc_lab.plotting.length_scaling",
-    "coupling": "ctmc_lab.plotting.coupling",
-}
+#: Study at scale -> the plotting module whose ``draw(table)`` makes its figure: the study's
+#: name with underscores, so a study listed in :data:`ctmc_lab.studies.engine.STUDIES` needs no entry here.
+STUDY_FIGURE_MODULES = {study: f"ctmc_lab.plotting.{study.replace('-', '_')}" for study in STUDIES}
+
+
+def draw_study(study: str, table: dict):
+    """The figure of a study at scale drawn from its table (:func:`ctmc_lab.studies.engine.read_table`)."""
+    with style():
+        return importlib.import_module(STUDY_FIGURE_MODULES[study]).draw(table)
 
 
 def _study_figure(study: str):
@@ -198,8 +202,6 @@ def _study_figure(study: str):
     The cases' records go to a temporary directory; the figure's CSV is the study's table.
     ``ctmc-lab study NAME --grid full`` draws the same figure from the full grid.
     """
-    from ctmc_lab.studies.engine import read_table, run_study
-
     stem = study.replace("-", "_")
 
     def run(*, seed: int = 0, grid: str = "small") -> FigureResult:
@@ -207,8 +209,7 @@ def _study_figure(study: str):
         with tempfile.TemporaryDirectory() as tmp:
             res = run_study(study, out_dir=tmp, grid=grid, workers=1, seed=seed, progress=None)
             table = read_table(res.table_path, study)
-        with style():
-            fig = importlib.import_module(STUDY_FIGURE_MODULES[study]).draw(table)
+        fig = draw_study(study, table)
         summary = {"cases": res.n_cases, "failed_cases": res.n_failed}
         return FigureResult(stem, {stem: table}, fig, summary, time.perf_counter() - start)
 

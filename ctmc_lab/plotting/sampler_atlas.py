@@ -8,16 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.plotting.style import COLORS, OKABE_ITO, new_figure, panel_label, style
+from ctmc_lab.studies.sampler_atlas import UNBIASED_ESTIMATORS
 
 __all__ = ["ESTIMATOR_COLORS", "draw"]
 
-#: One colour per estimator of the study tables.
+#: One colour per column of the study tables: each estimator's registry colour (through
+#: ``COLORS``), the oracle q* in the importance colour, the pilot-fitted law in grey.
 ESTIMATOR_COLORS = {
-    "time_free": COLORS["time_free"],
-    "k_dce": COLORS["k_dce"],
-    "k_dce_stratified": OKABE_ITO["sky"],
-    "rb_lambda_dce": COLORS["rb_lambda_dce"],
-    "lambda_dce": COLORS["lambda_dce"],
+    **{e: COLORS[e] for e in UNBIASED_ESTIMATORS},
     "q_star": COLORS["importance"],
     "pilot": OKABE_ITO["grey"],
 }

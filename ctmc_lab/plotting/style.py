@@ -72,8 +72,8 @@ COLORS = {
     "true": OKABE_ITO["black"],
     "exact": OKABE_ITO["blue"],
     "mc": OKABE_ITO["vermillion"],
-    # One per estimator whose registry spec names a colour (time_free, k_dce, rb_lambda_dce,
-    # lambda_dce, mask_size_importance); "importance" is mask_size_importance's, as figures say it.
+    # One per estimator whose registry spec names a colour (time_free, k_dce, k_dce_stratified,
+    # rb_lambda_dce, lambda_dce, mask_size_importance); "importance" is mask_size_importance's.
     **{spec.name: OKABE_ITO[spec.color] for spec in estimator_specs() if spec.color},
     "importance": OKABE_ITO[get_estimator("mask_size_importance").color],
     "coupled": OKABE_ITO["blue"],

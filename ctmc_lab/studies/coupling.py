@@ -17,6 +17,7 @@ from ctmc_lab.estimation import estimators, moments
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies.engine import Case, Column
+from ctmc_lab.studies.sampler_atlas import mask_tables
 
 __all__ = ["NAME", "COLUMNS", "SCHEMES", "cases", "run_case", "estimate_seconds", "summarize", "ratio_row"]
 
@@ -85,11 +86,6 @@ def _pairs(source, p, rng):
     return X, Y
 
 
-def _tables(source, X):
-    target = np.arange(X.shape[1])
-    return np.stack([source.mask_dce_table(x, target) for x in X])
-
-
 def ratio_row(A_x: np.ndarray, A_y: np.ndarray, scheme: str) -> dict:
     """Coupled and decoupled variance and the loss correlation of one pair (the registry adapter).
 
@@ -117,7 +113,7 @@ def run_case(case: Case, *, rng) -> list[dict]:
     p = case.params
     source = _source(p, rng)
     X, Y = _pairs(source, p, rng)
-    TX, TY = _tables(source, X), _tables(source, Y)
+    TX, TY = mask_tables(source, X), mask_tables(source, Y)
     rows = []
     for i in range(PAIRS):
         for scheme in SCHEMES:

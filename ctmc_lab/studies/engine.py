@@ -13,7 +13,8 @@ The engine gives each case its own generator, seeded from (study seed, case key)
 ``numpy.random.SeedSequence`` (SPEC 7), so the table does not depend on which worker runs a case
 or in which order. Each finished case is written at once as one atomic JSON record under
 ``OUT/NAME/cases/`` (:func:`ctmc_lab.io.write_json`); ``resume=True`` skips the cases already
-recorded. A case that raises is recorded with its error and the others go on. The final table
+recorded as done and runs the failed ones again. A case that raises is recorded with its error
+and the others go on. The final table
 ``OUT/NAME/NAME.csv`` is sorted by case key, so it is identical for any number of workers.
 
 Cells are written as text when the case finishes (floats in their shortest round-trip form,

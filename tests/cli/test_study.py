@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ctmc_lab.cli.study import make_study_figure
 from tests.cli_helpers import assert_refused, run_main
 
 
@@ -32,8 +31,3 @@ def test_bad_options_are_refused(tmp_path):
     ):
         status, _, err = run_main(*argv, "--out", tmp_path / "o")
         assert_refused(status, err, "study", needle)
-
-
-def test_make_study_figure(tmp_path):
-    paths = make_study_figure("coupling", tmp_path)
-    assert [p.rsplit(".", 1)[1] for p in paths] == ["pdf", "png"]
