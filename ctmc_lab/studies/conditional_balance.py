@@ -15,17 +15,17 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.estimation import conditional
-from ctmc_lab.sources.markov import MarkovChain, markov4
+from ctmc_lab.sources.markov import MarkovChain
+from ctmc_lab.studies import length_scaling
 from ctmc_lab.studies.engine import Case, Column
+from ctmc_lab.studies.length_scaling import fits_trie, markov_source
 from ctmc_lab.studies.sampler_atlas import UNBIASED_ESTIMATORS, unbiased_variances, winner_of
 
 __all__ = ["NAME", "COLUMNS", "CHAINS", "cases", "run_case", "estimate_seconds", "summarize", "conditional_table"]
 
 NAME = "conditional-balance"
 #: The chains of the study: name → (N, order, alpha) of ``MarkovChain.from_dirichlet``, or MK4.
-CHAINS = {"mk4": (4, 4, None), "binary-k2": (2, 2, 0.5), "dna-k1": (4, 1, 0.3)}
-#: Entries of the trie tables a target may need (2^n × N^k, ``MarkovChain`` refuses more).
-TRIE_LIMIT = 1 << 26
+CHAINS = {name: length_scaling.CHAINS[name] for name in ("mk4", "binary-k2", "dna-k1")}
 
 #: The table's columns, after ``case``.
 COLUMNS = (
@@ -45,18 +45,6 @@ COLUMNS = (
 )
 
 
-def _chain(name: str, rng) -> MarkovChain:
-    if name == "mk4":
-        return markov4()
-    N, k, alpha = CHAINS[name]
-    return MarkovChain.from_dirichlet(N, k, alpha=alpha, rng=rng)
-
-
-def _fits(name: str, n: int) -> bool:
-    N, k, _ = CHAINS[name]
-    return (1 << n) * N**k <= TRIE_LIMIT
-
-
 def cases(grid: str) -> list[Case]:
     """(chain, c, n, seed) cases; ``small``: n ≤ 8, ``full``: n up to 20."""
     if grid == "small":
@@ -72,7 +60,7 @@ def cases(grid: str) -> list[Case]:
     for name in chains:
         for c in contexts:
             for n in targets:
-                if not _fits(name, n):
+                if not fits_trie(name, n):
                     continue
                 for seed in seeds:
                     N, k, _ = CHAINS[name]
@@ -103,7 +91,7 @@ def run_case(case: Case, *, rng) -> list[dict]:
     """One row per window (see ``COLUMNS``)."""
     rng = np.random.default_rng(rng)
     p = case.params
-    chain = _chain(p["chain"], rng)
+    chain = markov_source(p["chain"], rng)
     c, n = p["context_length"], p["target_length"]
     X = chain.sample(c + n, n=_windows(n), rng=rng)
     rows = []

@@ -14,10 +14,22 @@ import numpy as np
 
 from ctmc_lab.estimation import moments
 from ctmc_lab.sources.markov import MarkovChain, markov4
+from ctmc_lab.sources.markov.trie import TRIE_LIMIT
 from ctmc_lab.studies.engine import Case, Column
 from ctmc_lab.studies.sampler_atlas import UNBIASED_ESTIMATORS, unbiased_variances
 
-__all__ = ["NAME", "COLUMNS", "CHAINS", "cases", "run_case", "estimate_seconds", "summarize", "growth_law"]
+__all__ = [
+    "NAME",
+    "COLUMNS",
+    "CHAINS",
+    "markov_source",
+    "fits_trie",
+    "cases",
+    "run_case",
+    "estimate_seconds",
+    "summarize",
+    "growth_law",
+]
 
 NAME = "length-scaling"
 #: name → (N, order, alpha) of ``MarkovChain.from_dirichlet``; ``mk4`` is the paper's chain.
@@ -30,7 +42,6 @@ CHAINS = {
     "dna-k1": (4, 1, 0.3),
     "dna-k2": (4, 2, 0.3),
 }
-TRIE_LIMIT = 1 << 26
 #: The λ-DCE truncation level at which the log(1/δ) slope is reported.
 DELTA = 1e-3
 
@@ -49,9 +60,11 @@ COLUMNS = (
 )
 
 
-def _fits(name: str, L: int) -> bool:
+def fits_trie(name: str, n: int) -> bool:
+    """Whether the chain ``name``'s mask tries over an n-position target stay within
+    :data:`~ctmc_lab.sources.markov.trie.TRIE_LIMIT` entries (2^n × N^k), which the chain refuses beyond."""
     N, k, _ = CHAINS[name]
-    return (1 << L) * N**k <= TRIE_LIMIT
+    return (1 << n) * N**k <= TRIE_LIMIT
 
 
 def cases(grid: str) -> list[Case]:
@@ -64,7 +77,7 @@ def cases(grid: str) -> list[Case]:
     for name in chains:
         N, k, _ = CHAINS[name]
         for L in lengths:
-            if _fits(name, L):
+            if fits_trie(name, L):
                 out.append(Case(f"{name}/L={L:02d}", dict(chain=name, N=N, order=k, L=L)))
     return out
 
@@ -79,7 +92,8 @@ def estimate_seconds(case: Case) -> float:
     return 0.05 + _windows(case["L"]) * 3e-6 * 2 ** case["L"] * max(N**k / 16, 1)
 
 
-def _chain(name: str, rng) -> MarkovChain:
+def markov_source(name: str, rng) -> MarkovChain:
+    """The chain ``name`` of :data:`CHAINS`: MK4 as released, or a chain with Dirichlet(α) rows drawn by ``rng``."""
     if name == "mk4":
         return markov4()
     N, k, alpha = CHAINS[name]
@@ -94,7 +108,7 @@ def run_case(case: Case, *, rng) -> list[dict]:
     """
     rng = np.random.default_rng(rng)
     p = case.params
-    chain = _chain(p["chain"], np.random.default_rng(list(p["chain"].encode())))
+    chain = markov_source(p["chain"], np.random.default_rng(list(p["chain"].encode())))
     L = p["L"]
     rows = []
     for w, x in enumerate(chain.sample(L, n=_windows(L), rng=rng)):

@@ -10,6 +10,7 @@ import pytest
 from ctmc_lab.estimation import conditional, moments
 from ctmc_lab.studies import conditional_balance as cb
 from ctmc_lab.studies import engine
+from ctmc_lab.studies import length_scaling as ls
 from tests.studies.test_sampler_atlas import bf_scheme_variance
 
 
@@ -30,7 +31,7 @@ def test_rows_match_conditional_tables_and_brute_force(key):
     case = next(c for c in cb.cases("small") if c.key == key)
     rows = cb.run_case(case, rng=np.random.default_rng(engine.case_seed(0, key)))
     rng = np.random.default_rng(engine.case_seed(0, key))
-    chain = cb._chain(case["chain"], rng)
+    chain = ls.markov_source(case["chain"], rng)
     X = chain.sample(case["context_length"] + case["target_length"], n=len(rows), rng=rng)
     n = case["target_length"]
     H = sum(1 / k for k in range(1, n + 1))

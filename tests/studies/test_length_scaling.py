@@ -15,7 +15,7 @@ def test_rows_match_the_exact_functions_and_enumeration():
     key = "binary-k2/L=06"
     case = next(c for c in ls.cases("small") if c.key == key)
     rows = ls.run_case(case, rng=np.random.default_rng(engine.case_seed(0, key)))
-    chain = ls._chain("binary-k2", np.random.default_rng(list(b"binary-k2")))
+    chain = ls.markov_source("binary-k2", np.random.default_rng(list(b"binary-k2")))
     X = chain.sample(6, n=len(rows), rng=np.random.default_rng(engine.case_seed(0, key)))
     for x, row in zip(X, rows):
         A = chain.mask_dce_table(x, list(range(6)))
