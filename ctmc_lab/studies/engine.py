@@ -775,10 +775,9 @@ def probe_scheduler(address: str, *, timeout: float = SCHEDULER_TIMEOUT) -> None
 
 
 def _connect(scheduler: str, timeout: float):
-    """A ``distributed.Client`` on the scheduler at ``scheduler``, probed first."""
+    """A ``distributed.Client`` on the scheduler at ``scheduler`` (already probed)."""
     from distributed import Client
 
-    probe_scheduler(scheduler, timeout=timeout)
     try:
         return Client(scheduler, timeout=f"{timeout}s")
     except Exception as err:  # anything the handshake raises is about the address
@@ -905,7 +904,7 @@ def run_study(
         Where progress lines go (None: silent).
     notes : file or None
         Where notes go: records not reused and why, workers capped (None: kept in
-        :attr:`StudyRun.notes` only).
+        ``StudyRun.notes`` only).
 
     Returns
     -------
@@ -952,6 +951,8 @@ def run_study(
             f"{mod.NAME} ({grid} grid): {len(todo)} cases, estimated {estimate:.0f} s on {workers} worker(s), "
             f"over the budget of {budget:.0f} s; raise `--budget` or add workers"
         )
+    if scheduler is not None and todo:
+        probe_scheduler(scheduler, timeout=scheduler_timeout)  # before anything is written
     for line in found:
         note(line)
     store.prepare()

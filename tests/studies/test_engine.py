@@ -21,6 +21,7 @@ import threading
 import time
 import types
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -352,6 +353,13 @@ def test_a_record_names_its_run_and_checksums_its_content(finished):
     assert rec["checksum"] == canonical_checksum(rec)
     assert all(len(row) == len(rec["columns"]) and row[0] == rec["key"] for row in rec["rows"])
     assert engine.validate_record(rec) is None
+
+
+def test_every_record_field_is_documented(finished):
+    schemas = (Path(__file__).resolve().parents[2] / "docs" / "json_schemas.md").read_text(encoding="utf-8")
+    section = schemas[schemas.index("(json-study-record)=") :].split("\n## ", 2)[1]
+    fields = json.loads(finished[1][0].read_text())
+    assert sorted(f for f in fields if f'"{f}"' not in section) == []
 
 
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
