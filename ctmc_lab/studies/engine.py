@@ -430,7 +430,7 @@ def validate_record(obj) -> str | None:
             return f"field `{name}` is {_json_type(value)}"
     extra = sorted(set(obj) - set(_FIELDS))
     if extra:
-        return f"unknown field `{extra[0][:40]}`"
+        return f"unknown field {_shown(extra[0])}"
     if obj["format"] != RECORD_FORMAT:
         return f"record format {obj['format']}, this version reads format {RECORD_FORMAT}"
     if obj["seed"] < 0:
@@ -555,8 +555,14 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _shown(value) -> str:
+    """A value read from a record, made safe for a one-line message (no newline, bounded length)."""
+    text = str(value)
+    return text if text.isprintable() and len(text) <= 40 else repr(text[:40]) + ("..." if len(text) > 40 else "")
+
+
 def _values(values) -> str:
-    return ", ".join(str(v) for v in sorted(values, key=str))
+    return ", ".join(_shown(v) for v in sorted(values, key=str))
 
 
 def _resumable(store: _Store, ident: _Identity, grid_keys: set, selected: set) -> tuple[dict, list[str]]:
@@ -575,7 +581,7 @@ def _resumable(store: _Store, ident: _Identity, grid_keys: set, selected: set) -
             why = validate_record(obj)
         if why is None:
             if obj["study"] != ident.study:
-                why = f"a record of study {obj['study'][:40]!r}"
+                why = f"a record of study {_shown(obj['study'])}"
             elif obj["grid"] != ident.grid:
                 grids[obj["grid"]] = grids.get(obj["grid"], 0) + 1
                 continue
@@ -626,7 +632,7 @@ def _resumable(store: _Store, ident: _Identity, grid_keys: set, selected: set) -
         notes.append(f"{ident.study}: ... and {len(bad) - NOTES_LISTED} more record(s) that do not validate")
     for version, n in sorted(versions.items()):
         notes.append(
-            f"{ident.study}: {_plural(n, 'record')} written by ctmc-lab {version} (this is {ident.version}); "
+            f"{ident.study}: {_plural(n, 'record')} written by ctmc-lab {_shown(version)} (this is {ident.version}); "
             "their cases run again"
         )
     return good, notes

@@ -74,17 +74,15 @@ def test_resume_after_a_corrupted_record(tmp_path, finished_cli_run, name):
     assert "Traceback" not in err
     if outcome == "refuse":
         line = assert_refused(status, err, "study", "pass `--", "or choose a fresh `--out`")
-        assert "made with seed 1, not 0" in line or "of the full grid, not small" in line
+        assert "made with seed 1, not 0" in line or "grid, not small" in line
         assert table.read_bytes() == whole and stdout == ""
         return
     assert status == 0, err
     assert table.read_bytes() == whole, "exit 0 with another table than the uninterrupted run's"
     assert "1 run now, 0 failed" in stdout
     if outcome == "version":
-        assert (
-            err
-            == f"{STUDY}: 1 record written by ctmc-lab 0.0.1 (this is {engine.__version__}); their cases run again\n"
-        )
+        assert err.startswith(f"{STUDY}: 1 record written by ctmc-lab ") and err.count("\n") == 1, err
+        assert err.endswith(f" (this is {engine.__version__}); their cases run again\n")
     elif name != "recorded as failed":
         assert err.startswith(f"{STUDY}: record {records[0].name} does not validate (") and err.count("\n") == 1, err
         assert "; case dirichlet/N=2/L=03/" in err and err.endswith(" runs again\n")
