@@ -314,23 +314,23 @@ def execute_case(study, case: Case, study_seed: int) -> CaseRecord:
 
 
 # ===================================================================================== records
-#: Every field of a record and the JSON types it may hold (a bool is not a number here).
+#: Every field of a record: the Python types its JSON value may parse to, and what that is in words.
 _FIELDS = {
-    "format": (int,),
-    "study": (str,),
-    "grid": (str,),
-    "grid_sha256": (str,),
-    "key": (str,),
-    "seed": (int,),
-    "version": (str,),
-    "columns": (list,),
-    "status": (str,),
-    "rows": (list,),
-    "error": (str, type(None)),
-    "seconds": (int, float),
-    "checksum": (str,),
+    "format": ((int,), "an integer"),
+    "study": ((str,), "a string"),
+    "grid": ((str,), "a string"),
+    "grid_sha256": ((str,), "a string"),
+    "key": ((str,), "a string"),
+    "seed": ((int,), "an integer"),
+    "version": ((str,), "a string"),
+    "columns": ((list,), "an array"),
+    "status": ((str,), "a string"),
+    "rows": ((list,), "an array"),
+    "error": ((str, type(None)), "a string or null"),
+    "seconds": ((int, float), "a number"),
+    "checksum": ((str,), "a string"),
 }
-_JSON_TYPE = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number"}
+_JSON_TYPE = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a float"}
 
 
 def _json_type(value) -> str:
@@ -422,12 +422,12 @@ def validate_record(obj) -> str | None:
     """
     if not isinstance(obj, dict):
         return f"the record is {_json_type(obj)}, not an object"
-    for name, types in _FIELDS.items():
+    for name, (types, expected) in _FIELDS.items():
         if name not in obj:
             return f"no field `{name}`"
         value = obj[name]
         if isinstance(value, bool) or not isinstance(value, types):
-            return f"field `{name}` is {_json_type(value)}"
+            return f"field `{name}` is {_json_type(value)}, not {expected}"
     extra = sorted(set(obj) - set(_FIELDS))
     if extra:
         return f"unknown field {_shown(extra[0])}"
