@@ -1,16 +1,18 @@
 """``ctmc-lab study NAME``: run a grid of exact cases on Dask, store each case as it finishes, draw the figure.
 
-``--workers N`` starts a local Dask cluster (N processes, one thread each) in this process;
-``--scheduler ADDRESS`` sends the same cases to an existing cluster instead (e.g. one started by
-dask-jobqueue on SLURM). The table does not depend on either: each case is seeded by its key.
+``--workers N`` starts a local Dask cluster (N processes, one thread each) in this process, at
+most one per available core unless ``--force-workers``; ``--scheduler ADDRESS`` sends the same
+cases to an existing cluster instead (e.g. one started by dask-jobqueue on SLURM), after a probe
+of at most ``--scheduler-timeout`` seconds. The table does not depend on either: each case is
+seeded by its key. ``--resume`` reuses only the records that validate (``ctmc_lab.studies.engine``).
+
+Only the standard library is imported here; NumPy, Dask and the studies load inside ``run``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-
-from ctmc_lab.cli._common import eprint
 
 __all__ = ["DEFAULT_BUDGET", "add_parser", "run"]
 
@@ -19,7 +21,7 @@ DEFAULT_BUDGET = 1800.0
 
 
 def add_parser(sub) -> None:
-    from ctmc_lab.studies.engine import GRIDS, STUDIES
+    from ctmc_lab.studies.engine import GRIDS, SCHEDULER_TIMEOUT, STUDIES
 
     p = sub.add_parser(
         "study",
@@ -31,13 +33,29 @@ def add_parser(sub) -> None:
     )
     p.add_argument("name", metavar="NAME", help="the study: " + ", ".join(STUDIES))
     p.add_argument("--grid", default="small", help=f"grid size: {' or '.join(GRIDS)} (default: small)")
-    p.add_argument("--workers", default="1", metavar="N", help="local Dask worker processes (default: 1, in process)")
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        help="local Dask worker processes, at most one per available core (default: 1, in process)",
+    )
+    p.add_argument(
+        "--force-workers",
+        action="store_true",
+        help="start N workers even when this machine has fewer cores (otherwise N is capped, with a note)",
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing Dask scheduler (tcp://host:8786)")
+    p.add_argument(
+        "--scheduler-timeout",
+        default=str(SCHEDULER_TIMEOUT),
+        metavar="SECONDS",
+        help=f"seconds allowed to reach the scheduler and read its greeting (default: {SCHEDULER_TIMEOUT:g})",
+    )
     p.add_argument("--out", default="studies", metavar="DIR", help="output directory (default: ./studies)")
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue a run in OUT: skip the cases already done, run failed ones again",
+        help="continue a run in OUT: reuse the case records that validate, run the others (failed, "
+        "corrupt, of another version) again; records of another --grid or --seed are refused",
     )
     p.add_argument(
         "--seed", default="0", metavar="INT", help="study seed; each case's seed derives from it and its key"
@@ -58,7 +76,8 @@ def _number(text: str, name: str, kind):
     try:
         return kind(text)
     except ValueError:
-        raise ValueError(f"`{name}` must be a number (got {text!r})") from None
+        rule = "an integer" if kind is int else "a number"
+        raise ValueError(f"`{name}` must be {rule} (got {text!r})") from None
 
 
 def draw_study_figure(name: str, table_path: str, out_dir: str) -> list[str]:
@@ -76,10 +95,16 @@ def draw_study_figure(name: str, table_path: str, out_dir: str) -> list[str]:
 
 def run(args) -> int:
     from ctmc_lab._validation import positive_int
+    from ctmc_lab.io import eprint
     from ctmc_lab.studies.engine import run_study, study_module
 
     study_module(args.name)  # an unknown name is refused before anything else
-    workers = positive_int(_number(args.workers, "--workers", int), "--workers")
+    if args.workers is not None and args.scheduler is not None:
+        raise ValueError("`--workers` starts a local cluster; with `--scheduler` the cluster has its own workers")
+    workers = positive_int(_number(args.workers or "1", "--workers", int), "--workers")
+    timeout = _number(args.scheduler_timeout, "--scheduler-timeout", float)
+    if not 0 < timeout < float("inf"):
+        raise ValueError(f"`--scheduler-timeout` must be a positive number of seconds (got {args.scheduler_timeout})")
     seed = _number(args.seed, "--seed", int)
     if seed < 0:
         raise ValueError(f"`--seed` must be non-negative (got {seed})")
@@ -93,12 +118,15 @@ def run(args) -> int:
         out_dir=args.out,
         grid=args.grid,
         workers=workers,
+        force_workers=args.force_workers,
         scheduler=args.scheduler,
+        scheduler_timeout=timeout,
         resume=args.resume,
         seed=seed,
         budget=budget,
         only=args.only,
         progress=None if args.quiet else sys.stderr,
+        notes=sys.stderr,
     )
     print(res.summary)
     print(f"table: {res.table_path} ({res.n_cases} cases, {res.n_run} run now, {res.n_failed} failed)")
