@@ -15,6 +15,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "_ext"))
 
 import types  # noqa: E402
 
@@ -39,6 +40,7 @@ extensions = [
     "numpydoc",
     "myst_nb",
     "sphinxarg.ext",
+    "html_anchors",  # docs/_ext: every local link of the HTML build must reach its page and anchor
 ]
 
 # ---------------------------------------------------------------- sources
@@ -74,6 +76,11 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
+# A "[source]" link goes to the module that documents the object, not to the module its
+# ``__module__`` names: a function documented on two pages (re-exported in a module's
+# ``__all__``, or wrapped with ``functools.wraps``) would otherwise get "[docs]" links back from
+# the defining module's source whose anchors name the other page's module, and exist nowhere.
+viewcode_follow_imported_members = False
 
 # matplotlib is referred to by name only: no inventory is available offline.
 nitpick_ignore_regex = [(r"py:.*", r"matplotlib\..*")]
@@ -107,6 +114,10 @@ html_sidebars = {
         "json_schemas",
         "gallery",
         "performance",
+        "workloads",
+        "verify",
+        "commands",
+        "audit",
         "citing",
         "contributing",
     )
