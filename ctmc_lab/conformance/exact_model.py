@@ -52,10 +52,10 @@ def round_bfloat16(values) -> np.ndarray:
     >>> float(round_bfloat16(np.float32(1.0 + 3 * 2**-9)))
     1.0078125
     """
-    a = np.ascontiguousarray(values, dtype=np.float32)
-    bits = a.view(np.uint32).astype(np.uint64)
+    a = np.asarray(values, dtype=np.float32)
+    bits = np.ascontiguousarray(a.reshape(-1)).view(np.uint32).astype(np.uint64)
     rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    out = rounded.astype(np.uint32).view(np.float32)
+    out = rounded.astype(np.uint32).view(np.float32).reshape(a.shape)
     return np.where(np.isfinite(a), out, a)
 
 

@@ -39,9 +39,19 @@ from ctmc_lab.conformance import contracts as _c
 from ctmc_lab.conformance.calllog import ModelCallError
 from ctmc_lab.conformance.masklaw import detect, law_tests
 from ctmc_lab.conformance.references import ExactMoments, as_reference, llada_rule, truncated_lambda
-from ctmc_lab.io import dumps, write_json
+from ctmc_lab.io import write_json
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_RUNS", "Verdict", "ConformanceReport", "check", "holm", "hill_tail_index"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_RUNS",
+    "Verdict",
+    "ConformanceReport",
+    "check",
+    "holm",
+    "adjust",
+    "hill_tail_index",
+    "format_report",
+]
 
 #: The default level: a contract fails when its Holm-corrected p-value is below it.
 DEFAULT_ALPHA = 1e-6
@@ -96,6 +106,7 @@ class ConformanceReport:
 
     case: dict
     targets: dict
+    target_values: dict
     target_mp: str | None
     n_runs: int
     seed: int
@@ -133,6 +144,7 @@ class ConformanceReport:
         record = {
             "case": self.case,
             "targets": self.targets,
+            "target_values": self.target_values,
             "target_mp": self.target_mp,
             "n_runs": self.n_runs,
             "seed": self.seed,
@@ -185,6 +197,16 @@ def holm(p_values) -> np.ndarray:
     out = np.empty(m)
     out[order] = adjusted
     return out
+
+
+def adjust(reports, alpha: float) -> None:
+    """Holm-correct the contracts of several reports together (a sweep, several cases), in place."""
+    flat = [(i, j) for i, r in enumerate(reports) for j in range(len(r.verdicts))]
+    adjusted = holm([reports[i].verdicts[j].p_value for i, j in flat]) if flat else []
+    for (i, j), p_h in zip(flat, adjusted):
+        v = reports[i].verdicts[j]
+        passed = reports[i].failure is None and bool(p_h >= alpha)
+        reports[i].verdicts[j] = Verdict(v.contract, passed, v.p_value, float(p_h), v.statistic, v.detail, v.nearest)
 
 
 def hill_tail_index(values, k: int | None = None) -> tuple[float, float]:
@@ -491,10 +513,8 @@ def _report(values, failure, case, relations, reference, logs, model, n_runs, se
     exact = ExactMoments(float("nan"), None)
     if reference is not None:
         exact = reference.moments(case)
-    z_target = {}
-    for r in relations:
-        if getattr(r, "target", None) is not None and n and se > 0:
-            z_target[r.target.name] = (mean - r.target(case)) / se
+    target_values = {r.target.name: r.target(case) for r in relations if getattr(r, "target", None) is not None}
+    z_target = {k: (mean - v) / se if n > 1 and se > 0 else None for k, v in target_values.items()}
     z_exact = variance_ratio = variance_z = None
     if reference is not None and n:
         ev = exact.variance
@@ -548,6 +568,7 @@ def _report(values, failure, case, relations, reference, logs, model, n_runs, se
     return ConformanceReport(
         case=case.describe(),
         targets=targets,
+        target_values=target_values,
         target_mp=target_mp,
         n_runs=n_runs,
         seed=seed,
@@ -668,7 +689,3 @@ def format_report(r: ConformanceReport) -> str:
             lines.append(f"        nearest that holds: {v.nearest}")
     return "\n".join(lines)
 
-
-def report_json(report: ConformanceReport) -> str:
-    """The report's JSON text (as ``to_json`` writes it)."""
-    return dumps(report.to_json())
