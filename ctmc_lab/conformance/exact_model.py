@@ -38,6 +38,8 @@ PRECISIONS = ("float64", "float32", "bfloat16")
 IMPOSSIBLE_POLICIES = ("uniform", "nan", "raise")
 #: Largest output of one call (B × L × V values), in bytes: a larger one is refused with its size.
 DEFAULT_MAX_BYTES = 1 << 30
+#: Memory for the exact rows already computed (c* of each distinct source row, float64).
+CACHE_BYTES = 64 << 20
 
 
 def round_bfloat16(values) -> np.ndarray:
@@ -225,6 +227,7 @@ class ExactModel:
         self._is_prompt = np.zeros(L, dtype=bool)
         self._is_prompt[list(case.prompt)] = True
         self.log = CallLog()
+        self._cache: dict[bytes, np.ndarray] = {}
 
     # ------------------------------------------------------------------------------ layout
     def encode_row(self, x_source) -> np.ndarray:
@@ -305,7 +308,7 @@ class ExactModel:
         live = np.flatnonzero(~impossible)
         if live.size:
             uniq, inverse = np.unique(src[live], axis=0, return_inverse=True)
-            out = np.asarray(self.denoiser(uniq), dtype=float)[inverse.ravel()]
+            out = self._denoise(uniq)[inverse.ravel()]
             masked = src[live] == N
             with np.errstate(invalid="ignore"):
                 dead = np.any(masked & ~np.isfinite(np.logaddexp.reduce(out, axis=-1)), axis=1)
@@ -323,6 +326,24 @@ class ExactModel:
             if self.on_impossible == "nan":
                 log_c[impossible] = np.nan
         return log_c, src, impossible, on_case
+
+    def _denoise(self, rows: np.ndarray) -> np.ndarray:
+        """c* of distinct source rows, each computed once per model (evaluators repeat masks:
+        an answer of n tokens has 2**n of them), within a cache of ``CACHE_BYTES``."""
+        keys = [r.tobytes() for r in rows]
+        todo = [i for i, k in enumerate(keys) if k not in self._cache]
+        if todo:
+            fresh = np.asarray(self.denoiser(rows[todo]), dtype=float)
+            if fresh.shape != (len(todo), self.case.length, self.case.n_tokens):
+                raise ValueError(f"the denoiser returned shape {fresh.shape} for {len(todo)} rows")
+            room = CACHE_BYTES // max(fresh[0].nbytes, 1)
+            if len(self._cache) + len(todo) > room:
+                self._cache.clear()
+            for i, value in zip(todo, fresh):
+                self._cache[keys[i]] = value
+            if len(todo) == len(keys):
+                return fresh
+        return np.stack([self._cache[k] for k in keys])
 
     def _loss(self, log_c, src, on_case) -> np.ndarray:
         """A(M) of each row: Σ over masked answer positions of -log c*(row) at the case's token."""
