@@ -120,6 +120,22 @@ def _reference(spec):
         ) from None
 
 
+def _torch_threads(args) -> None:
+    """torch's intra-op threads follow ``--threads`` as BLAS's do (default 1): the exact model's
+    calls are small, and idle torch threads spin against the evaluator on a busy machine."""
+    from ctmc_lab.cli import thread_limit
+
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(
+            "`--backend torch` needs torch: pip install 'ctmc-lab[conformance]', or pass `--backend numpy`"
+        ) from None
+    n = thread_limit(args)
+    if n:
+        torch.set_num_threads(n)
+
+
 def _options(args) -> dict:
     opts = {
         "mask_id": args.mask_id,
@@ -154,6 +170,8 @@ def run(args) -> int:
         raise ValueError(f"`--alpha` must lie in (0, 1) (got {args.alpha})")
     if not args.timeout > 0:
         raise ValueError(f"`--timeout` must be positive (got {args.timeout})")
+    if args.backend == "torch":
+        _torch_threads(args)
     specs = args.case or ["mk4:4"]
     contract = [parse_contract(c) for c in (args.contract or ["unbiased:cond_nll"])]
     reference = _reference(args.reference)
