@@ -33,8 +33,7 @@ def add_parser(sub) -> None:
         "--case",
         action="append",
         metavar="SPEC",
-        help="dna128:I, dna128-like:SEED:I, mk4:N[:I], mk1:N[:I], eos:N[:I], file:PATH[@I] "
-        "(repeatable; default mk4:4)",
+        help="dna128:I, dna128-like:SEED:I, mk4:N[:I], mk1:N[:I], eos:N[:I], file:PATH[@I] (repeatable; default mk4:4)",
     )
     p.add_argument(
         "--contract",
@@ -44,7 +43,9 @@ def add_parser(sub) -> None:
         "finite_variance, mask_law:ESTIMATOR|llada:B|lambda[:EPS]; TARGET is nll, joint_nll, cond_nll, "
         "cond_nll_rest or per_token_<target> (repeatable; default unbiased:cond_nll)",
     )
-    p.add_argument("--adapter", choices=["hf", "raw", "backbone", "score"], default="hf", help="call shape (default hf)")
+    p.add_argument(
+        "--adapter", choices=["hf", "raw", "backbone", "score"], default="hf", help="call shape (default hf)"
+    )
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch", help="array type (default torch)")
     p.add_argument("--reference", metavar="SPEC", help="exact twin: llada:B[:MC_NUM][:fixed] or ESTIMATOR:N_SAMPLES")
     p.add_argument("--mask-id", type=int, metavar="ID", help="the mask token's id (default N)")
@@ -55,7 +56,12 @@ def add_parser(sub) -> None:
     p.add_argument("--pad-id", type=int, metavar="ID", help="the filler that pads rows to --row-length")
     p.add_argument("--row-length", type=int, metavar="L", help="the row length the evaluator uses")
     p.add_argument("--shift", action="store_true", help="logit at position i predicts token i+1 (Dream)")
-    p.add_argument("--dtype", choices=["float64", "float32", "bfloat16"], default="float64", help="precision of the returned values (default float64)")
+    p.add_argument(
+        "--dtype",
+        choices=["float64", "float32", "bfloat16"],
+        default="float64",
+        help="precision of the returned values (default float64)",
+    )
     p.add_argument("--on-impossible", choices=["uniform", "nan", "raise"], default="uniform")
     p.add_argument("--runs", type=int, default=200, metavar="N", help="runs per case (default 200)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="root seed (default 0)")
@@ -209,7 +215,9 @@ def run(args) -> int:
     else:
         failed = sum(not v.passed for r in reports for v in r.verdicts)
         verdict = "PASS" if passed else f"FAIL ({failed} of {n_contracts} contracts)"
-        print(f"conform: {verdict} — {n_contracts} contracts on {len(reports)} case(s), Holm-corrected at α = {args.alpha:g}")
+        print(
+            f"conform: {verdict} — {n_contracts} contracts on {len(reports)} case(s), Holm-corrected at α = {args.alpha:g}"
+        )
     if args.json:
         write_json(
             args.json,

@@ -46,7 +46,10 @@ def torch_available() -> bool:
     """Whether torch can be imported (checked without importing it)."""
     import importlib.util
 
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as none
+        return False
 
 
 class _NumpyBackend:

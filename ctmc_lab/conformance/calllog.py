@@ -165,4 +165,3 @@ class CallLog:
                 values = np.where(sizes > 0, f[sizes] * loss, 0.0)
             out[run] = float(scale * values.mean()) if values.size else float("nan")
         return out
-

@@ -306,9 +306,7 @@ def markov_pair(answer_length: int, *, index: int = 0, prompt_length: int = 16, 
     g = np.random.default_rng(np.random.SeedSequence([int(seed), n]).spawn(index + 1)[index])
     prompt, answer = sample_pair(chain, prompt_length=P, response_length=n, rng=g)
     tag = "mk4" if chain.name == "markov4" else chain.name
-    return Case(
-        f"{tag}:{n}:{index}", chain, np.concatenate([prompt, answer]), tuple(range(P)), tuple(range(P, P + n))
-    )
+    return Case(f"{tag}:{n}:{index}", chain, np.concatenate([prompt, answer]), tuple(range(P)), tuple(range(P, P + n)))
 
 
 def markov1_pair(answer_length: int, *, index: int = 0, seed: int = 0) -> Case:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctmc_lab.conformance.calllog import CallLog, ModelCallError
+from ctmc_lab.conformance.calllog import CallLog
 
 __all__ = ["PRECISIONS", "IMPOSSIBLE_POLICIES", "ExactModel", "CaseView", "round_bfloat16", "DEFAULT_MAX_BYTES"]
 
@@ -234,7 +234,9 @@ class ExactModel:
         """A clean source row ``(L,)`` (or ``(B, L)``) as the model's row of ids, fillers included."""
         x = np.asarray(x_source, dtype=np.int64)
         out = np.empty(x.shape[:-1] + (self.row_length,), dtype=np.int64)
-        out[..., self.source_slots] = np.where(x == self.case.n_tokens, self.mask_id, self.token_map[np.minimum(x, self.case.n_tokens - 1)])
+        out[..., self.source_slots] = np.where(
+            x == self.case.n_tokens, self.mask_id, self.token_map[np.minimum(x, self.case.n_tokens - 1)]
+        )
         out[..., self.filler_slots] = self.filler_ids
         return out
 

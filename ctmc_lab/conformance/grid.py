@@ -143,4 +143,3 @@ def sweep(
             passed=report.passed,
         )
     return SweepTable(keys, rows, reports)
-

@@ -59,6 +59,11 @@ DEFAULT_ALPHA = 1e-6
 DEFAULT_RUNS = 200
 #: Default tolerance of :class:`~ctmc_lab.conformance.contracts.Exact`, relative, per precision.
 EXACT_TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "bfloat16": 2e-2}
+#: Rounding slack of every mean test, relative to max(1, |target|), per precision of the model's
+#: values: a mean within it of the target is not evidence of bias (an evaluator of zero variance,
+#: an answer of one token, has a standard error of rounding noise only). bfloat16 keeps 8
+#: significant bits, so one log-probability is off by up to 2^-9 of itself.
+ROUNDING_SLACK = {"float64": 1e-12, "float32": 1e-6, "bfloat16": 4e-3}
 
 
 @dataclass(frozen=True)
@@ -228,8 +233,9 @@ def hill_tail_index(values, k: int | None = None) -> tuple[float, float]:
 
 
 def _versions() -> dict:
-    import ctmc_lab
     import scipy
+
+    import ctmc_lab
 
     out = {"ctmc_lab": ctmc_lab.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
     out["python"] = platform.python_version()
@@ -315,17 +321,21 @@ def _mean_test(relation, case, mean, se, n, values, precision):
         worst = float(np.max(np.abs(values - t)))
         return (1.0 if worst <= tol else 0.0), worst, f"max |output - {t:.6g}| = {worst:.3g} (tolerance {tol:.2g})"
     centre = t + (relation.bias if isinstance(relation, _c.Biased) else 0.0)
-    tol = getattr(relation, "tol", 0.0) or 0.0
+    slack = ROUNDING_SLACK[precision] * max(1.0, abs(centre))
+    tol = (getattr(relation, "tol", 0.0) or 0.0) + slack
     diff = mean - centre
-    if se == 0:
-        ok = abs(diff) <= tol + 1e-12 * max(1.0, abs(centre))
-        return (1.0 if ok else 0.0), None, f"zero sample variance; mean - {centre:.6g} = {diff:.3g}"
     if isinstance(relation, _c.UpperBound):
-        z = diff / se
-        return _t_p(z, n - 1, side="below"), z, f"mean - target = {diff:+.4g} ({z:+.2f} se)"
-    z = max(0.0, abs(diff) - tol) / se
+        z = min(0.0, diff + slack) / se if se > 0 else (0.0 if diff + slack >= 0 else -np.inf)
+        return _t_p(z, n - 1, side="below"), z, f"mean - target = {diff:+.4g} ({_se_text(diff, se)})"
+    excess = max(0.0, abs(diff) - tol)
+    if se == 0:
+        return (1.0 if excess == 0 else 0.0), None, f"zero sample variance; mean - {centre:.6g} = {diff:.3g}"
     where = f"target {t:.6g}" + (f" + bias {relation.bias:+.4g}" if isinstance(relation, _c.Biased) else "")
-    return _t_p(z, n - 1), diff / se, f"mean - ({where}) = {diff:+.4g} ({diff / se:+.2f} se)"
+    return _t_p(excess / se, n - 1), diff / se, f"mean - ({where}) = {diff:+.4g} ({_se_text(diff, se)})"
+
+
+def _se_text(diff, se) -> str:
+    return f"{diff / se:+.2f} se" if se > 0 else "zero variance"
 
 
 def _candidates(case, relation, reference):
@@ -366,7 +376,7 @@ def _candidates(case, relation, reference):
     return out
 
 
-def _nearest(case, relation, reference, mean, se, n, alpha, failing_label):
+def _nearest(case, relation, reference, mean, se, n, alpha, failing_label, precision):
     """The listed contract whose exact mean is closest to the sample mean, if one holds."""
     if se == 0:
         return None
@@ -374,8 +384,9 @@ def _nearest(case, relation, reference, mean, se, n, alpha, failing_label):
     for label, value in _candidates(case, relation, reference):
         if not np.isfinite(value) or label.endswith(failing_label.replace("unbiased for ", "")):
             continue
-        z = (mean - value) / se
-        if _t_p(z, n - 1) >= alpha and (best is None or abs(z) < abs(best[1])):
+        excess = max(0.0, abs(mean - value) - ROUNDING_SLACK[precision] * max(1.0, abs(value)))
+        z = excess / se
+        if _t_p(z, n - 1) >= alpha and (best is None or z < best[1]):
             best = (label, z)
     if best is None:
         return None
@@ -556,14 +567,14 @@ def _report(values, failure, case, relations, reference, logs, model, n_runs, se
     for r in relations:
         raw.append(_verdict(r, case, vals, mean, se, n, model_precision, exact, reference, mask, plugin, tail_p, tail))
     if reference is not None and n:
-        raw.append(_reference_verdict(reference, exact, mean, se, z_exact, n))
+        raw.append(_reference_verdict(reference, exact, mean, se, n, model_precision))
     adjusted = holm([p for _, p, *_ in raw]) if raw else []
     verdicts = []
     for (label, p, stat, detail, relation), p_h in zip(raw, adjusted):
         passed = failure is None and bool(p_h >= alpha)
         nearest = None
         if not passed and failure is None and isinstance(relation, _c._Relation) and n:
-            nearest = _nearest(case, relation, reference, mean, se, n, alpha, label)
+            nearest = _nearest(case, relation, reference, mean, se, n, alpha, label, model_precision)
         verdicts.append(Verdict(label, passed, float(p), float(p_h), stat, failure or detail, nearest))
     return ConformanceReport(
         case=case.describe(),
@@ -625,13 +636,18 @@ def _verdict(r, case, vals, mean, se, n, precision, exact, reference, mask, plug
     return (r.label, p, stat, detail, r)
 
 
-def _reference_verdict(reference, exact, mean, se, z_exact, n):
+def _reference_verdict(reference, exact, mean, se, n, precision):
+    """Mean against the reference's exact mean, with its exact standard error when finite."""
     label = f"matches {reference.name}"
-    if z_exact is None:
-        ok = se == 0 and abs(mean - exact.mean) <= 1e-9 * max(1.0, abs(exact.mean))
-        return (label, 1.0 if ok else 0.0, None, f"mean {mean:.6g}, exact {exact.mean:.6g}", None)
-    p = float(min(1.0, 2.0 * stats.norm.sf(abs(z_exact))))
-    return (label, p, z_exact, f"mean - exact mean {exact.mean:.6g} = {mean - exact.mean:+.4g} ({z_exact:+.2f} se)", None)
+    ev = exact.variance
+    exact_se = math.sqrt(ev / n) if ev is not None and np.isfinite(ev) and ev > 0 else se
+    diff = mean - exact.mean
+    excess = max(0.0, abs(diff) - ROUNDING_SLACK[precision] * max(1.0, abs(exact.mean)))
+    if not exact_se > 0:
+        return (label, 1.0 if excess == 0 else 0.0, None, f"zero variance; mean - exact mean = {diff:.3g}", None)
+    p = float(min(1.0, 2.0 * stats.norm.sf(excess / exact_se)))
+    detail = f"mean - exact mean {exact.mean:.6g} = {diff:+.4g} ({diff / exact_se:+.2f} exact se)"
+    return (label, p, diff / exact_se, detail, None)
 
 
 # ===================================================================================== printing
@@ -649,18 +665,23 @@ def format_report(r: ConformanceReport) -> str:
     if r.failure:
         lines.append(f"  FAILED TO RUN: {r.failure}")
     lines.append(
-        "  targets: " + ", ".join(f"{k} {_num(v)}" for k, v in r.targets.items())
+        "  targets: "
+        + ", ".join(f"{k} {_num(v)}" for k, v in r.targets.items())
         + (f"; mpmath {r.target_mp[:22]}" if r.target_mp else "")
     )
     if r.values.size:
-        lines.append(f"  outputs: mean {_num(r.mc_mean)} ± {_num(r.mc_se, 3)} (se), variance {_num(r.sample_variance, 4)}")
+        lines.append(
+            f"  outputs: mean {_num(r.mc_mean)} ± {_num(r.mc_se, 3)} (se), variance {_num(r.sample_variance, 4)}"
+        )
         if r.reference:
             lines.append(
                 f"  reference {r.reference}: exact mean {_num(r.exact_mean)}, variance {_num(r.exact_variance, 4)}"
                 f"; z {_num(r.z_exact, 3)}; variance ratio {_num(r.variance_ratio, 3)}"
             )
         tail = f"tail index {_num(r.tail_index, 3)}" + (" (heavy tail)" if r.heavy_tail else "")
-        lines.append(f"  {tail}; variance by runs {', '.join(f'{k}: {_num(v, 3)}' for k, v in r.variance_by_runs.items())}")
+        lines.append(
+            f"  {tail}; variance by runs {', '.join(f'{k}: {_num(v, 3)}' for k, v in r.variance_by_runs.items())}"
+        )
     if r.calls:
         c = r.calls
         lines.append(
@@ -688,4 +709,3 @@ def format_report(r: ConformanceReport) -> str:
         if v.nearest:
             lines.append(f"        nearest that holds: {v.nearest}")
     return "\n".join(lines)
-

@@ -9,5 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 
+
+def _has_torch() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as none
+        return False
+
+
 #: Read by pytest when it registers this module (``pytest_plugins`` of a plugin module).
-pytest_plugins = ["ctmc_lab.conformance.pytest_plugin"] if importlib.util.find_spec("torch") is not None else []
+pytest_plugins = ["ctmc_lab.conformance.pytest_plugin"] if _has_torch() else []

@@ -82,7 +82,9 @@ class _Estimator:
         spec = get_estimator(self.estimator_name)
         if spec.stratified:
             b = self.batch_size
-            mean, per_draw = (stratified_k_dce_moments if spec.family == "mask" else stratified_lambda_dce_moments)(A, b)
+            mean, per_draw = (stratified_k_dce_moments if spec.family == "mask" else stratified_lambda_dce_moments)(
+                A, b
+            )
             return ExactMoments(float(mean), float(per_draw) / self.n_samples)
         m = estimator_moments(A, self.estimator_name)
         return ExactMoments(m.mean, m.variance / self.n_samples)
@@ -196,4 +198,3 @@ def as_reference(obj):
     if isinstance(obj, str):
         return estimator(obj, n_samples=1)
     raise ValueError(f"`reference` must have `name` and `moments(case)` (got {type(obj).__name__})")
-

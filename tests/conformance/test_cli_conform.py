@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -69,13 +70,27 @@ def _conform(user_file, name, *extra):
 def test_an_unbiased_evaluator_passes_and_writes_json(user_file, tmp_path):
     out = tmp_path / "r.json"
     status, stdout, stderr = _conform(
-        user_file, "kdce", "--runs", "60", "--contract", "unbiased:cond_nll", "--contract", "mask_law:k_dce",
-        "--reference", "k_dce:16", "--json", out,
+        user_file,
+        "kdce",
+        "--runs",
+        "60",
+        "--contract",
+        "unbiased:cond_nll",
+        "--contract",
+        "mask_law:k_dce",
+        "--reference",
+        "k_dce:16",
+        "--json",
+        out,
     )
     assert status == 0, stdout + stderr
     assert "PASS  unbiased for cond_nll" in stdout and stdout.strip().splitlines()[-1].startswith("conform: PASS")
     record = json.loads(out.read_text())
-    assert record["passed"] and record["reports"][0]["n_runs"] == 60 and record["reports"][0]["reference"] == "k_dce(n_samples=16)"
+    assert (
+        record["passed"]
+        and record["reports"][0]["n_runs"] == 60
+        and record["reports"][0]["reference"] == "k_dce(n_samples=16)"
+    )
     assert len(record["reports"][0]["verdicts"]) == 3
 
 
@@ -150,8 +165,24 @@ def test_a_torch_adapter_with_a_remapped_vocabulary():
         path = Path(d) / "tev.py"
         path.write_text(code)
         status, stdout, _ = run_main(
-            "conform", f"{path}:ar", "--case", "mk4:3", "--contract", "exact:cond_nll:1e-6", "--runs", "2",
-            "--token-map", "10,11,12,13", "--mask-id", "3", "--vocab-size", "20", "--bos-id", "1", "--dtype", "float32",
+            "conform",
+            f"{path}:ar",
+            "--case",
+            "mk4:3",
+            "--contract",
+            "exact:cond_nll:1e-6",
+            "--runs",
+            "2",
+            "--token-map",
+            "10,11,12,13",
+            "--mask-id",
+            "3",
+            "--vocab-size",
+            "20",
+            "--bos-id",
+            "1",
+            "--dtype",
+            "float32",
         )
     assert status == 0, stdout
     assert "PASS  exact for cond_nll" in stdout
@@ -171,5 +202,46 @@ def test_module_name_from_the_current_directory(tmp_path, monkeypatch):
     (tmp_path / "cwd_eval_mod.py").write_text(EVALUATORS)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
-    status, stdout, _ = run_main("conform", "cwd_eval_mod:kdce", "--backend", "numpy", "--case", "dna128:0", "--runs", "20")
+    status, stdout, _ = run_main(
+        "conform", "cwd_eval_mod:kdce", "--backend", "numpy", "--case", "dna128:0", "--runs", "20"
+    )
     assert status == 0, stdout
+
+
+def test_every_json_field_is_documented(user_file, tmp_path):
+    out = tmp_path / "r.json"
+    status, _, _ = _conform(
+        user_file,
+        "kdce",
+        "--runs",
+        "30",
+        "--contract",
+        "unbiased:per_token_cond_nll:10",
+        "--contract",
+        "mask_law:k_dce",
+        "--reference",
+        "k_dce:16",
+        "--mpmath",
+        "--json",
+        out,
+    )
+    assert status == 0
+    schemas = (Path(__file__).resolve().parents[2] / "docs" / "json_schemas.md").read_text(encoding="utf-8")
+    section = schemas[schemas.index("## `ctmc-lab conform --json PATH`") :].split("\n## ")[0]
+
+    def keys(obj, found):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if not k.isdigit():  # variance_by_runs is keyed by run counts
+                    found.add(k)
+                if k not in ("targets", "target_values", "z_target"):  # keyed by target names
+                    keys(v, found)
+        elif isinstance(obj, list):
+            for v in obj:
+                keys(v, found)
+        return found
+
+    missing = sorted(
+        k for k in keys(json.loads(out.read_text()), set()) if f'"{k}"' not in section and f"`{k}`" not in section
+    )
+    assert not missing

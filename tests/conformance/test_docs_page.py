@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "user_guide" / "conformance.md"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -62,7 +60,9 @@ def test_every_block_runs(tmp_path, monkeypatch):
             if any(Path(word.split(":")[0]).name in torch_files for word in command) and not HAS_TORCH:
                 continue
             runner = {"ctmc-lab": [sys.executable, "-m", "ctmc_lab.cli"], "pytest": [sys.executable, "-m", "pytest"]}
-            out = subprocess.run(runner[command[0]] + command[1:], capture_output=True, text=True, env=env, cwd=tmp_path)
+            out = subprocess.run(
+                runner[command[0]] + command[1:], capture_output=True, text=True, env=env, cwd=tmp_path
+            )
             assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
             assert "Traceback" not in out.stderr
             ran += 1

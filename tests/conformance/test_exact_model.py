@@ -63,7 +63,9 @@ def test_log_probs_equal_the_optimal_denoiser_after_map_fillers_and_shift(d128):
                 assert row[tmap[src[b, i]]] == 0.0 and np.isneginf(np.delete(row, tmap[src[b, i]])).all()
         for slot, filler in ((0, 0), (9, 1), (10, 11), (11, 11)):
             assert out[b, slot, filler] == 0.0 and np.isneginf(np.delete(out[b, slot], filler)).all()
-    shifted = ExactModel(d128, token_map=tmap, mask_id=2, vocab_size=12, bos_id=0, eos_id=1, pad_id=11, row_length=12, shift=True)
+    shifted = ExactModel(
+        d128, token_map=tmap, mask_id=2, vocab_size=12, bos_id=0, eos_id=1, pad_id=11, row_length=12, shift=True
+    )
     np.testing.assert_array_equal(shifted.log_probs(ids)[:, :-1], out[:, 1:])
     assert np.all(np.isfinite(model.log.calls[0].loss))
 
@@ -211,7 +213,9 @@ def test_torch_adapters_return_tensors_of_the_models_dtype():
     torch = pytest.importorskip("torch")
     case = cases.markov_pair(3)
     for precision, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float64", torch.float64)):
-        model = make_adapter(case, "hf", precision=precision, mask_id=126336, vocab_size=126464, token_map=[65, 84, 71, 67])
+        model = make_adapter(
+            case, "hf", precision=precision, mask_id=126336, vocab_size=126464, token_map=[65, 84, 71, 67]
+        )
         view = model.view()
         assert isinstance(view.prompt, torch.Tensor) and view.answer.dtype == torch.int64
         row = view.input_ids.clone()[None]

@@ -51,7 +51,9 @@ def test_a_planted_offset_fails_only_its_cells():
     def factory(case, offset):
         return lambda s: case.cond_nll + offset
 
-    table = sweep(factory, [cases.dna128(0), cases.dna128(1)], {"offset": [0.0, 1e-3]}, contract="exact:cond_nll", n_runs=2)
+    table = sweep(
+        factory, [cases.dna128(0), cases.dna128(1)], {"offset": [0.0, 1e-3]}, contract="exact:cond_nll", n_runs=2
+    )
     assert [r["passed"] for r in table.rows] == [True, True, False, False]
     assert table.to_json()["rows"][2]["bias"] == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="must be a list"):

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ctmc_lab.conformance import cases, contracts as C, masklaw, references as R
+from ctmc_lab.conformance import cases, masklaw
+from ctmc_lab.conformance import contracts as C
+from ctmc_lab.conformance import references as R
 from ctmc_lab.conformance.adapters import make_adapter
 from ctmc_lab.conformance.oracle import check, hill_tail_index, holm
 from ctmc_lab.sources.denoisers import TemperedDenoiser
@@ -61,7 +63,10 @@ def test_false_alarms_stay_below_alpha_over_many_seeds(d128):
 def test_constant_offset_is_caught_and_its_bias_named(d128):
     case, model, view = d128
     report = check(
-        lambda s: E.k_dce(model, view, s, mc=64, offset=0.25), case, ["unbiased:cond_nll", "biased:cond_nll:0.25"], n_runs=400
+        lambda s: E.k_dce(model, view, s, mc=64, offset=0.25),
+        case,
+        ["unbiased:cond_nll", "biased:cond_nll:0.25"],
+        n_runs=400,
     )
     unbiased, biased = report.verdicts
     assert not unbiased.passed and biased.passed
@@ -105,7 +110,9 @@ def test_independent_rows_are_not_called_shared_or_stratified(d128):
 def test_eos_offset_is_caught_and_the_nearest_contract_is_the_eos_conditional():
     case, model, view = _setup("eos:3:1")
     keep_eos = max(view.answer_positions) + 1
-    report = check(lambda s: E.k_dce(model, view, s, mc=16, keep_visible=(keep_eos,)), case, "unbiased:cond_nll", n_runs=300)
+    report = check(
+        lambda s: E.k_dce(model, view, s, mc=16, keep_visible=(keep_eos,)), case, "unbiased:cond_nll", n_runs=300
+    )
     assert not report.passed
     assert report.verdicts[0].nearest.startswith("unbiased for cond_nll_rest")
     honest = check(lambda s: E.k_dce(model, view, s, mc=16), case, "unbiased:cond_nll", n_runs=300)
@@ -133,7 +140,9 @@ def test_llada_rule_at_b8_matches_its_reference_and_the_fix_is_unbiased():
     assert not unbiased.passed and law.passed and ref.passed
     assert "LLaDA's rule at b = 8" in unbiased.nearest
     assert report.exact_mean - case.cond_nll == pytest.approx(0.181, abs=2e-3)
-    fixed = check(lambda s: E.llada(model, view, s, batch_size=8, mc_num=32, rule="fixed"), case, "unbiased:cond_nll", n_runs=200)
+    fixed = check(
+        lambda s: E.llada(model, view, s, batch_size=8, mc_num=32, rule="fixed"), case, "unbiased:cond_nll", n_runs=200
+    )
     assert fixed.passed
 
 
@@ -155,7 +164,9 @@ def test_exact_upper_bound_elbo_and_log_ratio():
     not_exact = check(lambda s: E.k_dce(warm, warm.view(), s), case, "unbiased:cond_nll", n_runs=300)
     assert not not_exact.passed
     ratio = C.log_ratio(exact, warm)
-    both = check(lambda s: E.k_dce(warm, warm.view(), s) - E.k_dce(exact, exact.view(), s), case, C.Unbiased(ratio), n_runs=300)
+    both = check(
+        lambda s: E.k_dce(warm, warm.view(), s) - E.k_dce(exact, exact.view(), s), case, C.Unbiased(ratio), n_runs=300
+    )
     assert both.passed and ratio(case) == pytest.approx(C.elbo(warm)(case) - case.cond_nll, abs=1e-12)
 
 
@@ -230,9 +241,13 @@ def test_a_caught_model_error_is_still_the_verdict(d128):
 
 def test_json_record(tmp_path, d128):
     case, model, view = d128
-    report = check(lambda s: E.k_dce(model, view, s), case, "unbiased:cond_nll", n_runs=20, model=model, precision="mpmath")
+    report = check(
+        lambda s: E.k_dce(model, view, s), case, "unbiased:cond_nll", n_runs=20, model=model, precision="mpmath"
+    )
     record = report.to_json(tmp_path / "r.json")
-    assert record["passed"] and len(record["values"]) == 20 and float(record["target_mp"]) == pytest.approx(case.cond_nll)
+    assert (
+        record["passed"] and len(record["values"]) == 20 and float(record["target_mp"]) == pytest.approx(case.cond_nll)
+    )
     assert (tmp_path / "r.json").read_text().startswith("{")
 
 

@@ -4,7 +4,6 @@ and a LLaDA-style evaluator written in torch, as LLaDA writes it, run against th
 
 from __future__ import annotations
 
-import itertools
 from math import comb
 
 import numpy as np
@@ -153,7 +152,9 @@ def test_torch_llada_evaluator_meets_its_reference_and_fails_unbiased():
         torch.manual_seed(seed)
         return -get_log_likelihood_torch(model, view.prompt, view.answer, mask_id=99)
 
-    report = check(run, case, ["unbiased:cond_nll", "mask_law:llada:8"], n_runs=80, model=model, reference=R.llada_rule(8, 32))
+    report = check(
+        run, case, ["unbiased:cond_nll", "mask_law:llada:8"], n_runs=80, model=model, reference=R.llada_rule(8, 32)
+    )
     unbiased, law, ref = report.verdicts
     assert law.passed and ref.passed and not unbiased.passed, report
     assert report.calls["rows_per_call"] == [8] and report.versions["torch"].startswith("2.")
