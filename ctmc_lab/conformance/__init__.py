@@ -9,15 +9,15 @@ measured against numbers, not against another estimate.
 ========================  ===========================================================================
 module                    holds
 ========================  ===========================================================================
-``cases``                 :class:`Case`: a source, one row, prompt and answer; D128, MK4 pairs, EOS rows
-``exact_model``           :class:`ExactModel`: log c* in a project's ids, layout, precision (numpy)
+``cases``                 ``Case``: a source, one row, prompt and answer; D128, MK4 pairs, EOS rows
+``exact_model``           ``ExactModel``: log c* in a project's ids, layout, precision (numpy)
 ``adapters``              ``HFMaskedLM``, ``RawMaskedLM``, ``SigmaBackbone``, ``ScoreModel`` (numpy or torch)
 ``calllog``               every row a model sees, its masks and exact loss
 ``masklaw``               declared mask laws and their χ² tests on the log
 ``references``            the exact twin of an evaluator: exact mean and variance of a run's output
 ``contracts``             targets (``cond_nll``, ``per_token``, ``elbo``, ...) and relations
-``oracle``                :func:`check` and its :class:`ConformanceReport`
-``grid``                  :func:`sweep` over a grid of settings and cases
+``oracle``                ``check`` and its ``ConformanceReport``
+``grid``                  ``sweep`` over a grid of settings and cases
 ``pytest_plugin``         fixtures ``exact_case``, ``exact_model``, ``conformance`` for another project's tests
 ========================  ===========================================================================
 

@@ -7,7 +7,7 @@ adapter            call                                                   projec
                    ``.device``, ``.dtype``, ``.eval()``
 ``RawMaskedLM``    ``model(x)`` → logits or log-probs                       SMDM, RADD
 ``SigmaBackbone``  ``backbone(x, sigma)`` → logits                          MDLM, BD3LM, DUO (absorbing)
-``ScoreModel``     ``model(x, sigma)`` → log-scores                         SEDD (absorbing graph)
+``ScoreModel``     ``model(x, sigma)`` → log-scores                         SEDD (absorbing, uniform graphs)
 =================  =====================================================  ==========================================
 
 Each wraps an :class:`~ctmc_lab.conformance.exact_model.ExactModel` (its ids, layout, precision and
@@ -20,14 +20,13 @@ optimal denoiser does not depend on the time (``docs/theory.md`` §3.1).
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 
 from ctmc_lab.conformance.exact_model import ExactModel
 
 __all__ = [
     "ADAPTERS",
+    "Adapter",
     "BACKENDS",
     "MaskedLMOutput",
     "HFMaskedLM",
@@ -103,8 +102,11 @@ def _backend(name: str, precision: str):
     return _NumpyBackend(precision) if name == "numpy" else _TorchBackend(precision)
 
 
-class MaskedLMOutput(SimpleNamespace):
+class MaskedLMOutput:
     """An HF-style output: ``out.logits`` and ``out[0]``."""
+
+    def __init__(self, logits):
+        self.logits = logits
 
     def __getitem__(self, key):
         if key == 0 or key == "logits":
@@ -112,14 +114,26 @@ class MaskedLMOutput(SimpleNamespace):
         raise KeyError(key)
 
 
-class _Adapter:
-    """What every adapter shares: the exact model, the backend, and torch-module look-alikes."""
+class Adapter:
+    """What every adapter shares: the exact model, the backend, its call log, and the look-alikes
+    of ``torch.nn.Module`` an evaluator may call (``.device``, ``.dtype``, ``.eval()``, ``.to()``)."""
 
     kind = "core"
+    #: The adapter's one option, as (name, allowed values; the first the default), or None.
+    option: tuple | None = None
 
-    def __init__(self, model: ExactModel, *, backend: str = "torch"):
+    def __init__(self, model: ExactModel, *, backend: str = "torch", **option):
         if not isinstance(model, ExactModel):
             raise ValueError(f"`model` must be an ExactModel (got {type(model).__name__})")
+        name, allowed = self.option or (None, ())
+        unknown = sorted(set(option) - {name})
+        if unknown:
+            raise ValueError(f"{type(self).__name__} takes no option {unknown[0]!r}")
+        if name is not None:
+            value = option.get(name, allowed[0])
+            if value not in allowed:
+                raise ValueError(f"`{name}` must be one of {list(allowed)} (got {value!r})")
+            setattr(self, name, value)
         self.exact = model
         self.backend = _backend(backend, model.precision)
         self.training = False
@@ -178,7 +192,7 @@ class _Adapter:
         return f"{type(self).__name__}({self.exact!r}, backend={self.backend.name!r})"
 
 
-class HFMaskedLM(_Adapter):
+class HFMaskedLM(Adapter):
     """``model(input_ids, attention_mask=None, **kwargs).logits`` of shape ``(B, L, V)``.
 
     The logits are log c* (a valid softmax input); ``attention_mask`` and other keywords are
@@ -196,7 +210,7 @@ class HFMaskedLM(_Adapter):
     forward = __call__
 
 
-class RawMaskedLM(_Adapter):
+class RawMaskedLM(Adapter):
     """``model(x)`` → a ``(B, L, V)`` tensor of logits or log-probs (the same values: log c* is normalised).
 
     Parameters
@@ -206,12 +220,7 @@ class RawMaskedLM(_Adapter):
     """
 
     kind = "raw"
-
-    def __init__(self, model: ExactModel, *, backend: str = "torch", output: str = "logits"):
-        if output not in ("logits", "logprobs"):
-            raise ValueError(f"`output` must be 'logits' or 'logprobs' (got {output!r})")
-        super().__init__(model, backend=backend)
-        self.output = output
+    option = ("output", ("logits", "logprobs"))
 
     def __call__(self, x, *args, **kwargs):
         return self.backend.from_numpy(self.exact.log_probs(self._ids(x), kind=self.kind))
@@ -219,7 +228,7 @@ class RawMaskedLM(_Adapter):
     forward = __call__
 
 
-class SigmaBackbone(_Adapter):
+class SigmaBackbone(Adapter):
     """``backbone(x, sigma)`` → ``(B, L, V)`` logits; σ (the noise level σ̄ per row) is logged.
 
     MDLM's SUBS post-processing (mask channel to -inf, visible rows to their token) leaves c*
@@ -235,27 +244,24 @@ class SigmaBackbone(_Adapter):
     forward = __call__
 
 
-class ScoreModel(_Adapter):
-    """SEDD's ``model(x, sigma)`` → ``(B, L, V)`` log concrete scores of the absorbing graph.
+class ScoreModel(Adapter):
+    """SEDD's ``model(x, sigma)`` → ``(B, L, V)`` log concrete scores.
 
     Parameters
     ----------
-    graph : {"absorb"}
-        The absorbing graph (mask id N): log s(x)_{i,v} = log c*(x)_{i,v} - log(e^σ̄ - 1) at a masked
-        position (:meth:`~ctmc_lab.conformance.exact_model.ExactModel.log_scores`).
+    graph : {"absorb", "uniform"}
+        ``"absorb"`` (mask id N): log s(x)_{i,v} = log c*(x)_{i,v} - log(e^σ̄ - 1) at a masked
+        position (:meth:`~ctmc_lab.conformance.exact_model.ExactModel.log_scores`);
+        ``"uniform"``: log p_σ̄(x^{i←v}) / p_σ̄(x) under uniform noise, for sources small enough to
+        enumerate (:meth:`~ctmc_lab.conformance.exact_model.ExactModel.uniform_log_scores`).
     """
 
     kind = "score"
-
-    def __init__(self, model: ExactModel, *, backend: str = "torch", graph: str = "absorb"):
-        if graph != "absorb":
-            raise ValueError(f"`graph` must be 'absorb' (got {graph!r})")
-        super().__init__(model, backend=backend)
-        self.graph = graph
+    option = ("graph", ("absorb", "uniform"))
 
     def __call__(self, x, sigma, *args, **kwargs):
-        out = self.exact.log_scores(self._ids(x), self._sigma(sigma), kind=self.kind)
-        return self.backend.from_numpy(out)
+        scores = self.exact.log_scores if self.graph == "absorb" else self.exact.uniform_log_scores
+        return self.backend.from_numpy(scores(self._ids(x), self._sigma(sigma), kind=self.kind))
 
     forward = __call__
 

@@ -44,6 +44,7 @@ __all__ = [
     "dna128_like",
     "markov_pair",
     "markov1_pair",
+    "eos_chain",
     "eos_pair",
     "from_file",
     "parse_case",

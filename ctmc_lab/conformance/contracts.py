@@ -26,6 +26,7 @@ from ctmc_lab.conformance.cases import TARGETS
 
 __all__ = [
     "Target",
+    "Relation",
     "target",
     "per_token",
     "elbo",
@@ -119,7 +120,9 @@ def expression(fn: Callable, name: str = "expression") -> Target:
 
 # ================================================================================= relations
 @dataclass(frozen=True, eq=False)
-class _Relation:
+class Relation:
+    """A relation to a target; its ``label`` names the contract in a report."""
+
     target: Target
 
     def __post_init__(self):
@@ -131,7 +134,7 @@ class _Relation:
 
 
 @dataclass(frozen=True, eq=False)
-class Unbiased(_Relation):
+class Unbiased(Relation):
     """E[output] = target, within ``tol`` (an equivalence margin, e.g. for bfloat16 logits)."""
 
     tol: float = 0.0
@@ -139,14 +142,14 @@ class Unbiased(_Relation):
 
 
 @dataclass(frozen=True, eq=False)
-class UpperBound(_Relation):
+class UpperBound(Relation):
     """E[output] ≥ target (an ELBO)."""
 
     kind = "upper bound"
 
 
 @dataclass(frozen=True, eq=False)
-class Exact(_Relation):
+class Exact(Relation):
     """Every output equals the target within ``tol`` (default: 1e-9 relative in float64, 1e-4 in
     float32, 2e-2 in bfloat16, by the model's precision)."""
 
@@ -155,7 +158,7 @@ class Exact(_Relation):
 
 
 @dataclass(frozen=True, eq=False)
-class Biased(_Relation):
+class Biased(Relation):
     """E[output] = target + ``bias`` within ``tol``: a documented bias."""
 
     bias: float = 0.0
@@ -203,7 +206,7 @@ def parse_contract(spec):
     0.2
     """
     if not isinstance(spec, str):
-        if isinstance(spec, (_Relation, FiniteVariance, DeclaredLaw)):
+        if isinstance(spec, (Relation, FiniteVariance, DeclaredLaw)):
             return spec
         raise ValueError(f"`contract` must be a contract or a string (got {type(spec).__name__})")
     parts = spec.split(":")

@@ -17,7 +17,7 @@ conventions of the project whose evaluator is checked:
   wrong filler, a token no source holds) has no conditional; its masked positions get the uniform
   law (``"uniform"``), NaN (``"nan"``) or the call fails (``"raise"``); each is counted.
 
-Every call is checked (shape, ids) and recorded in :attr:`ExactModel.log`
+Every call is checked (shape, ids) and recorded in ``ExactModel.log``
 (:class:`~ctmc_lab.conformance.calllog.CallLog`). The call shapes of projects are the adapters of
 :mod:`ctmc_lab.conformance.adapters`; this module is numpy only.
 """
@@ -430,6 +430,57 @@ class ExactModel:
         vis_rows, vis_cols = np.nonzero(src != N)
         out[vis_rows, out_slots[vis_cols], self.token_map[src[vis_rows, vis_cols]]] = 0.0
         return out
+
+    def uniform_log_scores(self, ids, sigma, *, kind: str = "score") -> np.ndarray:
+        """SEDD's uniform-graph log-scores: log p_s(x^{i←v}) - log p_s(x) for every position and
+        source token (0 at the row's own token), p_s the source noised by uniform noise at level
+        σ̄ = s, K = e^{-s} I + (1 - e^{-s}) 11ᵀ/N (SEDD's normalisation, ``docs/theory.md`` §1.2, Eq. 4).
+
+        p_s(y) = Σ_z p0(z) Π_i K[y_i, z_i] over the source's support: rows of a source whose
+        N**L sequences can be enumerated (``JointDistribution.from_source``). Rows are clean
+        noisy sequences (no mask id); fillers must hold their ids.
+        """
+        from ctmc_lab.forward.generators import uniform_kernel
+
+        ids = self._validate(ids)
+        sig = np.broadcast_to(np.asarray(sigma, dtype=float).reshape(-1), (ids.shape[0],))
+        if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+            raise self.log.fail("the evaluator passed a noise level σ̄ that is not positive and finite")
+        src, impossible, on_case = self._read(ids)
+        N = self.case.n_tokens
+        if np.any(src == N):
+            raise self.log.fail("the uniform graph has no mask: a row holds the mask id")
+        support, log_p0 = self._support()
+        scores = np.empty(src.shape + (N,))
+        for b in range(src.shape[0]):
+            log_k = np.log(uniform_kernel(N, float(sig[b])))  # [a, z]: P(x_s = a | x_0 = z)
+            terms = log_k[src[b][None, :], support]  # (S, L)
+            base = log_p0 + terms.sum(axis=1)  # log p0(z) + log p(y | z)
+            total = np.logaddexp.reduce(base)
+            moved = base[:, None, None] - terms[:, :, None] + log_k[:, support].transpose(1, 2, 0)  # (S, L, N)
+            scores[b] = np.logaddexp.reduce(moved, axis=0) - total
+        scores[np.arange(src.shape[0])[:, None], np.arange(src.shape[1]), src] = 0.0
+        loss = np.full(src.shape[0], np.nan)
+        self.log.record(
+            kind=kind,
+            ids=ids.copy(),
+            answer_masks=np.zeros(src.shape[0], dtype=np.int64),
+            prompt_masked=np.zeros(src.shape[0], dtype=np.int64),
+            on_case=on_case,
+            loss=loss,
+            impossible=impossible,
+            sigma=sig.copy(),
+        )
+        return self._layout(scores, src)
+
+    def _support(self):
+        """The source's support and log-probabilities, enumerated once (``JointDistribution.from_source``)."""
+        if getattr(self, "_support_cache", None) is None:
+            from ctmc_lab.sources.joint import JointDistribution
+
+            joint = JointDistribution.from_source(self.case.source, self.case.length)
+            self._support_cache = (np.asarray(joint.support), np.log(np.asarray(joint.probs)))
+        return self._support_cache
 
     def __repr__(self) -> str:
         return (

@@ -263,17 +263,19 @@ def detect(log, n: int) -> dict:
     """Shared masks and stratification, against the pooled empirical law of the log (no declared law).
 
     ``shared``: identical mask pairs within calls against Σ_M p̂(M)² per pair (Poisson upper tail);
-    ``stratified``: the within-call size χ² against the pooled empirical size law (lower tail).
+    ``stratified``: the within-call size χ² against the pooled empirical size law (lower tail);
+    ``repeated_calls``: calls of a run that repeat an earlier call's masks row for row.
 
     Returns
     -------
     dict
-        ``{"shared_p", "stratified_p", "identical_pairs", "expected_pairs"}`` (p-values of the
-        one-sided tests; small means detected).
+        ``{"shared_p", "stratified_p", "identical_pairs", "expected_pairs", "repeated_calls",
+        "repeated_calls_p"}`` (p-values of one-sided tests; small means detected).
     """
+    repeated = _repeated_calls(log)
     per_call = [m for m in call_masks(log) if m.size >= 2]
     if not per_call:
-        return {"shared_p": 1.0, "stratified_p": 1.0, "identical_pairs": 0, "expected_pairs": 0.0}
+        return {"shared_p": 1.0, "stratified_p": 1.0, "identical_pairs": 0, "expected_pairs": 0.0, **repeated}
     masks = np.concatenate(per_call)
     _, counts = np.unique(masks, return_counts=True)
     p_hat = counts / counts.sum()
@@ -293,4 +295,30 @@ def detect(log, n: int) -> dict:
         "stratified_p": stratified_p,
         "identical_pairs": int(pairs),
         "expected_pairs": expected,
+        **repeated,
     }
+
+
+def _repeated_calls(log) -> dict:
+    """Calls of one run that repeat another call's masks row for row (an evaluator that reseeds
+    its mask generator per batch): the count, against its Poisson expectation under independent
+    draws from the pooled empirical law, Σ over call pairs of (Σ_M p̂(M)²)^B."""
+    masks = call_masks(log)
+    if not masks:
+        return {"repeated_calls": 0, "repeated_calls_p": 1.0}
+    pooled = np.concatenate(masks)
+    _, counts = np.unique(pooled, return_counts=True)
+    collide = float(np.sum((counts / counts.sum()) ** 2))
+    found, expected = 0, 0.0
+    for calls in log.runs().values():
+        seen: dict = {}
+        for c in calls:
+            if c.run < 0:
+                continue
+            key = c.answer_masks.tobytes()
+            found += seen.get(key, 0)
+            seen[key] = seen.get(key, 0) + 1
+        sizes = [c.rows for c in calls if c.run >= 0]
+        expected += sum(collide ** sizes[i] for i in range(len(sizes)) for j in range(i) if sizes[j] == sizes[i])
+    p = float(poisson.sf(found - 1, expected)) if found else 1.0
+    return {"repeated_calls": int(found), "repeated_calls_p": p}

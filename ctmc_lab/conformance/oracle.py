@@ -299,6 +299,20 @@ def _logs(model) -> list:
     return out
 
 
+def _shared_across(a, b) -> float | None:
+    """The fraction of rows whose answer mask equals the mask of the same row of the same call of
+    the same run in the other model's log (1: coupled masks, as VRPO shares them; near the
+    collision rate: independent)."""
+    same = total = 0
+    runs_b = b.runs()
+    for run, calls in a.runs().items():
+        for ca, cb in zip(calls, runs_b.get(run, [])):
+            if run >= 0 and ca.rows == cb.rows:
+                same += int(np.sum(ca.answer_masks == cb.answer_masks))
+                total += ca.rows
+    return same / total if total else None
+
+
 def _precision(model) -> str:
     models = [] if model is None else (model if isinstance(model, (list, tuple)) else [model])
     order = {"float64": 0, "float32": 1, "bfloat16": 2}
@@ -550,6 +564,7 @@ def _report(values, failure, case, relations, reference, logs, model, n_runs, se
         calls = log.summary()
         if len(logs) > 1:
             calls["models"] = [lg.summary() for lg in logs]
+            calls["shared_across_models"] = _shared_across(logs[0], logs[1])
         if law is not None and not failure:
             mask = law_tests(log, law, case.n)
         detected = detect(log, case.n) if not failure else None
@@ -573,7 +588,7 @@ def _report(values, failure, case, relations, reference, logs, model, n_runs, se
     for (label, p, stat, detail, relation), p_h in zip(raw, adjusted):
         passed = failure is None and bool(p_h >= alpha)
         nearest = None
-        if not passed and failure is None and isinstance(relation, _c._Relation) and n:
+        if not passed and failure is None and isinstance(relation, _c.Relation) and n:
             nearest = _nearest(case, relation, reference, mean, se, n, alpha, label, model_precision)
         verdicts.append(Verdict(label, passed, float(p), float(p_h), stat, failure or detail, nearest))
     return ConformanceReport(
@@ -692,7 +707,8 @@ def format_report(r: ConformanceReport) -> str:
         d = r.detected
         lines.append(
             f"  masks: identical pairs in calls {d['identical_pairs']} ({_num(d['expected_pairs'], 3)} expected, "
-            f"p {_num(d['shared_p'], 3)}); stratified p {_num(d['stratified_p'], 3)}"
+            f"p {_num(d['shared_p'], 3)}); stratified p {_num(d['stratified_p'], 3)}; calls repeating masks "
+            f"{d['repeated_calls']} (p {_num(d['repeated_calls_p'], 3)})"
         )
     if r.mask_law:
         tests = ", ".join(f"{k} p={_num(v['p_value'], 3)}" for k, v in r.mask_law.items() if isinstance(v, dict))

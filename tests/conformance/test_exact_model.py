@@ -224,3 +224,26 @@ def test_torch_adapters_return_tensors_of_the_models_dtype():
         assert out.dtype == dtype == model.dtype and out.shape == (1, 19, 126464)
         ref = ExactModel(case, precision=precision).log_probs(np.where(row.numpy() == 126336, 4, case.x[None]))
         np.testing.assert_array_equal(out[0, 17, [65, 84, 71, 67]].float().numpy(), ref[0, 17, :4].astype(np.float32))
+
+
+def test_uniform_scores_against_the_dense_kronecker_expm():
+    """SEDD's uniform graph: p_s(x^{i<-v}) / p_s(x) from expm of the product generator on S^L."""
+    from ctmc_lab.forward.generators import uniform
+    from ctmc_lab.sequences import flat_index
+    from ctmc_lab.sources.datasets import dirichlet
+
+    p = dirichlet(3, 3, alpha=0.7, support_size=15, rng=5)
+    case = cases.from_source(p, p.support[2], name="small")
+    sc = make_adapter(case, "score", backend="numpy", graph="uniform", vocab_size=5, fill_value=-7.0)
+    rows = np.array([[0, 1, 2], [2, 2, 0], [1, 0, 1]])
+    for s in (0.3, 1.7):
+        _, ps, _ = bruteforce.dense_state(p, uniform(3), s)
+        out = sc(rows, np.full(3, s))
+        for b, i, v in itertools.product(range(3), range(3), range(3)):
+            y = rows[b].copy()
+            y[i] = v
+            expect = np.log(ps[flat_index(y, 3)]) - np.log(ps[flat_index(rows[b], 3)])
+            assert out[b, i, v] == pytest.approx(expect, abs=1e-12)
+        assert np.all(out[:, :, 3:] == -7.0)
+    with pytest.raises(ModelCallError, match="has no mask"):
+        sc(np.array([[0, 3, 1]]), [0.5])

@@ -267,3 +267,34 @@ def test_bad_arguments(d128, kwargs, needle):
     with pytest.raises(ValueError) as err:
         check(lambda s: 0.0, case, kwargs.pop("contract"), **kwargs)
     assert needle in str(err.value)
+
+
+def test_reseeded_batches_and_coupled_models_are_detected(d128):
+    """An evaluator that reseeds its masks per batch (d1's set_seed(mask_seed)) repeats calls; two
+    models scored with one set of masks (VRPO) share every row's mask."""
+    case, model, view = d128
+
+    def reseeded(seed):
+        return float(np.mean([E.k_dce(model, view, seed % 7) for _ in range(3)]))
+
+    report = check(reseeded, case, "unbiased:cond_nll", n_runs=30, model=model)
+    assert report.detected["repeated_calls"] >= 30 * 3 and report.detected["repeated_calls_p"] < 1e-12
+    fresh = check(lambda s: E.k_dce(model, view, s), case, "unbiased:cond_nll", n_runs=30, model=model)
+    assert fresh.detected["repeated_calls_p"] > 1e-4
+    other = make_adapter(case, "hf", backend="numpy")
+    coupled = check(
+        lambda s: E.k_dce(model, view, s) - E.k_dce(other, other.view(), s),
+        case,
+        C.Exact(C.expression(lambda c: 0.0, "zero")),
+        n_runs=10,
+        model=[model, other],
+    )
+    assert coupled.calls["shared_across_models"] == 1.0 and coupled.passed
+    apart = check(
+        lambda s: E.k_dce(model, view, s) - E.k_dce(other, other.view(), s + 1),
+        case,
+        "finite_variance",
+        n_runs=20,
+        model=[model, other],
+    )
+    assert apart.calls["shared_across_models"] < 0.5
