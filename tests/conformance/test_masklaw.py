@@ -131,3 +131,14 @@ def test_plugin_values_are_the_declared_weighting_of_the_logged_losses():
     )
     law = masklaw.estimator_law("k_dce")
     assert log.plugin_values(law.weight, case.n) == {0: pytest.approx((8 * 0.5 + 8 / 3 * 2.0) / 2)}
+
+
+def test_a_declared_shared_law_tests_one_row_per_call():
+    rng = np.random.default_rng(4)
+    base = masklaw.estimator_law("k_dce")
+    shared = masklaw.MaskLaw("k_dce shared", sizes=base.sizes, weight=base.weight, dependence="shared")
+    log = _log([[_uniform_of_size(rng, N, int(rng.integers(1, N + 1)))] * 16 for _ in range(60)], N)
+    tests = masklaw.law_tests(log, shared, N)
+    assert tests["dependence"]["p_value"] == 1.0
+    assert tests["sizes"]["p_value"] > 1e-4 and tests["uniform"]["p_value"] > 1e-4
+    assert masklaw.law_tests(log, base, N)["dependence"]["p_value"] < 1e-12
