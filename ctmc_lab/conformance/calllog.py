@@ -78,7 +78,7 @@ class CallLog:
     ----------
     calls : list of Call
     error : str or None
-        The first :exc:`~ctmc_lab.conformance.calllog.ModelCallError` raised to the evaluator (it may have caught it).
+        The first ``ModelCallError`` raised to the evaluator (it may have caught it).
     """
 
     def __init__(self):
