@@ -38,6 +38,7 @@ LAYERS = (
     ("ctmc_lab.estimation",),
     ("ctmc_lab.studies",),
     ("ctmc_lab.plotting",),
+    ("ctmc_lab.conformance",),
     ("ctmc_lab.cli",),
 )
 #: May import every layer but the command line (strategies build sources, generators, schedules).

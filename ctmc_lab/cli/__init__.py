@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     "ctmc_lab.cli.figures",
     "ctmc_lab.cli.bench",
     "ctmc_lab.cli.study",
+    "ctmc_lab.cli.conform",
 ]
 
 
