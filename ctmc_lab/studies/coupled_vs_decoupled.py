@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import comb
 
 from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import conditional, estimators, moments
-from ctmc_lab.sequences import popcount
+from ctmc_lab.estimation.laws import TableOracle, ratio_draws
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import markov4
 from ctmc_lab.studies._common import StudyResult, d128_tables, seeds, sizes
@@ -55,30 +54,6 @@ COLUMNS = {
         "variance_decoupled": "exact Var of one decoupled time-free draw (nats²)",
     },
 }
-
-
-def _ratio_draws(A_num, A_den, scheme, n, coupled, rng):
-    """Single draws of the log-ratio estimator from exact A-tables (the laws of
-    :func:`ctmc_lab.estimation.estimators.log_ratio`: shared or independent masks).
-
-    ``estimators.log_ratio`` takes a denoiser and rebuilds every A(M) by forward–backward (about
-    30 times slower here); it cannot yet be handed the exact tables.
-    """
-    nb = int(np.log2(A_num.size))
-    sch = estimators.mask_size_scheme(scheme, nb)
-    all_masks = np.arange(1 << nb)
-    size = popcount(all_masks)
-    by_size = [all_masks[size == m] for m in range(nb + 1)]
-
-    def draw():
-        m = rng.choice(nb + 1, size=n, p=sch.q)
-        return np.array([by_size[k][i] for k, i in zip(m, rng.integers(0, comb(nb, m).astype(np.int64)))]), m
-
-    M1, m1 = draw()
-    if coupled:
-        return sch.f[m1] * (A_den[M1] - A_num[M1])
-    M2, m2 = draw()
-    return sch.f[m1] * A_den[M1] - sch.f[m2] * A_num[M2]
 
 
 def coupled_vs_decoupled(
@@ -147,11 +122,15 @@ def coupled_vs_decoupled(
     kvar_d = np.array([r.variance_decoupled for r in rk])
     # Sampled (Table 1b): mean over triplets of the variance across repeats.
     sampled = {}
+    scheme = estimators.mask_size_scheme("time_free", response_length)
     for mode in ("coupled", "decoupled"):
         for n in n_list:
             v = []
             for _, _, _, A1, A2, _ in trip:
-                draws = _ratio_draws(A1, A2, "time_free", repeats * n, mode == "coupled", g_mc)
+                # The draws of estimators.log_ratio, read from the exact tables instead of the denoiser.
+                draws = ratio_draws(
+                    scheme, TableOracle(A1), TableOracle(A2), repeats * n, g_mc, coupled=mode == "coupled"
+                )
                 v.append(draws.reshape(repeats, n).mean(axis=1).var(ddof=1))
             sampled[mode, n] = float(np.mean(v))
     # D128 all pairs (exact only), by the covariance route of §6.4.
