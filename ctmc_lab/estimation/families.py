@@ -596,7 +596,7 @@ class TimeSampled(Family):
             )
         return mean, var, np.zeros(A2.shape[0], bool)
 
-    def mean(self, A2, *, name="estimator", **options) -> np.ndarray:
+    def mean(self, A2, *, name="estimator", batch_size=None, **options) -> np.ndarray:
         """The exact mean for a batch of tables by linearity: E g = c_0 + sum_M c_{|M|} V(M), with
         the n + 1 coefficients from :func:`t_moments` on the zero table and the n level
         indicators (one quadrature each, however many tables)."""
