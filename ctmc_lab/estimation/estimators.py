@@ -173,12 +173,13 @@ _DOC = {
         The clean sequence (ignored when ``denoiser`` is a MaskDCE).
     n_samples : int
         Number of single-draw values g (for a batch-stratified design, a multiple of
-        ``batch_size`` with at least 2 batches).
+        ``batch_size`` with at least 2 batches; LLaDA's evaluators default to 128, its mc_num).
     rng : seed or numpy.random.Generator, optional
         Normalised by ``np.random.default_rng`` (SPEC 7).
     batch_size : int, default 4096
         Denoiser inputs per call: a memory knob that does not change the draws of the i.i.d.
-        samplers; for a batch-stratified design also the stratification batch.
+        samplers; for a batch-stratified design also the stratification batch (LLaDA's
+        evaluators default to 16, its batch_size).
     target, context : sequences of positions, optional
         The conditional version (Cor. 4.3, ``docs/theory.md`` §4.2): masks over ``target`` only,
         ``context`` always visible, every other position masked; H_n uses n = |target|.
@@ -220,21 +221,24 @@ def _signature(name: str, head=(), tail=()) -> inspect.Signature:
     return inspect.Signature(params, return_annotation=Estimate)
 
 
-def _named(func, name: str, doc: str, **extra):
-    """``func`` documented from ``doc`` (its ``%(key)s`` blocks filled) with the signature of ``name``."""
+def _named(func, name: str, summary: str, *, params: str = "", returns: str = "", examples: str = "", head=()):
+    """Document ``func`` (summary, its own ``params`` before the shared block, ``returns``, ``examples``)
+    and give it the signature of the estimator ``name``."""
+    doc = f"{summary}\n\n    Parameters\n    ----------\n    {params}%(common)s\n\n    Returns\n    -------\n    Estimate\n"
+    doc += f"{returns}" + (f"\n    Examples\n    --------\n{examples}" if examples else "")
     func.__doc__ = doc % _DOC
-    func.__signature__ = _signature(name, **extra)
+    func.__signature__ = _signature(name, head=head)
     return func
 
 
-def _entry(name: str, doc: str):
+def _entry(name: str, summary: str, **doc):
     """The entry point ``name(denoiser, x0, **options)``: :func:`estimate` with the name filled in."""
 
     def run(denoiser, x0=None, **options):
         return estimate(name, denoiser, x0, **options)
 
     run.__name__ = run.__qualname__ = name
-    return _named(run, name, doc)
+    return _named(run, name, summary, **doc)
 
 
 estimate.__doc__ = estimate.__doc__ % _DOC
@@ -244,19 +248,8 @@ time_free = _entry(
     """The paper's time-free estimator: P(m) ∝ 1/m on 1..n, M uniform of size m, g = H_n A(M).
 
     Unbiased for -log p_θ(x0^T | x0^C) = sum_M B(m, n-m+1) A(M) (Thm 4.1, Eq. 15; Cor. 4.3,
-    Eq. 17; ``docs/theory.md`` §4.1). The fully masked set (m = n) is included (§8 item 5).
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-
-    Examples
-    --------
-    >>> from ctmc_lab.sources.datasets import dna128
+    Eq. 17; ``docs/theory.md`` §4.1). The fully masked set (m = n) is included (§8 item 5).""",
+    examples="""    >>> from ctmc_lab.sources.datasets import dna128
     >>> from ctmc_lab.sources.denoisers import OptimalDenoiser
     >>> p = dna128(); x0 = p.support[0]
     >>> est = time_free(OptimalDenoiser(p), x0, n_samples=20000, rng=0)
@@ -270,16 +263,7 @@ rb_lambda_dce = _entry(
     """Rao–Blackwellised λ-DCE: m ~ U{0..n}, M uniform of size m, g = (n+1)/m A(M) (0 at m = 0).
 
     It is E[λ-DCE | M], since E[1/λ | M] = (n+1)/m under λ ~ U(0,1) (S9; ``docs/theory.md``
-    §4.1 (c), §6.2); unbiased for sum_M B(m, n-m+1) A(M) (Thm 4.1).
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-    """,
+    §4.1 (c), §6.2); unbiased for sum_M B(m, n-m+1) A(M) (Thm 4.1).""",
 )
 
 omit_full_mask = _entry(
@@ -288,31 +272,13 @@ omit_full_mask = _entry(
     m from 1..n-1 with P(m) ∝ 1/m (the fully masked set is never drawn), g = H_n A(M).
 
     Biased: E[g] = (H_n/H_{n-1}) sum_{k≥1} Ā_k/(n-k), Ā_k the mean of A over masks with k
-    visible target positions, against Thm 4.1's sum_m Ā_m/m. Needs n ≥ 2.
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-    """,
+    visible target positions, against Thm 4.1's sum_m Ā_m/m. Needs n ≥ 2.""",
 )
 
 omit_full_mask_token_mean = _entry(
     "omit_full_mask_token_mean",
     """``eval_text8.py``'s statistic (``docs/theory.md`` §8): the :func:`omit_full_mask` sampler
-    with the per-token mean g = H_n A(M)/m. Not an NLL estimate (q_m f_m ≠ 1/m, Thm 4.1).
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-    """,
+    with the per-token mean g = H_n A(M)/m. Not an NLL estimate (q_m f_m ≠ 1/m, Thm 4.1).""",
 )
 
 mask_size_importance = _entry(
@@ -322,17 +288,9 @@ mask_size_importance = _entry(
     Unbiased for any positive weights, since q_m f_m = 1/m (Thm 4.1; ``docs/theory.md`` §6.5).
     Within this family the variance is smallest at q_m ∝ sqrt(E[A² | m])/m;
     :func:`ctmc_lab.estimation.moments.fit_mask_size_weights` estimates those weights from a few
-    pilot draws.
-
-    Parameters
-    ----------
-    weights : (n,) float array
+    pilot draws.""",
+    params="""weights : (n,) float array
         Unnormalised P(m) for m = 1..n; positive wherever A can be non-zero.
-    %(common)s
-
-    Returns
-    -------
-    Estimate
     """,
 )
 
@@ -344,20 +302,13 @@ t_dce = _entry(
     M ~ Bern(λ(t))^n and t = (1-ε_s)u + ε_s (Lemma 3.3; ``docs/theory.md`` §6.3, §8). The code
     scores with the log of the score s = c/(e^σ̄ - 1) (``score_log=True``); ``score_log=False``
     gives the true t-DCE, σ/(e^σ̄-1) A(M). Both are biased by the truncation at ε_s, the missing
-    1/(1-ε_s) and, for loglinear(ε), the unreached λ ∈ (1-ε, 1].
-
-    Parameters
-    ----------
-    %(schedule)s
+    1/(1-ε_s) and, for loglinear(ε), the unreached λ ∈ (1-ε, 1].""",
+    params="""%(schedule)s
     score_log : bool, default True
         Add the code's log(e^σ̄ - 1) per masked token.
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-        Named ``t_dce``, or ``t_dce_true`` with ``score_log=False``.
     """,
+    returns="""        Named ``t_dce``, or ``t_dce_true`` with ``score_log=False``.
+""",
 )
 
 t_dse = _entry(
@@ -366,16 +317,8 @@ t_dse = _entry(
 
     By Lemma 3.3 with its correction for unnormalised rows (``docs/theory.md`` §3.2, §8 item 2),
     the code's value is g = σ(t)/(e^σ̄(t)-1) · [A(M) + sum_{i in M} (sum_v c_{i,v} - 1)], with
-    M ~ Bern(λ(t))^n and t = (1-ε_s)u + ε_s. For a normalised c it equals the true t-DCE.
-
-    Parameters
-    ----------
-    %(schedule)s
-    %(common)s
-
-    Returns
-    -------
-    Estimate
+    M ~ Bern(λ(t))^n and t = (1-ε_s)u + ε_s. For a normalised c it equals the true t-DCE.""",
+    params="""%(schedule)s
     """,
 )
 
@@ -384,32 +327,14 @@ llada_stratified = _entry(
     """LLaDA's ``get_log_likelihood`` (defaults ``batch_size=16``, ``n_samples=128`` = mc_num):
     one k per batch, LLaDA's float32 row counts (:func:`ctmc_lab.estimation.llada.llada_counts`).
     Biased unless every row's count is uniform (the bias (★) of :mod:`ctmc_lab.estimation.llada`;
-    ``docs/theory.md`` §8).
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-    """,
+    ``docs/theory.md`` §8).""",
 )
 
 llada_stratified_fixed = _entry(
     "llada_stratified_fixed",
     """LLaDA's evaluator with the integer count rule k + floor(j n/B) mod n: every row's count is
     uniform on 1..n, so it is unbiased for every (n, B) (Thm 4.1; :mod:`ctmc_lab.estimation.llada`).
-    Defaults ``batch_size=16``, ``n_samples=128``.
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-    """,
+    Defaults ``batch_size=16``, ``n_samples=128``.""",
 )
 
 
@@ -428,19 +353,12 @@ _named(
     ``k_dce_stratified``) each batch of B draws uses evenly spaced mask counts,
     m_j = 1 + floor(n (j + u_j)/B), u_j ~ U(0,1): each batch mean stays unbiased and its
     variance drops; the standard error then comes from the batch means (``docs/theory.md``
-    §4.1 (b), §6.2).
-
-    Parameters
-    ----------
-    stratified : bool, default False
+    §4.1 (b), §6.2).""",
+    params="""stratified : bool, default False
         Evenly spaced mask counts per batch of ``batch_size`` draws.
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-        Named ``k_dce`` or ``k_dce_stratified``.
     """,
+    returns="""        Named ``k_dce`` or ``k_dce_stratified``.
+""",
     head=(("stratified", False),),
 )
 
@@ -460,50 +378,25 @@ _named(
 
     Unbiased (Cor. 3.7 at Λ = 1; Eq. 16; RADD ``lambda_DCE_loss``), but its variance is
     infinite as soon as some singleton term a_i = A({i}) is positive (``docs/theory.md`` §6.3):
-    the sample variance then grows like ½ sum_i a_i² ln n.
-
-    Parameters
-    ----------
-    sampler : {"plain", "stratified"}
+    the sample variance then grows like ½ sum_i a_i² ln n.""",
+    params="""sampler : {"plain", "stratified"}
         ``"stratified"`` (the registry's ``lambda_dce_stratified``) is infodis' ``decoupled``
         batch sampler λ_j = (j + u_j)/B within each batch of ``batch_size`` draws (its first
         stratum still reaches λ → 0).
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-        Named ``lambda_dce`` or ``lambda_dce_stratified``.
     """,
+    returns="""        Named ``lambda_dce`` or ``lambda_dce_stratified``.
+""",
     head=(("sampler", "plain"),),
 )
 
 k_dce_stratified = _entry(
     "k_dce_stratified",
-    """:func:`k_dce` with ``stratified=True``: evenly spaced mask counts per batch (§6.2).
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-    """,
+    """:func:`k_dce` with ``stratified=True``: evenly spaced mask counts per batch (§6.2).""",
 )
 
 lambda_dce_stratified = _entry(
     "lambda_dce_stratified",
-    """:func:`lambda_dce` with ``sampler="stratified"``: infodis' λ_j = (j + u_j)/B (§6.3).
-
-    Parameters
-    ----------
-    %(common)s
-
-    Returns
-    -------
-    Estimate
-    """,
+    """:func:`lambda_dce` with ``sampler="stratified"``: infodis' λ_j = (j + u_j)/B (§6.3).""",
 )
 
 

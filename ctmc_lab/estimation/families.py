@@ -7,19 +7,19 @@ estimator's name. A family draws single values g from any A-oracle (``oracle.n``
 :class:`~ctmc_lab.estimation.laws.TableOracle`) and gives the exact mean, per-draw variance and
 infinite-variance flag of those draws from the table A(M) over all 2^n masks:
 
-==================  =====================================  =======================================
-family              how M is drawn, value g                exact moments
-==================  =====================================  =======================================
-:class:`MaskSize`   m ~ q_m, M uniform of size m,          sum over masks (§6.1–6.2); stratified:
-                    g = f_m A(M); optionally m stratified  per stratum, B · Var(batch mean)
-                    per batch (v_j = (j + u_j)/B)
-:class:`LambdaDCE`  λ ~ U(0,1) (or λ_j = (j + u_j)/B),     Beta integrals; infinite iff some
-                    M ~ Bern(λ)^n, g = A(M)/λ (Eq. 16)      a_i = A({i}) > 0 (§6.3)
-:class:`TimeSampled` t = (1-ε_s)u + ε_s, M ~ Bern(λ(t))^n,  one quadrature over t of the level
-                    the code's t-DCE / t-DSE (Lemma 3.3)   sums (§6.3, §8)
-:class:`CountRule`  one k per batch, row j of LLaDA's      given k the rows are independent:
-                    count table, g = (n/x_j) A(M_j)        (★) and Var Ḡ of ``llada``
-==================  =====================================  =======================================
+======================  =======================================  ======================================
+family                  how M is drawn, value g                  exact moments
+======================  =======================================  ======================================
+:class:`MaskSize`       m ~ q_m, M uniform of size m,            sum over masks (§6.1–6.2); stratified:
+                        g = f_m A(M); optionally m stratified    per stratum, B · Var(batch mean)
+                        per batch (v_j = (j + u_j)/B)
+:class:`LambdaDCE`      λ ~ U(0,1) (or λ_j = (j + u_j)/B),       Beta integrals; infinite iff some
+                        M ~ Bern(λ)^n, g = A(M)/λ (Eq. 16)       a_i = A({i}) > 0 (§6.3)
+:class:`TimeSampled`    t = (1-ε_s)u + ε_s, M ~ Bern(λ(t))^n,    one quadrature over t of the level
+                        the code's t-DCE / t-DSE (Lemma 3.3)     sums (§6.3, §8); the ``vdm`` batch
+:class:`CountRule`      one k per batch, row j of LLaDA's        given k the rows are independent:
+                        count table, g = (n/x_j) A(M_j)          (★) and Var Ḡ of ``llada``
+======================  =======================================  ======================================
 
 Moments take a batch of tables ``A2`` of shape ``(B, 2**n)`` and return three ``(B,)`` arrays
 (mean, variance, variance_is_infinite); :mod:`ctmc_lab.estimation.moments` turns them into
@@ -87,7 +87,7 @@ class Family:
     exact_by_table : bool
         Its exact moments need nothing but the table (``estimator_moments(A, name)``).
     draws_mask_sizes : bool
-        It draws m ~ q, then M uniform of size m, with g = f_m A(M): :meth:`scheme` gives that
+        It draws m ~ q, then M uniform of size m, with g = f_m A(M): :meth:`Family.scheme` gives that
         law, which log-ratios (Eq. 18) and the mask-size tables use.
     """
 
@@ -173,7 +173,7 @@ class Family:
             raise TypeError(f"the moments of {name} take no option {sorted(options)[0]!r}")
 
     def exact_record(self, name: str, A2, *, reference, positions) -> list[dict]:
-        """The ``ctmc-lab nll --json`` record of each table: :meth:`Moments.as_json` of its moments."""
+        """The ``ctmc-lab nll --json`` record of each table: :meth:`~ctmc_lab.estimation.records.Moments.as_json` of its moments."""
         mean, var, infinite = self.moments(A2, name=name)
         recs = moments_records(name, A2, mean, var, infinite, reference=reference, positions=positions)
         return [r.as_json() for r in recs]

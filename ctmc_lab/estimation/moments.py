@@ -173,8 +173,14 @@ def _prepared(A, estimator, reference, positions):
     positions = np.arange(n) if positions is None else np.asarray(positions)
     if positions.shape != (n,):
         raise ValueError(f"`positions` must have shape ({n},) (got {positions.shape})")
-    ref = imdce_sum(A2) if reference is None else np.broadcast_to(np.asarray(reference, float), A2.shape[:1])
-    return spec, A, A2, positions, ref
+    if reference is None:
+        return spec, A, A2, positions, imdce_sum(A2)
+    ref = np.asarray(reference, dtype=float)
+    if ref.shape not in ((), (1,), A2.shape[:1]):
+        raise ValueError(
+            f"`reference` must be one number or {A2.shape[0]} numbers, one per table (got shape {ref.shape})"
+        )
+    return spec, A, A2, positions, np.broadcast_to(ref, A2.shape[:1])
 
 
 def _options(weights, batch_size, options):

@@ -9,22 +9,22 @@ the figures (label, marker and colour role). A user adds an estimator with
 :func:`register_estimator`; a mask-size scheme (m ~ q_m, M uniform of size m, g = f_m A(M))
 then runs by name through all of them with no other edit.
 
-==============================  ===============  =====================================  ======================
-name                            family           how M is drawn                         value g
-==============================  ===============  =====================================  ======================
-``time_free`` (Thm 4.1, Eq.15)  MaskSize         P(m) ∝ 1/m on 1..n                     H_n A(M)
-``k_dce`` (RADD ``k_DCE``)      MaskSize         m ~ U{1..n}                            (n/m) A(M)
-``k_dce_stratified``            MaskSize, strat. the same, evenly spaced m per batch    (n/m) A(M)
-``rb_lambda_dce`` (S9)          MaskSize         m ~ U{0..n}                            ((n+1)/m) A(M)
-``lambda_dce`` (Eq. 16)         LambdaDCE        λ ~ U(0,1), M ~ Bern(λ)^n              A(M)/λ
-``lambda_dce_stratified``       LambdaDCE, str.  λ_j = (j + u_j)/B per batch            A(M)/λ
-``omit_full_mask`` (§8)         MaskSize         P(m) ∝ 1/m on 1..n-1                   H_n A(M)   (biased)
-``omit_full_mask_token_mean``   MaskSize         P(m) ∝ 1/m on 1..n-1                   H_n A(M)/m (biased)
-``mask_size_importance``        MaskSize         m ~ q ∝ ``weights``                    A(M)/(m q_m)
-``t_dce`` / ``t_dse`` (code)    TimeSampled      t = (1-ε_s)u + ε_s, M ~ Bern(λ(t))     σ/(e^σ̄-1)[A + ...] (biased)
-``llada_stratified``            CountRule        one k per batch, LLaDA's row counts    (n/m) A(M) (biased)
-``llada_stratified_fixed``      CountRule        one k per batch, k + floor(jn/B)       (n/m) A(M)
-==============================  ===============  =====================================  ======================
+==============================  =================  =====================================  ======================
+name                            family             how M is drawn                         value g
+==============================  =================  =====================================  ======================
+``time_free`` (Thm 4.1, Eq.15)  MaskSize           P(m) ∝ 1/m on 1..n                     H_n A(M)
+``k_dce`` (RADD ``k_DCE``)      MaskSize           m ~ U{1..n}                            (n/m) A(M)
+``k_dce_stratified``            MaskSize, strat.   the same, evenly spaced m per batch    (n/m) A(M)
+``rb_lambda_dce`` (S9)          MaskSize           m ~ U{0..n}                            ((n+1)/m) A(M)
+``lambda_dce`` (Eq. 16)         LambdaDCE          λ ~ U(0,1), M ~ Bern(λ)^n              A(M)/λ
+``lambda_dce_stratified``       LambdaDCE, str.    λ_j = (j + u_j)/B per batch            A(M)/λ
+``omit_full_mask`` (§8)         MaskSize           P(m) ∝ 1/m on 1..n-1                   H_n A(M)   (biased)
+``omit_full_mask_token_mean``   MaskSize           P(m) ∝ 1/m on 1..n-1                   H_n A(M)/m (biased)
+``mask_size_importance``        MaskSize           m ~ q ∝ ``weights``                    A(M)/(m q_m)
+``t_dce`` / ``t_dse`` (code)    TimeSampled        t = (1-ε_s)u + ε_s, M ~ Bern(λ(t))     σ/(e^σ̄-1)[A + ...] (biased)
+``llada_stratified``            CountRule          one k per batch, LLaDA's row counts    (n/m) A(M) (biased)
+``llada_stratified_fixed``      CountRule          one k per batch, k + floor(jn/B)       (n/m) A(M)
+==============================  =================  =====================================  ======================
 
 A mask-size scheme is unbiased for sum_M B(m, n-m+1) A(M) exactly when q_m f_m = 1/m for every
 m ≥ 1 (Thm 4.1; §6.1–6.2).

@@ -264,6 +264,33 @@ def test_bad_arguments_raise_value_errors(d128):
         E.estimate("nope", c, x0, n_samples=10)
     with pytest.raises(ValueError, match="eps_s"):
         E.t_dce(c, x0, schedule=Loglinear(), eps_s=1.5, n_samples=10)
+    with pytest.raises(ValueError, match="`schedule` must be a ctmc_lab.forward.schedules.Schedule"):
+        E.t_dce(c, x0, schedule="loglinear", n_samples=32, batch_size=16)
+    with pytest.raises(TypeError, match=r"time_free\(\) got an unexpected keyword argument 'n_sample'"):
+        E.time_free(c, x0, n_sample=10)
+    with pytest.raises(TypeError, match="'score_log'"):  # t-DSE has no score log
+        E.t_dse(c, x0, n_samples=32, batch_size=16, score_log=True)
+    with pytest.raises(TypeError, match="missing the keyword argument 'n_samples'"):
+        E.time_free(c, x0)
+    with pytest.raises(ValueError, match="`return_values` must be True or False"):
+        E.time_free(c, x0, n_samples=10, return_values="yes")
+    with pytest.raises(ValueError, match="`stratified` must be True or False"):
+        E.k_dce(c, x0, n_samples=10, stratified="no")
+    with pytest.raises(ValueError, match="`coupled` must be True or False"):
+        E.log_ratio(c, x0, d128.support[1], n_samples=10, coupled=None)
+    with pytest.raises(ValueError, match="unknown `scheme` 'lambda_dce'"):
+        E.log_ratio(c, x0, d128.support[1], n_samples=10, scheme="lambda_dce")
+    A = np.array([0.0, 1.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="need its `batch_size`"):
+        Mo.estimator_moments(A, "k_dce_stratified")
+    with pytest.raises(ValueError, match="batch_size"):
+        Mo.estimator_moments(A, "k_dce_stratified", batch_size=0)
+    with pytest.raises(TypeError, match="take no option 'schedule'"):
+        Mo.estimator_moments(A, "k_dce", schedule=Loglinear())
+    with pytest.raises(ValueError, match="`reference` must be one number or 2 numbers"):
+        Mo.estimator_moments(np.stack([A, A]), "k_dce", reference=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="`score_log` must be True or False"):
+        Mo.t_estimator_moments(A, schedule=Loglinear(), score_log=None)
 
 
 @budget(20, deadline=None)

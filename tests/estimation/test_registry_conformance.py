@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from ctmc_lab.estimation import estimators, moments, registry
+from ctmc_lab.estimation import estimators, families, moments, registry
 from ctmc_lab.estimation.laws import TableOracle, ratio_draws
 from ctmc_lab.exact.mask_dce import MaskDCE, optimal_mask_dce
 from ctmc_lab.sources.datasets import dirichlet, dna128
@@ -518,3 +518,30 @@ def test_coupled_and_decoupled_draws_are_those_of_log_ratio():
         )
         g = ratio_draws(sch, TableOracle(A_x), TableOracle(A_y), 5000, np.random.default_rng(9), coupled=coupled)
         np.testing.assert_allclose(est.values, g, rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture
+def stratified_linear_scheme():
+    """A stratified scheme with no closed form: its batch moments come from its exact cumulative law."""
+    family = families.MaskSize(linear_law, stratified=True)
+    spec = registry.register_estimator(registry.EstimatorSpec("linear_stratified", "P(m) ∝ m, stratified", family))
+    TWINS["linear_stratified"] = Twin(
+        lambda A, B: stratified_scheme_mean(A, weights_law(lambda n: np.arange(1.0, n + 1)), B or 16),
+        lambda A, B: stratified_scheme_var(A, weights_law(lambda n: np.arange(1.0, n + 1)), B),
+        batch=3,
+    )
+    yield spec
+    del TWINS["linear_stratified"]
+    registry.unregister_estimator("linear_stratified")
+
+
+def test_a_stratified_scheme_registered_from_outside_conforms(stratified_linear_scheme):
+    check_exact_moments("linear_stratified")
+    check_monte_carlo("linear_stratified")
+    check_flags("linear_stratified")
+    # The general route on k-DCE's law agrees with k-DCE's closed form (edges m/n, weights n/m).
+    A = generic_table(5, 4)
+    general = families.MaskSize(registry.get_estimator("k_dce").family.law, stratified=True)
+    mean, var, _ = general.moments(A[None], batch_size=7)
+    want = moments.stratified_k_dce_moments(A, 7)
+    assert mean[0] == pytest.approx(want[0], rel=1e-13) and var[0] == pytest.approx(want[1], rel=1e-12)
