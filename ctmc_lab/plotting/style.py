@@ -87,7 +87,8 @@ ESTIMATOR_ROLES = {
 }
 
 #: One colour per role of a line, used consistently across every figure: the truth, an exact
-#: value, a Monte Carlo value, the two arms of a comparison, the estimator roles above.
+#: value, a Monte Carlo value, the two arms of a comparison, the estimator roles above (and the
+#: estimators that name one, under their own names).
 COLORS = {
     "true": OKABE_ITO["black"],
     "exact": OKABE_ITO["blue"],
@@ -102,6 +103,8 @@ COLORS = {
     "residual": OKABE_ITO["grey"],
     "shade": OKABE_ITO["sky"],
     **ESTIMATOR_ROLES,
+    # Each estimator registered at import with a role, under its name (prefer estimator_color).
+    **{spec.name: ESTIMATOR_ROLES[spec.color] for spec in estimator_specs() if spec.color},
 }
 
 #: Colours for a family of curves indexed by a parameter (budgets, sources), in order.

@@ -19,7 +19,7 @@ def test_every_colour_role_has_a_colour_and_every_spec_uses_its_role():
     for spec in registry.estimator_specs():
         if spec.color is not None:
             assert estimator_color(spec.name) == ESTIMATOR_ROLES[spec.color]
-            assert COLORS[spec.color] == ESTIMATOR_ROLES[spec.color]
+            assert COLORS[spec.color] == ESTIMATOR_ROLES[spec.color] == COLORS[spec.name]
     # The paper's sampler and its baselines differ in colour wherever they share an axes.
     unbiased = [s.name for s in registry.estimator_specs() if s.compare and not s.biased and s.by_name]
     assert len({estimator_color(e) for e in unbiased}) == len(unbiased)
