@@ -282,11 +282,12 @@ class ConditionalLikelihood:
     def moments(self, names=None) -> dict:
         """``{estimator: Moments}``: exact mean, bias against ``true_nll`` and variance of one draw.
 
-        Default names: :data:`ctmc_lab.estimation.moments.FIELD_ESTIMATORS` (without the omit-full-mask
-        samplers for a one-position target, where they are undefined).
+        Default names: those of the prompt–response record of ``ctmc-lab nll --json``
+        (``estimator_names(record="pairs")``), without the omit-full-mask samplers for a
+        one-position target, where they are undefined.
         """
         if names is None:
-            names = estimator_names(nll_record=True, length=self.split.n)
+            names = estimator_names(record="pairs", length=self.split.n)
         return _mom.all_moments(
             self.mask_dce, names=names, reference=self.true_nll, positions=np.asarray(self.split.target)
         )

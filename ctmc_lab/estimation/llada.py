@@ -56,7 +56,8 @@ import numpy as np
 from scipy.special import comb
 
 from ctmc_lab._validation import positive_int, subset_table_length
-from ctmc_lab.estimation import estimators as _est
+from ctmc_lab.estimation.laws import UniformMasks, check_run
+from ctmc_lab.estimation.records import Estimate, estimate_record
 from ctmc_lab.exact.mask_dce import MaskDCE
 from ctmc_lab.masks import as_mask_table
 from ctmc_lab.sequences import popcount
@@ -75,6 +76,7 @@ __all__ = [
     "balanced_moments",
     "llada_bias",
     "markov1_level_means",
+    "llada_draws",
     "llada_estimate",
 ]
 
@@ -477,6 +479,24 @@ def markov1_level_means(P, y, *, left) -> np.ndarray:
 
 
 # ================================================================================ Monte Carlo
+def llada_draws(oracle, n_samples: int, rng, batch_size: int, *, rule: str = "llada") -> np.ndarray:
+    """The single-draw values of LLaDA's evaluator: per batch of b rows one k ~ U{1..n}, row j
+    masks x_j(k) uniform positions of the target and scores (n/x_j) A(M_j).
+
+    ``oracle`` is an A-oracle (``oracle.n``, ``oracle(local)``); ``n_samples`` a whole number of
+    batches of ``batch_size`` (validated by the caller).
+    """
+    _check_rule(rule)
+    n = oracle.n
+    table = llada_counts(n, batch_size, rule=rule)
+    sizes = UniformMasks(n)
+    out = np.empty(n_samples)
+    for lo in range(0, n_samples, batch_size):
+        m = table[rng.integers(0, n)]
+        out[lo : lo + batch_size] = (n / m) * oracle(sizes.draw(m, rng))
+    return out
+
+
 def llada_estimate(
     denoiser,
     x0=None,
@@ -488,7 +508,7 @@ def llada_estimate(
     target=None,
     context=None,
     return_values: bool = False,
-) -> _est.Estimate:
+) -> Estimate:
     """LLaDA's evaluator in NumPy: batches of b rows sharing one k, counts by ``rule``.
 
     Per batch: k ~ U{1..n}; row j gets x_j(k) masked positions chosen uniformly in the target
@@ -516,17 +536,11 @@ def llada_estimate(
     """
     _check_rule(rule)
     rng = np.random.default_rng(rng)
-    n_samples, batch_size = _est._check_run(n_samples, batch_size, stratified=True)
+    n_samples, batch_size = check_run(n_samples, batch_size, stratified=True)
     oracle = MaskDCE.of(denoiser, x0, target=target, context=context, batch_size=batch_size)
-    n = oracle.n
-    table = llada_counts(n, batch_size, rule=rule)
-    sizes = _est.UniformMasks(n)
-    out = np.empty(n_samples)
-    for lo in range(0, n_samples, batch_size):
-        m = table[rng.integers(0, n)]
-        out[lo : lo + batch_size] = (n / m) * oracle(sizes.draw(m, rng))
+    out = llada_draws(oracle, n_samples, rng, batch_size, rule=rule)
     name = "llada_stratified" if rule == "llada" else "llada_stratified_fixed"
-    return _est._record(name, out, batch_size=batch_size, return_values=return_values)
+    return estimate_record(name, out, batch_size=batch_size, return_values=return_values)
 
 
 # ======================================================================= a first-order stand-in

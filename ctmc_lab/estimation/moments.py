@@ -24,17 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.integrate import quad_vec
-from scipy.special import betainc, betaln, comb
+from scipy.special import betaln, comb
 
 from ctmc_lab._validation import positive_int, subset_table_length
-from ctmc_lab.estimation.estimators import MaskSizeScheme, UniformMasks, mask_size_scheme, ratio_schemes
-from ctmc_lab.estimation.registry import estimator_names, get_estimator
+from ctmc_lab.estimation import families
+from ctmc_lab.estimation.laws import MaskSizeScheme, UniformMasks, level_sums
+from ctmc_lab.estimation.records import Moments, moments_records
+from ctmc_lab.estimation.registry import estimator_names, get_estimator, mask_size_law, ratio_schemes
 from ctmc_lab.exact.mask_dce import MaskDCE, mask_dce_table, optimal_mask_dce
-
-# The NLL by enumeration is read from here by callers in other modules; it lives with the tables.
 from ctmc_lab.masks import as_mask_table, harmonic, imdce_sum, mask_weights
-from ctmc_lab.sequences import popcount
 
 __all__ = [
     "Moments",
@@ -45,6 +43,7 @@ __all__ = [
     "exact_estimators",
     "unbiased_samplers",
     "estimator_moments",
+    "exact_mean",
     "all_moments",
     "estimator_fields",
     "stratified_k_dce_moments",
@@ -58,74 +57,23 @@ __all__ = [
     "fit_mask_size_weights",
 ]
 
-#: The estimators of ``ctmc-lab nll --json``'s ``estimators`` record, in output order (a fixed
-#: output schema: the registry's specs with ``nll_record``).
-FIELD_ESTIMATORS = estimator_names(nll_record=True)
+#: The estimators of the ``estimators`` record of each sequence of ``ctmc-lab nll --json``, in
+#: output order (a fixed output schema: the registry's specs with ``"sequences"`` in ``nll_records``).
+FIELD_ESTIMATORS = estimator_names(record="sequences")
 
 
 def exact_estimators() -> tuple[str, ...]:
-    """Names :func:`estimator_moments` accepts: every registered spec with ``exact_moments``."""
+    """Names whose :func:`estimator_moments` needs nothing but the table: every spec with ``exact_moments``."""
     return estimator_names(exact_moments=True)
 
 
 def unbiased_samplers() -> tuple[str, ...]:
-    """The samplers :func:`compare_samplers` ranks (§6.5): registered, unbiased, i.i.d. draws of a
-    mask-size law or λ-DCE, needing no weights (built in: time_free, k_dce, rb_lambda_dce, lambda_dce)."""
-    return tuple(
-        name
-        for name in estimator_names(biased=False, stratified=False, needs_weights=False)
-        if get_estimator(name).family in ("mask", "lambda")
-    )
+    """The samplers :func:`compare_samplers` ranks (§6.5): registered, unbiased, i.i.d. draws whose exact
+    moments need only the table, runnable by name (built in: time_free, k_dce, rb_lambda_dce, lambda_dce)."""
+    return estimator_names(biased=False, stratified=False, by_name=True, exact_moments=True)
 
 
 # ===================================================================================== records
-@dataclass(frozen=True)
-class Moments:
-    """Exact moments of one draw g of an estimator at one sequence.
-
-    Attributes
-    ----------
-    estimator : str
-    mean : float
-        E[g]; ``inf`` if the model gives x0 probability 0 on a mask of positive probability.
-    bias : float
-        E[g] minus the reference NLL (by default the model's exact NLL, sum_M B(m,n-m+1) A(M);
-        for the optimal denoiser this is -log p0(x0)). NaN when both are infinite.
-    variance : float
-        Var[g], ``inf`` when infinite (never a large finite stand-in).
-    variance_is_infinite : bool
-    infinite_because : tuple of int or None
-        For an infinite variance, the positions i whose singleton term a_i = A({i}) =
-        -log c(x0 masked at i only)_{i, x0^i} is positive (λ-DCE, ``docs/theory.md`` §6.3), or
-        for an infinite mean every position with a_i = +inf. None when the variance is finite.
-    """
-
-    estimator: str
-    mean: float
-    bias: float
-    variance: float
-    variance_is_infinite: bool
-    infinite_because: tuple[int, ...] | None
-
-    def stderr(self, n_samples: int) -> float:
-        """Standard error of the mean of ``n_samples`` i.i.d. draws (``inf`` if the variance is)."""
-        return float(np.sqrt(self.variance / n_samples))
-
-    def as_json(self) -> dict:
-        """The CLI record: ``variance`` is None when infinite, ``infinite_because`` a list or None."""
-
-        def num(x):
-            return float(x) if np.isfinite(x) else None
-
-        return {
-            "mean": num(self.mean),
-            "bias": num(self.bias),
-            "variance": None if self.variance_is_infinite else num(self.variance),
-            "variance_is_infinite": bool(self.variance_is_infinite),
-            "infinite_because": None if self.infinite_because is None else list(self.infinite_because),
-        }
-
-
 @dataclass(frozen=True)
 class RatioMoments:
     """Exact moments of the log-ratio estimator log p(x_num) - log p(x_den) (§4.3, §6.4).
@@ -217,46 +165,33 @@ def _n_of(A: np.ndarray) -> int:
     return subset_table_length(A.shape[-1], "A", minimum=1)
 
 
-def _level_sums(A: np.ndarray, n: int, power: int = 1) -> np.ndarray:
-    """sum_{|M| = m} A(M)^power for m = 0..n, shape (..., n+1)."""
-    if np.isinf(A).any():
-        raise ValueError("`A` has infinite entries (x0 has zero model probability): moments are infinite")
-    onehot = (popcount(np.arange(1 << n))[:, None] == np.arange(n + 1)).astype(float)
-    return (A**power) @ onehot
+def _prepared(A, estimator, reference, positions):
+    spec = get_estimator(estimator)
+    A = as_mask_table(A)
+    n = _n_of(A)
+    A2 = np.atleast_2d(A)
+    positions = np.arange(n) if positions is None else np.asarray(positions)
+    if positions.shape != (n,):
+        raise ValueError(f"`positions` must have shape ({n},) (got {positions.shape})")
+    if reference is None:
+        return spec, A, A2, positions, imdce_sum(A2)
+    ref = np.asarray(reference, dtype=float)
+    if ref.shape not in ((), (1,), A2.shape[:1]):
+        raise ValueError(
+            f"`reference` must be one number or {A2.shape[0]} numbers, one per table (got shape {ref.shape})"
+        )
+    return spec, A, A2, positions, np.broadcast_to(ref, A2.shape[:1])
 
 
-def _scheme_moments(A: np.ndarray, scheme: MaskSizeScheme):
-    P = scheme.mask_probabilities  # (2^n,)
-    g = scheme.f[popcount(np.arange(1 << scheme.n))] * A  # f_0 A(∅) = 0
-    live = P > 0
-    inf_mean = np.any(np.isinf(g) & live, axis=-1)
-    gf = np.where(live, g, 0.0)
-    with np.errstate(invalid="ignore"):
-        mean = np.where(inf_mean, np.inf, np.where(np.isinf(gf), 0.0, gf) @ P)
-        # Centred sum, not E g² - (E g)²: exact where the variance is tiny compared with the mean².
-        dev = np.where(live, gf - np.where(inf_mean, 0.0, mean)[..., None], 0.0)
-        var = np.where(inf_mean, np.inf, dev**2 @ P)
-    return mean, var, inf_mean
+def _options(weights, batch_size, options):
+    if weights is not None:
+        options["weights"] = weights
+    if batch_size is not None:
+        options["batch_size"] = positive_int(batch_size, "batch_size")
+    return options
 
 
-def _lambda_moments(A: np.ndarray, n: int):
-    m = popcount(np.arange(1 << n))
-    mean = imdce_sum(A)
-    w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 1)), 0.0)
-    singles = A[..., 1 << np.arange(n)]  # a_i = A({i})
-    with np.errstate(invalid="ignore"):
-        second = np.where(np.isinf(A), 0.0, A) ** 2 @ w2
-        var = second - np.where(np.isfinite(mean), mean, 0.0) ** 2
-    infinite = np.any(singles > 0, axis=-1) | np.any(np.isinf(A) & (m > 0), axis=-1)
-    return mean, np.where(infinite, np.inf, var), infinite, singles
-
-
-def _reason(singles_row: np.ndarray, positions: np.ndarray, mean_is_inf: bool):
-    pick = np.isinf(singles_row) if mean_is_inf and np.isinf(singles_row).any() else singles_row > 0
-    return tuple(int(p) for p in positions[pick])
-
-
-def estimator_moments(A, estimator: str, *, reference=None, positions=None, weights=None):
+def estimator_moments(A, estimator: str, *, reference=None, positions=None, weights=None, batch_size=None, **options):
     """Exact mean, bias and variance of one draw of an estimator, from the table A.
 
     Parameters
@@ -264,16 +199,19 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     A : (2**n,) or (B, 2**n) float array
         A(M) by local mask bitmask (see ``mask_dce_table``).
     estimator : str
-        One of ``exact_estimators``: a registered spec with ``exact_moments`` (built in:
-        time_free, k_dce, rb_lambda_dce, lambda_dce, omit_full_mask, omit_full_mask_token_mean,
-        mask_size_importance, llada_stratified, llada_stratified_fixed), or a mask-size scheme
-        a user registered.
+        A registered estimator (built in or a user's): its family gives the moments. Those of
+        :func:`exact_estimators` need nothing more; a batch-stratified design needs its
+        ``batch_size`` (LLaDA's default to 16), the t-estimators take their schedule options.
     reference : float or (B,) array, optional
         The NLL against which the bias is measured (default: :func:`ctmc_lab.masks.imdce_sum` of A).
     positions : (n,) int array, optional
         Sequence positions of the target bits, used in ``infinite_because`` (default 0..n-1).
     weights : (n,) array
         The mask-size weights of ``mask_size_importance``.
+    batch_size : int, optional
+        The batch B of a stratified design; its ``variance`` is then per draw, B · Var(batch mean).
+    **options
+        The family's own: ``schedule``, ``eps_s``, ``score_log`` (t-DCE) or ``defect`` (t-DSE).
 
     Returns
     -------
@@ -282,11 +220,12 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     Notes
     -----
     Mask-size schemes (the spec's law q, f): E g = sum_M P(M) f_m A(M), P(M) = q_m / C(n, m),
-    Var g = sum_M P(M)(f_m A(M) - E g)² over all 2^n masks (``docs/theory.md`` §6.1, §6.2; the audited variants of §8 are schemes with P(m) ∝ 1/m
-    on 1..n-1). λ-DCE: E g = NLL and E g² = sum_{m≥2} A(M)² B(m-1, n-m+1), infinite iff some
-    a_i > 0 (§6.3). ``llada_stratified`` and ``llada_stratified_fixed``: LLaDA's evaluator and its fix
-    at batch_size 16 (:func:`ctmc_lab.estimation.llada.llada_moments`); the mean is that of every batch mean
-    and ``variance`` is per draw, 16 · Var(batch mean), since rows of a batch are dependent.
+    Var g = sum_M P(M)(f_m A(M) - E g)² over all 2^n masks (``docs/theory.md`` §6.1, §6.2; the
+    audited variants of §8 are schemes with P(m) ∝ 1/m on 1..n-1). λ-DCE: E g = NLL and
+    E g² = sum_{m≥2} A(M)² B(m-1, n-m+1), infinite iff some a_i > 0 (§6.3). Stratified designs:
+    per stratum, then B · Var(batch mean) (§6.2, §6.3). ``llada_stratified`` and
+    ``llada_stratified_fixed``: LLaDA's evaluator and its fix
+    (:func:`ctmc_lab.estimation.llada.llada_moments`); the mean is that of every batch mean.
 
     Examples
     --------
@@ -297,49 +236,33 @@ def estimator_moments(A, estimator: str, *, reference=None, positions=None, weig
     >>> estimator_moments(A, "lambda_dce").infinite_because
     (0, 1)
     """
-    spec = get_estimator(estimator)
-    if not spec.exact_moments:
-        raise ValueError(f"unknown estimator {estimator!r}; choose one of {list(exact_estimators())}")
-    A = as_mask_table(A)
-    n = _n_of(A)
-    batch = A.ndim == 2
-    A2 = np.atleast_2d(A)
-    positions = np.arange(n) if positions is None else np.asarray(positions)
-    if positions.shape != (n,):
-        raise ValueError(f"`positions` must have shape ({n},) (got {positions.shape})")
-    ref = imdce_sum(A2) if reference is None else np.broadcast_to(np.asarray(reference, float), A2.shape[:1])
-    singles = A2[:, 1 << np.arange(n)]
-    if spec.family == "lambda":
-        mean, var, infinite, _ = _lambda_moments(A2, n)
-    elif spec.family == "llada":
-        from ctmc_lab.estimation.llada import llada_moments
-
-        per = llada_moments(A2, rule=spec.count_rule, reference=ref)
-        mean = np.array([m.mean for m in per])
-        var = np.array([m.per_draw_variance for m in per])
-        infinite = np.zeros(A2.shape[0], bool)
-    else:
-        mean, var, infinite = _scheme_moments(A2, mask_size_scheme(estimator, n, weights=weights))
-    with np.errstate(invalid="ignore"):
-        bias = mean - ref
-    out = []
-    for b in range(A2.shape[0]):
-        inf_b = bool(infinite[b])
-        out.append(
-            Moments(
-                estimator,
-                float(mean[b]),
-                float(bias[b]),
-                float(var[b]),
-                inf_b,
-                _reason(singles[b], positions, bool(np.isinf(mean[b]))) if inf_b else None,
-            )
-        )
-    return out if batch else out[0]
+    spec, A, A2, positions, ref = _prepared(A, estimator, reference, positions)
+    opts = _options(weights, batch_size, dict(options))
+    mean, var, infinite = spec.family.moments(A2, name=estimator, **opts)
+    out = moments_records(estimator, A2, mean, var, infinite, reference=ref, positions=positions)
+    return out if A.ndim == 2 else out[0]
 
 
-def all_moments(A, *, names=FIELD_ESTIMATORS, reference=None, positions=None):
-    """``{name: Moments}`` for every estimator in ``names`` (a list of dicts for a batch)."""
+def exact_mean(A, estimator: str, *, weights=None, batch_size=None, **options) -> np.ndarray:
+    """The exact mean of one draw of ``estimator`` for each table of ``A`` ``(B, 2**n)`` (or one).
+
+    The family's fastest exact route: for the t-estimators, linearity in the level sums (one
+    quadrature per level, however many tables); otherwise the mean of :func:`estimator_moments`.
+    """
+    spec, A, A2, _, _ = _prepared(A, estimator, None, None)
+    mean = spec.family.mean(A2, name=estimator, **_options(weights, batch_size, dict(options)))
+    return mean if A.ndim == 2 else mean[0]
+
+
+def all_moments(A, *, names=None, reference=None, positions=None):
+    """``{name: Moments}`` for every estimator in ``names`` (a list of dicts for a batch).
+
+    By default the per-draw records of ``ctmc-lab nll --json``, ``estimator_names(record="pairs")``
+    (built in: time_free, k_dce, rb_lambda_dce, lambda_dce and the two omit-full-mask samplers),
+    less those undefined at this target length.
+    """
+    if names is None:
+        names = estimator_names(record="pairs", length=_n_of(np.asarray(A)))
     per = {name: estimator_moments(A, name, reference=reference, positions=positions) for name in names}
     if np.asarray(A).ndim == 1:
         return per
@@ -363,28 +286,25 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
     Returns
     -------
     list of dict
-        ``{NAME: {"mean", "bias", "variance", "variance_is_infinite", "infinite_because"}}`` for
-        each of :data:`FIELD_ESTIMATORS` (time_free, k_dce, rb_lambda_dce, lambda_dce,
-        omit_full_mask, omit_full_mask_token_mean), by :func:`estimator_moments`. The bias is
-        against -log p0(x0); ``variance`` is None when infinite and ``infinite_because`` lists
-        the positions i with a_i = A({i}) > 0 (``docs/theory.md`` §6.3), else None; every value
-        is None for an estimator undefined at this length (its spec's ``min_length``).
-        ``llada_stratified`` and ``llada_stratified_fixed`` (LLaDA's evaluator and its fix at
-        batch_size 16, mc_num 128) carry the same keys, with ``variance`` per draw (16 · Var of
-        one batch mean), plus ``batch_size``, ``mc_num`` and ``variance_of_mean`` (the variance
-        of the evaluator's output).
+        ``{NAME: record}`` for each registered estimator with ``"sequences"`` in its
+        ``nll_records`` (built in: :data:`FIELD_ESTIMATORS`), each record its family's
+        (``Family.exact_record``): ``{"mean", "bias", "variance", "variance_is_infinite",
+        "infinite_because"}``, the bias against -log p0(x0), ``variance`` None when infinite and
+        ``infinite_because`` the positions i with a_i = A({i}) > 0 (``docs/theory.md`` §6.3);
+        LLaDA's evaluators (batch_size 16, mc_num 128) add ``batch_size``, ``mc_num`` and
+        ``variance_of_mean``, their ``variance`` per draw (16 · Var of one batch mean). Every
+        value is None for an estimator undefined at this length (its spec's ``min_length``).
 
     Notes
     -----
     Every mean and variance is an exact finite sum over the 2^L masks (Thm 4.1, §6.1–6.3).
     """
-    from ctmc_lab.estimation.llada import level_stats, llada_moments
-
     x0 = np.atleast_2d(dist.encode(x0_batch))
     nll = np.atleast_1d(dist.nll(x0))
     # Chunks of sequences keep the (chunk, 2^L) tables near 32 MiB even at L = 16.
     step = max(1, (1 << 22) >> dist.length)
-    names = estimator_names(nll_record=True, length=dist.length)
+    specs = [get_estimator(name) for name in estimator_names(record="sequences")]
+    positions = np.arange(dist.length)
     out = []
     for lo in range(0, len(x0), step):
         rows = x0[lo : lo + step]
@@ -392,13 +312,14 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
             A = optimal_mask_dce(dist, rows)
         else:
             A = np.stack([mask_dce_table(denoiser, row) for row in rows])
-        per = all_moments(A, names=names, reference=nll[lo : lo + step])
-        stats = level_stats(A)
-        llada = {rule: llada_moments(stats, rule=rule, reference=nll[lo : lo + step]) for rule in ("llada", "fixed")}
-        for i, rec in enumerate(per):
-            out.append({name: rec[name].as_json() if name in rec else dict(_UNDEFINED) for name in FIELD_ESTIMATORS})
-            out[-1]["llada_stratified"] = llada["llada"][i].as_json()
-            out[-1]["llada_stratified_fixed"] = llada["fixed"][i].as_json()
+        ref = nll[lo : lo + step]
+        per = {
+            s.name: s.family.exact_record(s.name, A, reference=ref, positions=positions)
+            for s in specs
+            if s.min_length <= dist.length
+        }
+        for i in range(len(rows)):
+            out.append({s.name: per[s.name][i] if s.name in per else dict(_UNDEFINED) for s in specs})
     return out
 
 
@@ -407,35 +328,12 @@ def stratified_k_dce_moments(A, batch_size: int) -> tuple[float, float]:
     """Mean and per-draw variance B·Var(batch mean) of stratified k-DCE (evenly spaced m).
 
     Draw j of a batch of B has v_j = (j + u_j)/B and m_j = 1 + floor(n v_j), so
-    P(m | j) = B |[j/B, (j+1)/B) ∩ [(m-1)/n, m/n)| and Var(batch mean) = (1/B²) sum_j Var(g_j).
+    P(m | j) = B |[j/B, (j+1)/B) ∩ [(m-1)/n, m/n)| and Var(batch mean) = (1/B²) sum_j Var(g_j)
+    (:func:`ctmc_lab.estimation.families.stratified_scheme_moments`, §6.2).
     """
     A = as_mask_table(A)
-    n = _n_of(A)
-    B = int(batch_size)
-    j = np.arange(B)[:, None]
-    mm = np.arange(1, n + 1)[None, :]
-    overlap = np.clip(np.minimum((j + 1) / B, mm / n) - np.maximum(j / B, (mm - 1) / n), 0, None) * B
-    C = comb(n, np.arange(n + 1))
-    g1 = _level_sums(A, n, 1)[..., 1:] * (n / mm[0]) / C[1:]  # E[g | m]
-    g2 = _level_sums(A, n, 2)[..., 1:] * (n / mm[0]) ** 2 / C[1:]  # E[g² | m]
-    e1 = g1 @ overlap.T  # (..., B) E[g_j]
-    e2 = g2 @ overlap.T
-    mean = e1.mean(axis=-1)
-    var = (e2 - e1**2).mean(axis=-1)
-    return mean, var
-
-
-def _m1_tail(delta, n: int):
-    """∫_δ^1 λ^{-1}(1-λ)^{n-1} dλ = log(1/δ) - sum_{k=1}^{n-1} (1-δ)^k / k, exact (S6, S8)."""
-    delta = np.asarray(delta, dtype=float)
-    k = np.arange(1, n)
-    with np.errstate(divide="ignore"):
-        return -np.log(delta) - np.sum((1 - delta[..., None]) ** k / k, axis=-1)
-
-
-def _beta_between(a, b, lo, hi):
-    """∫_lo^hi λ^{a-1}(1-λ)^{b-1} dλ for a, b ≥ 1 (regularised incomplete betas × B(a, b))."""
-    return (betainc(a, b, hi) - betainc(a, b, lo)) * np.exp(betaln(a, b))
+    _n_of(A)
+    return families.stratified_k_dce_moments(A, positive_int(batch_size, "batch_size"))
 
 
 def stratified_lambda_dce_moments(A, batch_size: int):
@@ -444,26 +342,14 @@ def stratified_lambda_dce_moments(A, batch_size: int):
     Infinite iff some a_i > 0: the first stratum still reaches λ → 0 (``docs/theory.md`` §6.3).
     """
     A = as_mask_table(A)
-    n = _n_of(A)
-    B = int(batch_size)
-    lo, hi = np.arange(B) / B, (np.arange(B) + 1) / B
-    S1, S2 = _level_sums(A, n, 1), _level_sums(A, n, 2)
-    m = np.arange(1, n + 1)[:, None]
-    I1 = _beta_between(m, n - m + 1, lo, hi)  # (n, B)
-    I2 = np.zeros((n, B))
-    I2[1:] = _beta_between(m[1:] - 1, n - m[1:] + 1, lo, hi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        I2[0] = _m1_tail(lo, n) - _m1_tail(hi, n)
-    e1 = B * (S1[..., 1:] @ I1)
-    has_single = np.any(np.atleast_2d(A)[:, 1 << np.arange(n)] > 0, axis=-1).reshape(np.shape(A)[:-1])
-    with np.errstate(invalid="ignore"):
-        e2 = B * (S2[..., 2:] @ I2[1:] + S2[..., 1:2] * np.where(np.isfinite(I2[0]), I2[0], 0.0))
-    mean = e1.mean(axis=-1)
-    var = np.where(has_single, np.inf, (e2 - e1**2).mean(axis=-1))
-    return mean, var
+    _n_of(A)
+    return families.stratified_lambda_dce_moments(A, positive_int(batch_size, "batch_size"))
 
 
 # ============================================================================ schedule-based
+_T_KINDS = ("t_dce", "t_dse")
+
+
 def t_estimator_moments(
     A, *, schedule, eps_s: float = 1e-3, kind: str = "t_dce", score_log: bool = True, defect=None, reference=None
 ) -> Moments:
@@ -476,9 +362,9 @@ def t_estimator_moments(
     * ``t_dse``: g = w [A(M) + D(M)] with the row-sum defect D (Lemma 3.3).
 
     E g^p = (1/(1-ε_s)) ∫_{ε_s}^1 w^p sum_m λ^m (1-λ)^{n-m} E_m[V^p] dt, computed with
-    ``scipy.integrate.quad_vec`` (tolerance 1e-13 relative) for all levels at once. The mean is
-    that of every draw of the ``vdm`` sampler too (each t_j is marginally uniform); the
-    variance is that of i.i.d. draws.
+    ``scipy.integrate.quad_vec`` (tolerance 1e-13 relative) for all levels at once
+    (:func:`ctmc_lab.estimation.families.t_moments`). The mean is that of every draw of the
+    ``vdm`` sampler too (each t_j is marginally uniform); the variance is that of i.i.d. draws.
 
     Parameters
     ----------
@@ -495,41 +381,16 @@ def t_estimator_moments(
     A = as_mask_table(A)
     if A.ndim != 1:
         raise ValueError("`A` must be one table (2**n,) here")
-    n = _n_of(A)
-    if kind not in ("t_dce", "t_dse"):
+    _n_of(A)
+    if kind not in _T_KINDS:
         raise ValueError(f"unknown `kind` {kind!r}; choose 't_dce' or 't_dse'")
-    eps_s = float(eps_s)
-    if not 0.0 <= eps_s < 1.0:
-        raise ValueError(f"`eps_s` must lie in [0, 1) (got {eps_s!r})")
-    if np.isinf(A).any():
-        raise ValueError("`A` has infinite entries: the t-estimators' moments are infinite")
-    V = A + (np.zeros_like(A) if defect is None or kind == "t_dce" else np.asarray(defect, float))
-    C = comb(n, np.arange(n + 1))
-    mm = np.arange(n + 1)
-    S1, S2 = _level_sums(V, n, 1), _level_sums(V, n, 2)
-    log_terms = kind == "t_dce" and score_log
-
-    def integrand(t):
-        sb = float(schedule.sigma_bar(t))
-        sig = float(schedule.sigma(t))
-        lam = -np.expm1(-sb)
-        if lam <= 0:
-            return np.zeros(5 * (n + 1))
-        w = sig / np.expm1(sb)
-        ell = np.log(np.expm1(sb))
-        p = lam**mm * np.exp(-sb * (n - mm))  # λ^m (1-λ)^(n-m), with 1 - λ = e^{-σ̄}
-        return np.concatenate([w * p, w * p * ell, w * w * p, w * w * p * ell, w * w * p * ell * ell])
-
-    vals, _ = quad_vec(integrand, eps_s, 1.0, epsabs=0.0, epsrel=1e-13, limit=20000)
-    vals = vals.reshape(5, n + 1) / (1.0 - eps_s)
-    mean = S1 @ vals[0]
-    second = S2 @ vals[2]
-    if log_terms:
-        mean += (C * mm) @ vals[1]
-        second += 2 * (mm * S1) @ vals[3] + (C * mm**2) @ vals[4]
+    if not isinstance(score_log, (bool, np.bool_)):
+        raise ValueError(f"`score_log` must be True or False (got {score_log!r})")
+    extra = {"score_log": score_log} if kind == "t_dce" else {"defect": defect}
+    mean, var, _ = get_estimator(kind).family.moments(A[None], name=kind, schedule=schedule, eps_s=eps_s, **extra)
     ref = float(imdce_sum(A)) if reference is None else float(reference)
     name = kind if kind == "t_dse" or score_log else "t_dce_true"
-    return Moments(name, float(mean), float(mean - ref), float(second - mean**2), False, None)
+    return Moments(name, float(mean[0]), float(mean[0] - ref), float(var[0]), False, None)
 
 
 # ============================================================================= λ-DCE truncation
@@ -551,13 +412,13 @@ def lambda_dce_truncation(A, delta) -> LambdaTruncation:
     if not 0.0 < delta < 1.0:
         raise ValueError(f"`delta` must lie in (0, 1) (got {delta!r})")
     n = _n_of(A)
-    S2 = _level_sums(A, n, 2)
+    S2 = level_sums(A, n, 2)
     m = np.arange(2, n + 1)
     full = np.exp(betaln(m - 1, n - m + 1))
     constant = float(S2[2:] @ full)
-    tail = float(S2[2:] @ (_beta_between(m - 1, n - m + 1, delta, 1.0)))
+    tail = float(S2[2:] @ (families.beta_between(m - 1, n - m + 1, delta, 1.0)))
     slope = float(S2[1])
-    second = slope * float(_m1_tail(delta, n)) + tail
+    second = slope * float(families.m1_tail(delta, n)) + tail
     asymptote = slope * (-np.log(delta) - harmonic(n - 1)) + constant
     return LambdaTruncation(delta, second, slope, constant, float(asymptote))
 
@@ -575,7 +436,7 @@ def ratio_moments(A_num, A_den, *, scheme: str = "time_free") -> RatioMoments:
     A_num, A_den : (2**n,) float arrays
         Tables of the two sequences over the same target set.
     scheme : str, default "time_free"
-        One of :func:`ctmc_lab.estimation.estimators.ratio_schemes` (built in: time_free, k_dce,
+        One of :func:`ctmc_lab.estimation.registry.ratio_schemes` (built in: time_free, k_dce,
         rb_lambda_dce).
     """
     A_num, A_den = as_mask_table(A_num), as_mask_table(A_den)
@@ -587,9 +448,9 @@ def ratio_moments(A_num, A_den, *, scheme: str = "time_free") -> RatioMoments:
     if np.isinf(A_num).any() or np.isinf(A_den).any():
         raise ValueError("a table has infinite entries: the log-ratio is not finite")
     n = _n_of(A_num)
-    sch = mask_size_scheme(scheme, n)
+    sch = MaskSizeScheme(scheme, n, *mask_size_law(scheme, n))
     P = sch.mask_probabilities
-    f = sch.f[popcount(np.arange(1 << n))]
+    f = sch.mask_weights
     gx, gy = f * A_num, f * A_den
     mx, my = P @ gx, P @ gy
     var_x, var_y = P @ (gx - mx) ** 2, P @ (gy - my) ** 2
@@ -628,7 +489,7 @@ def best_mask_size_weights(A) -> tuple[np.ndarray, float]:
         raise ValueError("`A` must be one table (2**n,) here")
     n = _n_of(A)
     C = comb(n, np.arange(n + 1))
-    rms = np.sqrt(_level_sums(A, n, 2)[1:] / C[1:])
+    rms = np.sqrt(level_sums(A, n, 2)[1:] / C[1:])
     score = rms / np.arange(1, n + 1)
     if score.sum() <= 0:
         return np.full(n, 1.0 / n), 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab.plotting.style import COLORS, log_ticks, new_figure, note, panel_label
+from ctmc_lab.plotting.style import COLORS, estimator_color, log_ticks, new_figure, note, panel_label
 
 __all__ = ["draw"]
 
@@ -64,7 +64,7 @@ def draw(study):
         ms=2.2,
         mfc="none",
         mew=0.5,
-        color=COLORS["k_dce"],
+        color=estimator_color("k_dce"),
         label="MK4 triplets, k-DCE weights",
     )
     bad_c = np.concatenate([var_c[hurt], kvar_c[k_hurt]])

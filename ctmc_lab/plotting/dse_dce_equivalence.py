@@ -16,7 +16,7 @@ def draw(study):
     """Top: ℓ_DSE against the scaled ℓ_DCE per denoiser, and the wrong-factor control; bottom: residuals."""
     table = study.table
     fig, (ax, ax2) = new_figure(2, 1, width="column", height=3.3, sharex=True, gridspec_kw={"height_ratios": [2.4, 1]})
-    colors = [COLORS["exact"], COLORS["k_dce"]]
+    colors = [COLORS["exact"], COLORS["secondary"]]
     labels = list(dict.fromkeys(table["denoiser"]))
     for j, label in enumerate(labels):
         sel = table["denoiser"] == label

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab.plotting.style import COLORS, new_figure, note, panel_label
+from ctmc_lab.estimation.registry import get_estimator
+from ctmc_lab.plotting.style import estimator_color, new_figure, note, panel_label
 
 __all__ = ["draw"]
 
@@ -24,8 +25,8 @@ def draw(study):
                 table[k][sel] for k in ("n", "median_sample_variance", "q25", "q75", "predicted")
             )
             exact, slope = table["exact_variance"][sel][0], table["predicted_slope"][sel][0]
-            color = COLORS[name]
-            nice = "λ-DCE" if name == "lambda_dce" else "time-free"
+            color = estimator_color(name)
+            nice = get_estimator(name).label
             ax.fill_between(grid, q25, q75, color=color, alpha=0.18, lw=0)
             ax.plot(
                 grid,

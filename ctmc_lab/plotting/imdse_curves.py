@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.forward.generators import noise_process
-from ctmc_lab.plotting.style import COLORS, new_figure, note, panel_label
+from ctmc_lab.plotting.style import COLORS, SERIES, new_figure, note, panel_label
 
 __all__ = ["draw"]
 
@@ -28,14 +28,14 @@ def draw(study):
         a.plot(
             tt, np.concatenate([[nll], kl_, [0.0]]), color=COLORS["exact"], label=r"KL$(p_{t|0}(\cdot|x_0)\,\|\,p_t)$"
         )
-        a.plot(tt, np.concatenate([[entropy], mi, [0.0]]), color=COLORS["k_dce"], ls="--", label=r"$I(x_0; x_t)$")
+        a.plot(tt, np.concatenate([[entropy], mi, [0.0]]), color=COLORS["secondary"], ls="--", label=r"$I(x_0; x_t)$")
         a.plot([0], [nll], "o", color=COLORS["exact"], ms=3)
-        a.plot([0], [entropy], "o", color=COLORS["k_dce"], ms=3)
+        a.plot([0], [entropy], "o", color=COLORS["secondary"], ms=3)
         a.set_ylabel(f"{kind}\nnats")
         a.legend(loc="upper right")
         b.plot(t, rate, color=COLORS["exact"], label=r"$\frac{d}{dt}$KL (exact)")
         b.plot(t[::2], -md[::2], "o", ms=2.6, mfc="none", mew=0.6, color=COLORS["mc"], label=r"$-$mdse$(x_0,t)$")
-        b.plot(t, mi_rate, color=COLORS["k_dce"], ls="--", label=r"$\frac{d}{dt}I$ (exact)")
+        b.plot(t, mi_rate, color=COLORS["secondary"], ls="--", label=r"$\frac{d}{dt}I$ (exact)")
         b.plot(
             t[1::2],
             -md_marg[1::2],
@@ -43,7 +43,7 @@ def draw(study):
             ms=2.6,
             mfc="none",
             mew=0.6,
-            color=COLORS["rb_lambda_dce"],
+            color=SERIES[1],
             label=r"$-$mdse$(t)$",
         )
         b.set_ylabel("nats per unit t")
@@ -58,7 +58,7 @@ def draw(study):
         )
         c.fill_between(t, md, color=COLORS["shade"], alpha=0.45, lw=0)
         c.plot(t, md, color=COLORS["exact"], label=r"mdse$(x_0,t)$")
-        c.plot(t, md_marg, color=COLORS["k_dce"], ls="--", label=r"mdse$(t)$")
+        c.plot(t, md_marg, color=COLORS["secondary"], ls="--", label=r"mdse$(t)$")
         c.set_ylabel("nats per unit t")
         c.legend(loc="upper right")
         note(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab.plotting.sampler_atlas import ESTIMATOR_COLORS
+from ctmc_lab.plotting.sampler_atlas import column_color
 from ctmc_lab.plotting.style import log_ticks, new_figure, panel_label, style
 from ctmc_lab.studies.length_scaling import growth_law
 
@@ -38,14 +38,14 @@ def draw(table: dict, *, chains=None):
             for e in _FINITE:
                 med = np.array([np.median(table[f"var_{e}"][sel & (table["L"] == L)]) for L in Ls])
                 c, beta = growth_law(Ls, med)
-                ax.plot(Ls, med, "o", ms=2.5, color=ESTIMATOR_COLORS[e])
+                ax.plot(Ls, med, "o", ms=2.5, color=column_color(e))
                 if np.isfinite(beta):
                     ax.plot(
                         Ls,
                         c * Ls.astype(float) ** beta,
                         "-",
                         lw=0.8,
-                        color=ESTIMATOR_COLORS[e],
+                        color=column_color(e),
                         label=f"{e}: β={beta:.2f}",
                     )
             ax.set_xscale("log")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab.plotting.style import COLORS, new_figure, panel_label
+from ctmc_lab.plotting.style import COLORS, SERIES, estimator_color, new_figure, panel_label
 
 __all__ = ["draw"]
 
@@ -37,9 +37,9 @@ def draw(study):
     bx = axes[0, 1]
     at16 = table["b"] == 16
     styles = {
-        "dna128_like": ("o", COLORS["time_free"], "D128-like (c*, min(128, 4^n) seqs)"),
-        "mk4_pairs": ("s", COLORS["lambda_dce"], f"MK4 pairs ({meta['mk4_pairs']}/n)"),
-        "mk1_pairs": ("^", COLORS["k_dce"], f"first-order chain pairs ({meta['mk1_pairs']}/n)"),
+        "dna128_like": ("o", SERIES[5], "D128-like (c*, min(128, 4^n) seqs)"),
+        "mk4_pairs": ("s", SERIES[0], f"MK4 pairs ({meta['mk4_pairs']}/n)"),
+        "mk1_pairs": ("^", SERIES[2], f"first-order chain pairs ({meta['mk1_pairs']}/n)"),
     }
     for src, (mk, col, lab) in styles.items():
         sel = at16 & (table["source"] == src)
@@ -66,7 +66,7 @@ def draw(study):
     cx.plot(
         table["b"][sel], table["bias_mean"][sel], "o", ms=2.0, mfc="none", mew=0.5, color=COLORS["exact"], label="mean"
     )
-    cx.axhline(0, color=COLORS["k_dce"], lw=0.8, ls="--", label="fixed rule (0 at every b)")
+    cx.axhline(0, color=COLORS["secondary"], lw=0.8, ls="--", label="fixed rule (0 at every b)")
     cx.axvline(16, color=COLORS["mc"], lw=0.5, ls=":")
     cx.set_xlabel("batch size b")
     cx.set_ylabel("bias on D128, n = 8 (nats)")
@@ -75,10 +75,10 @@ def draw(study):
     dx = axes[1, 1]
     for key, col, ls, lab in (
         ("var_k_dce", COLORS["true"], "-", "plain k-DCE (i.i.d.)"),
-        ("var_k_dce_stratified", COLORS["rb_lambda_dce"], "-", "stratified k-DCE"),
-        ("var_balanced", COLORS["importance"], ":", "balanced + random remainder"),
-        ("var_fixed", COLORS["k_dce"], "-", "fixed rule"),
-        ("var_llada", COLORS["lambda_dce"], "--", "LLaDA rule"),
+        ("var_k_dce_stratified", estimator_color("k_dce_stratified"), "-", "stratified k-DCE"),
+        ("var_balanced", SERIES[3], ":", "balanced + random remainder"),
+        ("var_fixed", COLORS["secondary"], "-", "fixed rule"),
+        ("var_llada", COLORS["mc"], "--", "LLaDA rule"),
     ):
         dx.plot(var["b"], var[key], ls, lw=0.8, color=col, label=lab)
     dx.set_yscale("log")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab.plotting.style import COLORS, new_figure, panel_label
+from ctmc_lab.plotting.style import COLORS, SERIES, new_figure, panel_label
 
 __all__ = ["draw"]
 
@@ -41,15 +41,7 @@ def draw(study):
     ax.legend(loc="upper right", fontsize=5.6)
     fpr, tpr = meta["roc"]["exact"]
     bx.plot(fpr, tpr, color=COLORS["true"], lw=1.2, label=f"exact NLL: AUROC {au_exact:.3f}")
-    palette = [
-        COLORS["mc"],
-        COLORS["rb_lambda_dce"],
-        COLORS["k_dce"],
-        COLORS["importance"],
-        COLORS["shade"],
-        COLORS["exact"],
-    ]
-    for n, col in zip(budgets, palette):
+    for n, col in zip(budgets, SERIES):
         f, t_ = meta["roc"][n]
         bx.plot(f, t_, color=col, lw=0.8, label=f"MC n = {n}: {au[n]:.3f}")
     bx.plot([0, 1], [0, 1], color="#bbbbbb", lw=0.5, ls="--")

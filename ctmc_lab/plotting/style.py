@@ -36,6 +36,10 @@ __all__ = [
     "PAGE_WIDTH",
     "OKABE_ITO",
     "COLORS",
+    "ESTIMATOR_ROLES",
+    "SERIES",
+    "estimator_color",
+    "estimator_style",
     "style",
     "new_figure",
     "save_figure",
@@ -67,15 +71,29 @@ OKABE_ITO = {
     "grey": "#7F7F7F",
 }
 
-#: One colour per role, used consistently across every figure.
+#: The colour of each estimator role a registry spec may name (``EstimatorSpec.color``, one of
+#: ``ctmc_lab.estimation.registry.COLOR_ROLES``): the paper's sampler, the baselines by what they
+#: change, and the audited code variants (drawn on their own panel, so they reuse hues).
+ESTIMATOR_ROLES = {
+    "paper": OKABE_ITO["blue"],
+    "uniform_size": OKABE_ITO["green"],
+    "stratified": OKABE_ITO["sky"],
+    "rao_blackwell": OKABE_ITO["orange"],
+    "time_integral": OKABE_ITO["vermillion"],
+    "importance": OKABE_ITO["purple"],
+    "eval_llada": OKABE_ITO["vermillion"],
+    "eval_text8": OKABE_ITO["orange"],
+    "code_t": OKABE_ITO["green"],
+}
+
+#: One colour per role of a line, used consistently across every figure: the truth, an exact
+#: value, a Monte Carlo value, the two arms of a comparison, the estimator roles above (and the
+#: estimators that name one, under their own names).
 COLORS = {
     "true": OKABE_ITO["black"],
     "exact": OKABE_ITO["blue"],
     "mc": OKABE_ITO["vermillion"],
-    # One per estimator whose registry spec names a colour (time_free, k_dce, k_dce_stratified,
-    # rb_lambda_dce, lambda_dce, mask_size_importance); "importance" is mask_size_importance's.
-    **{spec.name: OKABE_ITO[spec.color] for spec in estimator_specs() if spec.color},
-    "importance": OKABE_ITO[get_estimator("mask_size_importance").color],
+    "secondary": OKABE_ITO["green"],
     "coupled": OKABE_ITO["blue"],
     "decoupled": OKABE_ITO["vermillion"],
     "absorbing": OKABE_ITO["blue"],
@@ -84,7 +102,45 @@ COLORS = {
     "out": OKABE_ITO["vermillion"],
     "residual": OKABE_ITO["grey"],
     "shade": OKABE_ITO["sky"],
+    **ESTIMATOR_ROLES,
+    # Each estimator registered at import with a role, under its name (prefer estimator_color).
+    **{spec.name: ESTIMATOR_ROLES[spec.color] for spec in estimator_specs() if spec.color},
 }
+
+#: Colours for a family of curves indexed by a parameter (budgets, sources), in order.
+SERIES = tuple(OKABE_ITO[c] for c in ("vermillion", "orange", "green", "purple", "sky", "blue", "yellow"))
+
+#: Colours of estimators whose spec names no role, by their rank among such specs.
+_SPARE = tuple(OKABE_ITO[c] for c in ("grey", "yellow", "black", "sky", "purple"))
+
+
+def estimator_color(name: str) -> str:
+    """The colour of a registered estimator: its spec's role (``ESTIMATOR_ROLES``), or a spare colour.
+
+    A spec without a role (a user's, say) gets the spare colours in turn, by its rank among the
+    registered specs without one, so two such estimators in one figure differ.
+    """
+    spec = get_estimator(name)
+    if spec.color is not None:
+        return ESTIMATOR_ROLES[spec.color]
+    plain = [s.name for s in estimator_specs() if s.color is None]
+    return _SPARE[plain.index(name) % len(_SPARE)]
+
+
+def estimator_style(name: str, *, size: float = 2.0) -> dict:
+    """Keyword arguments of ``Axes.plot`` for an estimator's markers: its colour, marker and fill,
+    and its label (all from its registry spec). Filled markers are drawn a little smaller."""
+    spec = get_estimator(name)
+    return {
+        "color": estimator_color(name),
+        "marker": spec.marker,
+        "ls": "none",
+        "ms": 0.8 * size if spec.filled else size,
+        "mew": 0.4,
+        "mfc": None if spec.filled else "none",
+        "label": spec.label,
+    }
+
 
 _SIZES = {"column": COLUMN_WIDTH, "page": PAGE_WIDTH}
 

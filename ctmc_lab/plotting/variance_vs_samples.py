@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab.plotting.style import COLORS, log_ticks, new_figure, note, panel_label
+from ctmc_lab.estimation.registry import get_estimator
+from ctmc_lab.plotting.style import estimator_color, log_ticks, new_figure, note, panel_label
 
 __all__ = ["draw"]
-
-_NICE = {"lambda_dce": "λ-DCE (time-integral)", "time_free": "time-free"}
-_MARKERS = {"lambda_dce": "o", "time_free": "s"}
 
 
 def draw(study):
@@ -29,8 +27,17 @@ def draw(study):
                 table["sampled_variance"][sel],
                 table["exact_variance"][sel],
             )
-            color, nice = COLORS[name], _NICE[name]
-            ax.plot(n_list, sampled, _MARKERS[name], color=color, ms=4, mfc="none", mew=0.8, label=f"{nice}: sampled")
+            color, nice = estimator_color(name), get_estimator(name).label
+            ax.plot(
+                n_list,
+                sampled,
+                get_estimator(name).marker,
+                color=color,
+                ms=4,
+                mfc="none",
+                mew=0.8,
+                label=f"{nice}: sampled",
+            )
             if np.all(np.isfinite(exact)):
                 ax.plot(n_list, exact, "-", color=color, lw=0.9, label=f"{nice}: exact Var/n")
             else:

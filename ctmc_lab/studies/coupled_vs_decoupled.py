@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import comb
 
 from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import conditional, estimators, moments
-from ctmc_lab.sequences import popcount
+from ctmc_lab.estimation.laws import TableOracle, ratio_draws
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import markov4
 from ctmc_lab.studies._common import StudyResult, d128_tables, seeds, sizes
@@ -57,28 +56,38 @@ COLUMNS = {
 }
 
 
-def _ratio_draws(A_num, A_den, scheme, n, coupled, rng):
-    """Single draws of the log-ratio estimator from exact A-tables (the laws of
-    :func:`ctmc_lab.estimation.estimators.log_ratio`: shared or independent masks).
+def _triplets(ch, rng, n_triplets: int, response_length: int) -> list[tuple]:
+    """(prompt, y⁺, y⁻ decoded, A⁺, A⁻, exact log-ratio) per triplet, each from its own spawned generator."""
+    P = PROMPT_LENGTH
+    target = list(range(P, P + response_length))
+    context = list(range(P))
+    trip = []
+    for g in seeds(rng, n_triplets):
+        prompt, y1 = sample_pair(ch, prompt_length=P, response_length=response_length, rng=g)
+        y2 = ch.sample(response_length, start=prompt, rng=g)
+        A1 = conditional.conditional_mask_dce(ch, np.concatenate([prompt, y1]), target=target, context=context)
+        A2 = conditional.conditional_mask_dce(ch, np.concatenate([prompt, y2]), target=target, context=context)
+        log_ratio = ch.nll(y2, start=prompt) - ch.nll(y1, start=prompt)
+        trip.append((ch.decode(prompt), ch.decode(y1), ch.decode(y2), A1, A2, log_ratio))
+    return trip
 
-    ``estimators.log_ratio`` takes a denoiser and rebuilds every A(M) by forward–backward (about
-    30 times slower here); it cannot yet be handed the exact tables.
+
+def _sampled_variances(trip, n_list, repeats: int, response_length: int, rng) -> dict:
+    """Table 1b: ``{(mode, n): mean over triplets of the variance across repeats of n-draw estimates}``.
+
+    The draws are those of :func:`ctmc_lab.estimation.estimators.log_ratio`
+    (:func:`ctmc_lab.estimation.laws.ratio_draws`), read from the exact tables.
     """
-    nb = int(np.log2(A_num.size))
-    sch = estimators.mask_size_scheme(scheme, nb)
-    all_masks = np.arange(1 << nb)
-    size = popcount(all_masks)
-    by_size = [all_masks[size == m] for m in range(nb + 1)]
-
-    def draw():
-        m = rng.choice(nb + 1, size=n, p=sch.q)
-        return np.array([by_size[k][i] for k, i in zip(m, rng.integers(0, comb(nb, m).astype(np.int64)))]), m
-
-    M1, m1 = draw()
-    if coupled:
-        return sch.f[m1] * (A_den[M1] - A_num[M1])
-    M2, m2 = draw()
-    return sch.f[m1] * A_den[M1] - sch.f[m2] * A_num[M2]
+    scheme = estimators.mask_size_scheme("time_free", response_length)
+    sampled = {}
+    for mode in ("coupled", "decoupled"):
+        for n in n_list:
+            v = []
+            for _, _, _, A1, A2, _ in trip:
+                g = ratio_draws(scheme, TableOracle(A1), TableOracle(A2), repeats * n, rng, coupled=mode == "coupled")
+                v.append(g.reshape(repeats, n).mean(axis=1).var(ddof=1))
+            sampled[mode, n] = float(np.mean(v))
+    return sampled
 
 
 def coupled_vs_decoupled(
@@ -115,27 +124,8 @@ def coupled_vs_decoupled(
     n_list = sizes("n_list", n_list)
     repeats = positive_int(repeats, "repeats", minimum=2)
     response_length = positive_int(response_length, "response_length")
-    g_pairs, g_y, g_mc = seeds(seed, 3)
-    ch = markov4()
-    P = PROMPT_LENGTH
-    target = list(range(P, P + response_length))
-    context = list(range(P))
-    trip = []
-    for g in seeds(g_pairs, n_triplets):
-        prompt, y1 = sample_pair(ch, prompt_length=P, response_length=response_length, rng=g)
-        y2 = ch.sample(response_length, start=prompt, rng=g)
-        A1 = conditional.conditional_mask_dce(ch, np.concatenate([prompt, y1]), target=target, context=context)
-        A2 = conditional.conditional_mask_dce(ch, np.concatenate([prompt, y2]), target=target, context=context)
-        trip.append(
-            (
-                ch.decode(prompt),
-                ch.decode(y1),
-                ch.decode(y2),
-                A1,
-                A2,
-                ch.nll(y2, start=prompt) - ch.nll(y1, start=prompt),
-            )
-        )
+    g_pairs, _, g_mc = seeds(seed, 3)  # the middle stream is spare; three spawns fix the other two
+    trip = _triplets(markov4(), g_pairs, n_triplets, response_length)
     rm = [moments.ratio_moments(A1, A2) for *_, A1, A2, _ in trip]
     var_c = np.array([r.variance_coupled for r in rm])
     var_d = np.array([r.variance_decoupled for r in rm])
@@ -145,15 +135,7 @@ def coupled_vs_decoupled(
     rk = [moments.ratio_moments(A1, A2, scheme="k_dce") for *_, A1, A2, _ in trip]
     kvar_c = np.array([r.variance_coupled for r in rk])
     kvar_d = np.array([r.variance_decoupled for r in rk])
-    # Sampled (Table 1b): mean over triplets of the variance across repeats.
-    sampled = {}
-    for mode in ("coupled", "decoupled"):
-        for n in n_list:
-            v = []
-            for _, _, _, A1, A2, _ in trip:
-                draws = _ratio_draws(A1, A2, "time_free", repeats * n, mode == "coupled", g_mc)
-                v.append(draws.reshape(repeats, n).mean(axis=1).var(ddof=1))
-            sampled[mode, n] = float(np.mean(v))
+    sampled = _sampled_variances(trip, n_list, repeats, response_length, g_mc)
     # D128 all pairs (exact only), by the covariance route of §6.4.
     p = datasets.dna128()
     A_d, _ = d128_tables(p)

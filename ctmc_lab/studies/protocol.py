@@ -11,7 +11,8 @@ Per pair it reports the true conditional NLL ``-Σ_j log P(y_j | context_j)`` (c
 without the code's ``+1e-12``), the exact time-free value of Cor. 4.3 over all ``2**R - 1``
 masks (conditionals by forward–backward on mask tries, §5.4), a Monte Carlo estimate with
 ``2**13`` draws (the code's ``MC_NUM``) and its standard error, and the exact mean, bias and
-variance of one draw of each estimator of :data:`ctmc_lab.estimation.moments.FIELD_ESTIMATORS`.
+variance of one draw of each estimator of the registry's prompt–response record
+(``estimator_names(record="pairs")``).
 
 Unlike the original (unseeded Python ``random``) everything is seeded: pair ``i`` uses its own
 generator spawned from ``SeedSequence(seed)``, so the first pairs do not depend on ``pairs``.
@@ -241,7 +242,7 @@ def run_protocol(
     n_mc = positive_int(mc_samples, "mc_samples", minimum=2)
     seed = positive_int(seed, "seed", minimum=0)
     # Each estimator's minimum target length (the omit-full-mask samplers need two positions).
-    names = estimator_names(nll_record=True, length=r_len)
+    names = estimator_names(record="pairs", length=r_len)
     results = []
     for ss in np.random.SeedSequence(seed).spawn(n_pairs):
         pair = score_pair(chain, np.random.default_rng(ss), prompt_length=p_len, response_length=r_len, mc_samples=n_mc)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctmc_lab.estimation import moments
-from ctmc_lab.estimation.registry import get_estimator
+from ctmc_lab.estimation.registry import estimator_names, get_estimator
 from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
@@ -47,9 +47,18 @@ __all__ = [
 ]
 
 NAME = "sampler-atlas"
-#: The registry's unbiased i.i.d. samplers (:func:`~ctmc_lab.estimation.moments.unbiased_samplers`,
-#: read when this module is imported) and stratified k-DCE, in table order.
-UNBIASED_ESTIMATORS = (*moments.unbiased_samplers(), "k_dce_stratified")
+
+
+def _unbiased_estimators() -> tuple[str, ...]:
+    """The registry's compared, unbiased estimators runnable by name: i.i.d. ones, then stratified ones."""
+    names = estimator_names(compare=True, biased=False, by_name=True)
+    return tuple(sorted(names, key=lambda e: get_estimator(e).stratified))
+
+
+#: The estimators of the table, read from the registry when this module is imported: unbiased,
+#: runnable by name and compared (``EstimatorSpec.compare``), the i.i.d. ones first (built in:
+#: time-free, k-DCE, RB λ-DCE, λ-DCE, then stratified k-DCE).
+UNBIASED_ESTIMATORS = _unbiased_estimators()
 #: Batch size B of stratified k-DCE; its column is the per-draw variance B · Var(batch mean).
 STRATIFIED_BATCH = 16
 #: Sequences per case at most.
@@ -213,7 +222,8 @@ def unbiased_variances(A: np.ndarray, *, denoiser=None, x0=None, rng=None) -> di
     Returns
     -------
     dict
-        ``nll``, ``var_<estimator>`` for :data:`UNBIASED_ESTIMATORS`, ``lambda_dce_finite``,
+        ``nll``, ``var_<estimator>`` for :data:`UNBIASED_ESTIMATORS` (the stratified ones per
+        draw at batch :data:`STRATIFIED_BATCH`), ``lambda_dce_finite``,
         ``var_q_star`` and (with a denoiser) ``var_pilot``.
 
     Notes
@@ -223,13 +233,9 @@ def unbiased_variances(A: np.ndarray, *, denoiser=None, x0=None, rng=None) -> di
     """
     out = {"nll": float(imdce_sum(A))}
     for name in UNBIASED_ESTIMATORS:
-        if name == "k_dce_stratified":
-            out["var_k_dce_stratified"] = float(moments.stratified_k_dce_moments(A, STRATIFIED_BATCH)[1])
-        else:
-            m = moments.estimator_moments(A, name)
-            out[f"var_{name}"] = m.variance
-            if name == "lambda_dce":
-                out["lambda_dce_finite"] = not m.variance_is_infinite
+        # The batch is that of the stratified designs; the i.i.d. ones do not read it.
+        out[f"var_{name}"] = moments.estimator_moments(A, name, batch_size=STRATIFIED_BATCH).variance
+    out["lambda_dce_finite"] = not moments.estimator_moments(A, "lambda_dce").variance_is_infinite
     out["var_q_star"] = float(moments.best_mask_size_weights(A)[1])
     if denoiser is not None:
         q = moments.fit_mask_size_weights(denoiser, x0, pilot_per_size=PILOT_PER_SIZE, rng=rng)

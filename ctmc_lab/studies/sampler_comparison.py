@@ -9,62 +9,52 @@ import numpy as np
 
 from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import moments
+from ctmc_lab.estimation.registry import estimator_names
 from ctmc_lab.exact.mask_dce import optimal_mask_dce
-from ctmc_lab.forward.schedules import Loglinear
-from ctmc_lab.sequences import popcount
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import markov4
 from ctmc_lab.studies._common import StudyResult, d128_tables
 
-__all__ = ["AUDITED", "COLUMNS", "UNBIASED", "sampler_comparison"]
-
-#: The unbiased samplers compared (``winner`` is the one of least variance among them).
-UNBIASED = ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")
-#: The audited variants of the official code (§8), whose bias is tabulated.
-AUDITED = ("omit_full_mask", "omit_full_mask_token_mean", "t_dce")
+__all__ = ["COLUMNS", "compared_estimators", "sampler_comparison"]
 
 #: CSV schema: ``{file stem: {column: meaning (unit)}}``; rows per source sorted by true NLL.
+#: ``{name}`` runs over :func:`compared_estimators`, in registry order.
 COLUMNS = {
     "sampler_comparison": {
         "source": "d128 (the D128 table, c*) or mk4 (distinct stationary MK4 windows of length 8)",
         "sequence": "the sequence, decoded",
         "true_nll": "-log p0(x0) (nats)",
-        **{f"var_{u}": f"exact Var of one {u} draw (nats²; inf for λ-DCE when some a_i > 0)" for u in UNBIASED},
+        "var_{name}": "exact Var of one draw of each unbiased sampler compared (nats²; inf for λ-DCE when some a_i > 0)",
         "var_importance": "exact Var of one draw under the oracle mask-size law q*_m ∝ sqrt(E[A² | m])/m (nats²)",
-        "winner": "the unbiased runnable sampler of least variance",
-        **{f"bias_{a}": f"exact E[g] - NLL of {a} (nats)" for a in AUDITED},
+        "winner": "the unbiased runnable sampler of least variance (the first in registry order on a tie)",
+        "bias_{name}": "exact E[g] - NLL of each biased sampler compared (nats)",
     }
 }
 
 
-def _t_dce_means(A: np.ndarray, schedule) -> np.ndarray:
-    """Exact mean of the code's t-DCE for a batch of tables, by linearity in the level sums.
+def compared_estimators() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(unbiased, audited): the registry's estimators this study compares, read when it runs.
 
-    E[g] = c_0 + Σ_m c_m S1_m(A), with S1_m the sum of A over masks of size m; the
-    coefficients come from :func:`~ctmc_lab.estimation.moments.t_estimator_moments` on n + 1 basis
-    tables (one quadrature each instead of one per sequence).
+    Unbiased: specs with ``compare``, unbiased, i.i.d. and runnable by name, whose exact moments
+    need only the table (built in: time_free, k_dce, rb_lambda_dce, lambda_dce). Audited: specs
+    with ``compare`` and ``biased`` (built in: the omit-full-mask samplers and the code's t-DCE).
     """
-    nb = int(np.log2(A.shape[-1]))
-    size = popcount(np.arange(1 << nb))
-    zero = np.zeros(1 << nb)
-    c0 = moments.t_estimator_moments(zero, schedule=schedule).mean
-    coef = np.zeros(nb + 1)
-    for m in range(1, nb + 1):
-        basis = (size == m).astype(float)
-        coef[m] = (moments.t_estimator_moments(basis, schedule=schedule).mean - c0) / basis.sum()
-    return c0 + A @ coef[size]
+    unbiased = estimator_names(compare=True, biased=False, stratified=False, by_name=True, exact_moments=True)
+    audited = estimator_names(compare=True, biased=True, by_name=True)
+    return unbiased, audited
 
 
 def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> StudyResult:
     """Exact single-draw variance of each unbiased sampler, and the bias of the audited variants.
 
     Unbiased (``docs/theory.md`` §4.1, §6.1–6.3, §6.5): time-free (P(m) ∝ 1/m, the paper), k-DCE
-    (m uniform), Rao–Blackwellised λ-DCE, λ-DCE (infinite where some a_i > 0), and the
-    variance-optimal mask-size importance law q*_m ∝ sqrt(E[A² | m])/m — an oracle, since it
-    needs the exact second moments. Audited (§8): the samplers of ``eval_llada.py`` (m = L never
-    drawn) and ``eval_text8.py`` (also per-token means), and the code's t-DCE (truncated at
-    ε_s = 1e-3, score log, loglinear(1e-3)). Rows: the D128 table, and ``n_windows`` stationary
-    MK4 windows of length 8.
+    (m uniform), Rao–Blackwellised λ-DCE, λ-DCE (infinite where some a_i > 0), any unbiased
+    sampler a user registered, and the variance-optimal mask-size importance law
+    q*_m ∝ sqrt(E[A² | m])/m — an oracle, since it needs the exact second moments. Audited (§8):
+    the samplers of ``eval_llada.py`` (m = L never drawn) and ``eval_text8.py`` (also per-token
+    means), and the code's t-DCE (truncated at ε_s = 1e-3, score log, loglinear(1e-3)). Which
+    estimators are compared is :func:`compared_estimators`'s. Rows: the D128 table, and
+    ``n_windows`` stationary MK4 windows of length 8.
 
     Parameters
     ----------
@@ -77,9 +67,13 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> StudyResult:
     StudyResult
         Table ``sampler_comparison`` (``COLUMNS``); ``summary``: ``{source}_winners``
         (counts per unbiased sampler) and ``{source}_mean_bias`` (per audited variant);
-        ``meta``: ``labels``, the description of each source.
+        ``meta``: ``labels``, the description of each source, and ``unbiased`` and ``audited``,
+        the estimator names of the columns.
     """
     n_windows = positive_int(n_windows, "n_windows")
+    unbiased, audited = compared_estimators()
+    if len(unbiased) < 1:
+        raise ValueError("no unbiased estimator of the registry is compared (`compare=True`)")
     p = datasets.dna128()
     A_d, _ = d128_tables(p)
     ch = markov4()
@@ -90,31 +84,28 @@ def sampler_comparison(*, n_windows: int = 128, seed: int = 0) -> StudyResult:
         ("d128", "D128 (c*)", p, p.support, A_d),
         ("mk4", f"MK4 windows, L = 8 ({len(W)} distinct)", joint, W, A_w),
     ]
-    cols = {k: [] for k in COLUMNS["sampler_comparison"]}
+    names = ("source", "sequence", "true_nll", *(f"var_{u}" for u in unbiased), "var_importance", "winner")
+    cols = {k: [] for k in (*names, *(f"bias_{a}" for a in audited))}
     summary = {}
-    sched = Loglinear(1e-3)
     for src, _, dist, X, A in sources:
         true = dist.nll(X)
-        mom = {u: moments.all_moments(A, names=(u,), reference=true) for u in UNBIASED + AUDITED[:2]}
-        var = {u: np.array([m[u].variance for m in mom[u]]) for u in UNBIASED}
-        comp = [moments.compare_samplers(a) for a in A]
-        var_is = np.array([c.best_mask_size_variance for c in comp])
-        winner = np.array([c.winner for c in comp])
-        bias = {a: np.array([m[a].bias for m in mom[a]]) for a in AUDITED[:2]}
-        bias["t_dce"] = _t_dce_means(A, sched) - true
+        var = {u: np.array([m.variance for m in moments.estimator_moments(A, u, reference=true)]) for u in unbiased}
+        var_is = np.array([moments.best_mask_size_weights(a)[1] for a in A])
+        winner = np.array(unbiased)[np.argmin(np.stack([var[u] for u in unbiased]), axis=0)]
+        bias = {a: moments.exact_mean(A, a) - true for a in audited}
         order = np.argsort(true, kind="stable")
-        summary[f"{src}_winners"] = {u: int((winner == u).sum()) for u in UNBIASED}
-        summary[f"{src}_mean_bias"] = {a: float(np.mean(bias[a])) for a in AUDITED}
+        summary[f"{src}_winners"] = {u: int((winner == u).sum()) for u in unbiased}
+        summary[f"{src}_mean_bias"] = {a: float(np.mean(bias[a])) for a in audited}
         for key, val in (
             ("source", np.full(len(X), src)),
             ("sequence", np.array(dist.decode(X))),
             ("true_nll", true),
-            *((f"var_{u}", var[u]) for u in UNBIASED),
+            *((f"var_{u}", var[u]) for u in unbiased),
             ("var_importance", var_is),
             ("winner", winner),
-            *((f"bias_{a}", bias[a]) for a in AUDITED),
+            *((f"bias_{a}", bias[a]) for a in audited),
         ):
             cols[key].append(np.asarray(val)[order])
     table = {k: np.concatenate(v) for k, v in cols.items()}
-    meta = {"labels": {src: label for src, label, *_ in sources}}
+    meta = {"labels": {src: label for src, label, *_ in sources}, "unbiased": unbiased, "audited": audited}
     return StudyResult("sampler_comparison", {"sampler_comparison": table}, summary, meta)

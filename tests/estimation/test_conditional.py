@@ -31,7 +31,7 @@ from ctmc_lab.estimation.conditional import (
 )
 from ctmc_lab.masks import imdce_sum
 from ctmc_lab.sources import datasets
-from ctmc_lab.sources.denoisers import OptimalDenoiser
+from ctmc_lab.sources.denoisers import MixedDenoiser, OptimalDenoiser, TemperedDenoiser
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies.protocol import run_protocol as protocol_run
 from ctmc_lab.testing.strategies import budget
@@ -358,3 +358,90 @@ def test_input_validation():
     r = model_likelihood(den, x, target=[0, 1, 2])
     assert abs(r.true_nll - conditional_nll(p, x, target=[0, 1, 2])) <= 1e-12
     assert float(imdce_sum(r.mask_dce)) == r.time_free_exact
+
+
+# ------------------------------------------------------------------ A(M) mask by mask, with a context
+def brute_table(dist, x, target, context, *, model=None):
+    """A(M) by definition, M ⊆ I1 by local bitmask: the sum over i ∈ M of -log c_i(x^i), where
+    c_i(v) = P(x^i = v | x^{(I1∖M) ∪ I2}) from marginals of the support (positions outside
+    I1 ∪ I2 are summed out), and ``model(row, v, i)`` turns that conditional row into the model's
+    probability of v at position i (default: the row itself, c*)."""
+    model = model or (lambda row, v, i: row[v])
+    positions = np.arange(dist.length)
+    out = np.zeros(1 << len(target))
+    for local in range(1, 1 << len(target)):
+        masked = [t for j, t in enumerate(target) if local >> j & 1]
+        vis = np.isin(positions, context) | (np.isin(positions, target) & ~np.isin(positions, masked))
+        base = marginal(dist, x, vis)
+        for i in masked:
+            row = np.array(
+                [marginal(dist, np.where(positions == i, v, x), vis | (positions == i)) for v in range(dist.n_tokens)]
+            )
+            out[local] -= math.log(model(row / base, x[i], i))
+    return out
+
+
+@pytest.mark.parametrize("target, context", [([0, 2, 3], [4]), ([1, 4], [0, 2]), ([3], [0, 1, 2, 4])])
+def test_conditional_table_with_a_context_mask_by_mask(target, context):
+    """Each route's A(M) (subset tables, the optimal denoiser) against the definition: the
+    context stays visible in every input, the marginalised positions are summed out."""
+    p = datasets.dirichlet(3, 5, alpha=0.6, rng=4)
+    x = p.support[17]
+    want = brute_table(p, x, target, context)
+    for method in ("subset", "denoiser"):
+        got = conditional_mask_dce(p, x, target=target, context=context, method=method)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    # Dropping the context is a different quantity: the check can see it.
+    assert np.max(np.abs(conditional_mask_dce(p, x, target=target) - want)) > 1e-6
+
+
+def test_markov_table_with_a_context_mask_by_mask():
+    chain = MarkovChain.from_dirichlet(2, 2, alpha=0.5, rng=6)
+    joint = chain.joint(6)
+    x = joint.support[np.argmax(joint.probs)]
+    target, context = [2, 3, 5], [0, 1]
+    want = brute_table(joint, x, target, context)
+    for method in ("forward_backward", "subset", "denoiser"):
+        got = conditional_mask_dce(chain, x, target=target, context=context, method=method)
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12)
+
+
+# ------------------------------------------------------------------ non-optimal models (§3.4)
+@pytest.mark.parametrize("mix_with", ["uniform", "marginals"])
+def test_mixed_denoiser_table_is_the_mixture_of_the_conditionals(mix_with):
+    """A_θ(M) of c = (1-w) c* + w r against the mixture written out on the exact conditionals;
+    every a_i > 0 (§6.3), and the model's time-free value is its own NLL (Cor. 4.3)."""
+    p = datasets.dirichlet(3, 4, alpha=0.5, rng=12)
+    x, w = p.support[9], 0.15
+    target, context = [0, 1, 3], [2]
+    positions = np.arange(4)
+
+    def reference(v, i):
+        if mix_with == "uniform":
+            return 1.0 / 3
+        return marginal(p, np.where(positions == i, v, x), positions == i)  # p0(x^i = v)
+
+    want = brute_table(p, x, target, context, model=lambda row, v, i: (1 - w) * row[v] + w * reference(v, i))
+    r = model_likelihood(MixedDenoiser(OptimalDenoiser(p), mix_with, weight=w), x, target=target, context=context)
+    np.testing.assert_allclose(r.mask_dce, want, rtol=1e-12, atol=1e-13)
+    assert np.all(r.mask_dce[1 << np.arange(3)] > 0)
+    assert r.true_nll == pytest.approx(imdce_sum(want), rel=1e-12)
+
+
+def test_tempered_denoiser_table_is_the_tempered_conditionals():
+    """c_T ∝ c*^{1/T} on the exact conditionals; a one-hot row stays one-hot, so a_i = 0 stays 0."""
+    p = datasets.dna128()
+    x = p.support[40]
+    T = 1.7
+
+    def tempered(row, v, i):
+        powered = row ** (1 / T)
+        return powered[v] / powered.sum()
+
+    target, context = [1, 4, 6], [0, 7]
+    want = brute_table(p, x, target, context, model=tempered)
+    r = model_likelihood(TemperedDenoiser(OptimalDenoiser(p), temperature=T), x, target=target, context=context)
+    np.testing.assert_allclose(r.mask_dce, want, rtol=1e-12, atol=1e-13)
+    exact = conditional_mask_dce(p, x, target=target, context=context)
+    singles = 1 << np.arange(3)
+    assert np.array_equal(exact[singles] == 0, r.mask_dce[singles] == 0)

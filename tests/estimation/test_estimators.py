@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ctmc_lab.estimation import estimators as E
 from ctmc_lab.estimation import moments as Mo
+from ctmc_lab.estimation import registry
 from ctmc_lab.exact.mask_dce import MaskDCE, mask_dce_table
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources.datasets import dirichlet, dna128, iid_product
@@ -61,10 +62,19 @@ def sd_of_sample_variance(mu4, var, n):
     return math.sqrt(max(mu4 / n - var**2 * (n - 3) / (n * (n - 1)), 0.0))
 
 
-@pytest.mark.parametrize("name", ["time_free", "k_dce", "rb_lambda_dce", "omit_full_mask", "omit_full_mask_token_mean"])
+#: The i.i.d. mask-size schemes of the registry that run by name (their 4th moment bounds the
+#: spread of a sample variance, so their sample variance is checked too).
+IID_SCHEMES = [
+    name
+    for name in registry.estimator_names(stratified=False, by_name=True)
+    if registry.get_estimator(name).family.draws_mask_sizes
+]
+
+
+@pytest.mark.parametrize("name", IID_SCHEMES)
 def test_mc_mean_and_variance_match_exact(cases, name):
     for label, oracle, A in cases:
-        if oracle.n < 2 and name.startswith("omit"):
+        if oracle.n < registry.get_estimator(name).min_length:
             continue
         est = E.ESTIMATORS[name](oracle, n_samples=N_MC, rng=zlib.crc32(f"{name}/{label}".encode()), return_values=True)
         exact = Mo.estimator_moments(A, name)
@@ -254,6 +264,33 @@ def test_bad_arguments_raise_value_errors(d128):
         E.estimate("nope", c, x0, n_samples=10)
     with pytest.raises(ValueError, match="eps_s"):
         E.t_dce(c, x0, schedule=Loglinear(), eps_s=1.5, n_samples=10)
+    with pytest.raises(ValueError, match="`schedule` must be a ctmc_lab.forward.schedules.Schedule"):
+        E.t_dce(c, x0, schedule="loglinear", n_samples=32, batch_size=16)
+    with pytest.raises(TypeError, match=r"time_free\(\) got an unexpected keyword argument 'n_sample'"):
+        E.time_free(c, x0, n_sample=10)
+    with pytest.raises(TypeError, match="'score_log'"):  # t-DSE has no score log
+        E.t_dse(c, x0, n_samples=32, batch_size=16, score_log=True)
+    with pytest.raises(TypeError, match="missing the keyword argument 'n_samples'"):
+        E.time_free(c, x0)
+    with pytest.raises(ValueError, match="`return_values` must be True or False"):
+        E.time_free(c, x0, n_samples=10, return_values="yes")
+    with pytest.raises(ValueError, match="`stratified` must be True or False"):
+        E.k_dce(c, x0, n_samples=10, stratified="no")
+    with pytest.raises(ValueError, match="`coupled` must be True or False"):
+        E.log_ratio(c, x0, d128.support[1], n_samples=10, coupled=None)
+    with pytest.raises(ValueError, match="unknown `scheme` 'lambda_dce'"):
+        E.log_ratio(c, x0, d128.support[1], n_samples=10, scheme="lambda_dce")
+    A = np.array([0.0, 1.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="need its `batch_size`"):
+        Mo.estimator_moments(A, "k_dce_stratified")
+    with pytest.raises(ValueError, match="batch_size"):
+        Mo.estimator_moments(A, "k_dce_stratified", batch_size=0)
+    with pytest.raises(TypeError, match="take no option 'schedule'"):
+        Mo.estimator_moments(A, "k_dce", schedule=Loglinear())
+    with pytest.raises(ValueError, match="`reference` must be one number or 2 numbers"):
+        Mo.estimator_moments(np.stack([A, A]), "k_dce", reference=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="`score_log` must be True or False"):
+        Mo.t_estimator_moments(A, schedule=Loglinear(), score_log=None)
 
 
 @budget(20, deadline=None)

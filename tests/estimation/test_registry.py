@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from ctmc_lab.estimation import estimators, moments, registry
+from ctmc_lab.estimation import estimators, families, moments, registry
 from ctmc_lab.exact.mask_dce import MaskDCE, optimal_mask_dce
 from ctmc_lab.sources.datasets import dna128
 from ctmc_lab.sources.denoisers import OptimalDenoiser
@@ -113,8 +113,22 @@ def test_unregistered_scheme_leaves_no_trace(sqrt_scheme):
 def test_spec_is_refused_when_inconsistent():
     with pytest.raises(ValueError, match="`law` is required"):
         registry.EstimatorSpec("no_law", "x", "mask")
-    with pytest.raises(ValueError, match="unknown `family`"):
+    with pytest.raises(ValueError, match="unknown `family` 'other'"):
         registry.EstimatorSpec("odd", "x", "other")
+    with pytest.raises(ValueError, match="`family` must be a Family object"):
+        registry.EstimatorSpec("odd", "x", 3)
+    with pytest.raises(ValueError, match="`law` is given with family 'mask' only"):
+        registry.EstimatorSpec("odd", "x", families.LambdaDCE(), law=sqrt_law)
+    with pytest.raises(ValueError, match="unknown colour role `color` 'blue'"):
+        registry.EstimatorSpec("odd", "x", "mask", law=sqrt_law, color="blue")
+    with pytest.raises(ValueError, match="unknown `marker`"):
+        registry.EstimatorSpec("odd", "x", "mask", law=sqrt_law, marker="?")
+    with pytest.raises(ValueError, match="`nll_records` must be a subset"):
+        registry.EstimatorSpec("odd", "x", "mask", law=sqrt_law, nll_records=("table",))
+    with pytest.raises(ValueError, match="`biased` must be True or False"):
+        registry.EstimatorSpec("odd", "x", "mask", law=sqrt_law, biased=1)
+    with pytest.raises(ValueError, match="unknown estimator attribute 'nll_record'"):
+        registry.estimator_names(nll_record=True)
     bad = registry.EstimatorSpec("bad_law", "x", "mask", law=lambda n: (np.ones(n + 1), np.ones(n + 1)))
     registry.register_estimator(bad)
     try:
@@ -124,23 +138,13 @@ def test_spec_is_refused_when_inconsistent():
         registry.unregister_estimator("bad_law")
 
 
-def test_builtin_specs_carry_what_callers_used_to_list():
-    """The registry's flags against the lists the callers kept before (kept here as the reference)."""
-    assert registry.estimator_names(stratified=True) == (
-        "k_dce_stratified",
-        "lambda_dce_stratified",
-        "t_dce",
-        "t_dse",
-        "llada_stratified",
-        "llada_stratified_fixed",
-    )
-    assert set(registry.estimator_names(biased=True)) == {
-        "omit_full_mask",
-        "omit_full_mask_token_mean",
-        "t_dce",
-        "t_dse",
-        "llada_stratified",
-    }
-    assert registry.estimator_names(nll_record=True, length=1) == ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")
-    assert "mask_size_importance" not in estimators.ESTIMATORS
-    assert moments.unbiased_samplers() == ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")
+def test_a_family_object_is_the_behaviour_and_a_string_is_short_for_a_mask_law():
+    """``"mask"`` with a law builds a MaskSize family; the flags callers read come from the family."""
+    spec = registry.EstimatorSpec(NAME, "√m law", "mask", law=sqrt_law)
+    assert isinstance(spec.family, families.MaskSize) and spec.family.law is sqrt_law
+    assert not spec.stratified and spec.by_name and spec.exact_moments
+    strat = registry.EstimatorSpec("s", "s", families.MaskSize(sqrt_law, stratified=True))
+    assert strat.stratified and not strat.exact_moments
+    assert strat.default_batch_size(100) == 50 and strat.default_batch_size(1 << 15) == 4096
+    assert spec.default_batch_size(100) == 4096
+    assert registry.get_estimator("llada_stratified").default_batch_size(128) == 16

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pytest
+
+from ctmc_lab.estimation import registry
+from ctmc_lab.plotting.sampler_comparison import draw as draw_comparison
+from ctmc_lab.plotting.style import estimator_color
 from ctmc_lab.studies import sampler_comparison
 from tests.figure_oracles import (
     brute_A,
@@ -35,3 +41,53 @@ def test_sampler_comparison(tmp_path):
         # The code's t-DCE is nearly unbiased: truncation at 1e-3 and the missing 1/(1-ε_s).
         assert -0.05 < float(r["bias_t_dce"]) < 0
     assert any(r["source"] == "mk4" for r in rows)
+
+
+def linear_law(n):
+    """P(m) ∝ m on 1..n with f_m = 1/(m q_m): unbiased (Thm 4.1)."""
+    q = np.r_[0.0, np.arange(1.0, n + 1)]
+    q /= q.sum()
+    return q, np.r_[0.0, 1.0 / (np.arange(1, n + 1) * q[1:])]
+
+
+@pytest.fixture
+def linear_scheme():
+    """Registered from outside the package, after the study and plotting modules are imported."""
+    spec = registry.register_estimator(
+        registry.EstimatorSpec("linear_mask_size", "P(m) ∝ m", "mask", law=linear_law, marker="P")
+    )
+    yield spec
+    registry.unregister_estimator("linear_mask_size")
+
+
+def test_a_registered_estimator_joins_the_table_and_the_figure(linear_scheme, tmp_path):
+    """One registration, no other edit: a column of exact variances (against a textbook sum),
+    a share of the winners, a legend entry with the spec's label, marker and colour."""
+    probs = d128_probabilities()
+    res = sampler_comparison.sampler_comparison(n_windows=4, seed=0)
+    assert "linear_mask_size" in res.meta["unbiased"]
+    rows = tabled(tmp_path, res, sampler_comparison.COLUMNS)
+    d = [r for r in rows if r["source"] == "d128"]
+    L = 8
+    z = L * (L + 1) / 2
+    for r in d[::40]:
+        A = brute_A(probs, r["sequence"])
+        v = brute_variances(A, L)
+        # g = A(M)/(m q_m) with q_m = m/z, P(M) = q_m / C(L, m): E g² - NLL².
+        e2 = sum((z / len(M) ** 2) ** 2 * a**2 * (len(M) / z) / math.comb(L, len(M)) for M, a in A.items() if M)
+        assert abs(float(r["var_linear_mask_size"]) - (e2 - v["nll"] ** 2)) < 1e-9
+        finite = {k: v[k] for k in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")}
+        finite["linear_mask_size"] = e2 - v["nll"] ** 2
+        assert r["winner"] == min(finite, key=finite.get)
+    wins = res.summary["d128_winners"]
+    assert set(wins) == set(res.meta["unbiased"]) and sum(wins.values()) == 128
+    fig = draw_comparison(res)
+    legend = fig.axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "P(m) ∝ m" in texts
+    handle = legend.legend_handles[texts.index("P(m) ∝ m")]
+    assert handle.get_marker() == "P" and handle.get_color() == estimator_color("linear_mask_size")
+    title = legend.get_title().get_text()
+    if wins["linear_mask_size"]:
+        assert f"P(m) ∝ m on {wins['linear_mask_size']} of 128" in title
+    assert all(f"{registry.get_estimator(u).label} on {c} of 128" in title for u, c in wins.items() if c)
