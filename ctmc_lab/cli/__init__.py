@@ -125,6 +125,8 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if sys.stdout is None:  # Python's stand-in for a closed file descriptor 1 (`ctmc-lab nll >&-`)
+        return _fail(args.command, "cannot write to standard output: it is closed (redirect it, e.g. >/dev/null)")
     try:
         if getattr(args, "json", None):
             from ctmc_lab.io import check_writable
@@ -154,7 +156,8 @@ def _os_message(err: OSError) -> str:
 def _fail(command: str, err) -> int:
     """Print the one-line error; silence a broken stdout so the exit flush adds no traceback."""
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except OSError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

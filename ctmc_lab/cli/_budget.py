@@ -9,10 +9,12 @@ An operation is one element of one array pass (a comparison, a product, a copy) 
 multiply-add of a contraction; each command's model counts them from its code path (the
 functions and tests name which) rather than from a rule of thumb.
 
-Calibration (the project's 2-core machine, CPU time of quiet runs): these paths sustain 5e8
-to 7e8 counted operations per second. ``ctmc-lab nll --dist markov4`` at its documented
-defaults counts 2.6e10 (38 s), so it runs; ``ctmc-lab nll`` of one sequence against a full
-4^10 table counts 8.2e10 (143 s), over :data:`WORK_LIMIT`, so it is refused.
+Calibration (the project's 2-core machine): the vectorised paths sustain 5e8 (a support scan)
+to 3e9 (the Markov trie's contractions) counted operations per CPU second, so WORK_LIMIT is a
+minute or two at worst. ``ctmc-lab nll --dist markov4`` at its documented defaults counts
+2.6e10 (10 s of CPU, 90 s of wall time on a machine shared with seven other jobs), so it runs;
+``ctmc-lab nll`` of one sequence against a full 4^10 table counts 8.6e10 (143 s measured with
+the old model), over the limit, so it is refused.
 """
 
 from __future__ import annotations
@@ -80,13 +82,15 @@ def absorbing_marginal_cost(n_tokens: int, length: int) -> tuple[float, float]:
 
     Besides the (N+1)^L output and the axis steps over it (L passes), the last two axes are
     applied as one Kronecker factor K ⊗ K of shape ((N+1)^2, N^2), a dense matrix product:
-    N^L (N+1)^2 multiply-adds and 8 (N(N+1))^2 bytes, which dominate for a large alphabet
-    (12 GiB at N = 200).
+    N^L (N+1)^2 multiply-adds and three copies of 8 (N(N+1))^2 bytes, which dominate for a
+    large alphabet (3 x 12 GiB at N = 200).
     """
     n, L = float(n_tokens), int(length)
     inner = min(2, L)
     states = (n + 1) ** L
-    memory = 8.0 * (states + (n * (n + 1)) ** inner)
+    # The output, an intermediate of its size, and the factor three times: np.kron's broadcast
+    # product, its reshaped result and the contiguous transpose handed to the matrix product.
+    memory = 8.0 * (2 * states + 3 * (n * (n + 1)) ** inner)
     work = states * L + n**L * (n + 1) ** inner
     return memory, work
 

@@ -65,4 +65,9 @@ def _fallback_arguments(p) -> None:
 
 
 def run(args) -> int:
-    return _runner().run(args)
+    from ctmc_lab.io import check_writable
+
+    runner = _runner()
+    if getattr(args, "out", None) not in (None, "-") and not getattr(args, "readme", None):
+        check_writable(args.out, what="`--out`")  # before the workloads: a long run must not fail at its last step
+    return runner.run(args)

@@ -19,7 +19,7 @@ from ctmc_lab.cli._budget import require
 from ctmc_lab.cli._common import refuse_file_options
 from ctmc_lab.cli._lazy import LazyText
 
-__all__ = ["add_protocol_arguments", "run_protocol", "pair_cost", "stationary_cost"]
+__all__ = ["add_protocol_arguments", "run_protocol", "pair_cost", "trie_contractions", "stationary_cost"]
 
 
 #: The protocol options and their defaults (None in the parser, so that a given option is known);
@@ -95,6 +95,21 @@ def _live_fraction(n_tokens: int, order: int, t: int) -> float:
 _TRIE_PASSES, _TABLE_PASSES, _MOMENT_PASSES = 6, 8, 24
 
 
+def trie_contractions(n_tokens: int, order: int, prompt_length: int, response_length: int) -> float:
+    """Multiply-adds of the einsum contractions of one pair's A-table (see :func:`pair_cost`)."""
+    N, n = n_tokens, response_length
+    C = float(N) ** order
+    half = 2.0 ** (n - 1)
+    contractions = (prompt_length + 1) * C * N  # the prompt's observed steps (one column)
+    for t in range(n):
+        rho = _live_fraction(N, order, t)
+        if t:
+            contractions += C * N * 2.0 ** (n - 1 - t)  # suffix trie, just before target t
+        contractions += rho * C * N * 2.0**t  # prefix trie at target t (emit only at the last)
+        contractions += rho * C * half * (1 + 1 / N)  # pair products: total and hit
+    return contractions
+
+
 def pair_cost(
     n_tokens: int, order: int, prompt_length: int, response_length: int, mc_samples: int, n_estimators: int = 8
 ):
@@ -118,14 +133,7 @@ def pair_cost(
     N, n = n_tokens, response_length
     C = float(N) ** order
     half = 2.0 ** (n - 1)
-    contractions = 0.0
-    for t in range(n):
-        rho = _live_fraction(N, order, t)
-        if t:
-            contractions += C * N * 2.0 ** (n - 1 - t)  # suffix trie, just before target t
-        contractions += rho * C * N * 2.0**t  # prefix trie at target t (emit only at the last)
-        contractions += rho * C * half * (1 + 1 / N)  # pair products
-    contractions += (prompt_length + 1) * C * N  # the prompt's observed steps (one column)
+    contractions = trie_contractions(n_tokens, order, prompt_length, response_length)
     trie_entries = 3 * C * 2.0**n  # β over all suffixes, α's last two levels
     table_entries = (n + 2) * 2.0**n
     work = (
@@ -145,13 +153,15 @@ def stationary_cost(n_tokens: int, order: int) -> tuple[float, float]:
     """(peak bytes, work) of the chain's stationary distribution π (``sources/markov/inference.py``).
 
     π is needed for every stationary window (the prompts) and the entropy rate. The lifted matrix
-    is a dense (C, C) float array, copied once more by GTH elimination (C ≤ 1024, C³/3 steps) or
-    by LAPACK's eigen-decomposition (C ≤ 4096, about 25 C³), and its positive pattern is tested
-    for irreducibility; beyond 4096 contexts ARPACK works on the sparse matrix, but the dense
-    one is still built.
+    is a dense (C, C) float array, built once for the irreducibility test of its positive pattern
+    and once for π, then copied by GTH elimination (C ≤ 1024, C³/3 steps) or LAPACK's
+    eigen-decomposition (C ≤ 4096, about 25 C³); beyond 4096 contexts ARPACK works on the sparse
+    matrix, but the dense one is still built (34 GB for an order-8 chain over 4 symbols).
     """
     C = float(n_tokens) ** order
-    memory = 8.0 * 2 * C * C + C * C  # T, its copy, the boolean pattern
+    # The irreducibility test and π each build T; GTH copies it and its row steps allocate more:
+    # about five (C, C) float arrays at the peak (measured with tracemalloc, C = 256 to 2048).
+    memory = 8.0 * 5 * C * C
     if C <= 1024:
         work = C**3 / 3
     elif C <= 4096:
@@ -161,13 +171,14 @@ def stationary_cost(n_tokens: int, order: int) -> tuple[float, float]:
     return memory, work
 
 
-def plan(chain, *, prompt_length, response_length, pairs, mc_samples) -> None:
+def plan(chain, *, prompt_length, response_length, pairs, mc_samples, seed=0) -> None:
     """Refuse, before any pair is drawn, a protocol run that exceeds the machine (:func:`pair_cost`)."""
     for name, value, low in (
         ("--prompt-length", prompt_length, chain.order),
         ("--response-length", response_length, 1),
         ("--pairs", pairs, 1),
         ("--mc-samples", mc_samples, 2),
+        ("--seed", seed, 0),
     ):
         if value < low:
             raise ValueError(f"`{name}` must be at least {low} (got {value})")
@@ -203,7 +214,7 @@ def run_protocol(args) -> int:
         args.dist, alphabet=getattr(args, "alphabet", None), normalize=bool(getattr(args, "normalize", False))
     )
     options = {name: _option(args, name) for name in PROTOCOL_DEFAULTS}
-    plan(chain, **{k: v for k, v in options.items() if k != "seed"})
+    plan(chain, **options)
     with Progress(options["pairs"], "pairs") as bar:
         result = protocol.run_protocol(chain, **options, progress=bar.update)
     info = result.distribution
