@@ -18,6 +18,8 @@ the loaders import the sources when called.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 __all__ = [
     "is_file_spec",
@@ -58,6 +60,10 @@ def _python_attr(spec: str, option: str, example: str):
     if len(parts) != 3 or not parts[1] or not parts[2]:
         raise ValueError(f"`{option}` {spec!r}: write python:MODULE:ATTR, e.g. {example}")
     _, module, attr = parts
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        # As `python -m` would: a module beside the user is found (the console script does not
+        # put the current directory on the path); appended, so it shadows nothing installed.
+        sys.path.append(os.getcwd())
     try:
         mod = importlib.import_module(module)
     except ImportError as err:

@@ -16,7 +16,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from ctmc_lab.cli import markov_protocol, nll
+from ctmc_lab.cli import markov_protocol
 from ctmc_lab.cli._budget import WORK_LIMIT, absorbing_marginal_cost, memory_limit
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies import protocol
