@@ -51,6 +51,10 @@ class LazyChoices(Sequence):
     def __iter__(self):
         return iter(self._load())
 
+    def __str__(self) -> str:
+        # As argparse's own %(choices)s (the docs' renderer formats the help with the raw object).
+        return ", ".join(self._load())
+
 
 class LazyText:
     """Text computed by ``make()`` when first formatted (``str``), then kept."""

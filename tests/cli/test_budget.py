@@ -16,7 +16,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from ctmc_lab.cli import markov_protocol
+from ctmc_lab.cli import markov_protocol, nll
 from ctmc_lab.cli._budget import WORK_LIMIT, absorbing_marginal_cost, memory_limit
 from ctmc_lab.sources.markov import MarkovChain, markov4
 from ctmc_lab.studies import protocol
@@ -191,3 +191,34 @@ def test_a_200_symbol_alphabet_skips_the_absorbing_column_with_numbers(tmp_path,
 def test_memory_limit_is_half_of_what_is_available(monkeypatch):
     monkeypatch.setattr("ctmc_lab.cli._budget.available_memory", lambda: 10 << 30)
     assert memory_limit() == 5 << 30
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_nll_counts_the_denoiser_rows_it_evaluates(monkeypatch, scan):
+    """The time-free column sends every masked input of each sequence through c*: the model's row
+    term (2^L rows per sequence at its per-row cost) is the rows evaluated, counted, at that cost."""
+    from ctmc_lab.cli._budget import optimal_row_cost
+    from ctmc_lab.sequences import all_sequences
+    from ctmc_lab.sources import joint
+
+    if scan:  # the support scan instead of the pattern table
+        monkeypatch.setattr(joint, "PATTERN_LIMIT", 100)
+    rng = np.random.default_rng(0)
+    support = all_sequences(3, 5)[rng.choice(3**5, size=40, replace=False)]
+    dist = joint.JointDistribution(support, rng.random(40), n_tokens=3, normalize=True)
+    rows = [0]
+    real = joint.JointDistribution.conditional_log_probs
+
+    def counting(self, x):
+        rows[0] += np.asarray(x).shape[0]
+        return real(self, x)
+
+    monkeypatch.setattr(joint.JointDistribution, "conditional_log_probs", counting)
+    nll.compute(dist, dist.support[:3])
+    per_input, build = optimal_row_cost(dist.n_tokens, dist.length, dist.support_size)
+    assert (build == 0) == scan
+    assert 3 * (2**dist.length - 1) <= rows[0] <= 3 * 2**dist.length
+    _, work = nll.sequence_cost(dist, 3)
+    row_term = 3 * 2**dist.length * per_input
+    assert row_term <= work - build
+    assert rows[0] * per_input == pytest.approx(row_term, rel=0.05)  # the empty mask is not evaluated

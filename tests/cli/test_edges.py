@@ -220,3 +220,19 @@ def test_json_output_is_unchanged_by_the_model_option(tmp_path):
     rec = json.loads(out.read_text())
     assert set(rec) == {"distribution", "sequences", "summary"}
     assert "model_nll" not in rec["sequences"][0]
+
+
+def test_the_cli_reference_renders_registry_names_not_objects():
+    """``docs/cli.md`` (sphinx-argparse) formats each help with the action's raw attributes."""
+    parser_mod = pytest.importorskip("sphinxarg.parser", reason="sphinx-argparse is in the docs extra")
+    from ctmc_lab.cli import documented_parser
+    from ctmc_lab.estimation.estimators import ESTIMATORS
+
+    data = parser_mod.parse_parser(documented_parser())
+    helps = {
+        (c["name"], o["name"][0]): o["help"] for c in data["children"] for g in c["action_groups"] for o in g["options"]
+    }
+    assert helps[("estimate", "--estimator")] == "one of: " + ", ".join(sorted(ESTIMATORS))
+    assert "cosine (0 < t <= 1)" in helps[("curve", "--schedule")]
+    assert "8192" in helps[("nll", "--mc-samples")]
+    assert ("bench", "--only") in helps
