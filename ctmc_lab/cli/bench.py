@@ -44,7 +44,10 @@ def add_parser(sub) -> None:
         "twin and vs a streaming-bandwidth bound, all measured in the same run), print the table and "
         "write it as JSON (--out). Needs a source checkout.",
     )
-    p.defer(_add_arguments)
+    if hasattr(p, "defer"):
+        p.defer(_add_arguments)
+    else:  # a caller's own parser class: add the options now
+        _add_arguments(p)
     p.set_defaults(func=run)
 
 

@@ -222,3 +222,25 @@ def test_nll_counts_the_denoiser_rows_it_evaluates(monkeypatch, scan):
     row_term = 3 * 2**dist.length * per_input
     assert row_term <= work - build
     assert rows[0] * per_input == pytest.approx(row_term, rel=0.05)  # the empty mask is not evaluated
+
+
+@pytest.mark.parametrize("n_tokens, length", [(4, 6), (3, 8), (12, 3)])
+@pytest.mark.parametrize("process", ["absorbing", "uniform"])
+def test_curve_memory_matches_the_traced_peak(n_tokens, length, process):
+    from ctmc_lab.cli import curve
+    from ctmc_lab.forward.generators import NOISE_PROCESSES
+    from ctmc_lab.sequences import all_sequences
+    from ctmc_lab.sources.joint import JointDistribution
+
+    rng = np.random.default_rng(0)
+    size = min(200, n_tokens**length)
+    support = all_sequences(n_tokens, length)[rng.choice(n_tokens**length, size=size, replace=False)]
+    dist = JointDistribution(support, rng.random(size), n_tokens=n_tokens, normalize=True)
+    tracemalloc.start()
+    try:
+        curve.compute(dist, support[0], process, "loglinear", [0.5])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    predicted, _ = curve.curve_cost(NOISE_PROCESSES[process].generator(n_tokens), length, 1)
+    assert 0.7 <= predicted / peak <= 3.0, (predicted, peak)
