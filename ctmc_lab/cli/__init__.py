@@ -13,7 +13,7 @@ import os
 import sys
 
 from ctmc_lab import __version__
-from ctmc_lab.io import check_writable
+from ctmc_lab.cli._lazy import DeferredParser, complete
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = [
@@ -49,7 +49,13 @@ def _threads(text: str) -> int:
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--threads N|auto``; when it is not given, ``args`` has no ``threads`` attribute."""
+    """Add ``--threads N|auto``; when it is not given, ``args`` has no ``threads`` attribute.
+
+    On a parser whose options are still deferred it is queued after them, so it stays last.
+    """
+    if isinstance(parser, DeferredParser) and parser.deferred:
+        parser.defer(add_threads_option)
+        return
     parser.add_argument(
         "--threads",
         type=_threads,
@@ -83,7 +89,11 @@ def blas_threads(n: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ctmc-lab`` parser with every subcommand of :data:`SUBCOMMANDS` (also read by the CLI docs)."""
+    """The ``ctmc-lab`` parser with every subcommand of :data:`SUBCOMMANDS`.
+
+    Building it imports no NumPy: the subcommand modules import the library inside ``run``, and
+    what the parser reads from a registry (choices, help text) is read when it is used.
+    """
     parser = argparse.ArgumentParser(
         prog="ctmc-lab",
         description="Exact verification of the information theory of discrete diffusion "
@@ -92,12 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ctmc-lab {__version__}")
     # Accepted before or after the subcommand.
     add_threads_option(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=DeferredParser)
     for name in SUBCOMMANDS:
         importlib.import_module(name).add_parser(sub)
     for subparser in sub.choices.values():
         add_threads_option(subparser)
     return parser
+
+
+def documented_parser() -> argparse.ArgumentParser:
+    """:func:`build_parser` with every deferred option added: what ``docs/cli.md`` renders."""
+    return complete(build_parser())
 
 
 def main(argv=None) -> int:
@@ -111,8 +126,12 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if sys.stdout is None:  # Python's stand-in for a closed file descriptor 1 (`ctmc-lab nll >&-`)
+        return _fail(args.command, "cannot write to standard output: it is closed (redirect it, e.g. >/dev/null)")
     try:
         if getattr(args, "json", None):
+            from ctmc_lab.io import check_writable
+
             check_writable(args.json)  # before any work: a long run must not fail at its last step
         with blas_threads(thread_limit(args)):
             status = int(args.func(args) or 0)
@@ -138,7 +157,8 @@ def _os_message(err: OSError) -> str:
 def _fail(command: str, err) -> int:
     """Print the one-line error; silence a broken stdout so the exit flush adds no traceback."""
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except OSError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -5,20 +5,36 @@ of its largest arrays and its work in elementary array operations, and calls :fu
 before it allocates anything. The limits are the machine's available memory (half of it,
 so the run leaves room for the rest of the system) and :data:`WORK_LIMIT` operations.
 
-Calibration (the 2-core machine of ``benchmarks/run.py``): NumPy sustains about 1e8 of
-these operations per second on the hot paths, so WORK_LIMIT is of the order of a minute
-or two; ``ctmc-lab nll`` on a full 4^10 table was measured at 143 s for one sequence at
-about 1e10 operations, which the model refuses.
+An operation is one element of one array pass (a comparison, a product, a copy) or one
+multiply-add of a contraction; each command's model counts them from its code path (the
+functions and tests name which) rather than from a rule of thumb.
+
+Calibration (the project's 2-core machine): the vectorised paths sustain 5e8 (a support scan)
+to 3e9 (the Markov trie's contractions) counted operations per CPU second, so WORK_LIMIT is a
+minute or two at worst. ``ctmc-lab nll --dist markov4`` at its documented defaults counts
+2.6e10 (10 s of CPU, 90 s of wall time on a machine shared with seven other jobs), so it runs;
+``ctmc-lab nll`` of one sequence against a full 4^10 table counts 8.6e10 (143 s measured with
+the old model), over the limit, so it is refused.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["WORK_LIMIT", "MEMORY_FRACTION", "available_memory", "memory_limit", "over_budget", "require", "fmt_bytes"]
+__all__ = [
+    "WORK_LIMIT",
+    "MEMORY_FRACTION",
+    "available_memory",
+    "memory_limit",
+    "over_budget",
+    "require",
+    "fmt_bytes",
+    "absorbing_marginal_cost",
+    "optimal_row_cost",
+]
 
-#: Largest work accepted, in elementary array operations (about a minute or two here).
-WORK_LIMIT = 1e10
+#: Largest work accepted, in counted operations (about a minute or two here).
+WORK_LIMIT = 5e10
 #: Fraction of the available memory one command may plan to use.
 MEMORY_FRACTION = 0.5
 
@@ -59,6 +75,40 @@ def over_budget(*, memory: float = 0.0, work: float = 0.0) -> str | None:
     if work > WORK_LIMIT:
         return f"needs about {work:.2g} array operations, more than the limit {WORK_LIMIT:.0e} (minutes of work)"
     return None
+
+
+def absorbing_marginal_cost(n_tokens: int, length: int) -> tuple[float, float]:
+    """(bytes, operations) of one p_s under absorbing noise (``ctmc_lab.forward.marginals.absorbing_marginal``).
+
+    Besides the (N+1)^L output and the axis steps over it (L passes), the last two axes are
+    applied as one Kronecker factor K ⊗ K of shape ((N+1)^2, N^2), a dense matrix product:
+    N^L (N+1)^2 multiply-adds and three copies of 8 (N(N+1))^2 bytes, which dominate for a
+    large alphabet (3 x 12 GiB at N = 200).
+    """
+    n, L = float(n_tokens), int(length)
+    inner = min(2, L)
+    states = (n + 1) ** L
+    # The output, an intermediate of its size, and the factor three times: np.kron's broadcast
+    # product, its reshaped result and the contiguous transpose handed to the matrix product.
+    memory = 8.0 * (2 * states + 3 * (n * (n + 1)) ** inner)
+    work = states * L + n**L * (n + 1) ** inner
+    return memory, work
+
+
+def optimal_row_cost(n_tokens: int, length: int, support_size: int) -> tuple[float, float]:
+    """(operations per masked input, one-off operations) of the optimal denoiser c* of a joint table.
+
+    ``JointDistribution.conditional_log_probs``: with the (N+1)^L pattern table (up to
+    ``PATTERN_LIMIT`` entries, built once by L passes) an input costs L N lookups and a few
+    passes over them; beyond it, a scan of the support: the (S, L) comparison and mass (4 S L)
+    and the (S, L N) product (S L N).
+    """
+    from ctmc_lab.sources.joint import PATTERN_LIMIT
+
+    patterns = (n_tokens + 1.0) ** length
+    if patterns <= PATTERN_LIMIT:
+        return 8.0 * length * n_tokens, length * patterns
+    return float(support_size) * length * (4.0 + n_tokens), 0.0
 
 
 def require(what: str, *, memory: float = 0.0, work: float = 0.0, lower: str) -> None:

@@ -7,10 +7,9 @@ raised anywhere below becomes a one-line error and exit status 2, never a traceb
 
 from __future__ import annotations
 
-from ctmc_lab.cli import specs
+import sys
 
-# Re-exported for the subcommands: the implementations live in ctmc_lab.io, below every layer.
-from ctmc_lab.io import Progress, eprint, json_float, write_json
+from ctmc_lab.cli import specs
 
 __all__ = [
     "add_dist_arguments",
@@ -18,11 +17,29 @@ __all__ = [
     "refuse_file_options",
     "add_output_arguments",
     "table_row",
-    "json_float",
-    "write_json",
-    "Progress",
     "eprint",
+    "ensure_printable",
+    "print_lines",
 ]
+
+#: Re-exported from :mod:`ctmc_lab.io` (below every layer) on first use: ``io`` imports NumPy,
+#: which the parser must not load.
+_FROM_IO = ("Progress", "json_float", "write_json")
+
+
+def __getattr__(name):
+    if name in _FROM_IO:
+        from ctmc_lab import io
+
+        return getattr(io, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def eprint(*args) -> None:
+    """:func:`ctmc_lab.io.eprint`, importable at parse time (``ctmc_lab.io`` is imported on the call)."""
+    from ctmc_lab.io import eprint as _eprint
+
+    _eprint(*args)
 
 
 def add_dist_arguments(parser, *, default="dna128") -> None:
@@ -97,3 +114,24 @@ def table_row(values, widths, *, digits: int | None = None) -> str:
         else:
             cells.append(f"{v:>{w}.{digits}g}")
     return " ".join(cells)
+
+
+def ensure_printable(lines) -> None:
+    """Raise ``ValueError`` unless every line encodes for stdout, so a table is never cut part way."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    errors = getattr(sys.stdout, "errors", None) or "strict"
+    for line in lines:
+        try:
+            str(line).encode(encoding, errors)
+        except UnicodeEncodeError as err:
+            raise ValueError(
+                f"cannot print {str(line).strip()!r} to standard output ({encoding}): "
+                f"{err.object[err.start : err.end]!r} {err.reason}"
+            ) from None
+
+
+def print_lines(lines) -> None:
+    """Print ``lines`` to stdout once all of them are known to encode: a failure prints nothing."""
+    lines = list(lines)
+    ensure_printable(lines)
+    sys.stdout.write("".join(f"{line}\n" for line in lines))

@@ -35,6 +35,8 @@ def _runner():
 
 
 def add_parser(sub) -> None:
+    # A DeferredParser (the subparsers' class): the runner, which imports NumPy, is imported only
+    # when `bench` is parsed or its help is shown.
     p = sub.add_parser(
         "bench",
         help="time the hot paths against naive twins and bandwidth bounds",
@@ -42,11 +44,18 @@ def add_parser(sub) -> None:
         "twin and vs a streaming-bandwidth bound, all measured in the same run), print the table and "
         "write it as JSON (--out). Needs a source checkout.",
     )
+    if hasattr(p, "defer"):
+        p.defer(_add_arguments)
+    else:  # a caller's own parser class: add the options now
+        _add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_arguments(p) -> None:
     if RUNNER.is_file():
         _runner().add_arguments(p)  # one definition of the options, shared with benchmarks/run.py
     else:
         _fallback_arguments(p)
-    p.set_defaults(func=run)
 
 
 def _fallback_arguments(p) -> None:
@@ -59,4 +68,9 @@ def _fallback_arguments(p) -> None:
 
 
 def run(args) -> int:
-    return _runner().run(args)
+    from ctmc_lab.io import check_writable
+
+    runner = _runner()
+    if getattr(args, "out", None) not in (None, "-") and not getattr(args, "readme", None):
+        check_writable(args.out, what="`--out`")  # before the workloads: a long run must not fail at its last step
+    return runner.run(args)

@@ -15,23 +15,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ctmc_lab.cli._budget import require
-from ctmc_lab.cli._common import (
-    add_dist_arguments,
-    add_output_arguments,
-    json_float,
-    load_distribution,
-    table_row,
-    write_json,
-)
-from ctmc_lab.exact import information, scores
-from ctmc_lab.forward import generators
-from ctmc_lab.forward.generators import NOISE_PROCESSES
-from ctmc_lab.forward.process import ForwardProcess, NumericalRangeError
-from ctmc_lab.forward.schedules import SCHEDULES, get_schedule, require_zero_start
-from ctmc_lab.io import read_json
+from ctmc_lab.cli._budget import absorbing_marginal_cost, require
+from ctmc_lab.cli._common import add_dist_arguments, add_output_arguments, load_distribution, print_lines, table_row
+from ctmc_lab.cli._lazy import LazyChoices, LazyText
 
 #: The schedule used without ``--schedule`` (as the paper's experiments).
 DEFAULT_SCHEDULE = "loglinear"
@@ -43,7 +29,15 @@ COLUMNS = ["t", "sigma_bar", "mask_level", "kl", "kl_rate", "mdse", "mutual_info
 HEADERS = ["t", "σ̄(t)", "λ(t)", "KL", "dKL/dt", "mdse", "I(x0;xt)", "mdse marg"]
 
 
+def _schedule_names() -> list[str]:
+    from ctmc_lab.forward.schedules import SCHEDULES
+
+    return sorted(SCHEDULES)
+
+
 def _schedule_ranges() -> str:
+    from ctmc_lab.forward.schedules import SCHEDULES
+
     parts = []
     for name in sorted(SCHEDULES):
         t_max = SCHEDULES[name]().t_max
@@ -54,6 +48,8 @@ def _schedule_ranges() -> str:
 
 def _process_names() -> str:
     """The registered processes for the help text, the default first."""
+    from ctmc_lab.forward.generators import NOISE_PROCESSES
+
     others = [name for name in NOISE_PROCESSES if name != DEFAULT_PROCESS]
     return ", ".join([f"{DEFAULT_PROCESS} (default)", *others])
 
@@ -66,19 +62,25 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--sequence", required=True, metavar="SEQ", help="the clean sequence x0 (required)")
     add_dist_arguments(p)
-    p.add_argument(
+    # The registries are read when the help is formatted (``%(name)s`` of the action), not here.
+    process = p.add_argument(
         "--process",
         default=DEFAULT_PROCESS,
         metavar="PROCESS",
-        help=f"{_process_names()}, or a JSON file holding a rate matrix Q "
+        help="%(processes)s, or a JSON file holding a rate matrix Q "
         "(column convention: Q[a][b] is the rate b -> a; the first N states are clean)",
     )
-    p.add_argument(
+    process.processes = LazyText(_process_names)
+    schedule = p.add_argument(
         "--schedule",
-        choices=sorted(SCHEDULES),
+        choices=LazyChoices(_schedule_names),
         default=DEFAULT_SCHEDULE,
-        help=f"noise schedule (default: {DEFAULT_SCHEDULE}); valid times: {_schedule_ranges()}",
+        metavar="NAME",
+        help=f"noise schedule (default: {DEFAULT_SCHEDULE}); valid times: %(time_ranges)s",
     )
+    # After add_argument, which formats the metavar once as a check: the braces list the names.
+    schedule.metavar = LazyText(lambda: "{" + ",".join(_schedule_names()) + "}")
+    schedule.time_ranges = LazyText(_schedule_ranges)
     p.add_argument(
         "--times",
         required=True,
@@ -89,32 +91,53 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _parse_times(text: str, schedule=None) -> list[float]:
-    """The ``--times`` list; every time out of range is named in one message."""
+def _as_given(token: str, value: float) -> str:
+    """A time as the user wrote it, with its float64 value when that differs in kind (1e-400 is 0)."""
+    if value == 0 and any(c in token.lower().split("e")[0] for c in "123456789"):
+        return f"{token} (0 in float64)"
+    if math.isinf(value) and not any(c in token.lower() for c in "inf"):
+        return f"{token} (inf in float64)"
+    return token
+
+
+def _time_tokens(times) -> list[str]:
+    """The times of ``--times`` as written (text split at commas, or numbers by ``repr``)."""
+    if not isinstance(times, str):
+        times = ",".join(t if isinstance(t, str) else repr(float(t)) for t in times)
+    return [t.strip() for t in times.split(",") if t.strip()]
+
+
+def _parse_times(text, schedule=None) -> list[float]:
+    """The ``--times`` list (text, or numbers); every time out of range is named in one message, as given."""
+    tokens = _time_tokens(text)
+    text = ",".join(tokens) if not isinstance(text, str) else text
     try:
-        times = [float(t) for t in text.split(",") if t.strip()]
+        times = [float(t) for t in tokens]
     except ValueError:
         raise ValueError(f"`--times` must be comma-separated numbers (got {text!r})") from None
     if not times:
-        raise ValueError("`--times` must list at least one time")
-    bad = [t for t in times if not np.isfinite(t) or t <= 0]
+        raise ValueError(f"`--times` must list at least one time (got {text!r})")
+    bad = [_as_given(tok, t) for tok, t in zip(tokens, times) if not math.isfinite(t) or t <= 0]
     if bad:
         raise ValueError(
-            f"`--times` must be finite and > 0 (got {', '.join(f'{t:g}' for t in bad)}); at t = 0 "
+            f"`--times` must be finite and > 0 (got {', '.join(bad)}); at t = 0 "
             "the kernel is the identity and mdse is a one-sided limit"
         )
     if schedule is not None:
-        late = [t for t in times if t > schedule.t_max]
+        late = [tok for tok, t in zip(tokens, times) if t > schedule.t_max]
         if late:
             raise ValueError(
-                f"`--times` must be <= {schedule.t_max:g} for the {schedule!r} schedule "
-                f"(got {', '.join(f'{t:g}' for t in late)})"
+                f"`--times` must be <= {schedule.t_max:g} for the {schedule!r} schedule (got {', '.join(late)})"
             )
     return times
 
 
 def _generator(process: str, n_tokens: int):
     """The generator named by ``--process``: a registered noise process or a JSON file with Q."""
+    from ctmc_lab.forward import generators
+    from ctmc_lab.forward.generators import NOISE_PROCESSES
+    from ctmc_lab.io import read_json
+
     if process in NOISE_PROCESSES:
         return NOISE_PROCESSES[process].generator(n_tokens)
     if not process.endswith(".json"):
@@ -129,6 +152,11 @@ def _generator(process: str, n_tokens: int):
 
 
 def _point(proc, schedule, dist, x0, t: float) -> dict:
+    import numpy as np
+
+    from ctmc_lab.exact import information, scores
+    from ctmc_lab.io import json_float
+
     noised = proc.at(dist, t)
     rate = float(schedule.sigma(t))
     kl = information.kl(noised, x0)
@@ -145,19 +173,46 @@ def _point(proc, schedule, dist, x0, t: float) -> dict:
     }
 
 
+def curve_cost(gen, length: int, n_times: int) -> tuple[float, float]:
+    """(memory bytes, operations) of ``curve`` at ``n_times`` times for a generator over ``gen.n_states`` states.
+
+    Per time: p_s, the KL, its rate, mdse and the marginal mdse, each a few sweeps of L axis
+    steps over the S^L noisy states (about 4 L (3 + log2 L) operations per state). p_s itself is
+    the closed-form absorbing marginal for the built-in absorbing process
+    (:func:`~ctmc_lab.cli._budget.absorbing_marginal_cost`) and otherwise L dense (S, S)
+    kernel contractions, S^L L S multiply-adds, beside the (S, S) kernel itself.
+    """
+    S = float(gen.n_states)
+    states = S**length
+    memory, work = 8.0 * 8 * states, 4.0 * states * length * (3 + math.log2(max(length, 2)))
+    if gen.kind == "absorbing":
+        marg_memory, marg_work = absorbing_marginal_cost(gen.n_tokens, length)
+        memory, work = memory + marg_memory, work + marg_work
+    else:
+        memory, work = memory + 8.0 * 4 * S * S, work + states * length * S
+    return memory, n_times * work
+
+
 def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dict:
-    """The ``ctmc-lab curve --json`` record; refuses (``ValueError``) every time float64 cannot serve."""
+    """The ``ctmc-lab curve --json`` record; refuses (``ValueError``) every time float64 cannot serve.
+
+    ``times`` is the ``--times`` text or a sequence of numbers; messages quote the times as given.
+    """
+    from ctmc_lab.forward.process import ForwardProcess, NumericalRangeError
+    from ctmc_lab.forward.schedules import get_schedule, require_zero_start
+
     schedule = require_zero_start(get_schedule(schedule_name))
-    times = _parse_times(",".join(repr(float(t)) for t in times), schedule)
+    tokens = _time_tokens(times)
+    times = _parse_times(times, schedule)
+    given = dict(zip(times, tokens))
     gen = _generator(process, dist.n_tokens)
     x0 = dist.encode(sequence)
-    states = float(gen.n_states) ** dist.length
-    # Per time: p_s, KL, its rate, mdse and the marginal mdse, each a few sweeps of L axis steps.
+    memory, work = curve_cost(gen, dist.length, len(times))
     require(
         f"`curve` at {len(times)} times over {gen.n_states}^{dist.length} noisy states",
-        memory=8.0 * 8 * states,
-        work=4.0 * len(times) * states * dist.length * (3 + math.log2(max(dist.length, 2))),
-        lower="give fewer `--times`, or use a distribution with a shorter length",
+        memory=memory,
+        work=work,
+        lower="give fewer `--times`, or use a distribution with a shorter length or fewer symbols",
     )
     proc = ForwardProcess(gen, schedule)
     points, refused = [], []
@@ -167,7 +222,7 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
         except NumericalRangeError as err:
             refused.append((t, err))
     if refused:
-        listed = ", ".join(f"{t:g}" for t, _ in refused)
+        listed = ", ".join(given[t] for t, _ in refused)
         raise ValueError(f"`--times` {listed}: not computable in float64 at these times ({refused[0][1]})")
     return {
         "sequence": sequence,
@@ -179,22 +234,25 @@ def compute(dist, sequence: str, process: str, schedule_name: str, times) -> dic
 
 
 def run(args) -> int:
+    from ctmc_lab.cli._common import write_json
+
     dist = load_distribution(args)
-    result = compute(dist, args.sequence, args.process, args.schedule, _parse_times(args.times))
+    _parse_times(args.times)
+    result = compute(dist, args.sequence, args.process, args.schedule, args.times)
+    lines = []
     if not result["in_support"]:
-        print(
+        lines.append(
             f"note: {args.sequence} is outside the support: -log p0 = inf, and under "
             f"{args.process} noise its KL is infinite wherever shown as '-'"
         )
-    print(f"{args.sequence}  process={args.process}  schedule={args.schedule}")
+    lines.append(f"{args.sequence}  process={args.process}  schedule={args.schedule}")
     if args.wide:
-        print(table_row(COLUMNS, [18] * len(COLUMNS)))
-        for pt in result["points"]:
-            print(table_row([pt[c] for c in COLUMNS], [18] * len(COLUMNS), digits=10))
+        lines.append(table_row(COLUMNS, [18] * len(COLUMNS)))
+        lines += [table_row([pt[c] for c in COLUMNS], [18] * len(COLUMNS), digits=10) for pt in result["points"]]
     else:
-        print(table_row(HEADERS, [11] * len(HEADERS)))
-        for pt in result["points"]:
-            print(table_row([pt[c] for c in COLUMNS], [11] * len(COLUMNS), digits=5))
+        lines.append(table_row(HEADERS, [11] * len(HEADERS)))
+        lines += [table_row([pt[c] for c in COLUMNS], [11] * len(COLUMNS), digits=5) for pt in result["points"]]
+    print_lines(lines)
     if args.json:
         write_json(args.json, result)
     return 0

@@ -18,24 +18,18 @@ were requested.
 
 from __future__ import annotations
 
-import numpy as np
-
-from ctmc_lab.cli._budget import require
-from ctmc_lab.cli._common import (
-    Progress,
-    add_dist_arguments,
-    add_output_arguments,
-    json_float,
-    load_distribution,
-    write_json,
-)
-from ctmc_lab.estimation import estimators as _est
-from ctmc_lab.estimation.registry import get_estimator
-from ctmc_lab.sequences import flat_index
-from ctmc_lab.sources.denoisers import OptimalDenoiser
-from ctmc_lab.sources.joint import PATTERN_LIMIT
+from ctmc_lab.cli import specs
+from ctmc_lab.cli._budget import optimal_row_cost, require
+from ctmc_lab.cli._common import add_dist_arguments, add_output_arguments, load_distribution, print_lines
+from ctmc_lab.cli._lazy import LazyChoices
 
 __all__ = ["add_parser", "run"]
+
+
+def _estimator_choices() -> list[str]:
+    from ctmc_lab.estimation.estimators import ESTIMATORS
+
+    return sorted(ESTIMATORS)
 
 
 def add_parser(subparsers):
@@ -48,9 +42,9 @@ def add_parser(subparsers):
     p.add_argument(
         "--estimator",
         required=True,
-        choices=sorted(_est.ESTIMATORS),
+        choices=LazyChoices(_estimator_choices),
         metavar="NAME",
-        help="one of: " + ", ".join(sorted(_est.ESTIMATORS)),
+        help="one of: %(choices)s",
     )
     p.add_argument(
         "--samples", type=int, default=1 << 15, metavar="N", help="draws per sequence (optional; default 2^15 = 32768)"
@@ -70,6 +64,12 @@ def add_parser(subparsers):
     )
     add_dist_arguments(p)
     p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
+    p.add_argument(
+        "--model",
+        metavar="python:MODULE:ATTR",
+        help="estimate with this model (a denoiser, or a zero-argument callable returning one) instead of c*; "
+        "each row then also gives the model's exact time-free NLL (model_nll) beside the data NLL",
+    )
     add_output_arguments(p, wide=False)
     p.set_defaults(func=run)
     return p
@@ -82,6 +82,8 @@ def _batch_size(args) -> int:
         if args.batch_size < 1:
             raise ValueError(f"`--batch-size` must be a positive integer (got {args.batch_size})")
         return args.batch_size
+    from ctmc_lab.estimation.registry import get_estimator
+
     spec = get_estimator(args.estimator)
     if spec.family == "llada":  # --samples is LLaDA's mc_num, --batch-size its batch_size
         from ctmc_lab.estimation.llada import DEFAULT_BATCH_SIZE
@@ -97,13 +99,22 @@ def _batch_size(args) -> int:
     return b
 
 
-def plan(dist, n_seq: int, samples: int, batch: int) -> None:
-    """Refuse, before drawing, a run whose draws or denoiser calls exceed the machine."""
+def plan(dist, n_seq: int, samples: int, batch: int, *, model: bool = False) -> None:
+    """Refuse, before drawing, a run whose draws or denoiser calls exceed the machine.
+
+    Each draw costs a few passes over its L mask bits; A(M) is cached, so each distinct mask
+    costs one denoiser row (c*: :func:`~ctmc_lab.cli._budget.optimal_row_cost`; a ``--model``:
+    the checks over its (L, N) output, and all 2^L rows once more for its exact NLL).
+    """
     length = dist.length
-    scan = dist.n_tokens if (dist.n_tokens + 1) ** length <= PATTERN_LIMIT else dist.support_size
-    distinct = min(samples, 2.0**length)  # A(M) is cached: each distinct mask costs one denoiser call
+    distinct = min(samples, 2.0**length)
+    if model:
+        per_row, build = 6.0 * length * dist.n_tokens, 0.0
+        distinct += 2.0**length
+    else:
+        per_row, build = optimal_row_cost(dist.n_tokens, length, dist.support_size)
     memory = 8.0 * (3 * samples + 2.0 ** min(length, 20) + batch * length * max(dist.n_tokens, 8))
-    work = n_seq * (6.0 * samples * length + distinct * length * scan)
+    work = build + n_seq * (6.0 * samples * length + distinct * per_row)
     require(
         f"`estimate` with {samples} draws for each of {n_seq} sequences",
         memory=memory,
@@ -112,14 +123,31 @@ def plan(dist, n_seq: int, samples: int, batch: int) -> None:
     )
 
 
+def _fmt(v, w: int, d: int) -> str:
+    return f"{v:{w}.{d}f}" if v is not None else f"{'inf':>{w}}"
+
+
 def run(args) -> int:
+    import numpy as np
+
+    from ctmc_lab.cli._common import Progress, write_json
+    from ctmc_lab.estimation import estimators as _est
+    from ctmc_lab.exact.mask_dce import mask_dce_table
+    from ctmc_lab.io import json_float
+    from ctmc_lab.masks import imdce_sum
+    from ctmc_lab.sequences import flat_index
+    from ctmc_lab.sources.denoisers import OptimalDenoiser
+
     if args.seed < 0:
         raise ValueError(f"`--seed` must be a non-negative integer (got {args.seed})")
     dist = load_distribution(args)
-    x0 = dist.support if not args.sequence else dist.encode(args.sequence)
+    x0 = np.atleast_2d(dist.support if not args.sequence else dist.encode(args.sequence))
     batch = _batch_size(args)
-    plan(dist, np.atleast_2d(x0).shape[0], args.samples, batch)
-    denoiser = OptimalDenoiser(dist)
+    plan(dist, x0.shape[0], args.samples, batch, model=bool(args.model))
+    if args.model:
+        denoiser = specs.load_model(args.model, n_tokens=dist.n_tokens, length=dist.length, probe=x0[0])
+    else:
+        denoiser = OptimalDenoiser(dist)
     nll = np.atleast_1d(dist.nll(x0))
     keys = flat_index(x0, dist.n_tokens)
     records = []
@@ -127,34 +155,37 @@ def run(args) -> int:
         for row, key, truth in zip(x0, keys, nll):
             rng = np.random.default_rng([args.seed, int(key)])
             est = _est.estimate(args.estimator, denoiser, row, n_samples=args.samples, rng=rng, batch_size=batch)
-            records.append(
-                {
-                    "sequence": dist.decode(row),
-                    "estimate": json_float(est.mean),
-                    "stderr": json_float(est.stderr),
-                    "samples": est.n_samples,
-                    "nll": json_float(truth),
-                }
-            )
+            rec = {
+                "sequence": dist.decode(row),
+                "estimate": json_float(est.mean),
+                "stderr": json_float(est.stderr),
+                "samples": est.n_samples,
+                "nll": json_float(truth),
+            }
+            if args.model:  # Thm 4.1 over the model's own A-table: what an unbiased estimator converges to
+                rec["model_nll"] = json_float(imdce_sum(mask_dce_table(denoiser, row)))
+            records.append(rec)
             bar.update()
     width = max(8, max(len(r["sequence"]) for r in records))
-    print(f"{'sequence':<{width}}  {'estimate':>10}  {'stderr':>8}  {'nll':>10}")
+    extra = f"  {'model nll':>10}" if args.model else ""
+    lines = [f"{'sequence':<{width}}  {'estimate':>10}  {'stderr':>8}  {'nll':>10}" + extra]
     for r in records:
-        fmt = lambda v, w, d: f"{v:{w}.{d}f}" if v is not None else f"{'inf':>{w}}"  # noqa: E731
-        print(
-            f"{r['sequence']:<{width}}  {fmt(r['estimate'], 10, 5)}  {fmt(r['stderr'], 8, 5)}  {fmt(r['nll'], 10, 5)}"
-        )
+        line = f"{r['sequence']:<{width}}  {_fmt(r['estimate'], 10, 5)}  {_fmt(r['stderr'], 8, 5)}  {_fmt(r['nll'], 10, 5)}"
+        if args.model:
+            line += f"  {_fmt(r['model_nll'], 10, 5)}"
+        lines.append(line)
+    print_lines(lines)
     if args.json:
-        write_json(
-            args.json,
-            {
-                "command": "estimate",
-                "distribution": dist.describe(),
-                "estimator": args.estimator,
-                "seed": args.seed,
-                "samples": args.samples,
-                "batch_size": batch,
-                "sequences": records,
-            },
-        )
+        out = {
+            "command": "estimate",
+            "distribution": dist.describe(),
+            "estimator": args.estimator,
+            "seed": args.seed,
+            "samples": args.samples,
+            "batch_size": batch,
+            "sequences": records,
+        }
+        if args.model:
+            out["model"] = args.model
+        write_json(args.json, out)
     return 0

@@ -13,32 +13,34 @@ A decomposition is null when it was skipped (too large for the machine, or not d
 when its quadrature did not reach its tolerance; ``decomposition_reasons`` then says why,
 for that name only (an empty object when every decomposition has a value). It is never a
 number that missed its tolerance.
+
+With ``--model python:MODULE:ATTR`` the sequences are scored by that model (a denoiser) instead:
+its exact time-free NLL over all 2^L masks (Thm 4.1 on the model's A-table), the gap to the
+data NLL -log p0(x0), and each estimator's exact mean and variance under the model with its
+bias against -log p0(x0) (``docs/json_schemas.md``)::
+
+    {"distribution": {...}, "model": SPEC,
+     "sequences": [{"sequence", "probability", "nll", "in_support", "model_nll", "gap",
+                    "estimators": {NAME: {"mean", "bias", "variance", "variance_is_infinite",
+                                          "infinite_because"}}}, ...],
+     "summary": {"sequences", "in_support", "max_gap", "min_gap"}}
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ctmc_lab.cli import markov_protocol, specs
-from ctmc_lab.cli._budget import over_budget, require
+from ctmc_lab.cli._budget import absorbing_marginal_cost, optimal_row_cost, over_budget, require
 from ctmc_lab.cli._common import (
-    Progress,
     add_dist_arguments,
     add_output_arguments,
+    ensure_printable,
     eprint,
-    json_float,
     load_distribution,
+    print_lines,
     table_row,
-    write_json,
 )
-from ctmc_lab.estimation.moments import estimator_fields
-from ctmc_lab.exact import decompositions
-from ctmc_lab.forward.generators import noise_process
-from ctmc_lab.forward.process import MAX_DENSE_STATES, NumericalRangeError
-from ctmc_lab.sources.denoisers import OptimalDenoiser
-from ctmc_lab.sources.joint import PATTERN_LIMIT
 
 #: The decompositions of ``ctmc-lab nll --json``, in output order.
 DECOMPOSITIONS = ("absorbing_mdse_integral", "uniform_mdse_integral", "mdce_integral", "time_free")
@@ -48,6 +50,8 @@ MDSE_ATOL = 1e-11
 _NODES = 200
 #: Sequences scored per step of the per-sequence decompositions (one progress tick each).
 _CHUNK = 64
+#: Rows per call of a ``--model`` (the library's default batch).
+_MODEL_BATCH = 4096
 
 
 def add_parser(sub) -> None:
@@ -66,40 +70,60 @@ def add_parser(sub) -> None:
         metavar="SEQ",
         help="sequences to score (default: the whole support); not with a Markov --dist",
     )
+    p.add_argument(
+        "--model",
+        metavar="python:MODULE:ATTR",
+        help="score this model (a denoiser: (B, L) ints with mask id N -> (B, L, N) log-probabilities, or a "
+        "zero-argument callable returning one) instead of the decompositions: its exact time-free NLL, the gap "
+        "to -log p0 and each estimator's exact mean and variance under it; not with a Markov --dist",
+    )
     add_output_arguments(p)
     markov_protocol.add_protocol_arguments(p)
     p.set_defaults(func=run)
 
 
 def mdse_cost(n_tokens: int, length: int, kind: str, p_min: float = 1.0) -> tuple[float, float]:
-    """(memory bytes, array operations) of one ∫ mdse ds column over all sequences.
+    """(memory bytes, operations) of one ∫ mdse ds column over all sequences.
 
-    ``kind`` names a registered noise process. The per-evaluation counts were measured for
-    absorbing noise (p_s by its fast marginal, mdse by enumerating the 2^L masks) and for
-    uniform noise (the factored contractions); a process with a mask token is costed as the
-    first, any other as the second. Below p0(x0) of about 1e-20 the quadrature may add its log-space piece near s = 0 (about 70
-    nodes per 6 units of ln s down to p0(x0) * 1e-14), which the node count includes.
+    ``kind`` names a registered noise process. Per quadrature node: absorbing noise computes p_s
+    by its closed-form marginal (:func:`~ctmc_lab.cli._budget.absorbing_marginal_cost`, whose
+    Kronecker factor dominates for a large alphabet) and mdse by enumerating the 2^L masks
+    over the (N+1)^L states; uniform noise contracts each of the L axes with the (N, N) kernel.
+    A process with a mask token is costed as the first, any other as the second. Below p0(x0)
+    of about 1e-20 the quadrature may add its log-space piece near s = 0 (about 70 nodes per 6
+    units of ln s down to p0(x0) * 1e-14), which the node count includes.
     """
+    from ctmc_lab.forward.generators import noise_process
+
     nodes = _NODES
     if p_min < 1e-20:
         nodes += 70 * (math.log(1e-6) - math.log(max(1e-300, p_min * 1e-14))) / 6
     process = noise_process(kind)
     states = float(process.n_states(n_tokens)) ** length
     if process.has_mask:
-        per_eval = states * length * (3 + math.log2(max(length, 2)))
+        marg_memory, marg_work = absorbing_marginal_cost(n_tokens, length)
+        per_eval = states * length * (3 + math.log2(max(length, 2))) + marg_work
+        memory = 8.0 * 8 * states + marg_memory
     else:
         per_eval = states * length**2 * n_tokens
-    return 8.0 * 8 * states, nodes * per_eval
+        memory = 8.0 * 8 * states
+    return memory, nodes * per_eval
 
 
 def sequence_cost(dist, n_seq: int) -> tuple[float, float]:
-    """(memory bytes, array operations) of the subset-table decompositions and estimator moments."""
+    """(memory bytes, operations) of the per-sequence decompositions and estimator moments.
+
+    Per sequence: the subset table (the support compared with x0, S L, then L passes over its
+    2^L entries) serves ∫ mdce/λ dλ and the moments (about 24 passes over 2^L per estimator);
+    the time-free column sends all 2^L masked inputs through c* (``time_free_exact``), each
+    costing :func:`~ctmc_lab.cli._budget.optimal_row_cost`.
+    """
     n_sub = 2.0**dist.length
     length, size = dist.length, dist.support_size
     memory = 8.0 * (2 * n_seq * n_sub + 4 * max(n_sub, 2.0**22))
-    scan = dist.n_tokens if (dist.n_tokens + 1) ** length <= PATTERN_LIMIT else size
-    work = n_seq * (2 * size * length + 6 * length * n_sub) + n_seq * n_sub * length * scan
-    return memory, work
+    per_input, build = optimal_row_cost(dist.n_tokens, length, size)
+    per_sequence = 2 * size * length + 8 * length * n_sub + 24 * 8 * n_sub + n_sub * per_input
+    return memory, build + n_seq * per_sequence
 
 
 def _mdse_column(dist, x0, kind: str, bar):
@@ -108,6 +132,12 @@ def _mdse_column(dist, x0, kind: str, bar):
     ``kind`` names a registered noise process; a distribution with fewer symbols than the
     process needs, or a noisy state space beyond the dense limit, gives a reason, not a value.
     """
+    import numpy as np
+
+    from ctmc_lab.exact import decompositions
+    from ctmc_lab.forward.generators import noise_process
+    from ctmc_lab.forward.process import MAX_DENSE_STATES, NumericalRangeError
+
     process = noise_process(kind)
     n_states = process.n_states(dist.n_tokens)
     reason = None
@@ -156,6 +186,13 @@ def plan(dist, n_seq: int) -> None:
 
 def compute(dist, sequences=None, *, progress=None) -> list[dict]:
     """The ``sequences`` records of ``ctmc-lab nll --json``."""
+    import numpy as np
+
+    from ctmc_lab.estimation.moments import estimator_fields
+    from ctmc_lab.exact import decompositions
+    from ctmc_lab.io import json_float
+    from ctmc_lab.sources.denoisers import OptimalDenoiser
+
     x_all = dist.support if sequences is None else dist.encode(list(sequences))
     x_all = np.atleast_2d(x_all)
     prob = np.atleast_1d(dist.prob(x_all))
@@ -224,52 +261,166 @@ def _fmt(v, wide: bool) -> str:
     return "-" if v is None else (f"{v:.10f}" if wide else f"{v:.6f}")
 
 
+def model_cost(dist, n_seq: int) -> tuple[float, float]:
+    """(memory bytes, operations) of ``--model``: 2^L model rows per sequence, each (L, N) output checked.
+
+    The model's own cost is unknown; counted are the (B, L, N) outputs the checks read (shape,
+    finiteness, row sums: about 6 passes), the A-table sums and the moments (24 passes over 2^L
+    per estimator). Memory: one batch of inputs and outputs, and the A-tables of the sequences.
+    """
+    n_sub = 2.0**dist.length
+    out = dist.length * dist.n_tokens
+    memory = 8.0 * (3 * min(n_sub, _MODEL_BATCH) * out + 2 * n_seq * n_sub)
+    work = n_seq * n_sub * (6.0 * out + 8 * dist.length + 24 * 8)
+    return memory, work
+
+
+def model_records(dist, model, sequences=None, *, progress=None) -> list[dict]:
+    """The ``sequences`` records of ``ctmc-lab nll --model --json`` (see the module docstring).
+
+    ``model_nll`` is Theorem 4.1's sum over all masks of the model's A-table (its random-order
+    autoregressive NLL); ``gap = model_nll - nll``; each estimator's moments are those of one draw
+    under the model (``estimator_moments(A, name, reference=-log p0(x0))``), so ``bias`` is the
+    estimator's mean minus the data NLL: the gap for an unbiased estimator.
+    """
+    import numpy as np
+
+    from ctmc_lab.estimation.moments import all_moments
+    from ctmc_lab.estimation.registry import estimator_names
+    from ctmc_lab.exact.mask_dce import mask_dce_table
+    from ctmc_lab.io import json_float
+    from ctmc_lab.masks import imdce_sum
+
+    x_all = np.atleast_2d(dist.support if sequences is None else dist.encode(list(sequences)))
+    prob = np.atleast_1d(dist.prob(x_all))
+    mem, work = model_cost(dist, x_all.shape[0])
+    require(
+        f"`nll --model` on {x_all.shape[0]} sequences of length {dist.length} ({2**dist.length} model rows each)",
+        memory=mem,
+        work=work,
+        lower="score fewer sequences with `--sequence SEQ ...`, or use a shorter length",
+    )
+    names = estimator_names(nll_record=True, length=dist.length)
+    records = []
+    for x, p_x in zip(x_all, prob):
+        A = mask_dce_table(model, x, batch_size=_MODEL_BATCH)
+        model_nll = float(imdce_sum(A))
+        inside = bool(p_x > 0)
+        data_nll = float(-np.log(p_x)) if inside else math.inf
+        moments = all_moments(A, names=names, reference=data_nll)
+        records.append(
+            {
+                "sequence": dist.decode(x),
+                "probability": float(p_x),
+                "nll": json_float(data_nll),
+                "in_support": inside,
+                "model_nll": json_float(model_nll),
+                "gap": json_float(model_nll - data_nll) if inside else None,
+                "estimators": {name: m.as_json() for name, m in moments.items()},
+            }
+        )
+        if progress is not None:
+            progress.update()
+    return records
+
+
+def model_summary(records) -> dict:
+    """Sequences, how many lie in the support, and the largest and smallest gap model - data NLL."""
+    gaps = [r["gap"] for r in records if r["gap"] is not None]
+    return {
+        "sequences": len(records),
+        "in_support": sum(1 for r in records if r["in_support"]),
+        "max_gap": max(gaps) if gaps else None,
+        "min_gap": min(gaps) if gaps else None,
+    }
+
+
+def _run_model(args, dist) -> int:
+    from ctmc_lab.cli._common import Progress, write_json
+
+    probe = dist.support[0] if not args.sequence else dist.encode([args.sequence[0]])[0]
+    model = specs.load_model(args.model, n_tokens=dist.n_tokens, length=dist.length, probe=probe)
+    n_seq = dist.support_size if not args.sequence else len(args.sequence)
+    with Progress(n_seq, "nll --model sequences") as bar:
+        records = model_records(dist, model, args.sequence, progress=bar)
+    s = model_summary(records)
+    width = max(8, dist.length)
+    num = 14 if args.wide else 10
+    lines = [
+        f"distribution {dist.name}: N={dist.n_tokens}, L={dist.length}, support {dist.support_size}; "
+        f"model {args.model}",
+        f"{'sequence':<{width}} " + table_row(["probability", "nll", "model nll", "gap"], [11] + [num] * 3),
+    ]
+    for rec in records:
+        cells = [_fmt(rec[k], args.wide) for k in ("nll", "model_nll", "gap")]
+        if not rec["in_support"]:
+            cells[0] = cells[2] = "inf"
+        lines.append(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} " + " ".join(f"{c:>{num}}" for c in cells))
+    worst = "-" if s["max_gap"] is None else f"{s['max_gap']:.6g}"
+    least = "-" if s["min_gap"] is None else f"{s['min_gap']:.6g}"
+    lines.append(
+        f"{s['sequences']} sequences ({s['in_support']} in support); model NLL - data NLL from {least} to {worst} nats"
+    )
+    print_lines(lines)
+    if args.json:
+        write_json(
+            args.json, {"distribution": dist.describe(), "model": args.model, "sequences": records, "summary": s}
+        )
+    return 0
+
+
 def run(args) -> int:
+    from ctmc_lab.cli._common import Progress, write_json
+
     if specs.is_markov_spec(args.dist):
         if args.sequence:
             raise ValueError(
                 "`--sequence` does not apply to a Markov `--dist`: the protocol draws its own "
                 "prompt/response pairs (set their number with `--pairs`)"
             )
+        if args.model:
+            raise ValueError("`--model` applies to a joint `--dist` (a table or python: source), not a Markov one")
         return markov_protocol.run_protocol(args)
     markov_protocol.refuse_protocol_options(args)
     dist = load_distribution(args)
+    if args.model:
+        return _run_model(args, dist)
     n_seq = dist.support_size if not args.sequence else len(args.sequence)
     with Progress(n_seq, "nll sequences") as bar:
         records = compute(dist, args.sequence, progress=bar)
-    print(
+    lines = [
         f"distribution {dist.name}: N={dist.n_tokens}, L={dist.length}, support {dist.support_size}, "
         f"H(p0) = {dist.entropy():.10f} nats"
-    )
+    ]
     width = max(8, dist.length)
     num = 14 if args.wide else 10
     head = ["probability", "nll", "∫mdse abs", "∫mdse uni", "∫mdce/λ", "time-free", "max |dev|"]
-    print(f"{'sequence':<{width}} " + table_row(head, [11] + [num] * 5 + [9]))
+    lines.append(f"{'sequence':<{width}} " + table_row(head, [11] + [num] * 5 + [9]))
     for rec in records:
         d = rec["decompositions"]
         if rec["in_support"]:
             dev = max((abs(v - rec["nll"]) for v in d.values() if v is not None), default=None)
             tail = "        -" if dev is None else f"{dev:9.2e}"
-        else:
-            tail = "outside support: NLL = inf"
-        if rec["in_support"]:
             cells = [_fmt(rec["nll"], args.wide)] + [_fmt(d[k], args.wide) for k in DECOMPOSITIONS]
-            print(
+            lines.append(
                 f"{rec['sequence']:<{width}} {rec['probability']:11.5g} "
                 + " ".join(f"{c:>{num}}" for c in cells)
                 + f" {tail}"
             )
         else:
-            print(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} {tail}")
+            lines.append(f"{rec['sequence']:<{width}} {rec['probability']:11.5g} outside support: NLL = inf")
     notes = sorted({f"{name}: {why}" for rec in records for name, why in rec["decomposition_reasons"].items()})
-    for note in notes:
-        eprint(f"note: {note} (written as null)")
     s = summary(records)
     worst = "-" if s["max_abs_deviation"] is None else f"{s['max_abs_deviation']:.2e}"
-    print(
+    lines.append(
         f"{s['sequences']} sequences ({s['in_support']} in support); max |decomposition - NLL| = {worst}; "
         f"infinite variance: {s['infinite_variance']}"
     )
+    ensure_printable([*lines, *notes])
+    print_lines(lines[:-1])
+    for note in notes:
+        eprint(f"note: {note} (written as null)")
+    print_lines(lines[-1:])
     if args.json:
         write_json(args.json, {"distribution": dist.describe(), "sequences": records, "summary": s})
     return 0
