@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import multiprocessing
 
+from pathlib import Path
+
 import pytest
 
 from tests.docs.markdown import ROOT, pages
@@ -125,6 +127,11 @@ def run_page(path, cwd, page: str) -> list[str]:
     failures = []
     for step in steps(path):
         where = f"{page}:{step.line}"
+        if step.kind == "file":
+            target = Path(cwd) / step.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(step.text, encoding="utf-8")
+            continue
         if step.kind == "python":
             first = step.text.strip().splitlines()[0]
             if (page, first) in NOT_RUN_PYTHON:
