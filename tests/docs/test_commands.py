@@ -17,7 +17,6 @@ Nothing is skipped silently; the tables below are the only exceptions, each with
 from __future__ import annotations
 
 import multiprocessing
-
 from pathlib import Path
 
 import pytest
