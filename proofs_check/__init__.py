@@ -22,21 +22,36 @@ and one module per theorem group. The suite imports only the public ``ctmc_lab``
 :mod:`ctmc_lab.io`, never the command line.
 """
 
-from .framework import DEFAULT_SEED, CheckRecord, Context, Result, Skip
-from .runner import SuiteResult, default_context, load_checks, run_checks, select_checks, user_context
-from .verifier import verify
+import importlib
 
-__all__ = [
-    "verify",
-    "DEFAULT_SEED",
-    "CheckRecord",
-    "Context",
-    "Result",
-    "Skip",
-    "SuiteResult",
-    "default_context",
-    "user_context",
-    "load_checks",
-    "select_checks",
-    "run_checks",
-]
+#: Public names and the module defining each: imported on first use, so that ``import
+#: proofs_check`` (and ``ctmc-lab --help``, which reads the defaults) stays free of NumPy.
+_EXPORTS = {
+    "verify": "verifier",
+    "DEFAULT_SEED": "defaults",
+    "DEFAULT_BUDGET": "defaults",
+    "CheckRecord": "framework",
+    "Context": "framework",
+    "Result": "framework",
+    "Skip": "framework",
+    "SuiteResult": "runner",
+    "default_context": "runner",
+    "user_context": "runner",
+    "load_checks": "runner",
+    "select_checks": "runner",
+    "run_checks": "runner",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
