@@ -131,15 +131,21 @@ def mdse(generator, length: int, batch: int = 1, method: str = "auto") -> float:
     """mdse_s of ``batch`` sequences given the noised marginal, by
     :func:`ctmc_lab.exact.scores.mdse`'s methods: ``enumerate`` visits the reach^L states of
     each sequence with their L S neighbours (about 50 element steps each); ``factored`` makes
-    (3 + log2 L) L axis steps over S^L plus S²N per-symbol tables, for the whole batch;
+    (3 + log2 L) L axis steps over S^L for the whole batch, plus per-symbol (S, S, N) tables
+    (about 100 units per entry: several temporaries, memory-bound; 0.8 s at S = 201);
     ``contract`` loops over positions and rate pairs, L-1 axis steps over S^(L-1) each;
-    ``auto`` takes the cheaper of the first two, as the library does."""
+    ``auto`` picks as the library does (its own operation counts), then costs as above."""
     S, L = float(generator.n_states), length
     enumerate_ = 50.0 * batch * float(reach(generator)) ** L * L * S
-    factored = (3.0 + math.log2(max(L, 1))) * L * S ** (L + 1) + S * S * generator.n_tokens
-    contract = L * rates(generator) * (max(L - 1, 1) * S**L + batch)
-    steps = {"auto": min(enumerate_, factored), "enumerate": enumerate_, "factored": factored, "contract": contract}
-    return 2 * CALL + ELEM * steps[method]
+    steps = (3.0 + math.log2(max(L, 1))) * L * S**L
+    if method == "auto":  # the library's own choice (scores._cheaper_mdse_method)
+        method = "enumerate" if enumerate_ < steps else "factored"
+    work = {
+        "enumerate": ELEM * enumerate_,
+        "factored": ELEM * steps * S + 100 * S * S * generator.n_tokens,
+        "contract": ELEM * L * rates(generator) * (max(L - 1, 1) * S**L + batch),
+    }[method]
+    return 2 * CALL + work
 
 
 def process(generator, dist, *, kl_batch: int = 0, mdse_batch: int = 0, method: str = "auto") -> float:

@@ -272,6 +272,16 @@ def _batch_moments(name: str, A: np.ndarray, b: int):
     return mean, var
 
 
+#: Most (k, M_0..M_{b-1}) combinations the enumerated joint of a batch visits (a Python loop:
+#: about 1e6 b-term sums in ~10 s); above it the row is skipped with the count.
+_JOINT_LIMIT = 1e6
+
+
+def _joint_size(name: str, n: int, b: int) -> int:
+    """Σ_k Π_j C(n, x_j(k)): the combinations :func:`_enumerated_batch_moments` visits."""
+    return sum(math.prod(math.comb(n, x) for x in row) for row in count_rules.counts(name, n, b))
+
+
 def _enumerated_batch_moments(name: str, A: np.ndarray, b: int):
     """(E Ḡ, Var Ḡ) by enumerating the joint law of (k, M_0, ..., M_{b-1}) outright: k uniform,
     then every combination of masks of sizes x_j(k), each of probability Π_j 1/C(n, x_j).
@@ -521,19 +531,19 @@ def exact_mean(ctx):
 
 def _count_rule_work(ctx) -> float:
     """The (n, b) grid of count laws (about n b rational steps per law, both rules), the
-    batch moments of the A tables, and the enumerated joint of a batch of the 4-position
-    target: Σ_k Π_j C(4, x_j(k)) mask combinations of b terms each, at b = 2 and 8."""
-    grid = 2 * sum(gn * gb for gn in _GRID_N for gb in _GRID_B) * 10 * cost.STEP
+    batch moments of the A tables, and the enumerated joints of a batch that fit
+    :data:`_JOINT_LIMIT`: :func:`_joint_size` combinations of b terms each."""
+    grid = 2 * sum(gn * gb for gn in _GRID_N for gb in _GRID_B) * 2 * cost.STEP
     dist, seqs = _sequences(ctx)
     if isinstance(seqs, Skip):
         return grid
     total = grid + cost.masked_queries(dist, 1, 1 << dist.length)
-    if dist.length >= 4:
-        total += cost.masked_queries(dist, 1, 16)
-        for b in (2, 8):
-            for name in count_rules.RULES:
-                combos = sum(math.prod(math.comb(4, x) for x in row) for row in count_rules.counts(name, 4, b))
-                total += combos * b * cost.STEP
+    cases = [(dist.length, _STRATA)] + ([(4, 2), (4, 8)] if dist.length >= 4 else [])
+    total += cost.masked_queries(dist, 1, 16) if dist.length >= 4 else 0.0
+    for n, b in cases:
+        for name in count_rules.RULES:
+            combos = _joint_size(name, n, b) if n <= 4 else _JOINT_LIMIT + 1
+            total += (combos * b * cost.STEP if combos <= _JOINT_LIMIT else 0.0) + cost.STEP * (1 << n) * 4
     return total
 
 
@@ -603,7 +613,15 @@ def count_rule_library(ctx):
                 var,
                 relative_error(lib.batch_variance, var, scale=scale),
             )
-            if A.size <= 16:
+            if A.size > 16:  # the enumerated joint is a twin for small n and b only
+                continue
+            combos = _joint_size(name, A.size.bit_length() - 1, b)
+            if combos > _JOINT_LIMIT:
+                yield Skip(
+                    f"{name}: Var Ḡ by the enumerated joint of (k, M_0..M_{b - 1}); {where}; b={b}",
+                    f"the joint has {combos:.2g} mask combinations (limit {_JOINT_LIMIT:.0e})",
+                )
+            else:
                 e_mean, e_var = _enumerated_batch_moments(name, A, b)
                 yield Result(
                     f"{name}: Var Ḡ by total variance vs the enumerated joint of (k, M_0..M_{b - 1}); "

@@ -196,6 +196,30 @@ def markov_window(chain):
     return chain.joint(L)
 
 
+def renormalised(dist):
+    """(distribution, defect): ``dist`` itself when its probabilities sum to 1 up to the
+    rounding of the sum (|Σp − 1| ≤ |support| eps), else the same table divided by its sum,
+    with defect = Σp − 1.
+
+    Every identity is stated for a normalised p0, but a table may be accepted with a sum
+    off by up to 1e-9 (e.g. 200 probabilities written with 12 digits summed to 1 + 1.3e-12):
+    -log p0(x) from the raw entry then differs from the conditionals' ratios, which
+    normalise by themselves, by log Σp, a disagreement of the input with itself that no
+    tolerance should absorb. The verifier checks the table the ratios define, and says so.
+    """
+    import numpy as np
+
+    from ctmc_lab.sources.joint import JointDistribution
+
+    defect = float(np.sum(dist.probs)) - 1.0
+    if abs(defect) <= dist.support_size * float(np.finfo(float).eps):
+        return dist, 0.0
+    fixed = JointDistribution(
+        dist.support, dist.probs, n_tokens=dist.n_tokens, alphabet=dist.alphabet, normalize=True, name=dist.name
+    )
+    return fixed, defect
+
+
 def default_context(*, quick: bool = False, seed: int = DEFAULT_SEED, budget: float | None = None) -> Context:
     """The default distributions (``docs/theory.md`` §9).
 

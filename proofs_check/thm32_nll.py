@@ -314,12 +314,22 @@ def _control_dist(ctx):
     return dist if dist.length <= _CONTROL_LENGTH else prefix_marginal(dist, _CONTROL_LENGTH)
 
 
+def _dense_route(ctx) -> bool:
+    """True where the controls integrate the dense process: within the dense quadrature limit
+    and with two quadratures' predicted work within half the budget; else the subset-table
+    mdse (absorbing noise's closed form, F3) stands in, which costs 2^L per node."""
+    dist = _control_dist(ctx)
+    gen = generators_under_test(ctx)[0][1]
+    dense = 2 * _FINITE_NODES * _node(gen, dist)
+    return gen.n_states**dist.length <= QUAD_LIMIT and dense <= ctx.budget / 2
+
+
 def _control_horizon(ctx, schedule, T, *, with_kl=True):
     """(case prefix, lhs, integral, end) on the dense route, or the closed form if too large."""
     dist = _control_dist(ctx)
     x0 = _sensitive_sequence(dist)
     name, gen = generators_under_test(ctx)[0]
-    if gen.n_states**dist.length <= QUAD_LIMIT:
+    if _dense_route(ctx):
         integral, end = finite_horizon(dist, gen, x0, schedule, T, with_kl=with_kl)
         route = "dense"
     else:
@@ -329,13 +339,13 @@ def _control_horizon(ctx, schedule, T, *, with_kl=True):
 
 
 def _control_work(ctx, horizons: int, extra_nodes: int = 0) -> float:
-    """Work of ``horizons`` finite-horizon quadratures of the controls (dense route, or the
-    subset-table route above the dense quadrature limit) plus ``extra_nodes`` evaluations,
-    with the subset tables that pick the sensitive sequence once per horizon."""
+    """Work of ``horizons`` finite-horizon quadratures of the controls (on the route of
+    :func:`_dense_route`) plus ``extra_nodes`` evaluations, with the subset tables that pick
+    the sensitive sequence once per horizon."""
     dist = _control_dist(ctx)
     gen = generators_under_test(ctx)[0][1]
     picks = dist.support_size if dist.length > 16 or dist.support_size <= 512 else 64
-    if gen.n_states**dist.length <= QUAD_LIMIT:
+    if _dense_route(ctx):
         node = _node(gen, dist)
     else:
         node = cost.CALL + cost.ELEM * (1 << dist.length) * dist.length  # mask_mdce at one λ
@@ -394,7 +404,7 @@ def _missing_piece(ctx, sigma_min: float) -> float:
     dist = _control_dist(ctx)
     x0 = _sensitive_sequence(dist)
     name, gen = generators_under_test(ctx)[0]
-    if gen.n_states**dist.length <= QUAD_LIMIT:
+    if _dense_route(ctx):
         f = lambda s: _mdse_s(dist, gen, x0, s)
     else:
         A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))

@@ -50,7 +50,9 @@ def verify(
         Run the distribution-dependent checks on it (a check predicted to need more work
         than ``budget`` runs on a prefix marginal or is skipped with the prediction as the
         reason). Default: a seeded Dirichlet(1) on ATGC^3 for the dense checks and D128 for
-        the subset-table checks.
+        the subset-table checks. A table whose probabilities sum to 1 only within the
+        library's acceptance (not to rounding) is divided by its sum first, and the header
+        says so (:func:`proofs_check.runner.renormalised`).
     chain : MarkovChain, optional
         A Markov source: its Markov rows, and every other row on its stationary window
         (``proofs_check.runner.markov_window``). Exclusive with ``dist``.
@@ -92,6 +94,7 @@ def verify(
         and ``chain``, or an unwritable ``json`` path.
     """
     out = sys.stdout if stdout is None else stdout
+    defect = 0.0
     if dist is not None and chain is not None:
         raise ValueError("give a distribution or a Markov chain to verify, not both")
     precisions = runner.parse_precisions(precision)
@@ -114,6 +117,7 @@ def verify(
     if chain is not None:
         ctx = runner.user_context(runner.markov_window(chain), quick=quick, seed=seed, budget=budget, chain=chain)
     elif dist is not None:
+        dist, defect = runner.renormalised(dist)
         ctx = runner.user_context(dist, quick=quick, seed=seed, budget=budget)
     else:
         ctx = runner.default_context(quick=quick, seed=seed, budget=budget)
@@ -123,6 +127,8 @@ def verify(
     if chain is not None:
         names += f"; Markov rows on {chain.name} (order {chain.order})"
     header = f"ctmc-lab verify on {names}{' [quick]' if quick else ''}"
+    if dist is not None and defect:
+        header += f"; its probabilities summed to 1 {defect:+.2g}, so they are divided by their sum"
     width = shutil.get_terminal_size((100, 24)).columns
     print(
         header if wide else "\n".join(textwrap.wrap(header, width=max(40, width - 1), subsequent_indent="    ")),
