@@ -311,6 +311,9 @@ class Check:
     #: Predicted work in units of :mod:`proofs_check.cost`: a number, or a function of the
     #: Context computed from the input sizes before the check runs (never from a clock).
     work: float | Callable[[Context], float] = 1e8
+    #: Checks of one group run in one worker process, one after the other, so that a cache
+    #: they share is built once (None: a group of its own).
+    group: str | None = None
 
     def predicted_work(self, ctx: Context) -> float:
         """The check's predicted work on ``ctx``, in work units (:mod:`proofs_check.cost`)."""
@@ -330,9 +333,11 @@ def check(
     tolerance: float,
     expected_to_fail: bool = False,
     work: float | Callable[[Context], float] = 1e8,
+    group: str | None = None,
 ):
     """Register a check function under ``id`` (decorator); ``work`` is its predicted work
-    (work units of :mod:`proofs_check.cost`, or a function of the Context returning them)."""
+    (work units of :mod:`proofs_check.cost`, or a function of the Context returning them);
+    checks of one ``group`` share a worker process (and its caches)."""
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS} (got {method!r})")
     if theorem not in THEOREM_ORDER:
@@ -341,7 +346,7 @@ def check(
     def register(func):
         if any(c.id == id for c in REGISTRY):
             raise ValueError(f"check id {id!r} is registered twice")
-        REGISTRY.append(Check(id, theorem, statement, method, tolerance, func, expected_to_fail, work))
+        REGISTRY.append(Check(id, theorem, statement, method, tolerance, func, expected_to_fail, work, group))
         return func
 
     return register

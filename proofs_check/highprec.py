@@ -154,6 +154,7 @@ class MpProcess:
         """
         K = self.kernel_cache
         log_p = [mpmath.log(v) if v else None for v in p]
+        # tables[i][a] lists (b, w, α, w α (log α - 1)) for the rates b -> a, b ascending.
         tables = []
         for i in range(self.L):
             col = [K[a][int(x0[i])] for a in range(self.S)]
@@ -164,9 +165,9 @@ class MpProcess:
                     continue
                 if col[b]:
                     alpha = col[b] / col[a_]
-                    tab[a_, b] = (w, alpha, w * alpha * (mpmath.log(alpha) - 1))
+                    tab.setdefault(a_, []).append((b, w, alpha, w * alpha * (mpmath.log(alpha) - 1)))
                 else:
-                    tab[a_, b] = (w, 0, 0)
+                    tab.setdefault(a_, []).append((b, w, 0, 0))
             tables.append(tab)
         total = []
         for idx, x in enumerate(self.states):
@@ -175,9 +176,7 @@ class MpProcess:
             inner = []
             for i, st in enumerate(self.strides):
                 base = idx - x[i] * st
-                for (a_, b), (w, alpha, k_term) in tables[i].items():
-                    if a_ != x[i]:
-                        continue
+                for b, w, alpha, k_term in tables[i].get(x[i], ()):
                     y = base + b * st
                     inner.append(w * p[y] / p[idx] + k_term)
                     if alpha:

@@ -400,11 +400,21 @@ def hang_guard(predicted_work: float) -> float:
     return max(HANG_FLOOR, HANG_FACTOR * cost.seconds(predicted_work))
 
 
+def _one_blas_thread():
+    """A context running BLAS on one thread: the workers share the cores among themselves, and
+    a check's arithmetic must not depend on the caller's thread setting (a threaded BLAS
+    reduction may sum in another order; a second spinning thread made a 6×6 expm 80× slower)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _worker(conn, ctx: Context, checks) -> None:  # pragma: no cover - runs in a child process
     """A worker process: run the checks whose indices arrive on ``conn``, send their outcomes."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner stops its workers on Ctrl-C
+    _one_blas_thread()  # for the worker's lifetime
     while True:
         try:
             index = conn.recv()
@@ -435,7 +445,7 @@ class _Pool:
         proc = self.mp.Process(target=_worker, args=(child, self.ctx, self.checks), daemon=True)
         proc.start()
         child.close()
-        return {"proc": proc, "conn": parent, "index": None, "start": 0.0}
+        return {"proc": proc, "conn": parent, "index": None, "start": 0.0, "queue": []}
 
     def _stop(self, w) -> None:
         if w["proc"].is_alive():
@@ -443,16 +453,20 @@ class _Pool:
         w["proc"].join()
         w["conn"].close()
 
-    def run(self, order, guards, done) -> None:
-        """Run the checks at ``order`` (indices), calling ``done(index, outcome)`` as each finishes."""
+    def run(self, units, guards, done) -> None:
+        """Run the checks of ``units`` (lists of indices; one unit's checks run in one worker,
+        in order, so that they share its caches), calling ``done(index, outcome)`` as each
+        check finishes."""
         from multiprocessing.connection import wait
 
-        pending = list(order)
+        pending = [list(unit) for unit in units]
         try:
-            while pending or any(w["index"] is not None for w in self.workers):
+            while pending or any(w["index"] is not None or w["queue"] for w in self.workers):
                 for w in self.workers:
-                    if w["index"] is None and pending:
-                        w["index"], w["start"] = pending.pop(0), time.monotonic()
+                    if w["index"] is None and not w["queue"] and pending:
+                        w["queue"] = pending.pop(0)
+                    if w["index"] is None and w["queue"]:
+                        w["index"], w["start"] = w["queue"].pop(0), time.monotonic()
                         w["conn"].send(w["index"])
                 busy = [w for w in self.workers if w["index"] is not None]
                 now = time.monotonic()
@@ -469,12 +483,14 @@ class _Pool:
                             code = w["proc"].exitcode
                             outcome = self._lost(index, f"its worker process died (exit code {code}) while it ran")
                             self._stop(w)
-                            self.workers[k] = w = self._start()
+                            self.workers[k] = fresh = self._start()
+                            fresh["queue"], w = w["queue"], fresh
                         w["index"] = None
                         done(index, outcome)
                     elif time.monotonic() - w["start"] > guards[index]:
                         self._stop(w)
-                        self.workers[k] = self._start()
+                        self.workers[k] = fresh = self._start()
+                        fresh["queue"] = w["queue"]  # the rest of its unit goes on in a new worker
                         outcome = self._lost(
                             index,
                             f"did not finish within its hang guard of {guards[index]:.0f} s "
@@ -522,7 +538,8 @@ def run_checks(
         Worker processes (default :func:`default_jobs`, the usable cores). Independent
         checks run side by side, the longest predicted first; the rows are identical to a
         serial run whatever the number. ``0`` runs every check in this process, without a
-        hang guard (for a debugger; also where ``fork`` is unavailable).
+        hang guard (for a debugger; also where ``fork`` is unavailable). Either way BLAS runs
+        on one thread per process.
     guard : float, optional
         Hang guard in seconds for every check (default :func:`hang_guard` of each
         prediction). A check still running then is stopped and becomes an error row.
@@ -567,13 +584,18 @@ def run_checks(
     with bar:
         bar.update(len(checks) - len(runnable))
         if jobs == 0 or not _can_fork() or not runnable:
-            for i in runnable:
-                done(i, _run_one(checks[i], ctx))
+            with _one_blas_thread():
+                for i in runnable:
+                    done(i, _run_one(checks[i], ctx))
         else:
-            # Longest predicted first, so that the last check to start is a short one.
-            order = sorted(runnable, key=lambda i: -predicted[i])
+            # Checks of one group share a worker (and its caches), in registry order; the units
+            # go longest predicted first, so that the last one to start is a short one.
+            units: dict = {}
+            for i in runnable:
+                units.setdefault(checks[i].group or checks[i].id, []).append(i)
+            order = sorted(units.values(), key=lambda unit: -sum(predicted[i] for i in unit))
             guards = {i: (hang_guard(predicted[i]) if guard is None else float(guard)) for i in runnable}
-            _Pool(ctx, checks, min(jobs, len(runnable))).run(order, guards, done)
+            _Pool(ctx, checks, min(jobs, len(order))).run(order, guards, done)
     records: list[CheckRecord] = []
     skipped: list[SkipRecord] = []
     timings: list[tuple[str, float]] = []

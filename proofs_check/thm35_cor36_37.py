@@ -141,6 +141,7 @@ def _thm35_skip(dist):
     tolerance=TOL_ENUM,
     statement="E ℓ_DCE(c) − E ℓ_DCE(c*) = E_x̃ Σ_i KL(c*‖c)",
     work=_thm35_work,
+    group="thm35",
 )
 def thm35_gap(ctx):
     """Theorem 3.5 (§3.4), exactly: for any denoiser c and λ ∈ (0, 1),
@@ -174,6 +175,7 @@ _DCE_ROUNDING = 16 * np.finfo(float).eps
     tolerance=0.0,
     statement="E ℓ_DCE(c*) ≤ E ℓ_DCE(c) for perturbed c",
     work=_thm35_work,
+    group="thm35",
 )
 def thm35_minimiser(ctx):
     """Theorem 3.5 as stated: every perturbation raises the expected DCE. The error is the
