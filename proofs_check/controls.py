@@ -21,6 +21,7 @@ from ctmc_lab.forward import generators
 from ctmc_lab.forward.generators import kronecker_sum
 from ctmc_lab.forward.process import NoisedDistribution, token_kernel
 
+from . import cost
 from ._util import (
     DENSE_LIMIT,
     dist_note,
@@ -32,7 +33,6 @@ from ._util import (
     random_generator,
     share_skip,
 )
-from . import cost
 from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
 
 __all__ = ["expected_dse"]

@@ -21,8 +21,8 @@ import mpmath
 
 from ctmc_lab.forward.generators import NOISE_PROCESSES
 
-from ._util import label, pick_sequences, prefix_marginal
 from . import cost
+from ._util import label, pick_sequences, prefix_marginal
 from .framework import TOL_MP, Result, Skip, check
 
 __all__ = ["MpProcess", "mp_probs", "mp_time_free"]

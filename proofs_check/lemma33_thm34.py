@@ -21,8 +21,8 @@ from ctmc_lab.forward.process import token_kernel
 from ctmc_lab.sequences import subset_members
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
-from ._util import SCHEDULES, fit_queries, label, pick_sequences
 from . import cost
+from ._util import SCHEDULES, fit_queries, label, pick_sequences
 from .framework import TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .thm35_cor36_37 import perturbed_log_probs
 

@@ -29,6 +29,7 @@ from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
+from . import cost
 from ._util import (
     DENSE_LIMIT,
     SCHEDULES,
@@ -41,7 +42,6 @@ from ._util import (
     share_skip,
 )
 from .estimators_check import reference_law
-from . import cost
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 
 __all__ = ["brute_conditionals", "t_mean_reference"]
@@ -290,7 +290,9 @@ def _helpers_work(ctx) -> float:
         total += cost.marginals(dist, 16) + 4 * cost.subset_tables(1, dist) + 200 * cost.ELEM * (1 << n)
     chain = ctx.chain
     windows = float(chain.n_tokens) ** _length(chain, ctx)
-    total += cost.ELEM * windows * _length(chain, ctx) * chain.table.shape[0] + 3 * cost.CALL * (1 << _length(chain, ctx))
+    total += cost.ELEM * windows * _length(chain, ctx) * chain.table.shape[0] + 3 * cost.CALL * (
+        1 << _length(chain, ctx)
+    )
     return total
 
 

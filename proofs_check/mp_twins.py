@@ -20,8 +20,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ._util import label, pick_sequences, prefix_marginal
 from . import cost
+from ._util import label, pick_sequences, prefix_marginal
 from .framework import TOL_MP, Result, Skip, check
 from .highprec import DPS, MpProcess, mp_probs
 
@@ -126,10 +126,7 @@ def _dse_absorbing(x0, masked, c, sbar, sigma, N):
     method="mpmath",
     tolerance=TOL_MP,
     statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (+ correction), 50 digits",
-    work=lambda ctx: 2
-    * (10 if ctx.quick else 40)
-    * cost.MP_OP
-    * (10 + 6 * ctx.small.length * ctx.small.n_tokens),
+    work=lambda ctx: 2 * (10 if ctx.quick else 40) * cost.MP_OP * (10 + 6 * ctx.small.length * ctx.small.n_tokens),
 )
 def mp_lemma33(ctx):
     """Lemma 3.3 at 50 digits: random (x0, masked set, t, c), normalised rows and unnormalised
@@ -341,9 +338,11 @@ def _mp_dense_work(dist) -> float:
     method="mpmath",
     tolerance=TOL_MP,
     statement="d/dλ KL (mp.diff of the dense process) = −mdce(c*)/λ",
-    work=lambda ctx: min(_small(ctx, 125).support_size, 1 if ctx.quick else 2)
-    * 2
-    * (4 * _mp_dense_work(_small(ctx, 125)) + _mp_mdce_work(_small(ctx, 125))),
+    work=lambda ctx: (
+        min(_small(ctx, 125).support_size, 1 if ctx.quick else 2)
+        * 2
+        * (4 * _mp_dense_work(_small(ctx, 125)) + _mp_mdce_work(_small(ctx, 125)))
+    ),
 )
 def mp_cor36(ctx):
     """Cor. 3.6 at 50 digits: ``mp.diff`` in λ of KL(p_{λ|0}‖p_λ) from the mpmath dense
@@ -367,8 +366,7 @@ def mp_cor36(ctx):
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0 = ∫_0^Λ mdce/λ dλ + KL_Λ (mp.quad, process)",
-    work=lambda ctx: 2 * _QUAD_NODES[ctx.quick] * _mp_mdce_work(_small(ctx, 125))
-    + _mp_dense_work(_small(ctx, 125)),
+    work=lambda ctx: 2 * _QUAD_NODES[ctx.quick] * _mp_mdce_work(_small(ctx, 125)) + _mp_dense_work(_small(ctx, 125)),
 )
 def mp_cor37(ctx):
     """Cor. 3.7 at 50 digits: ``mp.quad`` of mdce(c*)/λ over [0, Λ] plus the dense mpmath KL at
@@ -416,11 +414,13 @@ def _large_work(ctx, per_sequence, count: int) -> float:
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0(x^I1|x^I2) = ∫ (1/λ) E_M Σ −log p0(·) dλ (mp.quad)",
-    work=lambda ctx: cost.marginals(ctx.large, 32)
-    + _large_work(
-        ctx,
-        lambda d: (1 << (d.length - d.length // 2)) * (d.length * 3 + _QUAD_NODES[ctx.quick] * 4),
-        1 if ctx.quick else 2,
+    work=lambda ctx: (
+        cost.marginals(ctx.large, 32)
+        + _large_work(
+            ctx,
+            lambda d: (1 << (d.length - d.length // 2)) * (d.length * 3 + _QUAD_NODES[ctx.quick] * 4),
+            1 if ctx.quick else 2,
+        )
     ),
 )
 def mp_thm42(ctx):
@@ -471,9 +471,7 @@ def mp_thm42(ctx):
     method="mpmath",
     tolerance=TOL_MP,
     statement="log p0(y) − log p0(x) = H_L E_I Σ (coupled), 50 digits",
-    work=lambda ctx: _large_work(
-        ctx, lambda d: (1 << d.length) * (d.length * 8 + 10), 2 * (1 if ctx.quick else 2)
-    ),
+    work=lambda ctx: _large_work(ctx, lambda d: (1 << d.length) * (d.length * 8 + 10), 2 * (1 if ctx.quick else 2)),
 )
 def mp_eq18(ctx):
     """Eq. 18 at 50 digits: one shared visible set I for both sequences, p(I) = B(L-|I|, |I|+1)/H_L,
@@ -513,8 +511,10 @@ def mp_eq18(ctx):
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0(x^I1|x^I2) = H_n E_J Σ (time-free, 50 digits)",
-    work=lambda ctx: cost.marginals(ctx.large, 32)
-    + _large_work(ctx, lambda d: (1 << d.length) * (d.length * 4 + 10), 1 if ctx.quick else 2),
+    work=lambda ctx: (
+        cost.marginals(ctx.large, 32)
+        + _large_work(ctx, lambda d: (1 << d.length) * (d.length * 4 + 10), 1 if ctx.quick else 2)
+    ),
 )
 def mp_cor43(ctx):
     """Corollary 4.3 at 50 digits on the subset-table distribution: context = first third, one

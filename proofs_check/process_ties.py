@@ -28,8 +28,8 @@ from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution, token_kernel
 from ctmc_lab.sequences import popcount, subset_members
 
-from ._util import DENSE_LIMIT, fit_dense, fit_queries, five_point, label, pick_sequences, worst
 from . import cost
+from ._util import DENSE_LIMIT, fit_dense, fit_queries, five_point, label, pick_sequences, worst
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .thm41_43_eq18 import _MAX_LENGTH, masked_dce
 
@@ -131,9 +131,7 @@ def _cor36_rows(dist, seqs, A_masks):
     method="float64",
     tolerance=TOL_DERIV,
     statement="dKL_λ/dλ (dense, FD) = −E_{p_λ|0} ℓ_DCE(c*)/λ",
-    work=lambda ctx: _process_work(
-        ctx, 2 if ctx.quick else 3, kl_evals=4 * len(_LEVELS), law_evals=len(_LEVELS)
-    ),
+    work=lambda ctx: _process_work(ctx, 2 if ctx.quick else 3, kl_evals=4 * len(_LEVELS), law_evals=len(_LEVELS)),
 )
 def cor36_process(ctx):
     """Cor. 3.6 from the process: a 5-point difference in λ of the dense KL(p_{λ|0}‖p_λ)
@@ -233,7 +231,9 @@ def _windows_work(ctx) -> float:
     if dist.length < 2 or dist.length > _MAX_LENGTH:
         return 0.0
     count = min(dist.support_size, 4 if ctx.quick else 16)
-    return sum(cost.masked_queries(dist, count, 1 << ell) + cost.marginals(dist, count) for ell in range(1, dist.length))
+    return sum(
+        cost.masked_queries(dist, count, 1 << ell) + cost.marginals(dist, count) for ell in range(1, dist.length)
+    )
 
 
 @check(

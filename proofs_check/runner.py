@@ -561,7 +561,9 @@ def run_checks(
         try:
             predicted[i] = chk.predicted_work(ctx)
         except Exception as err:  # a broken cost model is an error of that check, never a skip
-            outcomes[i] = _Outcome((_error_record(chk, f"its work prediction raised {type(err).__name__}: {err}"),), (), 0.0)
+            outcomes[i] = _Outcome(
+                (_error_record(chk, f"its work prediction raised {type(err).__name__}: {err}"),), (), 0.0
+            )
             continue
         if predicted[i] > ctx.budget:
             reason = (

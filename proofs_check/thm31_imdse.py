@@ -26,6 +26,7 @@ from ctmc_lab.exact import information, scores
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 
+from . import cost
 from ._util import (
     DENSE_LIMIT,
     QUAD_LIMIT,
@@ -40,7 +41,6 @@ from ._util import (
     share_skip,
     worst,
 )
-from . import cost
 from .framework import TOL_DERIV, Result, Skip, check, deriv_tolerance
 
 __all__ = ["generators_under_test", "T_GRIDS"]
@@ -262,8 +262,8 @@ def thm31_wrong_level(ctx):
 
 
 def _schedules_work(ctx):
-    return lambda gen, dist, large: len(SCHEDULES) * _fd_work(
-        gen, dist, 1 if large else 2, 2 if ctx.quick or large else 3
+    return lambda gen, dist, large: (
+        len(SCHEDULES) * _fd_work(gen, dist, 1 if large else 2, 2 if ctx.quick or large else 3)
     )
 
 

@@ -244,9 +244,11 @@ def thm32_finite(ctx):
     statement="H(p0) = ∫_0^T mdse ds + I(x0;x_T)",
     work=lambda ctx: _quad_work(
         ctx,
-        lambda gen, dist: (1 if ctx.quick else 2) * _MARGINAL_NODES * _node(gen, dist, dist.support_size)
-        if dist.support_size <= 4096
-        else 0.0,
+        lambda gen, dist: (
+            (1 if ctx.quick else 2) * _MARGINAL_NODES * _node(gen, dist, dist.support_size)
+            if dist.support_size <= 4096
+            else 0.0
+        ),
     ),
 )
 def thm32_marginal(ctx):
@@ -349,9 +351,10 @@ def _control_work(ctx, horizons: int, extra_nodes: int = 0) -> float:
         node = _node(gen, dist)
     else:
         node = cost.CALL + cost.ELEM * (1 << dist.length) * dist.length  # mask_mdce at one λ
-    return horizons * cost.subset_tables(min(picks, dist.support_size) + 1, dist) + (
-        horizons * _FINITE_NODES + extra_nodes
-    ) * node
+    return (
+        horizons * cost.subset_tables(min(picks, dist.support_size) + 1, dist)
+        + (horizons * _FINITE_NODES + extra_nodes) * node
+    )
 
 
 @check(

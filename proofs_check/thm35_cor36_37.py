@@ -24,8 +24,8 @@ from ctmc_lab.forward import generators, process
 from ctmc_lab.sequences import flat_index, popcount, subset_members
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
-from ._util import DENSE_LIMIT, fit_dense, five_point, label, pick_sequences, worst
 from . import cost
+from ._util import DENSE_LIMIT, fit_dense, five_point, label, pick_sequences, worst
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .process_ties import process_mdce
 from .thm41_43_eq18 import _MAX_LENGTH, masked_dce
@@ -121,8 +121,10 @@ def _thm35_work(ctx) -> float:
     rows = float(dist.support_size) * (1 << dist.length)
     levels = 2 if ctx.quick else 3
     per_row = dist.length * (math.log2(rows) + 3 * (2 * levels + 2) * dist.n_tokens)
-    return cost.masked_queries(dist, dist.support_size, 1 << dist.length) + cost.marginals(dist, rows) + (
-        cost.ELEM * rows * per_row
+    return (
+        cost.masked_queries(dist, dist.support_size, 1 << dist.length)
+        + cost.marginals(dist, rows)
+        + (cost.ELEM * rows * per_row)
     )
 
 

@@ -21,8 +21,8 @@ from scipy.special import beta
 from ctmc_lab.sequences import popcount, subset_members
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
-from ._util import fit_queries, label, pick_sequences, prefix_marginal, worst
 from . import cost
+from ._util import fit_queries, label, pick_sequences, prefix_marginal, worst
 from .framework import TOL_ENUM, TOL_QUAD, Result, Skip, check
 
 __all__ = ["masked_dce", "time_free_weights", "partitions"]

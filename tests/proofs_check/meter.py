@@ -73,6 +73,7 @@ def metered():
         "kl_rate",
         on_noised("kl_rate", lambda n, b: cost.mdse(n.generator, n.dist.length, b, "contract")),
     )
+
     def mdse(orig):
         def inner(noised, x0, *, method="auto"):
             meter.add("mdse", cost.mdse(noised.generator, noised.dist.length, _rows(noised.dist.encode(x0)), method))

@@ -14,9 +14,9 @@ import json
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-import pytest
 
 from ctmc_lab.cli import main
 from ctmc_lab.testing.strategies import budget
@@ -40,8 +40,8 @@ def _verify(tmp_path, spec_or_table, *extra, name="table.json"):
         spec = str(path)
     else:
         spec = spec_or_table
-    from io import StringIO
     from contextlib import redirect_stdout
+    from io import StringIO
 
     buf = StringIO()
     with warnings.catch_warnings(record=True) as caught, redirect_stdout(buf):
@@ -66,7 +66,11 @@ def test_two_point_table_variance_of_zero_is_not_a_relative_error_of_one(tmp_pat
 def test_deterministic_markov_chain_compares_equal_infinities(tmp_path):
     """A deterministic 3-cycle: windows of probability 0 have log p = -inf on both sides
     (was an error of inf and a RuntimeWarning), and Var Ḡ = 0 again."""
-    table = {"A": {"A": 0.0, "C": 1.0, "G": 0.0}, "C": {"A": 0.0, "C": 0.0, "G": 1.0}, "G": {"A": 1.0, "C": 0.0, "G": 0.0}}
+    table = {
+        "A": {"A": 0.0, "C": 1.0, "G": 0.0},
+        "C": {"A": 0.0, "C": 0.0, "G": 1.0},
+        "G": {"A": 1.0, "C": 0.0, "G": 0.0},
+    }
     path = tmp_path / "cycle.json"
     path.write_text(json.dumps(table))
     _assert_clean(*_verify(tmp_path, f"markov:{path}", "--only", MARKOV + ",estimators.count_rule_library"))

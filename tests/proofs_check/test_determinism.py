@@ -32,7 +32,11 @@ def _burn(stop) -> None:  # pragma: no cover - runs in a child process
 
 def _rows(doc: dict) -> dict:
     """The parts of the JSON document that must be reproducible: rows and skips (no timings)."""
-    return {"checks": doc["checks"], "skipped": doc["skipped"], "summary": {k: doc["summary"][k] for k in ("passed", "failed", "expected_failures")}}
+    return {
+        "checks": doc["checks"],
+        "skipped": doc["skipped"],
+        "summary": {k: doc["summary"][k] for k in ("passed", "failed", "expected_failures")},
+    }
 
 
 def _verify_json(tmp_path, name, argv) -> dict:

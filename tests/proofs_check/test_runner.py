@@ -425,7 +425,9 @@ def test_a_check_over_the_budget_is_skipped_with_its_prediction():
             res = runner.run_checks(ctx, REGISTRY[before:], progress=False, jobs=0)
             assert res.ok and [r.id for r in res.records] == ["test.cheap"]
             [skip] = res.skipped
-            assert skip.id == "test.costly" and "predicted work 5e+09 units" in skip.reason and "--budget" in skip.reason
+            assert (
+                skip.id == "test.costly" and "predicted work 5e+09 units" in skip.reason and "--budget" in skip.reason
+            )
     finally:
         del REGISTRY[before:]
     assert ran == [1e9, 1e9]  # the costly check never ran
