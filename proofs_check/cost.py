@@ -73,7 +73,7 @@ MP_OP = 2e3
 #: One Monte Carlo draw (the mask, its lookup and the value), beyond the per-batch cost.
 SAMPLE = 200.0
 #: One sampler step of a batch (the per-batch Python and NumPy calls of a library sampler).
-BATCH = 6e4
+BATCH = 3e4
 #: Nodes an adaptive ``scipy.integrate.quad`` of a check spends on one integral, at most
 #: (measured 300–1500 on the dense checks).
 QUAD_NODES = 1500

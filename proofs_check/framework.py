@@ -145,8 +145,9 @@ def difference(lhs, rhs) -> float:
 
 
 #: Rounding of a value computed as a difference of terms of size M (a variance as a second
-#: moment minus a squared mean, a sum of cancelling terms): a few dozen ulps of M.
-CANCELLATION = 64 * float(np.finfo(float).eps)
+#: moment minus a squared mean): a few ulps of M (one subtraction rounds by eps M; 8 eps
+#: leaves a margin). Below CANCELLATION · M / tol, a relative error of tol is under it.
+CANCELLATION = 8 * float(np.finfo(float).eps)
 
 
 def relative_error(got, want, *, scale: float = 0.0, tol: float = TOL_ENUM) -> float:

@@ -422,7 +422,12 @@ def _worker(conn, ctx: Context, checks) -> None:  # pragma: no cover - runs in a
             return
         if index is None:
             return
-        conn.send(_run_one(checks[index], ctx))
+        outcome = _run_one(checks[index], ctx)
+        try:
+            conn.send(outcome)  # pickled before anything is written, so a failure sends nothing
+        except Exception as err:  # a row holding a value that cannot be pickled
+            message = f"its rows could not be sent from the worker: {type(err).__name__}: {err}"
+            conn.send(_Outcome((_error_record(checks[index], message),), (), outcome.seconds))
 
 
 class _Pool:

@@ -463,6 +463,29 @@ def test_a_hang_is_an_error_row_and_the_other_checks_still_run():
         del REGISTRY[before:]
 
 
+def test_a_row_that_cannot_leave_its_worker_is_an_error_row():
+    """A row holding a value that cannot be pickled is reported as an error by its worker
+    (never lost, never a dead worker taking the next check with it)."""
+
+    def unpicklable(ctx):
+        yield Result("a lambda as lhs", lambda: 1.0, 1.0)
+
+    def fine(ctx):
+        yield Result("after", 2.0, 2.0)
+
+    before = len(REGISTRY)
+    meta = dict(theorem="Thm 4.1", statement="x", method="float64", tolerance=1e-12, work=1e6)
+    check("test.unpicklable", **meta)(unpicklable)
+    check("test.after", **meta)(fine)
+    try:
+        res = runner.run_checks(runner.default_context(quick=True), REGISTRY[before:], progress=False, jobs=1)
+    finally:
+        del REGISTRY[before:]
+    bad = next(r for r in res.records if r.id == "test.unpicklable")
+    assert res.n_errors == 1 and "could not be sent from the worker" in bad.crashed
+    assert any(r.id == "test.after" and r.passed for r in res.records)
+
+
 def test_full_support_table_runs_every_check_or_skips_with_the_reason(tmp_path, capsys):
     """A full-support 4^6 table (every one of 4096 sequences) through the CLI, quick mode:
     every check passes or is skipped with its reason (a prefix marginal is named in the case)."""
