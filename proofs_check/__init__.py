@@ -15,10 +15,12 @@ registry and the Markov source are verified too (:mod:`~proofs_check.estimators_
 and must fail by a finite error; a crash is an error. :mod:`proofs_check.mutants` plants
 bugs in scratch copies of the package that ``verify --quick`` must catch.
 
-Modules: :mod:`~proofs_check.framework` (registry, records, context),
-:mod:`~proofs_check.runner`, :mod:`~proofs_check.report`, :mod:`~proofs_check.verifier`
-(one run as a function of Python values; its command line is :mod:`ctmc_lab.cli.verify`),
-and one module per theorem group. The suite imports only the public ``ctmc_lab`` API and
+Modules: :mod:`~proofs_check.framework` (registry, records, context, tolerances),
+:mod:`~proofs_check.cost` (the work each check predicts from the input sizes, against
+``--budget``), :mod:`~proofs_check.defaults` (the run's defaults, free of NumPy),
+:mod:`~proofs_check.runner` (worker processes, hang guard), :mod:`~proofs_check.report`,
+:mod:`~proofs_check.verifier` (one run as a function of Python values; its command line is
+:mod:`ctmc_lab.cli.verify`), and one module per theorem group. The suite imports only the public ``ctmc_lab`` API and
 :mod:`ctmc_lab.io`, never the command line.
 """
 
