@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln
 
-from ctmc_lab._validation import subset_table_length
+from ctmc_lab._validation import ensure_mask_table, subset_table_length
 from ctmc_lab.sequences import popcount
 
 __all__ = [
@@ -188,16 +188,10 @@ def mask_weights(length: int, upper: float = 1.0) -> np.ndarray:
 def as_mask_table(A) -> np.ndarray:
     """``A`` as a float table of A(M) by mask bitmask, one ``(2**n,)`` or a batch ``(B, 2**n)``.
 
-    Refuses NaN and a non-zero A(∅): the empty mask predicts nothing, so A(∅) = 0 (§3.5).
+    Refuses NaN, ``-inf``, a last axis that is not 2**n long and a non-zero A(∅): the empty mask
+    predicts nothing, so A(∅) = 0 (§3.5). See :func:`ctmc_lab._validation.ensure_mask_table`.
     """
-    A = np.asarray(A, dtype=float)
-    if A.ndim not in (1, 2):
-        raise ValueError(f"`A` must be (2**n,) or (B, 2**n) (got shape {A.shape})")
-    if np.isnan(A).any():
-        raise ValueError("`A` contains NaN")
-    if np.any(A[..., 0] != 0):
-        raise ValueError("`A[..., 0]` (the empty mask) must be 0")
-    return A
+    return ensure_mask_table(A)
 
 
 def imdce_sum(A, upper: float = 1.0) -> np.ndarray:
