@@ -283,7 +283,7 @@ def ensure_array(
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
-            want = " or ".join(str(d) for d in allowed)
+            want = " or ".join(map(str, allowed)) if len(allowed) <= 3 else f"{min(allowed)} to {max(allowed)}"
             raise ValueError(f"`{name}` must have {want} axes (got shape {arr.shape})")
     if shape is not None:
         shape = tuple(shape)
@@ -316,7 +316,14 @@ def _where(flags: np.ndarray) -> tuple:
 
 
 def ensure_tokens(
-    x, n_tokens: int, length: int | None = None, *, allow_mask: bool = False, name: str = "x", ndim=(1, 2)
+    x,
+    n_tokens: int,
+    length: int | None = None,
+    *,
+    allow_mask: bool = False,
+    name: str = "x",
+    ndim=(1, 2),
+    allow_empty: bool = False,
 ) -> np.ndarray:
     """``x`` as an int64 array of tokens: sequences on the last axis, symbols in ``0..N-1``.
 
@@ -333,6 +340,8 @@ def ensure_tokens(
         The argument's name, for the message.
     ndim : int or sequence of int
         The allowed numbers of axes (default one sequence or a batch).
+    allow_empty : bool
+        Accept a batch of no sequences (``(0, L)``).
 
     Raises
     ------
@@ -350,9 +359,14 @@ def ensure_tokens(
     ValueError: `x` tokens must be clean symbols in 0..3 (got 4 at position 1; 4 is the mask id)
     """
     arr = ensure_array(x, name, ndim=ndim, dtype=int)
-    if length is not None and arr.shape[-1] != length:
-        raise ValueError(f"`{name}` must hold sequences of length {length} on its last axis (got shape {arr.shape})")
+    if length is not None and (arr.ndim == 0 or arr.shape[-1] != length):
+        shapes = {1: f"({length},)", 2: f"(B, {length})"}
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        want = " or ".join(shapes[d] for d in allowed) if set(allowed) <= {1, 2} else f"(..., {length})"
+        raise ValueError(f"`{name}` must have shape {want} (got shape {arr.shape})")
     if arr.size == 0:
+        if allow_empty and arr.ndim > 1 and arr.shape[-1] > 0:
+            return arr
         raise ValueError(f"`{name}` must hold at least one sequence of at least one token (got shape {arr.shape})")
     top = n_tokens if allow_mask else n_tokens - 1
     lo, hi = arr.min(), arr.max()

@@ -158,7 +158,7 @@ def test_ensure_tokens():
         ([0, 4], {}, r"`x` tokens must be clean symbols in 0..3 \(got 4 at position 1; 4 is the mask id\)"),
         ([[0, 5]], {"allow_mask": True}, r"symbols or the mask id in 0..4 \(got 5 at position \(0, 1\)\)"),
         ([-1, 0], {}, r"\(got -1 at position 0\)"),
-        ([0, 1, 2], {"length": 2}, r"sequences of length 2"),
+        ([0, 1, 2], {"length": 2}, r"`x` must have shape \(2,\) or \(B, 2\) \(got shape \(3,\)\)"),
         (np.zeros((0, 2), int), {"length": 2}, r"at least one sequence"),
         ([0.0, 1.0], {}, r"array of integers"),
         ([[[0]]], {}, r"1 or 2 axes"),
