@@ -39,6 +39,7 @@ __all__ = [
     "ensure_rng",
     "ensure_size",
     "lone_surrogate",
+    "power",
 ]
 
 #: Tolerance on a sum that must be 1 (a distribution's probabilities, a transition row, a
@@ -62,7 +63,7 @@ def _got(value) -> str:
     """A short description of ``value`` for a message: its repr, or an array's shape and dtype."""
     if isinstance(value, np.ndarray) and value.size > 6:
         return f"an array of shape {value.shape}, dtype {value.dtype}"
-    text = repr(value)
+    text = " ".join(repr(value).split())  # one line
     if len(text) > 60:
         text = f"{text[:57]}..."
     return text
@@ -358,6 +359,9 @@ def ensure_tokens(
     ...
     ValueError: `x` tokens must be clean symbols in 0..3 (got 4 at position 1; 4 is the mask id)
     """
+    n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1)
+    if length is not None:
+        length = ensure_int(length, "length", minimum=1)
     arr = ensure_array(x, name, ndim=ndim, dtype=int)
     if length is not None and (arr.ndim == 0 or arr.shape[-1] != length):
         shapes = {1: f"({length},)", 2: f"(B, {length})"}
@@ -413,7 +417,8 @@ def subset_table_length(n_entries: int, name: str = "A", *, minimum: int = 0) ->
     ...
     ValueError: `A` must have 2**n entries on its last axis, n ≥ 0 (got 6)
     """
-    length = int(n_entries).bit_length() - 1
+    n_entries = ensure_int(n_entries, "n_entries")
+    length = n_entries.bit_length() - 1
     if n_entries < 1 or 1 << length != n_entries or length < minimum:
         raise ValueError(f"`{name}` must have 2**n entries on its last axis, n ≥ {minimum} (got {n_entries})")
     return length
@@ -495,6 +500,8 @@ def ensure_str(value, name: str, *, allow_empty: bool = False) -> str:
 
 def lone_surrogate(text: str) -> str | None:
     """The first lone surrogate code point in ``text`` (not encodable as UTF-8), or None."""
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"`text` must be a string (got {_got(text)})")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
@@ -525,21 +532,44 @@ def ensure_rng(rng, name: str = "rng") -> np.random.Generator:
         raise ValueError(f"{rule} (got {_got(rng)})") from None
 
 
-def ensure_size(n_elements, what: str, *, limit: int = MAX_ELEMENTS) -> int:
-    """Refuse, before allocating, a table of ``n_elements`` entries above ``limit``.
+def power(base: int, exponent: int) -> int | float:
+    """``base ** exponent`` as an int, or ``inf`` when it exceeds 2**64 (the power is then not computed).
 
-    ``n_elements`` may be a Python int of any size (``n ** L`` computed exactly).
+    A size argument of 10**30 must be refused at once: ``2 ** 10**30`` would never finish.
 
     Examples
     --------
-    >>> ensure_size(4**40, "`all_sequences(4, 40)`")
+    >>> power(4, 8), power(2, 10**30)
+    (65536, inf)
+    """
+    base, exponent = ensure_int(base, "base", minimum=0), ensure_int(exponent, "exponent", minimum=0)
+    if exponent * math.log2(max(base, 2)) > 64:
+        return math.inf
+    return base**exponent
+
+
+def ensure_size(n_elements, what: str, *, limit: int = MAX_ELEMENTS) -> int:
+    """Refuse, before allocating, a table of ``n_elements`` entries above ``limit``.
+
+    ``n_elements`` is an int of any size, or ``inf`` (from :func:`power`).
+
+    Examples
+    --------
+    >>> ensure_size(4**40, "`n_states` = 4 and `length` = 40: all_sequences")
     Traceback (most recent call last):
     ...
-    ValueError: `all_sequences(4, 40)` would hold 1.2e+24 entries, above the limit 1073741824 (8 GiB of float64)
+    ValueError: `n_states` = 4 and `length` = 40: all_sequences would hold 1.2e+24 entries, above the limit 1073741824 (8 GiB of float64)
     """
+    if not (isinstance(n_elements, float) and n_elements == math.inf):
+        n_elements = ensure_int(n_elements, "n_elements", minimum=0)
     if n_elements > limit:
+        if n_elements == math.inf:
+            size = "more than 2**64"
+        elif n_elements < 10**300:
+            size = f"{float(n_elements):.2g}"
+        else:
+            size = f"about 2**{n_elements.bit_length() - 1}"
         raise ValueError(
-            f"{what} would hold {float(n_elements):.2g} entries, above the limit {limit} "
-            f"({limit * 8 / 2**30:g} GiB of float64)"
+            f"{what} would hold {size} entries, above the limit {limit} ({limit * 8 / 2**30:g} GiB of float64)"
         )
     return int(n_elements)

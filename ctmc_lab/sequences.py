@@ -24,6 +24,7 @@ from ctmc_lab._validation import (
     ensure_str,
     ensure_tokens,
     lone_surrogate,
+    power,
 )
 
 __all__ = [
@@ -96,23 +97,27 @@ class Alphabet:
     def __hash__(self) -> int:
         return hash(self.symbols)
 
-    def encode(self, sequences: str | Iterable[str], *, allow_mask: bool = False) -> np.ndarray:
+    def encode(
+        self, sequences: str | Iterable[str], *, allow_mask: bool = False, name: str = "sequences"
+    ) -> np.ndarray:
         """Encode strings of equal length into a ``(B, L)`` int array.
 
-        A single string gives shape ``(L,)``. ``?`` encodes the mask when ``allow_mask``.
+        A single string gives shape ``(L,)``. ``?`` encodes the mask when ``allow_mask``. ``name`` is the
+        argument named in an error message (a caller's own, e.g. ``"x0"``).
         """
         allow_mask = ensure_bool(allow_mask, "allow_mask")
+        name = ensure_str(name, "name")
         single = isinstance(sequences, str)
         if not single and not isinstance(sequences, Iterable):
-            raise InvalidTypeError(f"`sequences` must be a string or an iterable of strings (got {sequences!r})")
+            raise InvalidTypeError(f"`{name}` must be a string or an iterable of strings (got {sequences!r})")
         seqs = [sequences] if single else list(sequences)
         if not seqs:
-            raise ValueError("`sequences` must not be empty")
+            raise ValueError(f"`{name}` must not be empty")
         for s in seqs:
-            ensure_str(s, "sequences")
+            ensure_str(s, name)
         lengths = {len(s) for s in seqs}
         if len(lengths) != 1:
-            raise ValueError(f"`sequences` must all have one length (got lengths {sorted(lengths)})")
+            raise ValueError(f"`{name}` must all have one length (got lengths {sorted(lengths)})")
         index = dict(self._index)
         if allow_mask:
             index[self.MASK_CHAR] = self.n_tokens
@@ -122,7 +127,7 @@ class Alphabet:
                 out[b] = [index[ch] for ch in s]
             except KeyError as err:
                 raise ValueError(
-                    f"`sequences`: symbol {err.args[0]!r} in {s!r} is not in the alphabet {str(self)!r}"
+                    f"`{name}`: symbol {err.args[0]!r} in {s!r} is not in the alphabet {str(self)!r}"
                 ) from None
         return out[0] if single else out
 
@@ -145,7 +150,7 @@ def all_sequences(n_states: int, length: int) -> np.ndarray:
     """
     n_states = ensure_int(n_states, "n_states", minimum=1)
     length = ensure_int(length, "length", minimum=1)
-    ensure_size(n_states**length * length, f"`all_sequences({n_states}, {length})`")
+    ensure_size(power(n_states, length) * length, f"`n_states` = {n_states} and `length` = {length}: all_sequences")
     grid = np.indices((n_states,) * length, dtype=np.int64)
     return grid.reshape(length, -1).T
 
@@ -190,7 +195,7 @@ def subset_members(length: int) -> np.ndarray:
     (2**L, L) bool array
     """
     length = ensure_int(length, "length", minimum=0, maximum=62)
-    ensure_size((1 << length) * max(length, 1), f"`subset_members({length})`")
+    ensure_size((1 << length) * max(length, 1), f"`length` = {length}: subset_members")
     u = np.arange(1 << length, dtype=np.int64)
     return ((u[:, None] >> np.arange(length)) & 1).astype(bool)
 

@@ -84,6 +84,10 @@ def mdse_integral(
     dist = _joint_table(dist)
     if isinstance(generator, str):
         generator = generators.noise_process(generator).generator(dist.n_tokens)
+    elif not isinstance(generator, generators.Generator):
+        raise InvalidTypeError(
+            f"`generator` must be a Generator or the name of a noise process (got {type(generator).__name__})"
+        )
     x0 = dist.encode(x0, name="x0")
     if x0.ndim > 2:
         raise ValueError(f"`x0` must have shape (L,) or (B, L) (got shape {x0.shape})")

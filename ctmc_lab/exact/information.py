@@ -56,8 +56,12 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
     """
     what = ensure_str(what, "what")
     value, scale = _real(value, "value"), _real(scale, "scale")
-    if np.broadcast_shapes(value.shape, scale.shape) != value.shape:
-        raise ValueError(f"`scale` of shape {scale.shape} does not broadcast to `value`'s {value.shape}")
+    try:
+        shape = np.broadcast_shapes(value.shape, scale.shape)
+    except ValueError:
+        shape = None
+    if shape != value.shape:
+        raise ValueError(f"`scale` of shape {scale.shape} does not broadcast to the shape {value.shape} of `value`")
     if not np.all(np.isfinite(value)):
         raise NumericalRangeError(f"{what} is not finite where it must be (float64 overflow at this noise level)")
     allowance = SUM_TOLERANCE * (1.0 + np.abs(scale))
@@ -80,6 +84,14 @@ def _real(value, name: str) -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise InvalidTypeError(f"`{name}` must be a real number or array (got {value!r})")
     return arr.astype(float)
+
+
+def _sequences(noised: NoisedDistribution, x0) -> np.ndarray:
+    """``x0`` as one ``(L,)`` clean sequence of ``noised.dist`` or a ``(B, L)`` batch."""
+    x0 = noised.dist.encode(x0, name="x0")
+    if x0.ndim > 2:
+        raise ValueError(f"`x0` must have shape (L,) or (B, L) (got shape {x0.shape})")
+    return x0
 
 
 def _gather(tensor: np.ndarray, x0: np.ndarray) -> np.ndarray:
@@ -118,7 +130,7 @@ def kl(noised: NoisedDistribution, x0) -> np.ndarray:
     product splits over positions, and the cross term is one contraction for all x0.
     """
     noised = ensure_noised(noised)
-    x0 = noised.dist.encode(x0, name="x0")
+    x0 = _sequences(noised, x0)
     single = x0.ndim == 1
     x0 = np.atleast_2d(x0)
     Kc = noised.clean_kernel
@@ -145,7 +157,7 @@ def kl_rate(noised: NoisedDistribution, x0) -> np.ndarray:
     noised = ensure_noised(noised)
     if noised.s <= 0:
         raise ValueError("`noised` must be at a noise level s > 0 for kl_rate (got s = 0)")
-    x0 = noised.dist.encode(x0, name="x0")
+    x0 = _sequences(noised, x0)
     single = x0.ndim == 1
     x0 = np.atleast_2d(x0)
     Q, K = noised.generator.Q, noised.K

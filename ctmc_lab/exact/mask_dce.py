@@ -199,7 +199,9 @@ class MaskDCE:
             if target is not None or context is not None:
                 raise ValueError("pass `target`/`context` when building the MaskDCE, not with it")
             return denoiser
-        return cls(denoiser, x0, target=target, context=context, batch_size=max(batch_size, 256))
+        return cls(
+            denoiser, x0, target=target, context=context, batch_size=max(positive_int(batch_size, "batch_size"), 256)
+        )
 
 
 def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int = 4096, with_defect: bool = False):

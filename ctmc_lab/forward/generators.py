@@ -28,6 +28,7 @@ from ctmc_lab._validation import (
     ensure_size,
     ensure_str,
     positive_int,
+    power,
 )
 from ctmc_lab.forward.marginals import absorbing_marginal
 
@@ -147,8 +148,8 @@ class NoiseProcess:
         for name in ("kernel", "marginal"):
             if getattr(self, name) is not None:
                 ensure_callable(getattr(self, name), name)
-        ensure_bool(self.has_mask, "has_mask")
-        ensure_int(self.min_tokens, "min_tokens", minimum=1)
+        object.__setattr__(self, "has_mask", ensure_bool(self.has_mask, "has_mask"))
+        object.__setattr__(self, "min_tokens", ensure_int(self.min_tokens, "min_tokens", minimum=1))
 
     def n_states(self, n_tokens: int) -> int:
         """S, the size of one token's state space: N + 1 with a mask token, else N."""
@@ -409,7 +410,9 @@ def kronecker_sum(Q, length: int) -> sp.csr_matrix:
     Q = Q.Q if isinstance(Q, Generator) else validate_generator(Q)
     length = ensure_int(length, "length", minimum=1)
     n = Q.shape[0]
-    ensure_size(n**length * length * n, f"the Kronecker sum of {length} copies of a {n}-state Q")
+    ensure_size(
+        power(n, length) * length * n, f"`length` = {length}: the Kronecker sum of {length} copies of a {n}-state Q"
+    )
     total = sp.csr_matrix((n**length, n**length))
     for i in range(length):
         left = sp.identity(n**i, format="csr")

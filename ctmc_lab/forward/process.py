@@ -337,7 +337,7 @@ def apply_all_axes(tensor: np.ndarray, K: np.ndarray, *, batch_axes: int = 0) ->
     Measured: one batched matmul per axis beats rotating the axes through wide GEMMs by
     10x here, because the rotation's transposes copy with poor locality.
     """
-    tensor = np.asarray(tensor)
+    tensor, K = _operands(tensor, K)
     batch_axes = ensure_int(batch_axes, "batch_axes", minimum=0, maximum=tensor.ndim)
     return apply_along_axes(tensor, K, axes=range(batch_axes, tensor.ndim))
 
@@ -396,7 +396,7 @@ def transition_tensor(K: np.ndarray, x0) -> np.ndarray:
     """
     K = ensure_array(K, "K", ndim=2, allow_empty=False)
     x0 = ensure_tokens(x0, K.shape[1], ndim=1, name="x0")
-    ensure_size(K.shape[0] ** x0.size, f"p_(s|0) over {K.shape[0]}^{x0.size} states")
+    ensure_size(K.shape[0] ** x0.size, f"`x0` of length {x0.size}: p_(s|0) over {K.shape[0]}^{x0.size} states")
     out = K[:, x0[0]]
     for b in x0[1:]:
         out = np.multiply.outer(out, K[:, b])

@@ -22,6 +22,7 @@ from ctmc_lab._validation import (
     ensure_rng,
     ensure_size,
     ensure_str,
+    power,
 )
 from ctmc_lab.sequences import DNA, all_sequences
 from ctmc_lab.sources.joint import JointDistribution
@@ -66,9 +67,10 @@ def dna128_like(seed=0, *, n_sequences: int = 128, length: int = 8, temperature:
     length = ensure_int(length, "length", minimum=1, maximum=30)
     temperature = ensure_real(temperature, "temperature", lo=0.0, lo_open=True)
     n_all = 4**length
-    if not 1 <= ensure_int(n_sequences, "n_sequences") <= n_all:
+    n_sequences = ensure_int(n_sequences, "n_sequences")
+    if not 1 <= n_sequences <= n_all:
         raise ValueError(f"`n_sequences` must lie in 1..{n_all} (got {n_sequences})")
-    ensure_size(n_sequences * length, f"a support of {n_sequences} sequences of length {length}")
+    ensure_size(n_sequences * length, f"`n_sequences` = {n_sequences} sequences of `length` {length}")
     keys = rng.choice(n_all, size=n_sequences, replace=False)
     support = np.stack(np.unravel_index(keys, (4,) * length), axis=1)
     logits = rng.random(n_sequences) / temperature
@@ -96,13 +98,13 @@ def dirichlet(
     n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1)
     length = ensure_int(length, "length", minimum=1)
     alpha = ensure_real(alpha, "alpha", lo=0.0, lo_open=True)
-    n_all = n_tokens**length
+    n_all = power(n_tokens, length)
     if n_all >= 1 << 62:
         raise ValueError(f"`length` {length} over {n_tokens} symbols is too long: N**L must be below 2**62")
     size = n_all if support_size is None else ensure_int(support_size, "support_size")
     if not 1 <= size <= n_all:
         raise ValueError(f"`support_size` must lie in 1..{n_all} (got {support_size})")
-    ensure_size(size * length, f"a support of {size} sequences of length {length}")
+    ensure_size(size * length, f"a support of `support_size` = {size} sequences of `length` {length}")
     keys = np.arange(n_all) if size == n_all else np.sort(rng.choice(n_all, size=size, replace=False))
     probs = rng.dirichlet(np.full(size, float(alpha)))
     # Tiny alpha can round a weight to 0 or below the smallest normal float, which
@@ -137,6 +139,9 @@ def iid_product(marginals, length=None, *, alphabet=None) -> JointDistribution:
     marginals = ensure_array(marginals, "marginals", ndim=(1, 2), finite=True, lo=0.0, allow_empty=False)
     if length is not None:
         length = ensure_int(length, "length", minimum=1)
+        ensure_size(
+            power(marginals.shape[-1], length) * length, f"`length` = {length}: V^L over {marginals.shape[-1]} symbols"
+        )
     if marginals.ndim == 1:
         if length is None:
             raise ValueError("`length` is required with a single shared marginal")

@@ -27,6 +27,7 @@ from ctmc_lab._validation import (
     ensure_tokens,
     lone_surrogate,
     positive_int,
+    power,
 )
 from ctmc_lab.io import read_json
 from ctmc_lab.masks import mask_dce, subset_entropy
@@ -263,10 +264,13 @@ class JointDistribution:
                 )
             length = ensure_int(length, "source.length", minimum=1)
         length = ensure_int(length, "length", minimum=1)
+        fixed = getattr(source, "length", None)
+        if fixed is not None and fixed != length:
+            raise ValueError(f"`length` must be the source's own length {fixed} (got {length})")
         n = ensure_int(source.n_tokens, "source.n_tokens", minimum=1)
-        if float(n) ** length > ENUMERATION_LIMIT:
+        if power(n, length) > ENUMERATION_LIMIT:
             raise ValueError(
-                f"the source has N**L = {n}**{length} sequences, above the enumeration limit "
+                f"`length` {length}: the source has N**L = {n}**{length} sequences, above the enumeration limit "
                 f"{ENUMERATION_LIMIT} (2**22): too large to materialise as a joint table"
             )
         seqs = all_sequences(n, length)
@@ -326,7 +330,7 @@ class JointDistribution:
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
             if self.alphabet is None:
                 raise ValueError(f"`{name}`: this distribution has no alphabet: pass integer token arrays")
-            x = self.alphabet.encode(x, allow_mask=allow_mask)
+            x = self.alphabet.encode(x, allow_mask=allow_mask, name=name)
         return ensure_tokens(x, self.n_tokens, self.length, allow_mask=allow_mask, name=name, ndim=ndim)
 
     def decode(self, x) -> str | list[str]:
@@ -440,7 +444,9 @@ class JointDistribution:
         if length is not None and ensure_int(length, "length") != self.length:
             raise ValueError(f"`length` must be the distribution's length {self.length} (got {length})")
         rng = ensure_rng(rng)
-        rows = rng.choice(self.support_size, size=1 if n is None else positive_int(n, "n"), p=self.probs)
+        count = 1 if n is None else positive_int(n, "n")
+        ensure_size(count * self.length, f"`n` = {count} sequences of length {self.length}")
+        rows = rng.choice(self.support_size, size=count, p=self.probs)
         x = np.asarray(self.support)[rows]
         return x[0] if n is None else x
 

@@ -88,7 +88,7 @@ def distributions(
     if isinstance(n_tokens, (str, bytes)) or not hasattr(n_tokens, "__iter__"):
         raise InvalidTypeError(f"`n_tokens` must be a sequence of alphabet sizes (got {n_tokens!r})")
     n_tokens = tuple(ensure_int(n, "n_tokens", minimum=1) for n in n_tokens)
-    max_length = positive_int(max_length, "max_length")
+    max_length = ensure_int(max_length, "max_length", minimum=1, maximum=64)
     max_states = positive_int(max_states, "max_states", minimum=max(n_tokens, default=1))
     if not n_tokens:
         raise ValueError("`n_tokens` must offer at least one alphabet size")

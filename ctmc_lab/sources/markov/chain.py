@@ -37,6 +37,7 @@ from ctmc_lab._validation import (
     ensure_str,
     ensure_tokens,
     lone_surrogate,
+    power,
 )
 from ctmc_lab.io import read_json
 from ctmc_lab.masks import mask_dce
@@ -98,8 +99,9 @@ class MarkovChain:
         order = ensure_int(order, "order")
         if order < 1:
             raise ValueError(f"`order` must be at least 1 (got {order}); an order-0 chain is an i.i.d. product")
-        if n**order != n_ctx:
-            raise ValueError(f"`table` must have N**k rows: N={n}, k={order} needs {n**order} rows (got {n_ctx})")
+        rows = f"{n}**{order}" if order * math.log2(max(n, 2)) > 62 else n**order  # N**k not built past int64
+        if rows != n_ctx:
+            raise ValueError(f"`table` must have N**k rows: N={n}, k={order} needs {rows} rows (got {n_ctx})")
         if not np.all(np.isfinite(table)):
             bad = np.argwhere(~np.isfinite(table))[0]
             raise ValueError(f"`table` entries must be finite (row {bad[0]}, column {bad[1]} is {table[tuple(bad)]})")
@@ -182,7 +184,11 @@ class MarkovChain:
             raise ValueError("contexts must have at least one symbol")
         # Count before allocating: a long context length asks for N**k rows (16 TiB at
         # N = 4, k = 40), and a table that misses contexts is refused anyway.
-        n_contexts = n**order
+        n_contexts = power(n, order)
+        if n_contexts == math.inf:
+            raise ValueError(
+                f"contexts of length {order} over {n} symbols need {n}**{order} rows: too many for a table"
+            )
         if len(mapping) < n_contexts:
             raise ValueError(
                 f"the Markov table misses {n_contexts - len(mapping)} of the {n_contexts} contexts of "
@@ -303,7 +309,7 @@ class MarkovChain:
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
             if self.alphabet is None:
                 raise ValueError(f"`{name}`: this chain has no alphabet: pass integer token arrays")
-            x = self.alphabet.encode(x, allow_mask=allow_mask)
+            x = self.alphabet.encode(x, allow_mask=allow_mask, name=name)
         return ensure_tokens(x, self.n_tokens, allow_mask=allow_mask, name=name, ndim=ndim)
 
     def decode(self, x):
@@ -317,7 +323,7 @@ class MarkovChain:
         """Index of k-symbol contexts (``(..., k)`` ints or strings), oldest symbol most significant."""
         s = self._tokens(symbols, "symbols")
         if s.shape[-1] != self.order:
-            raise ValueError(f"a context must have k={self.order} symbols (got {s.shape[-1]})")
+            raise ValueError(f"`symbols` must hold contexts of k={self.order} symbols (got {s.shape[-1]})")
         out = flat_index(s, self.n_tokens)
         return int(out) if np.ndim(out) == 0 else out
 
@@ -412,7 +418,7 @@ class MarkovChain:
             ctx = flat_index(starts[:, -self.order :], self.n_tokens)
         else:
             count = 1 if n is None else ensure_int(n, "n", minimum=0)
-            ensure_size(count * length, f"{count} windows of length {length}")
+            ensure_size(count * length, f"`n` = {count} windows of `length` {length}")
             ctx = rng.choice(self.n_contexts, size=count, p=self._initial(starts))
         cdf = np.cumsum(self.table, axis=1)
         # The last symbol of positive probability closes the cdf at exactly 1, so a draw
@@ -471,7 +477,7 @@ class MarkovChain:
         ``N**L`` windows, so it is limited to ``N**L ≤ 2**22``.
         """
         length = ensure_int(length, "length")
-        if length < 1 or self.n_tokens**length > 1 << 22:
+        if length < 1 or power(self.n_tokens, length) > 1 << 22:
             raise ValueError(f"`length` must satisfy 1 ≤ L and N**L ≤ 2**22 (got L={length}, N={self.n_tokens})")
         seqs = all_sequences(self.n_tokens, length)
         probs = np.exp(self.log_prob(seqs, start=start))
@@ -675,7 +681,9 @@ def _table_size(n_tokens, order) -> tuple[int, int]:
     """N ≥ 1 and k ≥ 1 as ints, refusing an ``(N**k, N)`` table above ``MAX_ELEMENTS``."""
     n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1)
     order = ensure_int(order, "order", minimum=1)
-    ensure_size(n_tokens ** (order + 1), f"a transition table of order {order} over {n_tokens} symbols")
+    ensure_size(
+        power(n_tokens, order + 1), f"a transition table of `order` {order} over `n_tokens` = {n_tokens} symbols"
+    )
     return n_tokens, order
 
 
