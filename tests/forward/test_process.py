@@ -17,7 +17,6 @@ from ctmc_lab.forward.process import (
 )
 from ctmc_lab.testing.strategies import generators_for, noise_levels
 
-
 #: A sparse generator (drawn by ``generators_for``) whose kernel entry K[3, 3] = e^{-1.9375 s}
 #: is 9e-22 at s = 25, below expm's absolute accuracy: expm returns 0 there.
 _EXPM_UNDERFLOW = np.array(
