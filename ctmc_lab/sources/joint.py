@@ -250,8 +250,8 @@ class JointDistribution:
         missing = [m for m in ("n_tokens", "log_prob") if not hasattr(source, m)]
         if missing:
             raise InvalidTypeError(
-                f"`source` must be a Source with `n_tokens` and `log_prob` (a {type(source).__name__} "
-                f"has no {' or '.join(f'`{m}`' for m in missing)})"
+                f"`source` must be a Source with `n_tokens` and `log_prob` (got {type(source).__name__}, "
+                f"which has no {' or '.join(f'`{m}`' for m in missing)})"
             )
         ensure_callable(source.log_prob, "source.log_prob")
         if length is None:
