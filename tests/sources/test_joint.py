@@ -155,7 +155,9 @@ def test_from_source_names_a_missing_length_or_member():
         def log_prob(self, x):
             return np.full(np.shape(x)[0], np.nan)
 
-    with pytest.raises(ValueError, match="`source.log_prob` must be -inf or finite \\(got nan for sequence \\[0, 0\\]\\)"):
+    with pytest.raises(
+        ValueError, match="`source.log_prob` must be -inf or finite \\(got nan for sequence \\[0, 0\\]\\)"
+    ):
         JointDistribution.from_source(Broken(), 2)
 
 
