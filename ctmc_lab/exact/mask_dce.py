@@ -148,8 +148,11 @@ class MaskDCE:
         """
         if not self._dense:
             raise ValueError(f"a table of 2**{self.n} masks is too large to preload (at most 2**{DENSE_CACHE_BITS})")
-        A = ensure_array(A, "A", shape=(1 << self.n,))
-        D = np.zeros_like(A) if D is None else ensure_array(D, "D", shape=(1 << self.n,))
+        A = ensure_array(A, "A")
+        D = np.zeros_like(A) if D is None else ensure_array(D, "D")
+        for name, arr in (("A", A), ("D", D)):
+            if arr.shape != (1 << self.n,):
+                raise ValueError(f"`{name}` must have 2**{self.n} entries (got shape {arr.shape})")
         self._A[:], self._D[:] = A, D
         return self
 

@@ -167,7 +167,9 @@ class NoiseProcess:
         n = ensure_int(n_tokens, "n_tokens", minimum=1)
         if n < self.min_tokens:
             plural = "s" if self.min_tokens != 1 else ""
-            raise ValueError(f"{self.name} noise needs at least {self.min_tokens} symbol{plural} (got n_tokens={n})")
+            raise ValueError(
+                f"{self.name} noise needs at least {self.min_tokens} symbol{plural} (got `n_tokens` = {n})"
+            )
         Q = validate_generator(self.rates(n))
         if Q.shape[0] != self.n_states(n):
             raise ValueError(

@@ -331,6 +331,8 @@ class JointDistribution:
             if self.alphabet is None:
                 raise ValueError(f"`{name}`: this distribution has no alphabet: pass integer token arrays")
             x = self.alphabet.encode(x, allow_mask=allow_mask, name=name)
+            if x.shape[-1] != self.length:  # strings (the command line's --sequence): their length, not an axis
+                raise ValueError(f"sequences must have length {self.length} (got shape {x.shape})")
         return ensure_tokens(x, self.n_tokens, self.length, allow_mask=allow_mask, name=name, ndim=ndim)
 
     def decode(self, x) -> str | list[str]:
