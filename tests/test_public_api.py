@@ -193,12 +193,18 @@ class Real(Kind):
         bad = [math.nan, *NUMBER_LIKE_BAD]
         if self.finite:
             bad += [math.inf, -math.inf]
-        options = [st.sampled_from(bad)]
+        outside = []
         if self.lo is not None:
-            options.append(st.floats(max(self.lo - 1e6, -1e300), self.lo, exclude_max=not self.lo_open))
+            outside.append(st.floats(max(self.lo - 1e6, -1e300), self.lo))
         if self.hi is not None:
-            options.append(st.floats(self.hi, min(self.hi + 1e6, 1e300), exclude_min=not self.hi_open))
-        return st.one_of(options)
+            outside.append(st.floats(self.hi, min(self.hi + 1e6, 1e300)))
+        # -0.0 or an end of a closed interval is valid: only numbers outside it are hostile.
+        return st.one_of(st.sampled_from(bad), *(o.filter(lambda v: not self.inside(v)) for o in outside))
+
+    def inside(self, v: float) -> bool:
+        above = self.lo is None or v > self.lo or (v == self.lo and not self.lo_open)
+        below = self.hi is None or v < self.hi or (v == self.hi and not self.hi_open)
+        return above and below
 
 
 PROB = Real(lo=0.0, hi=1.0)
