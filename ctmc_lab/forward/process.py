@@ -26,6 +26,7 @@ from ctmc_lab._validation import (
     ensure_size,
     ensure_str,
     ensure_tokens,
+    power,
 )
 from ctmc_lab.forward.generators import Generator
 
@@ -288,13 +289,9 @@ def _axes(axes, ndim: int, name: str) -> list[int]:
         return list(range(ndim))
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         axes = [axes]
-    try:
-        axes = [ensure_int(ax, name, minimum=-ndim, maximum=ndim - 1) for ax in axes]
-    except TypeError as err:
-        if isinstance(err, ValueError):
-            raise
-        raise InvalidTypeError(f"`{name}` must be an iterable of axis numbers (got {axes!r})") from None
-    return [ax % ndim for ax in axes]
+    if isinstance(axes, (str, bytes)) or not hasattr(axes, "__iter__"):
+        raise InvalidTypeError(f"`{name}` must be an iterable of axis numbers (got {axes!r})")
+    return [ensure_int(ax, name, minimum=-ndim, maximum=ndim - 1) % ndim for ax in axes]
 
 
 def apply_along_axes(tensor: np.ndarray, K: np.ndarray, axes=None) -> np.ndarray:
@@ -396,7 +393,7 @@ def transition_tensor(K: np.ndarray, x0) -> np.ndarray:
     """
     K = ensure_array(K, "K", ndim=2, allow_empty=False)
     x0 = ensure_tokens(x0, K.shape[1], ndim=1, name="x0")
-    ensure_size(K.shape[0] ** x0.size, f"`x0` of length {x0.size}: p_(s|0) over {K.shape[0]}^{x0.size} states")
+    ensure_size(power(K.shape[0], x0.size), f"`x0` of length {x0.size}: p_(s|0) over {K.shape[0]}^{x0.size} states")
     out = K[:, x0[0]]
     for b in x0[1:]:
         out = np.multiply.outer(out, K[:, b])
