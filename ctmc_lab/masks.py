@@ -60,7 +60,7 @@ def harmonic(n: int) -> float:
     n = ensure_int(n, "n", minimum=0, maximum=1 << 62)
     if n > _HARMONIC_SUM_LIMIT:
         return float(digamma(n + 1.0) + np.euler_gamma)
-    return float(np.sum(1.0 / np.arange(1, n + 1)))
+    return float(np.sum(1.0 / np.arange(1, int(n) + 1)))
 
 
 def _positions(positions, name: str) -> np.ndarray:
