@@ -257,7 +257,7 @@ def as_mask_table(A) -> np.ndarray:
     """``A`` as a float table of A(M) by mask bitmask, one ``(2**n,)`` or a batch ``(B, 2**n)``.
 
     Refuses NaN, ``-inf``, a last axis that is not 2**n long and a non-zero A(∅): the empty mask
-    predicts nothing, so A(∅) = 0 (§3.5). See :func:`ctmc_lab._validation.ensure_mask_table`.
+    predicts nothing, so A(∅) = 0 (§3.5). See ``ctmc_lab._validation.ensure_mask_table``.
     """
     return ensure_mask_table(A)
 

@@ -146,7 +146,7 @@ def all_sequences(n_states: int, length: int) -> np.ndarray:
     Raises
     ------
     ValueError
-        For S or L below 1, or ``S**L * L`` above :data:`ctmc_lab._validation.MAX_ELEMENTS`.
+        For S or L below 1, or ``S**L * L`` above ``ctmc_lab._validation.MAX_ELEMENTS`` (8 GiB of float64).
     """
     n_states = ensure_int(n_states, "n_states", minimum=1)
     length = ensure_int(length, "length", minimum=1)

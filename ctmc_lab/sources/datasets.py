@@ -90,7 +90,7 @@ def dirichlet(
         N ≥ 1 and L ≥ 1, with N**L below 2**62.
     alpha : float > 0
     support_size : int, optional
-        In 1..N**L (default all of V^L, which must then fit :data:`ctmc_lab._validation.MAX_ELEMENTS`).
+        In 1..N**L (default all of V^L, which must then fit ``ctmc_lab._validation.MAX_ELEMENTS`` (8 GiB of float64)).
     rng : seed or numpy.random.Generator
     alphabet : str or Alphabet, optional
     """
