@@ -1,7 +1,8 @@
 """Every study's figure: one entry point draws any study's tables, and ``make_figures`` runs and writes them all.
 
-A figure is a study (:mod:`ctmc_lab.studies.engine`) run by the engine on its figure grid, then
-drawn by :func:`draw` from its tables. ``FIGURES`` maps the names used by ``ctmc-lab figures
+A figure is a study (:mod:`ctmc_lab.studies.engine`) run by the engine in this process on its
+figure grid (:func:`~ctmc_lab.studies.engine.run_cases`: the tables ``ctmc-lab study NAME`` writes
+for the same grid and seed), then drawn by :func:`draw` from its tables. ``FIGURES`` maps the names used by ``ctmc-lab figures
 --only NAME`` (the study's name with underscores, also its CSV stem) to the study:
 
 =========================== ===================================================================
@@ -33,20 +34,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 
 from ctmc_lab.plotting.style import save_figure, style, write_csv
-from ctmc_lab.studies.engine import (
-    ALL_STUDIES,
-    CASE_COLUMN,
-    MAIN_TABLE,
-    figure_grid,
-    read_tables,
-    run_study,
-    study_module,
-)
+from ctmc_lab.studies.engine import ALL_STUDIES, CASE_COLUMN, MAIN_TABLE, figure_grid, run_cases, study_module
 
 __all__ = ["FigureResult", "FIGURES", "FORMATS", "draw", "figure_tables", "make_figure", "make_figures"]
 
@@ -120,17 +112,16 @@ def draw(study, table: dict, **tables):
         return importlib.import_module(f"ctmc_lab.plotting.{stem}").draw(table, **tables)
 
 
-def figure_tables(study, grid: str, tables: dict) -> dict:
+def figure_tables(study, cases, tables: dict) -> dict:
     """A study's tables as its figure's CSV files: ``{file stem: table}``.
 
-    The main table is named like the figure, another ``<figure>_<table>``. A table that one case
-    of the grid computes (each table of the paper's figures) is written without its ``case``
+    The main table is named like the figure, another ``<figure>_<table>``. A table that one of
+    ``cases`` computes (each table of the paper's figures) is written without its ``case``
     column: its one key says nothing.
     """
-    mod = study_module(study)
-    stem = mod.NAME.replace("-", "_")
+    stem = study_module(study).NAME.replace("-", "_")
     per_table = {}
-    for case in mod.cases(grid):
+    for case in cases:
         per_table[case.table] = per_table.get(case.table, 0) + 1
     out = {}
     for name, table in tables.items():
@@ -140,27 +131,36 @@ def figure_tables(study, grid: str, tables: dict) -> dict:
     return out
 
 
-def make_figure(name: str, *, seed: int = 0, grid: str | None = None) -> FigureResult:
-    """Run the study of figure ``name`` by the engine in this process (its records in a temporary
-    directory) on ``grid`` (default: its figure grid), and draw it.
+def make_figure(name: str, *, seed: int = 0, grid: str | None = None, **settings) -> FigureResult:
+    """Run the study of figure ``name`` by the engine in this process and draw it.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`FIGURES`.
+    seed : int
+        The study seed.
+    grid : {"small", "full"}, optional
+        Default: the study's figure grid (``FIGURE_GRID``).
+    **settings
+        Parameters of a paper study that replace those of the grid (its ``SETTINGS``), e.g.
+        ``make_figure("heavy_tail", n_max=2**16, repeats=16)``.
 
     Raises
     ------
     ValueError
-        For an unknown name, or when a case of the study failed (its error is quoted).
+        For an unknown name or setting, or when a case of the study fails (its error is quoted).
     """
     if name not in FIGURES:
         raise ValueError(f"unknown figure name {name!r}; choose from {list(FIGURES)}")
-    study = FIGURES[name]
+    study = study_module(FIGURES[name])
     grid = figure_grid(study) if grid is None else grid
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        run = run_study(study, out_dir=tmp, grid=grid, seed=seed, workers=1, progress=None, notes=None)
-        if run.n_failed:
-            raise ValueError(f"figure {name}: {run.summary.splitlines()[-1]}")
-        tables = read_tables(run, study)
+    cases = study.cases(grid, **settings)
+    tables = run_cases(study, cases, seed=seed)
+    summary = study.summarize(**tables)
     fig = draw(study, **tables)
-    return FigureResult(name, figure_tables(study, grid, tables), fig, run.summary, time.perf_counter() - start)
+    return FigureResult(name, figure_tables(study, cases, tables), fig, summary, time.perf_counter() - start)
 
 
 def make_figures(out_dir, *, only=None, formats=("pdf", "png", "csv"), seed: int = 0, grid=None, progress=None) -> dict:

@@ -19,14 +19,25 @@ from ctmc_lab.studies.protocol import sample_pair
 __all__ = ["paper_cases", "rows_of", "seeds", "sizes"]
 
 
-def paper_cases(name: str, settings: dict, tables=(MAIN_TABLE,)) -> list[Case]:
-    """One case per table of a paper study, each with the grid's ``settings`` as parameters.
+def paper_cases(name: str, settings: dict, grid: str, overrides: dict, tables=(MAIN_TABLE,)) -> list[Case]:
+    """One case per table of a paper study, with the parameters ``settings[grid]`` updated by ``overrides``.
 
     The main table's key is the study's name with underscores (its figure's CSV stem), another
     table's is that stem and ``_TABLE``: the figure's CSV file names.
+
+    Raises
+    ------
+    ValueError
+        For an unknown grid, or an override that is no parameter of the study.
     """
+    if grid not in settings:
+        raise ValueError(f"unknown grid {grid!r}; choose one of {list(settings)}")
+    unknown = sorted(set(overrides) - set(settings[grid]))
+    if unknown:
+        raise ValueError(f"{name} has no setting {unknown[0]!r}; its settings are {list(settings[grid])}")
+    params = {**settings[grid], **overrides}
     stem = name.replace("-", "_")
-    return [Case(stem if t == MAIN_TABLE else f"{stem}_{t}", dict(settings), table=t) for t in tables]
+    return [Case(stem if t == MAIN_TABLE else f"{stem}_{t}", dict(params), table=t) for t in tables]
 
 
 def rows_of(table: dict) -> list[dict]:

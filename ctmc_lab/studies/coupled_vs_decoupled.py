@@ -77,9 +77,12 @@ TABLES = {
 }
 
 
-def cases(grid: str) -> list[Case]:
-    """The grid's three cases: the triplets, the variances by n, the D128 pairs."""
-    return paper_cases(NAME, SETTINGS[grid], (MAIN_TABLE, *TABLES))
+def cases(grid: str, **settings) -> list[Case]:
+    """The grid's three cases: the triplets, the variances by n, the D128 pairs.
+
+    ``settings`` replace those of the grid (:data:`SETTINGS`).
+    """
+    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

@@ -49,9 +49,12 @@ COLUMNS = (
 )
 
 
-def cases(grid: str) -> list[Case]:
-    """The one case of the grid (its table)."""
-    return paper_cases(NAME, SETTINGS[grid])
+def cases(grid: str, **settings) -> list[Case]:
+    """The one case of the grid (its table).
+
+    ``settings`` replace those of the grid (:data:`SETTINGS`).
+    """
+    return paper_cases(NAME, SETTINGS, grid, settings)
 
 
 def estimate_seconds(case: Case) -> float:

@@ -116,6 +116,7 @@ __all__ = [
     "validate_record",
     "probe_scheduler",
     "run_study",
+    "run_cases",
     "read_table",
     "read_tables",
     "format_cell",
@@ -395,19 +396,58 @@ def run_study(
 def _grid(mod, grid: str, seed: int, only) -> tuple[_Identity, set, list]:
     """The run's identity, the grid's case keys and the cases selected by ``only`` (in key order)."""
     grid_cases = sorted(mod.cases(grid), key=lambda c: c.key)
-    keys = [c.key for c in grid_cases]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"{mod.NAME}: case keys are not unique")
+    ident = _identity(mod, grid, seed, grid_cases)
     cases = grid_cases if only is None else [c for c in grid_cases if only in c.key]
     if only is not None and not cases:
         raise ValueError(f"`only` {only!r} matches no case key of {mod.NAME} ({grid} grid)")
+    return ident, set(ident.table_of), cases
+
+
+def _identity(mod, grid: str, seed: int, cases: list) -> _Identity:
+    """What every record of a run of ``cases`` shares; refuses repeated keys and undeclared tables."""
+    keys = [c.key for c in cases]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{mod.NAME}: case keys are not unique")
     layouts = {name: table_layout(columns) for name, columns in study_tables(mod).items()}
-    for c in grid_cases:
+    for c in cases:
         if c.table not in layouts:
             raise ValueError(f"{mod.NAME}: case {c.key} fills table {c.table!r}, which the study does not declare")
-    table_of = {c.key: c.table for c in grid_cases}
-    ident = _Identity(mod.NAME, grid, grid_digest(keys), seed, __version__, layouts, table_of)
-    return ident, set(keys), cases
+    table_of = {c.key: c.table for c in cases}
+    return _Identity(mod.NAME, grid, grid_digest(keys), seed, __version__, layouts, table_of)
+
+
+def _assemble(mod, cases, records) -> tuple[dict, dict]:
+    """``({table: CSV text}, {table: parsed table})`` from the records of ``cases`` (in key order)."""
+    texts, tables = {}, {}
+    for name, columns in study_tables(mod).items():
+        rows = [row for c, rec in zip(cases, records) if c.table == name and rec.status == "ok" for row in rec.rows]
+        texts[name] = _csv_text([CASE_COLUMN, *(c.name for c in columns)], rows)
+        tables[name] = _parse_table(io.StringIO(texts[name], newline=""), columns, "the study table")
+    return texts, tables
+
+
+def run_cases(study, cases, *, seed: int = 0) -> dict:
+    """Run ``cases`` of a study in this process, writing nothing: its tables, as :func:`read_tables` gives them.
+
+    The cases may carry settings of their own (a paper study's ``cases(grid, **settings)``); each
+    runs as :func:`run_study` runs it (:func:`execute_case`, the same checks of its rows), so the
+    tables are those a run of the same cases writes.
+
+    Raises
+    ------
+    ValueError
+        When a case fails (its error is quoted).
+    """
+    mod = study_module(study)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer (got {seed!r})")
+    cases = sorted(cases, key=lambda c: c.key)
+    ident = _identity(mod, "custom", seed, cases)
+    records = [_accept(ident, execute_case(mod, c, seed)) for c in cases]
+    for rec in records:
+        if rec.status != "ok":
+            raise ValueError(f"{mod.NAME}: case {rec.key} failed: {rec.error}")
+    return _assemble(mod, cases, records)[1]
 
 
 def _finish(mod, store, cases, recorded, *, n_run, wall, notes) -> StudyRun:
@@ -421,11 +461,7 @@ def _finish(mod, store, cases, recorded, *, n_run, wall, notes) -> StudyRun:
         raise ValueError(f"{mod.NAME}: {len(missing)} case(s) have no record after the run, e.g. {missing[0]}")
     chosen = [recorded[c.key] for c in cases]
     failed = [rec for rec in chosen if rec.status != "ok"]
-    texts, tables = {}, {}
-    for name, columns in study_tables(mod).items():
-        rows = [row for c, rec in zip(cases, chosen) if c.table == name and rec.status == "ok" for row in rec.rows]
-        texts[name] = _csv_text([CASE_COLUMN, *(c.name for c in columns)], rows)
-        tables[name] = _parse_table(io.StringIO(texts[name], newline=""), columns, "the study table")
+    texts, tables = _assemble(mod, cases, chosen)
     empty = [name for name, table in tables.items() if not len(table[CASE_COLUMN])]
     if len(empty) == len(tables):
         summary = f"{mod.NAME}: no case succeeded"

@@ -39,6 +39,8 @@ __all__ = [
     "estimate_seconds",
     "summarize",
     "tiny_distribution",
+    "curves",
+    "areas",
     "rate_residual",
 ]
 
@@ -81,9 +83,12 @@ def tiny_distribution(seed, n_tokens: int = 3, length: int = 3):
     return datasets.dirichlet(n_tokens, length, alpha=1.0, rng=np.random.default_rng(seed), alphabet="ABCD"[:n_tokens])
 
 
-def cases(grid: str) -> list[Case]:
-    """The grid's two cases: the curves and the areas."""
-    return paper_cases(NAME, SETTINGS[grid], (MAIN_TABLE, *TABLES))
+def cases(grid: str, **settings) -> list[Case]:
+    """The grid's two cases: the curves and the areas.
+
+    ``settings`` replace those of the grid (:data:`SETTINGS`).
+    """
+    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:
@@ -97,14 +102,24 @@ def _source(seed):
     return p, p.support[np.argsort(p.probs)[p.support_size // 2]]
 
 
-def _curves(p, x0, n_points: int) -> dict:
-    """The main table: KL, I and their exact rates against -mdse along loglinear(0)."""
+def _index(p, x0) -> int:
+    """The support index of ``x0``; a ``ValueError`` unless it is one sequence of the support."""
+    x0 = np.asarray(x0)
+    hit = np.flatnonzero((p.support == x0).all(axis=1)) if x0.shape == (p.length,) else []
+    if not len(hit):
+        raise ValueError("`x0` must be one sequence of the support (its NLL is finite)")
+    return int(hit[0])
+
+
+def curves(p, x0, n_points: int) -> dict:
+    """The main table for the joint ``p`` and its sequence ``x0``: KL, I and their exact rates against
+    -mdse at ``n_points`` interior times of loglinear(0)."""
     n_points = positive_int(n_points, "n_points", minimum=2)
+    i0 = _index(p, x0)
     sched = Loglinear(0.0)
     t = np.linspace(0.0, 1.0, n_points + 2)[1:-1]
     sig_bar, sig = np.asarray(sched.sigma_bar(t)), np.asarray(sched.sigma(t))
     cols = {c.name: [] for c in COLUMNS}
-    i0 = int(np.flatnonzero((p.support == x0).all(axis=1))[0])
     for kind in PROCESSES:
         gen = generators.noise_process(kind).generator(p.n_tokens)
         vals = []
@@ -126,8 +141,10 @@ def _curves(p, x0, n_points: int) -> dict:
     return {k: np.concatenate(v) for k, v in cols.items()}
 
 
-def _areas(p, x0) -> dict:
-    """The ``areas`` table: the areas under mdse(x0, t) and mdse(t) by quadrature, per process."""
+def areas(p, x0) -> dict:
+    """The ``areas`` table for the joint ``p`` and its sequence ``x0``: the areas under mdse(x0, t) and
+    mdse(t) by quadrature, per process."""
+    _index(p, x0)
     rows = {c.name: [] for c in TABLES["areas"]}
     for kind in PROCESSES:
         gen = generators.noise_process(kind).generator(p.n_tokens)
@@ -146,7 +163,7 @@ def _areas(p, x0) -> dict:
 def run_case(case: Case, *, rng) -> list[dict]:
     """The rows of the case's table (``rng`` unused: p0 is drawn from ``case.seed``)."""
     p, x0 = _source(case.seed)
-    return rows_of(_areas(p, x0) if case.table == "areas" else _curves(p, x0, case["n_points"]))
+    return rows_of(areas(p, x0) if case.table == "areas" else curves(p, x0, case["n_points"]))
 
 
 def rate_residual(table: dict, process: str) -> float:

@@ -108,9 +108,12 @@ SETTINGS = {
 }
 
 
-def cases(grid: str) -> list[Case]:
-    """The grid's three cases: the bias per source, the count law, the D128 variances."""
-    return paper_cases(NAME, SETTINGS[grid], (MAIN_TABLE, *TABLES))
+def cases(grid: str, **settings) -> list[Case]:
+    """The grid's three cases: the bias per source, the count law, the D128 variances.
+
+    ``settings`` replace those of the grid (:data:`SETTINGS`).
+    """
+    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

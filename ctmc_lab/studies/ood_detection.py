@@ -66,9 +66,12 @@ TABLES = {
 }
 
 
-def cases(grid: str) -> list[Case]:
-    """The grid's two cases: the scores of every window, and the AUROC of each score."""
-    return paper_cases(NAME, SETTINGS[grid], (MAIN_TABLE, *TABLES))
+def cases(grid: str, **settings) -> list[Case]:
+    """The grid's two cases: the scores of every window, and the AUROC of each score.
+
+    ``settings`` replace those of the grid (:data:`SETTINGS`).
+    """
+    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

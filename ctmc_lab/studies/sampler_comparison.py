@@ -88,9 +88,12 @@ def table_estimators(table: dict) -> tuple[list[str], list[str]]:
     return unbiased, [k[5:] for k in table if k.startswith("bias_")]
 
 
-def cases(grid: str) -> list[Case]:
-    """The one case of the grid (its table)."""
-    return paper_cases(NAME, SETTINGS[grid])
+def cases(grid: str, **settings) -> list[Case]:
+    """The one case of the grid (its table).
+
+    ``settings`` replace those of the grid (:data:`SETTINGS`).
+    """
+    return paper_cases(NAME, SETTINGS, grid, settings)
 
 
 def estimate_seconds(case: Case) -> float:

@@ -73,9 +73,12 @@ TABLES = {
 }
 
 
-def cases(grid: str) -> list[Case]:
-    """The grid's two cases: the variances by n, and the exact variances by sequence."""
-    return paper_cases(NAME, SETTINGS[grid], (MAIN_TABLE, *TABLES))
+def cases(grid: str, **settings) -> list[Case]:
+    """The grid's two cases: the variances by n, and the exact variances by sequence.
+
+    ``settings`` replace those of the grid (:data:`SETTINGS`).
+    """
+    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

@@ -119,3 +119,28 @@ def test_cli_subcommand(tmp_path, capsys):
         args = parser.parse_args(["figures", "--out", str(tmp_path / "p"), *bad])
         with pytest.raises(ValueError):
             args.func(args)
+
+
+def test_settings_replace_those_of_the_grid():
+    res = figures.make_figure("heavy_tail", grid="small", n_max=2**8, repeats=3)
+    assert res.table["n"].max() == 2**8
+    with pytest.raises(ValueError, match="heavy-tail has no setting 'n_samples'"):
+        figures.make_figure("heavy_tail", n_samples=3)
+
+
+@pytest.mark.parametrize(
+    "name, settings, match",
+    [
+        ("fig1a_dna128_nll", {"n_samples": 1}, "n_samples"),
+        ("fig1b_markov_conditional", {"prompt_length": 3}, "prompt_length"),
+        ("variance_vs_samples", {"n_list": (256, 128)}, "n_list"),
+        ("heavy_tail", {"n_max": 1000}, "power of 2"),
+        ("coupled_vs_decoupled", {"repeats": 1}, "repeats"),
+        ("dse_dce_equivalence", {"mix_weight": 0.0}, "mix_weight"),
+        ("ood_detection", {"temperature": -1.0}, "temperature"),
+        ("ood_detection", {"length": 11}, "at most 10"),
+    ],
+)
+def test_bad_settings_name_themselves(name, settings, match):
+    with pytest.raises(ValueError, match=match):
+        figures.make_figure(name, grid="small", **settings)
