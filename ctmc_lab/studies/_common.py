@@ -16,7 +16,7 @@ from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.studies.engine import MAIN_TABLE, Case
 from ctmc_lab.studies.protocol import sample_pair
 
-__all__ = ["paper_cases", "rows_of", "seeds", "sizes"]
+__all__ = ["paper_cases", "grid_cases", "rows_of", "seeds", "sizes"]
 
 
 def paper_cases(name: str, settings: dict, grid: str, overrides: dict, tables=(MAIN_TABLE,)) -> list[Case]:
@@ -38,6 +38,19 @@ def paper_cases(name: str, settings: dict, grid: str, overrides: dict, tables=(M
     params = {**settings[grid], **overrides}
     stem = name.replace("-", "_")
     return [Case(stem if t == MAIN_TABLE else f"{stem}_{t}", dict(params), table=t) for t in tables]
+
+
+def grid_cases(name: str, settings: dict, tables=(MAIN_TABLE,)):
+    """The ``cases(grid, **settings)`` of a paper study: :func:`paper_cases` of its ``SETTINGS``."""
+
+    def cases(grid: str, **overrides) -> list[Case]:
+        return paper_cases(name, settings, grid, overrides, tables)
+
+    cases.__doc__ = (
+        f"One case per table ({', '.join(tables)}) with the parameters of the grid (``SETTINGS``), "
+        "replaced by ``settings``."
+    )
+    return cases
 
 
 def rows_of(table: dict) -> list[dict]:

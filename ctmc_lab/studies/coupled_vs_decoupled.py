@@ -19,7 +19,7 @@ from ctmc_lab.estimation import conditional, estimators, moments
 from ctmc_lab.estimation.laws import TableOracle, ratio_draws
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies._common import d128_tables, paper_cases, rows_of, seeds, sizes
+from ctmc_lab.studies._common import d128_tables, grid_cases, rows_of, seeds, sizes
 from ctmc_lab.studies.engine import MAIN_TABLE, Case, Column
 from ctmc_lab.studies.protocol import sample_pair
 
@@ -77,12 +77,8 @@ TABLES = {
 }
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The grid's three cases: the triplets, the variances by n, the D128 pairs.
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

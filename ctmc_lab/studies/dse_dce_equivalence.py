@@ -19,7 +19,7 @@ from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources.denoisers import MixedDenoiser, OptimalDenoiser
-from ctmc_lab.studies._common import paper_cases, rows_of
+from ctmc_lab.studies._common import grid_cases, rows_of
 from ctmc_lab.studies.engine import Case, Column
 from ctmc_lab.studies.imdse_curves import tiny_distribution
 
@@ -49,12 +49,8 @@ COLUMNS = (
 )
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The one case of the grid (its table).
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings)
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS)
 
 
 def estimate_seconds(case: Case) -> float:

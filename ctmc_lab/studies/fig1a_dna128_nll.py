@@ -18,7 +18,7 @@ from ctmc_lab.estimation import estimators
 from ctmc_lab.exact import decompositions
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.denoisers import OptimalDenoiser
-from ctmc_lab.studies._common import paper_cases, rows_of, seeds
+from ctmc_lab.studies._common import grid_cases, rows_of, seeds
 from ctmc_lab.studies.engine import Case, Column
 
 __all__ = [
@@ -54,12 +54,8 @@ COLUMNS = (
 )
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The one case of the grid (its table).
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings)
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS)
 
 
 def estimate_seconds(case: Case) -> float:

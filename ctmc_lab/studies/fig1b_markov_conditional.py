@@ -18,7 +18,7 @@ import numpy as np
 from ctmc_lab import masks
 from ctmc_lab._validation import positive_int
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies._common import paper_cases, rows_of, seeds
+from ctmc_lab.studies._common import grid_cases, rows_of, seeds
 from ctmc_lab.studies.engine import Case, Column
 from ctmc_lab.studies.fig1a_dna128_nll import nll_headline, nll_summary
 from ctmc_lab.studies.protocol import MC_SAMPLES, score_pair
@@ -49,12 +49,8 @@ COLUMNS = (
 )
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The one case of the grid (its table).
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings)
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS)
 
 
 def estimate_seconds(case: Case) -> float:

@@ -19,7 +19,7 @@ from ctmc_lab.estimation import conditional, estimators, moments
 from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies._common import d128_tables, paper_cases, seeds
+from ctmc_lab.studies._common import d128_tables, grid_cases, seeds
 from ctmc_lab.studies.engine import Case, Column
 
 __all__ = [
@@ -61,12 +61,8 @@ COLUMNS = (
 )
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The one case of the grid (its table).
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings)
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS)
 
 
 def estimate_seconds(case: Case) -> float:

@@ -25,7 +25,7 @@ from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources import datasets
-from ctmc_lab.studies._common import paper_cases, rows_of
+from ctmc_lab.studies._common import grid_cases, rows_of
 from ctmc_lab.studies.engine import MAIN_TABLE, Case, Column
 
 __all__ = [
@@ -83,12 +83,8 @@ def tiny_distribution(seed, n_tokens: int = 3, length: int = 3):
     return datasets.dirichlet(n_tokens, length, alpha=1.0, rng=np.random.default_rng(seed), alphabet="ABCD"[:n_tokens])
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The grid's two cases: the curves and the areas.
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

@@ -29,7 +29,7 @@ from ctmc_lab.estimation.llada import (
 from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
-from ctmc_lab.studies._common import d128_tables, paper_cases, rows_of
+from ctmc_lab.studies._common import d128_tables, grid_cases, rows_of
 from ctmc_lab.studies.engine import MAIN_TABLE, Case, Column
 from ctmc_lab.studies.protocol import sample_pair
 
@@ -108,12 +108,8 @@ SETTINGS = {
 }
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The grid's three cases: the bias per source, the count law, the D128 variances.
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

@@ -18,7 +18,7 @@ from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import conditional
 from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies._common import paper_cases, rows_of, seeds
+from ctmc_lab.studies._common import grid_cases, rows_of, seeds
 from ctmc_lab.studies.engine import MAIN_TABLE, Case, Column
 
 __all__ = [
@@ -66,12 +66,8 @@ TABLES = {
 }
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The grid's two cases: the scores of every window, and the AUROC of each score.
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:

@@ -21,7 +21,7 @@ from ctmc_lab.estimation.registry import estimator_names
 from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies._common import d128_tables, paper_cases
+from ctmc_lab.studies._common import d128_tables, grid_cases
 from ctmc_lab.studies.engine import Case, Column
 
 __all__ = [
@@ -88,12 +88,8 @@ def table_estimators(table: dict) -> tuple[list[str], list[str]]:
     return unbiased, [k[5:] for k in table if k.startswith("bias_")]
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The one case of the grid (its table).
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings)
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS)
 
 
 def estimate_seconds(case: Case) -> float:

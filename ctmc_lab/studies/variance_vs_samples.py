@@ -17,7 +17,7 @@ from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import conditional, estimators, moments
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies._common import d128_tables, mk4_pairs, paper_cases, rows_of, seeds, sizes
+from ctmc_lab.studies._common import d128_tables, grid_cases, mk4_pairs, rows_of, seeds, sizes
 from ctmc_lab.studies.engine import MAIN_TABLE, Case, Column
 
 __all__ = [
@@ -73,12 +73,8 @@ TABLES = {
 }
 
 
-def cases(grid: str, **settings) -> list[Case]:
-    """The grid's two cases: the variances by n, and the exact variances by sequence.
-
-    ``settings`` replace those of the grid (:data:`SETTINGS`).
-    """
-    return paper_cases(NAME, SETTINGS, grid, settings, (MAIN_TABLE, *TABLES))
+#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
+cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 
 def estimate_seconds(case: Case) -> float:
