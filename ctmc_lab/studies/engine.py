@@ -328,12 +328,7 @@ def run_study(
     StudyRun
     """
     mod = study_module(study)
-    if grid not in GRIDS:
-        raise ValueError(f"unknown grid {grid!r}; choose one of {list(GRIDS)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer (got {seed!r})")
-    if not (isinstance(scheduler_timeout, (int, float)) and 0 < scheduler_timeout < math.inf):
-        raise ValueError(f"`scheduler_timeout` must be a positive number of seconds (got {scheduler_timeout!r})")
+    _check_options(grid, seed, scheduler_timeout)
     said = []
 
     def note(line: str) -> None:
@@ -393,6 +388,20 @@ def run_study(
     return _finish(mod, store, cases, recorded, n_run=len(todo), wall=wall, notes=tuple(said))
 
 
+def _check_options(grid, seed, scheduler_timeout) -> None:
+    """Refuse an unknown grid, a seed that is not a non-negative integer, a timeout that is not positive."""
+    if grid not in GRIDS:
+        raise ValueError(f"unknown grid {grid!r}; choose one of {list(GRIDS)}")
+    _check_seed(seed)
+    if not (isinstance(scheduler_timeout, (int, float)) and 0 < scheduler_timeout < math.inf):
+        raise ValueError(f"`scheduler_timeout` must be a positive number of seconds (got {scheduler_timeout!r})")
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer (got {seed!r})")
+
+
 def _grid(mod, grid: str, seed: int, only) -> tuple[_Identity, set, list]:
     """The run's identity, the grid's case keys and the cases selected by ``only`` (in key order)."""
     grid_cases = sorted(mod.cases(grid), key=lambda c: c.key)
@@ -439,8 +448,7 @@ def run_cases(study, cases, *, seed: int = 0) -> dict:
         When a case fails (its error is quoted).
     """
     mod = study_module(study)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer (got {seed!r})")
+    _check_seed(seed)
     cases = sorted(cases, key=lambda c: c.key)
     ident = _identity(mod, "custom", seed, cases)
     records = [_accept(ident, execute_case(mod, c, seed)) for c in cases]
