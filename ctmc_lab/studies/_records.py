@@ -78,7 +78,7 @@ class Case:
     params : mapping
         The parameters ``run_case`` reads.
     table : str
-        The table its rows belong to: :data:`MAIN_TABLE` (the study's ``COLUMNS``) or a name of
+        The table its rows belong to: ``"table"`` (the study's ``COLUMNS``) or a name of
         the study's ``TABLES``.
     seed : int or None
         The study seed, set by the engine when the case runs (the case's own generator, passed as

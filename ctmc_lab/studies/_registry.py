@@ -45,7 +45,7 @@ RESERVED_TABLES = (MAIN_TABLE, "failures", "summary")
 
 
 def study_module(study):
-    """The study module for a name of :data:`ALL_STUDIES` or a module path (a module object is returned as is)."""
+    """The study module for a name of ``ALL_STUDIES`` or a module path (a module object is returned as is)."""
     if not isinstance(study, str):
         return study
     if study in ALL_STUDIES.values():
@@ -56,12 +56,12 @@ def study_module(study):
 
 
 def study_tables(study) -> dict:
-    """``{table name: columns}`` of a study: :data:`MAIN_TABLE` (its ``COLUMNS``) first, then its ``TABLES``.
+    """``{table name: columns}`` of a study: ``"table"`` (its ``COLUMNS``) first, then its ``TABLES``.
 
     Raises
     ------
     ValueError
-        For a ``TABLES`` name that is not an identifier or is reserved (:data:`RESERVED_TABLES`).
+        For a ``TABLES`` name that is not an identifier or is reserved (``RESERVED_TABLES``).
     """
     mod = study_module(study)
     extra = dict(getattr(mod, "TABLES", {}))

@@ -23,7 +23,17 @@ from ctmc_lab.studies._common import grid_cases, rows_of
 from ctmc_lab.studies.engine import Case, Column
 from ctmc_lab.studies.imdse_curves import tiny_distribution
 
-__all__ = ["NAME", "COLUMNS", "SETTINGS", "cases", "run_case", "estimate_seconds", "summarize", "equivalence_table"]
+__all__ = [
+    "NAME",
+    "COLUMNS",
+    "MASKED",
+    "SETTINGS",
+    "cases",
+    "run_case",
+    "estimate_seconds",
+    "summarize",
+    "equivalence_table",
+]
 
 NAME = "dse-dce-equivalence"
 #: ``ctmc-lab figures`` draws the ``full`` grid.
@@ -49,7 +59,6 @@ COLUMNS = (
 )
 
 
-#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
 cases = grid_cases(NAME, SETTINGS)
 
 

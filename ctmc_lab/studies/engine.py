@@ -18,7 +18,7 @@ and, optionally, ``TABLES``, ``{name: columns}`` of further tables (a case fills
 The engine gives each case its own generator, seeded from (study seed, case key) through
 ``numpy.random.SeedSequence`` (SPEC 7), so the table does not depend on which worker runs a case
 or in which order. Each finished case is written at once as one atomic JSON record under
-``OUT/NAME/cases/`` (:mod:`ctmc_lab.studies._records`, :mod:`ctmc_lab.studies._store`). A record
+``OUT/NAME/cases/`` (``ctmc_lab.studies._records`` and ``_store``). A record
 names the run it belongs to (study, grid and a digest of its case list, seed, package version,
 columns) and carries a SHA-256 checksum of its content, so ``resume=True`` can tell a record it
 may reuse from one that was edited, truncated, copied from another run or written by another
@@ -61,11 +61,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ctmc_lab import __version__
+from ctmc_lab.studies import _records, _registry
 from ctmc_lab.studies._dask import SCHEDULER_TIMEOUT, _dask_records, probe_scheduler
 from ctmc_lab.studies._records import (
     CASE_COLUMN,
     KINDS,
-    MAIN_TABLE,
     RECORD_FORMAT,
     Case,
     CaseRecord,
@@ -76,15 +76,7 @@ from ctmc_lab.studies._records import (
     table_layout,
     validate_record,
 )
-from ctmc_lab.studies._registry import (
-    ALL_STUDIES,
-    GRIDS,
-    PAPER_STUDIES,
-    STUDIES,
-    figure_grid,
-    study_module,
-    study_tables,
-)
+from ctmc_lab.studies._registry import figure_grid, study_module, study_tables
 from ctmc_lab.studies._store import NOTES_LISTED, _plural, _resumable, _Store
 from ctmc_lab.studies._tables import _csv_text, _parse_table, read_table, table_file
 
@@ -121,6 +113,18 @@ __all__ = [
     "read_tables",
     "format_cell",
 ]
+
+
+#: The studies at scale, grids of cases over families of sources: ``ctmc-lab study NAME`` → module.
+STUDIES = _registry.STUDIES
+#: The paper's figures and tables as studies, each table one case: ``ctmc-lab study NAME`` → module.
+PAPER_STUDIES = _registry.PAPER_STUDIES
+#: Every study, in the order ``ctmc-lab figures`` draws them: the paper's, then those at scale.
+ALL_STUDIES = _registry.ALL_STUDIES
+#: The grid sizes every study provides.
+GRIDS = _registry.GRIDS
+#: The name of a study's main table (its ``COLUMNS``); its other tables are named in its ``TABLES``.
+MAIN_TABLE = _records.MAIN_TABLE
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,6 @@ COLUMNS = (
 )
 
 
-#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
 cases = grid_cases(NAME, SETTINGS)
 
 

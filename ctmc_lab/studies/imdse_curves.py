@@ -83,7 +83,6 @@ def tiny_distribution(seed, n_tokens: int = 3, length: int = 3):
     return datasets.dirichlet(n_tokens, length, alpha=1.0, rng=np.random.default_rng(seed), alphabet="ABCD"[:n_tokens])
 
 
-#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
 cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 

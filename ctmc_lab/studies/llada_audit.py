@@ -108,7 +108,6 @@ SETTINGS = {
 }
 
 
-#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
 cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 

@@ -66,7 +66,6 @@ TABLES = {
 }
 
 
-#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
 cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
 
 

@@ -88,7 +88,6 @@ def table_estimators(table: dict) -> tuple[list[str], list[str]]:
     return unbiased, [k[5:] for k in table if k.startswith("bias_")]
 
 
-#: ``cases(grid, **settings)``: one case per table, ``settings`` replacing the grid's.
 cases = grid_cases(NAME, SETTINGS)
 
 
