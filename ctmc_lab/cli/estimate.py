@@ -62,7 +62,7 @@ def add_parser(subparsers):
         "for those; 16, LLaDA's batch_size, for llada_stratified*, whose --samples is LLaDA's "
         "mc_num)",
     )
-    add_dist_arguments(p)
+    add_dist_arguments(p, command="estimate")
     p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
     p.add_argument(
         "--model",

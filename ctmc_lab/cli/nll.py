@@ -63,7 +63,9 @@ def add_parser(sub) -> None:
         "(Cor 3.7), and the time-free sum over all masks (Thm 4.1). Work and memory are estimated "
         "first; a run that would exceed the machine is refused with the numbers.",
     )
-    add_dist_arguments(p)
+    add_dist_arguments(
+        p, command="nll", note="a Markov source runs the prompt-response protocol, with the options below"
+    )
     p.add_argument(
         "--sequence",
         nargs="+",
