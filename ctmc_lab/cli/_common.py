@@ -102,8 +102,13 @@ def load_distribution(args):
     """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``.
 
     A form of ``--dist`` the command (``args.command``) does not take is refused, and so are
-    ``--alphabet`` and ``--normalize`` for a source that is not a user's file.
+    ``--alphabet`` and ``--normalize`` for a source that is not a user's file, and an empty
+    ``--sequence`` (the library would name its own argument, not the option).
     """
+    given = getattr(args, "sequence", None)
+    for text in [given] if isinstance(given, str) else given or ():
+        if not text:
+            raise ValueError("`--sequence` must hold at least one token (got '')")
     return specs.load_joint(
         args.dist, alphabet=args.alphabet, normalize=args.normalize, command=getattr(args, "command", None)
     )
