@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 import ctmc_lab
 from ctmc_lab import _validation, masks, sequences
 from ctmc_lab import io as ctmc_io
+from ctmc_lab.estimation import estimators
 from ctmc_lab.exact import decompositions, information, mask_dce, quadrature, scores
 from ctmc_lab.forward import generators, marginals, process, schedules
 from ctmc_lab.sources import base, datasets, denoisers
@@ -55,7 +56,13 @@ PACKAGE_DIR = Path(ctmc_lab.__file__).resolve().parent
 
 #: Packages whose public callables are collected but not yet held to this test, with the reason.
 PENDING = {
-    "ctmc_lab.estimation": "estimation layer validated after the registry refactor",
+    "ctmc_lab.estimation.families": "rewritten on another branch (family objects replace the name switches)",
+    "ctmc_lab.estimation.registry": "rewritten on another branch (family objects replace the name switches)",
+    "ctmc_lab.estimation.conditional": "not yet validated at its boundary",
+    "ctmc_lab.estimation.laws": "not yet validated at its boundary",
+    "ctmc_lab.estimation.llada": "not yet validated at its boundary",
+    "ctmc_lab.estimation.moments": "not yet validated at its boundary",
+    "ctmc_lab.estimation.records": "not yet validated at its boundary",
     "ctmc_lab.studies": "studies validated after the registry refactor (their grids are checked by the engine)",
     "ctmc_lab.plotting": "plotting validated after the registry refactor (figures draw study tables)",
     "ctmc_lab.cli": "the command line validates argv itself (tests/cli); its functions take parsed namespaces",
@@ -1557,6 +1564,89 @@ entry(
     max_level=Int(minimum=1, maximum=16),
 )
 entry(f"{Q}.QuadratureResult.component_ok", lambda fx: (fx.quad.component_ok, {"atol": 1e-10}), atol=NONNEG)
+
+# estimation: the entry points by name share one argument block (the %(common)s of their docstrings).
+ES = "ctmc_lab.estimation.estimators"
+_DEN = Obj(wrong=("joint", "gen", "noised"))
+_RUN = {
+    "denoiser": _DEN,
+    "x0": Tokens(ndim=(1,), names=("x0",)),
+    "n_samples": Int(minimum=1, strict=True),
+    "rng": RNG,
+    "batch_size": Int(minimum=1, strict=True),
+    "target": Positions(),
+    "context": Positions(),
+    "return_values": BOOL,
+}
+#: Extra valid options and their kinds, per entry point; stratified designs need whole batches.
+_NAMED = {
+    "time_free": ({}, {}),
+    "k_dce": ({"stratified": False}, {"stratified": BOOL}),
+    "rb_lambda_dce": ({}, {}),
+    "lambda_dce": ({"sampler": "plain"}, {"sampler": Choice(options=("plain", "stratified"))}),
+    "omit_full_mask": ({}, {}),
+    "omit_full_mask_token_mean": ({}, {}),
+    "mask_size_importance": ({"weights": [1.0, 2.0]}, {}),  # weights are read by the law (PENDING registry)
+    # The t-estimators' options (schedule, eps_s, sampler, score_log) are read by their family (PENDING).
+    "t_dce": ({}, {}),
+    "t_dse": ({}, {}),
+    "k_dce_stratified": ({}, {}),
+    "lambda_dce_stratified": ({}, {}),
+    "llada_stratified": ({}, {}),
+    "llada_stratified_fixed": ({}, {}),
+}
+
+
+def _run_args(fx, **extra) -> dict:
+    return {"denoiser": fx.den, "x0": [0, 1], "n_samples": 8, "rng": 0, "batch_size": 4, **extra}
+
+
+for _name, (_options, _option_kinds) in _NAMED.items():
+    entry(
+        f"{ES}.{_name}",
+        (lambda name, options: lambda fx: (getattr(estimators, name), _run_args(fx, **options)))(_name, _options),
+        examples=6,
+        **_RUN,
+        **_option_kinds,
+    )
+entry(
+    f"{ES}.estimate",
+    lambda fx: (estimators.estimate, {"name": "k_dce", **_run_args(fx)}),
+    examples=6,
+    name=Choice(options=tuple(estimators.ESTIMATORS)),
+    **_RUN,
+)
+entry(
+    f"{ES}.mask_size_scheme",
+    lambda fx: (estimators.mask_size_scheme, {"name": "k_dce", "n": 3}),
+    name=Choice(options=("time_free", "k_dce", "k_dce_stratified", "rb_lambda_dce", "omit_full_mask")),
+    n=Int(minimum=1, strict=True),
+)
+entry(
+    f"{ES}.log_ratio",
+    lambda fx: (
+        estimators.log_ratio,
+        {"denoiser": fx.den, "x_num": [0, 1], "x_den": [1, 0], "n_samples": 8, "rng": 0, "batch_size": 4},
+    ),
+    examples=6,
+    x_num=Tokens(ndim=(1,), names=("x_num",)),
+    x_den=Tokens(ndim=(1,), names=("x_den",)),
+    coupled=BOOL,
+    scheme=Choice(options=("time_free", "k_dce", "rb_lambda_dce")),
+    **{k: v for k, v in _RUN.items() if k != "x0"},
+)
+entry(
+    f"{ES}.prompt_response_log_ratio",
+    lambda fx: (
+        estimators.prompt_response_log_ratio,
+        {"denoiser": fx.den, "prompt": [0], "response_num": [1], "response_den": [0], "n_samples": 8, "rng": 0},
+    ),
+    examples=6,
+    denoiser=_DEN,
+    prompt=Tokens(length=None, names=("prompt",)),
+    response_num=Tokens(length=None, names=("response_num",)),
+    response_den=Tokens(length=None, names=("response_den",)),
+)
 
 # testing
 T = "ctmc_lab.testing.strategies"
