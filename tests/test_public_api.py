@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 import ctmc_lab
 from ctmc_lab import _validation, masks, sequences
 from ctmc_lab import io as ctmc_io
-from ctmc_lab.estimation import estimators
+from ctmc_lab.estimation import estimators, laws, records
 from ctmc_lab.exact import decompositions, information, mask_dce, quadrature, scores
 from ctmc_lab.forward import generators, marginals, process, schedules
 from ctmc_lab.sources import base, datasets, denoisers
@@ -59,10 +59,8 @@ PENDING = {
     "ctmc_lab.estimation.families": "rewritten on another branch (family objects replace the name switches)",
     "ctmc_lab.estimation.registry": "rewritten on another branch (family objects replace the name switches)",
     "ctmc_lab.estimation.conditional": "not yet validated at its boundary",
-    "ctmc_lab.estimation.laws": "not yet validated at its boundary",
     "ctmc_lab.estimation.llada": "not yet validated at its boundary",
     "ctmc_lab.estimation.moments": "not yet validated at its boundary",
-    "ctmc_lab.estimation.records": "not yet validated at its boundary",
     "ctmc_lab.studies": "studies validated after the registry refactor (their grids are checked by the engine)",
     "ctmc_lab.plotting": "plotting validated after the registry refactor (figures draw study tables)",
     "ctmc_lab.cli": "the command line validates argv itself (tests/cli); its functions take parsed namespaces",
@@ -77,6 +75,8 @@ EXEMPT = {
     "ctmc_lab.sources.denoisers.Denoiser": "a Protocol: it cannot be instantiated",
     "ctmc_lab.exact.decompositions.MdseIntegral": "a result record built by mdse_integral",
     "ctmc_lab.exact.quadrature.QuadratureResult": "a result record built by tanh_sinh",
+    "ctmc_lab.estimation.records.Estimate": "a result record built by estimate_record",
+    "ctmc_lab.estimation.records.Moments": "a result record built by moments_records",
     "ctmc_lab.sources.markov.inference.ForwardBackward": "a result record built by forward_backward",
     "ctmc_lab.forward.schedules.Schedule": "an abstract base class (its subclasses have entries)",
     "ctmc_lab.io.eprint": "prints any objects, like print",
@@ -1573,7 +1573,8 @@ _RUN = {
     "x0": Tokens(ndim=(1,), names=("x0",)),
     "n_samples": Int(minimum=1, strict=True),
     "rng": RNG,
-    "batch_size": Int(minimum=1, strict=True),
+    # None is the family's default batch size (the signatures show its value), so not hostile here.
+    "batch_size": Kind((0, -1, 2.5, 4.0, True, "4", math.nan, [4]), ("batch_size",)),
     "target": Positions(),
     "context": Positions(),
     "return_values": BOOL,
@@ -1646,6 +1647,153 @@ entry(
     prompt=Tokens(length=None, names=("prompt",)),
     response_num=Tokens(length=None, names=("response_num",)),
     response_den=Tokens(length=None, names=("response_den",)),
+)
+
+LW = "ctmc_lab.estimation.laws"
+_COUNT = Int(minimum=1, strict=True)
+for _law in ("time_free_law", "k_dce_law", "rb_lambda_dce_law"):
+    entry(f"{LW}.{_law}", (lambda law: lambda fx: (getattr(laws, law), {"n": 3}))(_law), n=_COUNT)
+for _law in ("omit_full_mask_law", "omit_full_mask_token_mean_law"):
+    entry(f"{LW}.{_law}", (lambda law: lambda fx: (getattr(laws, law), {"n": 3}))(_law), n=Int(minimum=2))
+entry(
+    f"{LW}.importance_law",
+    lambda fx: (laws.importance_law, {"n": 2, "weights": [1.0, 2.0]}),
+    n=Int(minimum=1, strict=True, names=("n", "weights")),
+    weights=Array(shape=(2,), lo=0.0, finite=True),
+)
+entry(
+    f"{LW}.validated_law",
+    lambda fx: (laws.validated_law, {"name": "k", "law": laws.k_dce_law, "n": 3, "needs_weights": False}),
+    name=STR,
+    law=CALLABLE,
+    n=_COUNT,
+    needs_weights=BOOL,
+)
+entry(f"{LW}.UniformMasks", lambda fx: (laws.UniformMasks, {"n": 3}), n=_COUNT)
+entry(
+    f"{LW}.UniformMasks.draw",
+    lambda fx: (laws.UniformMasks(3).draw, {"m": [0, 3], "rng": 0}),
+    m=Kind(([4], [-1], [0.5], "ab", None, [[1]], [True], [math.nan]), ("m",)),
+    rng=RNG,
+)
+_SCHEME = {"name": "k", "n": 2, "q": [0.0, 0.5, 0.5], "f": [0.0, 2.0, 1.0]}
+entry(
+    f"{LW}.MaskSizeScheme",
+    lambda fx: (laws.MaskSizeScheme, dict(_SCHEME)),
+    name=STR,
+    n=Int(minimum=1, strict=True, names=("n", "q")),
+    q=Array(shape=(3,), lo=0.0, finite=True),
+    f=Array(shape=(3,), finite=True),
+)
+_ORACLES = ("oracle", "num", "den")
+entry(
+    f"{LW}.MaskSizeScheme.sample",
+    lambda fx: (laws.MaskSizeScheme(**_SCHEME).sample, {"k": 4, "rng": 0, "stratified": False}),
+    k=_COUNT,
+    rng=RNG,
+    stratified=BOOL,
+    sizes=Kind((3, "x", object(), laws.UniformMasks(3)), ("sizes",)),
+)
+entry(
+    f"{LW}.MaskSizeScheme.values",
+    lambda fx: (laws.MaskSizeScheme(**_SCHEME).values, {"oracle": laws.TableOracle(fx.A), "n_samples": 4, "rng": 0}),
+    oracle=Kind((None, 3, "x", laws.TableOracle([0.0, 1.0])), ("oracle",)),
+    n_samples=_COUNT,
+    rng=RNG,
+    batch_size=_COUNT,
+)
+entry(
+    f"{LW}.ratio_draws",
+    lambda fx: (
+        laws.ratio_draws,
+        {
+            "scheme": laws.MaskSizeScheme(**_SCHEME),
+            "num": laws.TableOracle(fx.A),
+            "den": laws.TableOracle(fx.A),
+            "n_samples": 4,
+            "rng": 0,
+            "coupled": True,
+        },
+    ),
+    scheme=Kind((None, "k", 3, object()), ("scheme",)),
+    num=Kind((None, 3, "x", laws.TableOracle([0.0, 1.0])), ("num",)),
+    den=Kind((None, 3, "x", laws.TableOracle([0.0, 1.0])), ("den",)),
+    n_samples=_COUNT,
+    rng=RNG,
+    coupled=BOOL,
+)
+_TABLE_A = Kind(
+    ("ab", None, [0.0, 1.0, 2.0], [0.0, math.nan, 0.0, 0.0], [[[0.0]]], [], 1j, 0.5, [True, False], [0.0]), ("A",)
+)
+entry(
+    f"{LW}.TableOracle",
+    lambda fx: (laws.TableOracle, {"A": fx.A}),
+    A=_TABLE_A,
+    D=Kind(("ab", [0.0, 0.0], [math.nan] * 4, [[0.0] * 4]), ("D",)),
+)
+entry(
+    f"{LW}.TableOracle.__call__",
+    lambda fx: (laws.TableOracle(fx.A), {"local": [1, 3], "with_defect": False}),
+    local=Kind(([4], [-1], [0.5], "a", None, [[0], [1, 2]]), ("local",)),
+    with_defect=BOOL,
+)
+entry(f"{LW}.as_oracle", lambda fx: (laws.as_oracle, {"source": fx.A}), source=Kind(_TABLE_A.values, ("A",)))
+entry(
+    f"{LW}.level_sums",
+    lambda fx: (laws.level_sums, {"A": fx.A, "n": 2, "power": 2}),
+    A=Kind(("ab", None, [0.0, 1.0, 2.0], [0.0, math.nan, 0.0, 0.0], [0.0, math.inf, 1.0, 1.0], 1j), ("A",)),
+    n=Int(minimum=0, names=("n", "A")),
+    power=_COUNT,
+)
+entry(
+    f"{LW}.check_run",
+    lambda fx: (laws.check_run, {"n_samples": 8, "batch_size": 4, "stratified": True}),
+    n_samples=_COUNT,
+    batch_size=Int(minimum=1, strict=True, names=("batch_size", "n_samples")),
+    stratified=BOOL,
+)
+entry(
+    f"{LW}.chunks",
+    lambda fx: (laws.chunks, {"n_samples": 8, "size": 3}),
+    n_samples=Kind((-1, 2.5, "3", None, True, math.nan), ("n_samples",)),
+    size=_COUNT,
+)
+
+RC = "ctmc_lab.estimation.records"
+_MOMENTS = records.Moments("k", 1.0, 0.0, 2.0, False, None)
+entry(
+    f"{RC}.estimate_record",
+    lambda fx: (
+        records.estimate_record,
+        {"name": "k", "values": [1.0, 2.0], "batch_size": None, "return_values": False},
+    ),
+    name=STR,
+    values=Array(shape=(None,)),
+    batch_size=Int(minimum=1, strict=True, names=("batch_size",)),
+    return_values=BOOL,
+)
+entry(f"{RC}.Moments.stderr", lambda fx: (_MOMENTS.stderr, {"n_samples": 4}), n_samples=_COUNT)
+entry(f"{RC}.Moments.as_json", lambda fx: (_MOMENTS.as_json, {}))
+entry(
+    f"{RC}.moments_records",
+    lambda fx: (
+        records.moments_records,
+        {
+            "name": "k",
+            "A2": [fx.A],
+            "mean": [1.0],
+            "var": [0.5],
+            "infinite": [False],
+            "reference": 1.0,
+            "positions": [0, 1],
+        },
+    ),
+    name=STR,
+    A2=Kind(("ab", None, [[1.0, 0.0, 0.0, 0.0]], [[0.0, math.nan, 0.0, 0.0]], [0.0, 1.0, 2.0, 3.0]), ("A2",)),
+    mean=Array(shape=(1,)),
+    var=Array(shape=(1,)),
+    infinite=Kind(([0], [1.5], "x", [True, False], None), ("infinite",)),
+    positions=Kind(([0], [-1, 0], [0.5, 1.0], "ab", None), ("positions",)),
 )
 
 # testing
