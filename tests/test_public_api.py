@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 import ctmc_lab
 from ctmc_lab import _validation, masks, sequences
 from ctmc_lab import io as ctmc_io
-from ctmc_lab.estimation import estimators, laws, records
+from ctmc_lab.estimation import conditional, estimators, laws, records
 from ctmc_lab.exact import decompositions, information, mask_dce, quadrature, scores
 from ctmc_lab.forward import generators, marginals, process, schedules
 from ctmc_lab.sources import base, datasets, denoisers
@@ -58,7 +58,6 @@ PACKAGE_DIR = Path(ctmc_lab.__file__).resolve().parent
 PENDING = {
     "ctmc_lab.estimation.families": "rewritten on another branch (family objects replace the name switches)",
     "ctmc_lab.estimation.registry": "rewritten on another branch (family objects replace the name switches)",
-    "ctmc_lab.estimation.conditional": "not yet validated at its boundary",
     "ctmc_lab.estimation.llada": "not yet validated at its boundary",
     "ctmc_lab.estimation.moments": "not yet validated at its boundary",
     "ctmc_lab.studies": "studies validated after the registry refactor (their grids are checked by the engine)",
@@ -76,6 +75,9 @@ EXEMPT = {
     "ctmc_lab.exact.decompositions.MdseIntegral": "a result record built by mdse_integral",
     "ctmc_lab.exact.quadrature.QuadratureResult": "a result record built by tanh_sinh",
     "ctmc_lab.estimation.records.Estimate": "a result record built by estimate_record",
+    "ctmc_lab.estimation.conditional.Split": "a result record built by split_positions",
+    "ctmc_lab.estimation.conditional.ConditionalLikelihood": "a result record built by conditional_likelihood",
+    "ctmc_lab.estimation.conditional.ConditionalRatio": "a result record built by conditional_log_ratio",
     "ctmc_lab.estimation.records.Moments": "a result record built by moments_records",
     "ctmc_lab.sources.markov.inference.ForwardBackward": "a result record built by forward_backward",
     "ctmc_lab.forward.schedules.Schedule": "an abstract base class (its subclasses have entries)",
@@ -1794,6 +1796,103 @@ entry(
     var=Array(shape=(1,)),
     infinite=Kind(([0], [1.5], "x", [True, False], None), ("infinite",)),
     positions=Kind(([0], [-1, 0], [0.5, 1.0], "ab", None), ("positions",)),
+)
+
+entry(
+    "ctmc_lab.sources.base.check_source",
+    lambda fx: (base.check_source, {"source": fx.joint, "name": "p"}),
+    source=Kind((None, 3, "x", object(), generators.absorbing(2)), ("p",)),
+    name=STR,
+)
+CD = "ctmc_lab.estimation.conditional"
+_SOURCE = Obj(wrong=("gen", "noised", "schedule"))
+_QUERY = {"source": _SOURCE, "x": Tokens(ndim=(1,), names=("x",)), "target": Positions(), "context": Positions()}
+_START = Kind(("A", [0, 1], 3), ("start",))  # a joint table continues no prompt
+entry(
+    f"{CD}.split_positions",
+    lambda fx: (conditional.split_positions, {"length": 2, "target": [0], "context": [1]}),
+    length=Int(minimum=1, names=("length", "target", "context")),
+    target=Positions(),
+    context=Positions(),
+)
+entry(
+    f"{CD}.conditional_nll",
+    lambda fx: (conditional.conditional_nll, {"source": fx.joint, "x": [0, 1], "target": [0], "context": [1]}),
+    start=_START,
+    **_QUERY,
+)
+_A_TABLE = {"method": Choice(options=("subset", "denoiser")), "batch_size": _COUNT}
+for _f in ("conditional_mask_dce", "conditional_likelihood"):
+    entry(
+        f"{CD}.{_f}",
+        (lambda f: lambda fx: (getattr(conditional, f), {"source": fx.joint, "x": [0, 1], "target": [0, 1]}))(_f),
+        start=_START,
+        **_QUERY,
+        **_A_TABLE,
+    )
+entry(
+    f"{CD}.ConditionalLikelihood.moments",
+    lambda fx: (conditional.conditional_likelihood(fx.joint, [0, 1]).moments, {"names": ["time_free", "k_dce"]}),
+    names=Kind(("time_free", ["nope"], [3], 3, b"x", [None]), ("names",)),
+)
+entry(
+    f"{CD}.model_likelihood",
+    lambda fx: (conditional.model_likelihood, {"denoiser": fx.den, "x": [0, 1], "target": [0, 1]}),
+    denoiser=_DEN,
+    x=Tokens(ndim=(1,), names=("x",)),
+    target=Positions(),
+    context=Positions(),
+    batch_size=_COUNT,
+)
+entry(
+    f"{CD}.theorem42_integral",
+    lambda fx: (conditional.theorem42_integral, {"A": fx.A, "upper": 0.5}),
+    A=_A,
+    upper=Real(lo=0.0, hi=1.0, lo_open=True),
+)
+entry(
+    f"{CD}.mask_dce_oracle",
+    lambda fx: (conditional.mask_dce_oracle, {"source": fx.joint, "x": [0, 1], "table": fx.A, "batch_size": 16}),
+    start=_START,
+    table=Kind(_A.values, ("table",)),
+    batch_size=_COUNT,
+    **_QUERY,
+)
+entry(
+    f"{CD}.conditional_estimate",
+    lambda fx: (
+        conditional.conditional_estimate,
+        {"source": fx.joint, "x": [0, 1], "estimator": "k_dce", "n_samples": 8, "rng": 0, "table": fx.A},
+    ),
+    examples=6,
+    estimator=Choice(options=tuple(estimators.ESTIMATORS)),
+    n_samples=_COUNT,
+    rng=RNG,
+    start=_START,
+    **_QUERY,
+)
+entry(
+    f"{CD}.conditional_log_ratio",
+    lambda fx: (
+        conditional.conditional_log_ratio,
+        {"source": fx.joint, "x_plus": [0, 1], "x_minus": [1, 0], "target": [0, 1], "n_samples": 8, "rng": 0},
+    ),
+    examples=6,
+    source=_SOURCE,
+    x_plus=Tokens(ndim=(1,), names=("x_plus", "x")),  # the source's encode names its own argument
+    x_minus=Tokens(ndim=(1,), names=("x_minus", "x")),
+    target=Positions(),
+    context=Positions(),
+    start=_START,
+    n_samples=_COUNT,
+    rng=RNG,
+    scheme=Choice(options=("time_free", "k_dce", "rb_lambda_dce")),
+    method=Choice(options=("subset", "denoiser")),
+)
+entry(
+    f"{CD}.mask_dce_methods",
+    lambda fx: (conditional.mask_dce_methods, {"source": fx.joint}),
+    source=Kind((None, 3, "x", object()), ("source",)),
 )
 
 # testing

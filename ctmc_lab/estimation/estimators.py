@@ -114,11 +114,11 @@ def mask_size_scheme(name: str, n: int, *, weights=None) -> MaskSizeScheme:
     return MaskSizeScheme(name, int(n), q, f)
 
 
-def _registered(name):
-    """The spec of the registered estimator ``name``; anything else is refused naming the argument."""
+def _registered(name, argument: str = "name"):
+    """The spec of the registered estimator ``name``; anything else is refused naming ``argument``."""
     names = estimator_names()
     if not isinstance(name, str) or name not in names:
-        raise ValueError(f"unknown estimator {name!r}: `name` must be one of {sorted(names)}")
+        raise ValueError(f"unknown estimator {name!r}: `{argument}` must be one of {sorted(names)}")
     return get_estimator(name)
 
 

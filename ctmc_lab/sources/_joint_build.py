@@ -18,7 +18,6 @@ import numpy as np
 
 from ctmc_lab._validation import (
     SUM_TOLERANCE,
-    InvalidTypeError,
     ensure_array,
     ensure_bool,
     ensure_callable,
@@ -29,7 +28,7 @@ from ctmc_lab._validation import (
 )
 from ctmc_lab.io import read_json
 from ctmc_lab.sequences import Alphabet, all_sequences, flat_index
-from ctmc_lab.sources.base import NormalisationError
+from ctmc_lab.sources.base import NormalisationError, check_source
 
 
 def as_alphabet(alphabet) -> Alphabet | None:
@@ -167,12 +166,7 @@ def source_table(source, length, limit: int):
     ``probs = exp(source.log_prob(V^L))``, refused (never repaired) when ``log_prob`` returns the
     wrong shape, NaN or ``+inf``; ``N**L`` above ``limit`` is refused before anything is built.
     """
-    missing = [m for m in ("n_tokens", "log_prob") if not hasattr(source, m)]
-    if missing:
-        raise InvalidTypeError(
-            f"`source` must be a Source with `n_tokens` and `log_prob` (got {type(source).__name__}, "
-            f"which has no {' or '.join(f'`{m}`' for m in missing)})"
-        )
+    check_source(source, members=("n_tokens", "log_prob"))
     ensure_callable(source.log_prob, "source.log_prob")
     if length is None:
         length = getattr(source, "length", None)
