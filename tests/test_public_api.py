@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 import ctmc_lab
 from ctmc_lab import _validation, masks, sequences
 from ctmc_lab import io as ctmc_io
-from ctmc_lab.estimation import conditional, estimators, laws, records
+from ctmc_lab.estimation import conditional, estimators, laws, moments, records
 from ctmc_lab.exact import decompositions, information, mask_dce, quadrature, scores
 from ctmc_lab.forward import generators, marginals, process, schedules
 from ctmc_lab.sources import base, datasets, denoisers
@@ -59,7 +59,6 @@ PENDING = {
     "ctmc_lab.estimation.families": "rewritten on another branch (family objects replace the name switches)",
     "ctmc_lab.estimation.registry": "rewritten on another branch (family objects replace the name switches)",
     "ctmc_lab.estimation.llada": "not yet validated at its boundary",
-    "ctmc_lab.estimation.moments": "not yet validated at its boundary",
     "ctmc_lab.studies": "studies validated after the registry refactor (their grids are checked by the engine)",
     "ctmc_lab.plotting": "plotting validated after the registry refactor (figures draw study tables)",
     "ctmc_lab.cli": "the command line validates argv itself (tests/cli); its functions take parsed namespaces",
@@ -76,6 +75,9 @@ EXEMPT = {
     "ctmc_lab.exact.quadrature.QuadratureResult": "a result record built by tanh_sinh",
     "ctmc_lab.estimation.records.Estimate": "a result record built by estimate_record",
     "ctmc_lab.estimation.conditional.Split": "a result record built by split_positions",
+    "ctmc_lab.estimation.moments.RatioMoments": "a result record built by ratio_moments",
+    "ctmc_lab.estimation.moments.LambdaTruncation": "a result record built by lambda_dce_truncation",
+    "ctmc_lab.estimation.moments.SamplerComparison": "a result record built by compare_samplers",
     "ctmc_lab.estimation.conditional.ConditionalLikelihood": "a result record built by conditional_likelihood",
     "ctmc_lab.estimation.conditional.ConditionalRatio": "a result record built by conditional_log_ratio",
     "ctmc_lab.estimation.records.Moments": "a result record built by moments_records",
@@ -1893,6 +1895,103 @@ entry(
     f"{CD}.mask_dce_methods",
     lambda fx: (conditional.mask_dce_methods, {"source": fx.joint}),
     source=Kind((None, 3, "x", object()), ("source",)),
+)
+
+MO = "ctmc_lab.estimation.moments"
+_ONE_A = Kind(_A.values + ([[0.0, 1.0, 1.0, 2.0]],), ("`A`", "`A["))  # one table here, not a batch
+_ESTIMATOR = Choice(options=tuple(estimators.ESTIMATORS) + ("mask_size_importance",))
+_POSITIONS = Kind(([0], [-1, 0], [0.5, 1.0], "ab", [[0, 1]]), ("positions",))
+entry(f"{MO}.exact_estimators", lambda fx: (moments.exact_estimators, {}))
+entry(f"{MO}.unbiased_samplers", lambda fx: (moments.unbiased_samplers, {}))
+entry(
+    f"{MO}.estimator_moments",
+    lambda fx: (moments.estimator_moments, {"A": fx.A, "estimator": "k_dce", "reference": 1.0, "positions": [3, 5]}),
+    A=_A,
+    estimator=_ESTIMATOR,
+    reference=Kind(("ab", [1.0, 2.0], [math.nan], None), ("reference",)),
+    positions=_POSITIONS,
+)
+entry(
+    f"{MO}.exact_mean",
+    lambda fx: (moments.exact_mean, {"A": fx.A, "estimator": "k_dce"}),
+    A=_A,
+    estimator=_ESTIMATOR,
+)
+entry(
+    f"{MO}.all_moments",
+    lambda fx: (moments.all_moments, {"A": fx.A, "names": ["time_free", "k_dce"], "positions": [0, 1]}),
+    A=_A,
+    names=Kind(("time_free", ["nope"], [3], 3, b"x", [None]), ("names",)),
+    positions=_POSITIONS,
+)
+entry(
+    f"{MO}.estimator_fields",
+    lambda fx: (moments.estimator_fields, {"dist": fx.joint, "x0_batch": [[0, 1]]}),
+    examples=6,
+    dist=Kind((None, 3, "x", object(), generators.absorbing(2)), ("dist",)),
+    x0_batch=Tokens(names=("x",)),  # the source's encode names its own argument
+    denoiser=Kind((3, "x", object()), ("denoiser",)),
+)
+entry(
+    f"{MO}.exact_records",
+    lambda fx: (moments.exact_records, {"A": [fx.A], "reference": [1.0], "positions": [0, 1]}),
+    A=_A,
+    reference=Kind(("ab", [1.0, 2.0], [math.nan], None), ("reference",)),
+    positions=_POSITIONS,
+)
+for _f in ("stratified_k_dce_moments", "stratified_lambda_dce_moments"):
+    entry(
+        f"{MO}.{_f}",
+        (lambda f: lambda fx: (getattr(moments, f), {"A": fx.A, "batch_size": 4}))(_f),
+        A=_A,
+        batch_size=_COUNT,
+    )
+entry(
+    f"{MO}.t_estimator_moments",
+    lambda fx: (
+        moments.t_estimator_moments,
+        {"A": fx.A, "schedule": fx.schedule, "kind": "t_dce", "score_log": True, "reference": 1.0},
+    ),
+    examples=6,
+    A=_ONE_A,
+    kind=Choice(options=("t_dce", "t_dse")),
+    score_log=BOOL,
+    reference=Kind(("ab", [1.0], math.nan, None, 1j), ("reference",)),
+)
+entry(
+    f"{MO}.lambda_dce_truncation",
+    lambda fx: (moments.lambda_dce_truncation, {"A": fx.A, "delta": 0.1}),
+    A=_ONE_A,
+    delta=Real(lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+)
+entry(
+    f"{MO}.ratio_moments",
+    lambda fx: (moments.ratio_moments, {"A_num": fx.A, "A_den": [0.0, 1.0, 2.0, 2.5], "scheme": "k_dce"}),
+    A_num=Kind(_ONE_A.values, ("A_num",)),
+    A_den=Kind(_ONE_A.values + ([0.0, 1.0],), ("A_den",)),
+    scheme=Choice(options=("time_free", "k_dce", "rb_lambda_dce")),
+)
+entry(f"{MO}.zero_variance_distribution", lambda fx: (moments.zero_variance_distribution, {"A": fx.A}), A=_A)
+entry(f"{MO}.best_mask_size_weights", lambda fx: (moments.best_mask_size_weights, {"A": fx.A}), A=_ONE_A)
+entry(
+    f"{MO}.fit_mask_size_weights",
+    lambda fx: (
+        moments.fit_mask_size_weights,
+        {"denoiser": fx.den, "x0": [0, 1], "pilot_per_size": 2, "defensive": 0.1, "rng": 0},
+    ),
+    denoiser=_DEN,
+    x0=Tokens(ndim=(1,), names=("x0",)),
+    pilot_per_size=_COUNT,
+    defensive=Real(lo=0.0, hi=1.0, lo_open=True),
+    rng=RNG,
+    target=Positions(),
+    context=Positions(),
+)
+entry(
+    f"{MO}.compare_samplers",
+    lambda fx: (moments.compare_samplers, {"A": fx.A, "positions": [0, 1]}),
+    A=_ONE_A,
+    positions=_POSITIONS,
 )
 
 # testing

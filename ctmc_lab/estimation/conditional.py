@@ -296,10 +296,6 @@ class ConditionalLikelihood:
         """
         if names is None:
             names = estimator_names(record="pairs", length=self.split.n)
-        elif isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
-            raise ValueError(f"`names` must be a list of estimator names (got {names!r})")
-        else:
-            names = [ensure_choice(name, "names", estimator_names()) for name in names]
         return _mom.all_moments(
             self.mask_dce, names=names, reference=self.true_nll, positions=np.asarray(self.split.target)
         )
