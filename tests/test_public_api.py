@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 import ctmc_lab
 from ctmc_lab import _validation, masks, sequences
 from ctmc_lab import io as ctmc_io
-from ctmc_lab.estimation import conditional, estimators, laws, moments, records
+from ctmc_lab.estimation import conditional, estimators, laws, llada, moments, records
 from ctmc_lab.exact import decompositions, information, mask_dce, quadrature, scores
 from ctmc_lab.forward import generators, marginals, process, schedules
 from ctmc_lab.sources import base, datasets, denoisers
@@ -58,7 +58,6 @@ PACKAGE_DIR = Path(ctmc_lab.__file__).resolve().parent
 PENDING = {
     "ctmc_lab.estimation.families": "rewritten on another branch (family objects replace the name switches)",
     "ctmc_lab.estimation.registry": "rewritten on another branch (family objects replace the name switches)",
-    "ctmc_lab.estimation.llada": "not yet validated at its boundary",
     "ctmc_lab.studies": "studies validated after the registry refactor (their grids are checked by the engine)",
     "ctmc_lab.plotting": "plotting validated after the registry refactor (figures draw study tables)",
     "ctmc_lab.cli": "the command line validates argv itself (tests/cli); its functions take parsed namespaces",
@@ -76,6 +75,8 @@ EXEMPT = {
     "ctmc_lab.estimation.records.Estimate": "a result record built by estimate_record",
     "ctmc_lab.estimation.conditional.Split": "a result record built by split_positions",
     "ctmc_lab.estimation.moments.RatioMoments": "a result record built by ratio_moments",
+    "ctmc_lab.estimation.llada.LevelStats": "a result record built by level_stats",
+    "ctmc_lab.estimation.llada.LLaDAMoments": "a result record built by llada_moments",
     "ctmc_lab.estimation.moments.LambdaTruncation": "a result record built by lambda_dce_truncation",
     "ctmc_lab.estimation.moments.SamplerComparison": "a result record built by compare_samplers",
     "ctmc_lab.estimation.conditional.ConditionalLikelihood": "a result record built by conditional_likelihood",
@@ -1992,6 +1993,63 @@ entry(
     lambda fx: (moments.compare_samplers, {"A": fx.A, "positions": [0, 1]}),
     A=_ONE_A,
     positions=_POSITIONS,
+)
+
+LL = "ctmc_lab.estimation.llada"
+_RULE = Choice(options=llada.RULES)
+for _f in ("llada_counts", "count_law", "count_deviation"):
+    entry(
+        f"{LL}.{_f}",
+        (lambda f: lambda fx: (getattr(llada, f), {"n": 3, "b": 4, "rule": "llada"}))(_f),
+        n=_COUNT,
+        b=Int(minimum=1, strict=True, names=("batch_size",)),
+        rule=_RULE,
+    )
+entry(f"{LL}.level_stats", lambda fx: (llada.level_stats, {"A": fx.A}), A=_A)
+_STATS = Kind(_A.values, ("`A`", "`A[", "stats"))
+for _f in ("llada_moments", "balanced_moments"):
+    entry(
+        f"{LL}.{_f}",
+        (lambda f: lambda fx: (getattr(llada, f), {"stats": fx.A, "batch_size": 4, "mc_num": 8, "reference": 1.0}))(_f),
+        stats=_STATS,
+        batch_size=Int(minimum=1, strict=True, names=("batch_size", "mc_num")),
+        mc_num=Int(minimum=1, strict=True, names=("mc_num",)),
+        reference=Kind(("ab", [1.0, 2.0], [math.nan], 1j), ("reference",)),
+        **({"rule": _RULE} if _f == "llada_moments" else {}),
+    )
+entry(f"{LL}.LLaDAMoments.as_json", lambda fx: (llada.llada_moments(fx.A, batch_size=4, mc_num=8).as_json, {}))
+entry(
+    f"{LL}.llada_bias",
+    lambda fx: (llada.llada_bias, {"level_mean": [0.5, 1.0], "batch_size": 4, "rule": "fixed"}),
+    level_mean=Kind(("ab", None, [], [math.nan, 1.0], [[[0.5]]], 1j), ("level_mean",)),
+    batch_size=_COUNT,
+    rule=_RULE,
+)
+entry(
+    f"{LL}.markov1_level_means",
+    lambda fx: (llada.markov1_level_means, {"P": fx.table, "y": [0, 1], "left": 1}),
+    P=Kind(("ab", None, [[0.5, 0.5]], [[math.nan, 1.0], [0.5, 0.5]], [[-0.5, 1.5], [0.5, 0.5]], 1j), ("P",)),
+    y=Tokens(length=None, ndim=(1,), names=("y",)),
+    left=Int(minimum=0, maximum=1),
+)
+entry(
+    f"{LL}.llada_draws",
+    lambda fx: (
+        llada.llada_draws,
+        {"oracle": laws.TableOracle(fx.A), "n_samples": 8, "rng": 0, "batch_size": 4, "rule": "llada"},
+    ),
+    oracle=Kind((None, 3, "x", object()), ("oracle",)),
+    n_samples=Int(minimum=1, strict=True, names=("n_samples", "batch_size")),
+    rng=RNG,
+    batch_size=Int(minimum=1, strict=True, names=("batch_size", "n_samples")),
+    rule=_RULE,
+)
+entry(
+    f"{LL}.llada_estimate",
+    lambda fx: (llada.llada_estimate, {**_run_args(fx), "rule": "fixed"}),
+    examples=6,
+    rule=_RULE,
+    **{**_RUN, "n_samples": Int(minimum=1, strict=True, names=("n_samples", "batch_size"))},
 )
 
 # testing
