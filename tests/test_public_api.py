@@ -2214,7 +2214,7 @@ def test_hostile_arguments_are_refused_by_name(name, data):
 
 
 def test_reported_examples_are_refused():
-    """The examples of issue 19: each is now a one-line error naming its argument."""
+    """The examples of issue 19: each is a one-line error naming its argument."""
     fx = fixtures()
     cases = [
         (lambda: scores.mdce(fx.joint, [0, 1], 1.5), "mask_level"),
