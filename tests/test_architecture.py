@@ -52,9 +52,6 @@ PROOFS_CHECK_MAIN = "proofs_check.__main__"
 #: Types a module outside ``sources`` must not dispatch on.
 SOURCE_TYPES = frozenset({"JointDistribution", "MarkovChain"})
 
-#: Modules that still branch on a source's type, each in a file another helper owns; the Source
-#: protocol of the sources helper replaces the branches, and the lead empties this set at merge.
-#: Any module NOT listed fails.
 #: Modules allowed an ``isinstance`` dispatch on source types: none. Kept as a name so a
 #: temporary exception during a refactor is visible in one place; the set may only shrink.
 PENDING: set[str] = set()

@@ -30,13 +30,23 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import quad
 
-from ctmc_lab._validation import subset_table_length
+from ctmc_lab._validation import (
+    ensure_choice,
+    ensure_int,
+    ensure_mask_table,
+    ensure_real,
+    ensure_rng,
+    ensure_tokens,
+    positive_int,
+)
 from ctmc_lab.estimation import estimators as _est
 from ctmc_lab.estimation import moments as _mom
-from ctmc_lab.estimation.registry import estimator_names
+from ctmc_lab.estimation.registry import estimator_names, ratio_schemes
 from ctmc_lab.exact.mask_dce import DEFAULT_BATCH, MaskDCE, mask_dce_table
 from ctmc_lab.masks import harmonic, imdce_sum
 from ctmc_lab.sequences import as_positions, popcount
+from ctmc_lab.sources.base import check_source
+from ctmc_lab.sources.denoisers import check_denoiser
 
 __all__ = [
     "Split",
@@ -75,6 +85,7 @@ def split_positions(length: int, target=None, context=None) -> Split:
 
     ``target=None`` means every position not in the context.
     """
+    length = ensure_int(length, "length", minimum=1)
     ctx = np.zeros(0, np.int64) if context is None else as_positions(context, length, "context")
     if target is None:
         tgt = np.setdiff1d(np.arange(length), ctx)
@@ -91,6 +102,7 @@ def split_positions(length: int, target=None, context=None) -> Split:
 
 def _bind(source, start):
     """The source of the query: ``source`` itself, or for ``start`` its continuation of that prompt."""
+    check_source(source)
     if start is None:
         return source
     continuing = getattr(source, "continuing", None)
@@ -109,7 +121,7 @@ def _prepare(source, x, target, context):
 
 def mask_dce_methods(source) -> tuple[str, ...]:
     """The A-table routes for ``source``: its own exact ones, then ``"denoiser"`` (its c* on every mask)."""
-    return (*source.mask_dce_methods, "denoiser")
+    return (*check_source(source, members=("mask_dce_methods",)).mask_dce_methods, "denoiser")
 
 
 def _with_mask(x, positions, mask_id):
@@ -200,8 +212,9 @@ def conditional_mask_dce(
     x, split = _prepare(source, x, target, context)
     valid = mask_dce_methods(source)
     method = valid[0] if method is None else method
-    if method not in valid:
+    if not isinstance(method, str) or method not in valid:
         raise ValueError(f"`method` {method!r} is not available for this source; choose one of {list(valid)}")
+    batch_size = positive_int(batch_size, "batch_size")
     tgt, ctx = list(split.target), list(split.context)
     if method == "denoiser":
         den = source.denoiser(x.shape[0])
@@ -223,14 +236,9 @@ def theorem42_integral(A, *, upper: float = 1.0) -> float:
     A : (2**n,) float array
     upper : float in (0, 1]
     """
-    A = np.asarray(A, dtype=float)
-    if A.ndim != 1:
-        raise ValueError(f"`A` must be one table of 2**n entries, n ≥ 1 (got shape {A.shape})")
-    n = subset_table_length(A.shape[0], "A", minimum=1)
-    if np.isnan(A).any():
-        raise ValueError("`A` contains NaN")
-    if not 0 < upper <= 1:
-        raise ValueError(f"`upper` must lie in (0, 1] (got {upper})")
+    A = ensure_mask_table(A, "A", ndim=1, min_length=1)
+    n = A.shape[0].bit_length() - 1
+    upper = ensure_real(upper, "upper", lo=0.0, hi=1.0, lo_open=True)
     if np.isinf(A).any():
         return float("inf")
     sizes = popcount(np.arange(1 << n))
@@ -341,14 +349,9 @@ def model_likelihood(denoiser, x, *, target=None, context=None, batch_size: int 
     ConditionalLikelihood
         With ``method="denoiser"``.
     """
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"`x` must hold integer tokens (got dtype {x.dtype})")
-    x = x.astype(np.int64)
-    if x.ndim != 1 or x.shape[0] != denoiser.length:
-        raise ValueError(f"`x` must be one sequence of length {denoiser.length} (got shape {x.shape})")
-    if x.min() < 0 or x.max() >= denoiser.n_tokens:
-        raise ValueError(f"`x` tokens must lie in 0..{denoiser.n_tokens - 1} (clean, no mask)")
+    denoiser = check_denoiser(denoiser)
+    x = ensure_tokens(x, denoiser.n_tokens, denoiser.length, name="x", ndim=1)
+    batch_size = positive_int(batch_size, "batch_size")
     split = split_positions(x.shape[0], target, context)
     tgt, ctx = list(split.target), list(split.context)
     A = mask_dce_table(denoiser, x, target=tgt, context=ctx or None, batch_size=batch_size)
@@ -371,6 +374,8 @@ def mask_dce_oracle(
     """
     source = _bind(source, start)
     x, split = _prepare(source, x, target, context)
+    if table is not None:
+        table = ensure_mask_table(table, "table", ndim=1, min_length=1)
     den = source.denoiser(x.shape[0])
     opts = dict(target=list(split.target), context=list(split.context) or None, batch_size=batch_size)
     if table is None:
@@ -417,6 +422,7 @@ def conditional_estimate(
     -------
     ctmc_lab.estimation.estimators.Estimate
     """
+    _est._registered(estimator, "estimator")
     oracle = mask_dce_oracle(source, x, target=target, context=context, start=start, table=table)
     return _est.estimate(estimator, oracle, None, n_samples=n_samples, rng=rng, **options)
 
@@ -487,6 +493,8 @@ def conditional_log_ratio(
     covariance is positive (§6.4).
     """
     source = _bind(source, start)
+    scheme = ensure_choice(scheme, "scheme", ratio_schemes())
+    rng = ensure_rng(rng)
     xp, split = _prepare(source, x_plus, target, context)
     xn, _ = _prepare(source, x_minus, target, context)
     if xp.shape != xn.shape:
@@ -498,7 +506,6 @@ def conditional_log_ratio(
     mom = _mom.ratio_moments(plus.mask_dce, minus.mask_dce, scheme=scheme)
     coupled = decoupled = None
     if n_samples is not None:
-        rng = np.random.default_rng(rng)
         den = source.denoiser(xp.shape[0])
         opts = dict(n_samples=n_samples, scheme=scheme, target=list(split.target), context=list(split.context) or None)
         coupled = _est.log_ratio(den, xp, xn, coupled=True, rng=rng, **opts)

@@ -33,6 +33,7 @@ from functools import partial
 
 import numpy as np
 
+from ctmc_lab._validation import ensure_bool, ensure_choice, ensure_rng, ensure_tokens
 from ctmc_lab.estimation.laws import (
     DRAW_CHUNK,
     MaskSizeScheme,
@@ -44,6 +45,7 @@ from ctmc_lab.estimation.laws import (
 from ctmc_lab.estimation.records import Estimate, estimate_record
 from ctmc_lab.estimation.registry import estimator_names, get_estimator, mask_size_law, ratio_schemes
 from ctmc_lab.exact.mask_dce import DEFAULT_BATCH, MaskDCE
+from ctmc_lab.sources.denoisers import check_denoiser
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -107,8 +109,17 @@ def mask_size_scheme(name: str, n: int, *, weights=None) -> MaskSizeScheme:
     mask_size_importance          weights_m / sum              1/(m q_m)
     ============================  ===========================  ======================
     """
+    _registered(name)
     q, f = mask_size_law(name, n, weights=weights)
     return MaskSizeScheme(name, int(n), q, f)
+
+
+def _registered(name, argument: str = "name"):
+    """The spec of the registered estimator ``name``; anything else is refused naming ``argument``."""
+    names = estimator_names()
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"unknown estimator {name!r}: `{argument}` must be one of {sorted(names)}")
+    return get_estimator(name)
 
 
 # ================================================================================ by name
@@ -146,7 +157,7 @@ def estimate(
     The sampler is the spec's family: a mask-size law (m ~ q_m, g = f_m A(M); Thm 4.1,
     §6.1–6.2), λ-DCE (Eq. 16), the code's t-estimators (§8) or LLaDA's count rules.
     """
-    spec = get_estimator(name)
+    spec = _registered(name)
     family = spec.family
     options = family.options(name, options)
     stratified = family.is_stratified(options)
@@ -154,9 +165,8 @@ def estimate(
         raise TypeError(f"{name}() missing the keyword argument 'n_samples'")
     n_samples = family.default_n_samples if n_samples is None else n_samples
     batch_size = family.default_batch if batch_size is None else batch_size
-    if not isinstance(return_values, (bool, np.bool_)):
-        raise ValueError(f"`return_values` must be True or False (got {return_values!r})")
-    rng = np.random.default_rng(rng)
+    ensure_bool(return_values, "return_values")
+    rng = ensure_rng(rng)
     n_samples, batch_size = check_run(n_samples, batch_size, stratified=stratified)
     oracle = MaskDCE.of(denoiser, x0, target=target, context=context, batch_size=batch_size)
     spec.check_length(oracle.n)
@@ -339,9 +349,7 @@ llada_stratified_fixed = _entry(
 
 
 def k_dce(denoiser, x0=None, *, stratified: bool = False, **options) -> Estimate:
-    if not isinstance(stratified, (bool, np.bool_)):
-        raise ValueError(f"`stratified` must be True or False (got {stratified!r})")
-    return estimate("k_dce_stratified" if stratified else "k_dce", denoiser, x0, **options)
+    return estimate("k_dce_stratified" if ensure_bool(stratified, "stratified") else "k_dce", denoiser, x0, **options)
 
 
 _named(
@@ -366,9 +374,7 @@ _LAMBDA_SAMPLERS = {"plain": "lambda_dce", "stratified": "lambda_dce_stratified"
 
 
 def lambda_dce(denoiser, x0=None, *, sampler: str = "plain", **options) -> Estimate:
-    if sampler not in _LAMBDA_SAMPLERS:
-        raise ValueError(f"unknown `sampler` {sampler!r}; choose one of {list(_LAMBDA_SAMPLERS)}")
-    return estimate(_LAMBDA_SAMPLERS[sampler], denoiser, x0, **options)
+    return estimate(_LAMBDA_SAMPLERS[ensure_choice(sampler, "sampler", _LAMBDA_SAMPLERS)], denoiser, x0, **options)
 
 
 _named(
@@ -466,15 +472,20 @@ def log_ratio(
     schemes = ratio_schemes()
     if scheme not in schemes:
         raise ValueError(f"unknown `scheme` {scheme!r}; choose one of {sorted(schemes)}")
-    if not isinstance(coupled, (bool, np.bool_)):
-        raise ValueError(f"`coupled` must be True or False (got {coupled!r})")
-    rng = np.random.default_rng(rng)
+    coupled = ensure_bool(coupled, "coupled")
+    ensure_bool(return_values, "return_values")
+    rng = ensure_rng(rng)
     n_samples, batch_size = check_run(n_samples, batch_size, stratified=False)
+    denoiser = check_denoiser(denoiser)
+    x_num, x_den = (
+        ensure_tokens(x, denoiser.n_tokens, denoiser.length, name=key, ndim=1)
+        for key, x in (("x_num", x_num), ("x_den", x_den))
+    )
     num = MaskDCE(denoiser, x_num, target=target, context=context, batch_size=max(batch_size, 256))
     den = MaskDCE(denoiser, x_den, target=target, context=context, batch_size=max(batch_size, 256))
     if num.context.size and np.any(num.x0[num.context] != den.x0[den.context]):
         raise ValueError("`x_num` and `x_den` must agree on the `context` positions (one shared prompt)")
-    out = ratio_draws(mask_size_scheme(scheme, num.n), num, den, n_samples, rng, coupled=bool(coupled))
+    out = ratio_draws(mask_size_scheme(scheme, num.n), num, den, n_samples, rng, coupled=coupled)
     name = f"log_ratio_{'coupled' if coupled else 'decoupled'}_{scheme}"
     return estimate_record(name, out, batch_size=None, return_values=return_values)
 
@@ -486,14 +497,14 @@ def prompt_response_log_ratio(denoiser, prompt, response_num, response_den, **op
     ``len(prompt) + len(response)``; the target is the response positions and H_n uses the
     response length. Options are those of :func:`log_ratio`.
     """
-    prompt = np.asarray(prompt)
-    y_num, y_den = np.asarray(response_num), np.asarray(response_den)
-    if y_num.shape != y_den.shape or y_num.ndim != 1:
-        raise ValueError(f"the two responses must be 1-D of equal length (got {y_num.shape} and {y_den.shape})")
-    p = prompt.size
-    total = p + y_num.size
-    if total != denoiser.length:
-        raise ValueError(f"len(prompt) + len(response) = {total}, but the denoiser takes length {denoiser.length}")
+    denoiser = check_denoiser(denoiser)
+    n = denoiser.n_tokens
+    prompt = ensure_tokens(prompt, n, name="prompt", ndim=1)
+    p, total = prompt.size, denoiser.length
+    if p >= total:
+        raise ValueError(f"`prompt` must be shorter than the denoiser's length {total}, leaving a response (got {p})")
+    y_num = ensure_tokens(response_num, n, total - p, name="response_num", ndim=1)
+    y_den = ensure_tokens(response_den, n, total - p, name="response_den", ndim=1)
     for key in ("target", "context"):
         if key in options:
             raise ValueError(f"`{key}` is fixed by the prompt/response split")

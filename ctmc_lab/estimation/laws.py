@@ -23,7 +23,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import comb
 
-from ctmc_lab._validation import SUM_TOLERANCE, positive_int, subset_table_length
+from ctmc_lab._validation import (
+    SUM_TOLERANCE,
+    InvalidTypeError,
+    ensure_array,
+    ensure_bool,
+    ensure_callable,
+    ensure_int,
+    ensure_rng,
+    ensure_str,
+    positive_int,
+    subset_table_length,
+)
 from ctmc_lab.exact.mask_dce import DEFAULT_BATCH, DENSE_CACHE_BITS
 from ctmc_lab.masks import harmonic
 from ctmc_lab.sequences import popcount
@@ -63,6 +74,7 @@ def _inv_m(n: int) -> np.ndarray:
 
 def time_free_law(n):
     """The paper's law (Thm 4.1, Eq. 15): q_m = 1/(m H_n) on 1..n, f_m = H_n."""
+    n = positive_int(n, "n")
     q = np.zeros(n + 1)
     h_n = harmonic(n)
     q[1:] = _inv_m(n)[1:] / h_n
@@ -71,6 +83,7 @@ def time_free_law(n):
 
 def k_dce_law(n):
     """RADD's ``k_DCE``: q_m = 1/n on 1..n, f_m = n/m."""
+    n = positive_int(n, "n")
     q = np.zeros(n + 1)
     q[1:] = 1.0 / n
     return q, n * _inv_m(n)
@@ -78,6 +91,7 @@ def k_dce_law(n):
 
 def rb_lambda_dce_law(n):
     """Rao–Blackwellised λ-DCE (S9): q_m = 1/(n+1) on 0..n, f_m = (n+1)/m (0 at m = 0)."""
+    n = positive_int(n, "n")
     return np.full(n + 1, 1.0 / (n + 1)), (n + 1) * _inv_m(n)
 
 
@@ -89,11 +103,13 @@ def _omit_q(n):
 
 def omit_full_mask_law(n):
     """``eval_llada.py``'s off-by-one sampler (§8): q_m = 1/(m H_{n-1}) on 1..n-1, f_m = H_n (n ≥ 2)."""
+    n = ensure_int(n, "n", minimum=2)  # the fully masked set omitted: at least one size m < n remains
     return _omit_q(n), np.full(n + 1, harmonic(n))
 
 
 def omit_full_mask_token_mean_law(n):
     """``eval_text8.py``'s statistic (§8): the omit-full-mask q with f_m = H_n/m (n ≥ 2)."""
+    n = ensure_int(n, "n", minimum=2)
     return _omit_q(n), harmonic(n) * _inv_m(n)
 
 
@@ -103,9 +119,10 @@ def importance_law(n, *, weights=None):
     ``weights`` are n non-negative finite numbers for m = 1..n (or n + 1 for m = 0..n, the weight
     of m = 0 ignored), not all 0.
     """
+    n = positive_int(n, "n")
     if weights is None:
         raise ValueError("`weights` is required for an importance law over m")
-    w = np.asarray(weights, dtype=float)
+    w = ensure_array(weights, "weights", ndim=1, finite=True, lo=0.0)
     if w.shape == (n + 1,):
         w = w[1:]
     if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
@@ -125,7 +142,9 @@ def validated_law(name: str, law, n: int, *, weights=None, needs_weights: bool =
     q must be ``(n+1,)``, finite, non-negative and sum to 1 within ``SUM_TOLERANCE``; f must be
     ``(n+1,)`` and finite.
     """
-    q, f = law(n, weights=weights) if needs_weights else law(n)
+    name, law = ensure_str(name, "name"), ensure_callable(law, "law")
+    n = positive_int(n, "n")
+    q, f = law(n, weights=weights) if ensure_bool(needs_weights, "needs_weights") else law(n)
     q, f = np.array(q, dtype=float), np.array(f, dtype=float)
     if q.shape != (n + 1,) or f.shape != (n + 1,):
         raise ValueError(f"the law of {name!r} must give q and f of shape ({n + 1},) (got {q.shape}, {f.shape})")
@@ -162,7 +181,8 @@ class UniformMasks:
 
     def draw(self, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One uniform mask of size ``m[k]`` for each k, as int64 local bitmasks."""
-        m = np.asarray(m, dtype=np.int64)
+        m = ensure_array(m, "m", ndim=1, dtype=int, lo=0, hi=self.n)
+        rng = ensure_rng(rng)
         if self.n <= DENSE_CACHE_BITS:
             return self.sorted[self.offsets[m] + rng.integers(0, self.counts[m])]
         keys = rng.random((m.size, self.n))
@@ -197,6 +217,13 @@ class MaskSizeScheme:
     n: int
     q: np.ndarray
     f: np.ndarray
+
+    def __post_init__(self):
+        # Frozen: the validated values are set once, here (a list becomes its float array).
+        ensure_str(self.name, "name")
+        n = positive_int(self.n, "n")
+        object.__setattr__(self, "q", ensure_array(self.q, "q", shape=(n + 1,), finite=True, lo=0.0))
+        object.__setattr__(self, "f", ensure_array(self.f, "f", shape=(n + 1,), finite=True))
 
     @property
     def mask_probabilities(self) -> np.ndarray:
@@ -234,6 +261,9 @@ class MaskSizeScheme:
         local : (k,) int64 array
             Local bitmasks with popcount m.
         """
+        k, rng, stratified = positive_int(k, "k"), ensure_rng(rng), ensure_bool(stratified, "stratified")
+        if sizes is not None and not (isinstance(sizes, UniformMasks) and sizes.n == self.n):
+            raise InvalidTypeError(f"`sizes` must be the UniformMasks of n = {self.n} bits (got {sizes!r})")
         sizes = UniformMasks(self.n) if sizes is None else sizes
         cdf = np.cumsum(self.q)
         cdf /= cdf[-1]
@@ -247,6 +277,9 @@ class MaskSizeScheme:
     def values(self, oracle, n_samples: int, rng: np.random.Generator, *, batch_size=None) -> np.ndarray:
         """``n_samples`` single-draw values f_m A(M), drawn in chunks of ``DRAW_CHUNK``, or
         stratified per batch of ``batch_size`` when it is given (the draws then depend on it)."""
+        oracle = _checked_oracle(oracle, self.n, "oracle")
+        n_samples = positive_int(n_samples, "n_samples")
+        batch_size = None if batch_size is None else positive_int(batch_size, "batch_size")
         sizes = UniformMasks(self.n)
         out = np.empty(n_samples)
         for sl in chunks(n_samples, batch_size or DRAW_CHUNK):
@@ -262,6 +295,10 @@ def ratio_draws(scheme: MaskSizeScheme, num, den, n_samples: int, rng, *, couple
     masks, g = f_m A_den(M) - f_m' A_num(M'). ``num`` and ``den`` are A-oracles on the same n
     target positions (:class:`TableOracle` or :class:`ctmc_lab.exact.mask_dce.MaskDCE`).
     """
+    if not isinstance(scheme, MaskSizeScheme):
+        raise InvalidTypeError(f"`scheme` must be a MaskSizeScheme (got {type(scheme).__name__})")
+    num, den = _checked_oracle(num, scheme.n, "num"), _checked_oracle(den, scheme.n, "den")
+    n_samples, rng, coupled = positive_int(n_samples, "n_samples"), ensure_rng(rng), ensure_bool(coupled, "coupled")
     sizes = UniformMasks(scheme.n)
     out = np.empty(n_samples)
     for sl in chunks(n_samples, DRAW_CHUNK):
@@ -288,20 +325,28 @@ class TableOracle:
     """
 
     def __init__(self, A, D=None):
-        A = np.asarray(A, dtype=float)
+        A = ensure_array(A, "A")
         if A.ndim != 1:
             raise ValueError(f"`A` must be one table of 2**n entries (got shape {A.shape})")
         self.n = subset_table_length(A.shape[0], "A", minimum=1)
-        if np.isnan(A).any():
-            raise ValueError("`A` must not contain NaN")
-        D = np.zeros_like(A) if D is None else np.asarray(D, dtype=float)
-        if D.shape != A.shape or np.isnan(D).any():
-            raise ValueError(f"`D` must be {A.shape[0]} numbers, no NaN (got shape {D.shape})")
+        D = np.zeros_like(A) if D is None else ensure_array(D, "D")
+        if D.shape != A.shape:
+            raise ValueError(f"`D` must be {A.shape[0]} numbers like `A` (got shape {D.shape})")
         self._A, self._D = A, D
 
     def __call__(self, local, *, with_defect: bool = False):
-        local = np.asarray(local, dtype=np.int64)
+        local = ensure_array(local, "local", dtype=int, lo=0, hi=self._A.size - 1)
+        with_defect = ensure_bool(with_defect, "with_defect")
         return (self._A[local], self._D[local]) if with_defect else self._A[local]
+
+
+def _checked_oracle(oracle, n: int, name: str):
+    """``oracle`` if it is an A-oracle over ``n`` target positions (callable, with ``n``)."""
+    if not (callable(oracle) and hasattr(oracle, "n")):
+        raise InvalidTypeError(f"`{name}` must be an A-oracle (callable, with `n`; got {type(oracle).__name__})")
+    if oracle.n != n:
+        raise ValueError(f"`{name}` covers n = {oracle.n} target positions, not {n}")
+    return oracle
 
 
 def as_oracle(source):
@@ -313,6 +358,10 @@ def as_oracle(source):
 
 def level_sums(A: np.ndarray, n: int, power: int = 1) -> np.ndarray:
     """sum_{|M| = m} A(M)^power for m = 0..n, shape (..., n+1)."""
+    n, power = ensure_int(n, "n", minimum=0), positive_int(power, "power")
+    A = ensure_array(A, "A", ndim=range(1, 33))
+    if A.shape[-1] != 1 << n:
+        raise ValueError(f"`A` must have 2**n = {1 << n} entries on its last axis (got shape {A.shape})")
     if np.isinf(A).any():
         raise ValueError("`A` has infinite entries (x0 has zero model probability): moments are infinite")
     onehot = (popcount(np.arange(1 << n))[:, None] == np.arange(n + 1)).astype(float)
@@ -324,6 +373,7 @@ def check_run(n_samples, batch_size, *, stratified: bool) -> tuple[int, int]:
     """Validated (n_samples, batch_size); a stratified run needs whole batches, at least 2."""
     n_samples = positive_int(n_samples, "n_samples")
     batch_size = positive_int(batch_size, "batch_size")
+    stratified = ensure_bool(stratified, "stratified")
     if stratified and (n_samples % batch_size or n_samples // batch_size < 2):
         raise ValueError(
             f"a batch-stratified sampler needs `n_samples` to be a multiple of `batch_size` with at "
@@ -335,5 +385,5 @@ def check_run(n_samples, batch_size, *, stratified: bool) -> tuple[int, int]:
 
 def chunks(n_samples: int, size: int):
     """Consecutive slices of at most ``size`` covering 0..n_samples."""
-    for lo in range(0, n_samples, size):
-        yield slice(lo, min(lo + size, n_samples))
+    n_samples, size = ensure_int(n_samples, "n_samples", minimum=0), positive_int(size, "size")
+    return (slice(lo, min(lo + size, n_samples)) for lo in range(0, n_samples, size))

@@ -55,8 +55,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import comb
 
-from ctmc_lab._validation import positive_int, subset_table_length
-from ctmc_lab.estimation.laws import UniformMasks, check_run
+from ctmc_lab._validation import (
+    ensure_array,
+    ensure_bool,
+    ensure_choice,
+    ensure_int,
+    ensure_rng,
+    ensure_tokens,
+    positive_int,
+    subset_table_length,
+)
+from ctmc_lab.estimation.laws import UniformMasks, _checked_oracle, check_run
 from ctmc_lab.estimation.records import Estimate, estimate_record
 from ctmc_lab.exact.mask_dce import MaskDCE
 from ctmc_lab.masks import as_mask_table
@@ -90,9 +99,7 @@ _F32 = np.float32
 
 
 def _check_rule(rule: str) -> str:
-    if rule not in RULES:
-        raise ValueError(f"unknown `rule` {rule!r}; choose one of {list(RULES)}")
-    return rule
+    return ensure_choice(rule, "rule", RULES)
 
 
 def _fma32(a, b, c):
@@ -156,9 +163,7 @@ def llada_counts(n: int, b: int, *, rule: str = "llada", k=None) -> np.ndarray:
     """
     n, b = positive_int(n, "n"), positive_int(b, "batch_size")
     _check_rule(rule)
-    k = np.arange(1, n + 1) if k is None else np.atleast_1d(np.asarray(k, dtype=np.int64))
-    if k.size and (k.min() < 1 or k.max() > n):
-        raise ValueError(f"`k` must lie in 1..{n}")
+    k = np.arange(1, n + 1) if k is None else np.atleast_1d(ensure_array(k, "k", dtype=int, ndim=(0, 1), lo=1, hi=n))
     if rule == "fixed":
         x = k[:, None] + (np.arange(b) * n) // b
     else:
@@ -283,6 +288,19 @@ class LLaDAMoments:
         }
 
 
+def _stats(stats) -> LevelStats:
+    """``stats`` as LevelStats: itself, or the level statistics of an A-table."""
+    return stats if isinstance(stats, LevelStats) else level_stats(stats)
+
+
+def _reference(reference, shape) -> np.ndarray:
+    """The NLL the bias is measured against, one number or one per table."""
+    ref = ensure_array(reference, "reference", ndim=(0, 1))
+    if ref.shape not in ((), (1,), shape):
+        raise ValueError(f"`reference` must be one number or {shape[0]} numbers (got shape {ref.shape})")
+    return np.broadcast_to(ref, shape)
+
+
 def _batches(batch_size: int, mc_num: int) -> tuple[int, int, int]:
     b = positive_int(batch_size, "batch_size")
     mc = positive_int(mc_num, "mc_num")
@@ -329,8 +347,7 @@ def llada_moments(
     >>> llada_moments(s, batch_size=8, rule="fixed").bias
     0.0
     """
-    if not isinstance(stats, LevelStats):
-        stats = level_stats(stats)
+    stats = _stats(stats)
     b, mc, R = _batches(batch_size, mc_num)
     n = stats.n
     mu = np.atleast_2d(stats.mean)
@@ -339,11 +356,7 @@ def llada_moments(
     e = f * mu  # (B, n)
     g = e[:, x - 1].mean(axis=-1)  # (B, n_k): E[Ḡ | k]
     mean = g.mean(axis=-1)
-    ref = (
-        mu @ (1.0 / np.arange(1, n + 1))
-        if reference is None
-        else np.broadcast_to(np.asarray(reference, float), mean.shape)
-    )
+    ref = mu @ (1.0 / np.arange(1, n + 1)) if reference is None else _reference(reference, mean.shape)
     with np.errstate(invalid="ignore", over="ignore"):
         # (★) directly: the same number as mean - ref, without the cancellation of two large sums.
         bias = (mu / np.arange(1, n + 1)) @ count_deviation(n, b, rule=rule) + (mu @ (1.0 / np.arange(1, n + 1)) - ref)
@@ -385,8 +398,7 @@ def balanced_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int
 
     Parameters and returns as :func:`llada_moments` (``rule="balanced"``).
     """
-    if not isinstance(stats, LevelStats):
-        stats = level_stats(stats)
+    stats = _stats(stats)
     if stats.second is None:
         raise ValueError("`stats` needs second moments (an A-table or LevelStats.second) for a variance")
     b, mc, R = _batches(batch_size, mc_num)
@@ -399,7 +411,7 @@ def balanced_moments(stats, *, batch_size: int = DEFAULT_BATCH_SIZE, mc_num: int
     spread = ((e - e.mean(axis=-1, keepdims=True)) ** 2).mean(axis=-1)
     var = v.sum(axis=-1) / (b * n) + (r * (n - r) * spread / ((n - 1) * b**2) if n > 1 else 0.0)
     nll = mu @ (1.0 / np.arange(1, n + 1))
-    ref = nll if reference is None else np.broadcast_to(np.asarray(reference, float), nll.shape)
+    ref = nll if reference is None else _reference(reference, nll.shape)
     out = [
         LLaDAMoments("balanced", n, b, mc, float(nll[i]), float(nll[i] - ref[i]), float(var[i]), float(var[i] / R))
         for i in range(mu.shape[0])
@@ -421,7 +433,7 @@ def llada_bias(level_mean, batch_size: int, *, rule: str = "llada"):
     -------
     float or (B,) float array
     """
-    mu = np.asarray(level_mean, dtype=float)
+    mu = ensure_array(level_mean, "level_mean", ndim=(1, 2), allow_empty=False)
     n = mu.shape[-1]
     return (mu / np.arange(1, n + 1)) @ count_deviation(n, batch_size, rule=rule)
 
@@ -453,8 +465,11 @@ def markov1_level_means(P, y, *, left) -> np.ndarray:
     positions masked and r ∈ {0, 1, 2} answer positions visible, so C(n - w - r, m - w) of the
     C(n, m) masks of size m have them.
     """
-    P = np.asarray(P, dtype=float)
-    y = np.asarray(y, dtype=np.int64)
+    P = ensure_array(P, "P", ndim=2, finite=True, lo=0.0)
+    if P.shape[0] != P.shape[1]:
+        raise ValueError(f"`P` must be a square (N, N) transition matrix of a first-order chain (got shape {P.shape})")
+    y = ensure_tokens(y, P.shape[0], name="y", ndim=1)
+    left = ensure_int(left, "left", minimum=0, maximum=P.shape[0] - 1)
     n = y.size
     Pw = np.empty((n + 2,) + P.shape)  # Pw[d] = P^d
     Pw[0] = np.eye(P.shape[0])
@@ -483,10 +498,13 @@ def llada_draws(oracle, n_samples: int, rng, batch_size: int, *, rule: str = "ll
     """The single-draw values of LLaDA's evaluator: per batch of b rows one k ~ U{1..n}, row j
     masks x_j(k) uniform positions of the target and scores (n/x_j) A(M_j).
 
-    ``oracle`` is an A-oracle (``oracle.n``, ``oracle(local)``); ``n_samples`` a whole number of
-    batches of ``batch_size`` (validated by the caller).
+    ``oracle`` is an A-oracle (``oracle.n``, ``oracle(local)``); ``n_samples`` a whole number
+    (≥ 2) of batches of ``batch_size``.
     """
     _check_rule(rule)
+    oracle = _checked_oracle(oracle, getattr(oracle, "n", None), "oracle")
+    n_samples, batch_size = check_run(n_samples, batch_size, stratified=True)
+    rng = ensure_rng(rng)
     n = oracle.n
     table = llada_counts(n, batch_size, rule=rule)
     sizes = UniformMasks(n)
@@ -535,7 +553,8 @@ def llada_estimate(
         Named ``llada_stratified`` or ``llada_stratified_fixed``.
     """
     _check_rule(rule)
-    rng = np.random.default_rng(rng)
+    ensure_bool(return_values, "return_values")
+    rng = ensure_rng(rng)
     n_samples, batch_size = check_run(n_samples, batch_size, stratified=True)
     oracle = MaskDCE.of(denoiser, x0, target=target, context=context, batch_size=batch_size)
     out = llada_draws(oracle, n_samples, rng, batch_size, rule=rule)

@@ -26,13 +26,25 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import betaln, comb
 
-from ctmc_lab._validation import positive_int, subset_table_length
+from ctmc_lab._validation import (
+    ensure_array,
+    ensure_bool,
+    ensure_choice,
+    ensure_mask_table,
+    ensure_real,
+    ensure_rng,
+    positive_int,
+    subset_table_length,
+)
 from ctmc_lab.estimation import families
+from ctmc_lab.estimation.estimators import _registered
 from ctmc_lab.estimation.laws import MaskSizeScheme, UniformMasks, level_sums
 from ctmc_lab.estimation.records import Moments, moments_records
 from ctmc_lab.estimation.registry import estimator_names, get_estimator, mask_size_law, ratio_schemes
 from ctmc_lab.exact.mask_dce import MaskDCE, mask_dce_table, optimal_mask_dce
 from ctmc_lab.masks import as_mask_table, harmonic, imdce_sum, mask_weights
+from ctmc_lab.sources.base import check_source
+from ctmc_lab.sources.denoisers import check_denoiser
 
 __all__ = [
     "Moments",
@@ -166,17 +178,20 @@ def _n_of(A: np.ndarray) -> int:
     return subset_table_length(A.shape[-1], "A", minimum=1)
 
 
+def _positions(positions, n: int) -> np.ndarray:
+    """The sequence positions of the n target bits (default 0..n-1)."""
+    return np.arange(n) if positions is None else ensure_array(positions, "positions", dtype=int, shape=(n,), lo=0)
+
+
 def _prepared(A, estimator, reference, positions):
-    spec = get_estimator(estimator)
+    spec = _registered(estimator, "estimator")
     A = as_mask_table(A)
     n = _n_of(A)
     A2 = np.atleast_2d(A)
-    positions = np.arange(n) if positions is None else np.asarray(positions)
-    if positions.shape != (n,):
-        raise ValueError(f"`positions` must have shape ({n},) (got {positions.shape})")
+    positions = _positions(positions, n)
     if reference is None:
         return spec, A, A2, positions, imdce_sum(A2)
-    ref = np.asarray(reference, dtype=float)
+    ref = ensure_array(reference, "reference", ndim=(0, 1))
     if ref.shape not in ((), (1,), A2.shape[:1]):
         raise ValueError(
             f"`reference` must be one number or {A2.shape[0]} numbers, one per table (got shape {ref.shape})"
@@ -263,7 +278,11 @@ def all_moments(A, *, names=None, reference=None, positions=None):
     less those undefined at this target length.
     """
     if names is None:
-        names = estimator_names(record="pairs", length=_n_of(np.asarray(A)))
+        names = estimator_names(record="pairs", length=_n_of(as_mask_table(A)))
+    elif isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise ValueError(f"`names` must be a list of estimator names (got {names!r})")
+    else:
+        names = [ensure_choice(name, "names", estimator_names()) for name in names]
     per = {name: estimator_moments(A, name, reference=reference, positions=positions) for name in names}
     if np.asarray(A).ndim == 1:
         return per
@@ -300,6 +319,9 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
     -----
     Every mean and variance is an exact finite sum over the 2^L masks (Thm 4.1, §6.1–6.3).
     """
+    check_source(dist, "dist", members=("encode", "nll", "length", "mask_dce_table"))
+    if denoiser is not None:
+        check_denoiser(denoiser)
     x0 = np.atleast_2d(dist.encode(x0_batch))
     nll = np.atleast_1d(dist.nll(x0))
     # Chunks of sequences keep the (chunk, 2^L) tables near 32 MiB even at L = 16.
@@ -329,8 +351,11 @@ def exact_records(A, *, reference, positions=None) -> list[dict]:
     """
     A = np.atleast_2d(as_mask_table(A))
     n = _n_of(A)
-    positions = np.arange(n) if positions is None else np.asarray(positions)
-    reference = np.broadcast_to(np.asarray(reference, dtype=float), A.shape[:1])
+    positions = _positions(positions, n)
+    reference = ensure_array(reference, "reference", ndim=(0, 1))
+    if reference.shape not in ((), (1,), A.shape[:1]):
+        raise ValueError(f"`reference` must be one number or {A.shape[0]} numbers (got shape {reference.shape})")
+    reference = np.broadcast_to(reference, A.shape[:1])
     specs = [get_estimator(name) for name in estimator_names(record="sequences")]
     per = {
         s.name: s.family.exact_record(s.name, A, reference=reference, positions=positions)
@@ -395,14 +420,11 @@ def t_estimator_moments(
     reference : float, optional
         NLL for the bias (default: :func:`ctmc_lab.masks.imdce_sum`).
     """
-    A = as_mask_table(A)
-    if A.ndim != 1:
-        raise ValueError("`A` must be one table (2**n,) here")
-    _n_of(A)
-    if kind not in _T_KINDS:
-        raise ValueError(f"unknown `kind` {kind!r}; choose 't_dce' or 't_dse'")
-    if not isinstance(score_log, (bool, np.bool_)):
-        raise ValueError(f"`score_log` must be True or False (got {score_log!r})")
+    A = ensure_mask_table(A, ndim=1, min_length=1)
+    kind = ensure_choice(kind, "kind", _T_KINDS)
+    score_log = ensure_bool(score_log, "score_log")
+    if reference is not None:
+        reference = ensure_real(reference, "reference", finite=False)
     extra = {"score_log": score_log} if kind == "t_dce" else {"defect": defect}
     mean, var, _ = get_estimator(kind).family.moments(A[None], name=kind, schedule=schedule, eps_s=eps_s, **extra)
     ref = float(imdce_sum(A)) if reference is None else float(reference)
@@ -422,12 +444,8 @@ def lambda_dce_truncation(A, delta) -> LambdaTruncation:
     A : (2**n,) float array
     delta : float in (0, 1)
     """
-    A = as_mask_table(A)
-    if A.ndim != 1:
-        raise ValueError("`A` must be one table (2**n,) here")
-    delta = float(delta)
-    if not 0.0 < delta < 1.0:
-        raise ValueError(f"`delta` must lie in (0, 1) (got {delta!r})")
+    A = ensure_mask_table(A, ndim=1, min_length=1)
+    delta = ensure_real(delta, "delta", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     n = _n_of(A)
     S2 = level_sums(A, n, 2)
     m = np.arange(2, n + 1)
@@ -456,12 +474,11 @@ def ratio_moments(A_num, A_den, *, scheme: str = "time_free") -> RatioMoments:
         One of :func:`ctmc_lab.estimation.registry.ratio_schemes` (built in: time_free, k_dce,
         rb_lambda_dce).
     """
-    A_num, A_den = as_mask_table(A_num), as_mask_table(A_den)
-    if A_num.shape != A_den.shape or A_num.ndim != 1:
-        raise ValueError(f"`A_num` and `A_den` must be single tables of one shape (got {A_num.shape}, {A_den.shape})")
-    schemes = ratio_schemes()
-    if scheme not in schemes:
-        raise ValueError(f"unknown `scheme` {scheme!r}; choose one of {sorted(schemes)}")
+    A_num = ensure_mask_table(A_num, "A_num", ndim=1, min_length=1)
+    A_den = ensure_mask_table(A_den, "A_den", ndim=1, min_length=1)
+    if A_num.shape != A_den.shape:
+        raise ValueError(f"`A_num` and `A_den` must be tables of one shape (got {A_num.shape}, {A_den.shape})")
+    scheme = ensure_choice(scheme, "scheme", sorted(ratio_schemes()))
     if np.isinf(A_num).any() or np.isinf(A_den).any():
         raise ValueError("a table has infinite entries: the log-ratio is not finite")
     n = _n_of(A_num)
@@ -501,9 +518,7 @@ def best_mask_size_weights(A) -> tuple[np.ndarray, float]:
     sum_m E[A²|m]/(m² q_m) - NLL² is smallest at q* (Cauchy–Schwarz), with value
     (sum_m sqrt(E[A²|m])/m)² - NLL².
     """
-    A = as_mask_table(A)
-    if A.ndim != 1:
-        raise ValueError("`A` must be one table (2**n,) here")
+    A = ensure_mask_table(A, ndim=1, min_length=1)
     n = _n_of(A)
     C = comb(n, np.arange(n + 1))
     rms = np.sqrt(level_sums(A, n, 2)[1:] / C[1:])
@@ -531,10 +546,9 @@ def fit_mask_size_weights(
     -------
     (n,) float array, summing to 1
     """
-    if not 0.0 < float(defensive) <= 1.0:
-        raise ValueError(f"`defensive` must lie in (0, 1] (got {defensive!r})")
+    defensive = ensure_real(defensive, "defensive", lo=0.0, hi=1.0, lo_open=True)
     k = positive_int(pilot_per_size, "pilot_per_size")
-    rng = np.random.default_rng(rng)
+    rng = ensure_rng(rng)
     oracle = MaskDCE.of(denoiser, x0, target=target, context=context)
     n = oracle.n
     m = np.repeat(np.arange(1, n + 1), k)
@@ -557,9 +571,7 @@ def compare_samplers(A, *, positions=None) -> SamplerComparison:
     -------
     SamplerComparison
     """
-    A = as_mask_table(A)
-    if A.ndim != 1:
-        raise ValueError("`A` must be one table (2**n,) here")
+    A = ensure_mask_table(A, ndim=1, min_length=1)
     variances = {name: estimator_moments(A, name, positions=positions).variance for name in unbiased_samplers()}
     order = sorted(variances, key=lambda k: variances[k])
     best, second = variances[order[0]], variances[order[1]]

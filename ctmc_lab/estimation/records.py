@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ctmc_lab._validation import ensure_array, ensure_bool, ensure_mask_table, ensure_str, positive_int
+
 __all__ = ["Estimate", "estimate_record", "Moments", "moments_records"]
 
 
@@ -43,7 +45,11 @@ class Estimate:
 
 def estimate_record(name: str, values, *, batch_size: int | None, return_values: bool) -> Estimate:
     """The :class:`Estimate` of ``values``: i.i.d. draws (``batch_size=None``) or whole stratified batches."""
-    values = np.asarray(values, dtype=float)
+    name = ensure_str(name, "name")
+    values = ensure_array(values, "values", ndim=1, allow_empty=False)
+    return_values = ensure_bool(return_values, "return_values")
+    if batch_size is not None and values.size % positive_int(batch_size, "batch_size"):
+        raise ValueError(f"`values` must be whole batches of `batch_size` {batch_size} (got {values.size} values)")
     n = values.size
     mean = float(values.mean())
     if not np.isfinite(mean):
@@ -89,6 +95,7 @@ class Moments:
 
     def stderr(self, n_samples: int) -> float:
         """Standard error of the mean of ``n_samples`` i.i.d. draws (``inf`` if the variance is)."""
+        n_samples = positive_int(n_samples, "n_samples")
         return float(np.sqrt(self.variance / n_samples))
 
     def as_json(self) -> dict:
@@ -117,7 +124,17 @@ def moments_records(name: str, A2, mean, var, infinite, *, reference, positions)
     The bias is ``mean - reference``; an infinite variance names the positions of its cause
     (the singleton terms a_i = A({i}) > 0, or a_i = inf for an infinite mean).
     """
+    name = ensure_str(name, "name")
+    A2 = ensure_mask_table(A2, "A2", ndim=2, min_length=1)
+    positions = ensure_array(positions, "positions", dtype=int, ndim=1, lo=0)
     n = positions.size
+    if A2.shape[1] != 1 << n:
+        raise ValueError(f"`positions` must name the {A2.shape[1].bit_length() - 1} target positions of `A2`")
+    mean, var, infinite = (
+        ensure_array(a, key, dtype=dtype, shape=(A2.shape[0],))
+        for key, a, dtype in (("mean", mean, float), ("var", var, float), ("infinite", infinite, bool))
+    )
+    reference = ensure_array(reference, "reference", ndim=(0, 1))
     singles = A2[:, 1 << np.arange(n)]
     with np.errstate(invalid="ignore"):
         bias = mean - reference

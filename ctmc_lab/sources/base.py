@@ -23,7 +23,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Source", "NormalisationError"]
+from ctmc_lab._validation import InvalidTypeError, ensure_str
+
+__all__ = ["Source", "NormalisationError", "check_source", "QUERY_MEMBERS"]
+
+#: The members an exact conditional query calls (marginals, the A-table routes, the denoiser).
+QUERY_MEMBERS = ("n_tokens", "encode", "log_marginal", "denoiser", "mask_dce_table", "mask_dce_methods")
 
 
 @runtime_checkable
@@ -89,6 +94,27 @@ class Source(Protocol):
         ``(2**n,)`` table by local bitmask (bit t = t-th smallest target), ``A[0] = 0``.
         """
         ...
+
+
+def check_source(source, name: str = "source", *, members=QUERY_MEMBERS):
+    """``source`` if it has the :class:`Source` ``members`` a caller needs, else a one-line TypeError.
+
+    Examples
+    --------
+    >>> check_source(3, members=("n_tokens", "log_prob"))
+    Traceback (most recent call last):
+    ...
+    ctmc_lab._validation.InvalidTypeError: `source` must be a Source with `n_tokens` and `log_prob` (got int, which has no `n_tokens` or `log_prob`)
+    """
+    name = ensure_str(name, "name")
+    missing = [m for m in members if not hasattr(source, m)]
+    if missing:
+        listed = ", ".join(f"`{m}`" for m in members[:-1]) + f" and `{members[-1]}`"
+        raise InvalidTypeError(
+            f"`{name}` must be a Source with {listed} (got {type(source).__name__}, "
+            f"which has no {' or '.join(f'`{m}`' for m in missing)})"
+        )
+    return source
 
 
 class NormalisationError(ValueError):

@@ -17,7 +17,6 @@ thin calls that supply the chain's table and initial context. A chain implements
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from functools import cached_property
 from os import PathLike
@@ -25,25 +24,20 @@ from os import PathLike
 import numpy as np
 
 from ctmc_lab._validation import (
-    SUM_TOLERANCE,
     InvalidTypeError,
-    ensure_array,
     ensure_bool,
     ensure_choice,
     ensure_int,
-    ensure_real,
     ensure_rng,
     ensure_size,
-    ensure_str,
-    ensure_tokens,
-    lone_surrogate,
     power,
 )
 from ctmc_lab.io import read_json
 from ctmc_lab.masks import mask_dce
-from ctmc_lab.sequences import DNA, Alphabet, all_sequences, as_positions, flat_index
-from ctmc_lab.sources.base import NormalisationError
+from ctmc_lab.sequences import DNA, all_sequences, as_positions, flat_index
+from ctmc_lab.sources._tokens import read_tokens, show_tokens
 from ctmc_lab.sources.joint import JointDistribution
+from ctmc_lab.sources.markov import _build as build
 from ctmc_lab.sources.markov import inference, trie
 from ctmc_lab.sources.markov.inference import ForwardBackward, _log, forward_backward
 
@@ -85,58 +79,9 @@ class MarkovChain:
     mask_dce_methods = MASK_DCE_METHODS
 
     def __init__(self, table, *, order=None, alphabet=None, normalize=False, name=None):
-        table = np.array(ensure_array(table, "table"), dtype=float)  # a copy: the chain owns its table
-        if table.ndim != 2 or table.shape[0] == 0 or table.shape[1] == 0:
-            raise ValueError(f"`table` must be a non-empty (N**k, N) array (got shape {table.shape})")
-        normalize = ensure_bool(normalize, "normalize")
-        if name is not None:
-            name = ensure_str(name, "name")
-        n_ctx, n = table.shape
-        if order is None:
-            if n < 2:
-                raise ValueError("`order` must be given when the alphabet has one symbol")
-            order = round(math.log(n_ctx, n)) if n_ctx > 1 else 0
-        order = ensure_int(order, "order")
-        if order < 1:
-            raise ValueError(f"`order` must be at least 1 (got {order}); an order-0 chain is an i.i.d. product")
-        rows = f"{n}**{order}" if order * math.log2(max(n, 2)) > 62 else n**order  # N**k not built past int64
-        if rows != n_ctx:
-            raise ValueError(f"`table` must have N**k rows: N={n}, k={order} needs {rows} rows (got {n_ctx})")
-        if not np.all(np.isfinite(table)):
-            bad = np.argwhere(~np.isfinite(table))[0]
-            raise ValueError(f"`table` entries must be finite (row {bad[0]}, column {bad[1]} is {table[tuple(bad)]})")
-        if np.any(table < 0):
-            bad = np.argwhere(table < 0)[0]
-            raise ValueError(
-                f"`table` entries must be non-negative (row {bad[0]}, column {bad[1]} is {table[tuple(bad)]:.3g})"
-            )
-        subnormal = (table > 0) & (table < np.finfo(float).tiny)
-        if np.any(subnormal):
-            bad = np.argwhere(subnormal)[0]
-            raise ValueError(
-                f"`table` entries must be 0 or at least {np.finfo(float).tiny:.3g}, the smallest normal float "
-                f"(row {bad[0]}, column {bad[1]} is {table[tuple(bad)]:.3g})"
-            )
-        sums = table.sum(axis=1)
-        if np.any(sums <= 0):
-            raise ValueError(f"`table` row {int(np.argmin(sums))} is all zeros")
-        if normalize:
-            table = table / sums[:, None]
-        elif np.max(np.abs(sums - 1)) > SUM_TOLERANCE:
-            row = int(np.argmax(np.abs(sums - 1)))
-            raise NormalisationError(
-                f"`table` rows must sum to 1 within {SUM_TOLERANCE:g} (row {row} sums to {float(sums[row]):.12g})"
-            )
-        if alphabet is not None and not isinstance(alphabet, Alphabet):
-            alphabet = Alphabet(alphabet)
-        if alphabet is not None and alphabet.n_tokens != n:
-            raise ValueError(f"`alphabet` {str(alphabet)!r} has {alphabet.n_tokens} symbols, expected N={n}")
-        table.setflags(write=False)
-        self.table = table
-        self.order = order
-        self.n_tokens = n
-        self.alphabet = alphabet
-        self.name = name or "markov"
+        self.table, self.order, self.n_tokens, self.alphabet, self.name = build.canonical_table(
+            table, order, alphabet, normalize, name
+        )
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -152,85 +97,15 @@ class MarkovChain:
             For missing or extra contexts, contexts of unequal length, unknown or missing
             symbols, and non-numeric, negative, non-finite or badly normalised rows.
         """
-        if not isinstance(mapping, Mapping) or not mapping:
-            raise ValueError("the Markov table must be a non-empty mapping {context: {symbol: probability}}")
-        for key in mapping:
-            if isinstance(key, str) and lone_surrogate(key) is not None:
-                raise ValueError(
-                    f"context key {key!r} holds a lone surrogate (U+{ord(lone_surrogate(key)):04X}), which is not a "
-                    "character"
-                )
-            row = mapping[key]
-            for symbol in row if isinstance(row, Mapping) else ():
-                if isinstance(symbol, str) and lone_surrogate(symbol) is not None:
-                    raise ValueError(
-                        f"symbol key {symbol!r} in the row of context {key!r} holds a lone surrogate "
-                        f"(U+{ord(lone_surrogate(symbol)):04X}), which is not a character"
-                    )
-        first = next(iter(mapping.values()))
-        if not isinstance(first, Mapping) or not first:
-            raise ValueError("each Markov table row must be a non-empty mapping {symbol: probability}")
-        if alphabet is None:
-            alphabet = Alphabet(list(first))
-        elif not isinstance(alphabet, Alphabet):
-            alphabet = Alphabet(alphabet)
-        n = alphabet.n_tokens
-        symbols = set(alphabet.symbols)
-        lengths = {len(c) for c in mapping if isinstance(c, str)}
-        if len(lengths) != 1 or not all(isinstance(c, str) for c in mapping):
-            raise ValueError(f"every context must be a string of one length k (got lengths {sorted(lengths)})")
-        order = lengths.pop()
-        if order < 1:
-            raise ValueError("contexts must have at least one symbol")
-        # Count before allocating: a long context length asks for N**k rows (16 TiB at
-        # N = 4, k = 40), and a table that misses contexts is refused anyway.
-        n_contexts = power(n, order)
-        if n_contexts == math.inf:
-            raise ValueError(
-                f"contexts of length {order} over {n} symbols need {n}**{order} rows: too many for a table"
-            )
-        if len(mapping) < n_contexts:
-            raise ValueError(
-                f"the Markov table misses {n_contexts - len(mapping)} of the {n_contexts} contexts of "
-                f"length {order} (it has {len(mapping)}); an order-{order} table over {n} symbols needs all"
-            )
-        table = np.zeros((n**order, n))
-        seen = np.zeros(n**order, dtype=bool)
-        for ctx, row in mapping.items():
-            unknown = sorted(set(ctx) - symbols)
-            if unknown:
-                raise ValueError(f"context {ctx!r} has symbols {unknown} not in the alphabet {str(alphabet)!r}")
-            if not isinstance(row, Mapping):
-                raise ValueError(f"the row of context {ctx!r} must be a mapping {{symbol: probability}}")
-            extra = sorted(set(row) - symbols)
-            if extra:
-                raise ValueError(
-                    f"the row of context {ctx!r} has symbols {extra} not in the alphabet {str(alphabet)!r}"
-                )
-            missing = [s for s in alphabet.symbols if s not in row]
-            if missing:
-                raise ValueError(f"the row of context {ctx!r} misses symbols {missing}")
-            for s, v in row.items():
-                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-                    raise ValueError(f"P({s!r} | {ctx!r}) must be a number (got {v!r})")
-                if not math.isfinite(v) or v < 0:
-                    raise ValueError(f"P({s!r} | {ctx!r}) must be a finite non-negative number (got {v!r})")
-            c = int(flat_index(alphabet.encode(ctx), n))
-            table[c] = [float(row[s]) for s in alphabet.symbols]
-            seen[c] = True
-        absent = np.flatnonzero(~seen)
-        if absent.size:
-            names = ["".join(alphabet.decode(r)) for r in all_sequences(n, order)[absent[:5]]]
-            raise ValueError(
-                f"the Markov table misses {absent.size} of the {n**order} contexts of length {order} (e.g. {names})"
-            )
+        table, order, alphabet = build.mapping_table(mapping, alphabet)
         return cls(table, order=order, alphabet=alphabet, normalize=normalize, name=name)
 
     @classmethod
     def from_json(cls, path: str | PathLike, *, alphabet=None, normalize=False, name=None):
         """Read a JSON Markov table in the format of :meth:`from_dict`."""
-        mapping = read_json(path, what="Markov table file")
-        return cls.from_dict(mapping, alphabet=alphabet, normalize=normalize, name=name or str(path))
+        return cls.from_dict(
+            read_json(path, what="Markov table file"), alphabet=alphabet, normalize=normalize, name=name or str(path)
+        )
 
     @classmethod
     def from_softmax(cls, n_tokens: int, order: int, *, temperature: float = 0.5, rng=None, alphabet=None):
@@ -239,33 +114,14 @@ class MarkovChain:
         Within a row max/min ≤ e^(1/temperature) (e² at 0.5). The released MK4 table was not
         made this way (``docs/theory.md`` §1.1, *Discrepancy*).
         """
-        n_tokens, order = _table_size(n_tokens, order)
-        temperature = ensure_real(temperature, "temperature", lo=0.0, lo_open=True)
-        rng = ensure_rng(rng)
-        logits = rng.random((n_tokens**order, n_tokens)) / temperature
-        w = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return cls(
-            w / w.sum(axis=1, keepdims=True),
-            order=order,
-            alphabet=alphabet,
-            name=f"softmax(N={n_tokens}, k={order}, T={temperature})",
-        )
+        table, order, name = build.softmax_rows(n_tokens, order, temperature, rng)
+        return cls(table, order=order, alphabet=alphabet, name=name)
 
     @classmethod
     def from_dirichlet(cls, n_tokens: int, order: int, *, alpha: float = 1.0, rng=None, alphabet=None):
         """Rows drawn i.i.d. from Dirichlet(alpha); small alpha gives MK4-like skewed rows."""
-        n_tokens, order = _table_size(n_tokens, order)
-        alpha = ensure_real(alpha, "alpha", lo=0.0, lo_open=True)
-        rng = ensure_rng(rng)
-        rows = rng.dirichlet(np.full(n_tokens, alpha), size=n_tokens**order)
-        # A tiny alpha can round entries to 0; keep the chain strictly positive (irreducible).
-        rows = np.maximum(rows, np.finfo(float).tiny)
-        return cls(
-            rows / rows.sum(axis=1, keepdims=True),
-            order=order,
-            alphabet=alphabet,
-            name=f"dirichlet(N={n_tokens}, k={order}, alpha={alpha})",
-        )
+        table, order, name = build.dirichlet_rows(n_tokens, order, alpha, rng)
+        return cls(table, order=order, alphabet=alphabet, name=name)
 
     # ------------------------------------------------------------------- properties
     @property
@@ -306,18 +162,11 @@ class MarkovChain:
 
     def _tokens(self, x, name: str, *, allow_mask: bool = False, ndim=range(1, 33)) -> np.ndarray:
         """``x`` (strings or ints) as an int64 token array (sequences on the last axis); messages name ``name``."""
-        if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
-            if self.alphabet is None:
-                raise ValueError(f"`{name}`: this chain has no alphabet: pass integer token arrays")
-            x = self.alphabet.encode(x, allow_mask=allow_mask, name=name)
-        return ensure_tokens(x, self.n_tokens, allow_mask=allow_mask, name=name, ndim=ndim)
+        return read_tokens(x, self.alphabet, self.n_tokens, name, allow_mask=allow_mask, ndim=ndim, owner="chain")
 
     def decode(self, x):
         """Tokens in 0..N as strings; comma-separated integers without an alphabet."""
-        if self.alphabet is None:
-            x = ensure_tokens(x, self.n_tokens, allow_mask=True)
-            return ",".join(map(str, x)) if x.ndim == 1 else [",".join(map(str, r)) for r in x]
-        return self.alphabet.decode(x)
+        return show_tokens(x, self.alphabet, self.n_tokens)
 
     def context_index(self, symbols) -> np.ndarray | int:
         """Index of k-symbol contexts (``(..., k)`` ints or strings), oldest symbol most significant."""
@@ -331,12 +180,16 @@ class MarkovChain:
         """α_0: π for ``start=None``, else the point mass on the last k symbols of ``start``."""
         if start is None:
             return self.stationary
+        out = np.zeros(self.n_contexts)
+        out[flat_index(self._prompt(start)[-self.order :], self.n_tokens)] = 1.0
+        return out
+
+    def _prompt(self, start) -> np.ndarray:
+        """``start`` as one token sequence of at least k symbols."""
         s = self._tokens(start, "start")
         if s.ndim != 1 or s.shape[0] < self.order:
             raise ValueError(f"`start` must be one sequence of at least k={self.order} symbols (got shape {s.shape})")
-        out = np.zeros(self.n_contexts)
-        out[flat_index(s[-self.order :], self.n_tokens)] = 1.0
-        return out
+        return s
 
     # ------------------------------------------------------------- lifted chain
     def lifted_matrix(self) -> np.ndarray:
@@ -380,13 +233,9 @@ class MarkovChain:
         >>> bool(np.allclose(mk.tempered(1.0).table, mk.table))
         True
         """
-        temperature = ensure_real(temperature, "temperature", lo=0.0, lo_open=True)
-        w = self.table ** (1.0 / temperature)
+        table, temperature = build.tempered_rows(self.table, temperature)
         return MarkovChain(
-            w / w.sum(axis=1, keepdims=True),
-            order=self.order,
-            alphabet=self.alphabet,
-            name=f"{self.name}, tempered T={temperature}",
+            table, order=self.order, alphabet=self.alphabet, name=f"{self.name}, tempered T={temperature}"
         )
 
     # ------------------------------------------------------------------- sampling
@@ -420,17 +269,7 @@ class MarkovChain:
             count = 1 if n is None else ensure_int(n, "n", minimum=0)
             ensure_size(count * length, f"`n` = {count} windows of `length` {length}")
             ctx = rng.choice(self.n_contexts, size=count, p=self._initial(starts))
-        cdf = np.cumsum(self.table, axis=1)
-        # The last symbol of positive probability closes the cdf at exactly 1, so a draw
-        # u < 1 never selects a zero-probability symbol because of rounding.
-        last = self.n_tokens - 1 - np.argmax(self.table[:, ::-1] > 0, axis=1)
-        cdf[np.arange(self.n_tokens) >= last[:, None]] = 1.0
-        out = np.empty((count, length), dtype=np.int64)
-        u = rng.random((count, length))
-        for j in range(length):  # sequential by nature; vectorised over the n windows
-            v = (u[:, j, None] >= cdf[ctx]).sum(axis=1)
-            out[:, j] = v
-            ctx = (ctx * self.n_tokens + v) % self.n_contexts
+        out = inference.emit(self.table, ctx, length, rng)
         return out[0] if n is None and (starts is None or starts.ndim == 1) else out
 
     # ------------------------------------------------------------ probabilities
@@ -445,25 +284,9 @@ class MarkovChain:
         a window of probability 0.
         """
         x = self._tokens(x, "x", ndim=(1, 2))
-        single = x.ndim == 1
-        x = np.atleast_2d(x)
-        k, n = self.order, self.n_tokens
-        if start is not None:
-            s = self._tokens(start, "start")
-            if s.ndim != 1 or s.shape[0] < k:
-                raise ValueError(f"`start` must be one sequence of at least k={k} symbols (got shape {s.shape})")
-            full = np.concatenate([np.broadcast_to(s[-k:], (x.shape[0], k)), x], axis=1)
-            ctx = flat_index(np.lib.stride_tricks.sliding_window_view(full[:, :-1], k, axis=1), n)
-            out = self.log_table[ctx, x].sum(axis=1)
-        elif x.shape[1] >= k:
-            out = _log(self.stationary)[flat_index(x[:, :k], n)]
-            if x.shape[1] > k:
-                ctx = flat_index(np.lib.stride_tricks.sliding_window_view(x[:, :-1], k, axis=1), n)
-                out = out + self.log_table[ctx, x[:, k:]].sum(axis=1)
-        else:
-            marg = self.stationary.reshape(n ** x.shape[1], -1).sum(axis=1)
-            out = _log(marg)[flat_index(x, n)]
-        return float(out[0]) if single else out
+        initial = {"stationary": self.stationary} if start is None else {"prompt": self._prompt(start)}
+        out = inference.window_log_prob(self.log_table, self.order, np.atleast_2d(x), **initial)
+        return float(out[0]) if x.ndim == 1 else out
 
     def nll(self, x, *, start=None):
         """-log p(x) (nats); ``inf`` for a window of probability 0."""
@@ -565,14 +388,10 @@ class MarkovChain:
         method = MASK_DCE_METHODS[0] if method is None else ensure_choice(method, "method", MASK_DCE_METHODS)
         x = self._tokens(x, "x", allow_mask=True, ndim=1)
         if context is not None:
-            tgt = as_positions(target, x.shape[-1], "target")
-            ctx = as_positions(context, x.shape[-1], "context")
-            hidden = np.setdiff1d(np.arange(x.shape[-1]), np.union1d(tgt, ctx))
-            x = x.copy()
-            x[..., hidden] = self.n_tokens
-        x, is_target = self._roles(x, target)
+            x = _marginalise_outside(x, target, context, self.mask_id)
         if method == "subset":
-            return mask_dce(-trie.subset_log_evidence(self.table, x, is_target, self._initial(start)))
+            return mask_dce(-self.subset_log_evidence(x, target, start=start))
+        x, is_target = self._roles(x, target)
         return trie.trie_mask_dce(self.table, x, is_target, self._initial(start))
 
     def continuing(self, start) -> ContinuedChain:
@@ -677,14 +496,14 @@ class MarkovDenoiser:
         return f"MarkovDenoiser({self.chain!r}, length={self.length}, start={'stationary' if self.start is None else self.chain.decode(self.start)})"
 
 
-def _table_size(n_tokens, order) -> tuple[int, int]:
-    """N ≥ 1 and k ≥ 1 as ints, refusing an ``(N**k, N)`` table above ``MAX_ELEMENTS``."""
-    n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1)
-    order = ensure_int(order, "order", minimum=1)
-    ensure_size(
-        power(n_tokens, order + 1), f"a transition table of `order` {order} over `n_tokens` = {n_tokens} symbols"
-    )
-    return n_tokens, order
+def _marginalise_outside(x: np.ndarray, target, context, mask_id: int) -> np.ndarray:
+    """A copy of the window ``x`` with the mask id at every position neither target nor context."""
+    tgt = as_positions(target, x.shape[-1], "target")
+    ctx = as_positions(context, x.shape[-1], "context")
+    hidden = np.setdiff1d(np.arange(x.shape[-1]), np.union1d(tgt, ctx))
+    x = x.copy()
+    x[..., hidden] = mask_id
+    return x
 
 
 # ------------------------------------------------------------------------------- loaders

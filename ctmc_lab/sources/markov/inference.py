@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctmc_lab._validation import SUM_TOLERANCE, ensure_array, ensure_choice, ensure_size, ensure_str, ensure_tokens
+from ctmc_lab.sequences import flat_index
 
 __all__ = [
     "ForwardBackward",
@@ -379,3 +380,45 @@ def entropy_rate(table: np.ndarray, stationary: np.ndarray) -> float:
     table = transition_table(table)
     stationary = context_distribution(stationary, table.shape[0], "stationary")
     return float(stationary @ entr(table).sum(axis=1))
+
+
+def emit(table: np.ndarray, ctx: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """``(B, L)`` windows emitted from the initial contexts ``ctx`` (``(B,)``) by inverse-cdf draws.
+
+    One block ``rng.random((B, L))`` of uniforms, used position by position (the chain is
+    sequential by nature; each step is vectorised over the B windows).
+    """
+    n_ctx, n = table.shape
+    cdf = np.cumsum(table, axis=1)
+    # The last symbol of positive probability closes the cdf at exactly 1, so a draw
+    # u < 1 never selects a zero-probability symbol because of rounding.
+    last = n - 1 - np.argmax(table[:, ::-1] > 0, axis=1)
+    cdf[np.arange(n) >= last[:, None]] = 1.0
+    out = np.empty((ctx.shape[0], length), dtype=np.int64)
+    u = rng.random((ctx.shape[0], length))
+    for j in range(length):
+        v = (u[:, j, None] >= cdf[ctx]).sum(axis=1)
+        out[:, j] = v
+        ctx = (ctx * n + v) % n_ctx
+    return out
+
+
+def window_log_prob(log_table: np.ndarray, order: int, x: np.ndarray, *, prompt=None, stationary=None) -> np.ndarray:
+    """``(B,)`` log-probabilities of clean ``(B, L)`` windows of an order-k chain (``docs/theory.md`` §1.1).
+
+    With ``prompt`` (one sequence of at least k symbols): ``Σ_j log P(x_j | context_j)`` from
+    its last k symbols. Otherwise stationary windows: ``log π(x_{0:k}) + Σ_{j≥k} log P(x_j |
+    x_{j-k:j})``, a marginal of ``stationary`` (π over contexts) when ``L < k``. ``-inf``, never
+    NaN, for a window of probability 0.
+    """
+    k, n = order, log_table.shape[1]
+    windows = np.lib.stride_tricks.sliding_window_view
+    if prompt is not None:
+        full = np.concatenate([np.broadcast_to(prompt[-k:], (x.shape[0], k)), x], axis=1)
+        return log_table[flat_index(windows(full[:, :-1], k, axis=1), n), x].sum(axis=1)
+    if x.shape[1] < k:
+        return _log(stationary.reshape(n ** x.shape[1], -1).sum(axis=1))[flat_index(x, n)]
+    out = _log(stationary)[flat_index(x[:, :k], n)]
+    if x.shape[1] > k:
+        out = out + log_table[flat_index(windows(x[:, :-1], k, axis=1), n), x[:, k:]].sum(axis=1)
+    return out
