@@ -3,7 +3,7 @@
 A verification result must be a function of its inputs, so a check decides to run, to shrink
 to a prefix marginal or to skip by the work it *predicts* from N, L, the support size, the
 number of masks, sequences, quadrature nodes and samples, against ``--budget``
-(:attr:`proofs_check.framework.Context.budget`), and never by how long it has run.
+(``Context.budget`` of :class:`proofs_check.framework.Context`), and never by how long it has run.
 
 **Unit.** One work unit is one element operation: a float64 operation on one element of an
 array (a few flops with their memory traffic). Fixed per-call costs are converted to units

@@ -25,7 +25,7 @@ MAX_JOBS = 8
 
 
 def default_jobs() -> int:
-    """Worker processes of a run: the cores this process may use, at most :data:`MAX_JOBS`."""
+    """Worker processes of a run: the cores this process may use, at most ``MAX_JOBS``."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

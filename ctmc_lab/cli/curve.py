@@ -179,7 +179,7 @@ def curve_cost(gen, length: int, n_times: int) -> tuple[float, float]:
     Per time: p_s, the KL, its rate, mdse and the marginal mdse, each a few sweeps of L axis
     steps over the S^L noisy states (about 4 L (3 + log2 L) operations per state). p_s itself is
     the closed-form absorbing marginal for the built-in absorbing process
-    (:func:`~ctmc_lab.cli._budget.absorbing_marginal_cost`) and otherwise L dense (S, S)
+    (``ctmc_lab.cli._budget.absorbing_marginal_cost``) and otherwise L dense (S, S)
     kernel contractions, S^L L S multiply-adds, beside the (S, S) kernel itself.
     """
     S = float(gen.n_states)

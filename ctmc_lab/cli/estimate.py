@@ -96,7 +96,7 @@ def plan(dist, n_seq: int, samples: int, batch: int, *, model: bool = False) -> 
     """Refuse, before drawing, a run whose draws or denoiser calls exceed the machine.
 
     Each draw costs a few passes over its L mask bits; A(M) is cached, so each distinct mask
-    costs one denoiser row (c*: :func:`~ctmc_lab.cli._budget.optimal_row_cost`; a ``--model``:
+    costs one denoiser row (c*: ``ctmc_lab.cli._budget.optimal_row_cost``; a ``--model``:
     the checks over its (L, N) output, and all 2^L rows once more for its exact NLL).
     """
     length = dist.length

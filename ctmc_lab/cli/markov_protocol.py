@@ -125,7 +125,7 @@ def pair_cost(
     * prefix trie, ``_trie_forward`` at each target on its live rows: ρ_t C N 2**t (2**(n-1) at the last);
     * ``_pair_products`` at each target: ρ_t C 2**(n-1) (1 + 1/N) (``total`` and ``hit``),
 
-    with ρ_t the live-row fraction of :func:`_live_fraction`. Elementwise passes over the trie
+    with ρ_t the live-row fraction of ``_live_fraction``. Elementwise passes over the trie
     entries, the conditional table, the A-table of each estimator's moments, and the Monte Carlo
     draws (R bits each) are added with the pass counts above. Both are tested against measured
     einsum multiply-adds and the ``tracemalloc`` peak (``tests/cli/test_budget.py``).

@@ -88,7 +88,7 @@ def mdse_cost(n_tokens: int, length: int, kind: str, p_min: float = 1.0) -> tupl
     """(memory bytes, operations) of one ∫ mdse ds column over all sequences.
 
     ``kind`` names a registered noise process. Per quadrature node: absorbing noise computes p_s
-    by its closed-form marginal (:func:`~ctmc_lab.cli._budget.absorbing_marginal_cost`, whose
+    by its closed-form marginal (``ctmc_lab.cli._budget.absorbing_marginal_cost``, whose
     Kronecker factor dominates for a large alphabet) and mdse by enumerating the 2^L masks
     over the (N+1)^L states; uniform noise contracts each of the L axes with the (N, N) kernel.
     A process with a mask token is costed as the first, any other as the second. Below p0(x0)
@@ -118,7 +118,7 @@ def sequence_cost(dist, n_seq: int) -> tuple[float, float]:
     Per sequence: the subset table (the support compared with x0, S L, then L passes over its
     2^L entries) serves ∫ mdce/λ dλ and the moments (about 24 passes over 2^L per estimator);
     the time-free column sends all 2^L masked inputs through c* (``time_free_exact``), each
-    costing :func:`~ctmc_lab.cli._budget.optimal_row_cost`.
+    costing ``ctmc_lab.cli._budget.optimal_row_cost``.
     """
     n_sub = 2.0**dist.length
     length, size = dist.length, dist.support_size

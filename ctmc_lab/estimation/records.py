@@ -1,4 +1,4 @@
-"""What an estimator returns: a Monte Carlo :class:`Estimate` and the exact :class:`Moments` of one draw.
+"""What an estimator returns: a Monte Carlo :class:`~ctmc_lab.estimation.records.Estimate` and the exact :class:`~ctmc_lab.estimation.records.Moments` of one draw.
 
 Both are built here and nowhere else, so the standard error rule (i.i.d. draws or batch means,
 ``docs/theory.md`` §6) and the JSON form of an exact record (``ctmc-lab nll --json``) are

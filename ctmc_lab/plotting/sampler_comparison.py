@@ -2,7 +2,7 @@
 
 Which estimators are drawn is the table's (its ``var_*`` and ``bias_*`` columns, the registry's
 when the study ran); each one's label, marker and colour come from its registry spec
-(:func:`ctmc_lab.plotting.estimator_style`).
+(``ctmc_lab.plotting.style.estimator_style``).
 """
 
 from __future__ import annotations
