@@ -1,7 +1,9 @@
 """Kernel checks (§1.2, §1.4), the DSE-orientation twin, and its negative control.
 
-* Closed-form token kernels against ``scipy.linalg.expm`` and uniformization (A1/A2), and
-  the Kronecker-sum generator's exponential against the product of token kernels (A4).
+* For every registered noise process: its closed-form token kernel against
+  ``scipy.linalg.expm`` and uniformization (A1/A2), its rates and kernel against the twin
+  written from the paper (:data:`proofs_check.twins.PROCESS_TWINS`; an ``n/a`` line without
+  one), and the Kronecker-sum generator's exponential against the product of token kernels (A4).
 * mdse_s as E_{x ~ p_{s|0}} ℓ_DSE(x0, x, s*) through the pointwise loss
   (:func:`ctmc_lab.exact.scores.dse` with :func:`ctmc_lab.exact.scores.concrete_score`), against -dF/ds.
 * Negative control (§8 item 1): the same with the DSE weight taken as Q(y, x) (the rate
@@ -34,8 +36,23 @@ from ._util import (
     share_skip,
 )
 from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
+from .twins import no_twin_reason, process_twin
 
 __all__ = ["expected_dse"]
+
+
+def _processes():
+    """The registered noise processes, in registry order (those registered at run time included)."""
+    return list(generators.NOISE_PROCESSES.items())
+
+
+def _library_kernel(gen, s):
+    """The kernel the library uses for ``gen``: its closed form, else uniformization (§1.2)."""
+    return token_kernel(gen, s, method="closed" if gen.has_closed_form else "uniformization")
+
+
+#: Sizes N of the kernel rows, from each process's ``min_tokens`` up to this.
+_KERNEL_MAX_N = 6
 
 
 @check(
@@ -44,32 +61,76 @@ __all__ = ["expected_dse"]
     method="float64",
     tolerance=TOL_ENUM,
     statement="closed form = expm = uniformization",
-    work=3e8,
+    work=lambda ctx: 1e8 * (len(generators.NOISE_PROCESSES) + 1),
 )
 def kernels_closed(ctx):
-    """exp(sQ) three ways: closed form (absorbing, uniform), ``scipy.linalg.expm`` and
-    uniformization, for N = 2..6 and s from 1e-6 to 30 (A1/A2); random generic Q: expm vs
-    uniformization."""
+    """exp(sQ) three ways for every registered noise process: its closed form (when it has
+    one), ``scipy.linalg.expm`` and uniformization, for N = 2..6 and s from 1e-6 to 30 (A1/A2);
+    random generic Q: expm vs uniformization."""
     rng = ctx.rng(12)
     levels = (1e-6, 0.1, 1.0, 5.0, 30.0)
-    for kind in ("absorbing", "uniform", "random generic Q"):
+    kinds = [(name, process) for name, process in _processes()] + [("random generic Q", None)]
+    for kind, process in kinds:
         rows = []
-        for n in range(2, 7):
-            gen = random_generator(n, rng) if kind == "random generic Q" else getattr(generators, kind)(n)
+        low = 2 if process is None else max(2, process.min_tokens)
+        for n in range(low, max(low, _KERNEL_MAX_N) + 1):
+            gen = random_generator(n, rng) if process is None else process.generator(n)
             for s in levels:
                 ref = scipy.linalg.expm(s * gen.Q)
-                methods = ["uniformization"] + (["closed"] if kind != "random generic Q" else [])
+                methods = ["uniformization"] + (["closed"] if gen.has_closed_form else [])
                 for method in methods:
                     K = token_kernel(gen, s, method=method)
                     a, b = np.unravel_index(np.argmax(np.abs(K - ref)), K.shape)
                     rows.append((abs(K[a, b] - ref[a, b]), K[a, b], ref[a, b], n, s, method, (a, b)))
         err, val, ref, n, s, method, (a, b) = max(rows, key=lambda r: r[0])
         yield Result(
-            f"{kind}; N=2..6 × s∈{{1e-6..30}}; worst: {method} vs expm, N={n}, s={s}, entry [{a},{b}]",
+            f"{kind}; N={low}..{max(low, _KERNEL_MAX_N)} × s∈{{1e-6..30}}; worst: {method} vs expm, N={n}, s={s}, "
+            f"entry [{a},{b}]",
             float(val),
             float(ref),
             float(err),
         )
+
+
+@check(
+    "kernels.twin",
+    theorem="Kernels (§1.2)",
+    method="float64",
+    tolerance=TOL_ENUM,
+    statement="Q, exp(sQ) = the paper's (proofs_check twin)",
+    work=lambda ctx: 2e6 * len(generators.NOISE_PROCESSES),
+)
+def kernels_twin(ctx):
+    """Every registered noise process against its twin in :data:`proofs_check.twins.PROCESS_TWINS`
+    (Q and exp(sQ) written from §1.2, A1/A2): the registered rates and the kernel the library
+    uses (its closed form, else its checked numerical kernel) for N up to 6 and s from 1e-6 to
+    30. A process without a twin is an n/a line: its kernel is still compared with expm and
+    uniformization (``kernels.closed_vs_expm``)."""
+    levels = (1e-6, 0.1, 1.0, 5.0, 30.0)
+    for kind, process in _processes():
+        twin = process_twin(kind)
+        if twin is None:
+            yield Skip(kind, no_twin_reason("rates and closed-form kernel written from the paper"))
+            continue
+        low = max(1, process.min_tokens)
+        worst = (-1.0, 0.0, 0.0, "")
+        for n in range(low, max(low, _KERNEL_MAX_N) + 1):
+            gen = process.generator(n)
+            pairs = [(gen.Q, twin.rates(n), f"Q, N={n}")]
+            pairs += [(_library_kernel(gen, s), twin.kernel(n, s), f"K_s, N={n}, s={s}") for s in levels]
+            for got, want, where in pairs:
+                if got.shape != want.shape:
+                    worst = max(worst, (np.inf, float(got.shape[0]), float(want.shape[0]), f"{where}: shape"))
+                    continue
+                a, b = np.unravel_index(np.argmax(np.abs(got - want)), got.shape)
+                worst = max(worst, (float(abs(got[a, b] - want[a, b])), got[a, b], want[a, b], f"{where} [{a},{b}]"))
+        err, got, want, where = worst
+        yield Result(f"{kind}; N={low}..{max(low, _KERNEL_MAX_N)}; worst {where} vs {twin.source}", got, want, err)
+
+
+#: (N, L) of the Kronecker rows of every process, and the largest S^L they build densely.
+_KRONECKER_CASES = ((4, 3), (3, 4))
+_KRONECKER_LIMIT = 1024
 
 
 @check(
@@ -78,25 +139,31 @@ def kernels_closed(ctx):
     method="float64",
     tolerance=TOL_ENUM,
     statement="expm(sQ^(L)) = ⊗_i exp(sQ) (A4)",
-    work=1e8,
+    work=lambda ctx: 0.4e8 * len(generators.NOISE_PROCESSES) * len(_KRONECKER_CASES),
 )
 def kernels_kronecker(ctx):
-    """The dense exponential of the Kronecker-sum generator equals the product kernel (A4)."""
-    for kind, n, L in (("absorbing", 4, 3), ("uniform", 4, 3), ("uniform", 3, 4)):
-        gen = getattr(generators, kind)(n)
-        s = 0.7
-        big = scipy.linalg.expm(s * kronecker_sum(gen, L).toarray())
-        K = token_kernel(gen, s)
-        prod = K
-        for _ in range(L - 1):
-            prod = np.kron(prod, K)
-        a, b = np.unravel_index(np.argmax(np.abs(big - prod)), big.shape)
-        yield Result(
-            f"{kind}; N={n}, L={L} ({gen.n_states**L} states); s={s}; worst entry [{a},{b}]",
-            float(big[a, b]),
-            float(prod[a, b]),
-            float(abs(big[a, b] - prod[a, b])),
-        )
+    """The dense exponential of the Kronecker-sum generator equals the product kernel (A4),
+    for every registered noise process."""
+    for kind, process in _processes():
+        for n, L in _KRONECKER_CASES:
+            n = max(n, process.min_tokens)
+            gen = process.generator(n)
+            if gen.n_states**L > _KRONECKER_LIMIT:
+                yield Skip(f"{kind}; N={n}, L={L}", f"{gen.n_states**L} states (dense limit {_KRONECKER_LIMIT})")
+                continue
+            s = 0.7
+            big = scipy.linalg.expm(s * kronecker_sum(gen, L).toarray())
+            K = _library_kernel(gen, s)
+            prod = K
+            for _ in range(L - 1):
+                prod = np.kron(prod, K)
+            a, b = np.unravel_index(np.argmax(np.abs(big - prod)), big.shape)
+            yield Result(
+                f"{kind}; N={n}, L={L} ({gen.n_states**L} states); s={s}; worst entry [{a},{b}]",
+                float(big[a, b]),
+                float(prod[a, b]),
+                float(abs(big[a, b] - prod[a, b])),
+            )
 
 
 def expected_dse(noised: NoisedDistribution, x0: np.ndarray, *, wrong_orientation: bool = False) -> float:
@@ -127,10 +194,14 @@ def _orientation_fit(ctx, gen):
 
 
 def _orientation_gens(ctx, wrong: bool):
+    """The control: absorbing noise (the uniform Q is symmetric, so the orientation does not
+    matter). The identity: every registered process defined on N symbols, and a random Q."""
     n = ctx.small.n_tokens
-    gens = [("absorbing", generators.absorbing(n))]
-    if not wrong and n >= 2:
-        gens += [("uniform", generators.uniform(n)), ("random generic Q", random_generator(n, ctx.rng(31)))]
+    if wrong:
+        return [("absorbing", generators.absorbing(n))]
+    gens = [(name, process.generator(n)) for name, process in _processes() if n >= process.min_tokens]
+    if n >= 2:
+        gens.append(("random generic Q", random_generator(n, ctx.rng(31))))
     return gens
 
 

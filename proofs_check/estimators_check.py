@@ -1,24 +1,29 @@
 """The Monte Carlo estimators users run, verified against -log p0 (``docs/theory.md`` §4, §6, §8).
 
-Every estimator of the registry that runs by name (:data:`ctmc_lab.estimation.estimators.ESTIMATORS`,
-read from :mod:`ctmc_lab.estimation.registry`) is checked, so one registered later appears here by
-itself. For each, on sequences of the subset-table distribution with the optimal denoiser c*
-(queried like a model, through :class:`ctmc_lab.exact.mask_dce.MaskDCE`):
+Every registered estimator that runs by name (:data:`ctmc_lab.estimation.estimators.ESTIMATORS`,
+read from :mod:`ctmc_lab.estimation.registry`), and every one that needs weights when its twin
+gives them, is checked, so one registered later appears here by itself. Its reference is its
+twin in :data:`proofs_check.twins.ESTIMATOR_TWINS`, written from the paper and the code it
+mirrors, never read from the registry. On sequences of the subset-table distribution with the
+optimal denoiser c* (queried like a model, through :class:`ctmc_lab.exact.mask_dce.MaskDCE`):
 
 * **sampler law**: a seeded run through a recording oracle; the masks the sampler actually
   drew (their popcounts and their spread over the C(n, m) masks of each size) against the
-  reference law of this module (a chi-square bound at p = 1e-6), and the value weight each
-  draw carries, g / A(M), against the reference weight;
-* **exact mean**: Σ_M P(M) f_m A(M) by enumerating the estimator's own law
-  (:func:`ctmc_lab.estimation.estimators.mask_size_scheme`, or the Beta integral of λ-DCE), against
-  -log p0 from the table, and :func:`ctmc_lab.estimation.moments.estimator_moments` against it;
+  twin's law (a chi-square bound at p = 1e-6), and the value weight each draw carries,
+  g / A(M), against the twin's weight;
+* **exact mean**: Σ_M P(M) f_m A(M) by enumerating the twin's law (or the Beta integral of
+  λ-DCE) against -log p0 from the table, and :func:`ctmc_lab.estimation.moments.estimator_moments`
+  against it;
 * **Monte Carlo**: the seeded run's mean within z = 5 standard errors of -log p0.
 
 The biased variants (specs with ``biased=True``: the audited code variants of §8) are negative
 controls: their exact mean must differ from -log p0 (the control fails as it must), while their
-Monte Carlo mean is checked against their own exact mean. A mask-size scheme a user registered
-has no independent twin here: its declared law is the reference, so the rows check that the
-sampler draws that law and, unless it is declared biased, that the law's mean is -log p0. Conditional forms (Cor. 4.3) and the coupled log-ratio (Eq. 18) are checked likewise.
+Monte Carlo mean is checked against their own exact mean. An estimator without a twin gets no
+row that would compare it with its own declared law: its sampler-law and exact-mean cases are
+skips whose reason starts with :data:`proofs_check.twins.NO_TWIN` (an ``n/a`` cell of the
+report's registry coverage); its Monte Carlo mean is still checked against -log p0 unless it
+is declared biased. Conditional forms (Cor. 4.3) and the coupled log-ratio (Eq. 18) are
+checked likewise.
 
 The batch-stratified count rules (LLaDA's evaluator ``llada_stratified`` and its fix
 ``llada_stratified_fixed``, b = 16 rows sharing one k) are checked against the exact rational
@@ -35,11 +40,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import integrate
 from scipy.special import betaln, chdtri, comb
 
 from ctmc_lab.estimation import estimators, moments
-from ctmc_lab.estimation.registry import get_estimator, mask_size_law
+from ctmc_lab.estimation.registry import estimator_specs, get_estimator
 from ctmc_lab.exact.mask_dce import MaskDCE
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources.denoisers import OptimalDenoiser
@@ -47,6 +51,7 @@ from ctmc_lab.sources.denoisers import OptimalDenoiser
 from . import cost, count_rules
 from ._util import fit_queries, label, pick_sequences
 from .framework import TOL_ENUM, Result, Skip, check, relative_error
+from .twins import estimator_twin, no_twin_reason
 
 __all__ = ["reference_law", "Z_BOUND"]
 
@@ -74,55 +79,22 @@ _REFUSAL_LENGTH = 3
 _MAX_N = 12
 
 
-def _harmonic(n: int) -> float:
-    return math.fsum(1.0 / j for j in range(1, n + 1))
-
-
 def reference_law(name: str, n: int):
-    """(q, f) of a named estimator, written out here independently of :mod:`ctmc_lab` (the
-    same table as :func:`ctmc_lab.estimation.estimators.mask_size_scheme` on purpose: it is its twin):
-    q[m] = P(mask size m), f[m] = value weight (None where the weight is random, as 1/λ).
-    A mask-size scheme registered by a user gets its own declared law (there is no twin of it).
-    Returns None for an estimator this module has no reference for."""
-    m = np.arange(n + 1, dtype=float)
-    inv = np.zeros(n + 1)
-    inv[1:] = 1.0 / m[1:]
-    q = np.zeros(n + 1)
-    H = _harmonic(n)
-    if name == "time_free":
-        q[1:] = inv[1:] / H
-        return q, np.full(n + 1, H)
-    if name in ("k_dce", "k_dce_stratified"):
-        q[1:] = 1.0 / n
-        return q, n * inv
-    if name == "rb_lambda_dce":
-        q[:] = 1.0 / (n + 1)
-        return q, (n + 1) * inv
-    if name in ("lambda_dce", "lambda_dce_stratified"):
-        # m | λ ~ Binomial(n, λ) with λ ~ U(0, 1): m is uniform on 0..n; g = A(M)/λ.
-        q[:] = 1.0 / (n + 1)
-        return q, None
-    if name in ("t_dce", "t_dse"):
-        # t = (1-ε)u + ε under loglinear(1e-3), m | t ~ Binomial(n, λ(t)); g is a function of t.
-        sch, eps = Loglinear(1e-3), 1e-3
-        for k in range(n + 1):
+    """(q, f) of the registered estimator ``name`` at length n from its twin
+    (:data:`proofs_check.twins.ESTIMATOR_TWINS`, written from the paper, never read from the
+    registry): q[m] = P(mask size m), f[m] = value weight (None where the weight is random,
+    as 1/λ). None when it has no twin, no law by mask size, or is not defined on length n."""
+    twin = estimator_twin(name)
+    if twin is None:
+        return None
+    weights = twin.weights(n) if twin.weights is not None else None
+    return twin.law(n, weights=weights)
 
-            def dens(t, k=k):
-                lam = float(sch.mask_level(t))
-                return comb(n, k) * lam**k * (1 - lam) ** (n - k)
 
-            q[k] = integrate.quad(dens, eps, 1.0, epsabs=1e-14, epsrel=1e-12, limit=200)[0] / (1 - eps)
-        return q, None
-    if name in ("omit_full_mask", "omit_full_mask_token_mean"):
-        if n < 2:
-            return None
-        q[1:n] = inv[1:n] / _harmonic(n - 1)
-        return q, (np.full(n + 1, H) if name == "omit_full_mask" else H * inv)
-    spec = get_estimator(name)
-    if spec.family == "mask" and not spec.needs_weights and n >= spec.min_length:
-        q, f = mask_size_law(name, n)
-        return np.array(q), np.array(f)
-    return None
+def _twin_or_skip(name, what):
+    """(twin, None), or (None, Skip) naming what an estimator without a twin does not get."""
+    twin = estimator_twin(name)
+    return (twin, None) if twin is not None else (None, Skip(name, no_twin_reason(what)))
 
 
 def _exact_mean_of_law(A: np.ndarray, q: np.ndarray, f: np.ndarray) -> float:
@@ -188,13 +160,27 @@ def _n_samples(ctx) -> int:
 _STRATA = 16
 
 
+def _estimators() -> list[str]:
+    """The registered estimators verify runs: every one that runs by name (registry order), then
+    those that run only with weights, when their twin gives the weights."""
+    weighted = [s.name for s in estimator_specs() if s.needs_weights and _twin_weights(s.name)]
+    return [*estimators.ESTIMATORS, *weighted]
+
+
+def _twin_weights(name) -> bool:
+    twin = estimator_twin(name)
+    return twin is not None and twin.weights is not None
+
+
 def _run(name, oracle, n_samples, seed):
     spec = get_estimator(name)
     # t_*: the vdm sampler; the count rules draw one k per batch of _STRATA rows
     options = dict(n_samples=n_samples, rng=seed, batch_size=_STRATA if spec.stratified else 4000, return_values=True)
     if spec.needs_schedule:
         options["schedule"] = Loglinear(1e-3)
-    return estimators.ESTIMATORS[name](oracle, **options)
+    if spec.needs_weights:
+        options["weights"] = estimator_twin(name).weights(oracle.n)
+    return estimators.estimate(name, oracle, **options)
 
 
 def _exact_or_skip(name, A, nll, dist, x0, *, then=""):
@@ -208,38 +194,33 @@ def _exact_or_skip(name, A, nll, dist, x0, *, then=""):
             raise
         return None, None, Skip(f"{name}; L={dist.length}", f"the estimator refuses this target: {err}")
     if mean is None:
-        return (
-            None,
-            None,
-            Skip(
-                f"{name}; x0={label(dist, x0)}",
-                "no exact law for this estimator in proofs_check" + (f" ({then})" if then else ""),
-            ),
-        )
+        return None, None, Skip(name, no_twin_reason("exact mean" + (f"; {then}" if then else "")))
     return mean, how, None
 
 
 def _exact_target(name, A, nll):
-    """(exact mean of one draw, how it was computed) for a registered estimator."""
+    """(exact mean of one draw, how it was computed) of a registered estimator by its twin
+    (:mod:`proofs_check.twins`); (None, None) for an estimator without a twin."""
     n = A.size.bit_length() - 1
-    spec = get_estimator(name)
-    if name in count_rules.RULES:
+    twin = estimator_twin(name)
+    if twin is None:
+        return None, None
+    if twin.mean == "count_rule":
         return _batch_moments(name, A, _STRATA)[0], f"the exact rational count law (b={_STRATA}), μ_m enumerated"
-    if spec.family == "time":
+    if twin.mean == "quadrature":
         return moments.t_estimator_moments(A, schedule=Loglinear(1e-3), kind=name).mean, "t-quadrature (moments)"
-    if spec.family == "lambda":
+    if twin.mean == "beta":
         return _beta_mean(A), "Beta integral over λ"
-    if spec.family == "mask" and not spec.needs_weights:
-        sch = estimators.mask_size_scheme(name, n)
-        return _exact_mean_of_law(A, np.asarray(sch.q), np.asarray(sch.f)), "its mask_size_scheme law"
-    return None, None
+    law = reference_law(name, n)
+    if law is None:  # the twin's law is not defined on this length: the estimator must refuse it too
+        get_estimator(name).check_length(n)
+        raise ValueError(f"the twin of {name} has no law at n = {n}")
+    return _exact_mean_of_law(A, *law), f"its twin law, {twin.source}"
 
 
 def _runs_work(samples: int) -> float:
     """One seeded run of every registered estimator (:func:`_run`'s batch sizes)."""
-    return sum(
-        cost.monte_carlo(samples, _STRATA if get_estimator(name).stratified else 4000) for name in estimators.ESTIMATORS
-    )
+    return sum(cost.monte_carlo(samples, _STRATA if get_estimator(name).stratified else 4000) for name in _estimators())
 
 
 def _per_sequence_work(ctx, count: int, runs: bool) -> float:
@@ -250,7 +231,7 @@ def _per_sequence_work(ctx, count: int, runs: bool) -> float:
     if isinstance(seqs, Skip):
         return 0.0
     masks = 1 << dist.length
-    exact = len(estimators.ESTIMATORS) * cost.ELEM * masks * 8 + 2 * 400 * cost.STEP * (dist.length + 1)
+    exact = len(_estimators()) * cost.ELEM * masks * 8 + 2 * 400 * cost.STEP * (dist.length + 1)
     one = cost.masked_queries(dist, 1, masks) + exact + (_runs_work(_n_samples(ctx)) if runs else 0.0)
     return min(count, len(seqs)) * one
 
@@ -411,6 +392,16 @@ def _batch_sampler_rows(name, dist, x0, denoiser, tables, n_samples, seed):
     )
 
 
+def _infinite_variance(name, A) -> bool:
+    """Whether one draw has an infinite variance on table A (no z bound then): by the twin
+    (λ-DCE with a singleton term a_i > 0, §6.3), else by the library's exact moments."""
+    twin = estimator_twin(name)
+    if twin is not None:
+        return twin.infinite_variance(A)
+    spec = get_estimator(name)
+    return bool(spec.exact_moments and moments.estimator_moments(A, name).variance_is_infinite)
+
+
 def _stderr_row(case, reported, exact):
     """The reported standard error against the exact one, relative, within a 20% band (the
     Monte Carlo bounds are only as good as the reported stderr); no row when the exact one is 0."""
@@ -460,13 +451,14 @@ def sampler_law(ctx):
     x0 = seqs[0]
     denoiser = OptimalDenoiser(dist)
     tables = _tables(denoiser, x0)
-    for k, name in enumerate(estimators.ESTIMATORS):
+    for k, name in enumerate(_estimators()):
         if name in count_rules.RULES:
             yield from _batch_sampler_rows(name, dist, x0, denoiser, tables, _n_samples(ctx), ctx.rng(600 + k))
             continue
-        law = reference_law(name, dist.length)
+        twin, skip = _twin_or_skip(name, "sampler law and value weights")
+        law = None if twin is None else reference_law(name, dist.length)
         if law is None:
-            yield Skip(name, "no reference sampler law in proofs_check for this estimator")
+            yield skip or Skip(f"{name}; L={dist.length}", "its twin law is not defined on this length")
             continue
         q, f = law
         rec = _Lookup(denoiser, x0, tables, record=True)
@@ -520,7 +512,7 @@ def sampler_law(ctx):
     theorem="Estimators (§6)",
     method="float64",
     tolerance=TOL_ENUM,
-    statement="E g (own law, enumerated) = −log p0",
+    statement="E g (twin law, enumerated) = −log p0",
     work=lambda ctx: _per_sequence_work(ctx, 2, False),
 )
 def exact_mean(ctx):
@@ -534,7 +526,7 @@ def exact_mean(ctx):
     for x0 in seqs:
         A = MaskDCE(denoiser, x0).table()
         nll = float(dist.nll(x0))
-        for name in estimators.ESTIMATORS:
+        for name in _estimators():
             if _biased(name):
                 continue
             mean, how, skip = _exact_or_skip(name, A, nll, dist, x0)
@@ -543,11 +535,15 @@ def exact_mean(ctx):
                 continue
             yield Result(f"{name}; x0={label(dist, x0)}; mean by {how}", nll, mean)
         for name in moments.exact_estimators():
-            if _biased(name) or get_estimator(name).needs_weights:
+            weights = None
+            if get_estimator(name).needs_weights:
+                if not _twin_weights(name):
+                    continue
+                weights = estimator_twin(name).weights(dist.length)
+            if _biased(name):
                 continue
-            yield Result(
-                f"moments.estimator_moments({name}); x0={label(dist, x0)}", nll, moments.estimator_moments(A, name).mean
-            )
+            mean = moments.estimator_moments(A, name, weights=weights).mean
+            yield Result(f"moments.estimator_moments({name}); x0={label(dist, x0)}", nll, mean)
 
 
 def _count_rule_work(ctx) -> float:
@@ -677,9 +673,8 @@ def monte_carlo(ctx):
         tables = _tables(denoiser, x0)
         A = tables[0]
         nll = float(dist.nll(x0))
-        singles = A[1 << np.arange(dist.length)]
-        for k, name in enumerate(estimators.ESTIMATORS):
-            if get_estimator(name).family == "lambda" and np.any(singles > 0):
+        for k, name in enumerate(_estimators()):
+            if _infinite_variance(name, A):
                 yield Skip(
                     f"{name}; x0={label(dist, x0)}",
                     "infinite variance (a singleton term a_i > 0, §6.3): no z bound applies",
@@ -714,8 +709,9 @@ def monte_carlo(ctx):
             # with a known exact variance it must match sqrt(Var g / n) (a 20% band; the
             # sampling error of a standard deviation from 6e4 draws is about 1%).
             spec = get_estimator(name)
-            if spec.exact_moments and not spec.stratified and spec.family != "lambda":
-                exact = math.sqrt(moments.estimator_moments(A, name).variance / est.n_samples)
+            if spec.exact_moments and not spec.stratified and spec.family.draws_mask_sizes:
+                weights = estimator_twin(name).weights(dist.length) if spec.needs_weights else None
+                exact = math.sqrt(moments.estimator_moments(A, name, weights=weights).variance / est.n_samples)
                 yield from _stderr_row(
                     f"{name}; x0={label(dist, x0)}; reported stderr vs sqrt(Var g / n) exact; rel.",
                     est.stderr,
@@ -743,7 +739,7 @@ def biased_variants(ctx):
     x0 = seqs[0]
     A = MaskDCE(denoiser, x0).table()
     nll = float(dist.nll(x0))
-    for name in estimators.ESTIMATORS:
+    for name in _estimators():
         if not _biased(name):
             continue
         mean, how, skip = _exact_or_skip(name, A, nll, dist, x0)

@@ -24,6 +24,7 @@ from ctmc_lab.forward.generators import NOISE_PROCESSES
 from . import cost
 from ._util import label, pick_sequences, prefix_marginal
 from .framework import TOL_MP, Result, Skip, check
+from .twins import no_twin_reason
 
 __all__ = ["MpProcess", "mp_probs", "mp_time_free"]
 
@@ -68,7 +69,7 @@ def _uniform_kernel(N, S, s):
 
 
 #: The 50-digit twins by noise-process name: (rates(N, S), kernel(N, S, s)), §1.2. A process
-#: registered in ctmc_lab without an entry here has no mpmath twin and is not checked by it.
+#: registered in ctmc_lab without an entry here has no mpmath twin: its rows are n/a skips.
 _MP_TWINS = {
     "absorbing": (_absorbing_rates, _absorbing_kernel),
     "uniform": (_uniform_rates, _uniform_kernel),
@@ -194,17 +195,26 @@ def _mp_result(case, lhs, rhs) -> Result:
     return Result(case, float(lhs), float(rhs), float(abs(lhs - rhs)))
 
 
-def _kinds(ctx, limit):
-    """(kind, distribution, skip) for every registered noise process with an mpmath twin
-    (absorbing, then uniform). A distribution whose S^L exceeds ``limit`` is replaced by the
-    marginal of its longest prefix that fits (the identities hold for every distribution, and
-    the twin stays on the user's data)."""
+def _kinds(ctx, limit, count=None):
+    """(kind, distribution, skip) for every registered noise process, in registry order.
+
+    A process with an mpmath twin (the first ``count`` of them, all by default) runs on the
+    distribution under test, or, when its S^L exceeds ``limit``, on the marginal of its longest
+    prefix that fits (the identities hold for every distribution, and the twin stays on the
+    user's data); one without a twin is an n/a skip; one not defined on N symbols is left out.
+    """
     dist = ctx.small
-    for kind in (name for name in _MP_TWINS if name in NOISE_PROCESSES):
-        process = NOISE_PROCESSES[kind]
-        S = process.n_states(dist.n_tokens)
+    twinned = 0
+    for kind, process in NOISE_PROCESSES.items():
         if dist.n_tokens < process.min_tokens:
             continue
+        if kind not in _MP_TWINS:
+            yield kind, None, Skip(kind, no_twin_reason("50-digit rates and closed-form kernel"))
+            continue
+        twinned += 1
+        if count is not None and twinned > count:
+            continue
+        S = process.n_states(dist.n_tokens)
         length = dist.length
         while length > 0 and S**length > limit:
             length -= 1
@@ -218,12 +228,12 @@ def _kinds(ctx, limit):
             yield kind, prefix_marginal(dist, length), None
 
 
-def _mp_process_work(ctx, limit: int, per_kind, kinds: int = 2) -> float:
-    """Σ over the first ``kinds`` kinds with an mpmath twin of ``per_kind(states, length, S)``,
+def _mp_process_work(ctx, limit: int, per_kind, kinds: int | None = None) -> float:
+    """Σ over the kinds with an mpmath twin (the first ``kinds``) of ``per_kind(states, length, S)``,
     on the prefix marginal each runs on (S^L ≤ ``limit``), plus building the twin (its state
     list and p0)."""
     total = 0.0
-    for kind, dist, skip in list(_kinds(ctx, limit))[:kinds]:
+    for kind, dist, skip in _kinds(ctx, limit, kinds):
         if skip is None:
             S = NOISE_PROCESSES[kind].n_states(dist.n_tokens)
             states = float(S) ** dist.length
@@ -311,7 +321,7 @@ def mp_thm32(ctx):
     which tanh-sinh handles."""
     # Quick mode (CI): 30 digits, which still resolves the 1e-25 target, and absorbing only.
     dps = 30 if ctx.quick else DPS
-    kinds = list(_kinds(ctx, MP_QUAD_LIMIT))[: 1 if ctx.quick else 2]
+    kinds = list(_kinds(ctx, MP_QUAD_LIMIT, 1 if ctx.quick else 2))
     with mpmath.workdps(dps):
         for kind, dist, skip in kinds:
             if skip:

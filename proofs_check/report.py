@@ -8,7 +8,9 @@ for a check or control that raised.
 
 Below 140 columns (and always at ``COLUMNS=100``) a row takes two lines, the case wrapped
 under the numbers; ``wide=True`` (``--wide``) prints one unclipped line per row. The report
-ends with the coverage matrix (theorem × precision).
+ends with the coverage matrix (theorem × precision) and the registry coverage (every registered
+estimator and noise process × precision), where an entry without an independent twin in
+:mod:`proofs_check.twins` is an ``n/a`` cell with its reason, never a silent pass or skip.
 """
 
 from __future__ import annotations
@@ -17,10 +19,23 @@ import math
 import shutil
 import textwrap
 
+from ctmc_lab.estimation.registry import estimator_specs
+from ctmc_lab.forward.generators import NOISE_PROCESSES
+
 from .framework import COVERAGE_THEOREMS, METHODS, NOT_APPLICABLE, THEOREM_ORDER, CheckRecord
 from .runner import SuiteResult
+from .twins import NO_TWIN
 
-__all__ = ["format_table", "summary_line", "json_payload", "verdict", "coverage", "format_coverage"]
+__all__ = [
+    "format_table",
+    "summary_line",
+    "json_payload",
+    "verdict",
+    "coverage",
+    "format_coverage",
+    "registry_coverage",
+    "format_registry_coverage",
+]
 
 _WIDTHS = {"statement": 36, "case": 42, "method": 7, "lhs": 16, "rhs": 16, "error": 8, "tol": 7}
 
@@ -136,6 +151,8 @@ def format_table(result: SuiteResult, *, skipped: bool = True, width: int | None
             lines.extend([text] if wide else textwrap.wrap(text, width=total - 1, subsequent_indent="    "))
     lines.append("")
     lines.append(format_coverage(coverage(result), width=None if wide else total))
+    lines.append("")
+    lines.append(format_registry_coverage(registry_coverage(result), width=None if wide else total))
     return "\n".join(lines).lstrip("\n")
 
 
@@ -208,6 +225,72 @@ def format_coverage(cells: list[dict], *, width: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def _names(case: str) -> set[str]:
+    """The fields of a case (``;``-separated, stripped): a row names a registry entry by one of them."""
+    return {part.strip() for part in case.split(";")}
+
+
+def registry_coverage(result: SuiteResult) -> list[dict]:
+    """Per registered estimator and noise process and per precision: the rows that name it (a
+    field of their case), and, when a check found no independent twin of it, that reason.
+
+    Each cell has ``kind`` (``estimator`` or ``noise process``), ``name``, ``method``, ``rows``
+    (checks, not controls), ``passed``, ``not_applicable`` (the reason of a skip starting with
+    :data:`proofs_check.twins.NO_TWIN`, else None) and ``skipped`` (another skip's reason when
+    there is no row). The entries are read from the registries when the report is made, so one
+    registered at run time has its line.
+    """
+    entries = [("estimator", s.name) for s in estimator_specs()] + [("noise process", n) for n in NOISE_PROCESSES]
+    records = [(r, _names(r.case)) for r in result.records if not r.expected_to_fail]
+    skips = [(s, _names(s.case)) for s in result.skipped]
+    out = []
+    for kind, name in entries:
+        for method in METHODS:
+            rows = [r for r, names in records if r.method == method and name in names]
+            mine = [s.reason for s, names in skips if s.method == method and name in names]
+            no_twin = [reason for reason in mine if reason.startswith(NO_TWIN)]
+            out.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "method": method,
+                    "rows": len(rows),
+                    "passed": all(r.ok for r in rows),
+                    "not_applicable": no_twin[0] if no_twin else None,
+                    "skipped": mine[0] if mine and not rows and not no_twin else None,
+                }
+            )
+    return out
+
+
+def format_registry_coverage(cells: list[dict], *, width: int | None = None) -> str:
+    """The registry coverage as text: one line per entry, per precision its row count, ``n/a*``
+    (no independent twin, reason below), ``skip*`` (skipped here, reason below) or ``-`` (no row)."""
+
+    def text(c):
+        parts = [f"{c['rows']}" + ("" if c["passed"] else " ✗")] if c["rows"] else []
+        if c["not_applicable"]:
+            parts.append("n/a*")
+        elif c["skipped"]:
+            parts.append("skip*")
+        return " + ".join(parts) or "-"
+
+    lines = [
+        "== registry coverage (entry × precision: rows naming it) " + "=" * 22,
+        f"{'entry':<42} " + " ".join(f"{m:<10}" for m in METHODS),
+    ]
+    notes = []
+    keys = list(dict.fromkeys((c["kind"], c["name"]) for c in cells))
+    for kind, name in keys:
+        row = [c for c in cells if (c["kind"], c["name"]) == (kind, name)]
+        lines.append(f"{kind + ' ' + name:<42} " + " ".join(f"{text(c):<10}" for c in row))
+        notes += [f"  * {kind} {name} / {c['method']}: {c['not_applicable']}" for c in row if c["not_applicable"]]
+        notes += [f"  * {kind} {name} / {c['method']}: skipped here: {c['skipped']}" for c in row if c["skipped"]]
+    for note in notes:
+        lines.extend([note] if width is None else textwrap.wrap(note, width=width - 1, subsequent_indent="      "))
+    return "\n".join(lines)
+
+
 def summary_line(result: SuiteResult) -> str:
     status = "OK" if result.ok else "FAILED"
     errors = f" ({result.n_errors} errors)" if result.n_errors else ""
@@ -235,6 +318,7 @@ def json_payload(result: SuiteResult, distributions) -> dict:
             {k: c[k] for k in ("theorem", "method", "rows", "worst_error", "tolerance", "not_applicable")}
             for c in coverage(result)
         ],
+        "registry_coverage": registry_coverage(result),
         "summary": {
             "passed": result.n_passed,
             "failed": result.n_failed,

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from ctmc_lab.forward.generators import NOISE_PROCESSES
 
-from .framework import TOL_EXACT, Result, check
+from .framework import TOL_EXACT, Result, Skip, check
+from .twins import no_twin_reason
 
 if TYPE_CHECKING:  # sympy itself is imported where a row runs (it is the slowest import of the suite)
     import sympy as sp
@@ -254,6 +255,24 @@ def _uniform_token(n_tokens: int, size: int):
 _SYMBOLIC_TWINS = {"absorbing": _absorbing_token, "uniform": _uniform_token}
 
 
+def _symbolic_cases(sizes):
+    """(N, kind) for N in ``sizes`` and every registered noise process with a symbolic twin
+    defined on N symbols, in registry order."""
+    return [
+        (n, kind)
+        for n in sizes
+        for kind, process in NOISE_PROCESSES.items()
+        if kind in _SYMBOLIC_TWINS and n >= process.min_tokens
+    ]
+
+
+def _no_symbolic_twin(what: str):
+    """An n/a skip for every registered noise process without a symbolic twin here."""
+    for kind in NOISE_PROCESSES:
+        if kind not in _SYMBOLIC_TWINS:
+            yield Skip(kind, no_twin_reason(what))
+
+
 def _single_token(n_tokens: int, kind: str):
     """Q, K = exp(sQ) in closed form and p_s for one token with symbolic p0."""
     import sympy as sp
@@ -333,7 +352,8 @@ def thm31_single_token(ctx):
     Q(x,y)[s* - a log s* + K(a)], a = q(y)/q(x), s* = p_s(y)/p_s(x) (§2.1–2.3). The
     residual dF/ds + mdse_s is a rational function of (p0, e^{-s}, the logs), and is 0.
     """
-    for n_tokens, kind in [(2, "absorbing"), (2, "uniform"), (3, "absorbing"), (3, "uniform")]:
+    yield from _no_symbolic_twin("symbolic Q and closed-form exp(sQ): Thm 3.1 for one token")
+    for n_tokens, kind in _symbolic_cases((2, 3)):
         # Quick mode: one start for N = 3 (the symbolic p0 makes the others relabellings,
         # up to which token carries 1 - Σ others).
         for x0 in range(1 if ctx.quick and n_tokens == 3 else n_tokens):
@@ -386,13 +406,13 @@ def kernels(ctx):
     """exp(sQ) of absorbing and uniform Q (§1.2, A1/A2) equals sympy's exact matrix exponential."""
     import sympy as sp
 
-    for n_tokens in (2, 3, 4):
-        for kind in _SYMBOLIC_TWINS:
-            Q, K, _ = _single_token(n_tokens, kind)
-            E = (_s() * Q).exp()
-            diff = sp.simplify(E - K)
-            error = 0.0 if diff == sp.zeros(*diff.shape) else float("inf")
-            yield Result(f"{kind}, N={n_tokens}, symbolic s", "Matrix.exp(sQ)", "closed form", error)
+    yield from _no_symbolic_twin("symbolic Q and closed-form exp(sQ)")
+    for n_tokens, kind in _symbolic_cases((2, 3, 4)):
+        Q, K, _ = _single_token(n_tokens, kind)
+        E = (_s() * Q).exp()
+        diff = sp.simplify(E - K)
+        error = 0.0 if diff == sp.zeros(*diff.shape) else float("inf")
+        yield Result(f"{kind}; N={n_tokens}, symbolic s", "Matrix.exp(sQ)", "closed form", error)
 
 
 # ----------------------------------------------------------------------- λ-DCE moments

@@ -80,6 +80,10 @@ MARKERS = ("o", "s", "D", "v", "^", "<", ">", "p", "h", "*", "P", "X", "d")
 NLL_RECORDS = ("sequences", "pairs")
 
 
+#: The family a spec may name by its ``kind`` with a ``law`` (``EstimatorSpec(..., "mask", law=law)``).
+_FROM_LAW = {MaskSize.kind: MaskSize}
+
+
 @dataclass(frozen=True)
 class EstimatorSpec:
     """What every caller needs to know about one likelihood estimator.
@@ -134,14 +138,15 @@ class EstimatorSpec:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"`name` must be an identifier-like string (got {self.name!r})")
         if isinstance(self.family, str):
-            if self.family != "mask":
+            build = _FROM_LAW.get(self.family)
+            if build is None:
                 raise ValueError(
                     f"unknown `family` {self.family!r}: give a Family object "
                     "(ctmc_lab.estimation.families), or 'mask' with a `law`"
                 )
             if not callable(self.law):
                 raise ValueError(f"`law` is required for family 'mask' (estimator {self.name!r})")
-            object.__setattr__(self, "family", MaskSize(self.law))
+            object.__setattr__(self, "family", build(self.law))
         elif not isinstance(self.family, Family):
             raise ValueError(f"`family` must be a Family object or 'mask' (got {type(self.family).__name__})")
         elif self.law is not None:

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from ctmc_lab.exact import decompositions
 from ctmc_lab.forward.process import NumericalRangeError
 from ctmc_lab.sources import datasets
-from ctmc_lab.testing.strategies import budget, distributions, generators_for
+from ctmc_lab.testing.strategies import budget, distributions
+from tests.strategies import any_generator, process_names
 
 
 @budget(15)
@@ -19,7 +20,7 @@ def test_nll_equals_integrated_mdse(p, data):
     difference of terms of size 1/s and carries rounding noise above 1e-11, so the quadrature
     (rightly) stops short of its tolerance; the next test covers that range.
     """
-    gen = data.draw(generators_for(p.n_tokens))
+    gen = data.draw(any_generator(p.n_tokens))
     x0 = p.support[:4]
     result = decompositions.mdse_integral(p, gen, x0, atol=1e-11)
     assert result.quadrature.converged
@@ -31,7 +32,7 @@ def test_nll_equals_integrated_mdse(p, data):
 def test_integrated_mdse_never_claims_a_convergence_it_lacks(p, data):
     """Probabilities down to 1e-12: per component, converged (level difference and end pieces
     within atol) implies Theorem 3.2 to 1e-9; otherwise the caller writes null."""
-    gen = data.draw(generators_for(p.n_tokens))
+    gen = data.draw(any_generator(p.n_tokens))
     x0 = p.support[:4]
     try:
         result = decompositions.mdse_integral(p, gen, x0, atol=1e-11)
@@ -47,5 +48,5 @@ def test_all_four_decompositions_on_dna128():
     nll = p.nll(x0)
     np.testing.assert_allclose(decompositions.mdce_integral(p, x0), nll, atol=1e-12)
     np.testing.assert_allclose(decompositions.time_free_exact(p, x0), nll, atol=1e-12)
-    for kind in ["absorbing", "uniform"]:
+    for kind in process_names():
         np.testing.assert_allclose(decompositions.mdse_integral(p, kind, x0).value, nll, atol=1e-10)

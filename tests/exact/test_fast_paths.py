@@ -23,7 +23,8 @@ from ctmc_lab.forward.process import (
 from ctmc_lab.sequences import flat_index
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.denoisers import OptimalDenoiser
-from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
+from ctmc_lab.testing.strategies import budget, distributions, noise_levels
+from tests.strategies import any_generator
 
 TOL = 1e-12
 
@@ -165,7 +166,7 @@ def _kl_rate_twin(noised, x0):
 @budget(40)
 @given(distributions(), st.data(), noise_levels(1e-8, 6.0))
 def test_factored_mdse_and_fast_kl_rate_match_their_twins(p, data, s):
-    gen = data.draw(generators_for(p.n_tokens))
+    gen = data.draw(any_generator(p.n_tokens))
     noised = NoisedDistribution.at_noise_level(p, gen, s)
     x0 = p.support
     contract = scores.mdse(noised, x0, method="contract")

@@ -9,10 +9,11 @@ from ctmc_lab.exact import information, scores
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.sources import datasets
-from ctmc_lab.testing.strategies import budget, distributions, generators_for, noise_levels
+from ctmc_lab.testing.strategies import budget, distributions, noise_levels
 from proofs_check._util import fd_step, five_point
 from proofs_check.framework import deriv_tolerance
 from tests import bruteforce
+from tests.strategies import any_generator
 
 CUSTOM = generators.custom(np.array([[-1.0, 0.5, 0.2], [0.7, -0.9, 0.3], [0.3, 0.4, -0.5]]))
 
@@ -42,7 +43,7 @@ def test_kl_rate_formula_equals_minus_mdse(p, data, s):
     Σ (Qq) log(q/p_s) - Σ q (Q p_s)/p_s equals -mdse_s for *any* positive p, so this checks
     the two codes against each other (to 1e-9, relative once mdse grows like 1/s). The
     derivative of F as a function is the next test."""
-    gen = data.draw(generators_for(p.n_tokens))
+    gen = data.draw(any_generator(p.n_tokens))
     noised = NoisedDistribution.at_noise_level(p, gen, s)
     x0 = p.support
     rate = information.kl_rate(noised, x0)
@@ -65,7 +66,7 @@ def test_theorem_3_1_derivative_of_the_kl_is_minus_mdse(p, data, s):
     s from 1e-3: the difference's rounding is about 1.5 eps |F| / h, which at h = s/500 stays
     below the tolerance only while s ≳ 1e-4; smaller s is covered by the formula test above.
     """
-    gen = data.draw(generators_for(p.n_tokens))
+    gen = data.draw(any_generator(p.n_tokens))
     x0 = p.support
     h = fd_step(s)
     F = lambda u: information.kl(NoisedDistribution.at_noise_level(p, gen, u), x0)

@@ -7,6 +7,7 @@ from hypothesis import find
 
 from ctmc_lab.forward import generators
 from tests import bruteforce
+from tests.strategies import any_generator, process_names
 
 
 @pytest.mark.parametrize(
@@ -106,6 +107,10 @@ def test_a_process_registered_from_outside_is_picked_up_everywhere(masked_unifor
     assert point["kl"] == pytest.approx(bruteforce.kl(p, g, point["sigma_bar"], x0[0]), abs=1e-12)
     drawn = find(generators_for(3, kinds=("masked-uniform", "custom")), lambda g: g.kind == "masked-uniform")
     np.testing.assert_array_equal(drawn.Q, g.Q)
+    # The tests' shared strategy draws it with no list of kinds: it reads the registry when drawn.
+    drawn = find(any_generator(3), lambda g: g.kind == "masked-uniform")
+    np.testing.assert_array_equal(drawn.Q, g.Q)
+    assert "masked-uniform" in process_names(closed_form=True)
 
 
 def test_registration_refuses_wrong_closed_forms_and_taken_names():

@@ -15,26 +15,27 @@ from ctmc_lab.forward.process import (
     token_kernel,
     transition_tensor,
 )
-from ctmc_lab.testing.strategies import generators_for, noise_levels
+from ctmc_lab.testing.strategies import noise_levels
+from tests.strategies import any_generator, process_generator, process_names
 
-#: A sparse generator (drawn by ``generators_for``) whose kernel entry K[3, 3] = e^{-1.9375 s}
+#: A sparse generator (drawn by ``any_generator``) whose kernel entry K[3, 3] = e^{-1.9375 s}
 #: is 9e-22 at s = 25, below expm's absolute accuracy: expm returns 0 there.
 _EXPM_UNDERFLOW = np.array(
     [[-1.0, 0.42859455, 0.0, 0.0], [0.0, -0.42859455, 0.0, 1.9375], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -1.9375]]
 )
 
 
-@pytest.mark.parametrize("kind", ["absorbing", "uniform"])
+@pytest.mark.parametrize("kind", process_names(closed_form=True))
 @pytest.mark.parametrize("s", [1e-12, 1e-3, 0.7, 5.0, 40.0])
 def test_three_kernel_methods_agree(kind, s):
-    g = getattr(generators, kind)(4)
+    g = process_generator(kind, 4)
     closed = token_kernel(g, s, method="closed")
     for method in ["expm", "uniformization"]:
         assert np.abs(token_kernel(g, s, method=method) - closed).max() <= 1e-13
     np.testing.assert_allclose(closed.sum(axis=0), 1.0, atol=1e-15)
 
 
-@given(st.integers(2, 4).flatmap(generators_for), noise_levels(1e-8, 30.0))
+@given(st.integers(2, 4).flatmap(any_generator), noise_levels(1e-8, 30.0))
 @example(generators.custom(_EXPM_UNDERFLOW, n_tokens=2), 25.0)
 def test_uniformization_matches_expm_for_any_generator(g, s):
     """Uniformization equals expm in norm, and the validated expm route refuses only expm's own underflow.
@@ -66,10 +67,10 @@ def test_closed_form_refuses_custom_and_unknown_method():
         token_kernel(g, 1.0, method="pade")
 
 
-@pytest.mark.parametrize("kind", ["absorbing", "uniform"])
+@pytest.mark.parametrize("kind", process_names())
 @pytest.mark.parametrize("L", [1, 2, 3, 4])
 def test_axis_kernels_equal_dense_kronecker_sum_expm(kind, L):
-    g = getattr(generators, kind)(3)
+    g = process_generator(kind, 3)
     s = 0.37
     dense = scipy.linalg.expm(s * generators.kronecker_sum(g, L).toarray())
     rng = np.random.default_rng(L)
