@@ -17,6 +17,7 @@ import sys
 import textwrap
 
 from ctmc_lab.io import check_writable, eprint, write_json
+from ctmc_lab.sources.joint import JointDistribution
 
 from . import cost, report, runner
 from .defaults import DEFAULT_BUDGET, DEFAULT_SEED
@@ -46,13 +47,17 @@ def verify(
 
     Parameters
     ----------
-    dist : JointDistribution, optional
+    dist : JointDistribution or Source, optional
         Run the distribution-dependent checks on it (a check predicted to need more work
         than ``budget`` runs on a prefix marginal or is skipped with the prediction as the
         reason). Default: a seeded Dirichlet(1) on ATGC^3 for the dense checks and D128 for
         the subset-table checks. A table whose probabilities sum to 1 only within the
         library's acceptance (not to rounding) is divided by its sum first, and the header
-        says so (:func:`proofs_check.runner.renormalised`).
+        says so (:func:`proofs_check.runner.renormalised`). Any other
+        :class:`~ctmc_lab.sources.base.Source` with a length (``--dist python:MODULE:ATTR``)
+        is enumerated from its ``log_prob`` for those checks, and its own methods (marginals,
+        denoiser, ``mask_dce_table``, ``sample``) are checked against that enumeration
+        (:mod:`proofs_check.sources_check`).
     chain : MarkovChain, optional
         A Markov source: its Markov rows, and every other row on its stationary window
         (``proofs_check.runner.markov_window``). Exclusive with ``dist``.
@@ -117,8 +122,11 @@ def verify(
     if chain is not None:
         ctx = runner.user_context(runner.markov_window(chain), quick=quick, seed=seed, budget=budget, chain=chain)
     elif dist is not None:
+        source = None if isinstance(dist, JointDistribution) else dist
+        if source is not None:
+            dist = _enumerated(source)
         dist, defect = runner.renormalised(dist)
-        ctx = runner.user_context(dist, quick=quick, seed=seed, budget=budget)
+        ctx = runner.user_context(dist, quick=quick, seed=seed, budget=budget, source=source)
     else:
         ctx = runner.default_context(quick=quick, seed=seed, budget=budget)
     names = " and ".join(
@@ -144,6 +152,23 @@ def verify(
     if json:
         write_json(json, report.json_payload(result, ctx.distributions))
     return 0 if result.ok else 1
+
+
+def _enumerated(source) -> JointDistribution:
+    """The joint of a non-joint ``source`` over its length, from its ``log_prob``; a one-line
+    ``ValueError`` when it cannot be enumerated (no length, too large, not normalised, or its
+    code raised)."""
+    name = str(getattr(source, "name", None) or type(source).__name__)
+    if getattr(source, "length", None) is None:
+        raise ValueError(
+            f"`dist` {name} covers windows of any length: pass a Markov chain as `chain`, or a source with a `length`"
+        )
+    try:
+        return JointDistribution.from_source(source, name=name)
+    except ValueError:
+        raise
+    except Exception as err:  # the user's code failed while being enumerated
+        raise ValueError(f"`dist` {name}: enumerating its log_prob raised {type(err).__name__}: {err}") from None
 
 
 #: Smallest ``--budget`` accepted: a value this small is most likely meant as seconds, the
