@@ -27,9 +27,9 @@ built in this module from base-N digits (nothing of the library's enumeration is
 The sources under test are ``ctx.source`` (the user's source, ``--dist python:``) and
 ``ctx.chain`` (``--dist markov4`` / ``markov:PATH``, else the default chain). A source with a
 length is checked on that length; a source over windows of any length on L = 1, 2, … while
-N^L ≤ :data:`WINDOW_LIMIT`. Each window's work is predicted from N, L and the number of queries
-(:mod:`proofs_check.cost`); the first window over the budget, or over the limit, is a skip row
-with the reason, never a silent omission.
+N^L ≤ :data:`WINDOW_LIMIT`, the scope each row's case states. Each window's work is predicted
+from N, L and the number of queries (:mod:`proofs_check.cost`); the first window over the
+budget is a skip row with the prediction, never a silent omission.
 """
 
 from __future__ import annotations
@@ -143,7 +143,9 @@ def _twin_work(source, n: int, L: int) -> float:
 def _plan(ctx, per_window):
     """[(source, lengths, skip)]: the window lengths of each source whose predicted work
     (``per_window(source, n, L, ctx)`` plus the twin), summed over the sources, fits
-    ``ctx.budget``; ``skip`` is the Skip of the first window left out (None if none is)."""
+    ``ctx.budget``; ``skip`` is the Skip of the first window the budget leaves out (None if
+    none is). A source over windows of any length stops at N^L > :data:`WINDOW_LIMIT` (or at
+    :data:`MAX_LENGTH`), the scope its rows' cases state."""
     plan, total = [], 0.0
     for source in sources_under_test(ctx):
         n = int(source.n_tokens)
@@ -152,10 +154,6 @@ def _plan(ctx, per_window):
         lengths, skip = [], None
         for L in candidates:
             if fixed is None and n**L > WINDOW_LIMIT:
-                skip = Skip(
-                    f"{_name(source)}; windows of length ≥ {L}",
-                    f"N^L = {n}^{L} = {n**L} windows, above the {WINDOW_LIMIT} these rows enumerate",
-                )
                 break
             work = _twin_work(source, n, L) + per_window(source, n, L, ctx)
             if total + work > ctx.budget:
@@ -167,10 +165,21 @@ def _plan(ctx, per_window):
                 break
             lengths.append(L)
             total += work
-        if fixed is None and skip is None and lengths:
-            skip = Skip(f"{_name(source)}; windows longer than {lengths[-1]}", f"only L ≤ {MAX_LENGTH} is enumerated")
         plan.append((source, lengths, skip))
     return plan
+
+
+def _scope(source, lengths, skip) -> str:
+    """The windows a row covers, as its case says: the source's length, or for a source over
+    windows of any length the lengths run and the limit that ends them (the budget's skip row
+    says it instead when the budget ended them)."""
+    span = f"L={lengths[0]}" if len(lengths) == 1 else f"L={lengths[0]}..{lengths[-1]}"
+    if getattr(source, "length", None) is not None:
+        return f"window {span}"
+    if skip is not None:
+        return f"windows {span}"
+    limit = f"N^L ≤ {WINDOW_LIMIT}" if lengths[-1] < MAX_LENGTH else f"L ≤ {MAX_LENGTH}"
+    return f"windows {span} (every L with {limit})"
 
 
 def _plan_work(per_window):
@@ -207,11 +216,10 @@ def _rows(ctx, per_window, rows_of, base: float):
         for L in lengths:
             for what, case in rows_of(source, L, ctx).items():
                 found.setdefault(what, []).append(case)
-        span = f"L={lengths[0]}" if len(lengths) == 1 else f"L={lengths[0]}..{lengths[-1]}" if lengths else ""
         for what, cases in found.items():
             text, lhs, rhs, err, scale, terms = _worst(cases, base)
             yield Result(
-                f"{_name(source)}; windows {span}; {what}; worst {text}",
+                f"{_name(source)}; {_scope(source, lengths, skip)}; {what}; worst {text}",
                 lhs,
                 rhs,
                 err,
@@ -401,7 +409,9 @@ def _twin_table(wins, p, x, target, context, n) -> np.ndarray:
     eq = wins[:, target] == x[target]  # (W, t)
     t = len(target)
     with np.errstate(divide="ignore"):
-        logP = np.array([np.log(np.sum(base * np.all(eq[:, [j for j in range(t) if J >> j & 1]], axis=1))) for J in range(1 << t)])
+        logP = np.array(
+            [np.log(np.sum(base * np.all(eq[:, [j for j in range(t) if J >> j & 1]], axis=1))) for J in range(1 << t)]
+        )
     full = (1 << t) - 1
     A = np.zeros(1 << t)
     for M in range(1, 1 << t):

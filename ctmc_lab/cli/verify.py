@@ -118,18 +118,23 @@ def run(args) -> int:
     from ctmc_lab.cli.specs import is_markov_spec, is_python_spec, load_markov, load_python, refuse_file_options
     from proofs_check import verifier
 
-    dist = chain = None
+    dist = chain = source = None
     if is_markov_spec(args.dist):
         chain = load_markov(args.dist, alphabet=args.alphabet, normalize=args.normalize)
     elif is_python_spec(args.dist):
-        # The source itself, not only its enumerated joint: the source rows call its own methods.
+        # The source is kept beside its enumerated joint: the source rows call its own methods.
         refuse_file_options(args.dist, alphabet=args.alphabet, normalize=args.normalize)
-        dist = load_python(args.dist)
+        source = load_python(args.dist)
+        try:
+            dist = verifier.enumerated(source, name=args.dist)
+        except ValueError as err:
+            raise ValueError(f"`--dist` {args.dist!r}: {err}") from None
     elif args.dist is not None:
         dist = load_distribution(args)
     return verifier.verify(
         dist,
         chain=chain,
+        source=source,
         only=args.only,
         precision=args.precision,
         quick=args.quick,

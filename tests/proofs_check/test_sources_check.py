@@ -182,7 +182,9 @@ def test_the_planted_errors_are_measured_not_just_flagged(product):
     assert marg.error == pytest.approx(0.01, rel=1e-9)
 
 
-@pytest.mark.parametrize("attr, row", [("scaled_table", "sources.mask_dce_table"), ("shifted_logits", "sources.denoiser")])
+@pytest.mark.parametrize(
+    "attr, row", [("scaled_table", "sources.mask_dce_table"), ("shifted_logits", "sources.denoiser")]
+)
 def test_cli_verify_dist_python_fails_on_a_planted_bug(product, tmp_path, capsys, attr, row):
     out = tmp_path / "report.json"
     spec = f"python:h12_product_source:{attr}"
@@ -203,7 +205,9 @@ def test_cli_verify_dist_python_passes_a_correct_source(product, tmp_path, capsy
 
 def test_python_api_takes_the_source_itself(product):
     assert verifier.verify(product.correct, only="sources", quick=True, jobs=0, stdout=open("/dev/null", "w")) == 0
-    assert verifier.verify(product.shifted_logits, only="sources", quick=True, jobs=0, stdout=open("/dev/null", "w")) == 1
+    assert (
+        verifier.verify(product.shifted_logits, only="sources", quick=True, jobs=0, stdout=open("/dev/null", "w")) == 1
+    )
 
 
 def test_a_source_over_windows_of_any_length_is_refused_as_dist():
@@ -215,8 +219,8 @@ def test_a_source_over_windows_of_any_length_is_refused_as_dist():
 def test_markov4_passes_on_every_window_up_to_the_limit(capsys):
     assert main(["verify", "--quick", "--jobs", "0", "--only", "sources", "--dist", "markov4", "--wide"]) == 0
     out = capsys.readouterr().out
-    assert "markov4; windows L=1..6" in out
-    assert "windows of length ≥ 7: N^L = 4^7 = 16384 windows, above the 4096" in out
+    assert "markov4; windows L=1..6 (every L with N^L ≤ 4096)" in out
+    assert "SKIP" not in out
 
 
 @budget(6, deadline=None)
@@ -226,7 +230,9 @@ def test_property_markov_chains_pass(n, order, seed, alpha):
     rows, skipped = _rows(chain=chain)
     assert _failed(rows) == set(), [r for records in rows.values() for r in records if not r.ok]
     assert set(rows) == set(SOURCE_ROWS)
-    assert all("above the 4096" in s.reason or "only L ≤ 12" in s.reason for s in skipped)
+    assert skipped == ()
+    scope = "L ≤ 12" if n == 2 else "N^L ≤ 4096"
+    assert all(f"(every L with {scope})" in r.case for records in rows.values() for r in records)
 
 
 def test_windows_over_the_budget_are_skipped_with_the_prediction():
@@ -245,7 +251,7 @@ def test_windows_over_the_budget_are_skipped_with_the_prediction():
         assert skip.case == f"{chain.name}; L=4 and longer windows" and "exceeds the budget" in skip.reason
         assert chk.predicted_work(ctx) == pytest.approx(three)
         result = runner.run_checks(ctx, [chk], progress=False, jobs=0)
-        assert result.ok and all("windows L=1..3" in r.case for r in result.records)
+        assert result.ok and all("; windows L=1..3; " in r.case for r in result.records)
         assert [s.case for s in result.skipped] == [skip.case]
 
 
