@@ -40,7 +40,7 @@ import numpy as np
 from scipy.special import chdtri
 
 from . import cost
-from .framework import TOL_ENUM, Result, Skip, check, scaled_tolerance
+from .framework import TOL_ENUM, Result, Skip, check, difference, scaled_tolerance
 
 __all__ = ["WINDOW_LIMIT", "sources_under_test", "enumerate_windows"]
 
@@ -58,9 +58,21 @@ MAX_TARGETS = 4
 
 def sources_under_test(ctx) -> list:
     """The non-joint sources of a run: the user's source (``ctx.source``, if the context has
-    one) and the Markov chain of the Markov rows."""
+    one), the Markov chain of the Markov rows and, when it has one, its source of windows
+    continuing a prompt (``continuing``, §5.4), the prompt drawn from the chain."""
     out = [getattr(ctx, "source", None), ctx.chain]
+    if ctx.chain is not None and hasattr(ctx.chain, "continuing"):
+        key = (id(ctx.chain), ctx.seed)
+        if key not in _CONTINUED or _CONTINUED[key][0] is not ctx.chain:
+            prompt = ctx.chain.sample(ctx.chain.order + 1, rng=np.random.default_rng([ctx.seed, 86]))
+            _CONTINUED[key] = (ctx.chain, ctx.chain.continuing(prompt))
+        out.append(_CONTINUED[key][1])
     return [s for s in out if s is not None]
+
+
+#: The prompt-continuing source of a chain, by (id of the chain, seed), built once: the plan
+#: (work prediction) and the rows must see the same object.
+_CONTINUED: dict = {}
 
 
 def _name(source) -> str:
@@ -129,9 +141,9 @@ def _n_samples(ctx) -> int:
 
 
 def _source_elems(source) -> float:
-    """Elements one position of one query touches in the source's own route: its transition
-    table when it has one (forward–backward over every context), else N."""
-    table = getattr(source, "table", None)
+    """Elements one position of one query touches in the source's own route: its (or its
+    chain's) transition table when it has one (forward–backward over every context), else N."""
+    table = getattr(source, "table", getattr(getattr(source, "chain", None), "table", None))
     return float(np.size(table)) if table is not None else float(source.n_tokens)
 
 
@@ -236,6 +248,8 @@ def _normalisation_work(source, n, L, ctx) -> float:
 
 
 def _normalisation_cases(source, L, ctx) -> dict:
+    """The source's ``log_prob`` sums to 1 on the window and, over windows of any length, the
+    window's law is the marginal of the next one's."""
     wins, p = _twin(source, L)
     out = {"Σ_x exp(log_prob(x)) = 1": (f"L={L}", float(p.sum()), 1.0, abs(float(p.sum()) - 1.0), 1.0, p.size)}
     if getattr(source, "length", None) is None and L >= 2:
@@ -254,21 +268,6 @@ def _normalisation_cases(source, L, ctx) -> dict:
     return out
 
 
-@check(
-    "sources.normalisation",
-    theorem="Denoiser c* (§3.4)",
-    method="float64",
-    tolerance=TOL_ENUM,
-    statement="Σ exp(log_prob) = 1; windows are marginals of one process",
-    work=_plan_work(_normalisation_work),
-    group="sources",
-)
-def normalisation_rows(ctx):
-    """The source's ``log_prob`` sums to 1 on every window and, over windows of any length,
-    each window's law is the marginal of the next one's."""
-    yield from _rows(ctx, _normalisation_work, _normalisation_cases, TOL_ENUM)
-
-
 def _decode(source, x) -> str:
     try:
         return str(source.decode(np.asarray(x)))
@@ -283,6 +282,8 @@ def _marginals_work(source, n, L, ctx) -> float:
 
 
 def _marginals_cases(source, L, ctx) -> dict:
+    """The source's marginals log P(x^U) on random masked windows (with the fully masked and
+    the most probable one) against sums of the twin."""
     n = int(source.n_tokens)
     wins, p = _twin(source, L)
     rng = np.random.default_rng([ctx.seed, 81, L])
@@ -292,11 +293,7 @@ def _marginals_cases(source, L, ctx) -> dict:
     got = np.asarray(source.log_marginal(x), dtype=float).reshape(-1)
     if got.shape != ref.shape:
         return {"log_marginal": (f"L={L}: shape {got.shape} for {x.shape[0]} rows", math.nan, 0.0, math.inf, 0.0, 1)}
-    a, b = np.asarray(got), np.asarray(ref)
-    same = a == b
-    with np.errstate(invalid="ignore"):
-        d = np.where(same, 0.0, np.abs(a - b))
-    d = np.where(np.isnan(d), np.inf, d)
+    d = np.array([difference(a, b) for a, b in zip(got, ref)])  # -inf = -inf agrees
     k = int(np.argmax(d))
     fin = np.isfinite(ref)
     scale = float(np.max(np.abs(ref[fin]))) if fin.any() else 0.0
@@ -312,20 +309,6 @@ def _marginals_cases(source, L, ctx) -> dict:
     }
 
 
-@check(
-    "sources.marginals",
-    theorem="Denoiser c* (§3.4)",
-    method="float64",
-    tolerance=TOL_ENUM,
-    statement="source.log_marginal = log Σ_{z^U = x^U} p(z)",
-    work=_plan_work(_marginals_work),
-    group="sources",
-)
-def marginals_rows(ctx):
-    """The source's marginals log P(x^U) on random masked windows against sums of the twin."""
-    yield from _rows(ctx, _marginals_work, _marginals_cases, TOL_ENUM)
-
-
 # --------------------------------------------------------------------------- denoiser
 def _denoiser_work(source, n, L, ctx) -> float:
     B = _n_queries(ctx) + 1
@@ -334,6 +317,8 @@ def _denoiser_work(source, n, L, ctx) -> float:
 
 
 def _denoiser_cases(source, L, ctx) -> dict:
+    """The source's own optimal denoiser c* (Prop. 3.1) on random masked windows (and the
+    fully masked one) against ratios of sums of the twin, entry by entry in probabilities."""
     n = int(source.n_tokens)
     wins, p = _twin(source, L)
     rng = np.random.default_rng([ctx.seed, 82, L])
@@ -358,21 +343,6 @@ def _denoiser_cases(source, L, ctx) -> dict:
             p.size,
         )
     }
-
-
-@check(
-    "sources.denoiser",
-    theorem="Denoiser c* (§3.4)",
-    method="float64",
-    tolerance=TOL_ENUM,
-    statement="source.denoiser(L) = P(x̃, x_i = v) / P(x̃^U) by enumeration",
-    work=_plan_work(_denoiser_work),
-    group="sources",
-)
-def denoiser_rows(ctx):
-    """The source's own optimal denoiser c* (Prop. 3.1) on random masked windows (and the
-    fully masked one) against ratios of sums of the twin, entry by entry in probabilities."""
-    yield from _rows(ctx, _denoiser_work, _denoiser_cases, TOL_ENUM)
 
 
 # --------------------------------------------------------------------- mask-DCE table
@@ -421,6 +391,8 @@ def _twin_table(wins, p, x, target, context, n) -> np.ndarray:
 
 
 def _mask_dce_cases(source, L, ctx) -> dict:
+    """The source's own A(M) table (Cor. 4.3) by each of its methods, with the default context
+    and with marginalised positions, against differences of log-marginals of the twin."""
     n = int(source.n_tokens)
     wins, p = _twin(source, L)
     rng = np.random.default_rng([ctx.seed, 83, L])
@@ -454,21 +426,6 @@ def _mask_dce_cases(source, L, ctx) -> dict:
     return out
 
 
-@check(
-    "sources.mask_dce_table",
-    theorem="Cor 4.3",
-    method="float64",
-    tolerance=TOL_ENUM,
-    statement="source.mask_dce_table = Σ_{t∈M} −log p(x^t | x^V) by enumeration",
-    work=_plan_work(_mask_dce_work),
-    group="sources",
-)
-def mask_dce_rows(ctx):
-    """The source's own A(M) table (Cor. 4.3) by each of its methods, with the default context
-    and with marginalised positions, against differences of log-marginals of the twin."""
-    yield from _rows(ctx, _mask_dce_work, _mask_dce_cases, TOL_ENUM)
-
-
 # ------------------------------------------------------------------------- sampling law
 def _sample_work(source, n, L, ctx) -> float:
     S = _n_samples(ctx) + 128
@@ -492,6 +449,9 @@ def _chi2(observed: np.ndarray, expected: np.ndarray):
 
 
 def _sample_cases(source, L, ctx) -> dict:
+    """A seeded run of the source's sampler against the twin: the χ² statistic of the drawn
+    windows below its 1 − 1e-6 quantile (error = excess plus the draws of windows of
+    probability 0), and two runs with the same seed drawing the same windows."""
     n = int(source.n_tokens)
     wins, p = _twin(source, L)
     S = _n_samples(ctx)
@@ -517,17 +477,62 @@ def _sample_cases(source, L, ctx) -> dict:
     }
 
 
-@check(
+def _register(id, *, theorem, statement, tolerance, per_window, cases) -> None:
+    """Register one row of every source: ``cases(source, L, ctx)`` on each planned window,
+    priced by ``per_window`` (:func:`_plan`); one worker runs them all, sharing the twins."""
+
+    def rows(ctx):
+        yield from _rows(ctx, per_window, cases, tolerance)
+
+    rows.__doc__ = cases.__doc__
+    check(
+        id,
+        theorem=theorem,
+        statement=statement,
+        method="float64",
+        tolerance=tolerance,
+        work=_plan_work(per_window),
+        group="sources",
+    )(rows)
+
+
+_register(
+    "sources.normalisation",
+    theorem="Denoiser c* (§3.4)",
+    statement="Σ exp(log_prob) = 1; windows are marginals of one process",
+    tolerance=TOL_ENUM,
+    per_window=_normalisation_work,
+    cases=_normalisation_cases,
+)
+_register(
+    "sources.marginals",
+    theorem="Denoiser c* (§3.4)",
+    statement="source.log_marginal = log Σ_{z^U = x^U} p(z)",
+    tolerance=TOL_ENUM,
+    per_window=_marginals_work,
+    cases=_marginals_cases,
+)
+_register(
+    "sources.denoiser",
+    theorem="Denoiser c* (§3.4)",
+    statement="source.denoiser(L) = P(x̃, x_i = v) / P(x̃^U) by enumeration",
+    tolerance=TOL_ENUM,
+    per_window=_denoiser_work,
+    cases=_denoiser_cases,
+)
+_register(
+    "sources.mask_dce_table",
+    theorem="Cor 4.3",
+    statement="source.mask_dce_table = Σ_{t∈M} −log p(x^t | x^V) by enumeration",
+    tolerance=TOL_ENUM,
+    per_window=_mask_dce_work,
+    cases=_mask_dce_cases,
+)
+_register(
     "sources.sample_law",
     theorem="Denoiser c* (§3.4)",
-    method="float64",
-    tolerance=0.0,
     statement="source.sample draws p (χ², p = 1e-6); same seed, same draws",
-    work=_plan_work(_sample_work),
-    group="sources",
+    tolerance=0.0,
+    per_window=_sample_work,
+    cases=_sample_cases,
 )
-def sample_rows(ctx):
-    """A seeded run of the source's sampler against the twin: the χ² statistic of the drawn
-    windows below its 1 − 1e-6 quantile (error = excess plus the draws of windows of
-    probability 0), and two runs with the same seed drawing the same windows."""
-    yield from _rows(ctx, _sample_work, _sample_cases, 0.0)

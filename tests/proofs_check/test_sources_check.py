@@ -217,9 +217,11 @@ def test_a_source_over_windows_of_any_length_is_refused_as_dist():
 
 
 def test_markov4_passes_on_every_window_up_to_the_limit(capsys):
+    """markov4 and markov4 continuing a prompt drawn from it, on every L with 4^L ≤ 4096."""
     assert main(["verify", "--quick", "--jobs", "0", "--only", "sources", "--dist", "markov4", "--wide"]) == 0
     out = capsys.readouterr().out
-    assert "markov4; windows L=1..6 (every L with N^L ≤ 4096)" in out
+    assert out.count("markov4; windows L=1..6 (every L with N^L ≤ 4096)") == 10
+    assert out.count("markov4[start=") == 10
     assert "SKIP" not in out
 
 
@@ -246,13 +248,15 @@ def test_windows_over_the_budget_are_skipped_with_the_prediction():
         probe = _context(None, chain=chain)
         three = sum(sources_check._twin_work(chain, n, L) + per_window(chain, n, L, probe) for L in (1, 2, 3))
         ctx = _context(None, chain=chain, budget=three)
-        (_, lengths, skip) = sources_check._plan(ctx, per_window)[0]
+        (_, lengths, skip), (continued, none, rest) = sources_check._plan(ctx, per_window)
         assert lengths == [1, 2, 3]
         assert skip.case == f"{chain.name}; L=4 and longer windows" and "exceeds the budget" in skip.reason
+        # The chain continuing a prompt comes next, and nothing of the budget is left for it.
+        assert none == [] and rest.case == f"{continued.name}; L=1 and longer windows"
         assert chk.predicted_work(ctx) == pytest.approx(three)
         result = runner.run_checks(ctx, [chk], progress=False, jobs=0)
-        assert result.ok and all("; windows L=1..3; " in r.case for r in result.records)
-        assert [s.case for s in result.skipped] == [skip.case]
+        assert result.ok and all(r.case.startswith(f"{chain.name}; windows L=1..3; ") for r in result.records)
+        assert [s.case for s in result.skipped] == [skip.case, rest.case]
 
 
 def _per_window(check_id):
