@@ -52,6 +52,8 @@ MAX_LENGTH = 12
 LAW_P = 1e-6
 #: Cells of the χ² with an expected count below this are pooled into one.
 MIN_EXPECTED = 5.0
+#: One NumPy call on small arrays (its fixed cost, ~10 µs), in work units.
+_NUMPY = 1e4
 #: Targets of the A(M) rows: at most this many (2^n masks, each a sum over the windows).
 MAX_TARGETS = 4
 
@@ -277,8 +279,9 @@ def _decode(source, x) -> str:
 
 # -------------------------------------------------------------------------- marginals
 def _marginals_work(source, n, L, ctx) -> float:
-    B = _n_queries(ctx) + 1
-    return 2 * cost.CALL + cost.ELEM * B * float(n) ** L * L + cost.ELEM * B * L * _source_elems(source)
+    B = _n_queries(ctx) + 2
+    # The (B, W, L) agreement test: two comparisons, an or and an all.
+    return 2 * cost.CALL + 3 * cost.ELEM * B * float(n) ** L * L + cost.ELEM * B * L * _source_elems(source)
 
 
 def _marginals_cases(source, L, ctx) -> dict:
@@ -365,7 +368,8 @@ def _mask_dce_work(source, n, L, ctx) -> float:
     work = 0.0
     for _, target, _ in _layouts(L):
         t = len(target)
-        twin = cost.ELEM * W * (L + t) + (1 << t) * (cost.ELEM * W + t * cost.STEP)
+        # Per visible set J: a few NumPy calls over the W windows; per mask M: t Python steps.
+        twin = cost.ELEM * W * (L + t) + (1 << t) * (3 * _NUMPY + cost.ELEM * W * (t + 2) + 2 * t * cost.STEP)
         own = len(_methods(source)) * (cost.CALL + cost.ELEM * (1 << t) * L * _source_elems(source))
         work += 2 * (twin + own)  # two windows x
     return work
@@ -399,10 +403,10 @@ def _mask_dce_cases(source, L, ctx) -> dict:
     xs = [wins[int(np.argmax(p))], wins[rng.choice(len(wins), p=p / p.sum())]]
     out = {}
     for label, target, context in _layouts(L):
+        refs = [_twin_table(wins, p, x, target, context, n) for x in xs]
         for method in _methods(source):
             cases = []
-            for x in xs:
-                ref = _twin_table(wins, p, x, target, context, n)
+            for x, ref in zip(xs, refs):
                 kwargs = {} if method is None else {"method": method}
                 got = np.asarray(source.mask_dce_table(x, target, context, **kwargs), dtype=float)
                 if got.shape != ref.shape:
@@ -429,7 +433,8 @@ def _mask_dce_cases(source, L, ctx) -> dict:
 # ------------------------------------------------------------------------- sampling law
 def _sample_work(source, n, L, ctx) -> float:
     S = _n_samples(ctx) + 128
-    return 3 * cost.CALL + cost.ELEM * S * L * (n + 2) + cost.ELEM * float(n) ** L * 4
+    # A sampler step per position over the S draws (a cdf lookup and compare, N wide), the codes.
+    return 3 * cost.CALL + cost.ELEM * S * L * (3 * n + 4) + cost.ELEM * float(n) ** L * 4
 
 
 def _chi2(observed: np.ndarray, expected: np.ndarray):
