@@ -100,6 +100,11 @@ PRODUCT_MODULE = textwrap.dedent(
     '''
 )
 
+#: The class above, for tests that build their own instances.
+_NAMESPACE: dict = {}
+exec(PRODUCT_MODULE, _NAMESPACE)
+ProductSource = _NAMESPACE["ProductSource"]
+
 SOURCE_ROWS = (
     "sources.normalisation",
     "sources.marginals",
@@ -183,7 +188,12 @@ def test_the_planted_errors_are_measured_not_just_flagged(product):
 
 
 @pytest.mark.parametrize(
-    "attr, row", [("scaled_table", "sources.mask_dce_table"), ("shifted_logits", "sources.denoiser")]
+    "attr, row",
+    [
+        ("scaled_table", "sources.mask_dce_table"),
+        ("shifted_logits", "sources.denoiser"),
+        ("wrong_marginal", "sources.marginals"),
+    ],
 )
 def test_cli_verify_dist_python_fails_on_a_planted_bug(product, tmp_path, capsys, attr, row):
     out = tmp_path / "report.json"
@@ -235,6 +245,27 @@ def test_property_markov_chains_pass(n, order, seed, alpha):
     assert skipped == ()
     scope = "L ≤ 12" if n == 2 else "N^L ≤ 4096"
     assert all(f"(every L with {scope})" in r.case for records in rows.values() for r in records)
+
+
+@st.composite
+def products(draw):
+    """A product source with π drawn from a Dirichlet or with entries down to 1e-300 (tiny
+    conditionals, log-marginals far below 0), N = 2..4, L = 1..5."""
+    n = draw(st.integers(2, 4))
+    length = draw(st.integers(1, 5))
+    weights = draw(st.lists(st.sampled_from([1.0, 0.3, 1e-9, 1e-300]), min_size=n, max_size=n))
+    weights[0] = 1.0  # some symbol carries the mass
+    pi = np.asarray(weights) / np.sum(weights)
+    return ProductSource(pi, length)
+
+
+@budget(8, deadline=None)
+@given(source=products())
+def test_property_correct_product_sources_pass(source):
+    rows, skipped = _rows(source)
+    mine = [r for records in rows.values() for r in records if r.case.startswith("product;")]
+    assert {r.id for r in mine} == set(SOURCE_ROWS) and all(r.ok for r in mine), [r for r in mine if not r.ok]
+    assert not [s for s in skipped if s.case.startswith("product")]
 
 
 def test_windows_over_the_budget_are_skipped_with_the_prediction():
