@@ -11,6 +11,7 @@ library's) pass.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import textwrap
@@ -214,10 +215,9 @@ def test_cli_verify_dist_python_passes_a_correct_source(product, tmp_path, capsy
 
 
 def test_python_api_takes_the_source_itself(product):
-    assert verifier.verify(product.correct, only="sources", quick=True, jobs=0, stdout=open("/dev/null", "w")) == 0
-    assert (
-        verifier.verify(product.shifted_logits, only="sources", quick=True, jobs=0, stdout=open("/dev/null", "w")) == 1
-    )
+    """``verify(source)`` enumerates the source and runs the rows on its own methods."""
+    assert verifier.verify(product.correct, only="sources", quick=True, jobs=0, stdout=io.StringIO()) == 0
+    assert verifier.verify(product.shifted_logits, only="sources", quick=True, jobs=0, stdout=io.StringIO()) == 1
 
 
 def test_a_source_over_windows_of_any_length_is_refused_as_dist():
