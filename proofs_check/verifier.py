@@ -129,7 +129,7 @@ def verify(
     if chain is not None:
         ctx = runner.user_context(runner.markov_window(chain), quick=quick, seed=seed, budget=budget, chain=chain)
     elif dist is not None:
-        if not isinstance(dist, JointDistribution):
+        if not hasattr(dist, "probs"):  # not a table: a Source, enumerated from its log_prob
             if source is not None:
                 raise ValueError("`source` is the Source a JointDistribution `dist` was enumerated from")
             source, dist = dist, enumerated(dist)
