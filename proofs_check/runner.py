@@ -45,6 +45,7 @@ __all__ = [
     "parse_precisions",
     "default_context",
     "user_context",
+    "SourceContext",
     "run_checks",
     "default_jobs",
     "hang_guard",
@@ -65,6 +66,7 @@ CHECK_MODULES = (
     "estimators_check",
     "markov_check",
     "library_rows",
+    "sources_check",
 )
 
 
@@ -239,11 +241,26 @@ def default_context(*, quick: bool = False, seed: int = DEFAULT_SEED, budget: fl
     )
 
 
+@dataclass(frozen=True)
+class SourceContext(Context):
+    """A :class:`~proofs_check.framework.Context` that also carries the user's non-joint source.
+
+    Attributes
+    ----------
+    source : Source, optional
+        The source ``dist`` was enumerated from (``--dist python:MODULE:ATTR``): the source
+        rows (:mod:`proofs_check.sources_check`) check its own methods against that enumeration.
+    """
+
+    source: object = None
+
+
 def user_context(
-    dist, *, quick: bool = False, seed: int = DEFAULT_SEED, budget: float | None = None, chain=None
+    dist, *, quick: bool = False, seed: int = DEFAULT_SEED, budget: float | None = None, chain=None, source=None
 ) -> Context:
-    """Every distribution-dependent check on the user's distribution (and chain, if given)."""
-    return Context(
+    """Every distribution-dependent check on the user's distribution (and chain, if given);
+    ``source``, when given, is the non-joint source ``dist`` was enumerated from."""
+    return SourceContext(
         small=dist,
         large=dist,
         quick=quick,
@@ -251,6 +268,7 @@ def user_context(
         seed=seed,
         budget=DEFAULT_BUDGET if budget is None else budget,
         chain=chain if chain is not None else default_chain(seed),
+        source=source,
     )
 
 

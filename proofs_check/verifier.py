@@ -17,17 +17,19 @@ import sys
 import textwrap
 
 from ctmc_lab.io import check_writable, eprint, write_json
+from ctmc_lab.sources.joint import JointDistribution
 
 from . import cost, report, runner
 from .defaults import DEFAULT_BUDGET, DEFAULT_SEED
 
-__all__ = ["verify"]
+__all__ = ["verify", "enumerated"]
 
 
 def verify(
     dist=None,
     *,
     chain=None,
+    source=None,
     only: str | None = None,
     precision: str | None = None,
     quick: bool = False,
@@ -46,13 +48,21 @@ def verify(
 
     Parameters
     ----------
-    dist : JointDistribution, optional
+    dist : JointDistribution or Source, optional
         Run the distribution-dependent checks on it (a check predicted to need more work
         than ``budget`` runs on a prefix marginal or is skipped with the prediction as the
         reason). Default: a seeded Dirichlet(1) on ATGC^3 for the dense checks and D128 for
         the subset-table checks. A table whose probabilities sum to 1 only within the
         library's acceptance (not to rounding) is divided by its sum first, and the header
-        says so (:func:`proofs_check.runner.renormalised`).
+        says so (:func:`proofs_check.runner.renormalised`). Any other
+        :class:`~ctmc_lab.sources.base.Source` with a length (``--dist python:MODULE:ATTR``)
+        is enumerated from its ``log_prob`` for those checks, and its own methods (marginals,
+        denoiser, ``mask_dce_table``, ``sample``) are checked against that enumeration
+        (:mod:`proofs_check.sources_check`).
+    source : Source, optional
+        The non-joint source a JointDistribution ``dist`` was enumerated from (by
+        :func:`enumerated`), when the caller enumerated it (the command line names the table
+        by its ``--dist`` SPEC): its own methods are checked against ``dist``.
     chain : MarkovChain, optional
         A Markov source: its Markov rows, and every other row on its stationary window
         (``proofs_check.runner.markov_window``). Exclusive with ``dist``.
@@ -97,6 +107,8 @@ def verify(
     defect = 0.0
     if dist is not None and chain is not None:
         raise ValueError("give a distribution or a Markov chain to verify, not both")
+    if source is not None and dist is None:
+        raise ValueError("`source` needs `dist`, the JointDistribution enumerated from it")
     precisions = runner.parse_precisions(precision)
     try:
         loaded = runner.load_checks()
@@ -117,8 +129,12 @@ def verify(
     if chain is not None:
         ctx = runner.user_context(runner.markov_window(chain), quick=quick, seed=seed, budget=budget, chain=chain)
     elif dist is not None:
+        if not hasattr(dist, "probs"):  # not a table: a Source, enumerated from its log_prob
+            if source is not None:
+                raise ValueError("`source` is the Source a JointDistribution `dist` was enumerated from")
+            source, dist = dist, enumerated(dist)
         dist, defect = runner.renormalised(dist)
-        ctx = runner.user_context(dist, quick=quick, seed=seed, budget=budget)
+        ctx = runner.user_context(dist, quick=quick, seed=seed, budget=budget, source=source)
     else:
         ctx = runner.default_context(quick=quick, seed=seed, budget=budget)
     names = " and ".join(
@@ -144,6 +160,32 @@ def verify(
     if json:
         write_json(json, report.json_payload(result, ctx.distributions))
     return 0 if result.ok else 1
+
+
+def enumerated(source, *, name: str | None = None) -> JointDistribution:
+    """The joint of a non-joint ``source`` over its length, from its ``log_prob``
+    (:meth:`~ctmc_lab.sources.joint.JointDistribution.from_source`), named ``name`` (default:
+    the source's ``name`` or its class).
+
+    Raises
+    ------
+    ValueError
+        One line, when it cannot be enumerated: no length (a source over windows of any
+        length), too many sequences, probabilities that do not sum to 1, or its code raised.
+    """
+    from ctmc_lab.sources.base import NormalisationError
+
+    if name is None:
+        name = str(getattr(source, "name", None) or type(source).__name__)
+    try:
+        return JointDistribution.from_source(source, name=name)
+    except NormalisationError as err:
+        raise ValueError(err.fact) from None
+    except ValueError:
+        raise
+    except Exception as err:  # the user's code failed while being enumerated
+        text = " ".join(str(err).split())
+        raise ValueError(f"enumerating the source raised {type(err).__name__}{': ' + text if text else ''}") from None
 
 
 #: Smallest ``--budget`` accepted: a value this small is most likely meant as seconds, the

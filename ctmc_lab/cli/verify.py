@@ -32,7 +32,9 @@ DIST_HELP = (
     "run the distribution-dependent checks on this distribution (dna128, "
     "dna128-like:SEED, or a JSON file {sequence: probability}), or on a Markov source "
     "(markov4, or markov:PATH): its Markov rows, and every other row on its stationary "
-    "window of the longest length L with N^L <= 4096; default: a seeded Dirichlet(1) on "
+    "window of the longest length L with N^L <= 4096; or on a Source (python:MODULE:ATTR) "
+    "enumerated over its length; a non-joint source's own marginals, denoiser, "
+    "mask_dce_table and sampler are checked against its enumeration; default: a seeded Dirichlet(1) on "
     "ATGC^3 for the dense checks, dna128 for the subset-table checks and a seeded "
     "order-2 chain on 3 symbols for the Markov rows"
 )
@@ -113,17 +115,26 @@ def add_parser(subparsers):
 def run(args) -> int:
     """Load the ``--dist`` source and run :func:`proofs_check.verifier.verify`; return its exit status."""
     from ctmc_lab.cli._common import load_distribution
-    from ctmc_lab.cli.specs import is_markov_spec, load_markov
+    from ctmc_lab.cli.specs import is_markov_spec, is_python_spec, load_markov, load_python, refuse_file_options
     from proofs_check import verifier
 
-    dist = chain = None
+    dist = chain = source = None
     if is_markov_spec(args.dist):
         chain = load_markov(args.dist, alphabet=args.alphabet, normalize=args.normalize)
+    elif is_python_spec(args.dist):
+        # The source is kept beside its enumerated joint: the source rows call its own methods.
+        refuse_file_options(args.dist, alphabet=args.alphabet, normalize=args.normalize)
+        source = load_python(args.dist)
+        try:
+            dist = verifier.enumerated(source, name=args.dist)
+        except ValueError as err:
+            raise ValueError(f"`--dist` {args.dist!r}: {err}") from None
     elif args.dist is not None:
         dist = load_distribution(args)
     return verifier.verify(
         dist,
         chain=chain,
+        source=source,
         only=args.only,
         precision=args.precision,
         quick=args.quick,
