@@ -65,6 +65,9 @@ CHECK_MODULES = (
     "estimators_check",
     "markov_check",
     "library_rows",
+    "ratios_check",
+    "denoisers_check",
+    "schedules_check",
 )
 
 
