@@ -180,17 +180,19 @@ def _zero_rows(dist, y, masks):
         yield Result(
             f"{case}; mask_kl at λ={lam}",
             float(masks.mask_kl(h, lam)[0]),
-            _weighted(weights_u, -np.log(_scan(dist, y))),
+            _weighted(weights_u, _scan_entropy(dist, y)),
         )
     beta = np.array([0.0 if m == 0 else 1.0 / (m * math.comb(L, m)) for m in sizes])  # B(m, L-m+1)
     yield Result(f"{case}; imdce_sum", float(masks.imdce_sum(want)), _weighted(beta, want), terms=1 << L)
 
 
-def _scan(dist, y) -> np.ndarray:
+def _scan_entropy(dist, y) -> np.ndarray:
+    """h(U) = -log P0(y^U) for every visible bitmask U, by support scans."""
     full = list(range(dist.length))
     P = agreement_masses(dist.support, dist.probs, y, full)
-    with np.errstate(divide="ignore"):
-        return np.array([P[frozenset(j for j in full if u >> j & 1)] for u in range(1 << dist.length)])
+    table = np.array([P[frozenset(j for j in full if u >> j & 1)] for u in range(1 << dist.length)])
+    with np.errstate(divide="ignore"):  # h = +inf where P0(x^U) = 0
+        return -np.log(table)
 
 
 def _weighted(weights, values) -> float:

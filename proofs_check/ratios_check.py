@@ -221,7 +221,8 @@ def _table_error(got, want) -> float:
     if got.shape != want.shape:
         return math.inf
     same_inf = np.isinf(got) & np.isinf(want) & (got == want)
-    d = np.where(same_inf, 0.0, np.abs(got - want))
+    with np.errstate(invalid="ignore"):  # inf - inf where both are infinite: replaced by 0 below
+        d = np.where(same_inf, 0.0, np.abs(got - want))
     return float(np.max(np.where(np.isnan(d), np.inf, d)))
 
 
