@@ -107,9 +107,24 @@ def _small(ctx):
     return prefix_marginal(dist, min(dist.length, MAX_LENGTH))
 
 
-def _cli_work(ctx) -> float:
+def _nll_work(ctx) -> float:
+    """The command's two ∫ mdse ds quadratures over 5^L and 4^L noisy states dominate
+    (calibrated: ~0.45 s of CPU at L = 5, about 3e4 units per state and position)."""
     dist = _small(ctx)
-    return 40 * cost.CALL + 200 * 2 * 5.0**dist.length * dist.length * cost.ELEM
+    return 3e4 * 5.0**dist.length * dist.length + 40 * cost.CALL
+
+
+def _estimate_work(ctx) -> float:
+    """Six runs of the command and 18 library estimates of 64 draws (~0.1 s of CPU)."""
+    return 24 * 40 * cost.CALL
+
+
+def _curve_work(ctx) -> float:
+    """Two commands at two times, and 9 twin evaluations per time: one Kronecker product per
+    support sequence and position, over 5^L states."""
+    dist = prefix_marginal(_small(ctx), min(_small(ctx).length, 4))
+    per = dist.support_size * (dist.length * 2e4 + 5.0**dist.length * cost.ELEM * 4)
+    return 36 * per + 4 * 200 * 5.0**dist.length * dist.length * cost.ELEM + 40 * cost.CALL
 
 
 def _unavailable(ctx):
@@ -140,7 +155,7 @@ def _estimator_twin(A: np.ndarray, name: str):
     method="float64",
     tolerance=TOL_ENUM,
     statement="nll --json: record i ↔ sequence i (outside the support too); p, NLL, decompositions, estimators",
-    work=_cli_work,
+    work=_nll_work,
 )
 def nll_records(ctx):
     """``ctmc-lab nll --sequence ...`` with sequences outside the support between those inside."""
@@ -201,7 +216,7 @@ def nll_records(ctx):
     method="float64",
     tolerance=0.0,
     statement="estimate --json: record ↔ sequence, stream default_rng([S, idx]) per sequence, any order",
-    work=_cli_work,
+    work=_estimate_work,
 )
 def estimate_streams(ctx):
     """Each record of ``ctmc-lab estimate`` (two estimators, the sequences in two orders and one
@@ -291,7 +306,7 @@ def brute_curve(dist, text: str, process: str, sigma_bar: float):
     method="float64",
     tolerance=TOL_DERIV,
     statement="curve --json: σ̄, λ, KL, I = expm twins; kl_rate, mdse, mdse_marginal = d/dt (rate factor σ(t))",
-    work=_cli_work,
+    work=_curve_work,
 )
 def curve_columns(ctx):
     """``ctmc-lab curve`` under absorbing and uniform noise with two schedules at two times:
