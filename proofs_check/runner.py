@@ -68,6 +68,7 @@ CHECK_MODULES = (
     "ratios_check",
     "denoisers_check",
     "schedules_check",
+    "recipes_check",
 )
 
 

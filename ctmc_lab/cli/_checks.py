@@ -30,7 +30,6 @@ import tempfile
 import numpy as np
 
 from proofs_check import cost
-from proofs_check._util import five_point, pick_sequences, prefix_marginal
 from proofs_check.estimators_check import reference_law
 from proofs_check.framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
 from proofs_check.ratios_check import brute_mask_dce
@@ -83,7 +82,7 @@ def row_index(dist, text: str) -> int:
 
 def sequence_cases(dist, count: int = 3) -> list[str]:
     """``count`` support sequences interleaved with sequences outside the support (when there are any)."""
-    inside = [dist.decode(x) for x in pick_sequences(dist, count)]
+    inside = [dist.decode(x) for x in _most_probable(dist, count)]
     members = set(dist.as_dict())
     symbols = str(dist.alphabet)
     outside = []
@@ -101,10 +100,34 @@ def sequence_cases(dist, count: int = 3) -> list[str]:
     return out
 
 
+def _prefix(dist, length: int):
+    """The marginal of the first ``length`` positions, summed from the table."""
+    if length >= dist.length:
+        return dist
+    from ctmc_lab.sources.joint import JointDistribution
+
+    table: dict = {}
+    for text, p in dist.as_dict().items():
+        table[text[:length]] = table.get(text[:length], 0.0) + p
+    return JointDistribution.from_dict(
+        table, alphabet=dist.alphabet, normalize=True, name=f"{dist.name}[positions 0..{length - 1}]"
+    )
+
+
+def _most_probable(dist, count: int) -> np.ndarray:
+    return dist.support[np.argsort(-dist.probs, kind="stable")[:count]]
+
+
+def _five_point(f, t: float, h: float):
+    """(f'(t) by a 5-point central difference, max |f| over its nodes)."""
+    nodes = [f(t - 2 * h), f(t - h), f(t + h), f(t + 2 * h)]
+    return (nodes[0] - 8 * nodes[1] + 8 * nodes[2] - nodes[3]) / (12 * h), max(abs(v) for v in nodes)
+
+
 def _small(ctx):
     """The distribution the command-line rows run on: the large one's prefix of length ≤ MAX_LENGTH."""
     dist = ctx.large if ctx.large.alphabet is not None else ctx.small
-    return prefix_marginal(dist, min(dist.length, MAX_LENGTH))
+    return _prefix(dist, min(dist.length, MAX_LENGTH))
 
 
 def _nll_work(ctx) -> float:
@@ -122,7 +145,7 @@ def _estimate_work(ctx) -> float:
 def _curve_work(ctx) -> float:
     """Two commands at two times, and 9 twin evaluations per time: one Kronecker product per
     support sequence and position, over 5^L states."""
-    dist = prefix_marginal(_small(ctx), min(_small(ctx).length, 4))
+    dist = _prefix(_small(ctx), min(_small(ctx).length, 4))
     per = dist.support_size * (dist.length * 2e4 + 5.0**dist.length * cost.ELEM * 4)
     return 36 * per + 4 * 200 * 5.0**dist.length * dist.length * cost.ELEM + 40 * cost.CALL
 
@@ -317,8 +340,8 @@ def curve_columns(ctx):
     if skip:
         yield skip
         return
-    dist = prefix_marginal(_small(ctx), min(_small(ctx).length, 4))
-    text = dist.decode(pick_sequences(dist, 1)[0])
+    dist = _prefix(_small(ctx), min(_small(ctx).length, 4))
+    text = dist.decode(_most_probable(dist, 1)[0])
     times = (0.3, 0.7)
     for process, schedule in (("absorbing", "loglinear"), ("uniform", "cosine")):
         argv = ["curve", "--sequence", text, "--process", process, "--schedule", schedule]
@@ -337,8 +360,8 @@ def curve_columns(ctx):
             s = float(sch.sigma_bar(t))
             kl, mi = kl_at(t)
             h = 1e-4
-            d_kl, kl_scale = five_point(lambda u: kl_at(u)[0], t, h, with_scale=True)
-            d_mi, mi_scale = five_point(lambda u: kl_at(u)[1], t, h, with_scale=True)
+            d_kl, kl_scale = _five_point(lambda u: kl_at(u)[0], t, h)
+            d_mi, mi_scale = _five_point(lambda u: kl_at(u)[1], t, h)
             lam = -math.expm1(-s) if process == "absorbing" else None
             yield Result(f"{here}: t", pt["t"], t, tolerance=0.0)
             yield Result(f"{here}: sigma_bar", pt["sigma_bar"], s, tolerance=TOL_ENUM)
