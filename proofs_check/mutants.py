@@ -9,7 +9,8 @@ Python traceback. The mutation score is the fraction caught.
 Run all of them with ``python -m proofs_check.mutants`` (prints one line per mutant and the
 score; exit 1 if any survives), a subset with ``--only`` (substrings of the names or the
 areas, or the paths they target), the list with ``--list``. ``tests/proofs_check/test_mutants.py``
-runs them in CI (``slow``).
+runs them in CI (``slow``). :data:`HELD_OUT` is a second list, of bugs across the whole package,
+scored by ``benchmarks/mutation_score.py`` (verify alone, and verify with the tests).
 """
 
 from __future__ import annotations
@@ -674,17 +675,22 @@ def select(only: str | None, mutants=MUTANTS) -> tuple[Mutant, ...]:
 
 
 def main(argv=None) -> int:
-    """``python -m proofs_check.mutants [--only TERMS] [--list] [--jobs J] [--timeout S]``."""
+    """``python -m proofs_check.mutants [--held-out] [--only TERMS] [--list] [--jobs J] [--timeout S]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m proofs_check.mutants", description=__doc__.splitlines()[0])
     parser.add_argument("--only", metavar="TERMS", help="comma-separated substrings of mutant names, areas or paths")
     parser.add_argument("--list", action="store_true", help="list the selected mutants and exit")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="the held-out list (HELD_OUT) instead of MUTANTS; benchmarks/mutation_score.py scores it with the tests too",
+    )
     parser.add_argument("--jobs", type=int, default=2, metavar="J", help="mutants run side by side (default: 2)")
     parser.add_argument("--timeout", type=float, default=240.0, metavar="S", help="seconds per mutant (default: 240)")
     args = parser.parse_args(argv)
     try:
-        chosen = select(args.only)
+        chosen = select(args.only, HELD_OUT if args.held_out else MUTANTS)
     except ValueError as err:
         parser.error(str(err))
     if args.list:

@@ -13,7 +13,10 @@ from benchmarks import mutation_score
 from proofs_check import mutants
 from tests.cli_helpers import run_main
 
-ROWS = "ratios.,conditional.context,llada.designs,denoisers.,subset_tables.,markov.entropy,schedules.registry,cli."
+ROWS = (
+    "ratios.,conditional.context,llada.designs,denoisers.,subset_tables.,markov.entropy,schedules.registry,"
+    "moments.t_variance,datasets.,registry.stratification,studies.,cli."
+)
 
 
 def test_rows_pass_on_the_library():
@@ -22,12 +25,26 @@ def test_rows_pass_on_the_library():
     assert "Command line (JSON)" in out and " 0 failed" in out
 
 
+def _unstratified(spec):
+    """k_dce_stratified's spec with its family's ``stratified`` flag off; other specs unchanged."""
+    if spec.name != "k_dce_stratified":
+        return spec
+    return dataclasses.replace(spec, family=dataclasses.replace(spec.family, stratified=False))
+
+
 @pytest.mark.parametrize(
     ("target", "attr", "wrap", "only"),
     [
         # The curve's kl_rate column without its rate factor σ(t).
         ("ctmc_lab.exact.information", "kl_rate", lambda f: lambda *a, **k: 1.5 * f(*a, **k), "cli.curve"),
         # A decoupled variance that forgets one of its two terms.
+        # A registry that forgets a design's stratification.
+        (
+            "ctmc_lab.estimation.registry",
+            "get_estimator",
+            lambda f: lambda name, *a, **k: _unstratified(f(name, *a, **k)),
+            "registry.stratification",
+        ),
         (
             "ctmc_lab.estimation.moments",
             "ratio_moments",
