@@ -100,7 +100,7 @@ def _subset_work(ctx) -> float:
     total = 0.0
     for dist in _dists(ctx):
         block = max(1, (1 << 22) // (dist.support_size * dist.length))
-        B = min(block + 3, 1 << 16)
+        B = block + 3 if block + 3 <= 1 << 16 else 64
         total += B * (dist.support_size * dist.length * cost.ELEM + (1 << dist.length) * dist.length * cost.ELEM)
         total += 6 * (1 << dist.length) * (cost.STEP + cost.ELEM * dist.support_size) * 2
     return 3 * total + 20 * cost.CALL  # measured ~3x the element count (bool comparisons, bincount)
@@ -136,9 +136,10 @@ def blocks_and_zeros(ctx):
     for dist in _dists(ctx):
         L = dist.length
         block = max(1, (1 << 22) // (dist.support_size * L))
-        B = min(block + 3, 1 << 16)
+        # Past one block only where that stays cheap (a tiny support makes a block huge).
+        B = block + 3 if block + 3 <= 1 << 16 else 64
         x = dist.support[rng.integers(0, dist.support_size, size=B)]
-        probe = sorted({0, block - 1, min(block, B - 1), B - 1})
+        probe = sorted({0, min(block - 1, B - 1), min(block, B - 1), B - 1})
         outside = _outside(dist, x[-1])
         if outside is not None:
             x[-1] = outside

@@ -398,7 +398,8 @@ def _t_moments_twin(A: np.ndarray, *, log_terms: bool, eps: float = 1e-3):
             w = sig / math.expm1(sb)
             return float(np.sum(lam**sizes * (1 - lam) ** (n - sizes) * (w * V) ** p))
 
-        return integrate.quad(f, eps, 1.0, epsabs=0.0, epsrel=1e-12, limit=400)[0] / (1 - eps)
+        # epsabs: a moment near 0 (a point mass: A = 0, the log offsets cancel) cannot meet a relative tolerance.
+        return integrate.quad(f, eps, 1.0, epsabs=1e-13, epsrel=1e-12, limit=400)[0] / (1 - eps)
 
     return moment(1), moment(2)
 

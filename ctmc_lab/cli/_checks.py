@@ -344,6 +344,9 @@ def curve_columns(ctx):
     text = dist.decode(_most_probable(dist, 1)[0])
     times = (0.3, 0.7)
     for process, schedule in (("absorbing", "loglinear"), ("uniform", "cosine")):
+        if process == "uniform" and dist.n_tokens < 2:
+            yield Skip(f"{dist.name}; {process}", "uniform noise needs at least 2 symbols")
+            continue
         argv = ["curve", "--sequence", text, "--process", process, "--schedule", schedule]
         status, data, err = run_cli(argv + ["--times", ",".join(map(str, times))], dist)
         case = f"{dist.name}; x0={text}; {process}; {schedule}"
