@@ -240,11 +240,13 @@ def entropy_rate_prompt(ctx):
             raw = np.asarray(chain.table, float) ** (1 / T)
             want = raw / raw.sum(axis=-1, keepdims=True)
             yield Result(f"{name}; tempered(T={T}) table", 0.0, 0.0, _table_error(np.asarray(src.table, float), want))
-    R = 3
-    support, probs = brute_joint(chain, k + R)
+    # A prompt of k + 2 symbols: only its last k may set the chain's start (§5.4), so a chain
+    # started from its first k symbols gives another value.
+    R, P = 3, k + 2
+    support, probs = brute_joint(chain, P + R)
     x = support[int(np.argmin(np.where(probs > 0, probs, np.inf)))]
-    prompt, y = x[:k] if k else x[:1], x[k:] if k else x[1:]
-    sub_support, sub_probs = brute_joint(chain, len(y), chain.decode(prompt))
+    prompt, y = x[:P], x[P:]
+    sub_support, sub_probs = brute_joint(chain, len(y), chain.decode(prompt))  # reads the last k only
     match = np.all(sub_support == y, axis=1)
     truth = -math.log(float(sub_probs[match].sum()))
     case = f"{name}; prompt={chain.decode(prompt)}; y={chain.decode(y)}"

@@ -267,7 +267,9 @@ def _chain_rows(chain):
     L = 4
     support, probs = brute_joint(chain, L)
     x = support[int(np.argmax(probs))]
-    prompt = chain.decode(support[int(np.argmin(probs))][: max(1, chain.order)])
+    # A prompt longer than the order, whose first and last k symbols differ where they can.
+    long_support, long_probs = brute_joint(chain, chain.order + 2)
+    prompt = chain.decode(long_support[int(np.argmin(np.where(long_probs > 0, long_probs, np.inf)))])
     for start, (sup, pr) in ((None, (support, probs)), (prompt, brute_joint(chain, L, prompt))):
         for target, context in (([1, 2], [0]), ([0, 3], [2]), ([0, 1, 2, 3], [])):
             want = brute_mask_dce(sup, pr, x, target, context)

@@ -145,6 +145,23 @@ def statistics_and_seeds(ctx):
         values = estimate(name, oracle, None, n_samples=n * repeats, rng=rng, return_values=True).values
         want = statistics.variance([float(np.mean(values[k * n : (k + 1) * n])) for k in range(repeats)])
         yield Result(f"repeat_variance({name}, n={n}, repeats={repeats}) vs statistics.variance", got, want)
+    # fig1a's nll_table seeds sequence j by spawn j of SeedSequence(seed): its MC means against
+    # estimators.time_free run on each sequence with that stream, spawned here.
+    from ctmc_lab.sources.joint import JointDistribution
+    from ctmc_lab.studies.fig1a_dna128_nll import nll_table
+
+    small = ctx.small
+    top = np.argsort(-small.probs, kind="stable")[:3]
+    p = JointDistribution(small.support[top], small.probs[top], n_tokens=small.n_tokens, normalize=True, name="top 3")
+    table = nll_table(p, 16, ctx.seed)
+    streams = np.random.SeedSequence(ctx.seed).spawn(p.support_size)
+    den = p.denoiser()
+    twin = {
+        p.decode(x): estimate("time_free", den, x, n_samples=16, rng=np.random.default_rng(g)).mean
+        for x, g in zip(p.support, streams)
+    }
+    differ = sum(float(m) != twin[str(s)] for s, m in zip(table["sequence"], table["mc_mean"]))
+    yield Result(f"fig1a nll_table: mc_mean of 3 sequences vs spawn j of SeedSequence({ctx.seed})", float(differ), 0.0)
     keys = ["a", "b", "mk4/L=8"]
     states = [case_seed(ctx.seed, key).generate_state(4).tolist() for key in keys]
     twins = [_case_seed_twin(ctx.seed, key).generate_state(4).tolist() for key in keys]
