@@ -323,7 +323,9 @@ def llada_designs(ctx):
     """Every design of :mod:`ctmc_lab.estimation.llada` on a 3-position target of the small
     distribution: the balanced design's E Ḡ and Var Ḡ against every batch enumerated, and for
     every design the reported variance of the mean (Var Ḡ / R) and per-draw variance (b Var Ḡ),
-    at b = 4, mc_num = 12 (R = 3)."""
+    at b = 4, mc_num = 12 (R = 3); the balanced design also on 4 positions at b = 6, where
+    the remainder r = b mod n = 2 gives r (n - r) = 4, and b // n = 1 would give 3 (at n = 3
+    the two are equal for every b)."""
     from ctmc_lab.estimation import llada
 
     dist = prefix_marginal(ctx.small, min(ctx.small.length, 3))
@@ -346,6 +348,20 @@ def llada_designs(ctx):
         ("as_json variance", lib.as_json()["variance"], b * e_var),
     ):
         yield Result(f"balanced; {case}; {what}; rel.", got, want, relative_error(got, want, scale=scale))
+    wide = prefix_marginal(ctx.large, min(ctx.large.length, 4))
+    if wide.length == 4:
+        x4 = pick_sequences(wide, 1)[0]
+        A4 = brute_mask_dce(wide.support, wide.probs, x4, range(4))
+        e_mean4, e_var4 = _balanced_enumerated(A4, 6)
+        lib4 = llada.balanced_moments(A4, batch_size=6, mc_num=12)
+        case4 = f"balanced; {wide.name}; x={wide.decode(x4)}; n=4, b=6"
+        yield Result(f"{case4}; E Ḡ vs enumerated", lib4.mean, e_mean4)
+        yield Result(
+            f"{case4}; Var Ḡ; rel.",
+            lib4.batch_variance,
+            e_var4,
+            relative_error(lib4.batch_variance, e_var4, scale=float(np.max(A4) * 4) ** 2),
+        )
     for name, rule in (("llada_stratified", "llada"), ("llada_stratified_fixed", "fixed")):
         _, var = _enumerated_batch_moments(name, A, b)
         mom = llada.llada_moments(A, batch_size=b, mc_num=mc, rule=rule)
