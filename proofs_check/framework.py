@@ -65,7 +65,8 @@ COVERAGE_THEOREMS = (
 )
 
 #: Report order of the theorem groups: the library's building blocks, the paper's results,
-#: then the estimators, the Markov source and the rows that are algebra only.
+#: then the estimators, the Markov source, the command line's JSON (rows registered by
+#: ``ctmc_lab.cli._checks`` when ``ctmc-lab verify`` runs) and the rows that are algebra only.
 THEOREM_ORDER = (
     "Kernels (§1.2)",
     "Schedules (§1.3)",
@@ -74,6 +75,7 @@ THEOREM_ORDER = (
     "λ-DCE moments (§6.3)",
     "Estimators (§6)",
     "Markov source (§7)",
+    "Command line (JSON)",
     "Algebra",
 )
 

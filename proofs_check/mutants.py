@@ -9,7 +9,8 @@ Python traceback. The mutation score is the fraction caught.
 Run all of them with ``python -m proofs_check.mutants`` (prints one line per mutant and the
 score; exit 1 if any survives), a subset with ``--only`` (substrings of the names or the
 areas, or the paths they target), the list with ``--list``. ``tests/proofs_check/test_mutants.py``
-runs them in CI (``slow``).
+runs them in CI (``slow``). :data:`HELD_OUT` is a second list, of bugs across the whole package,
+scored by ``benchmarks/mutation_score.py`` (verify alone, and verify with the tests).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Mutant", "MUTANTS", "apply", "select", "run", "main"]
+__all__ = ["Mutant", "MUTANTS", "HELD_OUT", "apply", "select", "run", "main"]
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,310 @@ MUTANTS = (
 )
 
 
+#: A held-out set of plausible one-line bugs across the whole package (issue 20, "What will be
+#: checked"): the command line's JSON, seed streams, rate factors, ratio and time-sampled moments,
+#: conditional tables with a context, subset-table block and zero-probability paths, dataset
+#: recipes, the Markov source, the mixed and tempered denoisers, LLaDA's designs, the registry's
+#: flags, schedule inverses and study statistics. They are scored by
+#: ``benchmarks/mutation_score.py`` (verify --quick alone, then with the tests that import the
+#: mutated module) and are not run by ``tests/proofs_check/test_mutants.py``; the ones that
+#: verify kills were never used to tune a row's tolerance.
+HELD_OUT = (
+    # ------------------------------------------------------------ the command line's JSON
+    Mutant(
+        "nll: record index advances on sequences outside the support",
+        "cli-json",
+        "ctmc_lab/cli/nll.py",
+        "        k += int(ok)\n",
+        "        k += 1\n",
+    ),
+    Mutant(
+        "nll: NLL read from the in-support index",
+        "cli-json",
+        "ctmc_lab/cli/nll.py",
+        '            "nll": json_float(0.0 - np.log(p_x)) if ok else None,\n',
+        '            "nll": json_float(0.0 - np.log(prob[k])) if ok else None,\n',
+    ),
+    Mutant(
+        "estimate: one stream shared by every sequence",
+        "seeds",
+        "ctmc_lab/cli/estimate.py",
+        "            rng = np.random.default_rng([args.seed, int(key)])\n",
+        "            rng = np.random.default_rng(args.seed)\n",
+    ),
+    Mutant(
+        "estimate: sequence index little-endian",
+        "seeds",
+        "ctmc_lab/cli/estimate.py",
+        "    keys = flat_index(x0, dist.n_tokens)\n",
+        "    keys = flat_index(x0[:, ::-1], dist.n_tokens)\n",
+    ),
+    Mutant(
+        "curve: kl_rate without the rate factor σ(t)",
+        "curve",
+        "ctmc_lab/cli/curve.py",
+        '        "kl_rate": json_float(rate * information.kl_rate(noised, x0)) if finite else None,\n',
+        '        "kl_rate": json_float(information.kl_rate(noised, x0)) if finite else None,\n',
+    ),
+    Mutant(
+        "curve: mdse_marginal without the rate factor σ(t)",
+        "curve",
+        "ctmc_lab/cli/curve.py",
+        '        "mdse_marginal": json_float(rate * scores.marginal_mdse(noised)),\n',
+        '        "mdse_marginal": json_float(scores.marginal_mdse(noised)),\n',
+    ),
+    Mutant(
+        "curve: rate factor σ̄(t) instead of σ(t)",
+        "curve",
+        "ctmc_lab/cli/curve.py",
+        "    rate = float(schedule.sigma(t))\n",
+        "    rate = float(schedule.sigma_bar(t))\n",
+    ),
+    # ------------------------------------------------------------ log-ratio moments and draws
+    Mutant(
+        "ratio moments: covariance term without its factor 2",
+        "ratio-moments",
+        "ctmc_lab/estimation/moments.py",
+        "    cov2 = 2.0 * (P @ ((gx - mx) * (gy - my)))\n",
+        "    cov2 = P @ ((gx - mx) * (gy - my))\n",
+    ),
+    Mutant(
+        "ratio moments: coupled second moment, not variance",
+        "ratio-moments",
+        "ctmc_lab/estimation/moments.py",
+        "    var_c = P @ ((gy - gx) - (my - mx)) ** 2\n",
+        "    var_c = P @ (gy - gx) ** 2\n",
+    ),
+    Mutant(
+        "ratio moments: Var(f A_den) centred at the other mean",
+        "ratio-moments",
+        "ctmc_lab/estimation/moments.py",
+        "    var_x, var_y = P @ (gx - mx) ** 2, P @ (gy - my) ** 2\n",
+        "    var_x, var_y = P @ (gx - mx) ** 2, P @ (gy - mx) ** 2\n",
+    ),
+    Mutant(
+        "decoupled log-ratio: second mask weighted by the first mask's f_m",
+        "ratio-draws",
+        "ctmc_lab/estimation/laws.py",
+        "            out[sl] = scheme.f[m] * den(local) - scheme.f[m2] * num(local2)\n",
+        "            out[sl] = scheme.f[m] * den(local) - scheme.f[m] * num(local2)\n",
+    ),
+    # ------------------------------------------------------------ time-sampled estimators
+    Mutant(
+        "t-estimator second moment: cross term without its 2",
+        "t-moments",
+        "ctmc_lab/estimation/families.py",
+        "        second += 2 * (mm * S1) @ vals[3] + (C * mm**2) @ vals[4]\n",
+        "        second += (mm * S1) @ vals[3] + (C * mm**2) @ vals[4]\n",
+    ),
+    Mutant(
+        "t-estimator weight σ/e^σ̄ instead of σ/(e^σ̄ - 1)",
+        "t-moments",
+        "ctmc_lab/estimation/families.py",
+        "        w = sig / np.expm1(sb)\n        ell",
+        "        w = sig / np.exp(sb)\n        ell",
+    ),
+    # ------------------------------------------------------------ conditional tables, context
+    Mutant(
+        "subset-table A: context bits dropped",
+        "context",
+        "ctmc_lab/sources/joint.py",
+        "        ctx_bits = int(np.sum(np.left_shift(1, ctx))) if ctx.size else 0\n",
+        "        ctx_bits = 0\n",
+    ),
+    Mutant(
+        "Markov A-table: context positions hidden too",
+        "context",
+        "ctmc_lab/sources/markov/chain.py",
+        "            hidden = np.setdiff1d(np.arange(x.shape[-1]), np.union1d(tgt, ctx))\n",
+        "            hidden = np.setdiff1d(np.arange(x.shape[-1]), tgt)\n",
+    ),
+    Mutant(
+        "conditional_mask_dce: context not passed to the source",
+        "context",
+        "ctmc_lab/estimation/conditional.py",
+        "    return source.mask_dce_table(x, tgt, ctx, method=method)\n",
+        "    return source.mask_dce_table(x, tgt, method=method)\n",
+    ),
+    Mutant(
+        "conditional_nll: marginalised positions kept visible in the context term",
+        "context",
+        "ctmc_lab/estimation/conditional.py",
+        "    given = _with_mask(x, split.target + split.marginalised, n)\n",
+        "    given = _with_mask(x, split.target, n)\n",
+    ),
+    # ------------------------------------------------------------ subset-table paths
+    Mutant(
+        "mask_dce: undefined conditional (zero-probability context) set to 0",
+        "subset-zero",
+        "ctmc_lab/masks.py",
+        "            term = np.where(np.isnan(term), np.inf, term)\n",
+        "            term = np.where(np.isnan(term), 0.0, term)\n",
+    ),
+    Mutant(
+        "mask_kl: infinite h with positive weight dropped",
+        "subset-zero",
+        "ctmc_lab/masks.py",
+        '    return np.einsum("...u,ku->...k", np.where(np.isinf(h), 0, h), w) + _inf_part(h, w)\n',
+        '    return np.einsum("...u,ku->...k", np.where(np.isinf(h), 0, h), w)\n',
+    ),
+    Mutant(
+        "subset_table: block rows restart at 0",
+        "subset-blocks",
+        "ctmc_lab/sources/joint.py",
+        "            rows = np.arange(lo, lo + agree.shape[0])[:, None] * n_sub\n",
+        "            rows = np.arange(agree.shape[0])[:, None] * n_sub\n",
+    ),
+    Mutant(
+        "marginal: visible positions of the first block reused",
+        "subset-blocks",
+        "ctmc_lab/sources/joint.py",
+        "            xb, vb = x[lo : lo + step, None, :], visible[lo : lo + step, None, :]\n",
+        "            xb, vb = x[lo : lo + step, None, :], visible[: min(step, x.shape[0] - lo), None, :]\n",
+    ),
+    # ------------------------------------------------------------ denoisers
+    Mutant(
+        "mixed denoiser: base not down-weighted by 1 - w",
+        "mixed",
+        "ctmc_lab/sources/denoisers.py",
+        "        mixed = np.logaddexp(np.log1p(-self.weight) + log_c, np.log(self.weight) + log_r)\n",
+        "        mixed = np.logaddexp(log_c, np.log(self.weight) + log_r)\n",
+    ),
+    Mutant(
+        "mixed denoiser: 'marginals' read on a clean input",
+        "mixed",
+        "ctmc_lab/sources/denoisers.py",
+        "                self._marginals = np.asarray(self.base(np.full((1, self.length), self.n_tokens)))[0]\n",
+        "                self._marginals = np.asarray(self.base(np.full((1, self.length), 0)))[0]\n",
+    ),
+    Mutant(
+        "tempered denoiser: logits times T",
+        "mixed",
+        "ctmc_lab/sources/denoisers.py",
+        "        scaled = log_c / self.temperature\n",
+        "        scaled = log_c * self.temperature\n",
+    ),
+    # ------------------------------------------------------------ LLaDA's designs
+    Mutant(
+        "balanced design: remainder b // n",
+        "llada-designs",
+        "ctmc_lab/estimation/llada.py",
+        "    r = b % n\n",
+        "    r = b // n\n",
+    ),
+    Mutant(
+        "balanced design: without-replacement factor n, not n - 1",
+        "llada-designs",
+        "ctmc_lab/estimation/llada.py",
+        "spread / ((n - 1) * b**2)",
+        "spread / (n * b**2)",
+    ),
+    Mutant(
+        "LLaDA record: variance_of_mean is Var Ḡ",
+        "llada-designs",
+        "ctmc_lab/estimation/llada.py",
+        '            "variance_of_mean": num(self.variance_of_mean),\n',
+        '            "variance_of_mean": num(self.batch_variance),\n',
+    ),
+    # ------------------------------------------------------------ registry flags
+    Mutant(
+        "registry: k_dce_stratified not stratified",
+        "registry-flags",
+        "ctmc_lab/estimation/registry.py",
+        "MaskSize(laws.k_dce_law, stratified=True, batch_moments=stratified_k_dce_moments)",
+        "MaskSize(laws.k_dce_law, stratified=False, batch_moments=stratified_k_dce_moments)",
+    ),
+    Mutant(
+        "registry: lambda_dce_stratified not stratified",
+        "registry-flags",
+        "ctmc_lab/estimation/registry.py",
+        "        LambdaDCE(stratified=True),\n",
+        "        LambdaDCE(stratified=False),\n",
+    ),
+    # ------------------------------------------------------------ schedule inverses
+    Mutant(
+        "cosine t(σ̄) without the (1 - ε)",
+        "schedule-inverse",
+        "ctmc_lab/forward/schedules.py",
+        "        return (2 / np.pi) * np.arccos(1 - lam / (1 - self.eps))\n",
+        "        return (2 / np.pi) * np.arccos(1 - lam)\n",
+    ),
+    Mutant(
+        "loglinear t(σ̄) without the 1/(1 - ε)",
+        "schedule-inverse",
+        "ctmc_lab/forward/schedules.py",
+        "        return -np.expm1(-self._check_sigma_bar(sigma_bar)) / (1 - self.eps)\n",
+        "        return -np.expm1(-self._check_sigma_bar(sigma_bar))\n",
+    ),
+    Mutant(
+        "geometric t(σ̄) shifts the unshifted schedule too",
+        "schedule-inverse",
+        "ctmc_lab/forward/schedules.py",
+        "        raw = self._check_sigma_bar(sigma_bar) + (self.sigma_min if self.shifted else 0.0)\n",
+        "        raw = self._check_sigma_bar(sigma_bar) + self.sigma_min\n",
+    ),
+    # ------------------------------------------------------------ the Markov source
+    Mutant(
+        "entropy rate: uniform average over contexts, not π",
+        "markov",
+        "ctmc_lab/sources/markov/inference.py",
+        "    return float(stationary @ entr(table).sum(axis=1))\n",
+        "    return float(entr(table).sum(axis=1).mean())\n",
+    ),
+    Mutant(
+        "prompt: the chain starts from the prompt's first k symbols",
+        "markov",
+        "ctmc_lab/sources/markov/chain.py",
+        "        out[flat_index(s[-self.order :], self.n_tokens)] = 1.0\n",
+        "        out[flat_index(s[: self.order], self.n_tokens)] = 1.0\n",
+    ),
+    # ------------------------------------------------------------ dataset recipes
+    Mutant(
+        "dna128-like: logits times the temperature",
+        "datasets",
+        "ctmc_lab/sources/datasets.py",
+        "    logits = rng.random(n_sequences) / temperature\n",
+        "    logits = rng.random(n_sequences) * temperature\n",
+    ),
+    Mutant(
+        "dirichlet: alpha ignored",
+        "datasets",
+        "ctmc_lab/sources/datasets.py",
+        "    probs = rng.dirichlet(np.full(size, float(alpha)))\n",
+        "    probs = rng.dirichlet(np.full(size, 1.0))\n",
+    ),
+    # ------------------------------------------------------------ study statistics and seeds
+    Mutant(
+        "studies: every spawned generator is the same stream",
+        "study-seeds",
+        "ctmc_lab/studies/_common.py",
+        "    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]\n",
+        "    return [np.random.default_rng(seed) for _ in range(n)]\n",
+    ),
+    Mutant(
+        "studies: case seed ignores the case key",
+        "study-seeds",
+        "ctmc_lab/studies/engine.py",
+        "    return np.random.SeedSequence([int(study_seed), *(int(w) for w in words)])\n",
+        "    return np.random.SeedSequence([int(study_seed)])\n",
+    ),
+    Mutant(
+        "variance_vs_samples: sample variance with ddof 0",
+        "study-stats",
+        "ctmc_lab/studies/variance_vs_samples.py",
+        "    return float(est.values.reshape(repeats, n).mean(axis=1).var(ddof=1))\n",
+        "    return float(est.values.reshape(repeats, n).mean(axis=1).var(ddof=0))\n",
+    ),
+    Mutant(
+        "coupled_vs_decoupled: sample variance with ddof 0",
+        "study-stats",
+        "ctmc_lab/studies/coupled_vs_decoupled.py",
+        "                v.append(g.reshape(repeats, n).mean(axis=1).var(ddof=1))\n",
+        "                v.append(g.reshape(repeats, n).mean(axis=1).var(ddof=0))\n",
+    ),
+)
+
+
 def _root() -> Path:
     return Path(__file__).resolve().parent.parent
 
@@ -370,17 +675,22 @@ def select(only: str | None, mutants=MUTANTS) -> tuple[Mutant, ...]:
 
 
 def main(argv=None) -> int:
-    """``python -m proofs_check.mutants [--only TERMS] [--list] [--jobs J] [--timeout S]``."""
+    """``python -m proofs_check.mutants [--held-out] [--only TERMS] [--list] [--jobs J] [--timeout S]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m proofs_check.mutants", description=__doc__.splitlines()[0])
     parser.add_argument("--only", metavar="TERMS", help="comma-separated substrings of mutant names, areas or paths")
     parser.add_argument("--list", action="store_true", help="list the selected mutants and exit")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="the held-out list (HELD_OUT) instead of MUTANTS; benchmarks/mutation_score.py scores it with the tests too",
+    )
     parser.add_argument("--jobs", type=int, default=2, metavar="J", help="mutants run side by side (default: 2)")
     parser.add_argument("--timeout", type=float, default=240.0, metavar="S", help="seconds per mutant (default: 240)")
     args = parser.parse_args(argv)
     try:
-        chosen = select(args.only)
+        chosen = select(args.only, HELD_OUT if args.held_out else MUTANTS)
     except ValueError as err:
         parser.error(str(err))
     if args.list:

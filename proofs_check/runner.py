@@ -67,6 +67,10 @@ CHECK_MODULES = (
     "markov_check",
     "library_rows",
     "sources_check",
+    "ratios_check",
+    "denoisers_check",
+    "schedules_check",
+    "recipes_check",
 )
 
 

@@ -114,6 +114,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     """Load the ``--dist`` source and run :func:`proofs_check.verifier.verify`; return its exit status."""
+    from ctmc_lab.cli import _checks  # noqa: F401  (registers the rows on the commands' JSON)
     from ctmc_lab.cli._common import load_distribution
     from ctmc_lab.cli.specs import is_markov_spec, is_python_spec, load_markov, load_python, refuse_file_options
     from proofs_check import verifier
