@@ -245,6 +245,17 @@ class TimeLaw(Family):
                 out[sl] = np.where(m > 0, w * (A + m * ell), 0.0)
         return out, name
 
+    def row_size_laws(self, n: int, b: int) -> np.ndarray:
+        """``(b, n+1)``: P(|M_j| = m) for row j of a batch of b, m = 0..n (each row's u is uniform
+        on its interval; the lattice's rows are each uniform on [0, 1))."""
+        out = np.empty((b, n + 1))
+        m = np.arange(n + 1)[:, None]
+        for j, (lo, hi) in enumerate(self._intervals(b) if self.stratified else np.tile([0.0, 1.0], (b, 1))):
+            u, q = self.map.nodes(lo, hi)
+            lam = np.clip(self.map.at(u)[0], 0.0, 1.0)
+            out[j] = (comb(n, m[:, 0])[:, None] * lam**m * (1.0 - lam) ** (n - m)) @ q / (hi - lo)
+        return out
+
     # ---------------------------------------------------------------------------- moments
     def _row_terms(self, u, n, S1, S2):
         """μ and ν at the points u for every table: two ``(K, Q)`` arrays (ν without its m = 1
