@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from ctmc_lab.conformance.masklaw import MaskLaw, estimator_law, llada_law
 from ctmc_lab.estimation.families import LambdaDCE, MaskSize
-from ctmc_lab.estimation.replica_registry import REPLICAS, get_replica, replica_names
 from ctmc_lab.estimation.laws import k_dce_law
+from ctmc_lab.estimation.replica_registry import REPLICAS, get_replica, replica_names
 from ctmc_lab.estimation.replicas import CountRuleReplica, ExactMoments, Replica, TableReplica, linear_map
 from ctmc_lab.estimation.timelaws import TimeLaw
 
