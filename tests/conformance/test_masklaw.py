@@ -142,3 +142,40 @@ def test_a_declared_shared_law_tests_one_row_per_call():
     assert tests["dependence"]["p_value"] == 1.0
     assert tests["sizes"]["p_value"] > 1e-4 and tests["uniform"]["p_value"] > 1e-4
     assert masklaw.law_tests(log, base, N)["dependence"]["p_value"] < 1e-12
+
+
+def _skewed_law(n=4):
+    """Sizes concentrated on m = 0, with cells expected far below once in a few thousand rows."""
+    q = np.array([0.985, 0.0135, 0.0012, 0.00025, 0.00005])
+    return masklaw.MaskLaw("skewed", sizes=lambda n, q=q: q[: n + 1]), q
+
+
+def test_rare_size_cells_are_pooled_so_the_declared_law_is_not_rejected():
+    # Under the unpooled χ² one row of size 4 (expected 0.2 times in 4000) adds (1 - 0.2)²/0.2 = 3.2,
+    # and in a cell of expected 0.002 adds 500: the declared law itself was rejected at 1e-6.
+    law, q = _skewed_law()
+    rejected = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        sizes = rng.choice(5, size=4000, p=q)
+        log = _log([_draw(rng, 4, sizes[i : i + 8]) for i in range(0, 4000, 8)], 4)
+        rejected += masklaw.law_tests(log, law, 4)["sizes"]["p_value"] < 1e-3
+    assert rejected <= 2
+
+
+def test_within_call_dispersion_is_calibrated_for_a_skewed_independent_law():
+    # Independent rows of a skewed law: the summed Pearson statistic has heavy tails, so referring it
+    # to a χ² flags "clumped" far more often than α; its exact mean and variance (Haldane) do not.
+    law, q = _skewed_law()
+    law = masklaw.MaskLaw("skewed", sizes=law.sizes, dependence="independent")
+    p_values = []
+    for seed in range(200):
+        rng = np.random.default_rng(1000 + seed)
+        sizes = rng.choice(5, size=800, p=q)
+        log = _log([_draw(rng, 4, sizes[i : i + 8]) for i in range(0, 800, 8)], 4)
+        p_values.append(masklaw.law_tests(log, law, 4)["dependence"]["p_value"])
+    assert np.mean(np.array(p_values) < 0.05) <= 0.10
+    # and it still sees stratification: evenly spread sizes in every call
+    rng = np.random.default_rng(7)
+    even = [_draw(rng, 4, [0, 0, 0, 0, 0, 0, 1, 0]) for _ in range(300)]
+    assert masklaw.law_tests(_log(even, 4), law, 4)["dependence"]["p_value"] < 1e-6
