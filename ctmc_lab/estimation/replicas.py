@@ -107,12 +107,17 @@ class Replica:
         """None if the replica has exact moments on ``case``, else why not (one line)."""
         return None
 
+    def slow(self, case, *, variance: bool = True) -> str | None:
+        """Why the exact moments on ``case`` take more than about a second (None: they do not)."""
+        return None
+
     def target(self, case) -> float:
         """The quantity the evaluator claims to estimate on ``case``: -log p(answer | prompt)."""
         return case.cond_nll
 
-    def moments(self, case) -> ExactMoments:
-        """Exact mean and variance of one run's output on ``case``."""
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
+        """Exact mean and variance of one run's output on ``case`` (``variance=False``: the variance
+        may be left None where it is the expensive part)."""
         raise NotImplementedError
 
 
@@ -157,7 +162,7 @@ class CountRuleReplica(Replica):
     mc_num: int = 128
     rule: str = "llada"
 
-    def moments(self, case) -> ExactMoments:
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
         m = llada.llada_moments(case.level_stats(), batch_size=self.batch_size, mc_num=self.mc_num, rule=self.rule)
         return ExactMoments(float(m.mean), None if m.variance_of_mean is None else float(m.variance_of_mean))
 
@@ -188,7 +193,7 @@ class TableReplica(Replica):
     recon_eps: float = 0.0
     vocab_size: int | None = None
 
-    def moments(self, case) -> ExactMoments:
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
         A = case.mask_dce_table(given=self.given)[None, :]
         b = self.batch_size if self.family.stratified else None
         mean, per_draw, infinite = self.family.moments(A, name=self.name, batch_size=b)
@@ -242,7 +247,7 @@ class BlockReplica(Replica):
 
         return TimeLaw(tmap, "strata", strata)
 
-    def moments(self, case) -> ExactMoments:
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
         mean = var = 0.0
         for target, context, k, nb in self.blocks(case):
             A = case.table(target, context)[None, :]
@@ -289,7 +294,13 @@ class MeanFieldReplica(Replica):
             return f"2^{P} prompt masks: more than 2^{self.max_prompt}"
         return None
 
-    def moments(self, case) -> ExactMoments:
+    def slow(self, case, *, variance: bool = True) -> str | None:
+        P = len(case.prompt)
+        if self.p_mask_prompt > 0 and P > 12:
+            return f"2^{P} prompt masks, one exact-model row each"
+        return None
+
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
         why = self.applies(case)
         if why:
             raise ValueError(f"{self.name}: {why}")
@@ -313,7 +324,7 @@ class BlendReplica(Replica):
     lo: float = 0.2
     hi: float = 0.8
 
-    def moments(self, case) -> ExactMoments:
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
         mf = float(_answer_losses(case, mean_field_rows(case, [0]))[0])
         mean, var, _ = CoupledBlend(self.lo, self.hi).moments(case.mask_dce_table()[None, :], name=self.name)
         return ExactMoments(0.5 * mf + 0.5 * float(mean[0]), 0.25 * float(var[0]))
@@ -334,13 +345,19 @@ class RatioReplica(Replica):
     draws: int = 8
     coupled: bool = True
 
+    def slow(self, case, *, variance: bool = True) -> str | None:
+        return f"2^{case.n} masks through the reference model" if case.n > 8 else None
+
     def _tables(self, case):
         from ctmc_lab.exact.mask_dce import mask_dce_table
         from ctmc_lab.sources.denoisers import TemperedDenoiser
 
-        ref = TemperedDenoiser(case.denoiser(), temperature=self.temperature)
-        A_ref = mask_dce_table(ref, case.x, target=list(case.answer), context=list(case.prompt) or None)
-        return case.mask_dce_table(), A_ref
+        cache = case.__dict__.setdefault("_reference_tables", {})
+        if self.temperature not in cache:
+            ref = TemperedDenoiser(case.denoiser(), temperature=self.temperature)
+            context = list(case.prompt) or None
+            cache[self.temperature] = mask_dce_table(ref, case.x, target=list(case.answer), context=context)
+        return case.mask_dce_table(), cache[self.temperature]
 
     def target(self, case) -> float:
         from ctmc_lab.masks import imdce_sum
@@ -348,7 +365,7 @@ class RatioReplica(Replica):
         A, A_ref = self._tables(case)
         return float(imdce_sum(A) - imdce_sum(A_ref))
 
-    def moments(self, case) -> ExactMoments:
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
         A, A_ref = self._tables(case)
         law = TimeLaw(linear_map(self.eps), "iid")
         if self.coupled:
@@ -390,6 +407,9 @@ class UniformScoreReplica(Replica):
             return f"{case.n_tokens}^{case.length} noisy rows: more than {self.max_states}"
         return None
 
+    def slow(self, case, *, variance: bool = True) -> str | None:
+        return f"a quadrature of {self.order} nodes over {case.n_tokens}^{case.length} noisy rows" if variance else None
+
     def _sigma_bar(self, t):
         return -np.log1p(-(1.0 - self.eps) * np.asarray(t, dtype=float))
 
@@ -414,9 +434,11 @@ class UniformScoreReplica(Replica):
         )
         return float(np.sum(np.exp(log_cond) * (log_cond - log_ps)))
 
-    def moments(self, case) -> ExactMoments:
+    def moments(self, case, *, variance: bool = True) -> ExactMoments:
         lo, hi = self._sigma_bar(self.eps_s), self._sigma_bar(1.0)
         mean = (self.kl(case, lo) - self.kl(case, hi)) / (1.0 - self.eps_s)
+        if not variance:
+            return ExactMoments(mean, None)
         second = self._second_moment(case, lo, hi)
         return ExactMoments(mean, (second - mean**2) / self.batch_size)
 

@@ -41,6 +41,7 @@ is not integrable: the variance is infinite iff S2(1) = sum_i a_i² > 0, the sin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -73,12 +74,17 @@ def _n_of(A2) -> int:
     return int(np.shape(A2)[-1]).bit_length() - 1
 
 
+@functools.lru_cache(maxsize=8)
+def _legendre(order: int):
+    return np.polynomial.legendre.leggauss(order)
+
+
 def gauss_nodes(lo: float, hi: float, *, left=None, right=None, pieces: int = 1, order: int = _ORDER):
     """Nodes and weights of ∫_lo^hi: Gauss–Legendre of ``order`` on ``pieces`` equal sub-intervals,
     the first halved towards ``lo`` down to width ``left`` and the last towards ``hi`` down to
     ``right`` when given (an integrand with a pole about 16 times that width beyond the end: every
     sub-interval then lies farther from it than its own width)."""
-    x, wts = np.polynomial.legendre.leggauss(order)
+    x, wts = _legendre(order)
     if hi <= lo:
         return np.zeros(0), np.zeros(0)
     edges = list(np.linspace(lo, hi, int(pieces) + 1))
@@ -139,7 +145,17 @@ class TimeMap:
 
     def nodes(self, lo: float, hi: float, *, shifts=(0.0,)):
         """Quadrature nodes of ∫_lo^hi for the points lo + s + ..., split where any shifted copy of
-        the map jumps (``shifts``: the lattice's j/b) and graded towards u = 0."""
+        the map jumps (``shifts``: the lattice's j/b) and graded towards u = 0; kept per interval."""
+        key = (float(lo), float(hi), tuple(float(s) for s in shifts))
+        cache = self.__dict__.setdefault("_node_cache", {})
+        if key not in cache:
+            u, w = self._nodes(*key)
+            u.setflags(write=False)
+            w.setflags(write=False)
+            cache[key] = (u, w)
+        return cache[key]
+
+    def _nodes(self, lo, hi, shifts):
         cuts = {lo, hi}
         for s in shifts:
             cuts.update(float(b - s) for b in self.breaks if lo < b - s < hi)

@@ -21,6 +21,8 @@ ood_detection               NLL histograms, ROC and AUROC, exact vs estimated (Â
 llada_audit                 LLaDA's evaluator: where its mask-count law is not uniform, its exact
                             bias on D128-like sources, MK4 pairs and a first-order chain, and the
                             variance of the fix (:mod:`ctmc_lab.estimation.llada`)
+published                   the public evaluators' replicas: exact bias against answer length
+                            (:mod:`ctmc_lab.estimation.replica_registry`, ``docs/published.md``)
 =========================== ===================================================================
 
 Every random draw comes from ``np.random.SeedSequence(seed)`` spawned per task (SPEC 7): the
@@ -62,6 +64,9 @@ from ctmc_lab.plotting import (
     ood_detection as _draw_ood,
 )
 from ctmc_lab.plotting import (
+    published as _draw_published,
+)
+from ctmc_lab.plotting import (
     sampler_comparison as _draw_samplers,
 )
 from ctmc_lab.plotting import (
@@ -93,6 +98,9 @@ from ctmc_lab.studies import (
     ood_detection as _ood,
 )
 from ctmc_lab.studies import (
+    published as _published,
+)
+from ctmc_lab.studies import (
     sampler_comparison as _samplers,
 )
 from ctmc_lab.studies import (
@@ -116,6 +124,7 @@ __all__ = [
     "sampler_comparison",
     "ood_detection",
     "llada_audit",
+    "published",
 ]
 
 
@@ -184,6 +193,7 @@ coupled_vs_decoupled = _figure(_coupled.coupled_vs_decoupled, _draw_coupled.draw
 sampler_comparison = _figure(_samplers.sampler_comparison, _draw_samplers.draw)
 ood_detection = _figure(_ood.ood_detection, _draw_ood.draw)
 llada_audit = _figure(_llada.llada_audit, _draw_llada.draw)
+published = _figure(_published.published, _draw_published.draw)
 
 #: Study at scale -> the plotting module whose ``draw(table)`` makes its figure: the study's
 #: name with underscores, so a study listed in :data:`ctmc_lab.studies.engine.STUDIES` needs no entry here.
@@ -230,6 +240,7 @@ FIGURES = {
     "sampler_comparison": sampler_comparison,
     "ood_detection": ood_detection,
     "llada_audit": llada_audit,
+    "published": published,
     **{study.replace("-", "_"): _study_figure(study) for study in STUDY_FIGURE_MODULES},
 }
 
