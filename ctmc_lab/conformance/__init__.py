@@ -16,7 +16,10 @@ module                    holds
 ``masklaw``               declared mask laws and their χ² tests on the log
 ``references``            the exact twin of an evaluator: exact mean and variance of a run's output
 ``contracts``             targets (``cond_nll``, ``per_token``, ``elbo``, ...) and relations
-``oracle``                ``check`` and its ``ConformanceReport``
+``oracle``                ``check``: run an evaluator, test its contracts
+``report``                ``ConformanceReport``, its verdicts, Holm correction and printed table
+``replicas``              the public evaluators' replicas as references (``reference("llada_harness_b8")``)
+``published``             the table of ``ctmc-lab conform --published``
 ``grid``                  ``sweep`` over a grid of settings and cases
 ``pytest_plugin``         fixtures ``exact_case``, ``exact_model``, ``conformance`` for another project's tests
 ========================  ===========================================================================
@@ -52,12 +55,25 @@ _EXPORTS = {
     "log_ratio": "ctmc_lab.conformance.contracts",
     "expression": "ctmc_lab.conformance.contracts",
     "check": "ctmc_lab.conformance.oracle",
-    "ConformanceReport": "ctmc_lab.conformance.oracle",
+    "ConformanceReport": "ctmc_lab.conformance.report",
     "sweep": "ctmc_lab.conformance.grid",
 }
 
 _SUBMODULES = frozenset(
-    {"cases", "exact_model", "adapters", "calllog", "masklaw", "references", "contracts", "oracle", "grid"}
+    {
+        "cases",
+        "exact_model",
+        "adapters",
+        "calllog",
+        "masklaw",
+        "references",
+        "replicas",
+        "contracts",
+        "oracle",
+        "report",
+        "grid",
+        "published",
+    }
 )
 
 __all__ = sorted(_EXPORTS)

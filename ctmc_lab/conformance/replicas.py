@@ -17,9 +17,12 @@ one run's output) and, where the evaluator's masks follow a law the call log can
 Examples
 --------
 >>> from ctmc_lab.conformance import cases
->>> ref = reference("llada_harness_b8")
->>> round(ref.moments(cases.markov_pair(4, index=1)).mean - cases.markov_pair(4, index=1).cond_nll, 4)
-0.3298
+>>> case = cases.markov_pair(4, index=8)                 # MK4 prompt(16) + answer(4), pair 8
+>>> ref = reference("llada_harness_b8")                  # LLaDA's harness at --batch_size 8
+>>> round(ref.moments(case).mean - case.cond_nll, 4)     # exact bias (nats)
+0.4971
+>>> ref.mask_law(case).name
+'llada(b=8)'
 """
 
 from __future__ import annotations
