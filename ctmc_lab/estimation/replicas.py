@@ -148,7 +148,6 @@ def linear_map(eps: float) -> TimeMap:
     return TimeMap(
         lambda u: (1.0 - eps) * u + eps,
         lambda u: 1.0 / ((1.0 - eps) * u + eps),
-        reaches_zero=eps == 0,
         pole=eps / (1.0 - eps) if eps > 0 else None,
     )
 

@@ -114,8 +114,9 @@ class TimeMap:
         Points of (0, 1) where λ, w or ℓ jump (a discrete time grid).
     constant_pieces : bool
         λ, w and ℓ are constant between breaks (one node per piece is exact).
-    reaches_zero : bool
-        λ(0) = 0 with w λ bounded away from 0 near 0: the λ-DCE singularity (§6.3).
+    reaches_zero : bool or None
+        λ(0) = 0 with w λ bounded away from 0 near 0: the λ-DCE singularity (§6.3). None (the
+        default): read from the map, λ(0) = 0 and w λ > 0 at u = 1e-12.
     pole, pole_right : float or None
         The distance from u = 0 (u = 1) to the nearest pole of w or ℓ beyond it (w = 1/t with
         t = ε + ... puts one at about ε left of 0; ℓ = log(λ/(1-λ)) with λ ≤ 1 - ε one right of 1):
@@ -130,10 +131,19 @@ class TimeMap:
     log_term: Callable | None = None
     breaks: tuple = ()
     constant_pieces: bool = False
-    reaches_zero: bool = False
+    reaches_zero: bool | None = None
     pole: float | None = None
     pole_right: float | None = None
     pieces: int = 1
+
+    def __post_init__(self):
+        if self.reaches_zero is None:
+            lam0 = float(np.asarray(self.lam(np.zeros(1)), dtype=float).ravel()[0])
+            tiny = np.full(1, 1e-12)
+            w_lam = float(
+                (np.asarray(self.weight(tiny), dtype=float) * np.asarray(self.lam(tiny), dtype=float)).ravel()[0]
+            )
+            object.__setattr__(self, "reaches_zero", lam0 == 0.0 and w_lam > 1e-6)
 
     def at(self, u):
         """(λ, w, ℓ) at the points u (ℓ = 0 without a log term)."""
