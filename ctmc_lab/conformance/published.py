@@ -27,12 +27,16 @@ def _rows(result) -> list[dict]:
     return rows
 
 
+#: Below this |value| a printed bias is 0: the float64 sums of an unbiased replica (about 1e-15).
+ZERO = 1e-12
+
+
 def _num(x, fmt) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     if isinstance(x, float) and math.isinf(x):
         return "inf"
-    return format(x, fmt)
+    return format(0.0 if abs(x) < ZERO else x, fmt)
 
 
 def _grid(rows, kind, field, fmt, width):
