@@ -118,7 +118,9 @@ def test_graded_nodes_integrate_a_near_pole():
         u, w = gauss_nodes(0.0, 1.0, left=eps / 16)
         assert w @ (1 / (u + eps)) == pytest.approx(math.log((1 + eps) / eps), rel=1e-13)
         u, w = gauss_nodes(0.0, 1.0, right=eps / 16)
-        assert w @ np.log(1 + eps - u) == pytest.approx((1 + eps) * math.log(1 + eps) - eps * math.log(eps) - 1, rel=1e-12)
+        assert w @ np.log(1 + eps - u) == pytest.approx(
+            (1 + eps) * math.log(1 + eps) - eps * math.log(eps) - 1, rel=1e-12
+        )
 
 
 def test_bad_laws_and_tables_are_refused():
