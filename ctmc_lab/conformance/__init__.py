@@ -11,6 +11,7 @@ module                    holds
 ========================  ===========================================================================
 ``cases``                 ``Case``: a source, one row, prompt and answer; D128, MK4 pairs, EOS rows
 ``exact_model``           ``ExactModel``: log c* in a project's ids, layout, precision (numpy)
+``scores``                SEDD's concrete scores of an exact model (absorbing, uniform)
 ``adapters``              ``HFMaskedLM``, ``RawMaskedLM``, ``SigmaBackbone``, ``ScoreModel`` (numpy or torch)
 ``calllog``               every row a model sees, its masks and exact loss
 ``masklaw``               declared mask laws and their χ² tests on the log
@@ -63,6 +64,7 @@ _SUBMODULES = frozenset(
     {
         "cases",
         "exact_model",
+        "scores",
         "adapters",
         "calllog",
         "masklaw",
