@@ -60,7 +60,7 @@ class Verdict:
 
 @dataclass(eq=False)
 class ConformanceReport:
-    """What :func:`check` found. Fields are documented in ``docs/json_schemas.md`` (``conform``)."""
+    """What :func:`~ctmc_lab.conformance.oracle.check` found. Fields are documented in ``docs/json_schemas.md`` (``conform``)."""
 
     case: dict
     targets: dict

@@ -174,7 +174,7 @@ class Case:
         return self._conditional(self.answer, self.prompt + self.rest)
 
     def target(self, name: str) -> float:
-        """The exact value of one of :data:`TARGETS`."""
+        """The exact value of one of :data:`ctmc_lab.estimation.cases.TARGETS`."""
         if name not in TARGETS:
             raise ValueError(f"unknown target {name!r}; choose one of {list(TARGETS)}")
         return float(getattr(self, name))

@@ -7,33 +7,37 @@ over it. A project adds its own with :func:`register_replica`.
 
 Built in, with the commits read (file and function names are those of that commit):
 
-==========================  ===================================================================
-replicas                    evaluator, as configured
-==========================  ===================================================================
-``llada_get_log_likelihood``  LLaDA ``get_log_likelihood`` (b = 16, mc_num = 128, cfg = 0)
-``llada_harness_b{1,8,16,32}``  LLaDA's lm-eval harness at b = 1 (lm-eval CLI without
-                            ``--batch_size``), 8 (the released scripts), 16, 32 (class default,
-                            reached only through ``simple_evaluate`` without a batch size)
-``dllm_llada``              dllm's copy of the rule (b = 32, mc_num = 32: ``examples/llada/eval.sh``)
-``dream``, ``dllm_dream``   Dream's harness and dllm's copy: last position (EOS) visible, ε = 1e-3,
-                            VDM lattice, b = 32, mc_num = 128
-``smdm``                    SMDM's lm-eval "mdlm" harness (VDM lattice, ε = 0: infinite variance)
-``mdlm``, ``mdlm_t1000``,   MDLM's SUBS loss: continuous (antithetic t, sampling_eps 1e-3),
-``mdlm_importance``         T = 1000, importance sampling
-``sedd_absorb``,            SEDD's score-entropy loss: absorbing + loglinear, absorbing +
-``sedd_absorb_geometric``,  geometric (σ̄(0) = σ_min ≠ 0: audited), uniform + loglinear
-``sedd_uniform``
-``radd_lambda_dce``,        RADD's losses with its batch samplers (16 rows per step)
+==================================  ==========================================================
+replicas                            evaluator, as configured
+==================================  ==========================================================
+``llada_get_log_likelihood``        LLaDA ``get_log_likelihood`` (b = 16, mc_num = 128, cfg = 0)
+``llada_harness_b{1,8,16,32}``      LLaDA's lm-eval harness at b = 1 (lm-eval's command line
+                                    without ``--batch_size``), 8 (the released scripts), 16,
+                                    32 (class default, reached only through ``simple_evaluate``
+                                    without a batch size)
+``dllm_llada``                      dllm's copy of the rule (b = 32, mc_num = 32:
+                                    ``examples/llada/eval.sh``)
+``dream``, ``dllm_dream``           Dream's harness and dllm's copy: last position (EOS)
+                                    visible, ε = 1e-3, VDM lattice, b = 32, mc_num = 128
+``smdm``                            SMDM's lm-eval "mdlm" harness (VDM lattice, ε = 0:
+                                    infinite variance)
+``mdlm``, ``mdlm_t1000``,           MDLM's SUBS loss: continuous (antithetic t, sampling_eps
+``mdlm_importance``                 1e-3), T = 1000, importance sampling
+``sedd_absorb``,                    SEDD's score-entropy loss: absorbing + loglinear,
+``sedd_absorb_geometric``,          absorbing + geometric (σ̄(0) = σ_min ≠ 0: audited),
+``sedd_uniform``                    uniform + loglinear
+``radd_lambda_dce``,                RADD's losses with its batch samplers (16 rows per step)
 ``radd_t_dce``, ``radd_t_dse``,
 ``radd_k_dce``
-``bd3lm_block{2,4,8}``      BD3LM's NELBO (BOS, comb law over 8 copies); ``..._uniform``: the
-                            uniform-t reading without BOS
-``md4``                     MD4 continuous (linear schedule, ε = 1e-4, reconstruction term)
-``d1``, ``d1_prompt_visible``  d1's one-pass proxy (prompt masked with p = 0.3; p = 0)
-``diffucoder``              DiffuCoder's coupled blend
-``vrpo_coupled``,           a VRPO-style ELBO difference, masks shared or not
+``bd3lm_block{2,4,8}``              BD3LM's NELBO (BOS, comb law over 8 copies);
+                                    ``..._uniform``: the uniform-t reading without BOS
+``md4``                             MD4 continuous (linear schedule, ε = 1e-4, reconstruction
+                                    term)
+``d1``, ``d1_prompt_visible``       d1's one-pass proxy (prompt masked with p = 0.3; p = 0)
+``diffucoder``                      DiffuCoder's coupled blend
+``vrpo_coupled``,                   a VRPO-style ELBO difference, masks shared or not
 ``vrpo_decoupled``
-==========================  ===================================================================
+==================================  ==========================================================
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ COMMITS = {
     "apple/ml-diffucoder": "f735e01376b752b70356efe45192f31499bf30dc",
 }
 
+#: Registered replicas by name: the built-in catalog below, then a user's (:func:`register_replica`).
 REPLICAS: dict[str, Replica] = {}
 
 
