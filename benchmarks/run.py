@@ -642,9 +642,109 @@ def w7(repeats: int) -> list[Row]:
     ]
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7}
+def _child(argv: list[str]) -> tuple[float, float, int, str]:
+    """(wall s, CPU s of the child and its workers, exit status, last line) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    return wall, cpu, proc.returncode, lines[-1] if lines else ""
+
+
+def w8(repeats: int) -> list[Row]:
+    """``ctmc-lab verify --quick`` end to end, against itself on one worker in the same run."""
+    name = "ctmc-lab verify --quick, end to end (checks on every core)"
+    target = "≤ 6 s on 2 idle cores; ≥ 1.5× faster than on one worker"
+    try:
+        import proofs_check  # noqa: F401
+    except ImportError as err:
+        return [_missing("W8", name, target, err)]
+    verify = [sys.executable, "-m", "ctmc_lab.cli", "verify", "--quick"]
+    runs = {"default": [], "one worker": [], "list only": []}
+    argvs = {"default": verify, "one worker": [*verify, "--jobs", "1"], "list only": [*verify, "--list"]}
+    codes, tail = [], ""
+    for _ in range(max(1, repeats)):  # interleaved, so a change of load hits both alike
+        for key, argv in argvs.items():
+            wall, cpu, code, last = _child(argv)
+            runs[key].append((wall, cpu))
+            if key == "default":
+                codes.append(code)
+                tail = last
+    med = {k: float(np.median([w for w, _ in v])) for k, v in runs.items()}
+    cpu = {k: float(np.median([c for _, c in v])) for k, v in runs.items()}
+    ratio = _ratio(med["one worker"], med["default"])
+    met = med["default"] <= 6.0 and ratio is not None and ratio >= 1.5 and all(c == 0 for c in codes)
+    return [
+        Row(
+            "W8",
+            name,
+            med["default"],
+            None,
+            target,
+            ratio,
+            None,
+            met,
+            len(codes),
+            notes=f"naive twin: the same run on one worker (--jobs 1, {med['one worker']:.1f} s); CPU "
+            f"{cpu['default']:.1f} s vs {cpu['one worker']:.1f} s; start-up (imports and registry, "
+            f"--list) {med['list only']:.2f} s; {tail}",
+            details={
+                "times_s": [w for w, _ in runs["default"]],
+                "cpu_s": [c for _, c in runs["default"]],
+                "one_worker_times_s": [w for w, _ in runs["one worker"]],
+                "one_worker_cpu_s": [c for _, c in runs["one worker"]],
+                "startup_times_s": [w for w, _ in runs["list only"]],
+                "exit_codes": codes,
+            },
+        )
+    ]
+
+
+def w9(repeats: int) -> list[Row]:
+    """``ctmc-lab --help`` start-up beyond the interpreter's own start (``python -c pass``)."""
+    name = "ctmc-lab --help start-up beyond `python -c pass`"
+    target = "≤ 0.3 s beyond the interpreter's start"
+    argvs = {
+        "help": [sys.executable, "-m", "ctmc_lab.cli", "--help"],
+        "pass": [sys.executable, "-c", "pass"],
+        "numpy": [sys.executable, "-c", "import numpy"],
+    }
+    runs = {k: [] for k in argvs}
+    codes = []
+    for _ in range(max(1, repeats)):  # interleaved
+        for key, argv in argvs.items():
+            wall, _, code, _ = _child(argv)
+            runs[key].append(wall)
+            if key == "help":
+                codes.append(code)
+    med = {k: float(np.median(v)) for k, v in runs.items()}
+    beyond = med["help"] - med["pass"]
+    met = beyond <= 0.3 and all(c == 0 for c in codes)
+    return [
+        Row(
+            "W9",
+            name,
+            beyond,
+            None,
+            target,
+            None,
+            _ratio(med["help"], med["pass"]),
+            met,
+            len(codes),
+            notes=f"median `ctmc-lab --help` {med['help']:.3f} s − `python -c pass` {med['pass']:.3f} s "
+            f"(interleaved); × bound = help / bare start; `python -c 'import numpy'` takes "
+            f"{med['numpy'] - med['pass']:.3f} s beyond the bare start",
+            details={f"{k}_times_s": v for k, v in runs.items()} | {"exit_codes": codes},
+        )
+    ]
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7, "W8": w8, "W9": w9}
 #: Default repeats per workload (long ones run fewer times; their median is over those).
-REPEATS = {"W1": 15, "W2": 3, "W3": 5, "W4": 1, "W5": 5, "W6": 1, "W7": 3}
+REPEATS = {"W1": 15, "W2": 3, "W3": 5, "W4": 1, "W5": 5, "W6": 1, "W7": 3, "W8": 3, "W9": 15}
 
 
 # ================================================================================ reporting

@@ -97,7 +97,19 @@ _EXPORTS = {
 
 #: Subpackages and modules reachable as attributes (``ctmc_lab.exact.scores`` after ``import ctmc_lab``).
 _SUBMODULES = frozenset(
-    {"io", "sequences", "masks", "sources", "forward", "exact", "estimation", "studies", "plotting", "testing"}
+    {
+        "io",
+        "sequences",
+        "masks",
+        "sources",
+        "forward",
+        "exact",
+        "estimation",
+        "studies",
+        "plotting",
+        "conformance",
+        "testing",
+    }
 )
 
 __all__ = ["__version__", *_EXPORTS]

@@ -34,6 +34,8 @@ from os import PathLike
 
 import numpy as np
 
+from ctmc_lab._validation import InvalidTypeError, ensure_int, ensure_str
+
 __all__ = [
     "read_json",
     "MAX_FILE_BYTES",
@@ -59,7 +61,12 @@ def json_float(x):
     """
     if x is None:
         return None
-    x = float(x)
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise InvalidTypeError(f"`x` must be None or a real number (got {type(x).__name__})")
+    try:
+        x = float(x)
+    except OverflowError:  # an int beyond float64
+        return None
     return x if math.isfinite(x) else None
 
 
@@ -85,12 +92,23 @@ def to_json_value(obj):
         return {str(k): to_json_value(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_json_value(v) for v in obj]
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+    raise InvalidTypeError(f"`obj` holds a {type(obj).__name__}, which JSON cannot carry")
 
 
 def dumps(payload) -> str:
     """The JSON text of ``payload`` (indented, newline-terminated), floats by :func:`json_float`."""
     return json.dumps(to_json_value(payload), indent=2, allow_nan=False) + "\n"
+
+
+def _path(path, what: str) -> str:
+    """``path`` as a ``str``: a non-empty str or ``os.PathLike`` without NUL characters."""
+    what = ensure_str(what, "what")
+    name = os.fspath(path) if isinstance(path, os.PathLike) else path
+    if not isinstance(name, str):
+        raise InvalidTypeError(f"`path` for {what} must be a str or os.PathLike file path (got {path!r})")
+    if not name or "\x00" in name:
+        raise ValueError(f"`path` for {what} must be a non-empty file path without NUL characters (got {name!r})")
+    return ensure_str(name, "path")
 
 
 def check_writable(path, *, what: str = "`--json`") -> None:
@@ -101,7 +119,7 @@ def check_writable(path, *, what: str = "`--json`") -> None:
     ValueError
         Naming ``what`` and the reason.
     """
-    path = os.fspath(path)
+    path = _path(path, what)
     if os.path.isdir(path):
         raise ValueError(f"{what} {path!r} is a directory, not a file")
     parent = os.path.dirname(os.path.abspath(path))
@@ -115,6 +133,7 @@ def check_writable(path, *, what: str = "`--json`") -> None:
 
 def write_text(path, text: str, *, what: str = "`--json`") -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically: see :func:`write_bytes`."""
+    text = ensure_str(text, "text", allow_empty=True)
     write_bytes(path, text.encode("utf-8"), what=what)
 
 
@@ -123,7 +142,9 @@ def write_bytes(path, data: bytes, *, what: str = "`--json`") -> None:
 
     The old file, if any, stays in place until the new one is complete on disk.
     """
-    path = os.fspath(path)
+    path = _path(path, what)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidTypeError(f"`data` must be bytes (got {type(data).__name__})")
     check_writable(path, what=what)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = None, None
@@ -195,7 +216,7 @@ def read_json(path: str | PathLike, *, what: str):
     what : str
         What the file should hold, for the message (e.g. ``"distribution file"``).
     """
-    name = str(path)
+    name = _path(path, what)
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
@@ -246,8 +267,10 @@ class Progress:
     """
 
     def __init__(self, total: int, label: str, *, stream=None):
-        self.total = max(int(total), 1)
-        self.label = label
+        self.total = max(ensure_int(total, "total", minimum=0), 1)
+        self.label = ensure_str(label, "label", allow_empty=True)
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise InvalidTypeError(f"`stream` must be None or a file-like object with `write` (got {stream!r})")
         self.stream = stream or sys.stderr
         self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.done = 0
@@ -259,6 +282,7 @@ class Progress:
 
     def stage(self, label: str) -> None:
         """Show what is being computed now, keeping the count."""
+        label = ensure_str(label, "label", allow_empty=True)
         if label != self.label:
             self.label = label
             self._last = 0.0
@@ -266,7 +290,7 @@ class Progress:
 
     def update(self, k: int = 1) -> None:
         """Count ``k`` more units done; redraw at most every 0.2 s (and at the end, or on a new stage)."""
-        self.done += k
+        self.done += ensure_int(k, "k", minimum=0)
         now = time.perf_counter()
         if self.enabled and (now - self._last > 0.2 or self.done >= self.total or k == 0):
             self._last = now

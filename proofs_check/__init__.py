@@ -15,28 +15,45 @@ registry and the Markov source are verified too (:mod:`~proofs_check.estimators_
 and must fail by a finite error; a crash is an error. :mod:`proofs_check.mutants` plants
 bugs in scratch copies of the package that ``verify --quick`` must catch.
 
-Modules: :mod:`~proofs_check.framework` (registry, records, context),
-:mod:`~proofs_check.runner`, :mod:`~proofs_check.report`, :mod:`~proofs_check.verifier`
-(one run as a function of Python values; its command line is :mod:`ctmc_lab.cli.verify`),
-and one module per theorem group. The suite imports only the public ``ctmc_lab`` API and
+Modules: :mod:`~proofs_check.framework` (registry, records, context, tolerances),
+:mod:`~proofs_check.cost` (the work each check predicts from the input sizes, against
+``--budget``), :mod:`~proofs_check.defaults` (the run's defaults, free of NumPy),
+:mod:`~proofs_check.runner` (worker processes, hang guard), :mod:`~proofs_check.report`,
+:mod:`~proofs_check.verifier` (one run as a function of Python values; its command line is
+:mod:`ctmc_lab.cli.verify`), and one module per theorem group. The suite imports only the public ``ctmc_lab`` API and
 :mod:`ctmc_lab.io`, never the command line.
 """
 
-from .framework import DEFAULT_SEED, CheckRecord, Context, Result, Skip
-from .runner import SuiteResult, default_context, load_checks, run_checks, select_checks, user_context
-from .verifier import verify
+import importlib
 
-__all__ = [
-    "verify",
-    "DEFAULT_SEED",
-    "CheckRecord",
-    "Context",
-    "Result",
-    "Skip",
-    "SuiteResult",
-    "default_context",
-    "user_context",
-    "load_checks",
-    "select_checks",
-    "run_checks",
-]
+#: Public names and the module defining each: imported on first use, so that ``import
+#: proofs_check`` (and ``ctmc-lab --help``, which reads the defaults) stays free of NumPy.
+_EXPORTS = {
+    "verify": "verifier",
+    "DEFAULT_SEED": "defaults",
+    "DEFAULT_BUDGET": "defaults",
+    "CheckRecord": "framework",
+    "Context": "framework",
+    "Result": "framework",
+    "Skip": "framework",
+    "SuiteResult": "runner",
+    "default_context": "runner",
+    "user_context": "runner",
+    "load_checks": "runner",
+    "select_checks": "runner",
+    "run_checks": "runner",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -28,9 +28,9 @@ __all__ = [
     "prefix_marginal",
     "fit_dense",
     "dist_note",
-    "fit_budget",
     "fit_queries",
     "range_skip",
+    "share_skip",
 ]
 
 #: Largest S^L the dense (whole-state-space) float64 derivative checks enumerate (a few
@@ -124,6 +124,23 @@ def label(dist: JointDistribution, x) -> str:
     return dist.decode(np.asarray(x))
 
 
+def share_skip(ctx, case: str, work: float, parts: int):
+    """A Skip for one of ``parts`` independent parts of a check (a generator, a kind) whose
+    predicted work (:mod:`proofs_check.cost`) exceeds its share of ``ctx.budget``, else None:
+    the cheap parts still run, and the decision reads only the input sizes."""
+    from . import cost
+    from .framework import Skip
+
+    share = ctx.budget / max(1, parts)
+    if work <= share:
+        return None
+    return Skip(
+        case,
+        f"predicted work {cost.describe(work)} exceeds this part's share {share:.2g} of the "
+        f"budget of {ctx.budget:.2g} units (raise it with --budget)",
+    )
+
+
 def range_skip(case: str, err) -> Skip:
     """The skip of a case that float64 cannot represent: ``err`` is the library's own
     :class:`ctmc_lab.forward.process.NumericalRangeError` refusal (p_s or a kernel entry underflows,
@@ -166,27 +183,6 @@ def worst(errors) -> int:
     """Index of the largest error (NaN counts as worst)."""
     e = np.asarray(errors, dtype=float)
     return int(np.argmax(np.where(np.isnan(e), np.inf, e)))
-
-
-def fit_budget(dist: JointDistribution, generator, limit: int, budget: float, evaluations: float):
-    """The longest prefix marginal of ``dist`` (within ``limit`` dense states) on which
-    ``evaluations`` noised-marginal + mdse evaluations fit ``budget`` seconds, by timing one
-    evaluation before the check spends anything (None if even one position does not fit)."""
-    import time
-
-    from ctmc_lab.exact import scores
-    from ctmc_lab.forward.process import NoisedDistribution
-
-    fitted = fit_dense(dist, generator.n_states, limit)
-    while fitted is not None:
-        t0 = time.perf_counter()
-        noised = NoisedDistribution.at_noise_level(fitted, generator, 0.7)
-        scores.mdse(noised, fitted.support[:1])
-        cost = (time.perf_counter() - t0) * evaluations
-        if cost <= budget or fitted.length == 1:
-            return fitted if cost <= budget else None
-        fitted = prefix_marginal(dist, fitted.length - 1)
-    return None
 
 
 def fit_queries(

@@ -21,7 +21,18 @@ from ctmc_lab.forward import generators
 from ctmc_lab.forward.generators import kronecker_sum
 from ctmc_lab.forward.process import NoisedDistribution, token_kernel
 
-from ._util import DENSE_LIMIT, dist_note, fd_step, fit_dense, five_point, label, pick_sequences, random_generator
+from . import cost
+from ._util import (
+    DENSE_LIMIT,
+    dist_note,
+    fd_step,
+    fit_dense,
+    five_point,
+    label,
+    pick_sequences,
+    random_generator,
+    share_skip,
+)
 from .framework import TOL_DERIV, TOL_ENUM, Result, Skip, check
 
 __all__ = ["expected_dse"]
@@ -33,7 +44,7 @@ __all__ = ["expected_dse"]
     method="float64",
     tolerance=TOL_ENUM,
     statement="closed form = expm = uniformization",
-    cost=0.2,
+    work=3e8,
 )
 def kernels_closed(ctx):
     """exp(sQ) three ways: closed form (absorbing, uniform), ``scipy.linalg.expm`` and
@@ -67,7 +78,7 @@ def kernels_closed(ctx):
     method="float64",
     tolerance=TOL_ENUM,
     statement="expm(sQ^(L)) = ⊗_i exp(sQ) (A4)",
-    cost=0.3,
+    work=1e8,
 )
 def kernels_kronecker(ctx):
     """The dense exponential of the Kronecker-sum generator equals the product kernel (A4)."""
@@ -104,19 +115,46 @@ def expected_dse(noised: NoisedDistribution, x0: np.ndarray, *, wrong_orientatio
     return float(q @ loss)
 
 
-def _orientation_rows(ctx, wrong: bool):
+def _orientation_fit(ctx, gen):
+    """The prefix marginal of the state-by-state DSE rows: within the dense limit, and with
+    at most ~1e4 reachable states per sequence (None if even one position does not fit)."""
+    dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
+    reach = min(int(np.max(np.sum(gen.Q != 0, axis=0))), gen.n_states)  # reachable symbols per position
+    # The state-by-state DSE sum visits reach^L states per x0: keep it below ~1e4.
+    while dist is not None and reach**dist.length > 1e4:
+        dist = fit_dense(ctx.small, gen.n_states, gen.n_states ** (dist.length - 1)) if dist.length > 1 else None
+    return dist, reach
+
+
+def _orientation_gens(ctx, wrong: bool):
     n = ctx.small.n_tokens
     gens = [("absorbing", generators.absorbing(n))]
     if not wrong and n >= 2:
         gens += [("uniform", generators.uniform(n)), ("random generic Q", random_generator(n, ctx.rng(31)))]
+    return gens
+
+
+def _orientation_plan(ctx, wrong: bool):
+    """(name, generator, distribution, work, skip) per generator: per level, the five-point
+    difference of F (5 noised marginals, 4 KLs) and, per sequence, the concrete score and DSE
+    over its reach^L states; a generator over its share of the budget is skipped."""
+    gens = _orientation_gens(ctx, wrong)
     for name, gen in gens:
-        dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
-        reach = min(int(np.max(np.sum(gen.Q != 0, axis=0))), gen.n_states)  # reachable symbols per position
-        # The state-by-state DSE sum visits reach^L states per x0: keep it below ~1e4.
-        while dist is not None and reach**dist.length > 1e4:
-            dist = fit_dense(ctx.small, gen.n_states, gen.n_states ** (dist.length - 1)) if dist.length > 1 else None
+        dist, reach = _orientation_fit(ctx, gen)
         if dist is None:
-            yield Skip(f"{name}; {gen.n_states} states per token", f"dense limit {DENSE_LIMIT}")
+            yield name, gen, None, 0.0, Skip(f"{name}; {gen.n_states} states per token", f"dense limit {DENSE_LIMIT}")
+            continue
+        count = min(dist.support_size, 2 if ctx.quick else 3)
+        per_seq = 2 * cost.CALL + cost.ELEM * float(reach) ** dist.length * dist.length * gen.n_states * 4
+        work = 3 * (5 * cost.process(gen, dist) + 4 * cost.kl(gen.n_states, dist.length, count) + count * per_seq)
+        skip = share_skip(ctx, f"{dist_note(dist, ctx)}{name}", work, len(gens))
+        yield name, gen, (None if skip else dist), (0.0 if skip else work), skip
+
+
+def _orientation_rows(ctx, wrong: bool):
+    for name, gen, dist, _, skip in _orientation_plan(ctx, wrong):
+        if skip is not None:
+            yield skip
             continue
         seqs = pick_sequences(dist, 2 if ctx.quick else 3)
         rows = []
@@ -140,7 +178,7 @@ def _orientation_rows(ctx, wrong: bool):
     method="float64",
     tolerance=TOL_DERIV,
     statement="dF/ds (FD) = −E_q ℓ_DSE(x0,x,s*) (pointwise loss)",
-    cost=0.5,
+    work=lambda ctx: sum(work for *_, work, _ in _orientation_plan(ctx, False)),
 )
 def pointwise_dse_sum(ctx):
     """Theorem 3.1 with mdse_s assembled from the pointwise DSE (Eq. 3) at the concrete score
@@ -155,7 +193,7 @@ def pointwise_dse_sum(ctx):
     tolerance=TOL_DERIV,
     statement="CONTROL: DSE weight Q(y,x) not Q(x,y)",
     expected_to_fail=True,
-    cost=0.3,
+    work=lambda ctx: sum(work for *_, work, _ in _orientation_plan(ctx, True)),
 )
 def dse_orientation(ctx):
     """Negative control (§8 item 1): the weight of the jump x -> y instead of y -> x."""

@@ -8,8 +8,10 @@ the n target positions and carries the value (n/x_j) A(M_j). Two rules:
   then x_j = ((x - 1) mod n) + 1;
 * ``llada_stratified_fixed``: x_j = ((k - 1 + floor(j n/b)) mod n) + 1 in integers.
 
-Here every point is a ``fractions.Fraction`` and Python's ``round`` of a Fraction rounds
-half to even, so nothing is shared with the float32 replica in :mod:`ctmc_lab.estimation.llada`.
+Here every point is the exact rational (k b + j n)/b, rounded half to even in integer
+arithmetic (``divmod``), and the laws are integer counts over k (``count_table``) or
+``fractions.Fraction`` (``count_law``), so nothing is shared with the float32 replica in
+:mod:`ctmc_lab.estimation.llada`.
 
 Where exact rationals equal torch's float32: when b is a power of two and 2 n b ≤ 2^24. Then
 n/b and (b-1) n/b are dyadic with at most log2(b) fractional bits; the end point
@@ -26,11 +28,13 @@ from __future__ import annotations
 from fractions import Fraction
 from functools import cache
 
-__all__ = ["RULES", "float32_is_exact", "counts", "count_law", "batch_law"]
+__all__ = ["RULES", "float32_is_exact", "counts", "count_table", "count_law", "batch_law"]
 
 
 def _llada(n: int, b: int, k: int, j: int) -> int:
-    x = round(k + Fraction(j * n, b))  # Fraction.__round__: half to even, as torch.round
+    # The point k + j n/b = (k b + j n)/b, rounded half to even (as torch.round) in integers.
+    q, r = divmod(k * b + j * n, b)
+    x = q + (1 if 2 * r > b or (2 * r == b and q % 2) else 0)
     return (x - 1) % n + 1
 
 
@@ -54,13 +58,19 @@ def counts(name: str, n: int, b: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(rule(n, b, k, j) for j in range(b)) for k in range(1, n + 1))
 
 
-def count_law(name: str, n: int, b: int) -> list[list[Fraction]]:
-    """w_j(m) = #{k : x_j(k) = m}/n exactly: row j, column m-1."""
-    w = [[Fraction(0)] * n for _ in range(b)]
+@cache
+def count_table(name: str, n: int, b: int) -> tuple[tuple[int, ...], ...]:
+    """#{k : x_j(k) = m}: row j, column m-1 (the count law times n, in integers)."""
+    c = [[0] * n for _ in range(b)]
     for row in counts(name, n, b):
         for j, m in enumerate(row):
-            w[j][m - 1] += Fraction(1, n)
-    return w
+            c[j][m - 1] += 1
+    return tuple(tuple(r) for r in c)
+
+
+def count_law(name: str, n: int, b: int) -> list[list[Fraction]]:
+    """w_j(m) = #{k : x_j(k) = m}/n exactly: row j, column m-1."""
+    return [[Fraction(c, n) for c in row] for row in count_table(name, n, b)]
 
 
 def batch_law(name: str, n: int, b: int) -> list[Fraction]:

@@ -21,6 +21,7 @@ import mpmath
 
 from ctmc_lab.forward.generators import NOISE_PROCESSES
 
+from . import cost
 from ._util import label, pick_sequences, prefix_marginal
 from .framework import TOL_MP, Result, Skip, check
 
@@ -153,6 +154,7 @@ class MpProcess:
         """
         K = self.kernel_cache
         log_p = [mpmath.log(v) if v else None for v in p]
+        # tables[i][a] lists (b, w, α, w α (log α - 1)) for the rates b -> a, b ascending.
         tables = []
         for i in range(self.L):
             col = [K[a][int(x0[i])] for a in range(self.S)]
@@ -163,9 +165,9 @@ class MpProcess:
                     continue
                 if col[b]:
                     alpha = col[b] / col[a_]
-                    tab[a_, b] = (w, alpha, w * alpha * (mpmath.log(alpha) - 1))
+                    tab.setdefault(a_, []).append((b, w, alpha, w * alpha * (mpmath.log(alpha) - 1)))
                 else:
-                    tab[a_, b] = (w, 0, 0)
+                    tab.setdefault(a_, []).append((b, w, 0, 0))
             tables.append(tab)
         total = []
         for idx, x in enumerate(self.states):
@@ -174,9 +176,7 @@ class MpProcess:
             inner = []
             for i, st in enumerate(self.strides):
                 base = idx - x[i] * st
-                for (a_, b), (w, alpha, k_term) in tables[i].items():
-                    if a_ != x[i]:
-                        continue
+                for b, w, alpha, k_term in tables[i].get(x[i], ()):
                     y = base + b * st
                     inner.append(w * p[y] / p[idx] + k_term)
                     if alpha:
@@ -218,8 +218,32 @@ def _kinds(ctx, limit):
             yield kind, prefix_marginal(dist, length), None
 
 
+def _mp_process_work(ctx, limit: int, per_kind, kinds: int = 2) -> float:
+    """Σ over the first ``kinds`` kinds with an mpmath twin of ``per_kind(states, length, S)``,
+    on the prefix marginal each runs on (S^L ≤ ``limit``), plus building the twin (its state
+    list and p0)."""
+    total = 0.0
+    for kind, dist, skip in list(_kinds(ctx, limit))[:kinds]:
+        if skip is None:
+            S = NOISE_PROCESSES[kind].n_states(dist.n_tokens)
+            states = float(S) ** dist.length
+            total += cost.MP_OP * states * (dist.length + 1) + per_kind(states, dist.length, S)
+    return total
+
+
 @check(
-    "mp.thm31", theorem="Thm 3.1", method="mpmath", tolerance=TOL_MP, statement="dF/ds = −mdse_s (50 digits)", cost=3.0
+    "mp.thm31",
+    theorem="Thm 3.1",
+    method="mpmath",
+    tolerance=TOL_MP,
+    statement="dF/ds = −mdse_s (50 digits)",
+    # Per (x0, s): F at 5 points (mpmath.diff takes 2, the central difference 2, and q, p once)
+    # and one mdse.
+    work=lambda ctx: _mp_process_work(
+        ctx,
+        MP_DENSE_LIMIT,
+        lambda states, L, S: (1 if ctx.quick else 2) * (2 if ctx.quick else 3) * 6 * cost.mp_dense(states, L, S),
+    ),
 )
 def mp_thm31(ctx):
     """Theorem 3.1 at 50 digits (MP1): dF/ds of F(s) = KL(p_{s|0}‖p_s) as a function, by
@@ -259,13 +283,27 @@ def mp_thm31(ctx):
                 )
 
 
+#: Integrand evaluations of the tanh-sinh quadrature of mp.thm32 (measured 125 at 30 digits;
+#: the 50-digit run takes more levels), each one p_s, q and mdse over the dense states.
+_MP_QUAD_NODES = {True: 130, False: 400}
+
+
+def _mp_thm32_work(ctx) -> float:
+    return _mp_process_work(
+        ctx,
+        MP_QUAD_LIMIT,
+        lambda states, L, S: _MP_QUAD_NODES[ctx.quick] * 2 * cost.mp_dense(states, L, S),
+        kinds=1 if ctx.quick else 2,
+    )
+
+
 @check(
     "mp.thm32",
     theorem="Thm 3.2",
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0 = ∫_0^∞ mdse_s ds (mp.quad, 50 digits)",
-    cost=6.0,
+    work=_mp_thm32_work,
 )
 def mp_thm32(ctx):
     """Theorem 3.2 at 50 digits (MP2): tanh-sinh quadrature of mdse_s(s(λ))/(1-λ) over
@@ -315,13 +353,23 @@ def mp_time_free(dist, x0):
     return h[full], HL * mpmath.fsum(total)
 
 
+def _mp_thm41_work(ctx) -> float:
+    """Per sequence: the mpmath subset table (2^L sums over the support), 2^L logs and the
+    2^L·L conditional differences with their Beta weights."""
+    dist = ctx.large
+    if dist.length > 12 or (1 << dist.length) * dist.support_size > 5e6:
+        return 0.0
+    one = cost.mp_table(dist.support_size, dist.length) + cost.MP_OP * (1 << dist.length) * (dist.length + 10)
+    return min(dist.support_size, 2 if ctx.quick else 3) * one
+
+
 @check(
     "mp.thm41",
     theorem="Thm 4.1",
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0 = H_L E_{p(I)} Σ_{i∉I} −log p0(x^i|x^I) (50 digits)",
-    cost=1.0,
+    work=_mp_thm41_work,
 )
 def mp_thm41(ctx):
     """Theorem 4.1 at 50 digits (MP3) from an mpmath subset table P0(x0^U) and mp.beta weights."""

@@ -21,6 +21,7 @@ from ctmc_lab.forward.process import token_kernel
 from ctmc_lab.sequences import subset_members
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
+from . import cost
 from ._util import SCHEDULES, fit_queries, label, pick_sequences
 from .framework import TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .thm35_cor36_37 import perturbed_log_probs
@@ -97,6 +98,13 @@ def _lemma_case(ctx, *, normalised: bool, rate: str = "sigma"):
     return dist, rows
 
 
+def _lemma_work(ctx) -> float:
+    """Per random triple: a token kernel, one pointwise DSE and one DCE (a few library calls)."""
+    gen = generators.absorbing(ctx.small.n_tokens)
+    S = gen.n_states
+    return (40 if ctx.quick else 200) * (cost.kernel(gen) + 3 * cost.CALL + cost.ELEM * ctx.small.length * S)
+
+
 def _report(dist, rows, what):
     # Relative residual: σ(1-λ)/λ reaches 1e3 at small t, so absolute float64 error scales with it.
     err = [abs(a - r) / max(1.0, abs(r)) for a, r, *_ in rows]
@@ -116,7 +124,7 @@ def _report(dist, rows, what):
     method="float64",
     tolerance=TOL_ENUM,
     statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (normalised c)",
-    cost=0.5,
+    work=_lemma_work,
 )
 def lemma33_normalised(ctx):
     """Lemma 3.3 (§3.2): ℓ_DSE(x0, x, t, s_t) = σ(t)(1-λ)/λ ℓ_DCE(x0, x, c) for random
@@ -131,7 +139,7 @@ def lemma33_normalised(ctx):
     method="float64",
     tolerance=TOL_ENUM,
     statement="… + σ(1−λ)/λ Σ_M(Σ_v c−1) (unnormalised c)",
-    cost=0.5,
+    work=_lemma_work,
 )
 def lemma33_unnormalised(ctx):
     """Lemma 3.3 for unnormalised rows: add σ(1-λ)/λ Σ_{i∈M} (Σ_v c_{i,v} - 1) (§8 item 2)."""
@@ -146,7 +154,7 @@ def lemma33_unnormalised(ctx):
     tolerance=TOL_ENUM,
     statement="CONTROL: σ̄(t) in place of σ(t)",
     expected_to_fail=True,
-    cost=0.5,
+    work=_lemma_work,
 )
 def lemma33_sigma_bar(ctx):
     """Negative control (§8 item 2): the factor with the total noise σ̄(t) instead of the rate."""
@@ -168,13 +176,30 @@ def _expected_dse(dist, gen, x0, visible, x_all, log_c_all, schedule, t):
     return float(np.sum(lam**m * (1 - lam) ** (dist.length - m) * loss))
 
 
+#: Nodes of the adaptive t-quadrature of one Theorem 3.4 row (about 200 measured).
+_THM34_NODES = 300
+
+
+def _thm34_work(ctx) -> float:
+    """Per sequence: the denoiser on its 2^L masked inputs, and per schedule a quadrature
+    whose every node is a token kernel and a pointwise DSE over the 2^L masked states."""
+    dist = fit_queries(ctx.small)
+    if dist.length > 10:
+        return 0.0
+    gen = generators.absorbing(dist.n_tokens)
+    S, masks = gen.n_states, 1 << dist.length
+    node = cost.kernel(gen) + cost.CALL + cost.ELEM * masks * dist.length * S
+    count = min(dist.support_size, 1 if ctx.quick else 2)
+    return count * (cost.masked_queries(dist, 1, masks) + (2 if ctx.quick else 4) * _THM34_NODES * node)
+
+
 @check(
     "thm34.finite_horizon_any_c",
     theorem="Thm 3.4",
     method="float64",
     tolerance=TOL_QUAD,
     statement="∫_0^T E ℓ_DSE(s_t) dt = L^Λ_DCE(c), any c, Λ=λ(T)",
-    cost=4.0,
+    work=_thm34_work,
 )
 def thm34(ctx):
     """Theorem 3.4 (§3.3): for a fixed non-optimal denoiser c (a perturbation of c*) and its

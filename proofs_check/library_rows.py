@@ -29,7 +29,18 @@ from ctmc_lab.forward.process import NoisedDistribution
 from ctmc_lab.forward.schedules import Loglinear
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
-from ._util import DENSE_LIMIT, SCHEDULES, fit_dense, fit_queries, five_point, label, pick_sequences, random_generator
+from . import cost
+from ._util import (
+    DENSE_LIMIT,
+    SCHEDULES,
+    fit_dense,
+    fit_queries,
+    five_point,
+    label,
+    pick_sequences,
+    random_generator,
+    share_skip,
+)
 from .estimators_check import reference_law
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 
@@ -42,7 +53,7 @@ __all__ = ["brute_conditionals", "t_mean_reference"]
     method="float64",
     tolerance=TOL_DERIV,
     statement="σ = dσ̄/dt, σ', dλ/dt (FD); λ = 1−e^{−σ̄}; inverses",
-    cost=0.2,
+    work=1e7,
 )
 def schedules_consistency(ctx):
     """Every schedule: σ(t) against a 5-point difference of σ̄, dσ/dt against one of σ, dλ/dt
@@ -97,13 +108,30 @@ def brute_conditionals(dist, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _brute_dists(ctx):
+    """The distributions of the brute-force denoiser rows (≤ 20000 support sequences each)."""
+    return dict.fromkeys([fit_queries(ctx.large, max_support=20000), fit_queries(ctx.small, max_support=20000)])
+
+
+def _brute_work(ctx) -> float:
+    """Per distribution and random input: a Python loop over (position, symbol) that scans
+    the support, and both library routes on the inputs."""
+    B = 16 if ctx.quick else 48
+    total = 0.0
+    for dist in _brute_dists(ctx):
+        scan = B * dist.length * dist.n_tokens
+        total += scan * (cost.STEP + cost.ELEM * dist.support_size) + cost.pattern_table(dist)
+        total += 2 * cost.queries(B, dist) + cost.marginals(dist, B)
+    return total
+
+
 @check(
     "denoiser.brute_force",
     theorem="Denoiser c* (§3.4)",
     method="float64",
     tolerance=TOL_ENUM,
     statement="c*(x̃) = support-sum ratios; rows sum to 1; visible = δ",
-    cost=0.4,
+    work=_brute_work,
 )
 def denoiser_brute_force(ctx):
     """The optimal denoiser on random masked inputs of the subset-table distribution (drawn
@@ -111,7 +139,7 @@ def denoiser_brute_force(ctx):
     against a brute-force scan of the support, for both library routes (pattern marginals
     and support scan); and the Denoiser contract."""
     # The brute-force scan visits the support once per (input, position, symbol): ≤ 20000 sequences.
-    for dist in dict.fromkeys([fit_queries(ctx.large, max_support=20000), fit_queries(ctx.small, max_support=20000)]):
+    for dist in _brute_dists(ctx):
         rng = ctx.rng(151)
         B = 16 if ctx.quick else 48
         x = dist.support[rng.choice(dist.support_size, size=B, p=dist.probs)].copy()
@@ -138,28 +166,54 @@ def denoiser_brute_force(ctx):
         )
 
 
+def _methods_fit(ctx, gen):
+    """The longest prefix within the dense limit with S^L ≤ 5000 (None if none fits)."""
+    dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
+    while dist is not None and dist.length > 1 and gen.n_states**dist.length > 5000:
+        dist = fit_dense(ctx.small, gen.n_states, gen.n_states ** (dist.length - 1))
+    return dist
+
+
+def _methods_generators(ctx):
+    n = ctx.small.n_tokens
+    gens = [("absorbing", generators.absorbing(n))]
+    if n >= 2:
+        gens += [("uniform", generators.uniform(n)), ("random generic Q", random_generator(n, ctx.rng(31)))]
+    return gens
+
+
+def _methods_plan(ctx):
+    """(name, generator, distribution, work, skip) per generator: per level a noised marginal
+    and the mdse of 3 sequences by 4 methods; one over its share of the budget is skipped."""
+    gens = _methods_generators(ctx)
+    for name, gen in gens:
+        dist = _methods_fit(ctx, gen)
+        if dist is None:
+            yield name, gen, None, 0.0, Skip(name, f"dense limit {DENSE_LIMIT}")
+            continue
+        count = min(3, dist.support_size)
+        methods = ("contract", "enumerate", "factored", "auto")
+        work = 3 * (cost.process(gen, dist) + sum(cost.mdse(gen, dist.length, count, m) for m in methods))
+        skip = share_skip(ctx, f"{name}; {dist.name}", work, len(gens))
+        yield name, gen, (None if skip else dist), (0.0 if skip else work), skip
+
+
 @check(
     "scores.mdse_methods",
     theorem="Thm 3.1",
     method="float64",
     tolerance=TOL_ENUM,
     statement="mdse_s: contract = enumerate = factored = auto",
-    cost=0.4,
+    work=lambda ctx: sum(work for *_, work, _ in _methods_plan(ctx)),
 )
 def mdse_methods(ctx):
     """Every summation method of :func:`ctmc_lab.exact.scores.mdse` (the Thm 3.1 rows use
     ``contract`` against the differences of F) against ``contract``: absorbing, uniform and a
-    random generic Q, three noise levels; relative residual."""
-    n = ctx.small.n_tokens
-    gens = [("absorbing", generators.absorbing(n))]
-    if n >= 2:
-        gens += [("uniform", generators.uniform(n)), ("random generic Q", random_generator(n, ctx.rng(31)))]
-    for name, gen in gens:
-        dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
-        while dist is not None and dist.length > 1 and gen.n_states**dist.length > 5000:
-            dist = fit_dense(ctx.small, gen.n_states, gen.n_states ** (dist.length - 1))
-        if dist is None:
-            yield Skip(name, f"dense limit {DENSE_LIMIT}")
+    random generic Q, three noise levels; relative residual, its tolerance growing with the
+    number of summed terms (:func:`~proofs_check.framework.scaled_tolerance`)."""
+    for name, gen, dist, _, skip in _methods_plan(ctx):
+        if skip is not None:
+            yield skip
             continue
         seqs = pick_sequences(dist, 3)
         rows = []
@@ -172,7 +226,20 @@ def mdse_methods(ctx):
                 b = int(np.argmax(err))
                 rows.append((float(err[b]), float(got[b]), float(ref[b]), method, s))
         err, a, r, method, s = max(rows, key=lambda row: row[0])
-        yield Result(f"{name}; {dist.name}; worst: {method} vs contract at s={s}; rel.", a, r, err)
+        # Each method sums the DSE brackets of the reach^L states with their L·S neighbours,
+        # in a different order: its rounding grows with that count (4e4 terms at N = 200).
+        terms = cost.reach(gen) ** dist.length * dist.length * gen.n_states
+        yield Result(f"{name}; {dist.name}; worst: {method} vs contract at s={s}; rel.", a, r, err, terms=terms)
+
+
+def _nll_routes_work(ctx) -> float:
+    """Two denoiser routes over every mask (time_free_exact, exact_nll) and two subset-table
+    routes, on 4 or 12 sequences."""
+    dist = fit_queries(ctx.large)
+    if dist.length > 14:
+        return 0.0
+    count = min(dist.support_size, 4 if ctx.quick else 12)
+    return 2 * cost.masked_queries(dist, count, 1 << dist.length) + 2 * cost.subset_tables(count, dist)
 
 
 @check(
@@ -181,7 +248,7 @@ def mdse_methods(ctx):
     method="float64",
     tolerance=TOL_ENUM,
     statement="nll routes (time_free ×2, mdce_integral, exact_nll) = −log p0",
-    cost=0.4,
+    work=_nll_routes_work,
 )
 def nll_routes(ctx):
     """The exact routes of ``ctmc-lab nll``: :func:`decompositions.time_free_exact` by the
@@ -210,13 +277,32 @@ def nll_routes(ctx):
         )
 
 
+def _helpers_work(ctx) -> float:
+    """The conditional helpers on the table (marginal sums, a conditional mask-DCE table over
+    the target's masks, its quadrature) and on the chain (its brute-force window joint, the
+    trie table)."""
+    from .markov_check import _length
+
+    dist = fit_queries(ctx.large)
+    total = 0.0
+    if 2 <= dist.length <= 14:
+        n = len(range(dist.length // 2 + 1, dist.length)) or 1
+        total += cost.marginals(dist, 16) + 4 * cost.subset_tables(1, dist) + 200 * cost.ELEM * (1 << n)
+    chain = ctx.chain
+    windows = float(chain.n_tokens) ** _length(chain, ctx)
+    total += cost.ELEM * windows * _length(chain, ctx) * chain.table.shape[0] + 3 * cost.CALL * (
+        1 << _length(chain, ctx)
+    )
+    return total
+
+
 @check(
     "conditional.helpers",
     theorem="Cor 4.3",
     method="float64",
     tolerance=TOL_QUAD,
     statement="conditional_nll / masks.imdce_sum / Thm 4.2 integral = marginal sums",
-    cost=0.4,
+    work=_helpers_work,
 )
 def conditional_helpers(ctx):
     """:mod:`ctmc_lab.estimation.conditional` on the subset-table distribution and on the Markov chain:
@@ -291,13 +377,24 @@ def t_mean_reference(A: np.ndarray, kind: str, eps: float = 1e-3) -> float:
     return integrate.quad(f, eps, 1.0, epsabs=1e-13, epsrel=1e-12, limit=400)[0] / (1 - eps)
 
 
+def _variances_work(ctx) -> float:
+    """Per sequence (2): the A table over every mask, 6 enumerated variances, and two
+    t-quadratures (about 400 nodes over n + 1 sizes) with the library's t-moments."""
+    dist = fit_queries(ctx.large)
+    if dist.length > 12:
+        return 0.0
+    masks = 1 << dist.length
+    per_seq = cost.masked_queries(dist, 1, masks) + 6 * cost.ELEM * masks * 4 + 4 * 400 * (cost.STEP * 10)
+    return min(2, dist.support_size) * per_seq
+
+
 @check(
     "moments.variances",
     theorem="Estimators (§6)",
     method="float64",
     tolerance=TOL_ENUM,
     statement="exact Var g and t-estimator means = own enumeration",
-    cost=0.4,
+    work=_variances_work,
 )
 def moments_variances(ctx):
     """:func:`ctmc_lab.estimation.moments.estimator_moments` variances against Σ_M P(M)(f_m A(M) - E g)²

@@ -17,7 +17,8 @@ import math
 import mpmath
 import numpy as np
 
-from .framework import TOL_ENUM, TOL_MP, Result, check
+from . import cost
+from .framework import TOL_ENUM, TOL_MP, Result, check, difference
 
 __all__ = ["window_joint", "stationary_contexts"]
 
@@ -95,13 +96,26 @@ def _brute_conditionals(wins, probs, x, n):
     return out, ev
 
 
+def _forward_backward_work(ctx) -> float:
+    """The chain-rule joint of the N^L windows from every context, B random masked windows
+    and the 2^n target masks of one window against it by brute force (a Python loop over
+    positions and symbols scanning every window), and the chain's own routes."""
+    chain = ctx.chain
+    n, L = chain.n_tokens, _length(chain, ctx)
+    windows = float(n) ** L
+    joint = cost.ELEM * chain.table.shape[0] * windows * L
+    brute = L * n * (cost.STEP + cost.ELEM * windows * L)  # one masked window
+    masks = 1 << (L - min(chain.order, L - 1))
+    return joint + ((12 if ctx.quick else 40) + masks) * brute + 4 * cost.CALL * masks
+
+
 @check(
     "markov.forward_backward",
     theorem="Markov source (§7)",
     method="float64",
     tolerance=TOL_ENUM,
     statement="forward–backward c*, log P(x^U) = brute force",
-    cost=1.0,
+    work=_forward_backward_work,
 )
 def forward_backward_rows(ctx):
     """The chain's denoiser (scaled forward–backward) and log-evidence on random masked
@@ -137,11 +151,13 @@ def forward_backward_rows(ctx):
     yield Result(
         f"{chain.name}; L={L}; log P(x^U) of the same windows", float(fb.log_evidence[0]), float(ref_ev[0]), ev_err
     )
+    with np.errstate(divide="ignore"):  # a deterministic chain gives windows of probability 0
+        log_probs = np.log(probs[:64])
     yield Result(
         f"{chain.name}; L={L}; log p(x) of {min(len(wins), 64)} clean windows (log_prob)",
         float(chain.log_prob(wins[:1])[0]),
-        float(np.log(probs[0])),
-        float(np.max(np.abs(chain.log_prob(wins[:64]) - np.log(probs[:64])))),
+        float(log_probs[0]),
+        difference(chain.log_prob(wins[:64]), log_probs),  # -inf = -inf where p(x) = 0
     )
     # Trie route: every mask of one window's targets (context = first k positions).
     x0 = wins[int(np.argmax(probs))]
@@ -191,13 +207,23 @@ def _time_free(A: np.ndarray) -> float:
     return math.fsum(tot), H
 
 
+def _cor43_work(ctx) -> float:
+    """Per pair: the chain's denoiser on the 2^r masks of the response (forward–backward over
+    the window, all contexts) and the Python sums over them."""
+    chain = ctx.chain
+    r = 3 if chain.n_tokens ** (chain.order + 4) > 1 << 16 else 4
+    length = chain.order + 1 + r
+    per_pair = cost.CALL + cost.ELEM * (1 << r) * length * chain.table.size + (1 << r) * r * cost.STEP
+    return (2 if ctx.quick else 4) * per_pair
+
+
 @check(
     "markov.cor43_prompt_response",
     theorem="Cor 4.3",
     method="float64",
     tolerance=TOL_ENUM,
     statement="−log p(y|prompt) = H_n E_J Σ −log c*(·) (Markov)",
-    cost=1.0,
+    work=_cor43_work,
 )
 def markov_cor43(ctx):
     """Cor. 4.3 on prompt–response pairs of the chain: the time-free sum over masks of the
@@ -233,13 +259,23 @@ def markov_cor43(ctx):
 
 
 # ------------------------------------------------------------------------------------ mpmath
+def _mp_cor43_work(ctx) -> float:
+    """Per pair at 50 digits: the N^r response windows (r products each), and for each of
+    the 2^r visible sets r + 1 sums over the windows with a log."""
+    chain = ctx.chain
+    r = 4 if chain.n_tokens**4 <= 256 else 3
+    windows = float(chain.n_tokens) ** r
+    per_pair = cost.MP_OP * (windows * r + (1 << r) * (r + 1) * windows * (1 + r / 2))
+    return (2 if ctx.quick else 3) * per_pair
+
+
 @check(
     "mp.markov_cor43",
     theorem="Cor 4.3",
     method="mpmath",
     tolerance=TOL_MP,
     statement="Markov Cor 4.3 by brute force (50 digits)",
-    cost=1.0,
+    work=_mp_cor43_work,
 )
 def mp_markov_cor43(ctx):
     """Cor. 4.3 at 50 digits on prompt–response pairs of the chain: the response windows

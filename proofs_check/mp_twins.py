@@ -20,6 +20,7 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from . import cost
 from ._util import label, pick_sequences, prefix_marginal
 from .framework import TOL_MP, Result, Skip, check
 from .highprec import DPS, MpProcess, mp_probs
@@ -125,7 +126,7 @@ def _dse_absorbing(x0, masked, c, sbar, sigma, N):
     method="mpmath",
     tolerance=TOL_MP,
     statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (+ correction), 50 digits",
-    cost=0.3,
+    work=lambda ctx: 2 * (10 if ctx.quick else 40) * cost.MP_OP * (10 + 6 * ctx.small.length * ctx.small.n_tokens),
 )
 def mp_lemma33(ctx):
     """Lemma 3.3 at 50 digits: random (x0, masked set, t, c), normalised rows and unnormalised
@@ -169,13 +170,28 @@ def _pseudo_c(key: int, i: int, N: int):
     return [e / total for e in ex]
 
 
+#: Integrand evaluations of the tanh-sinh quadratures of the mpmath twins (measured about
+#: 125 at 30 digits; the 50-digit runs take more levels).
+_QUAD_NODES = {True: 130, False: 400}
+
+
+def _mp_thm34_work(ctx) -> float:
+    """The pseudo-random rows (a sine and N exponentials per mask and position), then per
+    node the mask law and the pointwise DSE of every mask (N terms per masked position)."""
+    dist = _small(ctx, 125)
+    N, L, masks = dist.n_tokens, dist.length, 1 << dist.length
+    rows = masks * L * N * 10
+    node = masks * (2 * L + L * N * 4)
+    return cost.MP_OP * (rows + _QUAD_NODES[ctx.quick] * node + masks * (L + 20))
+
+
 @check(
     "mp.thm34",
     theorem="Thm 3.4",
     method="mpmath",
     tolerance=TOL_MP,
     statement="∫_0^T E ℓ_DSE dt = Σ_M A_c(M) B(Λ;m,L−m+1), any c (50 digits)",
-    cost=1.5,
+    work=_mp_thm34_work,
 )
 def mp_thm34(ctx):
     """Theorem 3.4 at 50 digits under loglinear(1e-3) at T = 0.8: a fixed non-optimal denoiser
@@ -214,13 +230,25 @@ def mp_thm34(ctx):
 
 
 # ------------------------------------------------------------------------------ Thm 3.5
+def _mp_thm35_work(ctx) -> float:
+    """Every support sequence's subset table; per λ and (x0, mask, masked position) a
+    pseudo-random row and two logs, and per distinct masked state the exact c* by a scan of
+    the support (N sums)."""
+    dist = _small(ctx, 125)
+    if dist.support_size * (1 << dist.length) > _TABLE_LIMIT:
+        return 0.0
+    S, L, N = dist.support_size, dist.length, dist.n_tokens
+    pairs = S * (1 << L) * L
+    return S * cost.mp_table(S, L) + 2 * cost.MP_OP * pairs * (N * 12 + 4 + N * S / 4)
+
+
 @check(
     "mp.thm35",
     theorem="Thm 3.5",
     method="mpmath",
     tolerance=TOL_MP,
     statement="E ℓ(c) − E ℓ(c*) = E_x̃ Σ_i KL(c*‖c) (50 digits)",
-    cost=0.8,
+    work=_mp_thm35_work,
 )
 def mp_thm35(ctx):
     """Theorem 3.5's Gibbs gap at 50 digits: over every (x0, mask) pair of the support, the
@@ -292,13 +320,29 @@ def _mp_mdce(proc, marg, x0, lam):
     return mpmath.fsum(w * a for w, a in zip(law, A))
 
 
+def _mp_mdce_work(dist) -> float:
+    """One mdce of :func:`_mp_mdce`: the mask law, the subset table and the A table."""
+    masks = 1 << dist.length
+    return cost.mp_table(dist.support_size, dist.length) + cost.MP_OP * masks * dist.length * 4
+
+
+def _mp_dense_work(dist) -> float:
+    """One KL of the mpmath dense absorbing process (p_s, q and the sum)."""
+    S = dist.n_tokens + 1
+    return cost.mp_dense(float(S) ** dist.length, dist.length, S)
+
+
 @check(
     "mp.cor36",
     theorem="Cor 3.6",
     method="mpmath",
     tolerance=TOL_MP,
     statement="d/dλ KL (mp.diff of the dense process) = −mdce(c*)/λ",
-    cost=1.0,
+    work=lambda ctx: (
+        min(_small(ctx, 125).support_size, 1 if ctx.quick else 2)
+        * 2
+        * (4 * _mp_dense_work(_small(ctx, 125)) + _mp_mdce_work(_small(ctx, 125)))
+    ),
 )
 def mp_cor36(ctx):
     """Cor. 3.6 at 50 digits: ``mp.diff`` in λ of KL(p_{λ|0}‖p_λ) from the mpmath dense
@@ -322,7 +366,7 @@ def mp_cor36(ctx):
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0 = ∫_0^Λ mdce/λ dλ + KL_Λ (mp.quad, process)",
-    cost=1.0,
+    work=lambda ctx: 2 * _QUAD_NODES[ctx.quick] * _mp_mdce_work(_small(ctx, 125)) + _mp_dense_work(_small(ctx, 125)),
 )
 def mp_cor37(ctx):
     """Cor. 3.7 at 50 digits: ``mp.quad`` of mdce(c*)/λ over [0, Λ] plus the dense mpmath KL at
@@ -353,13 +397,31 @@ def _large_ok(ctx):
     return dist, None
 
 
+def _large_work(ctx, per_sequence, count: int) -> float:
+    """``count`` sequences on :func:`_large_ok`'s distribution, each its subset table and
+    ``per_sequence(dist)`` more operations (0 where it skips)."""
+    dist, skip = _large_ok(ctx)
+    if skip is not None or dist.length < 2:
+        return 0.0
+    return min(count, dist.support_size) * (
+        cost.mp_table(dist.support_size, dist.length) + cost.MP_OP * per_sequence(dist)
+    )
+
+
 @check(
     "mp.thm42",
     theorem="Thm 4.2",
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0(x^I1|x^I2) = ∫ (1/λ) E_M Σ −log p0(·) dλ (mp.quad)",
-    cost=1.0,
+    work=lambda ctx: (
+        cost.marginals(ctx.large, 32)
+        + _large_work(
+            ctx,
+            lambda d: (1 << (d.length - d.length // 2)) * (d.length * 3 + _QUAD_NODES[ctx.quick] * 4),
+            1 if ctx.quick else 2,
+        )
+    ),
 )
 def mp_thm42(ctx):
     """Theorem 4.2 at 50 digits: ``mp.quad`` over λ of (1/λ) E_{M ⊆ I1 ~ Bern(λ)} Σ_{i∈M}
@@ -409,7 +471,7 @@ def mp_thm42(ctx):
     method="mpmath",
     tolerance=TOL_MP,
     statement="log p0(y) − log p0(x) = H_L E_I Σ (coupled), 50 digits",
-    cost=0.8,
+    work=lambda ctx: _large_work(ctx, lambda d: (1 << d.length) * (d.length * 8 + 10), 2 * (1 if ctx.quick else 2)),
 )
 def mp_eq18(ctx):
     """Eq. 18 at 50 digits: one shared visible set I for both sequences, p(I) = B(L-|I|, |I|+1)/H_L,
@@ -449,7 +511,10 @@ def mp_eq18(ctx):
     method="mpmath",
     tolerance=TOL_MP,
     statement="−log p0(x^I1|x^I2) = H_n E_J Σ (time-free, 50 digits)",
-    cost=0.6,
+    work=lambda ctx: (
+        cost.marginals(ctx.large, 32)
+        + _large_work(ctx, lambda d: (1 << d.length) * (d.length * 4 + 10), 1 if ctx.quick else 2)
+    ),
 )
 def mp_cor43(ctx):
     """Corollary 4.3 at 50 digits on the subset-table distribution: context = first third, one

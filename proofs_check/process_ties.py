@@ -28,6 +28,7 @@ from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution, token_kernel
 from ctmc_lab.sequences import popcount, subset_members
 
+from . import cost
 from ._util import DENSE_LIMIT, fit_dense, fit_queries, five_point, label, pick_sequences, worst
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .thm41_43_eq18 import _MAX_LENGTH, masked_dce
@@ -102,6 +103,19 @@ def _process_parts(ctx, count: int):
     return dist, seqs, None
 
 
+def _process_work(ctx, count: int, *, kl_evals: int, law_evals: int, denoiser: bool = True) -> float:
+    """Work of the process rows on ``count`` sequences: the denoiser's A table over every
+    mask, ``kl_evals`` dense KLs (noised marginal + KL) and ``law_evals`` kernel-weighted
+    sums over the 2^L masks, per sequence."""
+    dist = _dense_dist(ctx)
+    if dist is None or dist.length > _MAX_LENGTH:
+        return 0.0
+    masks = 1 << dist.length
+    gen = generators.absorbing(dist.n_tokens)
+    per_seq = kl_evals * cost.process(gen, dist, kl_batch=1) + law_evals * cost.ELEM * masks * dist.length
+    return (cost.masked_queries(dist, count, masks) if denoiser else 0.0) + count * per_seq
+
+
 def _cor36_rows(dist, seqs, A_masks):
     rows = []
     for b, x0 in enumerate(seqs):
@@ -117,7 +131,7 @@ def _cor36_rows(dist, seqs, A_masks):
     method="float64",
     tolerance=TOL_DERIV,
     statement="dKL_λ/dλ (dense, FD) = −E_{p_λ|0} ℓ_DCE(c*)/λ",
-    cost=1.0,
+    work=lambda ctx: _process_work(ctx, 2 if ctx.quick else 3, kl_evals=4 * len(_LEVELS), law_evals=len(_LEVELS)),
 )
 def cor36_process(ctx):
     """Cor. 3.6 from the process: a 5-point difference in λ of the dense KL(p_{λ|0}‖p_λ)
@@ -153,7 +167,9 @@ def _cor37_value(dist, x0, A_mask, upper: float) -> tuple[float, float]:
     method="float64",
     tolerance=TOL_QUAD,
     statement="−log p0 = ∫_0^Λ E ℓ_DCE(c*)/λ dλ + KL_Λ (process)",
-    cost=1.0,
+    work=lambda ctx: _process_work(
+        ctx, 2 if ctx.quick else 4, kl_evals=2, law_evals=3 * (_dense_dist(ctx) or ctx.large).length
+    ),
 )
 def cor37_process(ctx):
     """Cor. 3.7 from the process: the λ-integral of the kernel-weighted DCE of c* (exact
@@ -210,13 +226,23 @@ def _h_windows(h, ell):
     return A
 
 
+def _windows_work(ctx) -> float:
+    dist = fit_queries(ctx.large, (1 << ctx.large.length) * ctx.large.length)
+    if dist.length < 2 or dist.length > _MAX_LENGTH:
+        return 0.0
+    count = min(dist.support_size, 4 if ctx.quick else 16)
+    return sum(
+        cost.masked_queries(dist, count, 1 << ell) + cost.marginals(dist, count) for ell in range(1, dist.length)
+    )
+
+
 @check(
     "thm41.windows",
     theorem="Thm 4.1",
     method="float64",
     tolerance=TOL_ENUM,
     statement="Thm 4.1 on every prefix window (c*, rest masked)",
-    cost=0.6,
+    work=_windows_work,
 )
 def thm41_windows(ctx):
     """Theorem 4.1 applied to the marginal of positions 0..ℓ-1 for every ℓ < L: the time-free
@@ -239,6 +265,17 @@ def thm41_windows(ctx):
     )
 
 
+def _random_h_work(ctx) -> float:
+    """One sequence: the Cor 3.6 and 3.7 process rows with A from h, its subset tables, and
+    the window sums of :func:`_h_windows` (a Python loop over ℓ 2^ℓ terms per window)."""
+    dist = _dense_dist(ctx)
+    if dist is None or dist.length < 2 or dist.length > _MAX_LENGTH:
+        return 0.0
+    windows = sum(ell * (1 << ell) for ell in range(1, dist.length))
+    rows = _process_work(ctx, 1, kl_evals=4 * len(_LEVELS) + 1, law_evals=len(_LEVELS) + dist.length, denoiser=False)
+    return rows + cost.subset_tables(2, dist) + cost.STEP * windows + cost.marginals(dist, dist.length)
+
+
 @check(
     "controls.random_h",
     theorem="Cor 3.6",
@@ -246,7 +283,7 @@ def thm41_windows(ctx):
     tolerance=TOL_ENUM,
     statement="CONTROL: random h, right endpoints, for c*",
     expected_to_fail=True,
-    cost=0.8,
+    work=_random_h_work,
 )
 def control_random_h(ctx):
     """Negative control: a random set function h with h(∅) = 0 and h([L]) = -log p0(x0) in

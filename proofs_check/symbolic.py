@@ -13,32 +13,47 @@ Covered (``docs/theory.md`` §9 S1–S9, A1/A2):
   the truncation constant -H_{L-1} and E[1/λ | M] = (L+1)/m.
 
 Negative control: Lemma 3.3 with σ̄ in place of σ (its difference does not vanish).
+
+These rows do not depend on the distribution: their work (:mod:`proofs_check.cost`) is a
+constant, the CPU time each takes on the reference machine at ~1e9 units per second. They
+form one group, so that one worker imports sympy (the slowest import of the suite, done
+when a row first runs, not when the checks are registered) and keeps its caches.
 """
 
 from __future__ import annotations
 
 import itertools
-
-import sympy as sp
+from typing import TYPE_CHECKING
 
 from ctmc_lab.forward.generators import NOISE_PROCESSES
 
 from .framework import TOL_EXACT, Result, check
 
+if TYPE_CHECKING:  # sympy itself is imported where a row runs (it is the slowest import of the suite)
+    import sympy as sp
+
 __all__: list[str] = []
 
-_s = sp.Symbol("s", positive=True)
+
+def _s():
+    """The noise level s, a positive sympy symbol (sympy is imported on first use, in the
+    worker that runs these rows, not when the checks are registered)."""
+    import sympy as sp
+
+    return sp.Symbol("s", positive=True)
 
 
-def _exact(case: str, lhs, rhs, *, simplify=sp.simplify, point=None, shown=None) -> Result:
+def _exact(case: str, lhs, rhs, *, simplify=None, point=None, shown=None) -> Result:
     """Compare two expressions exactly.
 
     The error is 0 when ``simplify(lhs - rhs)`` is identically 0. Otherwise it is the
     absolute difference at ``point`` (a substitution dict), or ``inf`` when no numeric
     value is available, so a wrong identity is reported with a size, not just a flag.
     """
+    import sympy as sp
+
     raw = sp.sympify(lhs) - sp.sympify(rhs)
-    diff = simplify(raw)
+    diff = (simplify or sp.simplify)(raw)
     if diff == 0:
         error = 0.0
     else:
@@ -50,12 +65,16 @@ def _exact(case: str, lhs, rhs, *, simplify=sp.simplify, point=None, shown=None)
 
 
 def _short(expr, limit: int = 60) -> str:
+    import sympy as sp
+
     text = sp.sstr(expr)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _beta(a: int, b: int) -> sp.Rational:
     """B(a, b) = (a-1)!(b-1)!/(a+b-1)! as an exact rational (positive integers a, b)."""
+    import sympy as sp
+
     return sp.factorial(a - 1) * sp.factorial(b - 1) / sp.factorial(a + b - 1)
 
 
@@ -66,7 +85,8 @@ def _beta(a: int, b: int) -> sp.Rational:
     method="sympy",
     tolerance=TOL_EXACT,
     statement="Σ_k C(L,k)B(L−k,k+1) = H_L",
-    cost=0.5,
+    work=1e8,
+    group="sympy",
 )
 def harmonic_sum(ctx):
     """Σ_{k=0}^{L-1} C(L,k) B(L-k, k+1) = H_L for symbolic L (§4.1, S1) and exactly for L ≤ 40 (S2).
@@ -74,6 +94,8 @@ def harmonic_sum(ctx):
     Method: ``gammasimp`` reduces each term to 1/(L-k); the linear re-indexing j = L - k
     turns the sum into Σ_{j=1}^L 1/j, which sympy evaluates to ``harmonic(L)``.
     """
+    import sympy as sp
+
     L, k, j = sp.symbols("L k j", integer=True, positive=True)
     term = sp.gammasimp((sp.binomial(L, k) * sp.beta(L - k, k + 1)).rewrite(sp.gamma))
     yield _exact("term C(L,k)B(L−k,k+1), symbolic L,k", term, 1 / (L - k))
@@ -99,6 +121,8 @@ def _lemma33_sides(rate_symbol, *, normalised: bool, n_tokens: int = 3):
     The per-position DSE of §2.1: σ Σ_{i∈M} Σ_v [s_{i,v} - a_v log s_{i,v} + K(a_v)] with
     a_v = 1[v = x0^i]/(e^σ̄ - 1) and the corresponding score s = c/(e^σ̄ - 1).
     """
+    import sympy as sp
+
     sigma, sbar = sp.symbols("sigma sigma_bar", positive=True)
     r = sp.exp(sbar) - 1
     lhs = 0
@@ -125,6 +149,8 @@ def _lemma33_sides(rate_symbol, *, normalised: bool, n_tokens: int = 3):
 
 
 def _logsimp(expr):
+    import sympy as sp
+
     return sp.simplify(sp.expand(sp.expand_log(expr, force=True)))
 
 
@@ -134,7 +160,8 @@ def _logsimp(expr):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="ℓ_DSE = σ(1−λ)/λ·ℓ_DCE (corresponding s, c)",
-    cost=1.0,
+    work=1e8,
+    group="sympy",
 )
 def lemma33(ctx):
     """Lemma 3.3 (§3.2, S3) with symbolic σ, σ̄ and denoiser rows c, N = 3, two masked positions."""
@@ -151,10 +178,13 @@ def lemma33(ctx):
     tolerance=TOL_EXACT,
     statement="CONTROL: σ̄ in place of σ",
     expected_to_fail=True,
-    cost=0.5,
+    work=2e8,
+    group="sympy",
 )
 def lemma33_sigma_bar(ctx):
     """Negative control: the factor σ̄(1-λ)/λ instead of σ(1-λ)/λ (§8 item 2) is not an identity."""
+    import sympy as sp
+
     lhs, rhs = _lemma33_sides("sigma_bar", normalised=True)
     point = {sp.Symbol("sigma", positive=True): sp.Rational(3, 2), sp.Symbol("sigma_bar", positive=True): 1}
     point.update({sp.Symbol(f"c{i}_{v}", positive=True): sp.Rational(1, 4) for i in range(2) for v in range(3)})
@@ -168,7 +198,8 @@ def lemma33_sigma_bar(ctx):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="closed forms on symbolic h: d kl/dλ = −mdce/λ",
-    cost=0.3,
+    work=1e8,
+    group="sympy",
 )
 def cor36(ctx):
     """Algebra (holds for any h, so it checks the closed forms, not Cor 3.6; the process form
@@ -177,6 +208,8 @@ def cor36(ctx):
     KL(λ) = Σ_U (1-λ)^|U| λ^(L-|U|) h(U) and mdce(λ) = Σ_{M≠∅} λ^|M| (1-λ)^(L-|M|) A(M),
     A(M) = Σ_{i∈M} h(U∪{i}) - h(U), satisfy d KL/dλ + mdce/λ = 0 identically in λ.
     """
+    import sympy as sp
+
     length = 3
     lam = sp.Symbol("lambda", positive=True)
     full = (1 << length) - 1
@@ -198,17 +231,21 @@ def cor36(ctx):
 
 # -------------------------------------------------------------------------------- Thm 3.1
 def _absorbing_token(n_tokens: int, size: int):
+    import sympy as sp
+
     Q, K = sp.zeros(size, size), sp.zeros(size, size)
     for b in range(n_tokens):
         Q[n_tokens, b], Q[b, b] = 1, -1
-        K[b, b], K[n_tokens, b] = sp.exp(-_s), 1 - sp.exp(-_s)
+        K[b, b], K[n_tokens, b] = sp.exp(-_s()), 1 - sp.exp(-_s())
     K[n_tokens, n_tokens] = 1
     return Q, K
 
 
 def _uniform_token(n_tokens: int, size: int):
+    import sympy as sp
+
     Q = sp.ones(size, size) / n_tokens - sp.eye(size)
-    K = sp.exp(-_s) * sp.eye(size) + (1 - sp.exp(-_s)) / n_tokens * sp.ones(size, size)
+    K = sp.exp(-_s()) * sp.eye(size) + (1 - sp.exp(-_s())) / n_tokens * sp.ones(size, size)
     return Q, K
 
 
@@ -219,6 +256,8 @@ _SYMBOLIC_TWINS = {"absorbing": _absorbing_token, "uniform": _uniform_token}
 
 def _single_token(n_tokens: int, kind: str):
     """Q, K = exp(sQ) in closed form and p_s for one token with symbolic p0."""
+    import sympy as sp
+
     p = list(sp.symbols(f"p0:{n_tokens}", positive=True))
     p[-1] = 1 - sum(p[:-1])
     size = NOISE_PROCESSES[kind].n_states(n_tokens)
@@ -232,17 +271,23 @@ def _log_atoms_zero(expr):
 
     Every log is built as log of one probability (never of a ratio), so equal logs are
     equal atoms; each is replaced by a fresh symbol, exp(-s) by u, and the remainder is a
-    rational function that ``cancel`` decides exactly. Returns the canonical residual.
+    rational function n/d (``together``), identically 0 exactly when its numerator n expands
+    to the zero polynomial. Returns that expanded numerator (0 for an identity); no gcd of n
+    and d is needed to decide it (``cancel`` took twice as long).
     """
+    import sympy as sp
+
     atoms = sorted(expr.atoms(sp.log), key=sp.default_sort_key)
     fresh = sp.symbols(f"z0:{len(atoms)}")
     u = sp.Symbol("u", positive=True)
-    out = expr.xreplace(dict(zip(atoms, fresh))).subs(sp.exp(-_s), u).subs(sp.exp(_s), 1 / u)
-    return sp.cancel(sp.together(out))
+    out = expr.xreplace(dict(zip(atoms, fresh))).subs(sp.exp(-_s()), u).subs(sp.exp(_s()), 1 / u)
+    return sp.expand(sp.numer(sp.together(out)))
 
 
 def _thm31_single(n_tokens: int, kind: str, x0: int, *, wrong_orientation: bool = False):
     """dF/ds and -mdse_s for one token (§2.1–2.4); logs kept as log q(x), log p_s(x)."""
+    import sympy as sp
+
     Q, K, ps = _single_token(n_tokens, kind)
     q = K[:, x0]
     size = Q.shape[0]
@@ -261,12 +306,14 @@ def _thm31_single(n_tokens: int, kind: str, x0: int, *, wrong_orientation: bool 
             continue
         a, log_a = q[y] / q[x], log_q[y] - log_q[x]
         mdse += q[x] * rate * (ratio - a * log_ratio + a * (log_a - 1))
-    return sp.diff(F, _s), -mdse
+    return sp.diff(F, _s()), -mdse
 
 
 def _symbolic_p0_point(n_tokens: int) -> dict:
+    import sympy as sp
+
     point = {sp.Symbol(f"p{v}", positive=True): sp.Rational(1, n_tokens + v + 1) for v in range(n_tokens - 1)}
-    point[_s] = sp.Rational(7, 10)
+    point[_s()] = sp.Rational(7, 10)
     return point
 
 
@@ -276,7 +323,8 @@ def _symbolic_p0_point(n_tokens: int) -> dict:
     method="sympy",
     tolerance=TOL_EXACT,
     statement="dF/ds = −mdse_s (one token)",
-    cost=2.5,
+    work=lambda ctx: 7e8 if ctx.quick else 1.5e9,
+    group="sympy",
 )
 def thm31_single_token(ctx):
     """Thm 3.1 (§2.4) for L = 1 with symbolic p0 (N = 2, 3; absorbing and uniform Q).
@@ -306,7 +354,8 @@ def thm31_single_token(ctx):
     tolerance=TOL_EXACT,
     statement="CONTROL: DSE weight Q(y,x) not Q(x,y)",
     expected_to_fail=True,
-    cost=0.3,
+    work=1e8,
+    group="sympy",
 )
 def dse_orientation(ctx):
     """Negative control (§8 item 1): with the weight Q(y, x), Thm 3.1 fails for absorbing Q.
@@ -330,14 +379,17 @@ def dse_orientation(ctx):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="closed-form exp(sQ) = sympy Matrix.exp",
-    cost=0.8,
+    work=1e8,
+    group="sympy",
 )
 def kernels(ctx):
     """exp(sQ) of absorbing and uniform Q (§1.2, A1/A2) equals sympy's exact matrix exponential."""
+    import sympy as sp
+
     for n_tokens in (2, 3, 4):
         for kind in _SYMBOLIC_TWINS:
             Q, K, _ = _single_token(n_tokens, kind)
-            E = (_s * Q).exp()
+            E = (_s() * Q).exp()
             diff = sp.simplify(E - K)
             error = 0.0 if diff == sp.zeros(*diff.shape) else float("inf")
             yield Result(f"{kind}, N={n_tokens}, symbolic s", "Matrix.exp(sQ)", "closed form", error)
@@ -350,7 +402,8 @@ def kernels(ctx):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="∫λ^{m−2}(1−λ)^{L−m}: m=1 ∞, m≥2 B(m−1,L−m+1)",
-    cost=1.0,
+    work=lambda ctx: 3e8 if ctx.quick else 1e9,
+    group="sympy",
 )
 def lambda_dce_moments(ctx):
     """Second moment of the λ-DCE estimator g = A(M)/λ (§6.3, S6–S9).
@@ -360,6 +413,8 @@ def lambda_dce_moments(ctx):
     * truncation: lim_{δ→0} [∫_δ^1 λ^{-1}(1-λ)^{L-1} dλ - log(1/δ)] = -H_{L-1} (S8);
     * E[1/λ | M] = B(m, L-m+1)/B(m+1, L-m+1) = (L+1)/m for symbolic m, L (S9).
     """
+    import sympy as sp
+
     lam, delta = sp.symbols("lambda delta", positive=True)
     top = 4 if ctx.quick else 8
     for L in range(2, top + 1):
@@ -387,18 +442,21 @@ def lambda_dce_moments(ctx):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="−log p0 = ∫_0^∞ mdse_s ds (one token, symbolic p0)",
-    cost=0.8,
+    work=lambda ctx: 2e8 if ctx.quick else 4e8,
+    group="sympy",
 )
 def thm32_single_token(ctx):
     """Thm 3.2 at T = ∞ for one token under absorbing noise (N = 2, 3) with symbolic p0:
     mdse_s is built from its definition (§2.1, the same expression as the Thm 3.1 row),
     simplified, and integrated by sympy over s ∈ (0, ∞); the result must be -log p0(x0).
     (Uniform noise gives logs of sums in e^s that sympy does not integrate in closed form.)"""
+    import sympy as sp
+
     for n_tokens in (2,) if ctx.quick else (2, 3):
         for x0 in range(n_tokens):
             _, minus_mdse = _thm31_single(n_tokens, "absorbing", x0)
             mdse = sp.simplify(sp.expand(sp.expand_log(-minus_mdse, force=True)))
-            integral = sp.integrate(mdse, (_s, 0, sp.oo))
+            integral = sp.integrate(mdse, (_s(), 0, sp.oo))
             p = list(sp.symbols(f"p0:{n_tokens}", positive=True))
             p[-1] = 1 - sum(p[:-1])
             yield _exact(
@@ -406,7 +464,7 @@ def thm32_single_token(ctx):
                 integral,
                 -sp.log(p[x0]),
                 simplify=lambda e: sp.simplify(sp.expand_log(e, force=True)),
-                point={k: v for k, v in _symbolic_p0_point(n_tokens).items() if k != _s},
+                point={k: v for k, v in _symbolic_p0_point(n_tokens).items() if k != _s()},
             )
 
 
@@ -417,7 +475,8 @@ def thm32_single_token(ctx):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="∫_0^T E ℓ_DSE dt = L^Λ_DCE(c), one token, symbolic c, T",
-    cost=0.6,
+    work=2e8,
+    group="sympy",
 )
 def thm34_single_token(ctx):
     """Thm 3.4 for one token under absorbing noise at unit rate, finite symbolic T, with a
@@ -425,6 +484,8 @@ def thm34_single_token(ctx):
     left side integrates E_{p_{t|0}} ℓ_DSE(x0, x, s_t) with s_t = c/(e^t - 1) (the DSE from
     its definition, §2.1) over t ∈ (0, T); the right side is B(Λ; 1, 1)·ℓ_DCE = Λ(-log c_{x0})
     with Λ = 1 - e^{-T}."""
+    import sympy as sp
+
     t, T = sp.symbols("t T", positive=True)
     n_tokens = 3
     for normalised in (True, False):
@@ -457,6 +518,8 @@ def thm34_single_token(ctx):
 # ------------------------------------------------------------------------- Thm 4.1 / Cor 4.3
 def _symbolic_joint(length: int):
     """Symbolic probabilities p_z over {0,1}^L (the last one 1 - Σ others) and P(x0^U) sums."""
+    import sympy as sp
+
     seqs = list(itertools.product(range(2), repeat=length))
     p = list(sp.symbols(f"q0:{len(seqs)}", positive=True))
     p[-1] = 1 - sum(p[:-1])
@@ -469,6 +532,8 @@ def _marginal(seqs, probs, x0, visible):
 
 def _neg_log_cond(seqs, probs, x0, i, visible):
     """-log p0(x0^i | x0^visible), as log(P(visible)) - log(P(visible ∪ {i})) (logs of sums)."""
+    import sympy as sp
+
     den = _marginal(seqs, probs, x0, visible)
     num = _marginal(seqs, probs, x0, visible | {i})
     return (sp.log(den) if den != 1 else 0) - sp.log(num)
@@ -476,13 +541,18 @@ def _neg_log_cond(seqs, probs, x0, i, visible):
 
 def _log_sums_zero(expr):
     """Exact zero test: each log of a sum of probabilities is an atom (a fresh symbol); the
-    rest is rational and ``cancel`` decides it."""
+    rest is a rational function, identically 0 exactly when the numerator of its ``together``
+    form expands to the zero polynomial (returned)."""
+    import sympy as sp
+
     atoms = sorted(expr.atoms(sp.log), key=sp.default_sort_key)
     fresh = sp.symbols(f"z0:{len(atoms)}")
-    return sp.cancel(sp.together(sp.expand(expr.xreplace(dict(zip(atoms, fresh))))))
+    return sp.expand(sp.numer(sp.together(sp.expand(expr.xreplace(dict(zip(atoms, fresh)))))))
 
 
 def _time_free_side(seqs, probs, x0, target, context):
+    import sympy as sp
+
     n = len(target)
     H = sp.harmonic(n)
     total = 0
@@ -500,12 +570,15 @@ def _time_free_side(seqs, probs, x0, target, context):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="−log p0 = H_L E_{p(I)} Σ −log p0(x^i|x^I), symbolic p0",
-    cost=0.8,
+    work=1e8,
+    group="sympy",
 )
 def thm41_symbolic_joint(ctx):
     """Thm 4.1 with every probability symbolic: binary sequences of length L = 2, 3, the
     conditionals as ratios of symbolic marginal sums, p(I) = B(L-|I|, |I|+1)/H_L exactly; the
     difference of the two sides, with each log of a sum as an atom, cancels to 0."""
+    import sympy as sp
+
     for length in (2,) if ctx.quick else (2, 3):
         seqs, probs = _symbolic_joint(length)
         x0 = seqs[0]
@@ -526,12 +599,15 @@ def thm41_symbolic_joint(ctx):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="−log p0(x^I1|x^I2) = H_n E_J Σ …, symbolic p0",
-    cost=1.0,
+    work=1e8,
+    group="sympy",
 )
 def cor43_symbolic_joint(ctx):
     """Cor 4.3 with symbolic probabilities: binary L = 3 with I2 = {0}, I1 = {1, 2}, and L = 4
     with I2 = {0}, R = {1} marginalised, I1 = {2, 3}; conditionals as ratios of symbolic sums
     (R never visible), H_n and p(J) of the target length n = |I1|."""
+    import sympy as sp
+
     cases = [(3, [0], [1, 2])] + ([] if ctx.quick else [(4, [0], [2, 3])])
     for length, context, target in cases:
         seqs, probs = _symbolic_joint(length)
@@ -555,7 +631,8 @@ def cor43_symbolic_joint(ctx):
     method="sympy",
     tolerance=TOL_EXACT,
     statement="d/dλ KL(p_λ|0‖p_λ) = −mdce(c*)/λ, symbolic p0 (process)",
-    cost=1.0,
+    work=1e8,
+    group="sympy",
 )
 def cor36_process(ctx):
     """Cor 3.6 from the process with symbolic probabilities: binary L = 2, absorbing kernel
@@ -563,6 +640,8 @@ def cor36_process(ctx):
     q = K^{⊗2} δ_{x0} as kernel sums, KL = Σ q log(q/p_λ) differentiated by sympy; mdce =
     Σ_M P(M|x0) Σ_{i∈M} -log c*(x̃)_{i,x0^i}, P(M|x0) from the kernel entries, c* as ratios of
     symbolic marginal sums."""
+    import sympy as sp
+
     lam = sp.Symbol("lambda", positive=True)
     length, n = 2, 2
     seqs, probs = _symbolic_joint(length)

@@ -26,6 +26,7 @@ from ctmc_lab.exact import information, scores
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
 
+from . import cost
 from ._util import (
     DENSE_LIMIT,
     QUAD_LIMIT,
@@ -37,6 +38,7 @@ from ._util import (
     label,
     pick_sequences,
     random_generator,
+    share_skip,
     worst,
 )
 from .framework import TOL_DERIV, Result, Skip, check, deriv_tolerance
@@ -65,12 +67,34 @@ def generators_under_test(ctx):
     return out
 
 
-def _dense(ctx, name, gen):
-    """(distribution, skip): ``ctx.small``, or its longest prefix marginal within the dense limit."""
-    dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
-    if dist is None:
-        return None, Skip(f"{name}; {gen.n_states} states per token", f"dense limit {DENSE_LIMIT} states")
-    return dist, None
+def _fd_work(gen, dist, seqs: int, points: int, *, p_builds: int = 1, method: str = "auto") -> float:
+    """Work of ``points`` five-point differences of F (4 nodes: noised marginal + KL of
+    ``seqs`` sequences) against mdse (one more noised marginal + mdse by ``method``);
+    ``p_builds`` noised marginals per node (2 for the wrong-noise-level control)."""
+    node = p_builds * cost.process(gen, dist) + cost.kl(gen.n_states, dist.length, seqs)
+    side = p_builds * cost.process(gen, dist) + cost.mdse(gen, dist.length, seqs, method)
+    return points * (4 * node + side)
+
+
+def _plan(ctx, per_generator, limit: int = DENSE_LIMIT):
+    """(name, generator, distribution, work, skip) for every generator under test: the
+    distribution is ``ctx.small`` or its longest prefix marginal within ``limit`` dense
+    states, ``work`` its predicted work ``per_generator(gen, dist, large)``; a generator
+    over the dense limit or over its share of the budget is skipped with the reason."""
+    gens = generators_under_test(ctx)
+    for name, gen in gens:
+        dist = fit_dense(ctx.small, gen.n_states, limit)
+        if dist is None:
+            yield name, gen, None, 0.0, Skip(f"{name}; {gen.n_states} states per token", f"dense limit {limit} states")
+            continue
+        work = per_generator(gen, dist, gen.n_states**dist.length > QUAD_LIMIT)
+        skip = share_skip(ctx, f"{dist_note(dist, ctx)}{name}", work, len(gens))
+        yield name, gen, (None if skip else dist), (0.0 if skip else work), skip
+
+
+def _plan_work(ctx, per_generator, limit: int = DENSE_LIMIT) -> float:
+    """The predicted work of the generators :func:`_plan` runs."""
+    return sum(work for *_, work, _ in _plan(ctx, per_generator, limit))
 
 
 def _t_step(schedule, t: float) -> float:
@@ -93,19 +117,28 @@ def _noised(dist, gen, s):
     return NoisedDistribution.at_noise_level(dist, gen, s)
 
 
+def _unit_fd_work(ctx):
+    return lambda gen, dist, large: _fd_work(
+        gen,
+        dist,
+        1 if large else (2 if ctx.quick else 3),
+        len(_S_GRID) - 1 if large else len(_S_GRID),
+        method="contract",
+    )
+
+
 @check(
     "thm31.unit_rate_fd",
     theorem="Thm 3.1",
     method="float64",
     tolerance=TOL_DERIV,
     statement="dF/ds = −mdse_s (5-point FD in s)",
-    cost=1.0,
+    work=lambda ctx: _plan_work(ctx, _unit_fd_work(ctx)),
 )
 def thm31_unit_fd(ctx):
     """Theorem 3.1 at unit rate: 5-point difference of F(x0, s) = KL(p_{s|0}‖p_s) in s,
     h = min(1e-3, s/500), against -mdse_s by the kernel-contraction method."""
-    for name, gen in generators_under_test(ctx):
-        dist, skip = _dense(ctx, name, gen)
+    for name, gen, dist, _, skip in _plan(ctx, _unit_fd_work(ctx)):
         if skip is not None:
             yield skip
             continue
@@ -142,21 +175,24 @@ def _fd_mdse_rows(dist, gen, seqs, levels, noised_at=None):
     return rows
 
 
+def _kl_rate_work(ctx):
+    return lambda gen, dist, large: _fd_work(gen, dist, 2 if ctx.quick or large else 6, len(_S_GRID), method="contract")
+
+
 @check(
     "thm31.kl_rate_library",
     theorem="Thm 3.1",
     method="float64",
     tolerance=TOL_DERIV,
     statement="library kl_rate = dF/ds (5-point FD of F)",
-    cost=0.5,
+    work=lambda ctx: _plan_work(ctx, _kl_rate_work(ctx)),
 )
 def thm31_kl_rate(ctx):
     """The library's exact rate :func:`ctmc_lab.exact.information.kl_rate` (the proof's formula
     Σ (Qq) log(q/p_s) - Σ q (Q p_s)/p_s) against a 5-point difference of F(s) as a function.
     The formula equals -mdse_s for any positive p, so only the difference of F ties it to
     p_s = K^{⊗L} p0; relative residual where |dF/ds| > 1."""
-    for name, gen in generators_under_test(ctx):
-        dist, skip = _dense(ctx, name, gen)
+    for name, gen, dist, _, skip in _plan(ctx, _kl_rate_work(ctx)):
         if skip is not None:
             yield skip
             continue
@@ -190,6 +226,10 @@ def wrong_level(dist, gen, factor: float = 1.6):
     return build
 
 
+def _wrong_level_work(gen, dist, large) -> float:
+    return _fd_work(gen, dist, 2, 2, p_builds=2, method="contract") + 4 * cost.noised(gen, dist.length)
+
+
 @check(
     "thm31.control.wrong_noise_level",
     theorem="Thm 3.1",
@@ -197,13 +237,12 @@ def wrong_level(dist, gen, factor: float = 1.6):
     tolerance=TOL_DERIV,
     statement="CONTROL: p_s taken at noise level 1.6·s",
     expected_to_fail=True,
-    cost=0.6,
+    work=lambda ctx: _plan_work(ctx, _wrong_level_work),
 )
 def thm31_wrong_level(ctx):
     """Negative control: p_s replaced by p at 1.6·s (kernel kept at s) in F and in mdse. The
     proof's formula still equals -mdse for this p, but dF/ds of the function does not."""
-    for name, gen in generators_under_test(ctx):
-        dist, skip = _dense(ctx, name, gen)
+    for name, gen, dist, _, skip in _plan(ctx, _wrong_level_work):
         if skip is not None:
             yield skip
             continue
@@ -222,20 +261,25 @@ def thm31_wrong_level(ctx):
         )
 
 
+def _schedules_work(ctx):
+    return lambda gen, dist, large: (
+        len(SCHEDULES) * _fd_work(gen, dist, 1 if large else 2, 2 if ctx.quick or large else 3)
+    )
+
+
 @check(
     "thm31.schedules_pointwise",
     theorem="Thm 3.1",
     method="float64",
     tolerance=TOL_DERIV,
     statement="dF/dt = −σ(t)·mdse_s(σ̄(t)) (FD in t)",
-    cost=3.0,
+    work=lambda ctx: _plan_work(ctx, _schedules_work(ctx)),
 )
 def thm31_schedules(ctx):
     """Theorem 3.1 in t under loglinear, shifted geometric, linear and cosine schedules:
     a 5-point difference in t of F(x0, t), with h = min(1e-3, t/500)/max(1, σ, |σ'/σ|) so
     fast schedules are resolved, against -σ(t) mdse_s(x0, σ̄(t))."""
-    for name, gen in generators_under_test(ctx):
-        dist, skip = _dense(ctx, name, gen)
+    for name, gen, dist, _, skip in _plan(ctx, _schedules_work(ctx)):
         if skip is not None:
             yield skip
             continue
@@ -260,22 +304,25 @@ def thm31_schedules(ctx):
             )
 
 
+def _marginal_work(ctx):
+    return lambda gen, dist, large: len(SCHEDULES) * _fd_work(gen, dist, dist.support_size, 1 if ctx.quick else 2)
+
+
 @check(
     "thm31.schedules_marginal",
     theorem="Thm 3.1",
     method="float64",
     tolerance=TOL_DERIV,
     statement="dI/dt = −σ(t)·mdse(σ̄(t)) marginal (FD in t)",
-    cost=2.0,
+    work=lambda ctx: _plan_work(ctx, _marginal_work(ctx), QUAD_LIMIT),
 )
 def thm31_marginal(ctx):
     """Theorem 3.1, marginal form, under every schedule: 5-point difference in t of
     I(x0; x_t) = E_{p0} KL against -σ(t) E_{p0} mdse_s (:func:`ctmc_lab.exact.scores.marginal_mdse`)."""
-    for name, gen in generators_under_test(ctx):
-        # One KL per support sequence at every node: the tighter quadrature limit applies.
-        dist = fit_dense(ctx.small, gen.n_states, QUAD_LIMIT)
-        if dist is None:
-            yield Skip(f"{name}; marginal", f"dense limit {QUAD_LIMIT} states")
+    # One KL per support sequence at every node: the tighter quadrature limit applies.
+    for name, gen, dist, _, skip in _plan(ctx, _marginal_work(ctx), QUAD_LIMIT):
+        if skip is not None:
+            yield skip
             continue
         for sname, sch in SCHEDULES.items():
             rows = []

@@ -24,7 +24,8 @@ from ctmc_lab.exact import decompositions, information, scores
 from ctmc_lab.forward.process import NoisedDistribution, NumericalRangeError
 from ctmc_lab.forward.schedules import Geometric, Loglinear
 
-from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_budget, label, pick_sequences, prefix_marginal, range_skip
+from . import cost
+from ._util import QUAD_LIMIT, SCHEDULES, dist_note, fit_dense, label, pick_sequences, prefix_marginal, range_skip
 from .framework import TOL_QUAD, Result, Skip, check
 from .thm31_imdse import generators_under_test
 
@@ -96,17 +97,35 @@ def finite_horizon(dist, gen, x0, schedule, T: float, *, with_kl: bool = True):
     return low + high, float(end)
 
 
-#: Noised-marginal + mdse evaluations one quadrature check spends per sequence (measured: the
-#: adaptive quadratures take 300–1500 nodes), the basis of its cost estimate.
+#: Integrand evaluations (noised marginal + mdse) of one quadrature, at most: the adaptive
+#: quadratures of these checks take 150–600 nodes (measured), a piecewise infinite-horizon
+#: integral up to 600, a finite-horizon one about 300.
 _EVALS = 1500
+_INF_NODES, _FINITE_NODES, _MARGINAL_NODES, _TANH_NODES = 600, 300, 250, 150
+
+
+def _node(gen, dist, batch: int = 1) -> float:
+    """One integrand evaluation: a noised marginal and the mdse of ``batch`` sequences."""
+    return cost.process(gen, dist, mdse_batch=batch)
+
+
+def fit_work(dist, gen, limit: int, budget: float, evaluations: float):
+    """The longest prefix marginal of ``dist`` within ``limit`` dense states on which
+    ``evaluations`` integrand evaluations (:func:`_node`) fit ``budget`` work units (None if
+    even one position does not): predicted from the sizes, before anything is computed."""
+    fitted = fit_dense(dist, gen.n_states, limit)
+    while fitted is not None and evaluations * _node(gen, fitted) > budget:
+        fitted = prefix_marginal(dist, fitted.length - 1) if fitted.length > 1 else None
+    return fitted
 
 
 def _two_generators(ctx, share: float = 0.25):
     """(name, generator, distribution, skip): absorbing and uniform noise (stationary limits),
-    on ``ctx.small`` or, above the dense quadrature limit or the time budget (``share`` of
-    ``ctx.budget`` per generator), on its longest fitting prefix marginal."""
+    on ``ctx.small`` or, above the dense quadrature limit or the work budget (``share`` of
+    ``ctx.budget`` per generator for about :data:`_EVALS` evaluations per sequence), on its
+    longest fitting prefix marginal."""
     for name, gen in generators_under_test(ctx)[:2]:
-        dist = fit_budget(ctx.small, gen, QUAD_LIMIT, share * ctx.budget, _EVALS * (1 if ctx.quick else 2))
+        dist = fit_work(ctx.small, gen, QUAD_LIMIT, share * ctx.budget, _EVALS * (1 if ctx.quick else 2))
         if dist is None:
             yield (
                 name,
@@ -114,11 +133,18 @@ def _two_generators(ctx, share: float = 0.25):
                 None,
                 Skip(
                     f"{name}; {gen.n_states} states per token",
-                    f"dense quadrature limit {QUAD_LIMIT} states or the time budget",
+                    f"dense quadrature limit {QUAD_LIMIT} states, or {_EVALS} evaluations of "
+                    f"{cost.describe(_node(gen, prefix_marginal(ctx.small, 1)))} each over "
+                    f"{share:g} of the work budget",
                 ),
             )
         else:
             yield name, gen, dist, None
+
+
+def _quad_work(ctx, per_generator) -> float:
+    """Σ over the two generators of ``per_generator(gen, dist)`` on their fitted distributions."""
+    return sum(per_generator(gen, dist) for _, gen, dist, skip in _two_generators(ctx) if skip is None)
 
 
 @check(
@@ -127,7 +153,7 @@ def _two_generators(ctx, share: float = 0.25):
     method="float64",
     tolerance=TOL_QUAD,
     statement="−log p0 = ∫_0^∞ mdse_s ds",
-    cost=3.0,
+    work=lambda ctx: _quad_work(ctx, lambda gen, dist: (1 if ctx.quick else 2) * _INF_NODES * _node(gen, dist)),
 )
 def thm32_infinite(ctx):
     """Theorem 3.2 at T = ∞ (§2.5): scipy quadrature of mdse_s over s ∈ [0, 60]
@@ -150,7 +176,9 @@ def thm32_infinite(ctx):
     method="float64",
     tolerance=TOL_QUAD,
     statement="−log p0 = ∫_0^{s_max} mdse_s + KL(s_max)",
-    cost=1.0,
+    work=lambda ctx: _quad_work(
+        ctx, lambda gen, dist: _TANH_NODES * _node(gen, dist, min(dist.support_size, 4 if ctx.quick else 64))
+    ),
 )
 def thm32_tanh_sinh(ctx):
     """Theorem 3.2 by the package's tanh-sinh route (:func:`ctmc_lab.exact.decompositions.mdse_integral`,
@@ -181,7 +209,9 @@ def thm32_tanh_sinh(ctx):
     method="float64",
     tolerance=TOL_QUAD,
     statement="−log p0 = ∫_0^T mdse dt + KL(p_T|0‖p_T)",
-    cost=6.0,
+    work=lambda ctx: _quad_work(
+        ctx, lambda gen, dist: (2 if ctx.quick else len(SCHEDULES)) * _FINITE_NODES * _node(gen, dist)
+    ),
 )
 def thm32_finite(ctx):
     """Theorem 3.2 at finite T with the KL end term, under every schedule (quadrature in t);
@@ -212,7 +242,14 @@ def thm32_finite(ctx):
     method="float64",
     tolerance=TOL_QUAD,
     statement="H(p0) = ∫_0^T mdse ds + I(x0;x_T)",
-    cost=1.5,
+    work=lambda ctx: _quad_work(
+        ctx,
+        lambda gen, dist: (
+            (1 if ctx.quick else 2) * _MARGINAL_NODES * _node(gen, dist, dist.support_size)
+            if dist.support_size <= 4096
+            else 0.0
+        ),
+    ),
 )
 def thm32_marginal(ctx):
     """Theorem 3.2, marginal form: H(p0) = ∫_0^T E_{p0} mdse_s ds + I(x0; x_T), T = 1 and 3
@@ -279,18 +316,45 @@ def _control_dist(ctx):
     return dist if dist.length <= _CONTROL_LENGTH else prefix_marginal(dist, _CONTROL_LENGTH)
 
 
+def _dense_route(ctx) -> bool:
+    """True where the controls integrate the dense process: within the dense quadrature limit
+    and with two quadratures' predicted work within half the budget; else the subset-table
+    mdse (absorbing noise's closed form, F3) stands in, which costs 2^L per node."""
+    dist = _control_dist(ctx)
+    gen = generators_under_test(ctx)[0][1]
+    dense = 2 * _FINITE_NODES * _node(gen, dist)
+    return gen.n_states**dist.length <= QUAD_LIMIT and dense <= ctx.budget / 2
+
+
 def _control_horizon(ctx, schedule, T, *, with_kl=True):
     """(case prefix, lhs, integral, end) on the dense route, or the closed form if too large."""
     dist = _control_dist(ctx)
     x0 = _sensitive_sequence(dist)
     name, gen = generators_under_test(ctx)[0]
-    if gen.n_states**dist.length <= QUAD_LIMIT:
+    if _dense_route(ctx):
         integral, end = finite_horizon(dist, gen, x0, schedule, T, with_kl=with_kl)
         route = "dense"
     else:
         integral, end = _closed_form_horizon(dist, x0, schedule, T, with_kl=with_kl)
         route = "subset-table mdse"
     return f"{dist_note(dist, ctx)}{name} ({route}); x0={label(dist, x0)}", float(dist.nll(x0)), integral, end
+
+
+def _control_work(ctx, horizons: int, extra_nodes: int = 0) -> float:
+    """Work of ``horizons`` finite-horizon quadratures of the controls (on the route of
+    :func:`_dense_route`) plus ``extra_nodes`` evaluations, with the subset tables that pick
+    the sensitive sequence once per horizon."""
+    dist = _control_dist(ctx)
+    gen = generators_under_test(ctx)[0][1]
+    picks = dist.support_size if dist.length > 16 or dist.support_size <= 512 else 64
+    if _dense_route(ctx):
+        node = _node(gen, dist)
+    else:
+        node = cost.CALL + cost.ELEM * (1 << dist.length) * dist.length  # mask_mdce at one λ
+    return (
+        horizons * cost.subset_tables(min(picks, dist.support_size) + 1, dist)
+        + (horizons * _FINITE_NODES + extra_nodes) * node
+    )
 
 
 @check(
@@ -300,7 +364,7 @@ def _control_horizon(ctx, schedule, T, *, with_kl=True):
     tolerance=TOL_QUAD,
     statement="CONTROL: drop the finite-T KL term",
     expected_to_fail=True,
-    cost=1.0,
+    work=lambda ctx: _control_work(ctx, 2),
 )
 def thm32_drop_kl(ctx):
     """Negative control (§8 item 4): loglinear(1e-3) at T = 1 never reaches λ = 1; without
@@ -323,7 +387,7 @@ def thm32_drop_kl(ctx):
     tolerance=TOL_QUAD,
     statement="CONTROL: unshifted geometric, σ̄(0)=σ_min",
     expected_to_fail=True,
-    cost=1.0,
+    work=lambda ctx: _control_work(ctx, 1, extra_nodes=63) + cost.subset_tables(65, _control_dist(ctx)),
 )
 def thm32_unshifted(ctx):
     """Negative control (§8 item 3): SEDD's geometric schedule has σ̄(0) = σ_min = 1e-4, so
@@ -343,7 +407,7 @@ def _missing_piece(ctx, sigma_min: float) -> float:
     dist = _control_dist(ctx)
     x0 = _sensitive_sequence(dist)
     name, gen = generators_under_test(ctx)[0]
-    if gen.n_states**dist.length <= QUAD_LIMIT:
+    if _dense_route(ctx):
         f = lambda s: _mdse_s(dist, gen, x0, s)
     else:
         A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))

@@ -12,6 +12,7 @@ Two routes are compared wherever possible:
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 from scipy import integrate
@@ -23,6 +24,7 @@ from ctmc_lab.forward import generators, process
 from ctmc_lab.sequences import flat_index, popcount, subset_members
 from ctmc_lab.sources.denoisers import OptimalDenoiser
 
+from . import cost
 from ._util import DENSE_LIMIT, fit_dense, five_point, label, pick_sequences, worst
 from .framework import TOL_DERIV, TOL_ENUM, TOL_QUAD, Result, Skip, check
 from .process_ties import process_mdce
@@ -40,6 +42,16 @@ def _table(ctx, count):
     seqs = pick_sequences(dist, count)
     h = masks.subset_entropy(dist.subset_table(seqs))
     return dist, seqs, h, masks.mask_dce(h)
+
+
+def _table_work(ctx, count: int, per_sequence: float = 0.0) -> float:
+    """Subset tables of ``count`` sequences of ``ctx.large`` (:func:`_table`) and
+    ``per_sequence`` further element operations per table entry."""
+    dist = ctx.large
+    if dist.length > _MAX_LENGTH:
+        return 0.0
+    count = min(count, dist.support_size)
+    return cost.subset_tables(count, dist) + cost.ELEM * count * (1 << dist.length) * dist.length * per_sequence
 
 
 # ------------------------------------------------------------------------------ Thm 3.5
@@ -100,6 +112,22 @@ def _dce_table(dist, quick: bool):
     return rows
 
 
+def _thm35_work(ctx) -> float:
+    """:func:`_dce_table`: every (x0, mask) pair, its distinct masked states (sorted), their
+    marginals and denoiser rows, and for 3 amplitudes × the levels two expected DCEs and a KL."""
+    dist = ctx.large
+    if _thm35_skip(dist) is not None:
+        return 0.0
+    rows = float(dist.support_size) * (1 << dist.length)
+    levels = 2 if ctx.quick else 3
+    per_row = dist.length * (math.log2(rows) + 3 * (2 * levels + 2) * dist.n_tokens)
+    return (
+        cost.masked_queries(dist, dist.support_size, 1 << dist.length)
+        + cost.marginals(dist, rows)
+        + (cost.ELEM * rows * per_row)
+    )
+
+
 def _thm35_skip(dist):
     if dist.length > 12 or dist.support_size * (1 << dist.length) * dist.support_size * dist.length > 4e9:
         return Skip(
@@ -114,7 +142,8 @@ def _thm35_skip(dist):
     method="float64",
     tolerance=TOL_ENUM,
     statement="E ℓ_DCE(c) − E ℓ_DCE(c*) = E_x̃ Σ_i KL(c*‖c)",
-    cost=1.5,
+    work=_thm35_work,
+    group="thm35",
 )
 def thm35_gap(ctx):
     """Theorem 3.5 (§3.4), exactly: for any denoiser c and λ ∈ (0, 1),
@@ -147,7 +176,8 @@ _DCE_ROUNDING = 16 * np.finfo(float).eps
     method="float64",
     tolerance=0.0,
     statement="E ℓ_DCE(c*) ≤ E ℓ_DCE(c) for perturbed c",
-    cost=0.1,
+    work=_thm35_work,
+    group="thm35",
 )
 def thm35_minimiser(ctx):
     """Theorem 3.5 as stated: every perturbation raises the expected DCE. The error is the
@@ -179,7 +209,7 @@ def thm35_minimiser(ctx):
     method="float64",
     tolerance=TOL_ENUM,
     statement="closed forms on h: kl_rate(h) = −mdce(h)/λ",
-    cost=0.3,
+    work=lambda ctx: _table_work(ctx, 8 if ctx.quick else 128, 10),
 )
 def cor36_closed(ctx):
     """Algebra, not evidence of Cor 3.6: the closed forms of :mod:`ctmc_lab.masks` on one
@@ -228,7 +258,7 @@ def cor36_closed(ctx):
     method="float64",
     tolerance=TOL_DERIV,
     statement="closed forms on h: d/dλ kl(h) (FD) = −mdce(h)/λ",
-    cost=0.2,
+    work=lambda ctx: _table_work(ctx, 4 if ctx.quick else 16, 20),
 )
 def cor36_fd(ctx):
     """Algebra: a 5-point difference of the closed-form KL on h, h = min(1e-3, λ/500) (§10),
@@ -250,13 +280,24 @@ def cor36_fd(ctx):
     yield Result(f"{dist.name}; {len(seqs)} x0 × 4 λ (worst x0={label(dist, seqs[b])}, λ={lam}); rel.", d, r, err[w])
 
 
+def _cor36_dense_work(ctx) -> float:
+    gen = generators.absorbing(ctx.small.n_tokens)
+    dist = fit_dense(ctx.small, gen.n_states, DENSE_LIMIT)
+    if dist is None:
+        return 0.0
+    count = min(dist.support_size, 2 if ctx.quick else 4)
+    masks = 1 << dist.length
+    per_level = cost.process(gen, dist, kl_batch=count, mdse_batch=count) + count * cost.ELEM * masks * dist.length
+    return cost.subset_tables(count, dist) + cost.masked_queries(dist, count, masks) + 3 * per_level
+
+
 @check(
     "cor36.dense_process",
     theorem="Cor 3.6",
     method="float64",
     tolerance=TOL_ENUM,
     statement="KL_λ closed form (F2) = dense KL; kl_rate = −mdce(c*)/λ",
-    cost=1.0,
+    work=_cor36_dense_work,
 )
 def cor36_dense(ctx):
     """The closed form KL_λ = Σ_U (1-λ)^|U| λ^(L-|U|) h(U) (F2) against the dense absorbing
@@ -298,7 +339,7 @@ def cor36_dense(ctx):
     method="float64",
     tolerance=TOL_QUAD,
     statement="closed forms on h: ∫ mdce(h)/λ + kl(h) = h([L])",
-    cost=0.5,
+    work=lambda ctx: _table_work(ctx, 3 if ctx.quick else 6, 3 * 200 * 3),
 )
 def cor37_quad(ctx):
     """Algebra: adaptive quadrature of the closed-form mdce on h plus the closed-form KL at
@@ -333,22 +374,27 @@ def cor37_quad(ctx):
         )
 
 
+def _beta_count(ctx) -> int:
+    """Sequences of the Beta-sum rows: 16, or in full mode as many subset tables (about
+    |support|·L + 2^L·L operations each) as fit ~2e7 operations, at most 4096."""
+    per = (ctx.large.support_size + (1 << min(ctx.large.length, 30))) * ctx.large.length
+    return 16 if ctx.quick else max(16, min(4096, int(2e7 // per)))
+
+
 @check(
     "algebra.cor37_beta",
     theorem="Algebra",
     method="float64",
     tolerance=TOL_ENUM,
     statement="closed forms on h: Σ_M A_h(M)B(Λ;m,L−m+1) + kl = h([L])",
-    cost=0.3,
+    work=lambda ctx: _table_work(ctx, _beta_count(ctx), 4),
 )
 def cor37_beta(ctx):
     """Algebra: the exact incomplete-Beta sums of :func:`ctmc_lab.masks.mdce_integral` on
     the subset table (every support sequence, Λ = 1 and 0.7, and marginally) reproduce
     h([L]) = -log p0; this holds for any h and checks the Beta-weight code. At Λ = 1 it is
     also the subset-table form of Thm 4.1."""
-    # A subset table costs about |support|·L + 2^L·L operations: at most ~2e7 in all.
-    per = (ctx.large.support_size + (1 << min(ctx.large.length, 30))) * ctx.large.length
-    parts = _table(ctx, 16 if ctx.quick else max(16, min(4096, int(2e7 // per))))
+    parts = _table(ctx, _beta_count(ctx))
     if isinstance(parts, Skip):
         yield parts
         return

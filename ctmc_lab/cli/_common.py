@@ -12,6 +12,7 @@ import sys
 from ctmc_lab.cli import specs
 
 __all__ = [
+    "dist_help",
     "add_dist_arguments",
     "load_distribution",
     "refuse_file_options",
@@ -42,16 +43,41 @@ def eprint(*args) -> None:
     _eprint(*args)
 
 
-def add_dist_arguments(parser, *, default="dna128") -> None:
+def dist_help(command: str, *, default="dna128", lead: str | None = None, note: str | None = None) -> str:
+    """The ``--dist`` help of ``command``: every form of :data:`~ctmc_lab.cli.specs.DIST_SPECS` it takes.
+
+    Parameters
+    ----------
+    command : str
+        The subcommand (``nll``, ``verify``, ...): only the forms it takes are listed.
+    default : str
+        What ``--dist`` is when not given (a SPEC, or words for a default that is not one).
+    lead : str, optional
+        What the distribution is for, before the forms.
+    note : str, optional
+        A sentence after the forms (e.g. what a Markov source does in this command).
+    """
+    forms = [d for d in specs.DIST_SPECS if command in d.commands]
+    if not forms:
+        raise ValueError(f"no `--dist` form is taken by {command!r}")
+    listed = ", ".join(f"{d.form} ({d.help})" for d in forms[:-1]) + f", or {forms[-1].form} ({forms[-1].help})"
+    parts = [f"{lead}: {listed}" if lead else listed]
+    if note:
+        parts.append(note)
+    return "; ".join(parts) + f" (default: {default})"
+
+
+def add_dist_arguments(parser, *, default="dna128", command: str | None = None, note: str | None = None) -> None:
+    """``--dist SPEC`` (its help from :func:`dist_help`), ``--alphabet`` and ``--normalize``.
+
+    ``command`` defaults to the last word of the parser's ``prog`` (``ctmc-lab nll`` → ``nll``).
+    """
+    command = command or parser.prog.split()[-1]
     parser.add_argument(
         "--dist",
         default=default,
         metavar="SPEC",
-        help="dna128 (the paper's table), dna128-like:SEED, a JSON file {sequence: probability}, or "
-        "python:MODULE:ATTR (a Source object, or a zero-argument callable returning one, enumerated over "
-        "its length); "
-        "`nll` also takes markov4 (the paper's order-4 chain) or markov:PATH (a JSON table "
-        f"{{context: {{symbol: probability}}}}) for the prompt-response protocol (default: {default})",
+        help=dist_help(command, default=default, note=note),
     )
     parser.add_argument(
         "--alphabet",
@@ -66,26 +92,21 @@ def add_dist_arguments(parser, *, default="dna128") -> None:
 
 
 def refuse_file_options(args, *, source: str) -> None:
-    """``--alphabet`` and ``--normalize`` describe a user's file; refuse them for a built-in source."""
-    for option, given in (
-        ("--alphabet", getattr(args, "alphabet", None) is not None),
-        ("--normalize", bool(getattr(args, "normalize", False))),
-    ):
-        if given:
-            raise ValueError(
-                f"`{option}` applies only to a JSON file given as `--dist` "
-                f"(the built-in {source} has its own alphabet and normalised probabilities)"
-            )
+    """``--alphabet`` and ``--normalize`` describe a user's file; refuse them for the source ``source``."""
+    specs.refuse_file_options(
+        source, alphabet=getattr(args, "alphabet", None), normalize=bool(getattr(args, "normalize", False))
+    )
 
 
 def load_distribution(args):
     """The ``JointDistribution`` named by ``--dist``/``--alphabet``/``--normalize``.
 
-    ``--alphabet`` and ``--normalize`` are refused for the built-in sources, which ignore them.
+    A form of ``--dist`` the command (``args.command``) does not take is refused, and so are
+    ``--alphabet`` and ``--normalize`` for a source that is not a user's file.
     """
-    if not specs.is_file_spec(args.dist):
-        refuse_file_options(args, source=str(args.dist))
-    return specs.load_joint(args.dist, alphabet=args.alphabet, normalize=args.normalize)
+    return specs.load_joint(
+        args.dist, alphabet=args.alphabet, normalize=args.normalize, command=getattr(args, "command", None)
+    )
 
 
 def add_output_arguments(parser, *, wide: bool = True) -> None:

@@ -61,7 +61,7 @@ def add_parser(sub) -> None:
         description="Theorem 3.1 along a schedule: kl_rate (exact d/dt of the KL) equals -mdse.",
     )
     p.add_argument("--sequence", required=True, metavar="SEQ", help="the clean sequence x0 (required)")
-    add_dist_arguments(p)
+    add_dist_arguments(p, command="curve")
     # The registries are read when the help is formatted (``%(name)s`` of the action), not here.
     process = p.add_argument(
         "--process",

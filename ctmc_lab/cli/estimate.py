@@ -62,7 +62,7 @@ def add_parser(subparsers):
         "for those; 16, LLaDA's batch_size, for llada_stratified*, whose --samples is LLaDA's "
         "mc_num)",
     )
-    add_dist_arguments(p)
+    add_dist_arguments(p, command="estimate")
     p.add_argument("--sequence", nargs="+", metavar="SEQ", help="sequences to score (default: the whole support)")
     p.add_argument(
         "--model",
@@ -84,19 +84,12 @@ def _batch_size(args) -> int:
         return args.batch_size
     from ctmc_lab.estimation.registry import get_estimator
 
-    spec = get_estimator(args.estimator)
-    if spec.family == "llada":  # --samples is LLaDA's mc_num, --batch-size its batch_size
-        from ctmc_lab.estimation.llada import DEFAULT_BATCH_SIZE
-
-        return DEFAULT_BATCH_SIZE
-    if not spec.stratified:
-        return 4096
-    if args.samples < 2:
-        raise ValueError(f"`--estimator {args.estimator}` needs at least 2 samples (2 batches)")
-    b = min(4096, args.samples // 2)
-    while args.samples % b:  # batch-stratified samplers need whole batches for their standard error
-        b -= 1
-    return b
+    # The family's rule: LLaDA's batch_size for its count rules (--samples is its mc_num), whole
+    # batches (at least two) for the batch-stratified samplers, a memory knob for the rest.
+    try:
+        return get_estimator(args.estimator).default_batch_size(args.samples)
+    except ValueError as err:
+        raise ValueError(f"`--estimator {args.estimator}`: {err}") from None
 
 
 def plan(dist, n_seq: int, samples: int, batch: int, *, model: bool = False) -> None:

@@ -1,4 +1,7 @@
-"""``ctmc-lab figures``: regenerate the paper-style validation figures (PDF, PNG and CSV)."""
+"""``ctmc-lab figures``: regenerate every study's figure (PDF, PNG and CSV), each study run by the engine in this process.
+
+Only the standard library is imported here; the studies and matplotlib load inside ``run``.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +21,18 @@ def _names(text: str) -> list[str]:
 
 
 def add_parser(sub) -> None:
+    from ctmc_lab.studies.engine import GRIDS, PAPER_STUDIES, STUDIES
+
+    def names(studies) -> str:
+        return ", ".join(s.replace("-", "_") for s in studies)
+
     p = sub.add_parser(
         "figures",
         help="write the paper-style figures as PDF and PNG, with their data as CSV",
-        description="Exact computations plus seeded Monte Carlo, drawn as the paper's figures: "
-        "fig1a_dna128_nll, fig1b_markov_conditional, imdse_curves, dse_dce_equivalence, "
-        "variance_vs_samples, heavy_tail, coupled_vs_decoupled, sampler_comparison, ood_detection, llada_audit; "
-        "and the studies at scale on their small grids: sampler_atlas, conditional_balance, length_scaling, coupling.",
+        description="Each figure is a study (`ctmc-lab study`) run by the same engine in this process, "
+        "then drawn from its tables: exact computations plus seeded Monte Carlo. The paper's figures, on "
+        f"their full grid (the paper's sizes): {names(PAPER_STUDIES)}; and the studies at scale on their "
+        f"small grid: {names(STUDIES)}.",
     )
     p.add_argument("--out", default="figures", metavar="DIR", help="output directory (default: ./figures)")
     p.add_argument(
@@ -37,6 +45,12 @@ def add_parser(sub) -> None:
         help="comma-separated subset of pdf,png,svg,csv (default: pdf,png,csv)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of every Monte Carlo draw (default: 0)")
+    p.add_argument(
+        "--grid",
+        choices=GRIDS,
+        help="the grid of every study (default: the full grid of the paper's figures, the small grid of the "
+        "studies at scale); small makes every figure in seconds",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,31 +77,15 @@ def run(args) -> int:
         head = f"{name:<26} {res.seconds:6.1f} s   "
         print(head + _headline(res.summary, width=100 - len(head)))
 
-    results = make_figures(args.out, only=names, formats=formats, seed=args.seed, progress=report)
+    results = make_figures(args.out, only=names, formats=formats, seed=args.seed, grid=args.grid, progress=report)
     n_files = sum(len(paths) for _, paths in results.values())
     total = sum(res.seconds for res, _ in results.values())
     eprint(f"wrote {n_files} files to {args.out} in {total:.1f} s")
     return 0
 
 
-def _headline(summary: dict, *, width: int = 74) -> str:
-    """A one-line digest of a figure's summary: its first scalar entries that fit ``width`` characters."""
-    parts = []
-    flat = {}
-    for key, val in summary.items():
-        if isinstance(val, dict):
-            flat.update({f"{key}.{k}": v for k, v in val.items()})
-        else:
-            flat[key] = val
-    for key, val in flat.items():
-        if isinstance(val, float):
-            parts.append(f"{key}={val:.3g}")
-        elif isinstance(val, (int, str)):
-            parts.append(f"{key}={val}")
-    out = ""
-    for part in parts[:4]:
-        candidate = f"{out}, {part}" if out else part
-        if len(candidate) > width:
-            break
-        out = candidate
-    return out
+def _headline(summary: str, *, width: int = 74) -> str:
+    """The first line of a study's summary after its name, cut to ``width`` characters."""
+    line = summary.splitlines()[0] if summary else ""
+    line = line.split(": ", 1)[1] if ": " in line else line
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -192,7 +192,7 @@ def plan(chain, *, prompt_length, response_length, pairs, mc_samples, seed=0) ->
     )
     from ctmc_lab.estimation.registry import estimator_names
 
-    n_estimators = len(estimator_names(nll_record=True, length=response_length))
+    n_estimators = len(estimator_names(record="pairs", length=response_length))
     memory, work = pair_cost(N, k, prompt_length, response_length, mc_samples, n_estimators)
     require(
         f"the protocol with {pairs} pairs, response length {response_length} and {mc_samples} draws per pair",

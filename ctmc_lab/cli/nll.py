@@ -63,7 +63,9 @@ def add_parser(sub) -> None:
         "(Cor 3.7), and the time-free sum over all masks (Thm 4.1). Work and memory are estimated "
         "first; a run that would exceed the machine is refused with the numbers.",
     )
-    add_dist_arguments(p)
+    add_dist_arguments(
+        p, command="nll", note="a Markov source runs the prompt-response protocol, with the options below"
+    )
     p.add_argument(
         "--sequence",
         nargs="+",
@@ -279,14 +281,13 @@ def model_records(dist, model, sequences=None, *, progress=None) -> list[dict]:
     """The ``sequences`` records of ``ctmc-lab nll --model --json`` (see the module docstring).
 
     ``model_nll`` is Theorem 4.1's sum over all masks of the model's A-table (its random-order
-    autoregressive NLL); ``gap = model_nll - nll``; each estimator's moments are those of one draw
-    under the model (``estimator_moments(A, name, reference=-log p0(x0))``), so ``bias`` is the
-    estimator's mean minus the data NLL: the gap for an unbiased estimator.
+    autoregressive NLL); ``gap = model_nll - nll``; each estimator's record is that of ``nll --json``
+    computed from the model's table (``moments.exact_records(A, reference=-log p0(x0))``), so ``bias``
+    is the estimator's mean minus the data NLL: the gap for an unbiased estimator.
     """
     import numpy as np
 
-    from ctmc_lab.estimation.moments import all_moments
-    from ctmc_lab.estimation.registry import estimator_names
+    from ctmc_lab.estimation.moments import exact_records
     from ctmc_lab.exact.mask_dce import mask_dce_table
     from ctmc_lab.io import json_float
     from ctmc_lab.masks import imdce_sum
@@ -300,14 +301,13 @@ def model_records(dist, model, sequences=None, *, progress=None) -> list[dict]:
         work=work,
         lower="score fewer sequences with `--sequence SEQ ...`, or use a shorter length",
     )
-    names = estimator_names(nll_record=True, length=dist.length)
     records = []
     for x, p_x in zip(x_all, prob):
         A = mask_dce_table(model, x, batch_size=_MODEL_BATCH)
         model_nll = float(imdce_sum(A))
         inside = bool(p_x > 0)
         data_nll = float(-np.log(p_x)) if inside else math.inf
-        moments = all_moments(A, names=names, reference=data_nll)
+        estimators = exact_records(A, reference=data_nll)[0]
         records.append(
             {
                 "sequence": dist.decode(x),
@@ -316,7 +316,7 @@ def model_records(dist, model, sequences=None, *, progress=None) -> list[dict]:
                 "in_support": inside,
                 "model_nll": json_float(model_nll),
                 "gap": json_float(model_nll - data_nll) if inside else None,
-                "estimators": {name: m.as_json() for name, m in moments.items()},
+                "estimators": estimators,
             }
         )
         if progress is not None:

@@ -21,7 +21,7 @@ DEFAULT_BUDGET = 1800.0
 
 
 def add_parser(sub) -> None:
-    from ctmc_lab.studies.engine import GRIDS, SCHEDULER_TIMEOUT, STUDIES
+    from ctmc_lab.studies.engine import ALL_STUDIES, GRIDS, SCHEDULER_TIMEOUT
 
     p = sub.add_parser(
         "study",
@@ -29,9 +29,10 @@ def add_parser(sub) -> None:
         description="Run every case of a study's grid (source family x parameters x seed) on a local "
         "Dask cluster or an existing one; each finished case is written at once, so --resume continues "
         "an interrupted run. Writes OUT/NAME/NAME.csv (sorted by case key), NAME.failures.csv, "
-        "summary.txt and the figure NAME.pdf/.png. Studies: " + ", ".join(STUDIES) + ".",
+        "summary.txt and the figure NAME.pdf/.png (and NAME.TABLE.csv for a study of several tables). "
+        "Studies: " + ", ".join(ALL_STUDIES) + ".",
     )
-    p.add_argument("name", metavar="NAME", help="the study: " + ", ".join(STUDIES))
+    p.add_argument("name", metavar="NAME", help="the study: " + ", ".join(ALL_STUDIES))
     p.add_argument("--grid", default="small", help=f"grid size: {' or '.join(GRIDS)} (default: small)")
     p.add_argument(
         "--workers",
@@ -80,13 +81,19 @@ def _number(text: str, name: str, kind):
         raise ValueError(f"`{name}` must be {rule} (got {text!r})") from None
 
 
-def draw_study_figure(name: str, table_path: str, out_dir: str) -> list[str]:
-    """Draw a study's figure from its table file and write ``out_dir/NAME.pdf`` and ``.png``."""
-    from ctmc_lab.plotting.figures import draw_study
-    from ctmc_lab.plotting.style import save_figure
-    from ctmc_lab.studies.engine import read_table
+def draw_study_figure(name: str, run, out_dir: str) -> list[str]:
+    """Draw a study's figure from the tables of its run and write ``out_dir/NAME.pdf`` and ``.png``.
 
-    fig = draw_study(name, read_table(table_path, name))
+    No figure is drawn when a table has no rows (its cases failed; the summary says which).
+    """
+    from ctmc_lab.plotting.figures import draw
+    from ctmc_lab.plotting.style import save_figure
+    from ctmc_lab.studies.engine import CASE_COLUMN, read_tables
+
+    tables = read_tables(run, name)
+    if any(not len(table[CASE_COLUMN]) for table in tables.values()):
+        return []
+    fig = draw(name, **tables)
     try:
         return save_figure(fig, out_dir, name)
     finally:
@@ -130,8 +137,10 @@ def run(args) -> int:
     )
     print(res.summary)
     print(f"table: {res.table_path} ({res.n_cases} cases, {res.n_run} run now, {res.n_failed} failed)")
+    for table, path in list(res.table_paths.items())[1:]:
+        print(f"table {table}: {path}")
     if not args.no_figure and res.n_failed < res.n_cases:
-        for path in draw_study_figure(args.name, res.table_path, os.path.dirname(res.table_path)):
+        for path in draw_study_figure(args.name, res, os.path.dirname(res.table_path)):
             print(f"figure: {path}")
     if res.n_failed:
         eprint(f"{res.n_failed} case(s) failed; their errors are in {args.name}.failures.csv")

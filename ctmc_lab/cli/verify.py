@@ -4,17 +4,19 @@ The parser and the ``--dist`` loading live here, the suite in :func:`proofs_chec
 which this module calls with plain values: the command line is the only layer that reads
 argv, and ``proofs_check`` imports only the public ``ctmc_lab`` API.
 
+Building the parser imports nothing numerical (``ctmc-lab --help`` stays fast): the suite,
+the sources and the ``--dist`` loaders are imported when the command runs.
+
 Exit status: 0 when every check passes and every negative control fails; 1 otherwise;
 2 for a usage or input error (a bad ``--dist`` file, an unknown precision, a pattern that
-selects nothing).
+selects nothing, a ``--budget`` that is not a number of work units).
 """
 
 from __future__ import annotations
 
-import proofs_check
-from ctmc_lab.cli._common import add_dist_arguments, load_distribution
-from ctmc_lab.cli.specs import is_markov_spec, load_markov
-from proofs_check import runner
+import argparse
+
+from proofs_check import cost, defaults
 
 __all__ = ["add_parser", "run"]
 
@@ -22,7 +24,8 @@ DESCRIPTION = (
     "Verify every identity of 'Information-Theoretic Discrete Diffusion' (Thm 3.1–Eq. 18), tied to "
     "the noised process and the denoiser, in float64, mpmath (50 digits) and sympy, plus the "
     "estimators and the Markov source, with negative controls that must fail; the report ends "
-    "with the coverage matrix (theorem × precision)."
+    "with the coverage matrix (theorem × precision). The rows are a function of the inputs: "
+    "what runs is decided by work predicted from the input sizes, never by the clock."
 )
 
 DIST_HELP = (
@@ -35,8 +38,20 @@ DIST_HELP = (
 )
 
 
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer (got {text!r})")
+    return n
+
+
 def add_parser(subparsers):
     """Register ``verify`` on the ``ctmc-lab`` subparsers; sets ``func=run``."""
+    from ctmc_lab.cli._common import add_dist_arguments
+
     parser = subparsers.add_parser(
         "verify", help="verify the paper's identities (exit 0 iff all hold)", description=DESCRIPTION
     )
@@ -61,7 +76,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--seed",
         type=int,
-        default=proofs_check.DEFAULT_SEED,
+        default=defaults.DEFAULT_SEED,
         help="seed of the default distribution and of random Q, c and pairs",
     )
     parser.add_argument("--list", action="store_true", help="list the selected checks and exit")
@@ -69,12 +84,22 @@ def add_parser(subparsers):
         "--budget",
         type=float,
         default=None,
-        metavar="SECONDS",
-        help="seconds one check may spend on a --dist distribution: a check whose estimated "
-        "cost exceeds it runs on a smaller prefix marginal or is skipped with the reason "
-        f"(default: {runner.DEFAULT_BUDGET:g}; the whole run is capped at "
-        f"{runner.USER_RUN_LIMIT:g} s). On the built-in distributions it is only a guard "
-        f"against a hang (default {runner.BUILTIN_BUDGET:g}), and running over is a failure",
+        metavar="UNITS",
+        help="work units one check may spend, predicted from the input sizes before it runs "
+        "(one unit is one element operation, about 1e9 per second of one core of the "
+        "reference machine; see proofs_check.cost): a check predicted over it runs on a "
+        "smaller prefix marginal or is skipped with the prediction as the reason, so the "
+        f"rows never depend on the machine's load (default: {defaults.DEFAULT_BUDGET:.0e}, "
+        f"about {cost.seconds(defaults.DEFAULT_BUDGET):.0f} s nominally)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="worker processes running independent checks side by side (default: the usable "
+        f"cores, at most {defaults.MAX_JOBS}); the rows are the same for every N; 0 runs "
+        "every check in this process, without the hang guard",
     )
     parser.add_argument(
         "--wide",
@@ -87,12 +112,16 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     """Load the ``--dist`` source and run :func:`proofs_check.verifier.verify`; return its exit status."""
+    from ctmc_lab.cli._common import load_distribution
+    from ctmc_lab.cli.specs import is_markov_spec, load_markov
+    from proofs_check import verifier
+
     dist = chain = None
     if is_markov_spec(args.dist):
         chain = load_markov(args.dist, alphabet=args.alphabet, normalize=args.normalize)
     elif args.dist is not None:
         dist = load_distribution(args)
-    return proofs_check.verify(
+    return verifier.verify(
         dist,
         chain=chain,
         only=args.only,
@@ -100,6 +129,7 @@ def run(args) -> int:
         quick=args.quick,
         seed=args.seed,
         budget=args.budget,
+        jobs=args.jobs,
         list_checks=args.list,
         wide=args.wide,
         json=args.json,

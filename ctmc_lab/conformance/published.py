@@ -16,15 +16,9 @@ __all__ = ["format_published", "published_record"]
 
 
 def _rows(result) -> list[dict]:
-    """The table's rows as dicts of Python numbers, each with its verdict (from the study's meta)."""
+    """The table's rows as dicts of Python numbers (its verdict column included)."""
     T = result.table
-    rows = [{k: T[k][i].item() if hasattr(T[k][i], "item") else T[k][i] for k in T} for i in range(T["replica"].size)]
-    seen: dict = {}
-    for r in rows:
-        k = seen.get(r["replica"], 0)
-        r["verdict"] = result.meta[r["replica"]]["verdicts"][k]
-        seen[r["replica"]] = k + 1
-    return rows
+    return [{k: T[k][i].item() if hasattr(T[k][i], "item") else T[k][i] for k in T} for i in range(T["replica"].size)]
 
 
 #: Below this |value| a printed bias is 0: the float64 sums of an unbiased replica (about 1e-15).

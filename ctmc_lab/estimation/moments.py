@@ -46,6 +46,7 @@ __all__ = [
     "exact_mean",
     "all_moments",
     "estimator_fields",
+    "exact_records",
     "stratified_k_dce_moments",
     "stratified_lambda_dce_moments",
     "t_estimator_moments",
@@ -303,8 +304,6 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
     nll = np.atleast_1d(dist.nll(x0))
     # Chunks of sequences keep the (chunk, 2^L) tables near 32 MiB even at L = 16.
     step = max(1, (1 << 22) >> dist.length)
-    specs = [get_estimator(name) for name in estimator_names(record="sequences")]
-    positions = np.arange(dist.length)
     out = []
     for lo in range(0, len(x0), step):
         rows = x0[lo : lo + step]
@@ -312,15 +311,33 @@ def estimator_fields(dist, x0_batch, *, denoiser=None) -> list[dict]:
             A = optimal_mask_dce(dist, rows)
         else:
             A = np.stack([mask_dce_table(denoiser, row) for row in rows])
-        ref = nll[lo : lo + step]
-        per = {
-            s.name: s.family.exact_record(s.name, A, reference=ref, positions=positions)
-            for s in specs
-            if s.min_length <= dist.length
-        }
-        for i in range(len(rows)):
-            out.append({s.name: per[s.name][i] if s.name in per else dict(_UNDEFINED) for s in specs})
+        out.extend(exact_records(A, reference=nll[lo : lo + step]))
     return out
+
+
+def exact_records(A, *, reference, positions=None) -> list[dict]:
+    """Per row of ``A``, the ``"estimators"`` record of ``ctmc-lab nll --json`` (see :func:`estimator_fields`).
+
+    Parameters
+    ----------
+    A : (B, 2**n) float array
+        A(M) tables of B sequences (the target is all n positions).
+    reference : (B,) float array
+        The NLL each bias is measured against (``inf`` for a sequence outside the support).
+    positions : (n,) int array, optional
+        Sequence positions of the target bits, for ``infinite_because`` (default 0..n-1).
+    """
+    A = np.atleast_2d(as_mask_table(A))
+    n = _n_of(A)
+    positions = np.arange(n) if positions is None else np.asarray(positions)
+    reference = np.broadcast_to(np.asarray(reference, dtype=float), A.shape[:1])
+    specs = [get_estimator(name) for name in estimator_names(record="sequences")]
+    per = {
+        s.name: s.family.exact_record(s.name, A, reference=reference, positions=positions)
+        for s in specs
+        if s.min_length <= n
+    }
+    return [{s.name: per[s.name][i] if s.name in per else dict(_UNDEFINED) for s in specs} for i in range(A.shape[0])]
 
 
 # ========================================================================= stratified samplers

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctmc_lab import masks
+from ctmc_lab._validation import InvalidTypeError, ensure_choice, ensure_real, ensure_tokens
 from ctmc_lab.exact.information import kl
 from ctmc_lab.exact.mask_dce import exact_nll
 from ctmc_lab.exact.quadrature import QuadratureResult, tanh_sinh
 from ctmc_lab.exact.scores import mdse
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
-from ctmc_lab.sources.denoisers import Denoiser
+from ctmc_lab.sources.denoisers import Denoiser, check_denoiser
 from ctmc_lab.sources.joint import JointDistribution
 
 __all__ = ["MdseIntegral", "mdse_integral", "mdce_integral", "time_free_exact", "TIME_FREE_METHODS"]
@@ -77,9 +78,20 @@ def mdse_integral(
     p0(x0) * 1e-14 (at least 1e-300); see ``_split_in_log_space``. The returned
     quadrature's ``converged`` says whether the level differences and end pieces met ``atol``.
     """
+    s_max = ensure_real(s_max, "s_max", lo=0.0, lo_open=True)
+    atol = ensure_real(atol, "atol", lo=0.0, lo_open=True)
+    method = ensure_choice(method, "method", ["auto", "contract", "enumerate", "factored"])
+    dist = _joint_table(dist)
     if isinstance(generator, str):
         generator = generators.noise_process(generator).generator(dist.n_tokens)
-    x0 = np.atleast_2d(dist.encode(x0))
+    elif not isinstance(generator, generators.Generator):
+        raise InvalidTypeError(
+            f"`generator` must be a Generator or the name of a noise process (got {type(generator).__name__})"
+        )
+    x0 = dist.encode(x0, name="x0")
+    if x0.ndim > 2:
+        raise ValueError(f"`x0` must have shape (L,) or (B, L) (got shape {x0.shape})")
+    x0 = np.atleast_2d(x0)
     if np.any(dist.prob(x0) == 0):
         raise ValueError("`x0` must lie in the support: its NLL is infinite")
     upper = -np.expm1(-s_max)
@@ -95,6 +107,16 @@ def mdse_integral(
         quad = _split_in_log_space(dist, generator, x0, integrand, upper, atol, method)
     end = kl(NoisedDistribution.at_noise_level(dist, generator, s_max), x0)
     return MdseIntegral(quad.value + end, quad.value, end, quad)
+
+
+def _joint_table(dist):
+    """``dist`` if it has the subset tables and encoding of a JointDistribution."""
+    if not all(callable(getattr(dist, m, None)) for m in ("subset_table", "encode", "prob")):
+        raise InvalidTypeError(
+            f"`dist` must be a joint table over V^L (a JointDistribution; a Markov chain gives one with "
+            f"`chain.joint(length)`) (got {type(dist).__name__})"
+        )
+    return dist
 
 
 def _split_in_log_space(dist, generator, x0, integrand, upper, atol, method) -> QuadratureResult:
@@ -151,7 +173,8 @@ def mdce_integral(dist: JointDistribution, x0, *, upper: float = 1.0) -> np.ndar
     float array
         One value per sequence.
     """
-    A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
+    upper = ensure_real(upper, "upper", lo=0.0, hi=1.0)
+    A = masks.mask_dce(masks.subset_entropy(_joint_table(dist).subset_table(x0)))
     return masks.imdce_sum(A, upper)
 
 
@@ -217,14 +240,19 @@ def time_free_exact(denoiser: Denoiser, x0, *, method: str = "denoiser") -> np.n
     -----
     p(I) H_L = B(L-|I|, |I|+1) = B(m, L-m+1) with m the number of masked positions.
     """
-    if method not in TIME_FREE_METHODS:
-        raise ValueError(f"unknown time-free method {method!r}; choose one of {list(TIME_FREE_METHODS)}")
-    x0 = np.atleast_2d(np.asarray(x0, dtype=np.int64))
+    ensure_choice(method, "method", TIME_FREE_METHODS)
     if method == "subset":
         source = _subset_source(denoiser)
         if source is None:
             raise ValueError("`method='subset'` needs a JointDistribution or its OptimalDenoiser as `denoiser`")
-        return _time_free_subset(source, source.encode(x0))
+        return _time_free_subset(source, np.atleast_2d(source.encode(x0, name="x0")))
     if not callable(denoiser):  # a source stands for its optimal denoiser c*
-        denoiser = denoiser.denoiser(x0.shape[1])
-    return np.array([exact_nll(denoiser, row) for row in x0])
+        if not callable(getattr(denoiser, "denoiser", None)):
+            raise InvalidTypeError(
+                f"`denoiser` must be a Denoiser or a source with `denoiser(length)` (got {type(denoiser).__name__})"
+            )
+        x0 = ensure_tokens(x0, denoiser.n_tokens, name="x0")
+        denoiser = denoiser.denoiser(x0.shape[-1])
+    denoiser = check_denoiser(denoiser)
+    x0 = ensure_tokens(x0, denoiser.n_tokens, denoiser.length, name="x0")
+    return np.array([exact_nll(denoiser, row) for row in np.atleast_2d(x0)])

@@ -13,8 +13,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from ctmc_lab._validation import SUM_TOLERANCE
-from ctmc_lab.forward.process import NoisedDistribution, NumericalRangeError, apply_along_axes, leave_one_out
+from ctmc_lab._validation import SUM_TOLERANCE, InvalidTypeError, ensure_str
+from ctmc_lab.forward.process import (
+    NoisedDistribution,
+    NumericalRangeError,
+    apply_along_axes,
+    ensure_noised,
+    leave_one_out,
+)
 from ctmc_lab.sequences import flat_index
 
 __all__ = ["kl", "kl_rate", "mutual_information", "clamp_nonnegative"]
@@ -48,7 +54,14 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
         If a value is not finite, or negative beyond rounding (a numerical failure upstream,
         never a result).
     """
-    value = np.asarray(value, dtype=float)
+    what = ensure_str(what, "what")
+    value, scale = _real(value, "value"), _real(scale, "scale")
+    try:
+        shape = np.broadcast_shapes(value.shape, scale.shape)
+    except ValueError:
+        shape = None
+    if shape != value.shape:
+        raise ValueError(f"`scale` of shape {scale.shape} does not broadcast to the shape {value.shape} of `value`")
     if not np.all(np.isfinite(value)):
         raise NumericalRangeError(f"{what} is not finite where it must be (float64 overflow at this noise level)")
     allowance = SUM_TOLERANCE * (1.0 + np.abs(scale))
@@ -62,9 +75,28 @@ def clamp_nonnegative(value, scale=1.0, *, what: str):
     return np.maximum(value, 0.0)
 
 
+def _real(value, name: str) -> np.ndarray:
+    """``value`` as a float array (its NaN and infinities are judged by the caller)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "fiu":
+        raise InvalidTypeError(f"`{name}` must be a real number or array (got {value!r})")
+    return arr.astype(float)
+
+
+def _sequences(noised: NoisedDistribution, x0) -> np.ndarray:
+    """``x0`` as one ``(L,)`` clean sequence of ``noised.dist`` or a ``(B, L)`` batch."""
+    x0 = noised.dist.encode(x0, name="x0")
+    if x0.ndim > 2:
+        raise ValueError(f"`x0` must have shape (L,) or (B, L) (got shape {x0.shape})")
+    return x0
+
+
 def _gather(tensor: np.ndarray, x0: np.ndarray) -> np.ndarray:
     """tensor[x0] for a batch of index rows, through the flat index."""
-    return tensor.reshape(-1)[flat_index(x0, tensor.shape[0])]
+    return tensor.reshape(-1)[flat_index(x0, tensor.shape[0], check=False)]
 
 
 def _self_term(coeff: np.ndarray, K: np.ndarray, x0: np.ndarray) -> np.ndarray:
@@ -97,7 +129,8 @@ def kl(noised: NoisedDistribution, x0) -> np.ndarray:
     F = sum_i sum_a K[a, x0^i] log K[a, x0^i] - E_{x ~ p_{s|0}} log p_s(x): the entropy of a
     product splits over positions, and the cross term is one contraction for all x0.
     """
-    x0 = noised.dist.encode(x0)
+    noised = ensure_noised(noised)
+    x0 = _sequences(noised, x0)
     single = x0.ndim == 1
     x0 = np.atleast_2d(x0)
     Kc = noised.clean_kernel
@@ -121,9 +154,10 @@ def kl_rate(noised: NoisedDistribution, x0) -> np.ndarray:
     equals -mdse_s(x0, s). Requires s > 0 (at s = 0 the derivative is a one-sided limit).
     Where the KL is infinite the rate is ``-inf``, matching mdse = ``+inf``.
     """
+    noised = ensure_noised(noised)
     if noised.s <= 0:
         raise ValueError("`noised` must be at a noise level s > 0 for kl_rate (got s = 0)")
-    x0 = noised.dist.encode(x0)
+    x0 = _sequences(noised, x0)
     single = x0.ndim == 1
     x0 = np.atleast_2d(x0)
     Q, K = noised.generator.Q, noised.K
@@ -155,5 +189,5 @@ def mutual_information(noised: NoisedDistribution) -> float:
 
     Non-negative by construction: each KL is clamped (``clamp_nonnegative``).
     """
-    dist = noised.dist
+    dist = ensure_noised(noised).dist
     return float(dist.probs @ kl(noised, dist.support))

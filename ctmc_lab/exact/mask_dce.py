@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctmc_lab._validation import positive_int
+from ctmc_lab._validation import InvalidTypeError, ensure_array, ensure_bool, ensure_tokens, positive_int
 from ctmc_lab.masks import bitmask, harmonic, imdce_sum, local_to_global
 from ctmc_lab.sequences import as_positions
-from ctmc_lab.sources.denoisers import Denoiser
+from ctmc_lab.sources.denoisers import check_denoiser
 
 __all__ = ["DEFAULT_BATCH", "DENSE_CACHE_BITS", "MaskDCE", "mask_dce_table", "optimal_mask_dce", "exact_nll"]
 
@@ -61,14 +61,9 @@ class MaskDCE:
     """
 
     def __init__(self, denoiser, x0, *, target=None, context=None, batch_size: int = DEFAULT_BATCH):
-        if not isinstance(denoiser, Denoiser):
-            raise ValueError(f"`denoiser` must be a Denoiser (got {type(denoiser).__name__})")
+        denoiser = check_denoiser(denoiser)
         length, n_tokens = int(denoiser.length), int(denoiser.n_tokens)
-        x0 = np.asarray(x0)
-        if x0.shape != (length,) or not np.issubdtype(x0.dtype, np.integer):
-            raise ValueError(f"`x0` must be an int array of shape ({length},) (got shape {x0.shape})")
-        if x0.min() < 0 or x0.max() >= n_tokens:
-            raise ValueError(f"`x0` tokens must lie in 0..{n_tokens - 1} (clean, no mask)")
+        x0 = ensure_tokens(x0, n_tokens, length, name="x0", ndim=1)
         tgt = np.arange(length) if target is None else as_positions(target, length, "target")
         ctx = np.zeros(0, np.int64) if context is None else as_positions(context, length, "context")
         if tgt.size == 0:
@@ -96,8 +91,19 @@ class MaskDCE:
         """H_n, the harmonic number of the target length (Cor. 4.3)."""
         return harmonic(self.n)
 
+    def _local(self, local) -> np.ndarray:
+        """Local masks as an int64 array of bitmasks in ``0..2**n - 1``."""
+        local = ensure_array(local, "local", dtype=int)
+        if local.size and (local.min() < 0 or local.max() >= (1 << self.n)):
+            bad = local.min() if local.min() < 0 else local.max()
+            raise ValueError(f"`local` masks must lie in 0..2**{self.n} - 1 (got {bad})")
+        return local
+
     def inputs(self, local: np.ndarray) -> np.ndarray:
         """The masked model inputs ``(K, L)`` for local masks ``(K,)``."""
+        local = self._local(local)
+        if local.ndim != 1:
+            raise ValueError(f"`local` must be a (K,) array of masks (got shape {local.shape})")
         glob = local_to_global(local, self.target) | self.rest_bits
         masked = ((glob[:, None] >> np.arange(self.length)) & 1).astype(bool)
         return np.where(masked, self.n_tokens, self.x0)
@@ -142,13 +148,11 @@ class MaskDCE:
         """
         if not self._dense:
             raise ValueError(f"a table of 2**{self.n} masks is too large to preload (at most 2**{DENSE_CACHE_BITS})")
-        A = np.asarray(A, dtype=float)
-        D = np.zeros_like(A) if D is None else np.asarray(D, dtype=float)
+        A = ensure_array(A, "A")
+        D = np.zeros_like(A) if D is None else ensure_array(D, "D")
         for name, arr in (("A", A), ("D", D)):
             if arr.shape != (1 << self.n,):
                 raise ValueError(f"`{name}` must have 2**{self.n} entries (got shape {arr.shape})")
-            if np.isnan(arr).any():
-                raise ValueError(f"`{name}` must not contain NaN")
         self._A[:], self._D[:] = A, D
         return self
 
@@ -162,11 +166,10 @@ class MaskDCE:
         with_defect : bool, default False
             Also return D(M).
         """
-        local = np.asarray(local, dtype=np.int64)
+        with_defect = ensure_bool(with_defect, "with_defect")
+        local = self._local(local)
         shape = local.shape
         flat = local.ravel()
-        if flat.size and (flat.min() < 0 or flat.max() >= (1 << self.n)):
-            raise ValueError(f"masks must lie in 0..2**{self.n} - 1")
         if self._dense:
             uniq = np.unique(flat)
             todo = uniq[np.isnan(self._A[uniq])]
@@ -194,10 +197,14 @@ class MaskDCE:
         so passing them again is refused. A new one calls the denoiser with at least 256 rows.
         """
         if isinstance(denoiser, MaskDCE):
+            if x0 is not None and not np.array_equal(np.asarray(x0), denoiser.x0):
+                raise ValueError("`x0` differs from the sequence the MaskDCE `denoiser` was built for")
             if target is not None or context is not None:
                 raise ValueError("pass `target`/`context` when building the MaskDCE, not with it")
             return denoiser
-        return cls(denoiser, x0, target=target, context=context, batch_size=max(batch_size, 256))
+        return cls(
+            denoiser, x0, target=target, context=context, batch_size=max(positive_int(batch_size, "batch_size"), 256)
+        )
 
 
 def mask_dce_table(denoiser, x0, *, target=None, context=None, batch_size: int = 4096, with_defect: bool = False):
@@ -242,6 +249,10 @@ def optimal_mask_dce(dist, x0, *, target=None, context=None) -> np.ndarray:
     -------
     (2**n,) or (B, 2**n) float array
     """
+    if not callable(getattr(dist, "mask_dce_table", None)) or not isinstance(getattr(dist, "length", None), int):
+        raise InvalidTypeError(
+            f"`dist` must be a source of one length with `mask_dce_table` (a JointDistribution; got {type(dist).__name__})"
+        )
     target = np.arange(dist.length) if target is None else target
     return dist.mask_dce_table(x0, target, [] if context is None else context)
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ctmc_lab._validation import ensure_callable, ensure_int, ensure_real
+
 __all__ = ["tanh_sinh", "QuadratureResult"]
 
 # Nodes with |t| <= 4 reach within about exp(-π sinh 4) ≈ 1e-37 of the ends (relative to
@@ -51,6 +53,7 @@ class QuadratureResult:
 
     def component_ok(self, atol: float) -> np.ndarray:
         """Per component: level difference and end pieces both within ``atol``."""
+        atol = ensure_real(atol, "atol", lo=0.0)
         tail = np.zeros_like(self.error) if self.tail is None else self.tail
         return (self.error <= atol) & (tail <= atol)
 
@@ -91,14 +94,18 @@ def tanh_sinh(
     atol : float
         Stop when the largest |level difference| is below ``atol``.
     max_level : int
-        Step h = 2^-level; the last level has about 2^(level+3) nodes.
+        Step h = 2^-level, level in 1..16; the last level has about 2^(level+3) nodes.
 
     Returns
     -------
     QuadratureResult
     """
-    if not (np.isfinite(a) and np.isfinite(b) and b > a):
-        raise ValueError(f"need finite limits a < b (got {a}, {b})")
+    f = ensure_callable(f, "f")
+    a, b = ensure_real(a, "a"), ensure_real(b, "b")
+    if not b > a:
+        raise ValueError(f"`b` must be above `a` (got a = {a:g}, b = {b:g})")
+    atol = ensure_real(atol, "atol", lo=0.0, lo_open=True)
+    max_level = ensure_int(max_level, "max_level", minimum=1, maximum=16)
     h = 1.0
     x, w, da, db = _nodes(a, b, h, False)
     values = [np.asarray(f(xi, dai, dbi), dtype=float) for xi, dai, dbi in zip(x, da, db)]

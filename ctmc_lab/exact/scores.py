@@ -14,9 +14,16 @@ import numpy as np
 from scipy.special import xlogy
 
 from ctmc_lab import masks
+from ctmc_lab._validation import InvalidTypeError, ensure_array, ensure_choice, ensure_int, ensure_real, ensure_tokens
 from ctmc_lab.exact.information import clamp_nonnegative
 from ctmc_lab.forward.generators import Generator
-from ctmc_lab.forward.process import NoisedDistribution, apply_all_axes, apply_along_axes, leave_one_out
+from ctmc_lab.forward.process import (
+    NoisedDistribution,
+    apply_all_axes,
+    apply_along_axes,
+    ensure_noised,
+    leave_one_out,
+)
 from ctmc_lab.sequences import flat_index
 from ctmc_lab.sources.joint import JointDistribution
 
@@ -24,8 +31,8 @@ __all__ = ["entropy_term", "concrete_score", "dse", "dce", "mdse", "marginal_mds
 
 
 def entropy_term(a) -> np.ndarray:
-    """K(a) = a (log a - 1), with K(0) = 0."""
-    a = np.asarray(a, dtype=float)
+    """K(a) = a (log a - 1), with K(0) = 0, for a ≥ 0 (``+inf`` allowed)."""
+    a = ensure_array(a, "a", lo=0.0)
     return xlogy(a, a) - a
 
 
@@ -36,6 +43,16 @@ def _neighbours(x: np.ndarray, n_states: int) -> np.ndarray:
     idx = np.arange(L)
     y[:, idx, :, idx] = np.arange(n_states)
     return y
+
+
+def _states(x, n_states: int, length: int | None, name: str) -> np.ndarray:
+    """``x`` as an int array of states in ``0..S-1`` (clean symbols and, for absorbing noise, the mask)."""
+    x = ensure_array(x, name, dtype=int, ndim=(1, 2))
+    if x.size == 0 or (length is not None and x.shape[-1] != length):
+        raise ValueError(f"`{name}` must have shape ({length},) or (B, {length}) with B ≥ 1 (got shape {x.shape})")
+    if x.min() < 0 or x.max() >= n_states:
+        raise ValueError(f"`{name}` must hold states in 0..{n_states - 1} (got {x.min()}..{x.max()})")
+    return x
 
 
 def concrete_score(noised: NoisedDistribution, x) -> np.ndarray:
@@ -51,13 +68,14 @@ def concrete_score(noised: NoisedDistribution, x) -> np.ndarray:
     (B, L, S) float array
         ``out[b, i, v] = p_s(x^{i←v}) / p_s(x)``; 1 at v = x^i.
     """
-    x = np.atleast_2d(np.asarray(x, dtype=np.int64))
+    noised = ensure_noised(noised)
     S = noised.generator.n_states
+    x = np.atleast_2d(_states(x, S, noised.dist.length, "x"))
     flat = noised.p.reshape(-1)
-    px = flat[flat_index(x, S)]
+    px = flat[flat_index(x, S, check=False)]
     if np.any(px <= 0):
         raise ValueError("`x` must have p_s(x) > 0 for the concrete score (a state has zero mass)")
-    return flat[flat_index(_neighbours(x, S), S)] / px[:, None, None]
+    return flat[flat_index(_neighbours(x, S), S, check=False)] / px[:, None, None]
 
 
 def dse(generator, K, x0, x, score, *, rate: float = 1.0) -> np.ndarray:
@@ -84,12 +102,17 @@ def dse(generator, K, x0, x, score, *, rate: float = 1.0) -> np.ndarray:
     a_y = p_{s|0}(y|x0) / p_{s|0}(x|x0) = K[v, x0^i] / K[x^i, x0^i] for y = x^{i←v}.
     Each bracket is a·φ(s/a) ≥ 0 with φ(r) = r - 1 - log r.
     """
-    x0, x = np.atleast_2d(x0), np.atleast_2d(x)
-    Q = np.asarray(generator.Q if isinstance(generator, Generator) else generator, dtype=float)
-    K = np.asarray(K, dtype=float)
-    if Q.ndim != 2 or Q.shape != K.shape or Q.shape[0] != Q.shape[1]:
+    Q = generator.Q if isinstance(generator, Generator) else ensure_array(generator, "generator", ndim=2, finite=True)
+    K = ensure_array(K, "K", ndim=2, finite=True, lo=0.0)
+    if Q.shape != K.shape or Q.shape[0] != Q.shape[1] or Q.shape[0] < 1:
         raise ValueError(f"`generator` and `K` must be square matrices of one shape (got {Q.shape} and {K.shape})")
     S = Q.shape[0]
+    x0 = np.atleast_2d(_states(x0, S, None, "x0"))
+    x = np.atleast_2d(_states(x, S, None, "x"))
+    if x.shape != x0.shape:
+        raise ValueError(f"`x` must have the shape of `x0` {x0.shape} (got {x.shape})")
+    score = ensure_array(score, "score", shape=x.shape + (S,), lo=0.0)
+    rate = ensure_real(rate, "rate", lo=0.0)
     kx = K[x, x0]  # (B, L): K[x^i, x0^i]
     if np.any(kx <= 0):
         raise ValueError("`x` must be reachable from `x0`: p_{s|0}(x | x0) = 0")
@@ -98,7 +121,6 @@ def dse(generator, K, x0, x, score, *, rate: float = 1.0) -> np.ndarray:
     w = Q[x]  # (B, L, S): Q[x^i, v], the rate v -> x^i
     off = np.arange(S)[None, None, :] != x[:, :, None]
     w = np.where(off, w, 0.0)
-    score = np.asarray(score, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         bracket = score - xlogy(a, score) + entropy_term(a)
     bracket = np.where(w > 0, bracket, 0.0)
@@ -113,10 +135,19 @@ def dce(x0, x, log_c, *, mask_id: int) -> np.ndarray:
     x0 : (B, L) int array
     x : (B, L) int array, mask id at masked positions
     log_c : (B, L, N) float array
-        Denoiser log-probabilities at x.
+        Denoiser log-probabilities at x (``-inf`` allowed, NaN and ``+inf`` not).
+    mask_id : int
+        N, the mask id.
     """
-    x0, x = np.atleast_2d(x0), np.atleast_2d(x)
-    picked = np.take_along_axis(np.asarray(log_c), x0[:, :, None], axis=2)[:, :, 0]
+    n = ensure_int(mask_id, "mask_id", minimum=1)
+    x0 = np.atleast_2d(ensure_tokens(x0, n, name="x0"))
+    x = np.atleast_2d(ensure_tokens(x, n, x0.shape[-1], allow_mask=True, name="x"))
+    if x.shape != x0.shape:
+        raise ValueError(f"`x` must have the shape of `x0` {x0.shape} (got {x.shape})")
+    log_c = ensure_array(log_c, "log_c", shape=x.shape + (n,))
+    if (log_c == np.inf).any():
+        raise ValueError("`log_c` must not contain +inf (log-probabilities are at most 0)")
+    picked = np.take_along_axis(log_c, x0[:, :, None], axis=2)[:, :, 0]
     return np.sum(np.where(x == mask_id, -picked, 0.0), axis=1)
 
 
@@ -150,15 +181,16 @@ def mdse(noised: NoisedDistribution, x0, *, method: str = "auto") -> np.ndarray:
     at once (one contraction for the whole batch instead of one expectation per x0).
     Theorem 3.1: d/ds KL = -mdse_s.
     """
+    noised = ensure_noised(noised)
+    method = ensure_choice(method, "method", ["auto", *sorted(_MDSE_METHODS)])
     if noised.s <= 0:
         raise ValueError("`noised` must be at a noise level s > 0 for mdse (at s = 0 it is a one-sided limit)")
-    x0 = noised.dist.encode(x0)
+    x0 = noised.dist.encode(x0, name="x0")
+    if x0.ndim > 2:
+        raise ValueError(f"`x0` must have shape (L,) or (B, L) (got shape {x0.shape})")
     single = x0.ndim == 1
     x0 = np.atleast_2d(x0)
-    try:
-        fn = _MDSE_METHODS[method] if method != "auto" else _cheaper_mdse_method(noised, x0.shape[0])
-    except KeyError:
-        raise ValueError(f"unknown mdse method {method!r}; choose one of {['auto', *sorted(_MDSE_METHODS)]}") from None
+    fn = _MDSE_METHODS[method] if method != "auto" else _cheaper_mdse_method(noised, x0.shape[0])
     # mdse is an expectation of Bregman divergences, >= 0 (§2.3); rounding can dip below.
     infinite = noised.unreachable_mass(x0) > 0
     finite = clamp_nonnegative(np.where(infinite, 0.0, fn(noised, x0)), what="mdse")
@@ -203,7 +235,7 @@ def _mdse_enumerate(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
         kx = K[x, xb[:, None, :]]  # K[x^i, x0^i]
         q = np.where(keep, np.prod(kx, axis=2), 0.0)
         y = _neighbours(x.reshape(-1, L), S).reshape(x.shape[:2] + (L, S, L))  # y = x^{i<-v}
-        ix, iy = flat_index(x, S), flat_index(y, S)
+        ix, iy = flat_index(x, S, check=False), flat_index(y, S, check=False)  # states built above
         px, py = flat_p[ix][..., None, None], flat_p[iy]
         ratio = np.divide(py, px, out=np.zeros_like(py), where=px > 0)
         log_ratio = np.where((px > 0) & (py > 0), flat_lp[iy] - flat_lp[ix][..., None, None], 0.0)
@@ -233,7 +265,7 @@ def _mdse_contract(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
         e_ratio = apply_all_axes(ratio, Kc.T, batch_axes=1).reshape(len(a_idx), -1)
         e_log = apply_all_axes(log_ratio, Kc.T, batch_axes=1).reshape(len(a_idx), -1)
         rest = np.delete(x0, i, axis=1)
-        idx = flat_index(rest, noised.dist.n_tokens)
+        idx = flat_index(rest, noised.dist.n_tokens, check=False)
         ka, kb = Kc[a_idx][:, x0[:, i]], Kc[b_idx][:, x0[:, i]]  # (P, B)
         reach = ka > 0
         k_alpha = np.where(reach, xlogy(kb, np.where(reach, kb / np.where(reach, ka, 1.0), 1.0)) - kb, 0.0)
@@ -270,7 +302,7 @@ def _mdse_factored(noised: NoisedDistribution, x0: np.ndarray) -> np.ndarray:
         drift += apply_along_axes(noised.p, Q, axes=[i])
     ratio = np.divide(drift, noised.p, out=np.zeros_like(drift), where=noised.p > 0)
     del drift
-    flat = flat_index(x0, n)
+    flat = flat_index(x0, n, check=False)
     total = noised.expect_over_start(ratio).reshape(-1)[flat]
     del ratio
     # Per clean symbol b (columns): the tables that multiply G_i and the constant terms.
@@ -299,7 +331,7 @@ _MDSE_METHODS = {"contract": _mdse_contract, "enumerate": _mdse_enumerate, "fact
 
 def marginal_mdse(noised: NoisedDistribution) -> float:
     """mdse_s(s) = E_{p0} mdse_s(x0, s); Theorem 3.1 (marginal): dI/ds = -mdse_s."""
-    dist = noised.dist
+    dist = ensure_noised(noised).dist
     return float(dist.probs @ mdse(noised, dist.support))
 
 
@@ -322,5 +354,8 @@ def mdce(dist: JointDistribution, x0, mask_level) -> np.ndarray:
     (K,) or (B, K) float array
         For one sequence or a batch.
     """
+    if not callable(getattr(dist, "subset_table", None)):
+        raise InvalidTypeError(f"`dist` must have a subset table (a JointDistribution; got {type(dist).__name__})")
+    ensure_array(mask_level, "mask_level", ndim=(0, 1), lo=0.0, hi=1.0)  # before the subset tables are built
     A = masks.mask_dce(masks.subset_entropy(dist.subset_table(x0)))
     return masks.mask_mdce(A, mask_level)

@@ -19,7 +19,17 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from ctmc_lab._validation import positive_int
+from ctmc_lab._validation import (
+    InvalidTypeError,
+    ensure_bool,
+    ensure_callable,
+    ensure_int,
+    ensure_real,
+    ensure_size,
+    ensure_str,
+    positive_int,
+    power,
+)
 from ctmc_lab.forward.marginals import absorbing_marginal
 
 __all__ = [
@@ -132,9 +142,18 @@ class NoiseProcess:
     min_tokens: int = 1
     marginal: Callable[[np.ndarray, float], np.ndarray] | None = field(default=None, repr=False)
 
+    def __post_init__(self):
+        ensure_str(self.name, "name")
+        ensure_callable(self.rates, "rates")
+        for name in ("kernel", "marginal"):
+            if getattr(self, name) is not None:
+                ensure_callable(getattr(self, name), name)
+        object.__setattr__(self, "has_mask", ensure_bool(self.has_mask, "has_mask"))
+        object.__setattr__(self, "min_tokens", ensure_int(self.min_tokens, "min_tokens", minimum=1))
+
     def n_states(self, n_tokens: int) -> int:
         """S, the size of one token's state space: N + 1 with a mask token, else N."""
-        return int(n_tokens) + int(self.has_mask)
+        return ensure_int(n_tokens, "n_tokens", minimum=1) + int(self.has_mask)
 
     def generator(self, n_tokens: int) -> Generator:
         """The validated :class:`Generator` of this process on ``n_tokens`` clean symbols.
@@ -145,10 +164,12 @@ class NoiseProcess:
             If N is below ``min_tokens``, or ``rates(N)`` is not a valid rate matrix of
             :meth:`n_states` states (``validate_generator``).
         """
-        n = int(n_tokens)
+        n = ensure_int(n_tokens, "n_tokens", minimum=1)
         if n < self.min_tokens:
             plural = "s" if self.min_tokens != 1 else ""
-            raise ValueError(f"{self.name} noise needs at least {self.min_tokens} symbol{plural} (got n_tokens={n})")
+            raise ValueError(
+                f"{self.name} noise needs at least {self.min_tokens} symbol{plural} (got `n_tokens` = {n})"
+            )
         Q = validate_generator(self.rates(n))
         if Q.shape[0] != self.n_states(n):
             raise ValueError(
@@ -176,6 +197,13 @@ class Generator:
     Q: np.ndarray = field(repr=False)
     n_tokens: int
     process: NoiseProcess | None = None
+
+    def __post_init__(self):
+        # Built directly by a user too: Q is re-validated (S x S work), and stored as a float array.
+        object.__setattr__(self, "Q", validate_generator(self.Q))
+        object.__setattr__(self, "n_tokens", ensure_int(self.n_tokens, "n_tokens", minimum=1, maximum=self.Q.shape[0]))
+        if self.process is not None and not isinstance(self.process, NoiseProcess):
+            raise InvalidTypeError(f"`process` must be a NoiseProcess or None (got {type(self.process).__name__})")
 
     @property
     def kind(self) -> str:
@@ -209,10 +237,20 @@ class Generator:
             raise ValueError(
                 f"no closed-form kernel for a {self.kind!r} generator; use method='expm' or 'uniformization'"
             )
-        return self.process.kernel(self.n_tokens, s)
+        return self.process.kernel(self.n_tokens, _noise_level(s))
 
     def __repr__(self) -> str:
         return f"Generator(kind={self.kind!r}, n_tokens={self.n_tokens}, n_states={self.n_states})"
+
+
+def _noise_level(s) -> float:
+    """A noise level s as a finite float ≥ 0."""
+    return ensure_real(s, "s", lo=0.0)
+
+
+def _symbols(n_tokens) -> int:
+    """N as an int in 1..MAX_STATES - 1 (a closed-form kernel is a dense (N+1) x (N+1) matrix)."""
+    return ensure_int(n_tokens, "n_tokens", minimum=1, maximum=MAX_STATES - 1)
 
 
 def absorbing_rates(n_tokens: int) -> np.ndarray:
@@ -220,6 +258,7 @@ def absorbing_rates(n_tokens: int) -> np.ndarray:
 
     The mask column is 0: a masked token stays masked.
     """
+    n_tokens = _symbols(n_tokens)
     Q = np.zeros((n_tokens + 1, n_tokens + 1))
     Q[n_tokens, :n_tokens] = 1.0
     Q[np.arange(n_tokens), np.arange(n_tokens)] = -1.0
@@ -231,7 +270,7 @@ def absorbing_kernel(n_tokens: int, s: float) -> np.ndarray:
 
     ``-expm1(-s)`` keeps the masking probability accurate for small s.
     """
-    n = n_tokens
+    n, s = _symbols(n_tokens), _noise_level(s)
     decay, jump = np.exp(-s), -np.expm1(-s)
     K = np.zeros((n + 1, n + 1))
     K[np.arange(n), np.arange(n)] = decay
@@ -242,13 +281,13 @@ def absorbing_kernel(n_tokens: int, s: float) -> np.ndarray:
 
 def uniform_rates(n_tokens: int) -> np.ndarray:
     """Uniform Q with SEDD normalisation, ``Q = (1/N) 11^T - I`` (§1.2, A2)."""
-    n = n_tokens
+    n = _symbols(n_tokens)
     return np.full((n, n), 1.0 / n) - np.eye(n)
 
 
 def uniform_kernel(n_tokens: int, s: float) -> np.ndarray:
     """exp(sQ) of uniform noise, ``e^{-s} I + (1 - e^{-s}) 11^T / N`` (§1.2, A2)."""
-    n = n_tokens
+    n, s = _symbols(n_tokens), _noise_level(s)
     decay, jump = np.exp(-s), -np.expm1(-s)
     return decay * np.eye(n) + jump / n
 
@@ -286,7 +325,8 @@ def register_noise_process(process: NoiseProcess, *, replace: bool = False, chec
         failed check (naming N, s and the gap).
     """
     if not isinstance(process, NoiseProcess):
-        raise ValueError(f"`process` must be a NoiseProcess (got {type(process).__name__})")
+        raise InvalidTypeError(f"`process` must be a NoiseProcess (got {type(process).__name__})")
+    replace, check = ensure_bool(replace, "replace"), ensure_bool(check, "check")
     if process.name == "custom" or not process.name:
         raise ValueError(f"`process` name {process.name!r} is reserved for user rate matrices")
     if process.name in NOISE_PROCESSES and not replace:
@@ -307,6 +347,10 @@ def register_noise_process(process: NoiseProcess, *, replace: bool = False, chec
 
 def noise_process(name: str) -> NoiseProcess:
     """The registered process called ``name``; an unknown name lists the registered ones."""
+    if not isinstance(name, str):
+        raise InvalidTypeError(
+            f"`name` must be the name of a noise process, one of {sorted(NOISE_PROCESSES)} (got {name!r})"
+        )
     try:
         return NOISE_PROCESSES[name]
     except KeyError:
@@ -365,8 +409,12 @@ def kronecker_sum(Q, length: int) -> sp.csr_matrix:
     For small L and for tests: its dense exponential is the brute-force twin of the
     per-token kernels applied along axes.
     """
-    Q = Q.Q if isinstance(Q, Generator) else np.asarray(Q, dtype=float)
+    Q = Q.Q if isinstance(Q, Generator) else validate_generator(Q)
+    length = ensure_int(length, "length", minimum=1)
     n = Q.shape[0]
+    ensure_size(
+        power(n, length) * length * n, f"`length` = {length}: the Kronecker sum of {length} copies of a {n}-state Q"
+    )
     total = sp.csr_matrix((n**length, n**length))
     for i in range(length):
         left = sp.identity(n**i, format="csr")

@@ -17,6 +17,17 @@ from functools import cached_property
 import numpy as np
 import scipy.linalg
 
+from ctmc_lab._validation import (
+    InvalidTypeError,
+    ensure_array,
+    ensure_choice,
+    ensure_int,
+    ensure_real,
+    ensure_size,
+    ensure_str,
+    ensure_tokens,
+    power,
+)
 from ctmc_lab.forward.generators import Generator
 
 # Re-exported: p_s of absorbing noise is part of this module's API (the fast path of
@@ -41,6 +52,7 @@ __all__ = [
     "MAX_STIFFNESS",
     "NumericalRangeError",
     "validate_kernel",
+    "ensure_noised",
 ]
 
 #: Largest S**L tensor built densely (about 1.2 GB of float64).
@@ -113,6 +125,16 @@ def validate_kernel(K: np.ndarray, generator: Generator, s: float, method: str) 
     Returns ``K`` with rounding-level negative entries set to 0 and, for the numerical methods
     (not the closed forms), its columns rescaled to sum to 1.
 
+    Parameters
+    ----------
+    K : (S, S) float array
+    generator : Generator
+        Whose Q the kernel exponentiates (its reachability gives the zero pattern).
+    s : float
+        The noise level, ≥ 0.
+    method : str
+        The method's name, for the message.
+
     Raises
     ------
     NumericalRangeError
@@ -120,6 +142,10 @@ def validate_kernel(K: np.ndarray, generator: Generator, s: float, method: str) 
         ``KERNEL_TOLERANCE``, or an entry that is positive in exact arithmetic (its state
         is reachable) underflowed to 0.
     """
+    generator = _generator(generator)
+    s = ensure_real(s, "s", lo=0.0)
+    method = ensure_str(method, "method")
+    K = _kernel_array(K, generator)
     where = f"exp(sQ) at noise level s = {s:.6g} ({method})"
     if not np.all(np.isfinite(K)):
         raise NumericalRangeError(f"{where} is not finite: Q is too stiff for this noise level")
@@ -155,6 +181,37 @@ def validate_kernel(K: np.ndarray, generator: Generator, s: float, method: str) 
     return K
 
 
+def _generator(generator) -> Generator:
+    if not isinstance(generator, Generator):
+        raise InvalidTypeError(
+            f"`generator` must be a Generator (got {type(generator).__name__}); build one with "
+            "ctmc_lab.forward.generators (absorbing, uniform, custom or noise_process(name).generator)"
+        )
+    return generator
+
+
+def _kernel_array(K, generator: Generator) -> np.ndarray:
+    """A computed kernel as an (S, S) float array; NaN and infinities are judged by :func:`validate_kernel`."""
+    try:
+        K = np.asarray(K)
+    except (TypeError, ValueError):  # ragged rows
+        raise InvalidTypeError(f"`K` must be a {generator.Q.shape} real array (got {type(K).__name__})") from None
+    if K.dtype.kind not in "fiu" or K.shape != generator.Q.shape:
+        raise ValueError(f"`K` must be a {generator.Q.shape} real array (got shape {K.shape}, dtype {K.dtype})")
+    return K.astype(float, copy=False)
+
+
+def _joint(dist):
+    """``dist`` if it is a joint table over V^L (a JointDistribution): p_s needs its dense table."""
+    missing = [m for m in ("dense", "encode", "probs", "support", "n_tokens", "length") if not hasattr(dist, m)]
+    if missing or not isinstance(getattr(dist, "length", None), int):
+        raise InvalidTypeError(
+            f"`dist` must be a joint table over V^L with `dense()` (a JointDistribution; a Markov chain gives one "
+            f"with `chain.joint(length)`) (got {type(dist).__name__})"
+        )
+    return dist
+
+
 def token_kernel(generator: Generator, s: float, *, method: str = "closed") -> np.ndarray:
     """The token kernel ``K_s = exp(s Q)``, ``K_s[a, b] = p_{s|0}(a | b)`` (§1.2).
 
@@ -173,13 +230,9 @@ def token_kernel(generator: Generator, s: float, *, method: str = "closed") -> n
     (S, S) float array
         Columns are probability vectors.
     """
-    s = float(s)
-    if not np.isfinite(s) or s < 0:
-        raise ValueError(f"noise level `s` must be finite and >= 0 (got {s})")
-    try:
-        fn = KERNEL_METHODS[method]
-    except KeyError:
-        raise ValueError(f"unknown kernel method {method!r}; choose one of {sorted(KERNEL_METHODS)}") from None
+    generator = _generator(generator)
+    s = ensure_real(s, "s", lo=0.0)
+    fn = KERNEL_METHODS[ensure_choice(method, "method", KERNEL_METHODS)]
     if method != "closed":
         stiffness = float(np.max(-np.diag(generator.Q))) * s
         if stiffness > MAX_STIFFNESS:
@@ -215,6 +268,32 @@ def _checked_custom_kernel(generator: Generator, s: float) -> np.ndarray:
 _SHORT_POST = 4
 
 
+def _operands(tensor, K) -> tuple[np.ndarray, np.ndarray]:
+    """``tensor`` and ``K`` as real arrays, ``K`` a matrix; only types and shapes are checked (O(1)).
+
+    Their values are not: these are linear maps, which carry NaN or infinities through as they
+    should, and they run in the inner loops of every exact quantity.
+    """
+    tensor, K = np.asarray(tensor), np.asarray(K)
+    for name, arr in (("tensor", tensor), ("K", K)):
+        if arr.dtype.kind not in "fiu":
+            raise InvalidTypeError(f"`{name}` must be a real array (got dtype {arr.dtype})")
+    if K.ndim != 2:
+        raise ValueError(f"`K` must be a matrix (S_out, S_in) (got shape {K.shape})")
+    return tensor, K
+
+
+def _axes(axes, ndim: int, name: str) -> list[int]:
+    """Axis numbers in ``-ndim..ndim-1`` as a list of non-negative ints (None: all axes)."""
+    if axes is None:
+        return list(range(ndim))
+    if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+        axes = [axes]
+    if isinstance(axes, (str, bytes)) or not hasattr(axes, "__iter__"):
+        raise InvalidTypeError(f"`{name}` must be an iterable of axis numbers (got {axes!r})")
+    return [ensure_int(ax, name, minimum=-ndim, maximum=ndim - 1) % ndim for ax in axes]
+
+
 def apply_along_axes(tensor: np.ndarray, K: np.ndarray, axes=None) -> np.ndarray:
     """Apply ``K`` along the given axes: ``out[.., a, ..] = sum_b K[a, b] tensor[.., b, ..]``.
 
@@ -229,9 +308,11 @@ def apply_along_axes(tensor: np.ndarray, K: np.ndarray, axes=None) -> np.ndarray
     Each step views the tensor as ``(pre, S_in, post)`` and does one batched matmul, so no
     ``moveaxis`` copy is made; the result is ``(pre, S_out, post)`` in place of the axis.
     """
-    out = np.asarray(tensor)
-    axes = range(out.ndim) if axes is None else axes
+    out, K = _operands(tensor, K)
+    axes = _axes(axes, out.ndim, "axes")
     for ax in axes:
+        if out.shape[ax] != K.shape[1]:
+            raise ValueError(f"`tensor` axis {ax} has length {out.shape[ax]}, but `K` acts on {K.shape[1]} states")
         shape = out.shape
         pre = math.prod(shape[:ax])
         post = math.prod(shape[ax + 1 :])
@@ -253,7 +334,8 @@ def apply_all_axes(tensor: np.ndarray, K: np.ndarray, *, batch_axes: int = 0) ->
     Measured: one batched matmul per axis beats rotating the axes through wide GEMMs by
     10x here, because the rotation's transposes copy with poor locality.
     """
-    tensor = np.asarray(tensor)
+    tensor, K = _operands(tensor, K)
+    batch_axes = ensure_int(batch_axes, "batch_axes", minimum=0, maximum=tensor.ndim)
     return apply_along_axes(tensor, K, axes=range(batch_axes, tensor.ndim))
 
 
@@ -274,8 +356,20 @@ def leave_one_out(tensor: np.ndarray, K: np.ndarray, axes=None):
     depth first). Used by the factored mdse and by kl_rate, where the expectations over
     p_{s|0}(·|x0) of log p_s with one position left free are the hot path.
     """
-    tensor = np.asarray(tensor)
-    axes = list(range(tensor.ndim) if axes is None else axes)
+    tensor, K = _operands(tensor, K)
+    axes = _axes(axes, tensor.ndim, "axes")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"`axes` must not repeat an axis (got {axes})")
+    bad = [ax for ax in axes if tensor.shape[ax] != K.shape[1]]
+    if bad:
+        raise ValueError(
+            f"`tensor` axis {bad[0]} has length {tensor.shape[bad[0]]}, but `K` acts on {K.shape[1]} states"
+        )
+    return _leave_one_out(tensor, K, axes)
+
+
+def _leave_one_out(tensor: np.ndarray, K: np.ndarray, axes: list[int]):
+    """The recursion of :func:`leave_one_out` on checked arguments (a generator)."""
     if len(axes) == 1:
         yield axes[0], tensor
         return
@@ -283,13 +377,23 @@ def leave_one_out(tensor: np.ndarray, K: np.ndarray, axes=None):
         return
     half = len(axes) // 2
     left, right = axes[:half], axes[half:]
-    yield from leave_one_out(apply_along_axes(tensor, K, right), K, left)
-    yield from leave_one_out(apply_along_axes(tensor, K, left), K, right)
+    yield from _leave_one_out(apply_along_axes(tensor, K, right), K, left)
+    yield from _leave_one_out(apply_along_axes(tensor, K, left), K, right)
 
 
 def transition_tensor(K: np.ndarray, x0) -> np.ndarray:
-    """p_{s|0}(·|x0) = ⊗_i K[:, x0^i] as an L-axis tensor over ``S^L`` (§1.4)."""
-    x0 = np.asarray(x0)
+    """p_{s|0}(·|x0) = ⊗_i K[:, x0^i] as an L-axis tensor over ``S^L`` (§1.4).
+
+    Parameters
+    ----------
+    K : (S, S) or (S, N) float array
+        The token kernel (or its clean columns).
+    x0 : (L,) int array
+        A sequence of starting states in ``0..K.shape[1]-1``.
+    """
+    K = ensure_array(K, "K", ndim=2, allow_empty=False)
+    x0 = ensure_tokens(x0, K.shape[1], ndim=1, name="x0")
+    ensure_size(power(K.shape[0], x0.size), f"`x0` of length {x0.size}: p_(s|0) over {K.shape[0]}^{x0.size} states")
     out = K[:, x0[0]]
     for b in x0[1:]:
         out = np.multiply.outer(out, K[:, b])
@@ -318,6 +422,23 @@ class NoisedDistribution:
     K: np.ndarray = field(repr=False)
     p: np.ndarray = field(repr=False)
 
+    def __post_init__(self):
+        # Types and shapes only (O(1)): at_noise_level computed K and p; a direct construction is checked
+        # for consistency, not re-derived.
+        dist, generator = _joint(self.dist), _generator(self.generator)
+        object.__setattr__(self, "s", ensure_real(self.s, "s", lo=0.0))
+        S = generator.n_states
+        for name, shape in (("K", (S, S)), ("p", (S,) * dist.length)):
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape:
+                raise ValueError(
+                    f"`{name}` must be a float array of shape {shape} (got {getattr(value, 'shape', type(value))})"
+                )
+        if generator.n_tokens != dist.n_tokens:
+            raise ValueError(
+                f"`generator` acts on {generator.n_tokens} clean symbols but the distribution has {dist.n_tokens}"
+            )
+
     @classmethod
     def at_noise_level(cls, dist: JointDistribution, generator: Generator, s: float, *, method: str = "closed"):
         """Build p_s for ``dist`` under ``generator`` at noise level ``s``.
@@ -328,6 +449,9 @@ class NoisedDistribution:
         is validated (``validate_kernel``), and a p_s whose zeros include states of positive
         probability is refused when a quantity reads it (``NumericalRangeError``).
         """
+        dist, generator = _joint(dist), _generator(generator)
+        s = ensure_real(s, "s", lo=0.0)
+        method = ensure_choice(method, "method", KERNEL_METHODS)
         if generator.n_tokens != dist.n_tokens:
             raise ValueError(
                 f"`generator` acts on {generator.n_tokens} clean symbols but the distribution has {dist.n_tokens}"
@@ -409,9 +533,10 @@ class NoisedDistribution:
         Positive exactly where KL(p_{s|0}(·|x0) ‖ p_s) and mdse are infinite. The contraction
         is done once per noise level and shared by every quantity asking for it.
         """
+        x0 = ensure_tokens(x0, self.dist.n_tokens, self.dist.length, ndim=2, name="x0")
         if self._unreachable is None:
             return np.zeros(x0.shape[0])
-        return self._unreachable.reshape(-1)[flat_index(x0, self.dist.n_tokens)]
+        return self._unreachable.reshape(-1)[flat_index(x0, self.dist.n_tokens, check=False)]
 
     def expect_over_start(self, f: np.ndarray, kernels=None) -> np.ndarray:
         """E_{x ~ p_{s|0}(·|x0)} f(x) for every clean x0 at once, as a tensor over ``V^L``.
@@ -420,6 +545,16 @@ class NoisedDistribution:
         This contraction is what makes the uniform-noise quantities cheap for all x0
         together: one pass of ``K^T`` along every axis instead of one expectation per x0.
         """
+        S = self.generator.n_states
+        f = np.asarray(f)
+        if f.dtype.kind not in "fiu" or f.shape != (S,) * self.dist.length:
+            raise ValueError(f"`f` must be a real tensor of shape {(S,) * self.dist.length} (got {f.shape}, {f.dtype})")
+        if kernels is not None and not isinstance(kernels, dict):
+            raise InvalidTypeError(f"`kernels` must be None or a dict {{axis: (S, N) array}} (got {kernels!r})")
+        for ax, k in (kernels or {}).items():
+            ensure_int(ax, "kernels", minimum=0, maximum=f.ndim - 1)
+            if np.shape(k) != self.clean_kernel.shape:
+                raise ValueError(f"`kernels[{ax}]` must have shape {self.clean_kernel.shape} (got {np.shape(k)})")
         if not kernels:
             return apply_all_axes(f, self.clean_kernel.T)
         out = f
@@ -443,14 +578,36 @@ class ForwardProcess:
     generator: Generator
     schedule: Schedule
 
+    def __post_init__(self):
+        _generator(self.generator)
+        if not isinstance(self.schedule, Schedule):
+            raise InvalidTypeError(f"`schedule` must be a Schedule (got {type(self.schedule).__name__})")
+
     def sigma_bar(self, t):
         """σ̄(t) of the schedule: the noise level at time t (§1.3)."""
         return self.schedule.sigma_bar(t)
 
     def kernel(self, t: float, *, method: str = "closed") -> np.ndarray:
         """p_{t|0}(a | b) = exp(σ̄(t) Q)[a, b] (§1.2–§1.3): :func:`token_kernel` at σ̄(t)."""
-        return token_kernel(self.generator, float(self.schedule.sigma_bar(t)), method=method)
+        return token_kernel(self.generator, float(self.schedule.sigma_bar(ensure_real(t, "t"))), method=method)
 
     def at(self, dist: JointDistribution, t: float) -> NoisedDistribution:
         """p_t of ``dist``, with its kernel (see :class:`NoisedDistribution`)."""
-        return NoisedDistribution.at_noise_level(dist, self.generator, float(self.schedule.sigma_bar(t)))
+        return NoisedDistribution.at_noise_level(
+            dist, self.generator, float(self.schedule.sigma_bar(ensure_real(t, "t")))
+        )
+
+
+def ensure_noised(noised, name: str = "noised") -> NoisedDistribution:
+    """``noised`` if it is a :class:`NoisedDistribution` (p0 at a noise level), else a one-line error.
+
+    The quantities of Thm 3.1 read p_s, its kernel and p0 from it; a distribution alone has no
+    noise level (build one with ``NoisedDistribution.at_noise_level(dist, generator, s)`` or
+    ``ForwardProcess.at(dist, t)``).
+    """
+    if not isinstance(noised, NoisedDistribution):
+        raise InvalidTypeError(
+            f"`{name}` must be a NoisedDistribution, p0 at a noise level (got {type(noised).__name__}); "
+            "build one with NoisedDistribution.at_noise_level(dist, generator, s)"
+        )
+    return noised

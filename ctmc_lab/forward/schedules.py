@@ -11,9 +11,12 @@ SEDD's geometric schedule has sigma_bar(0) = sigma_min and is shifted by default
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
+from ctmc_lab._validation import InvalidTypeError, ensure_array, ensure_bool, ensure_real
 
 __all__ = [
     "Schedule",
@@ -40,10 +43,27 @@ class Schedule:
     t_max = 1.0
 
     def _check_t(self, t) -> np.ndarray:
-        t = np.asarray(t, dtype=float)
-        if not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(t > self.t_max):
+        t = ensure_array(t, "t", finite=True, allow_empty=False)
+        if np.any(t < 0) or np.any(t > self.t_max):
             raise ValueError(f"`t` must lie in [0, {self.t_max:g}] for {self!r} (got {t.min():g}..{t.max():g})")
         return t
+
+    def _check_sigma_bar(self, sigma_bar) -> np.ndarray:
+        """Noise levels within σ̄'s range [σ̄(0), σ̄(t_max)] (up to 1e-12 relative at the top)."""
+        sigma_bar = ensure_array(sigma_bar, "sigma_bar", allow_empty=False)
+        lo = float(self.sigma_bar(0.0))
+        with np.errstate(divide="ignore"):
+            hi = float(self.sigma_bar(self.t_max)) if np.isfinite(self.t_max) else np.inf
+        if np.any(sigma_bar < lo) or np.any(sigma_bar > hi * (1 + 1e-12)):
+            raise ValueError(
+                f"`sigma_bar` must lie in [{lo:g}, {hi:g}], the range of σ̄ for {self!r} "
+                f"(got {sigma_bar.min():g}..{sigma_bar.max():g})"
+            )
+        return sigma_bar
+
+    def _set(self, name: str, value) -> None:
+        """Store a checked parameter on the frozen dataclass."""
+        object.__setattr__(self, name, value)
 
     def sigma_bar(self, t):
         """Total noise σ̄(t) = ∫_0^t σ(u) du, the unit-rate noise level s at time t (§1.3).
@@ -166,7 +186,7 @@ class Schedule:
         ValueError
             If a level is outside [0, 1).
         """
-        lam = np.asarray(mask_level, dtype=float)
+        lam = ensure_array(mask_level, "mask_level", allow_empty=False)
         if np.any(lam < 0) or np.any(lam >= 1):
             raise ValueError(f"`mask_level` must lie in [0, 1) (got {lam.min():g}..{lam.max():g})")
         return self.t_of_sigma_bar(-np.log1p(-lam))
@@ -184,8 +204,7 @@ class Loglinear(Schedule):
     eps: float = 1e-3
 
     def __post_init__(self):
-        if not 0 <= self.eps < 1:
-            raise ValueError(f"`eps` must lie in [0, 1) (got {self.eps})")
+        self._set("eps", ensure_real(self.eps, "eps", lo=0.0, hi=1.0, hi_open=True))
 
     def sigma_bar(self, t):
         return -np.log1p(-(1 - self.eps) * self._check_t(t))
@@ -197,7 +216,7 @@ class Loglinear(Schedule):
         return self.sigma(t) ** 2
 
     def t_of_sigma_bar(self, sigma_bar):
-        return -np.expm1(-np.asarray(sigma_bar, dtype=float)) / (1 - self.eps)
+        return -np.expm1(-self._check_sigma_bar(sigma_bar)) / (1 - self.eps)
 
 
 @dataclass(frozen=True)
@@ -213,8 +232,11 @@ class Geometric(Schedule):
     shifted: bool = True
 
     def __post_init__(self):
-        if not 0 < self.sigma_min < self.sigma_max:
-            raise ValueError(f"need 0 < sigma_min < sigma_max (got {self.sigma_min}, {self.sigma_max})")
+        self._set("sigma_min", ensure_real(self.sigma_min, "sigma_min", lo=0.0, lo_open=True))
+        self._set("sigma_max", ensure_real(self.sigma_max, "sigma_max", lo=0.0, lo_open=True))
+        self._set("shifted", ensure_bool(self.shifted, "shifted"))
+        if not self.sigma_min < self.sigma_max:
+            raise ValueError(f"`sigma_min` must be below `sigma_max` (got {self.sigma_min:g} and {self.sigma_max:g})")
 
     @property
     def _log_ratio(self) -> float:
@@ -233,7 +255,7 @@ class Geometric(Schedule):
         return self._raw(t) * self._log_ratio**2
 
     def t_of_sigma_bar(self, sigma_bar):
-        raw = np.asarray(sigma_bar, dtype=float) + (self.sigma_min if self.shifted else 0.0)
+        raw = self._check_sigma_bar(sigma_bar) + (self.sigma_min if self.shifted else 0.0)
         return np.log(raw / self.sigma_min) / self._log_ratio
 
 
@@ -245,8 +267,7 @@ class Linear(Schedule):
     t_max = np.inf
 
     def __post_init__(self):
-        if not self.rate > 0:
-            raise ValueError(f"`rate` must be positive (got {self.rate})")
+        self._set("rate", ensure_real(self.rate, "rate", lo=0.0, lo_open=True))
 
     def sigma_bar(self, t):
         return self.rate * self._check_t(t)
@@ -258,7 +279,7 @@ class Linear(Schedule):
         return np.zeros_like(self._check_t(t))
 
     def t_of_sigma_bar(self, sigma_bar):
-        return np.asarray(sigma_bar, dtype=float) / self.rate
+        return self._check_sigma_bar(sigma_bar) / self.rate
 
 
 @dataclass(frozen=True)
@@ -268,8 +289,7 @@ class Cosine(Schedule):
     eps: float = 1e-3
 
     def __post_init__(self):
-        if not 0 <= self.eps < 1:
-            raise ValueError(f"`eps` must lie in [0, 1) (got {self.eps})")
+        self._set("eps", ensure_real(self.eps, "eps", lo=0.0, hi=1.0, hi_open=True))
 
     def _lam(self, t):
         # 1 - cos x = 2 sin^2(x/2): no cancellation, so sigma_bar(t) > 0 for every t > 0.
@@ -295,7 +315,7 @@ class Cosine(Schedule):
         return (d2 * one_minus + self._dlam(t) ** 2) / one_minus**2
 
     def t_of_sigma_bar(self, sigma_bar):
-        lam = -np.expm1(-np.asarray(sigma_bar, dtype=float))
+        lam = -np.expm1(-self._check_sigma_bar(sigma_bar))
         return (2 / np.pi) * np.arccos(1 - lam / (1 - self.eps))
 
 
@@ -310,15 +330,21 @@ SCHEDULES = {
 
 
 def get_schedule(name: str, **options) -> Schedule:
-    """Construct a schedule by name; an unknown name lists the valid ones."""
-    try:
-        return SCHEDULES[name](**options)
-    except KeyError:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}") from None
+    """Construct a schedule by name; an unknown name or option lists the valid ones."""
+    if not isinstance(name, str) or name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
+    cls = Geometric if name == "geometric-unshifted" else SCHEDULES[name]
+    fields = [f.name for f in dataclasses.fields(cls) if not (name == "geometric-unshifted" and f.name == "shifted")]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ValueError(f"the {name} schedule has no option {unknown[0]!r}; its options are {fields}")
+    return SCHEDULES[name](**options)
 
 
 def require_zero_start(schedule: Schedule) -> Schedule:
     """Return ``schedule`` if sigma_bar(0) = 0, else raise (the identities need it, §8 item 3)."""
+    if not isinstance(schedule, Schedule):
+        raise InvalidTypeError(f"`schedule` must be a Schedule (got {type(schedule).__name__})")
     s0 = schedule.sigma_bar0
     if s0 != 0.0:
         raise ValueError(

@@ -1,16 +1,19 @@
-"""Draw paper Fig. 1a from :func:`ctmc_lab.studies.fig1a_dna128_nll.fig1a_dna128_nll`."""
+"""Draw paper Fig. 1a from the table of :mod:`ctmc_lab.studies.fig1a_dna128_nll`."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ctmc_lab.plotting.style import COLORS, new_figure, note
+from ctmc_lab.studies.fig1a_dna128_nll import nll_summary
 
-__all__ = ["draw", "nll_panels"]
+__all__ = ["draw", "nll_figure", "nll_panels"]
 
 
-def nll_panels(ax, az, table: dict, *, what: str, n_samples: int, summary: dict) -> None:
+def nll_panels(ax, az, table: dict, *, what: str) -> None:
     """Top: true NLL line, exact enumeration, MC ± 1.96 se; bottom: the table's z-scores."""
+    _, summary = nll_summary(table["true_nll"], table["exact_time_free"], table["mc_mean"], table["mc_stderr"])
+    n_samples = int(table["mc_samples"][0])
     true, exact, mc_mean, mc_se, z = (
         table[k] for k in ("true_nll", "exact_time_free", "mc_mean", "mc_stderr", "z_score")
     )
@@ -56,9 +59,17 @@ def nll_panels(ax, az, table: dict, *, what: str, n_samples: int, summary: dict)
     )
 
 
-def draw(study, *, what: str = "NLL"):
-    """The two-panel NLL figure of a ``ctmc_lab.studies._common.StudyResult`` of Fig. 1a or 1b."""
+def nll_figure(table: dict, *, what: str, title: str):
+    """The two-panel NLL figure of a table of Fig. 1a or 1b (``nll_panels``), titled."""
     fig, (ax, az) = new_figure(2, 1, width="column", height=3.3, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
-    nll_panels(ax, az, study.table, what=what, n_samples=study.meta["n_samples"], summary=study.summary)
-    ax.set_title(study.meta["title"])
+    nll_panels(ax, az, table, what=what)
+    ax.set_title(title)
     return fig
+
+
+def draw(table: dict):
+    """Fig. 1a: every D128 sequence's true NLL, exact enumeration and Monte Carlo estimate."""
+    length = len(table["sequence"][0])
+    return nll_figure(
+        table, what="NLL", title=f"dna128: L = {length}, {len(table['rank'])} sequences, optimal denoiser"
+    )

@@ -1,4 +1,4 @@
-"""Draw Theorems 3.1 and 3.2 from :func:`ctmc_lab.studies.imdse_curves.imdse_curves`."""
+"""Draw Theorems 3.1 and 3.2 from the tables of :mod:`ctmc_lab.studies.imdse_curves`."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 
 from ctmc_lab.forward.generators import noise_process
 from ctmc_lab.plotting.style import COLORS, SERIES, new_figure, note, panel_label
+from ctmc_lab.studies.imdse_curves import rate_residual
 
 __all__ = ["draw"]
 
 
-def draw(study):
+def draw(table: dict, *, areas: dict):
     """Rows: absorbing, uniform noise; columns: KL and I, their rates against -mdse, the area under mdse."""
-    table, summary = study.table, study.summary
-    nll, entropy = summary["neg_log_p0"], summary["entropy"]
+    nll, entropy = float(areas["neg_log_p0"][0]), float(areas["entropy"][0])
     fig, axes = new_figure(2, 3, width="page", height=4.1)
     kinds = list(dict.fromkeys(table["process"]))
     for row, kind in enumerate(kinds):
@@ -22,7 +22,8 @@ def draw(study):
         mi, mi_rate, md_marg = (
             table[k][sel] for k in ("mutual_information", "mutual_information_rate", "mdse_marginal")
         )
-        area, area_marg = summary[f"{kind}_area_pointwise"], summary[f"{kind}_area_marginal"]
+        at = areas["process"] == kind
+        area, area_marg = float(areas["area_pointwise"][at][0]), float(areas["area_marginal"][at][0])
         a, b, c = axes[row]
         tt = np.concatenate([[0.0], t, [1.0]])
         a.plot(
@@ -53,7 +54,7 @@ def draw(study):
             loc="lower right",
             ncol=2,
             fontsize=5.8,
-            title=f"max |rate + mdse| = {summary[f'{kind}_max_abs_rate_plus_mdse']:.0e}",
+            title=f"max |rate + mdse| = {rate_residual(table, kind):.0e}",
             title_fontsize=5.8,
         )
         c.fill_between(t, md, color=COLORS["shade"], alpha=0.45, lw=0)
@@ -74,7 +75,7 @@ def draw(study):
         if row == len(kinds) - 1:
             for ax in (a, b, c):
                 ax.set_xlabel(r"t   (loglinear, $\lambda = t$)")
-    axes[0, 0].set_title(f"KL and $I(x_0; x_t)$, $x_0$ = {summary['sequence']}")
+    axes[0, 0].set_title(f"KL and $I(x_0; x_t)$, $x_0$ = {areas['sequence'][0]}")
     axes[0, 1].set_title("Thm 3.1: exact rate = −mdse")
     axes[0, 2].set_title("Thm 3.2: area under mdse")
     for ax, lab in zip(axes[0], "abc"):

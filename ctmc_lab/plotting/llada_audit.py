@@ -1,4 +1,4 @@
-"""Draw LLaDA's evaluator audit from :func:`ctmc_lab.studies.llada_audit.llada_audit`."""
+"""Draw LLaDA's evaluator audit from the tables of :mod:`ctmc_lab.studies.llada_audit`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from ctmc_lab.plotting.style import COLORS, SERIES, estimator_color, new_figure,
 __all__ = ["draw"]
 
 
-def draw(study):
+def draw(table: dict, *, counts: dict, variance: dict):
     """(a) the non-uniform count law over (n, b); (b) bias at b = 16 against n; (c) D128 bias against b;
     (d) exact variance per draw on D128 against b."""
-    table, counts, var = (study.tables[k] for k in ("llada_audit", "llada_audit_counts", "llada_audit_variance"))
-    meta = study.meta
-    n_max = meta["n_max"]
+    var = variance
+    n_max = int(counts["n"].max())
+    pairs = {src: int(table["sequences"][table["source"] == src][0]) for src in ("mk4_pairs", "mk1_pairs")}
     b_max = int(counts["b"].max())
     fig, axes = new_figure(2, 2, width="page", height=5.0)
     ax = axes[0, 0]
@@ -33,13 +33,14 @@ def draw(study):
     cb.set_label("max |n w̄(m) − 1|")
     ax.set_xlabel("answer length n")
     ax.set_ylabel("batch size b")
-    ax.set_title(f"non-uniform count law: {study.summary['nonuniform_pairs']} of {grid.size} (n, b); white = uniform")
+    nonuniform = int(np.sum(~counts["uniform"]))
+    ax.set_title(f"non-uniform count law: {nonuniform} of {grid.size} (n, b); white = uniform")
     bx = axes[0, 1]
     at16 = table["b"] == 16
     styles = {
         "dna128_like": ("o", SERIES[5], "D128-like (c*, min(128, 4^n) seqs)"),
-        "mk4_pairs": ("s", SERIES[0], f"MK4 pairs ({meta['mk4_pairs']}/n)"),
-        "mk1_pairs": ("^", SERIES[2], f"first-order chain pairs ({meta['mk1_pairs']}/n)"),
+        "mk4_pairs": ("s", SERIES[0], f"MK4 pairs ({pairs['mk4_pairs']}/n)"),
+        "mk1_pairs": ("^", SERIES[2], f"first-order chain pairs ({pairs['mk1_pairs']}/n)"),
     }
     for src, (mk, col, lab) in styles.items():
         sel = at16 & (table["source"] == src)

@@ -1,9 +1,10 @@
-"""Draw the published table of :func:`ctmc_lab.studies.published.published`: exact bias against answer length."""
+"""Draw the published table (:mod:`ctmc_lab.studies.published`): exact bias against answer length."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ctmc_lab.estimation.replica_registry import get_replica
 from ctmc_lab.plotting.style import COLORS, SERIES, new_figure, panel_label
 
 __all__ = ["PANELS", "draw"]
@@ -32,10 +33,9 @@ PANELS = (
 )
 
 
-def draw(study):
+def draw(table: dict):
     """Four panels of mean exact bias (over the pairs of each answer length) against answer length,
-    a shaded min–max band for the first replica of a panel."""
-    table, meta = study.table, study.meta
+    a shaded min–max band for the first replica of a panel; a replica absent from ``table`` is not drawn."""
     fig, axes = new_figure(2, 2, width="page", height=5.2)
     markers = ("o", "s", "D", "v", "^", "<", ">", "p")
     for ax, (title, kind, names, scale), label in zip(axes.ravel(), PANELS, "abcd"):
@@ -55,7 +55,7 @@ def draw(study):
                 lw=0.7,
                 mfc="none",
                 color=color,
-                label=meta[name]["label"],
+                label=get_replica(name).label,
             )
             if drawn == 0:
                 ax.fill_between(n, table["bias_min"][sel], table["bias_max"][sel], color=color, alpha=0.15, lw=0)

@@ -1,8 +1,8 @@
-"""Draw the sampler comparison from :func:`ctmc_lab.studies.sampler_comparison.sampler_comparison`.
+"""Draw the sampler comparison from the table of :mod:`ctmc_lab.studies.sampler_comparison`.
 
-Which estimators are drawn is the study's (``study.meta["unbiased"]`` and ``["audited"]``, read
-from the registry when it ran); each one's label, marker and colour come from its registry spec
-(:func:`ctmc_lab.plotting.style.estimator_style`).
+Which estimators are drawn is the table's (its ``var_*`` and ``bias_*`` columns, the registry's
+when the study ran); each one's label, marker and colour come from its registry spec
+(:func:`ctmc_lab.plotting.estimator_style`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 
 from ctmc_lab.estimation.registry import get_estimator
 from ctmc_lab.plotting.style import COLORS, estimator_color, estimator_style, new_figure, note, panel_label
+from ctmc_lab.studies.sampler_comparison import table_estimators
 
 __all__ = ["draw"]
 
@@ -23,15 +24,18 @@ def _short(name: str) -> str:
     return get_estimator(name).label.split(" (")[0]
 
 
-def draw(study):
+#: How each source of the table is titled.
+_SOURCES = {"d128": "D128 (c*)", "mk4": "MK4 windows, L = 8"}
+
+
+def draw(table: dict):
     """Per source: the exact variances by sequence (left) and the audited variants' bias (right)."""
-    table, summary = study.table, study.summary
-    unbiased, audited = study.meta["unbiased"], study.meta["audited"]
+    unbiased, audited = table_estimators(table)
     sources = list(dict.fromkeys(table["source"]))
     fig, axes = new_figure(len(sources), 2, width="page", height=4.6)
     for row, src in enumerate(sources):
         sel = table["source"] == src
-        label = study.meta["labels"][src]
+        label = _SOURCES.get(src, src) + (f" ({int(sel.sum())} distinct)" if src == "mk4" else "")
         rank = np.arange(1, sel.sum() + 1)
         ax, bx = axes[row]
         finite_all = []
@@ -64,7 +68,7 @@ def draw(study):
         ax.set_ylim(low / 10 ** (0.55 * span), top * 8)
         ax.set_ylabel("exact Var of one draw (nats²)")
         ax.set_title(label)
-        counts = {u: c for u, c in summary[f"{src}_winners"].items() if c}
+        counts = {u: c for u in unbiased if (c := int(np.sum(table["winner"][sel] == u)))}
         ax.legend(
             loc="lower left",
             ncol=3,
@@ -77,7 +81,7 @@ def draw(study):
         for a in audited:
             bx.plot(rank, table[f"bias_{a}"][sel], **estimator_style(a))
         bx.axhline(0, color=COLORS["true"], lw=0.6)
-        mean_bias = summary[f"{src}_mean_bias"]
+        mean_bias = {a: float(np.mean(table[f"bias_{a}"][sel])) for a in audited}
         if mean_bias:
             note(
                 bx,

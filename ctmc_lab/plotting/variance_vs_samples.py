@@ -1,4 +1,4 @@
-"""Draw the Table 1a analogue from :func:`ctmc_lab.studies.variance_vs_samples.variance_vs_samples`."""
+"""Draw the Table 1a analogue from the tables of :mod:`ctmc_lab.studies.variance_vs_samples`."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 
 from ctmc_lab.estimation.registry import get_estimator
 from ctmc_lab.plotting.style import estimator_color, log_ticks, new_figure, note, panel_label
+from ctmc_lab.studies.variance_vs_samples import sampled_ratio
 
 __all__ = ["draw"]
 
 
-def draw(study):
+def draw(table: dict, *, sequences: dict):
     """One panel per setting: sampled variance (markers) and exact Var/n (lines) against n."""
-    table, summary = study.table, study.summary
     panels = list(dict.fromkeys(table["panel"]))
     fig, axes = new_figure(1, len(panels), width="page", height=2.5)
     for ax, panel in zip(np.atleast_1d(axes), panels):
@@ -51,7 +51,7 @@ def draw(study):
         ax.set_ylabel("variance of the estimate (nats²)")
         ax.set_title(label)
         ax.legend(loc="lower left")
-        r = summary[f"{panel}_ratio_time_free_over_lambda_dce"]
+        r = sampled_ratio(table, panel)
         texts.append(f"sampled time-free / λ-DCE at n = {n_list[0]}: {r:.2f}")
         note(ax, "\n".join(texts), loc="upper right")
         panel_label(ax, panel)

@@ -13,9 +13,18 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ctmc_lab._validation import SUM_TOLERANCE, positive_int
+from ctmc_lab._validation import (
+    SUM_TOLERANCE,
+    InvalidTypeError,
+    ensure_bool,
+    ensure_callable,
+    ensure_int,
+    ensure_real,
+    ensure_tokens,
+    positive_int,
+)
 
-__all__ = ["Denoiser", "OptimalDenoiser", "CallableDenoiser", "MixedDenoiser", "TemperedDenoiser"]
+__all__ = ["Denoiser", "OptimalDenoiser", "CallableDenoiser", "MixedDenoiser", "TemperedDenoiser", "check_denoiser"]
 
 
 @runtime_checkable
@@ -50,9 +59,19 @@ class OptimalDenoiser:
     """
 
     def __init__(self, source):
+        if not callable(getattr(source, "conditional_log_probs", None)):
+            raise InvalidTypeError(
+                f"`source` must have a `conditional_log_probs` method (got {type(source).__name__}); "
+                "a source's own `denoiser(length)` gives its optimal denoiser"
+            )
         self.source = source
-        self.n_tokens = source.n_tokens
-        self.length = source.length
+        self.n_tokens = ensure_int(getattr(source, "n_tokens", None), "source.n_tokens", minimum=1)
+        length = getattr(source, "length", None)
+        if length is None:
+            raise ValueError(
+                f"`source` {type(source).__name__} has no fixed `length`: use its `denoiser(length)` instead"
+            )
+        self.length = ensure_int(length, "source.length", minimum=1)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.source.conditional_log_probs(x)
@@ -63,13 +82,29 @@ class OptimalDenoiser:
 
 # ---------------------------------------------------------------------------------- validation
 def _check_input(x, n_tokens: int, length: int) -> np.ndarray:
-    """A validated ``(B, L)`` int batch with tokens in 0..N (N = mask id)."""
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != length:
-        raise ValueError(f"`x` must have shape (B, {length}) (got {x.shape})")
-    if x.size and (not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > n_tokens):
-        raise ValueError(f"`x` tokens must be integers in 0..{n_tokens} (mask id {n_tokens})")
-    return x.astype(np.int64, copy=False)
+    """A validated ``(B, L)`` int batch with tokens in 0..N (N = mask id); B may be 0."""
+    return ensure_tokens(x, n_tokens, length, allow_mask=True, ndim=2, allow_empty=True)
+
+
+def check_denoiser(denoiser, name: str = "denoiser"):
+    """``denoiser`` if it is a :class:`Denoiser`: callable, with integer ``n_tokens`` ≥ 1 and ``length`` ≥ 1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``name``: not callable, or without valid ``n_tokens`` and ``length`` (a source
+        gives its optimal denoiser with ``source.denoiser(length)``).
+    """
+    if not callable(denoiser) or not hasattr(denoiser, "n_tokens") or not hasattr(denoiser, "length"):
+        raise InvalidTypeError(
+            f"`{name}` must be a Denoiser, a callable with `n_tokens` and `length` (got {type(denoiser).__name__}); "
+            "a source's optimal denoiser is `source.denoiser(length)`"
+        )
+    ensure_int(denoiser.n_tokens, f"{name}.n_tokens", minimum=1)
+    if denoiser.length is None:
+        raise ValueError(f"`{name}.length` must be an integer ≥ 1 (got None)")
+    ensure_int(denoiser.length, f"{name}.length", minimum=1)
+    return denoiser
 
 
 class CallableDenoiser:
@@ -106,15 +141,11 @@ class CallableDenoiser:
     def __init__(
         self, fn, n_tokens: int, length: int, *, atol: float = SUM_TOLERANCE, check_normalisation: bool = True
     ):
-        if not callable(fn):
-            raise ValueError(f"`fn` must be callable (got {type(fn).__name__})")
-        self.fn = fn
+        self.fn = ensure_callable(fn, "fn")
         self.n_tokens = positive_int(n_tokens, "n_tokens")
         self.length = positive_int(length, "length")
-        if not (atol > 0):
-            raise ValueError(f"`atol` must be positive (got {atol!r})")
-        self.atol = float(atol)
-        self.check_normalisation = bool(check_normalisation)
+        self.atol = ensure_real(atol, "atol", lo=0.0, lo_open=True)
+        self.check_normalisation = ensure_bool(check_normalisation, "check_normalisation")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = _check_input(x, self.n_tokens, self.length)
@@ -176,15 +207,13 @@ class MixedDenoiser:
     _NAMED = ("uniform", "marginals")
 
     def __init__(self, base, mix_with="uniform", *, weight: float):
-        if not isinstance(base, Denoiser):
-            raise ValueError(f"`base` must be a Denoiser (got {type(base).__name__})")
-        weight = float(weight)
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"`weight` must lie in [0, 1] (got {weight!r})")
+        base = check_denoiser(base, "base")
+        weight = ensure_real(weight, "weight", lo=0.0, hi=1.0)
         if isinstance(mix_with, str):
             if mix_with not in self._NAMED:
                 raise ValueError(f"unknown `mix_with` {mix_with!r}; choose one of {list(self._NAMED)} or a Denoiser")
         elif isinstance(mix_with, Denoiser):
+            check_denoiser(mix_with, "mix_with")
             if (mix_with.n_tokens, mix_with.length) != (base.n_tokens, base.length):
                 raise ValueError(
                     f"`mix_with` has (n_tokens, length) = {(mix_with.n_tokens, mix_with.length)}, "
@@ -239,11 +268,8 @@ class TemperedDenoiser:
     """
 
     def __init__(self, base, *, temperature: float):
-        if not isinstance(base, Denoiser):
-            raise ValueError(f"`base` must be a Denoiser (got {type(base).__name__})")
-        temperature = float(temperature)
-        if not (temperature > 0 and np.isfinite(temperature)):
-            raise ValueError(f"`temperature` must be positive and finite (got {temperature!r})")
+        base = check_denoiser(base, "base")
+        temperature = ensure_real(temperature, "temperature", lo=0.0, lo_open=True)
         self.base = base
         self.temperature = temperature
         self.n_tokens = base.n_tokens

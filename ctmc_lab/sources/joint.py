@@ -13,7 +13,22 @@ from os import PathLike
 
 import numpy as np
 
-from ctmc_lab._validation import SUM_TOLERANCE, positive_int
+from ctmc_lab._validation import (
+    SUM_TOLERANCE,
+    InvalidTypeError,
+    ensure_array,
+    ensure_bool,
+    ensure_callable,
+    ensure_choice,
+    ensure_int,
+    ensure_rng,
+    ensure_size,
+    ensure_str,
+    ensure_tokens,
+    lone_surrogate,
+    positive_int,
+    power,
+)
 from ctmc_lab.io import read_json
 from ctmc_lab.masks import mask_dce, subset_entropy
 from ctmc_lab.sequences import Alphabet, all_sequences, as_positions, flat_index, subset_members
@@ -63,17 +78,14 @@ class JointDistribution:
     mask_dce_methods = ("subset",)
 
     def __init__(self, support, probs, *, n_tokens: int, alphabet=None, normalize=False, name=None):
-        support = np.asarray(support)
-        probs = np.asarray(probs, dtype=float)
+        support = ensure_array(support, "support", dtype=int)
         if support.ndim != 2 or support.shape[0] == 0 or support.shape[1] == 0:
             raise ValueError(f"`support` must be a non-empty (S, L) array of sequences (got shape {support.shape})")
-        if not np.issubdtype(support.dtype, np.integer):
-            raise ValueError(f"`support` must hold integer tokens (got dtype {support.dtype})")
-        if probs.shape != (support.shape[0],):
-            raise ValueError(f"`probs` must have shape ({support.shape[0]},) to match `support` (got {probs.shape})")
-        if int(n_tokens) < 1:
-            raise ValueError(f"`n_tokens` must be at least 1 (got {n_tokens})")
-        n_tokens = int(n_tokens)
+        probs = ensure_array(probs, "probs", shape=(support.shape[0],), finite=True)
+        n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1)
+        normalize = ensure_bool(normalize, "normalize")
+        if name is not None:
+            name = ensure_str(name, "name")
         if support.min() < 0 or support.max() >= n_tokens:
             raise ValueError(
                 f"`support` tokens must lie in 0..{n_tokens - 1} (got range {support.min()}..{support.max()})"
@@ -84,8 +96,6 @@ class JointDistribution:
                 f"`support`: sequences of length {length} over {n_tokens} symbols are too long to index "
                 "exactly (N**L must be below 2**62)"
             )
-        if not np.all(np.isfinite(probs)):
-            raise ValueError("`probs` must be finite (got NaN or infinity)")
         if np.any(probs < 0):
             raise ValueError(f"`probs` must be non-negative (min {probs.min():.3g})")
         total = probs.sum()
@@ -102,7 +112,7 @@ class JointDistribution:
                 f"`probs` must be 0 or at least {np.finfo(float).tiny:.3g}, the smallest normal float "
                 f"(row {int(np.argmax(subnormal))} is {probs[subnormal][0]:.3g})"
             )
-        keys = flat_index(support, n_tokens)
+        keys = flat_index(support, n_tokens, check=False)  # tokens checked above
         # Already strictly increasing (e.g. an enumeration of V^L): no sort, no copies of a
         # support that can hold 4^12 rows.
         order = slice(None) if np.all(keys[1:] > keys[:-1]) else np.argsort(keys, kind="stable")
@@ -137,10 +147,19 @@ class JointDistribution:
         The alphabet is inferred (sorted symbols) when not given.
         """
         if not isinstance(mapping, Mapping) or not mapping:
-            raise ValueError("the distribution must be a non-empty mapping from sequences to probabilities")
+            raise ValueError(
+                "the distribution `mapping` must be a non-empty mapping from sequences to probabilities "
+                f"(got {'an empty mapping' if isinstance(mapping, Mapping) else type(mapping).__name__})"
+            )
         seqs = list(mapping)
-        if not all(isinstance(s, str) and s for s in seqs):
-            raise ValueError("every key must be a non-empty sequence string")
+        for s in seqs:
+            if not isinstance(s, str) or not s:
+                raise ValueError(f"every key of `mapping` must be a non-empty sequence string (got {s!r})")
+            if lone_surrogate(s) is not None:
+                raise ValueError(
+                    f"sequence key {s!r} holds a lone surrogate (U+{ord(lone_surrogate(s)):04X}), which is not a "
+                    "character: every character of a key is one token"
+                )
         spaced = next((s for s in seqs if any(ch.isspace() for ch in s)), None)
         if spaced is not None:
             raise ValueError(
@@ -154,8 +173,12 @@ class JointDistribution:
         values = []
         for s in seqs:
             v = mapping[s]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
                 raise ValueError(f"the probability of {s!r} must be a number (got {v!r})")
+            if not math.isfinite(v):
+                raise ValueError(f"the probability of {s!r} must be finite (got {v!r})")
+            if v < 0:
+                raise ValueError(f"the probability of {s!r} must be non-negative (got {v!r})")
             values.append(float(v))
         return cls(
             alphabet.encode(seqs),
@@ -170,16 +193,19 @@ class JointDistribution:
     def from_json(cls, path: str | PathLike, *, alphabet=None, normalize=False, name=None):
         """Read a JSON object mapping sequence strings to probabilities."""
         mapping = read_json(path, what="distribution file")
-        if not isinstance(mapping, dict):
-            raise ValueError(f"distribution file {str(path)!r} must hold a JSON object {{sequence: probability}}")
+        if not isinstance(mapping, dict) or not mapping:
+            raise ValueError(
+                f"distribution file {str(path)!r} must hold a non-empty JSON object {{sequence: probability}}"
+            )
         return cls.from_dict(mapping, alphabet=alphabet, normalize=normalize, name=name or str(path))
 
     @classmethod
     def from_dense(cls, table, *, alphabet=None, normalize=False, name=None):
         """Build from a dense table of shape ``(N,) * L`` (or flat ``(N**L,)`` with ``alphabet``)."""
-        table = np.asarray(table, dtype=float)
+        table = ensure_array(table, "table", ndim=range(1, 63), allow_empty=False)
         if table.ndim == 1 and alphabet is not None:
-            n = len(str(alphabet)) if not isinstance(alphabet, Alphabet) else alphabet.n_tokens
+            alphabet = alphabet if isinstance(alphabet, Alphabet) else Alphabet(alphabet)
+            n = alphabet.n_tokens
             length = round(math.log(table.size, n)) if n > 1 else 1
             if n**length != table.size:
                 raise ValueError(f"`table` of size {table.size} is not N**L for N={n}")
@@ -221,19 +247,45 @@ class JointDistribution:
         >>> JointDistribution.from_source(p).as_dict() == p.as_dict()
         True
         """
-        length = source.length if length is None else length
+        missing = [m for m in ("n_tokens", "log_prob") if not hasattr(source, m)]
+        if missing:
+            raise InvalidTypeError(
+                f"`source` must be a Source with `n_tokens` and `log_prob` (got {type(source).__name__}, "
+                f"which has no {' or '.join(f'`{m}`' for m in missing)})"
+            )
+        ensure_callable(source.log_prob, "source.log_prob")
         if length is None:
-            raise ValueError("`length` is required for a source over windows of any length")
-        length = int(length)
-        n = int(source.n_tokens)
-        if length < 1 or float(n) ** length > ENUMERATION_LIMIT:
+            length = getattr(source, "length", None)
+            if length is None:
+                raise ValueError(
+                    f"`length` is required: the source {type(source).__name__} "
+                    f"{'has no `length` attribute' if not hasattr(source, 'length') else 'covers windows of any length'}"
+                    " (pass `length=`)"
+                )
+            length = ensure_int(length, "source.length", minimum=1)
+        length = ensure_int(length, "length", minimum=1)
+        fixed = getattr(source, "length", None)
+        if fixed is not None and fixed != length:
+            raise ValueError(f"`length` must be the source's own length {fixed} (got {length})")
+        n = ensure_int(source.n_tokens, "source.n_tokens", minimum=1)
+        if power(n, length) > ENUMERATION_LIMIT:
             raise ValueError(
-                f"the source has N**L = {n}**{length} sequences, above the enumeration limit "
+                f"`length` {length}: the source has N**L = {n}**{length} sequences, above the enumeration limit "
                 f"{ENUMERATION_LIMIT} (2**22): too large to materialise as a joint table"
             )
         seqs = all_sequences(n, length)
-        probs = np.exp(np.asarray(source.log_prob(seqs), dtype=float))
-        return cls(seqs, probs, n_tokens=n, alphabet=source.alphabet, name=name)
+        log_p = np.asarray(source.log_prob(seqs))
+        if log_p.shape != (seqs.shape[0],) or log_p.dtype.kind not in "fiu":
+            raise ValueError(
+                f"`source.log_prob` must return ({seqs.shape[0]},) real log-probabilities for a ({seqs.shape[0]}, "
+                f"{length}) batch (got shape {log_p.shape}, dtype {log_p.dtype})"
+            )
+        if np.isnan(log_p).any() or (log_p == np.inf).any():
+            row = int(np.argmax(np.isnan(log_p) | (log_p == np.inf)))
+            raise ValueError(
+                f"`source.log_prob` must be -inf or finite (got {log_p[row]} for sequence {seqs[row].tolist()})"
+            )
+        return cls(seqs, np.exp(log_p), n_tokens=n, alphabet=getattr(source, "alphabet", None), name=name)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -266,22 +318,27 @@ class JointDistribution:
         }
 
     # --------------------------------------------------------------------- queries
-    def encode(self, x) -> np.ndarray:
-        """Turn strings, or int arrays, into a validated ``(..., L)`` int array of clean tokens."""
+    def encode(self, x, *, name: str = "x") -> np.ndarray:
+        """Turn strings, or int arrays, into a validated ``(..., L)`` int array of clean tokens.
+
+        ``name`` is the argument named in an error message (the caller's own, e.g. ``"x0"``).
+        """
+        return self._tokens(x, ensure_str(name, "name"))
+
+    def _tokens(self, x, name: str, *, allow_mask: bool = False, ndim=range(1, 33)) -> np.ndarray:
+        """``x`` (strings or ints) as an int64 array of length-L sequences; the message names ``name``."""
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
             if self.alphabet is None:
-                raise ValueError("this distribution has no alphabet: pass integer token arrays")
-            x = self.alphabet.encode(x)
-        x = np.asarray(x)
-        if x.shape[-1:] != (self.length,):
-            raise ValueError(f"sequences must have length {self.length} (got shape {x.shape})")
-        if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() >= self.n_tokens:
-            raise ValueError(f"sequence tokens must be integers in 0..{self.n_tokens - 1}")
-        return x.astype(np.int64)
+                raise ValueError(f"`{name}`: this distribution has no alphabet: pass integer token arrays")
+            x = self.alphabet.encode(x, allow_mask=allow_mask, name=name)
+            if x.shape[-1] != self.length:  # strings (the command line's --sequence): their length, not an axis
+                raise ValueError(f"sequences must have length {self.length} (got shape {x.shape})")
+        return ensure_tokens(x, self.n_tokens, self.length, allow_mask=allow_mask, name=name, ndim=ndim)
 
     def decode(self, x) -> str | list[str]:
+        """Tokens in 0..N (``(L,)`` or ``(B, L)``) as strings; comma-separated integers without an alphabet."""
         if self.alphabet is None:
-            x = np.asarray(x)
+            x = ensure_tokens(x, self.n_tokens, allow_mask=True)
             if x.ndim == 1:
                 return ",".join(map(str, x))
             return [",".join(map(str, row)) for row in x]
@@ -289,7 +346,7 @@ class JointDistribution:
 
     def index(self, x) -> np.ndarray:
         """Row of each sequence in ``support``, or -1 where it is outside the support."""
-        keys = flat_index(self.encode(x), self.n_tokens)
+        keys = flat_index(self.encode(x), self.n_tokens, check=False)
         pos = np.searchsorted(self._keys, keys)
         pos = np.minimum(pos, self._keys.size - 1)
         return np.where(self._keys[pos] == keys, pos, -1)
@@ -317,6 +374,7 @@ class JointDistribution:
 
     def dense(self) -> np.ndarray:
         """p0 as a dense ``(N,) * L`` table (use only for small N**L)."""
+        ensure_size(self.n_tokens**self.length, f"the dense table of {self!r}")
         out = np.zeros(self.n_tokens**self.length)
         out[self._keys] = self.probs
         return out.reshape((self.n_tokens,) * self.length)
@@ -348,10 +406,13 @@ class JointDistribution:
         -------
         float or (B,) float array
         """
-        x = np.asarray(x, dtype=np.int64)
+        x = self._tokens(x, "x", allow_mask=True, ndim=(1, 2))
         single = x.ndim == 1
         x2 = np.atleast_2d(x)
-        visible = np.broadcast_to(np.asarray(visible, dtype=bool), x2.shape)
+        visible = ensure_array(visible, "visible", dtype=bool, ndim=(1, 2))
+        if visible.shape not in ((self.length,), x2.shape):
+            raise ValueError(f"`visible` must have shape ({self.length},) or {x2.shape} like `x` (got {visible.shape})")
+        visible = np.broadcast_to(visible, x2.shape)
         out = self._compatible_mass(x2, visible).sum(axis=1)
         return float(out[0]) if single else out
 
@@ -363,7 +424,7 @@ class JointDistribution:
         x : (L,) or (B, L) int array
             Tokens in 0..N, the mask id N at hidden positions.
         """
-        x = np.asarray(x, dtype=np.int64)
+        x = self._tokens(x, "x", allow_mask=True, ndim=(1, 2))
         with np.errstate(divide="ignore"):
             return np.log(self.marginal(x, x != self.mask_id))
 
@@ -382,16 +443,18 @@ class JointDistribution:
         -------
         (n, L) or (L,) int array
         """
-        if length is not None and int(length) != self.length:
+        if length is not None and ensure_int(length, "length") != self.length:
             raise ValueError(f"`length` must be the distribution's length {self.length} (got {length})")
-        rng = np.random.default_rng(rng)
-        rows = rng.choice(self.support_size, size=1 if n is None else positive_int(n, "n"), p=self.probs)
+        rng = ensure_rng(rng)
+        count = 1 if n is None else positive_int(n, "n")
+        ensure_size(count * self.length, f"`n` = {count} sequences of length {self.length}")
+        rows = rng.choice(self.support_size, size=count, p=self.probs)
         x = np.asarray(self.support)[rows]
         return x[0] if n is None else x
 
     def denoiser(self, length=None) -> OptimalDenoiser:
         """The optimal denoiser c* of this distribution (``docs/theory.md`` §3.1)."""
-        if length is not None and int(length) != self.length:
+        if length is not None and ensure_int(length, "length") != self.length:
             raise ValueError(f"`length` must be the distribution's length {self.length} (got {length})")
         return OptimalDenoiser(self)
 
@@ -415,9 +478,9 @@ class JointDistribution:
         (2**n,) or (B, 2**n) float array
             By local bitmask (bit t = t-th smallest target); ``+inf`` where a conditional is 0.
         """
-        if method not in (None, *self.mask_dce_methods):
-            raise ValueError(f"`method` must be one of {list(self.mask_dce_methods)} (got {method!r})")
-        x = self.encode(x)
+        if method is not None:
+            ensure_choice(method, "method", self.mask_dce_methods)
+        x = self._tokens(x, "x", ndim=(1, 2))
         tgt = as_positions(target, self.length, "target")
         ctx = (
             np.setdiff1d(np.arange(self.length), tgt)
@@ -451,10 +514,11 @@ class JointDistribution:
         superset sum (zeta transform, L passes of bit tricks) then gives
         ``P0(x0^U) = sum_{T ⊇ U} g(T)``: O(S L + 2^L L) per sequence instead of O(2^L S L).
         """
-        x0 = self.encode(x0)
+        x0 = self._tokens(x0, "x0", ndim=(1, 2))
         single = x0.ndim == 1
         x0 = np.atleast_2d(x0)
         n_batch, length = x0.shape
+        ensure_size(n_batch << length, f"the subset tables of {n_batch} sequences of length {length}")
         n_sub = 1 << length
         bit = 1 << np.arange(length, dtype=np.int64)
         g = np.zeros(n_batch * n_sub)
@@ -489,11 +553,7 @@ class JointDistribution:
             Log-probabilities. A visible position carries the point mass on its token; a
             context of zero probability gives ``-inf`` everywhere (its NLL is infinite).
         """
-        x = np.asarray(x, dtype=np.int64)
-        if x.ndim != 2 or x.shape[1] != self.length:
-            raise ValueError(f"`x` must have shape (B, {self.length}) (got {x.shape})")
-        if x.min() < 0 or x.max() > self.n_tokens:
-            raise ValueError(f"`x` tokens must lie in 0..{self.n_tokens} (mask id {self.n_tokens})")
+        x = ensure_tokens(x, self.n_tokens, self.length, allow_mask=True, ndim=2)
         if (self.n_tokens + 1) ** self.length <= PATTERN_LIMIT:
             return self._conditionals_from_patterns(x)
         return self._conditionals_from_support(x)
@@ -529,7 +589,7 @@ class JointDistribution:
         table = self.pattern_marginals().reshape(-1)
         n, length = self.n_tokens, self.length
         place = (n + 1) ** np.arange(length - 1, -1, -1, dtype=np.int64)  # (L,)
-        index = flat_index(x, n + 1)  # (B,)
+        index = flat_index(x, n + 1, check=False)  # (B,); tokens checked by the caller
         den = table[index][:, None, None]
         # x with position i set to v: replace digit x^i by v in the base-(N+1) index.
         moved = index[:, None, None] + (np.arange(n)[None, None, :] - x[:, :, None]) * place[None, :, None]

@@ -1,46 +1,62 @@
-"""What the figure studies share: the result record, seeding, budget validation and the A-table sources."""
+"""What the paper's figure studies share: their cases (one per table), seeding, row lists and the A-table sources.
+
+A paper study is a study of the engine (:mod:`ctmc_lab.studies.engine`) whose every table is
+computed by one case: :func:`paper_cases` makes them from the study's settings for a grid. Its
+random streams are those it had before the engine: spawned from ``SeedSequence(case.seed)``
+(:func:`seeds`), so the figures' CSVs keep their bytes.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import conditional
 from ctmc_lab.exact.mask_dce import optimal_mask_dce
+from ctmc_lab.studies.engine import MAIN_TABLE, Case
 from ctmc_lab.studies.protocol import sample_pair
 
-__all__ = ["StudyResult"]
+__all__ = ["paper_cases", "grid_cases", "rows_of", "seeds", "sizes"]
 
 
-@dataclass(frozen=True, eq=False)
-class StudyResult:
-    """The tables behind one figure, its headline numbers and the labels its drawing needs.
+def paper_cases(name: str, settings: dict, grid: str, overrides: dict, tables=(MAIN_TABLE,)) -> list[Case]:
+    """One case per table of a paper study, with the parameters ``settings[grid]`` updated by ``overrides``.
 
-    Attributes
-    ----------
-    name : str
-        The figure's name (a key of ``ctmc_lab.plotting.figures.FIGURES``, the CSV file stem).
-    tables : dict
-        ``{file stem: {column: 1-D array}}``; the main table has the figure's own name. Each study
-        module documents its columns in its ``COLUMNS`` mapping (``{stem: {column: meaning}}``).
-    summary : dict
-        Scalars worth printing (maximal residuals, AUROCs, ...).
-    meta : dict
-        What the drawing needs beyond the tables: settings it prints (sizes, source names) and
-        derived curves not written as CSV (ROC points), so a drawing never recomputes.
+    The main table's key is the study's name with underscores (its figure's CSV stem), another
+    table's is that stem and ``_TABLE``: the figure's CSV file names.
+
+    Raises
+    ------
+    ValueError
+        For an unknown grid, or an override that is no parameter of the study.
     """
+    if grid not in settings:
+        raise ValueError(f"unknown grid {grid!r}; choose one of {list(settings)}")
+    unknown = sorted(set(overrides) - set(settings[grid]))
+    if unknown:
+        raise ValueError(f"{name} has no setting {unknown[0]!r}; its settings are {list(settings[grid])}")
+    params = {**settings[grid], **overrides}
+    stem = name.replace("-", "_")
+    return [Case(stem if t == MAIN_TABLE else f"{stem}_{t}", dict(params), table=t) for t in tables]
 
-    name: str
-    tables: dict
-    summary: dict = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
 
-    @property
-    def table(self) -> dict:
-        """The main table (named like the figure)."""
-        return self.tables[self.name]
+def grid_cases(name: str, settings: dict, tables=(MAIN_TABLE,)):
+    """The ``cases(grid, **settings)`` of a paper study: :func:`paper_cases` of its ``SETTINGS``."""
+
+    def cases(grid: str, **overrides) -> list[Case]:
+        return paper_cases(name, settings, grid, overrides, tables)
+
+    cases.__doc__ = (
+        f"One case per table ({', '.join(tables)}) with the parameters of the grid (``SETTINGS``), "
+        "replaced by ``settings``."
+    )
+    return cases
+
+
+def rows_of(table: dict) -> list[dict]:
+    """The rows of a column table ``{name: 1-D array}`` (equal lengths), as dicts in column order."""
+    names = list(table)
+    return [dict(zip(names, values)) for values in zip(*(table[n] for n in names))]
 
 
 def seeds(seed, n: int) -> list[np.random.Generator]:

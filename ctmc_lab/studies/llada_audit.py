@@ -29,17 +29,24 @@ from ctmc_lab.estimation.llada import (
 from ctmc_lab.exact.mask_dce import optimal_mask_dce
 from ctmc_lab.sources import datasets
 from ctmc_lab.sources.markov import MarkovChain, markov4
-from ctmc_lab.studies._common import StudyResult, d128_tables
+from ctmc_lab.studies._common import d128_tables, grid_cases, rows_of
+from ctmc_lab.studies.engine import MAIN_TABLE, Case, Column
 from ctmc_lab.studies.protocol import sample_pair
 
 __all__ = [
+    "NAME",
     "COLUMNS",
+    "TABLES",
+    "SETTINGS",
+    "cases",
+    "run_case",
+    "estimate_seconds",
+    "summarize",
     "RankingFlip",
     "bias_table",
     "count_audit",
     "dna128_like_level_stats",
     "find_ranking_flip",
-    "llada_audit",
     "markov1_pair_level_means",
     "mk4_pair_level_stats",
 ]
@@ -47,37 +54,70 @@ __all__ = [
 #: The batch sizes of the audit grid.
 BATCH_SIZES = np.arange(1, 65)
 
-#: CSV schema: ``{file stem: {column: meaning (unit)}}``.
-COLUMNS = {
-    "llada_audit": {
-        "source": "dna128, dna128_like, mk4_pairs or mk1_pairs",
-        "n": "answer length",
-        "b": "batch size",
-        "sequences": "sequences (or pairs) of this source and n",
-        "bias_mean": "mean over them of the exact bias (★) (nats)",
-        "bias_min": "its minimum (nats)",
-        "bias_max": "its maximum (nats)",
-        "relative_bias_mean": "mean of bias / NLL",
-    },
-    "llada_audit_counts": {
-        "n": "answer length",
-        "b": "batch size",
-        "uniform": "every row's count uniform on 1..n (the evaluator unbiased for every source)",
-        "max_row_deviation": "max_{j,m} |n w_j(m) - 1|",
-        "max_deviation": "max_m |n w̄(m) - 1| of the batch average",
-        "bias_per_loss_range": "½ Σ_m |n w̄(m) - 1|, the largest |bias| per nat of spread of the per-token losses",
-    },
-    "llada_audit_variance": {
-        "b": "batch size",
-        "bias_llada": "D128 mean of the exact bias of LLaDA's rule (nats)",
-        "var_llada": "D128 mean of b · Var(batch mean), LLaDA's rule (nats²)",
-        "var_fixed": "the same for the fixed rule (nats²)",
-        "var_balanced": "the same for a balanced multiset of counts with a random remainder (nats²)",
-        "var_k_dce": "D128 mean of the exact Var of one plain k-DCE draw (nats²)",
-        "var_k_dce_stratified": "D128 mean of b · Var of stratified k-DCE (nats²)",
-        "mse_llada_default": "D128 mean of bias² + Var of LLaDA's output at mc_num = max(128, b) (nats²)",
-    },
+#: One row per (source, n, b).
+COLUMNS = (
+    Column("source", "str", "dna128, dna128_like, mk4_pairs or mk1_pairs"),
+    Column("n", "int", "answer length"),
+    Column("b", "int", "batch size"),
+    Column("sequences", "int", "sequences (or pairs) of this source and n"),
+    Column("bias_mean", "float", "mean over them of the exact bias (★) (nats)"),
+    Column("bias_min", "float", "its minimum (nats)"),
+    Column("bias_max", "float", "its maximum (nats)"),
+    Column("relative_bias_mean", "float", "mean of bias / NLL"),
+)
+TABLES = {
+    #: One row per (n, b): the count law.
+    "counts": (
+        Column("n", "int", "answer length"),
+        Column("b", "int", "batch size"),
+        Column("uniform", "bool", "every row's count uniform on 1..n (the evaluator unbiased for every source)"),
+        Column("max_row_deviation", "float", "max_{j,m} |n w_j(m) - 1|"),
+        Column("max_deviation", "float", "max_m |n w̄(m) - 1| of the batch average"),
+        Column(
+            "bias_per_loss_range",
+            "float",
+            "½ Σ_m |n w̄(m) - 1|, the largest |bias| per nat of spread of the per-token losses",
+        ),
+    ),
+    #: One row per b: D128 variances per draw.
+    "variance": (
+        Column("b", "int", "batch size"),
+        Column("bias_llada", "float", "D128 mean of the exact bias of LLaDA's rule (nats)"),
+        Column("var_llada", "float", "D128 mean of b · Var(batch mean), LLaDA's rule (nats²)"),
+        Column("var_fixed", "float", "the same for the fixed rule (nats²)"),
+        Column("var_balanced", "float", "the same for a balanced multiset of counts with a random remainder (nats²)"),
+        Column("var_k_dce", "float", "D128 mean of the exact Var of one plain k-DCE draw (nats²)"),
+        Column("var_k_dce_stratified", "float", "D128 mean of b · Var of stratified k-DCE (nats²)"),
+        Column(
+            "mse_llada_default",
+            "float",
+            "D128 mean of bias² + Var of LLaDA's output at mc_num = max(128, b) (nats²)",
+        ),
+    ),
 }
+
+NAME = "llada-audit"
+#: ``ctmc-lab figures`` draws the ``full`` grid.
+FIGURE_GRID = "full"
+#: The parameters of each grid: the largest answer length of the count-law grid and of the
+#: first-order chain; the answer lengths 1.. of the D128-like sources and the MK4 pairs (all 2^n
+#: masks enumerated); the prompt–response pairs per answer length; the prompt length.
+SETTINGS = {
+    "small": {"n_max": 12, "dna_lengths": 4, "mk4_lengths": 4, "mk4_pairs": 2, "mk1_pairs": 2, "prompt_length": 16},
+    "full": {"n_max": 64, "dna_lengths": 12, "mk4_lengths": 12, "mk4_pairs": 16, "mk1_pairs": 8, "prompt_length": 16},
+}
+
+
+cases = grid_cases(NAME, SETTINGS, (MAIN_TABLE, *TABLES))
+
+
+def estimate_seconds(case: Case) -> float:
+    """About 4 ms per (n, b) of the count law, 0.1 s per MK4 answer length and pair (measured, 1 core)."""
+    if case.table == "counts":
+        return 0.2 + 4e-3 * 64 * case["n_max"]
+    if case.table == "variance":
+        return 2.0
+    return 1.0 + 0.1 * case["mk4_lengths"] * case["mk4_pairs"] + 0.02 * case["n_max"] * case["mk1_pairs"]
 
 
 def count_audit(n_max: int = 64, batch_sizes=range(1, 65), *, rule: str = "llada") -> dict:
@@ -278,72 +318,40 @@ def find_ranking_flip(
     return best
 
 
-def llada_audit(
-    *,
-    n_max: int = 64,
-    dna_lengths: int = 12,
-    mk4_lengths: int = 12,
-    mk4_pairs: int = 16,
-    mk1_pairs: int = 8,
-    prompt_length: int = 16,
-    seed: int = 0,
-) -> StudyResult:
-    """LLaDA's ``get_log_likelihood``: the exact count law, bias and variance over (n, b).
+def _bias(case: Case) -> dict:
+    """The main table: the exact bias (★) per source, answer length and batch size."""
+    seed, bs = case.seed, BATCH_SIZES
+    n_max = positive_int(case["n_max"], "n_max")
+    p = datasets.dna128()
+    A_d, _ = d128_tables(p)
+    tables = [bias_table({8: level_stats(A_d).mean}, bs, source="dna128")]
+    dna_means = {
+        n: dna128_like_level_stats(n, seed=seed)[0].mean
+        for n in range(1, positive_int(case["dna_lengths"], "dna_lengths") + 1)
+    }
+    tables.append(bias_table(dna_means, bs, source="dna128_like"))
+    mk4, mk4_pairs = markov4(), positive_int(case["mk4_pairs"], "mk4_pairs")
+    mk4_means = {
+        n: mk4_pair_level_stats(mk4, n, pairs=mk4_pairs, prompt_length=case["prompt_length"], seed=seed)[0].mean
+        for n in range(1, positive_int(case["mk4_lengths"], "mk4_lengths") + 1)
+    }
+    tables.append(bias_table(mk4_means, bs, source="mk4_pairs"))
+    mk1 = MarkovChain.from_softmax(4, 1, temperature=0.5, rng=seed)
+    mk1_pairs = positive_int(case["mk1_pairs"], "mk1_pairs")
+    mk1_means = {n: markov1_pair_level_means(mk1, n, pairs=mk1_pairs, seed=seed) for n in range(1, n_max + 1)}
+    tables.append(bias_table(mk1_means, bs, source="mk1_pairs"))
+    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
 
-    The count law max_m |n w̄(m) - 1| for n ≤ ``n_max``, b = 1..64 (0: unbiased for every
-    source); the exact bias (★) against answer length on D128-like sources (c*, every support
-    sequence), MK4 prompt–response pairs and a first-order chain (the paper's softmax recipe at
-    k = 1; exact at any n by :func:`~ctmc_lab.estimation.llada.markov1_level_means`) and on D128
-    against b; the exact variance per draw on D128 (mean over sequences) of LLaDA's rule, the fix,
-    a balanced multiset of counts with a random remainder, plain k-DCE and stratified k-DCE.
-    Every number is exact (bias (★) and the batch moments of :mod:`ctmc_lab.estimation.llada`).
 
-    Parameters
-    ----------
-    n_max : int
-        Largest answer length of the count-law grid and of the first-order chain.
-    dna_lengths, mk4_lengths : int
-        Answer lengths 1.. of the D128-like sources and the MK4 pairs (all 2^n masks enumerated).
-    mk4_pairs, mk1_pairs : int
-        Prompt–response pairs per answer length.
-    prompt_length : int
-    seed : int
-
-    Returns
-    -------
-    StudyResult
-        Tables ``llada_audit`` (bias per source, n, b), ``llada_audit_counts`` (count law per n, b)
-        and ``llada_audit_variance`` (D128 variances per b) (``COLUMNS``); ``meta``: the
-        pair counts.
-    """
-    n_max = positive_int(n_max, "n_max")
-    bs = BATCH_SIZES
-    counts = count_audit(n_max, bs)
+def _variance() -> dict:
+    """The ``variance`` table: D128 variances per draw (b · Var of one batch mean), mean over the support."""
     p = datasets.dna128()
     A_d, _ = d128_tables(p)
     nll_d = p.nll(p.support)
     stats_d = level_stats(A_d)
-    tables = [bias_table({8: stats_d.mean}, bs, source="dna128")]
-    dna_means = {
-        n: dna128_like_level_stats(n, seed=seed)[0].mean for n in range(1, positive_int(dna_lengths, "dna_lengths") + 1)
-    }
-    tables.append(bias_table(dna_means, bs, source="dna128_like"))
-    mk4 = markov4()
-    mk4_pairs = positive_int(mk4_pairs, "mk4_pairs")
-    mk4_means = {
-        n: mk4_pair_level_stats(mk4, n, pairs=mk4_pairs, prompt_length=prompt_length, seed=seed)[0].mean
-        for n in range(1, positive_int(mk4_lengths, "mk4_lengths") + 1)
-    }
-    tables.append(bias_table(mk4_means, bs, source="mk4_pairs"))
-    mk1 = MarkovChain.from_softmax(4, 1, temperature=0.5, rng=seed)
-    mk1_pairs = positive_int(mk1_pairs, "mk1_pairs")
-    mk1_means = {n: markov1_pair_level_means(mk1, n, pairs=mk1_pairs, seed=seed) for n in range(1, n_max + 1)}
-    tables.append(bias_table(mk1_means, bs, source="mk1_pairs"))
-    table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
-    # D128 variances per draw (b · Var of one batch mean), mean over the support
-    var = {k: [] for k in COLUMNS["llada_audit_variance"]}
+    var = {c.name: [] for c in TABLES["variance"]}
     plain = np.array([m.variance for m in moments.estimator_moments(A_d, "k_dce")])
-    for b in bs:
+    for b in BATCH_SIZES:
         lm = llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), reference=nll_d)
         fx = llada_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)), rule="fixed")
         bal = balanced_moments(stats_d, batch_size=int(b), mc_num=max(128, int(b)))
@@ -359,16 +367,24 @@ def llada_audit(
             ("mse_llada_default", np.mean([m.bias**2 + m.variance_of_mean for m in lm])),
         ):
             var[key].append(val)
-    var = {k: np.array(v) for k, v in var.items()}
+    return {k: np.array(v) for k, v in var.items()}
+
+
+def run_case(case: Case, *, rng) -> list[dict]:
+    """The rows of the case's table (``rng`` unused: the sources are drawn from ``case.seed``)."""
+    if case.table == "counts":
+        return rows_of(count_audit(positive_int(case["n_max"], "n_max"), BATCH_SIZES))
+    return rows_of(_variance() if case.table == "variance" else _bias(case))
+
+
+def summarize(table: dict, *, counts: dict, variance: dict) -> str:
+    """The (n, b) with a non-uniform count law, and the exact bias on D128 and MK4 pairs at b = 16."""
     at16 = table["b"] == 16
     d16 = (table["source"] == "dna128") & at16
-    summary = {
-        "nonuniform_pairs": int((~counts["uniform"]).sum()),
-        "dna128_bias_b16_mean": float(table["bias_mean"][d16][0]),
-        "dna128_bias_b16_range": [float(table["bias_min"][d16][0]), float(table["bias_max"][d16][0])],
-        "mk4_max_mean_bias_b16": float(table["bias_mean"][at16 & (table["source"] == "mk4_pairs")].max()),
-    }
-    meta = {"n_max": n_max, "mk4_pairs": mk4_pairs, "mk1_pairs": mk1_pairs}
-    return StudyResult(
-        "llada_audit", {"llada_audit": table, "llada_audit_counts": counts, "llada_audit_variance": var}, summary, meta
+    mk4 = at16 & (table["source"] == "mk4_pairs")
+    return (
+        f"{NAME}: non-uniform count law on {int(np.sum(~counts['uniform']))} of {len(counts['n'])} (n, b); "
+        f"D128 bias at b = 16: mean {float(table['bias_mean'][d16][0]):.3g} nats "
+        f"(range {float(table['bias_min'][d16][0]):.3g} to {float(table['bias_max'][d16][0]):.3g}); "
+        f"largest MK4 mean bias at b = 16: {float(table['bias_mean'][mk4].max()):.3g} nats"
     )

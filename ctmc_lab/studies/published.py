@@ -19,36 +19,91 @@ when ``quick``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ctmc_lab._validation import positive_int
 from ctmc_lab.estimation import cases as C
 from ctmc_lab.estimation.replica_registry import REPLICAS, get_replica
-from ctmc_lab.studies._common import StudyResult
+from ctmc_lab.studies._common import grid_cases, rows_of
+from ctmc_lab.studies.engine import Case, Column
 
-__all__ = ["COLUMNS", "CASE_SETS", "published", "case_sets", "replica_rows", "verdict"]
+__all__ = [
+    "NAME",
+    "COLUMNS",
+    "SETTINGS",
+    "CASE_SETS",
+    "PublishedTable",
+    "cases",
+    "run_case",
+    "estimate_seconds",
+    "summarize",
+    "published",
+    "case_sets",
+    "replica_rows",
+    "verdict",
+]
+
+NAME = "published"
+#: ``ctmc-lab figures`` would draw the ``full`` grid (the table of ``ctmc-lab conform --published``).
+FIGURE_GRID = "full"
 
 #: The case sets of the table, in print order.
 CASE_SETS = ("dna128", "mk4", "eos")
 
-#: CSV schema: ``{file stem: {column: meaning (unit)}}``.
-COLUMNS = {
-    "published": {
-        "replica": "registered replica name (ctmc_lab.estimation.replica_registry)",
-        "case_set": "dna128, mk4 (prompt 16) or eos (prompt 8, end symbol, padding)",
-        "n": "answer length",
-        "cases": "cases of the set at this n with exact moments",
-        "skipped": "cases without them (the replica does not apply there, or is slow there and quick is set)",
-        "target_mean": "mean over the cases of the claimed quantity (nats)",
-        "bias_mean": "mean over the cases of exact mean minus target (nats)",
-        "bias_min": "its minimum (nats)",
-        "bias_max": "its maximum (nats)",
-        "relative_bias_mean": "mean of bias / target",
-        "variance_mean": "mean over the cases of the exact variance of one run (nats²); inf if one is infinite",
-        "infinite_variance": "cases whose exact variance is infinite",
-        "variance_known": "cases whose variance was computed (the rest: mean only)",
-    }
+#: One row per (replica, case set, answer length).
+COLUMNS = (
+    Column("replica", "str", "registered replica name (ctmc_lab.estimation.replica_registry)"),
+    Column("case_set", "str", "dna128, mk4 (prompt 16) or eos (prompt 8, end symbol, padding)"),
+    Column("n", "int", "answer length"),
+    Column("cases", "int", "cases of the set at this n with exact moments"),
+    Column(
+        "skipped", "int", "cases without them (the replica does not apply there, or is slow there and quick is set)"
+    ),
+    Column("target_mean", "float", "mean over the cases of the claimed quantity (nats)"),
+    Column("bias_mean", "float", "mean over the cases of exact mean minus target (nats)"),
+    Column("bias_min", "float", "its minimum (nats)"),
+    Column("bias_max", "float", "its maximum (nats)"),
+    Column("relative_bias_mean", "float", "mean of bias / target"),
+    Column(
+        "variance_mean",
+        "float",
+        "mean over the cases of the exact variance of one run (nats²); inf if one is infinite",
+    ),
+    Column("infinite_variance", "int", "cases whose exact variance is infinite"),
+    Column("variance_known", "int", "cases whose variance was computed (the rest: mean only)"),
+    Column("verdict", "str", "unbiased, infinite variance, or the documented cause of the bias (:func:`verdict`)"),
+)
+
+#: The parameters of each grid: answer lengths 1.. and pairs per length of the MK4 pairs and of
+#: the EOS chain, the first ``d128_rows`` rows of D128, and ``quick`` (:func:`published`).
+SETTINGS = {
+    "small": {"mk4_lengths": 4, "mk4_pairs": 2, "eos_lengths": 2, "eos_pairs": 2, "d128_rows": 8, "quick": True},
+    "full": {"mk4_lengths": 12, "mk4_pairs": 16, "eos_lengths": 8, "eos_pairs": 8, "d128_rows": 128, "quick": True},
 }
+
+cases = grid_cases(NAME, SETTINGS)
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """The table of :func:`published` with, per replica, what the registry says of it.
+
+    Attributes
+    ----------
+    table : dict of 1-D arrays
+        One entry per column of :data:`COLUMNS`.
+    meta : dict
+        Replica name → ``label``, ``code`` (repo, path, function, commit), ``config``, ``cause``, ``scope``.
+    summary : dict
+        ``dna128_bias_mean``: replica name → its mean bias on D128 (nats).
+    """
+
+    table: dict
+    meta: dict
+    summary: dict
+
 
 #: Below this |bias| (nats, relative to 1 + |target|) a replica is unbiased on a case: float64 sums.
 UNBIASED_TOLERANCE = 1e-9
@@ -109,6 +164,7 @@ def replica_rows(replica, groups, *, quick: bool = True) -> list[dict]:
             "infinite_variance": int(np.isinf(known).sum()),
             "variance_known": int(known.size),
         }
+        row["verdict"] = verdict(row, replica)
         out.append(row)
     return out
 
@@ -122,8 +178,7 @@ def published(
     eos_pairs: int = 8,
     d128_rows=None,
     quick: bool = True,
-    seed: int = 0,
-) -> StudyResult:
+) -> PublishedTable:
     """The exact bias and variance of the public evaluators' replicas over D128, MK4 pairs and the EOS chain.
 
     Parameters
@@ -139,14 +194,12 @@ def published(
     quick : bool
         Skip what a replica calls slow (:meth:`~ctmc_lab.estimation.replicas.Replica.slow`: d1's 2^16
         prompt masks on MK4, SEDD's uniform-noise variance); ``False`` computes everything.
-    seed : int
-        Unused: every number is exact (kept for the figure registry's signature).
 
     Returns
     -------
-    StudyResult
-        Table ``published`` (``COLUMNS``); ``meta``: per replica its label, citation, settings,
-        cause, scope and the verdict of each row.
+    PublishedTable
+        The table (:data:`COLUMNS`, one row per replica × case set × answer length) and per replica
+        its label, citation, settings, cause and scope.
     """
     names = list(REPLICAS) if replicas is None else [get_replica(r).name for r in replicas]
     groups = case_sets(
@@ -155,16 +208,49 @@ def published(
     rows, meta = [], {}
     for name in names:
         r = get_replica(name)
-        mine = replica_rows(r, groups, quick=bool(quick))
-        rows += mine
+        rows += replica_rows(r, groups, quick=bool(quick))
         meta[name] = {
             "label": r.label,
             "code": {"repo": r.code.repo, "path": r.code.path, "function": r.code.function, "commit": r.code.commit},
             "config": r.config,
             "cause": r.cause,
             "scope": r.scope,
-            "verdicts": [verdict(row, r) for row in mine],
         }
-    table = {col: np.array([row[col] for row in rows]) for col in COLUMNS["published"]}
+    table = {col.name: np.array([row[col.name] for row in rows]) for col in COLUMNS}
     d128 = {row["replica"]: row["bias_mean"] for row in rows if row["case_set"] == "dna128"}
-    return StudyResult("published", {"published": table}, summary={"dna128_bias_mean": d128}, meta=meta)
+    return PublishedTable(table, meta, {"dna128_bias_mean": d128})
+
+
+def run_case(case: Case, *, rng) -> list[dict]:
+    """The rows of the grid's table (``rng`` unused: every number is exact)."""
+    p = case.params
+    result = published(
+        mk4_lengths=p["mk4_lengths"],
+        mk4_pairs=p["mk4_pairs"],
+        eos_lengths=p["eos_lengths"],
+        eos_pairs=p["eos_pairs"],
+        d128_rows=range(positive_int(p["d128_rows"], "d128_rows")),
+        quick=bool(p["quick"]),
+    )
+    return rows_of(result.table)
+
+
+def estimate_seconds(case: Case) -> float:
+    """About 0.05 s per replica and case of a set (exact moments by enumeration of the masks)."""
+    p = case.params
+    n_cases = p["d128_rows"] + p["mk4_lengths"] * p["mk4_pairs"] + p["eos_lengths"] * p["eos_pairs"]
+    return 0.05 * len(REPLICAS) * n_cases
+
+
+def summarize(table: dict) -> str:
+    """The largest mean exact bias on D128 and on the MK4 pairs, and the rows of infinite variance."""
+    d128 = table["case_set"] == "dna128"
+    mk4 = (table["case_set"] == "mk4") & (table["cases"] > 0)
+    i = int(np.argmax(np.abs(np.where(d128, table["bias_mean"], 0.0))))
+    j = int(np.argmax(np.abs(np.where(mk4, table["bias_mean"], 0.0))))
+    inf = sorted(set(table["replica"][table["infinite_variance"] > 0]))
+    return (
+        f"{NAME}: {len(set(table['replica']))} replicas; largest |D128 bias| {table['bias_mean'][i]:+.4g} nats "
+        f"({table['replica'][i]}); largest |MK4 mean bias| {table['bias_mean'][j]:+.4g} nats "
+        f"({table['replica'][j]}, n = {int(table['n'][j])}); infinite variance: {', '.join(inf) or 'none'}"
+    )

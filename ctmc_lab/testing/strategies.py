@@ -16,10 +16,13 @@ larger profile, so ``HYPOTHESIS_PROFILE=thorough`` really runs about 500 example
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from ctmc_lab._validation import InvalidTypeError, ensure_bool, ensure_choice, ensure_int, ensure_real, positive_int
 from ctmc_lab.forward import generators, schedules
 from ctmc_lab.sources.joint import JointDistribution
 
@@ -46,6 +49,11 @@ def budget(n: int, **options) -> settings:
     that many; under the cheaper profiles it runs ``n``. Other options pass through (e.g.
     ``deadline=None``), and the profile's remaining settings are inherited.
     """
+    n = positive_int(n, "n")
+    known = [p for p in inspect.signature(settings.__init__).parameters if p not in ("self", "parent", "max_examples")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"`{unknown[0]}` is not a hypothesis setting budget passes on; choose from {known}")
     active = settings.default.max_examples
     examples = max(n, active) if active >= THOROUGH_EXAMPLES else n
     return settings(max_examples=examples, **options)
@@ -57,14 +65,14 @@ def probability_vectors(size: int, *, min_value: float = 1e-12):
     Weights are drawn on a log scale as well as uniformly, so tiny probabilities are common,
     not a 1e-12 chance.
     """
+    size = positive_int(size, "size")
+    min_value = ensure_real(min_value, "min_value", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     low = float(np.log10(min_value))
     weight = st.one_of(st.floats(1e-3, 1.0), st.floats(low, 0.0).map(lambda e: 10.0**e))
     return st.lists(weight, min_size=size, max_size=size).map(lambda w: np.asarray(w) / np.sum(w))
 
 
-@st.composite
 def distributions(
-    draw,
     *,
     n_tokens=(2, 3, 4),
     max_length: int = 4,
@@ -77,6 +85,21 @@ def distributions(
     ``sparse`` forces (True) or forbids (False) a support smaller than V^L; None draws it.
     Probabilities reach down to about ``min_probability``.
     """
+    if isinstance(n_tokens, (str, bytes)) or not hasattr(n_tokens, "__iter__"):
+        raise InvalidTypeError(f"`n_tokens` must be a sequence of alphabet sizes (got {n_tokens!r})")
+    n_tokens = tuple(ensure_int(n, "n_tokens", minimum=1) for n in n_tokens)
+    max_length = ensure_int(max_length, "max_length", minimum=1, maximum=64)
+    max_states = positive_int(max_states, "max_states", minimum=max(n_tokens, default=1))
+    if not n_tokens:
+        raise ValueError("`n_tokens` must offer at least one alphabet size")
+    if sparse is not None:
+        sparse = ensure_bool(sparse, "sparse")
+    min_probability = ensure_real(min_probability, "min_probability", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    return _distributions(n_tokens, max_length, max_states, sparse, min_probability)
+
+
+@st.composite
+def _distributions(draw, n_tokens, max_length, max_states, sparse, min_probability):
     n = draw(st.sampled_from(n_tokens))
     lengths = [L for L in range(1, max_length + 1) if n**L <= max_states]
     length = draw(st.sampled_from(lengths))
@@ -127,8 +150,7 @@ def _defined_on(kind: str, n_tokens: int) -> bool:
     return n_tokens >= 2 or kind == "sparse"
 
 
-@st.composite
-def generators_for(draw, n_tokens: int, *, kinds=("absorbing", "uniform", "custom", "sparse")):
+def generators_for(n_tokens: int, *, kinds=("absorbing", "uniform", "custom", "sparse")):
     """A generator on N clean symbols, of a kind drawn from ``kinds``.
 
     A kind is the name of a registered noise process
@@ -136,6 +158,16 @@ def generators_for(draw, n_tokens: int, *, kinds=("absorbing", "uniform", "custo
     rates), ``"sparse"`` (some zero rates, 0-2 extra states) or ``"stiff"`` (rates over six
     decades). Kinds not defined on N symbols are left out (absorbing noise if none is left).
     """
+    n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1, maximum=generators.MAX_STATES - 3)
+    if isinstance(kinds, (str, bytes)) or not hasattr(kinds, "__iter__"):
+        raise InvalidTypeError(f"`kinds` must be a sequence of generator kinds (got {kinds!r})")
+    known = [*generators.NOISE_PROCESSES, "custom", "sparse", "stiff"]
+    kinds = tuple(ensure_choice(k, "kinds", known) for k in kinds)
+    return _generators_for(n_tokens, kinds)
+
+
+@st.composite
+def _generators_for(draw, n_tokens: int, kinds):
     allowed = [k for k in kinds if _defined_on(k, n_tokens)]
     kind = draw(st.sampled_from(allowed or ["absorbing"]))
     if kind in generators.NOISE_PROCESSES:
@@ -160,6 +192,8 @@ def schedules_():
 
 def noise_levels(min_value: float = 1e-8, max_value: float = 5.0):
     """A unit-rate noise level s > 0, log-uniform as well as uniform so that tiny s are common."""
+    min_value = ensure_real(min_value, "min_value", lo=0.0, lo_open=True)
+    max_value = ensure_real(max_value, "max_value", lo=min_value)
     lo, hi = float(np.log10(min_value)), float(np.log10(max_value))
     return st.one_of(st.floats(min_value, max_value), st.floats(lo, hi).map(lambda e: float(10.0**e))).map(
         lambda s: min(max(s, min_value), max_value)
@@ -168,11 +202,13 @@ def noise_levels(min_value: float = 1e-8, max_value: float = 5.0):
 
 def masks(length: int):
     """A non-empty mask as a (L,) bool array."""
+    length = positive_int(length, "length")
     return st.lists(st.booleans(), min_size=length, max_size=length).filter(any).map(np.array)
 
 
 def json_values(max_leaves: int = 30):
     """Arbitrary JSON documents (as Python objects), with numbers at the edges of float64."""
+    max_leaves = positive_int(max_leaves, "max_leaves")
     numbers = st.one_of(
         st.floats(allow_nan=True, allow_infinity=True),
         st.integers(-(10**400), 10**400),

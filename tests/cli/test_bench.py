@@ -88,3 +88,34 @@ def test_the_readme_has_the_markers():
     text = (bench.RUNNER.parents[1] / "README.md").read_text(encoding="utf-8")
     module = bench._runner()
     assert module.README_START in text and module.README_END in text
+
+
+def test_verify_and_help_rows_are_ratios_to_baselines_of_the_same_run(monkeypatch):
+    """W8 (``verify --quick``) and W9 (``--help``) time child commands interleaved with their
+    baselines; with the children replaced by fixed timings, the rows say what they compare:
+    W8 the one-worker run over the default run, W9 the start-up beyond ``python -c pass``."""
+    module = bench._runner()
+    seen = []
+
+    def fake_child(argv):
+        seen.append(argv[1:])
+        if "--help" in argv:
+            return 0.45, 0.4, 0, "usage"
+        if argv[1:] == ["-c", "pass"]:
+            return 0.05, 0.04, 0, ""
+        if argv[1:] == ["-c", "import numpy"]:
+            return 0.15, 0.1, 0, ""
+        if "--list" in argv:
+            return 1.2, 1.1, 0, ""
+        if "--jobs" in argv:
+            return 8.0, 7.5, 0, "verify OK"
+        return 4.0, 8.0, 0, "verify OK: 250 passed"
+
+    monkeypatch.setattr(module, "_child", fake_child)
+    [w9] = module.w9(3)
+    assert w9.median_s == pytest.approx(0.40) and w9.ratio_vs_bound == pytest.approx(9.0) and not w9.met
+    assert seen[:3] == [["-m", "ctmc_lab.cli", "--help"], ["-c", "pass"], ["-c", "import numpy"]]  # interleaved
+    [w8] = module.w8(2)
+    assert w8.median_s == 4.0 and w8.ratio_vs_naive == pytest.approx(2.0) and w8.met
+    assert w8.details["exit_codes"] == [0, 0] and "verify OK" in w8.notes
+    assert {"W8", "W9"} <= set(module.WORKLOADS) and set(module.REPEATS) == set(module.WORKLOADS)

@@ -86,3 +86,79 @@ def test_nll_and_verify_run_on_a_user_source(tmp_path):
     assert f"ctmc-lab verify on {USER} (N=3, L=3, |support|=27)" in stdout and "verify OK" in stdout
     status, _, err = run_main("nll", "--dist", USER, "--normalize")
     assert status == 2 and "`--normalize` applies only" in err
+
+
+# ============================================================================ the one --dist table
+#: One SPEC of each form, written independently of the table, and the form it must resolve to.
+EXAMPLES = {
+    "dna128": "dna128",
+    "dna128-like:7": "dna128-like:SEED",
+    "markov4": "markov4",
+    "markov:tables/chain.json": "markov:PATH",
+    "markov:chain.json": "markov:PATH",
+    USER: "python:MODULE:ATTR",
+    "p0.json": "PATH.json",
+    "data/p0": "PATH.json",
+    "dna128.json": "PATH.json",
+}
+
+
+@pytest.mark.parametrize("spec", list(EXAMPLES))
+def test_every_form_is_recognised_first_match_wins(spec):
+    """A prefixed form wins over the path form: ``markov:chain.json`` is a chain, not a joint file."""
+    assert specs.dist_spec(spec).form == EXAMPLES[spec]
+    assert specs.is_markov_spec(spec) == EXAMPLES[spec].startswith("markov")
+    assert specs.is_file_spec(spec) == (EXAMPLES[spec] == "PATH.json")
+    assert specs.is_python_spec(spec) == (EXAMPLES[spec] == "python:MODULE:ATTR")
+
+
+def test_the_forms_and_who_takes_them():
+    forms = {d.form: set(d.commands) for d in specs.DIST_SPECS}
+    joint = {"nll", "estimate", "curve", "verify"}
+    assert forms == {
+        "dna128": joint,
+        "dna128-like:SEED": joint,
+        "markov4": {"nll", "verify"},
+        "markov:PATH": {"nll", "verify"},
+        "python:MODULE:ATTR": joint,
+        "PATH.json": joint,
+    }
+
+
+def _dist_help(command: str) -> str:
+    from ctmc_lab.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    return " ".join(next(a for a in sub._actions if a.dest == "dist").help.split())
+
+
+@pytest.mark.parametrize("command", ["nll", "estimate", "curve", "verify"])
+def test_each_commands_help_lists_exactly_the_forms_it_takes(command):
+    """The help of nll, estimate and curve is the table's; verify's is the text ``dist_help`` gives it."""
+    from ctmc_lab.cli._common import dist_help
+
+    text = _dist_help(command) if command != "verify" else " ".join(dist_help("verify").split())
+    for d in specs.DIST_SPECS:
+        assert (f"{d.form} ({d.help})" in text) == (command in d.commands), (command, d.form)
+
+
+def test_the_docs_table_is_the_spec_table():
+    from tests.docs.markdown import ROOT
+
+    assert specs.markdown_table() in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (("nll", "--dist", "nonsense"), "use dna128, dna128-like:SEED, markov4, markov:PATH, python:MODULE:ATTR or "),
+        (("estimate", "--estimator", "time_free", "--dist", "markov4"), "is not taken by `estimate`"),
+        (("curve", "--sequence", "A", "--times", "0.5", "--dist", "markov:x.json"), "is not taken by `curve`"),
+        (("verify", "--quick", "--dist", "markov4", "--alphabet", "AB"), "`--alphabet` applies only"),
+        (("nll", "--dist", USER, "--alphabet", "abc"), "`--alphabet` applies only"),
+    ],
+)
+def test_a_form_a_command_does_not_take_is_refused_in_one_line(argv, needle):
+    status, out, err = run_main(*argv)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2 and out == "" and len(lines) == 1 and needle in lines[0], err

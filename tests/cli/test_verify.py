@@ -61,3 +61,31 @@ def test_verify_runs_on_a_distribution_object(capsys):
 def test_verify_refuses_a_distribution_and_a_chain_together():
     with pytest.raises(ValueError, match="not both"):
         proofs_check.verify(datasets.dirichlet(2, 2, rng=0), chain=default_chain())
+
+
+def test_budget_counts_work_units_and_refuses_seconds(capsys):
+    """``--budget`` is a number of work units; a value that can only mean seconds (the
+    option's unit before) is refused in one line naming the unit and the default."""
+    assert main(["verify", "--budget", "10", "--only", "thm41.weights"]) == 2
+    err = capsys.readouterr().err
+    assert "work units per check, not seconds" in err and "3e+10" in err and "Traceback" not in err
+    assert main(["verify", "--budget", "nan", "--only", "thm41.weights"]) == 2
+    assert "finite number of work units" in capsys.readouterr().err
+    # A budget below a check's prediction skips it with the prediction as the reason (and a
+    # run that verified nothing is not a success).
+    assert main(["verify", "--budget", "2e6", "--only", "thm41.time_free", "--quick", "--wide"]) == 1
+    out = capsys.readouterr().out
+    assert "predicted work" in out and "exceeds the budget of 2e+06 units" in out
+
+
+def test_jobs_changes_nothing_but_the_time(capsys):
+    argv = ["verify", "--quick", "--only", "Thm 4.1,Cor 4.3,eq18", "--wide"]
+    outputs = []
+    for jobs in ("0", "1", "2"):
+        assert main([*argv, "--jobs", jobs]) == 0
+        text = capsys.readouterr().out
+        outputs.append([line for line in text.splitlines() if not line.startswith("verify OK")])  # no elapsed time
+    assert outputs[0] == outputs[1] == outputs[2] and outputs[0]
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify", "--jobs", "-1"])
+    assert exit_.value.code == 2 and "--jobs" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Every code block of docs/user_guide/conformance.md runs: Python blocks in order in one
-namespace in a scratch project (the blocks that write a user's files write them there), ``$``
-commands of console blocks run there (``ctmc-lab`` and ``pytest`` through this interpreter) and
-must exit 0. Blocks that import torch, and commands on files that do, need torch."""
+namespace, ``# file: PATH`` blocks written into a scratch project, ``$`` commands of console
+blocks run there (``ctmc-lab`` and ``pytest`` through this interpreter) and must exit 0. Blocks that
+import torch, and commands that use them, need torch."""
 
 from __future__ import annotations
 
@@ -36,10 +36,19 @@ def test_every_block_runs(tmp_path, monkeypatch):
     # One torch thread: idle intra-op threads spin against the run on a small machine.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]), "OMP_NUM_THREADS": "1"}
     namespace: dict = {"__name__": "__docs__"}
+    torch_files = set()
     ran = 0
     for kind, body in blocks():
+        first = body.splitlines()[0]
+        if kind == "python" and first.startswith("# file: "):
+            path = tmp_path / first.removeprefix("# file: ").strip()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body)
+            if "import torch" in body:
+                torch_files.add(path.name)
+            continue
         if kind == "python":
-            if "import torch" in body and not HAS_TORCH and "write_text" not in body:
+            if "import torch" in body and not HAS_TORCH:
                 continue
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(body, f"{PAGE.name} block", "exec"), namespace)
@@ -48,8 +57,7 @@ def test_every_block_runs(tmp_path, monkeypatch):
         assert kind == "console"
         for line in body.splitlines():
             command = line.removeprefix("$ ").split()
-            files = [tmp_path / word.split(":")[0] for word in command if (tmp_path / word.split(":")[0]).is_file()]
-            if not HAS_TORCH and any("import torch" in f.read_text() for f in files):
+            if any(Path(word.split(":")[0]).name in torch_files for word in command) and not HAS_TORCH:
                 continue
             runner = {"ctmc-lab": [sys.executable, "-m", "ctmc_lab.cli"], "pytest": [sys.executable, "-m", "pytest"]}
             out = subprocess.run(

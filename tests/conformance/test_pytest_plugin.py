@@ -47,8 +47,10 @@ TEST_FILE = textwrap.dedent(
 )
 
 
-def _pytest(tmp_path, *args):
+def _pytest(tmp_path, *args, autoload=True):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if not autoload:  # the installed entry point stays out; the test plays its part by hand
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "ctmc_lab.conformance.pytest_plugin", *args],
         capture_output=True,
@@ -102,5 +104,5 @@ def test_the_entry_point_and_p_together_register_the_plugin_once(tmp_path):
     """What an installed entry point does, by hand: the gate module and `-p` in one session."""
     (tmp_path / "test_x.py").write_text("def test_x(exact_model):\n    assert callable(exact_model)\n")
     (tmp_path / "conftest.py").write_text("pytest_plugins = ['ctmc_lab.conformance.pytest_entry']\n")
-    out = _pytest(tmp_path, "-q", "-p", "no:cacheprovider")
+    out = _pytest(tmp_path, "-q", "-p", "no:cacheprovider", autoload=False)
     assert out.returncode == 0, out.stdout + out.stderr

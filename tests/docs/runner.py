@@ -12,7 +12,9 @@ A page is read into :class:`Step` objects in document order:
   needs a blank line first), is checked against what the code gives (:func:`same_output`);
 * a ```` ```text ```` fence right after a code fence (nothing but blank lines between) is that
   code's output: every line of it must appear, in order, in what the code printed
-  (:func:`transcript_problems`; a line ``...`` skips output, a line ending in ``...`` is a prefix).
+  (:func:`transcript_problems`; a line ``...`` skips output, a line ending in ``...`` is a prefix);
+* a ```` ```python ```` fence whose first line is ``# file: PATH`` is a file the reader saves,
+  not code to run: it is written to ``PATH`` for the commands after it.
 
 Commands run in a scratch directory, ``ctmc-lab`` in-process through :func:`ctmc_lab.cli.main`
 (the console script and ``python -m ctmc_lab.cli`` are the same function), ``python`` in a
@@ -48,6 +50,11 @@ class Step:
     text: str  # the command (comment stripped) or the block's source
     transcript: str | None = None  # the ```text fence that follows, if any
     transcript_line: int = 0
+    path: str = ""  # where a "file" step is saved
+
+
+#: The first line of a Python fence that is a file to save, not code to run.
+_FILE = re.compile(r"\A\s*# file: (\S+)\s*\n")
 
 
 def tokens(command: str) -> list[str]:
@@ -113,6 +120,8 @@ def steps(page: Path) -> list[Step]:
         elif fence.info in SHELL:
             for line, command in _shell_lines(fence):
                 out += [Step("shell", line, c) for c in commands(command)]
+        elif fence.info == "python" and (saved := _FILE.match(fence.content)):
+            out.append(Step("file", fence.line + 1, fence.content, path=saved.group(1)))
         elif fence.info == "python":
             out.append(Step("python", fence.line + 1, fence.content))
         previous = fence

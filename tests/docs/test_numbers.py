@@ -92,7 +92,7 @@ def test_the_number_of_figures_and_their_csv_columns():
         assert [t for t, _ in tables] == list(columns), name
         for table, listed in tables:
             shown = [c.strip() for c in listed.strip(" `").split(",")]
-            expected = list(columns[table])
+            expected = _expanded(name, list(columns[table]))
             # A family of columns, `estimated_nll_n{n}`, is shown by its first and last members.
             for k, column in enumerate(expected):
                 if "{n}" in column:
@@ -101,6 +101,18 @@ def test_the_number_of_figures_and_their_csv_columns():
                     assert family[1] == "…" and all(re.fullmatch(re.escape(stem) + r"\d+", c) for c in family[::2])
                     shown = shown[:k] + [column] + shown[k + len(family) :]
             assert shown == expected, (name, table)
+
+
+def _expanded(study: str, columns: list[str]) -> list[str]:
+    """A study's columns with ``{name}`` (one per compared estimator) written out as the CSV has them."""
+    if not any("{name}" in c for c in columns):
+        return columns
+    unbiased, audited = importlib.import_module(f"ctmc_lab.studies.{study}").compared_estimators()
+    out = []
+    for column in columns:
+        names = unbiased if column.startswith("var_") else audited
+        out += [column.replace("{name}", n) for n in names] if "{name}" in column else [column]
+    return out
 
 
 def test_the_study_grids():
@@ -121,8 +133,11 @@ def test_the_markov_protocol_defaults():
     page = (ROOT / "docs" / "user_guide" / "markov.md").read_text(encoding="utf-8")
     (shown,) = quoted(r"The defaults are the paper's: (`[^`]+`)", page, "docs/user_guide/markov.md")
     shown = dict(re.findall(r"--([\w-]+)\s+(\d+)", re.sub(r"\s+", " ", shown)))
+    from ctmc_lab.studies.protocol import MC_SAMPLES
+
+    resolved = {**defaults, "mc_samples": defaults["mc_samples"] or MC_SAMPLES}  # None: the study's count
     assert {k.replace("-", "_"): int(v) for k, v in shown.items()} == {
-        k: defaults[k] for k in ("prompt_length", "response_length", "pairs", "mc_samples", "seed")
+        k: resolved[k] for k in ("prompt_length", "response_length", "pairs", "mc_samples", "seed")
     }
     assert quoted(r"runs (\d+) prompt–response pairs", README, "README.md") == [str(defaults["pairs"])]
     masks = 2 ** defaults["response_length"] - 1

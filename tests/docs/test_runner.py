@@ -58,3 +58,10 @@ def test_a_text_fence_after_a_code_fence_is_its_output(tmp_path):
     )
     first, second = steps(page)
     assert (first.transcript, second.transcript) == (None, "out\n")
+
+
+def test_a_python_fence_headed_file_is_saved_not_run(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("```python\n# file: pkg/m.py\nX = 1\n```\n\n```python\nprint(2)\n```\n")
+    saved, code = steps(page)
+    assert (saved.kind, saved.path, code.kind) == ("file", "pkg/m.py", "python")

@@ -28,5 +28,7 @@ def test_a_non_integrable_end_is_reported_not_converged():
 
 
 def test_bad_limits_are_refused():
-    with pytest.raises(ValueError, match="finite limits"):
+    with pytest.raises(ValueError, match=r"`b` must be above `a` \(got a = 1, b = 0\)"):
         tanh_sinh(lambda x, da, db: x, 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"`b` must be a finite real number \(got inf\)"):
+        tanh_sinh(lambda x, da, db: x, 0.0, np.inf)

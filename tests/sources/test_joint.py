@@ -108,6 +108,59 @@ def test_bad_input_is_rejected(mapping, kwargs, message):
         JointDistribution.from_dict(mapping, **kwargs)
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"AT": NaN, "TA": 0.5}', "the probability of 'AT' must be finite \\(got nan\\)"),
+        ('{"AT": 0.5, "TA": Infinity}', "the probability of 'TA' must be finite \\(got inf\\)"),
+        ('{"AT": -0.5, "TA": 1.5}', "the probability of 'AT' must be non-negative \\(got -0.5\\)"),
+        ('{"\\ud800T": 0.5, "TA": 0.5}', "sequence key '\\\\ud800T' holds a lone surrogate \\(U\\+D800\\)"),
+        ("{}", "must hold a non-empty JSON object"),
+    ],
+)
+def test_a_bad_file_is_refused_at_load_naming_the_key(tmp_path, text, message):
+    """A value or a key the table cannot hold is refused by from_json with the sequence key named.
+
+    A lone surrogate key (JSON can spell one) is no character: it used to load and then fail half
+    way through printing a table.
+    """
+    path = tmp_path / "dist.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        JointDistribution.from_json(path)
+
+
+class _WindowSource:
+    """A source over windows of any length (no ``length``), uniform over V^L."""
+
+    n_tokens = 2
+    alphabet = None
+
+    def log_prob(self, x):
+        return np.full(np.shape(x)[0], -np.shape(x)[1] * np.log(2.0))
+
+
+def test_from_source_names_a_missing_length_or_member():
+    with pytest.raises(ValueError, match="`length` is required: the source _WindowSource has no `length` attribute"):
+        JointDistribution.from_source(_WindowSource())
+    uniform = JointDistribution.from_source(_WindowSource(), 3)
+    assert np.allclose(uniform.probs, 1 / 8) and uniform.support_size == 8
+    with pytest.raises(TypeError, match="`source` must be a Source with `n_tokens` and `log_prob`"):
+        JointDistribution.from_source(object(), 2)
+    fixed = JointDistribution.from_dict({"AT": 0.5, "TA": 0.5})
+    with pytest.raises(ValueError, match="`length` must be the source's own length 2 \\(got 3\\)"):
+        JointDistribution.from_source(fixed, 3)
+
+    class Broken(_WindowSource):
+        def log_prob(self, x):
+            return np.full(np.shape(x)[0], np.nan)
+
+    with pytest.raises(
+        ValueError, match="`source.log_prob` must be -inf or finite \\(got nan for sequence \\[0, 0\\]\\)"
+    ):
+        JointDistribution.from_source(Broken(), 2)
+
+
 def test_normalize_rescales():
     p = JointDistribution.from_dict({"AT": 2.0, "TA": 6.0}, normalize=True)
     assert p.prob("TA") == pytest.approx(0.75)

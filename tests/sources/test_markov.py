@@ -195,14 +195,59 @@ def test_stationary_is_left_eigenvector(order, n, alpha):
 def test_periodic_and_reducible_chains():
     flip = MarkovChain(np.array([[0.0, 1.0], [1.0, 0.0]]), order=1)
     assert np.allclose(flip.stationary, [0.5, 0.5], atol=1e-15)
-    stuck = MarkovChain(np.array([[1.0, 0.0], [0.5, 0.5]]), order=1)
+    stuck = MarkovChain(np.array([[1.0, 0.0], [0.5, 0.5]]), order=1, alphabet="AB")
     assert not stuck.is_irreducible()
-    with pytest.raises(ValueError, match="not irreducible"):
+    # B is left for A and never re-entered: the message names the transient context and the closed class.
+    with pytest.raises(ValueError, match=r"1 context \('B'\) is transient .* the one closed class is \{'A'\}"):
         stuck.stationary  # noqa: B018
+    split = MarkovChain(np.array([[1.0, 0.0], [0.0, 1.0]]), order=1, alphabet="AB")
+    with pytest.raises(ValueError, match=r"2 closed classes of contexts \(\{'A'\} \(1 context\); \{'B'\}"):
+        split.stationary  # noqa: B018
     # A start context still works without π.
     assert stuck.log_prob([0, 0], start=[0]) == 0.0
     with pytest.raises(ValueError, match="method"):
         flip.stationary_distribution(method="power")
+
+
+def _transient_by_reachability(table: np.ndarray, order: int) -> set[int]:
+    """Contexts c from which some context is reachable that cannot reach c back (by Boolean matrix powers)."""
+    n = table.shape[1]
+    C = table.shape[0]
+    step = np.zeros((C, C), dtype=bool)
+    for c in range(C):
+        for v in range(n):
+            if table[c, v] > 0:
+                step[c, (c * n + v) % C] = True
+    reach = step | np.eye(C, dtype=bool)
+    for _ in range(C):
+        reach = reach | ((reach.astype(int) @ reach.astype(int)) > 0)
+    return {c for c in range(C) if np.any(reach[c] & ~reach[:, c])}
+
+
+@given(st.integers(1, 2), st.integers(2, 3), st.data())
+@budget(40)
+def test_the_reducible_message_names_exactly_the_transient_contexts(order, n, data):
+    """The contexts a reducible chain's message calls transient are those a brute-force reachability finds."""
+    C = n**order
+    keep = np.asarray(data.draw(st.lists(st.booleans(), min_size=C * n, max_size=C * n))).reshape(C, n)
+    keep[np.arange(C), np.argmax(keep, axis=1)] = True  # every row keeps one symbol
+    chain = MarkovChain(keep / keep.sum(axis=1, keepdims=True), order=order, alphabet="ABC"[:n])
+    transient = _transient_by_reachability(chain.table, order)
+    if chain.is_irreducible():
+        assert not transient
+        return
+    try:
+        chain.stationary  # noqa: B018
+    except ValueError as err:
+        message = str(err)
+    else:
+        raise AssertionError("a reducible chain gave a stationary distribution")
+    if "closed classes" in message:  # several closed classes: none is named transient
+        return
+    named = message.split(" transient")[0].split("(")[1].split(")")[0]
+    spelled = {"".join("ABC"[(c // n**j) % n] for j in range(order - 1, -1, -1)) for c in transient}
+    if len(transient) <= 5:
+        assert set(named.replace("'", "").split(", ")) == spelled
 
 
 # -------------------------------------------------------------------------------- sampling

@@ -673,3 +673,92 @@ def test_a_real_scheduler_runs_the_cases_to_the_same_table(tmp_path):
     assert remote.n_failed == 0
     with open(local.table_path, "rb") as a, open(remote.table_path, "rb") as b:
         assert a.read() == b.read()
+
+
+# ============================================================================ several tables, runs in memory
+def _two_table_study(*, fail_key=None):
+    """A study whose cases fill two tables: ``u`` (one seeded uniform per k) and ``pair`` (k, the study seed)."""
+    mod = types.ModuleType("two_table_study")
+    mod.NAME = "two"
+    mod.COLUMNS = (Column("k", "int", "index"), Column("u", "float", "a seeded uniform", finite=True))
+    mod.TABLES = {"pair": (Column("k", "int", "index"), Column("seed", "int", "the study seed, from Case.seed"))}
+    mod.cases = lambda grid: (
+        [Case(f"a/k={k}", {"k": k}) for k in range(3)] + [Case(f"b/k={k}", {"k": k}, table="pair") for k in range(2)]
+    )
+
+    def run_case(case, *, rng):
+        if case.key == fail_key:
+            raise ArithmeticError("planted failure")
+        if case.table == "pair":
+            return [{"k": case["k"], "seed": case.seed}, {"k": -case["k"], "seed": case.seed}]
+        return [{"k": case["k"], "u": float(rng.random())}]
+
+    mod.run_case = run_case
+    mod.estimate_seconds = lambda case: 1.0
+    mod.summarize = lambda table, *, pair: f"two: {len(table['k'])} and {len(pair['k'])} rows"
+    return mod
+
+
+def test_a_study_of_two_tables_writes_both_and_resumes(tmp_path):
+    res = engine.run_study(_two_table_study(), out_dir=tmp_path, seed=5, progress=None, notes=None)
+    assert res.summary == "two: 3 and 4 rows"
+    assert {k: os.path.basename(p) for k, p in res.table_paths.items()} == {"table": "two.csv", "pair": "two.pair.csv"}
+    tables = engine.read_tables(res, _two_table_study())
+    assert tables["table"]["u"].tolist() == [
+        np.random.default_rng(engine.case_seed(5, f"a/k={k}")).random() for k in range(3)
+    ]
+    assert tables["pair"]["k"].tolist() == [0, 0, 1, -1] and set(tables["pair"]["seed"].tolist()) == {5}
+    assert (tmp_path / "two" / "two.pair.csv").read_text().splitlines()[0] == "case,k,seed"
+    # Each record carries its own table's columns; resuming reuses all of them.
+    record = json.loads(next((tmp_path / "two" / "cases").glob("*.json")).read_text())
+    assert record["columns"] in (
+        [["case", "str"], ["k", "int"], ["u", "float"]],
+        [["case", "str"], ["k", "int"], ["seed", "int"]],
+    )
+    again = engine.run_study(_two_table_study(), out_dir=tmp_path, seed=5, resume=True, progress=None, notes=None)
+    assert again.n_run == 0 and again.summary == res.summary
+
+
+def test_a_record_under_another_tables_columns_runs_again(tmp_path):
+    """A well-formed record of a main-table case that claims the other table's columns is not reused."""
+    engine.run_study(_two_table_study(), out_dir=tmp_path, progress=None, notes=None)
+    path = tmp_path / "two" / "cases" / f"{hashlib.sha1(b'a/k=1').hexdigest()[:20]}.json"
+    whole = (tmp_path / "two" / "two.csv").read_bytes()
+    record = json.loads(path.read_text())
+    record["columns"] = [["case", "str"], ["k", "int"], ["seed", "int"]]  # the pair table's
+    record["rows"] = [["a/k=1", "1", "0"]]
+    path.write_text(json.dumps(_sealed(record)))
+    notes = io.StringIO()
+    again = engine.run_study(_two_table_study(), out_dir=tmp_path, resume=True, progress=None, notes=notes)
+    assert again.n_run == 1 and "its columns differ from those of two" in notes.getvalue()
+    assert (tmp_path / "two" / "two.csv").read_bytes() == whole
+
+
+def test_a_table_whose_cases_failed_is_named_and_not_summarised(tmp_path):
+    res = engine.run_study(_two_table_study(fail_key="b/k=0"), out_dir=tmp_path, progress=None, notes=None)
+    assert res.n_failed == 1 and res.summary.startswith("two: 3 and 2 rows")
+    res = engine.run_study(
+        _two_table_study(fail_key="b/k=0"), out_dir=tmp_path / "x", only="b/k=0", progress=None, notes=None
+    )
+    assert res.summary.startswith("two: no case succeeded")
+    mod = _two_table_study()
+    mod.cases = lambda grid: [Case("a", {"k": 0}, table="nope")]
+    with pytest.raises(ValueError, match="fills table 'nope', which the study does not declare"):
+        engine.run_study(mod, out_dir=tmp_path / "y", progress=None, notes=None)
+    mod.TABLES = {"failures": ()}
+    with pytest.raises(ValueError, match="must be an identifier other than"):
+        engine.study_tables(mod)
+
+
+def test_run_cases_gives_the_tables_a_run_writes(tmp_path):
+    """In memory, with the same case execution and checks: the same typed tables as run_study's files."""
+    run = engine.run_study("coupling", out_dir=tmp_path, only="mk4", seed=2, progress=None, notes=None)
+    on_disk = engine.read_tables(run, "coupling")
+    from ctmc_lab.studies import coupling
+
+    in_memory = engine.run_cases(coupling, [c for c in coupling.cases("small") if "mk4" in c.key], seed=2)
+    assert list(in_memory) == ["table"] and list(in_memory["table"]) == list(on_disk["table"])
+    for column, values in on_disk["table"].items():
+        assert np.array_equal(values, in_memory["table"][column]), column
+    with pytest.raises(ValueError, match=r"case a/k=1 failed: ArithmeticError: planted failure"):
+        engine.run_cases(_two_table_study(fail_key="a/k=1"), _two_table_study().cases("small"))

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from ctmc_lab.estimation import conditional, llada
-from ctmc_lab.plotting import figures
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies import llada_audit
+from ctmc_lab.studies import engine, llada_audit
 
 
 def test_bias_table_matches_count_law_sum():
@@ -26,31 +25,31 @@ def test_bias_table_matches_count_law_sum():
         assert abs(dev - np.abs(n * llada.count_law(int(n), int(b)).mean(axis=0) - 1).max()) < 1e-12
 
 
-def test_llada_audit_figure_tables(tmp_path):
-    out = figures.make_figures(
-        tmp_path,
-        only="llada_audit",
-        formats=("png", "csv"),
-        options={"llada_audit": dict(n_max=12, dna_lengths=4, mk4_lengths=4, mk4_pairs=2, mk1_pairs=2)},
-    )
-    res, paths = out["llada_audit"]
-    assert sorted(p.rsplit("/", 1)[-1] for p in paths) == [
-        "llada_audit.csv",
-        "llada_audit.png",
-        "llada_audit_counts.csv",
-        "llada_audit_variance.csv",
+def test_llada_audit_tables(tmp_path):
+    run = engine.run_study(llada_audit, out_dir=tmp_path, progress=None, notes=None)
+    assert [p.rsplit("/", 1)[-1] for p in run.table_paths.values()] == [
+        "llada-audit.csv",
+        "llada-audit.counts.csv",
+        "llada-audit.variance.csv",
     ]
-    t = res.table
+    tables = engine.read_tables(run, llada_audit)
+    t, c, v = tables["table"], tables["counts"], tables["variance"]
     d16 = (t["source"] == "dna128") & (t["b"] == 16)
     assert t["bias_mean"][d16][0] == pytest.approx(0.360796, abs=1e-6)
     # a (n, b) with a uniform count law has zero bias on every source
-    c = res.tables["llada_audit_counts"]
     uniform = {(n, b) for n, b, u in zip(c["n"], c["b"], c["uniform"]) if u}
     for n, b, lo, hi in zip(t["n"], t["b"], t["bias_min"], t["bias_max"]):
         if (n, b) in uniform:
             assert abs(lo) < 1e-12 and abs(hi) < 1e-12
-    v = res.tables["llada_audit_variance"]
     assert np.all(v["var_fixed"] <= v["var_k_dce"] + 1e-12)
+    small = llada_audit.SETTINGS["small"]
+    assert int(c["n"].max()) == small["n_max"] and set(t["source"]) == {
+        "dna128",
+        "dna128_like",
+        "mk4_pairs",
+        "mk1_pairs",
+    }
+    assert np.all(t["sequences"][t["source"] == "mk4_pairs"] == small["mk4_pairs"])
 
 
 def test_ranking_flip_on_mk4():

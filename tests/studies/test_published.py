@@ -9,7 +9,7 @@ import pytest
 
 from ctmc_lab.estimation.replica_registry import get_replica
 from ctmc_lab.plotting import figures
-from ctmc_lab.plotting import published as draw_published
+from ctmc_lab.studies import engine
 from ctmc_lab.studies import published as P
 from tests.conformance.test_replicas import TWINS
 
@@ -23,7 +23,7 @@ def study():
 
 
 def test_columns_are_documented(study):
-    assert list(study.table) == list(P.COLUMNS["published"])
+    assert list(study.table) == [c.name for c in P.COLUMNS]
     assert set(study.meta) == set(CHOSEN)
 
 
@@ -52,12 +52,8 @@ def test_every_row_is_the_aggregate_of_the_twins(study):
 
 
 def test_verdicts_read_the_numbers(study):
-    T, meta = study.table, study.meta
-    verdicts = {}
-    for name in CHOSEN:
-        rows = np.flatnonzero(T["replica"] == name)
-        for k, i in enumerate(rows):
-            verdicts[name, T["case_set"][i], int(T["n"][i])] = meta[name]["verdicts"][k]
+    T = study.table
+    verdicts = {(T["replica"][i], T["case_set"][i], int(T["n"][i])): T["verdict"][i] for i in range(T["n"].size)}
     assert verdicts["llada_harness_b8", "dna128", 8] == "unbiased"  # n = 8 is a multiple of b
     assert verdicts["llada_harness_b8", "mk4", 2].startswith("LLaDA's round(linspace) count rule")
     assert verdicts["smdm", "dna128", 8] == "unbiased, infinite variance"  # row 58 has a positive singleton loss
@@ -76,9 +72,18 @@ def test_quick_skips_only_what_is_slow():
     assert quick.table["bias_mean"][0] == full.table["bias_mean"][0]
 
 
-def test_figure_draws_the_panels(study, tmp_path):
-    fig = draw_published.draw(study)
+def test_engine_runs_the_grid_and_the_figure_draws_it(tmp_path):
+    """The study shape: the engine's small grid gives the table ``published()`` gives, and it draws."""
+    small = P.SETTINGS["small"]
+    tables = engine.run_cases(P, P.cases("small"))
+    direct = P.published(**{**small, "d128_rows": range(small["d128_rows"])}).table
+    table = tables[engine.MAIN_TABLE]
+    for col in P.COLUMNS:
+        if col.kind == "float":
+            np.testing.assert_allclose(table[col.name], direct[col.name], rtol=1e-12, equal_nan=True)
+        else:
+            assert list(table[col.name]) == list(direct[col.name]), col.name
+    assert P.summarize(table).startswith("published: ")
+    fig = figures.draw(P, table)
     assert len(fig.axes) == 4
-    res = figures.FIGURES["published"](**SMALL)
-    paths = res.write(tmp_path, formats=("png", "csv"))
-    assert sorted(p.rsplit("/", 1)[-1] for p in paths) == ["published.csv", "published.png"]
+    assert sum(len(ax.lines) for ax in fig.axes) > 8

@@ -8,38 +8,43 @@ import numpy as np
 import pytest
 
 from ctmc_lab.estimation import registry
-from ctmc_lab.plotting.sampler_comparison import draw as draw_comparison
+from ctmc_lab.plotting.figures import draw
 from ctmc_lab.plotting.style import estimator_color
-from ctmc_lab.studies import sampler_comparison
-from tests.figure_oracles import (
-    brute_A,
-    brute_variances,
-    d128_probabilities,
-    tabled,
-)
+from ctmc_lab.studies import engine, sampler_comparison
+from tests.figure_oracles import brute_A, brute_variances, d128_probabilities
+
+
+def _run(tmp_path) -> dict:
+    """The study's small grid run by the engine: its typed table."""
+    run = engine.run_study(sampler_comparison, out_dir=tmp_path, progress=None, notes=None)
+    return engine.read_tables(run, sampler_comparison)["table"]
+
+
+def _rows(table: dict) -> list[dict]:
+    return [dict(zip(table, values)) for values in zip(*table.values())]
 
 
 def test_sampler_comparison(tmp_path):
     probs = d128_probabilities()
-    res = sampler_comparison.sampler_comparison(n_windows=8, seed=0)
-    rows = tabled(tmp_path, res, sampler_comparison.COLUMNS)
+    table = _run(tmp_path)
+    assert list(table)[1:] == [c.name for c in sampler_comparison.COLUMNS]
+    rows = _rows(table)
     d = [r for r in rows if r["source"] == "d128"]
     assert len(d) == 128
     for r in d[::25]:
         v = brute_variances(brute_A(probs, r["sequence"]), 8)
-        assert abs(float(r["true_nll"]) + math.log(probs[r["sequence"]])) < 1e-13
-        for name in ("time_free", "k_dce", "rb_lambda_dce"):
-            assert abs(float(r[f"var_{name}"]) - v[name]) < 1e-9
-        if math.isinf(v["lambda_dce"]):
-            assert r["var_lambda_dce"] == "inf"
-        else:
-            assert abs(float(r["var_lambda_dce"]) - v["lambda_dce"]) < 1e-9
-        assert abs(float(r["bias_omit_full_mask"]) - v["bias_omit_full_mask"]) < 1e-10
+        assert abs(r["true_nll"] + math.log(probs[r["sequence"]])) < 1e-13
+        for name in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce"):
+            if math.isinf(v[name]):
+                assert r[f"var_{name}"] == math.inf
+            else:
+                assert abs(r[f"var_{name}"] - v[name]) < 1e-9
+        assert abs(r["bias_omit_full_mask"] - v["bias_omit_full_mask"]) < 1e-10
         finite = {k: v[k] for k in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")}
         assert r["winner"] == min(finite, key=finite.get)
-        assert float(r["var_importance"]) <= min(finite.values()) + 1e-9
+        assert r["var_importance"] <= min(finite.values()) + 1e-9
         # The code's t-DCE is nearly unbiased: truncation at 1e-3 and the missing 1/(1-ε_s).
-        assert -0.05 < float(r["bias_t_dce"]) < 0
+        assert -0.05 < r["bias_t_dce"] < 0
     assert any(r["source"] == "mk4" for r in rows)
 
 
@@ -64,10 +69,10 @@ def test_a_registered_estimator_joins_the_table_and_the_figure(linear_scheme, tm
     """One registration, no other edit: a column of exact variances (against a textbook sum),
     a share of the winners, a legend entry with the spec's label, marker and colour."""
     probs = d128_probabilities()
-    res = sampler_comparison.sampler_comparison(n_windows=4, seed=0)
-    assert "linear_mask_size" in res.meta["unbiased"]
-    rows = tabled(tmp_path, res, sampler_comparison.COLUMNS)
-    d = [r for r in rows if r["source"] == "d128"]
+    table = _run(tmp_path)
+    assert "var_linear_mask_size" in table
+    assert "linear_mask_size" in sampler_comparison.table_estimators(table)[0]
+    d = [r for r in _rows(table) if r["source"] == "d128"]
     L = 8
     z = L * (L + 1) / 2
     for r in d[::40]:
@@ -75,13 +80,15 @@ def test_a_registered_estimator_joins_the_table_and_the_figure(linear_scheme, tm
         v = brute_variances(A, L)
         # g = A(M)/(m q_m) with q_m = m/z, P(M) = q_m / C(L, m): E g² - NLL².
         e2 = sum((z / len(M) ** 2) ** 2 * a**2 * (len(M) / z) / math.comb(L, len(M)) for M, a in A.items() if M)
-        assert abs(float(r["var_linear_mask_size"]) - (e2 - v["nll"] ** 2)) < 1e-9
+        assert abs(r["var_linear_mask_size"] - (e2 - v["nll"] ** 2)) < 1e-9
         finite = {k: v[k] for k in ("time_free", "k_dce", "rb_lambda_dce", "lambda_dce")}
         finite["linear_mask_size"] = e2 - v["nll"] ** 2
         assert r["winner"] == min(finite, key=finite.get)
-    wins = res.summary["d128_winners"]
-    assert set(wins) == set(res.meta["unbiased"]) and sum(wins.values()) == 128
-    fig = draw_comparison(res)
+    unbiased = sampler_comparison.table_estimators(table)[0]
+    d128 = table["source"] == "d128"
+    wins = {u: int(np.sum(table["winner"][d128] == u)) for u in unbiased}
+    assert sum(wins.values()) == 128
+    fig = draw("sampler-comparison", table)
     legend = fig.axes[0].get_legend()
     texts = [t.get_text() for t in legend.get_texts()]
     assert "P(m) ∝ m" in texts

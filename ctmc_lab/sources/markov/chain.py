@@ -24,10 +24,24 @@ from os import PathLike
 
 import numpy as np
 
-from ctmc_lab._validation import SUM_TOLERANCE
+from ctmc_lab._validation import (
+    SUM_TOLERANCE,
+    InvalidTypeError,
+    ensure_array,
+    ensure_bool,
+    ensure_choice,
+    ensure_int,
+    ensure_real,
+    ensure_rng,
+    ensure_size,
+    ensure_str,
+    ensure_tokens,
+    lone_surrogate,
+    power,
+)
 from ctmc_lab.io import read_json
 from ctmc_lab.masks import mask_dce
-from ctmc_lab.sequences import DNA, Alphabet, all_sequences, flat_index
+from ctmc_lab.sequences import DNA, Alphabet, all_sequences, as_positions, flat_index
 from ctmc_lab.sources.base import NormalisationError
 from ctmc_lab.sources.joint import JointDistribution
 from ctmc_lab.sources.markov import inference, trie
@@ -71,19 +85,23 @@ class MarkovChain:
     mask_dce_methods = MASK_DCE_METHODS
 
     def __init__(self, table, *, order=None, alphabet=None, normalize=False, name=None):
-        table = np.array(table, dtype=float)
+        table = np.array(ensure_array(table, "table"), dtype=float)  # a copy: the chain owns its table
         if table.ndim != 2 or table.shape[0] == 0 or table.shape[1] == 0:
             raise ValueError(f"`table` must be a non-empty (N**k, N) array (got shape {table.shape})")
+        normalize = ensure_bool(normalize, "normalize")
+        if name is not None:
+            name = ensure_str(name, "name")
         n_ctx, n = table.shape
         if order is None:
             if n < 2:
                 raise ValueError("`order` must be given when the alphabet has one symbol")
             order = round(math.log(n_ctx, n)) if n_ctx > 1 else 0
-        order = int(order)
+        order = ensure_int(order, "order")
         if order < 1:
             raise ValueError(f"`order` must be at least 1 (got {order}); an order-0 chain is an i.i.d. product")
-        if n**order != n_ctx:
-            raise ValueError(f"`table` must have N**k rows: N={n}, k={order} needs {n**order} rows (got {n_ctx})")
+        rows = f"{n}**{order}" if order * math.log2(max(n, 2)) > 62 else n**order  # N**k not built past int64
+        if rows != n_ctx:
+            raise ValueError(f"`table` must have N**k rows: N={n}, k={order} needs {rows} rows (got {n_ctx})")
         if not np.all(np.isfinite(table)):
             bad = np.argwhere(~np.isfinite(table))[0]
             raise ValueError(f"`table` entries must be finite (row {bad[0]}, column {bad[1]} is {table[tuple(bad)]})")
@@ -136,6 +154,19 @@ class MarkovChain:
         """
         if not isinstance(mapping, Mapping) or not mapping:
             raise ValueError("the Markov table must be a non-empty mapping {context: {symbol: probability}}")
+        for key in mapping:
+            if isinstance(key, str) and lone_surrogate(key) is not None:
+                raise ValueError(
+                    f"context key {key!r} holds a lone surrogate (U+{ord(lone_surrogate(key)):04X}), which is not a "
+                    "character"
+                )
+            row = mapping[key]
+            for symbol in row if isinstance(row, Mapping) else ():
+                if isinstance(symbol, str) and lone_surrogate(symbol) is not None:
+                    raise ValueError(
+                        f"symbol key {symbol!r} in the row of context {key!r} holds a lone surrogate "
+                        f"(U+{ord(lone_surrogate(symbol)):04X}), which is not a character"
+                    )
         first = next(iter(mapping.values()))
         if not isinstance(first, Mapping) or not first:
             raise ValueError("each Markov table row must be a non-empty mapping {symbol: probability}")
@@ -153,7 +184,11 @@ class MarkovChain:
             raise ValueError("contexts must have at least one symbol")
         # Count before allocating: a long context length asks for N**k rows (16 TiB at
         # N = 4, k = 40), and a table that misses contexts is refused anyway.
-        n_contexts = n**order
+        n_contexts = power(n, order)
+        if n_contexts == math.inf:
+            raise ValueError(
+                f"contexts of length {order} over {n} symbols need {n}**{order} rows: too many for a table"
+            )
         if len(mapping) < n_contexts:
             raise ValueError(
                 f"the Markov table misses {n_contexts - len(mapping)} of the {n_contexts} contexts of "
@@ -176,8 +211,10 @@ class MarkovChain:
             if missing:
                 raise ValueError(f"the row of context {ctx!r} misses symbols {missing}")
             for s, v in row.items():
-                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
                     raise ValueError(f"P({s!r} | {ctx!r}) must be a number (got {v!r})")
+                if not math.isfinite(v) or v < 0:
+                    raise ValueError(f"P({s!r} | {ctx!r}) must be a finite non-negative number (got {v!r})")
             c = int(flat_index(alphabet.encode(ctx), n))
             table[c] = [float(row[s]) for s in alphabet.symbols]
             seen[c] = True
@@ -202,10 +239,10 @@ class MarkovChain:
         Within a row max/min ≤ e^(1/temperature) (e² at 0.5). The released MK4 table was not
         made this way (``docs/theory.md`` §1.1, *Discrepancy*).
         """
-        if temperature <= 0:
-            raise ValueError(f"`temperature` must be positive (got {temperature})")
-        rng = np.random.default_rng(rng)
-        logits = rng.random((int(n_tokens) ** int(order), int(n_tokens))) / temperature
+        n_tokens, order = _table_size(n_tokens, order)
+        temperature = ensure_real(temperature, "temperature", lo=0.0, lo_open=True)
+        rng = ensure_rng(rng)
+        logits = rng.random((n_tokens**order, n_tokens)) / temperature
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
         return cls(
             w / w.sum(axis=1, keepdims=True),
@@ -217,10 +254,10 @@ class MarkovChain:
     @classmethod
     def from_dirichlet(cls, n_tokens: int, order: int, *, alpha: float = 1.0, rng=None, alphabet=None):
         """Rows drawn i.i.d. from Dirichlet(alpha); small alpha gives MK4-like skewed rows."""
-        if alpha <= 0:
-            raise ValueError(f"`alpha` must be positive (got {alpha})")
-        rng = np.random.default_rng(rng)
-        rows = rng.dirichlet(np.full(int(n_tokens), float(alpha)), size=int(n_tokens) ** int(order))
+        n_tokens, order = _table_size(n_tokens, order)
+        alpha = ensure_real(alpha, "alpha", lo=0.0, lo_open=True)
+        rng = ensure_rng(rng)
+        rows = rng.dirichlet(np.full(n_tokens, alpha), size=n_tokens**order)
         # A tiny alpha can round entries to 0; keep the chain strictly positive (irreducible).
         rows = np.maximum(rows, np.finfo(float).tiny)
         return cls(
@@ -265,29 +302,28 @@ class MarkovChain:
     # ------------------------------------------------------------------ encoding
     def encode(self, x, *, allow_mask=False) -> np.ndarray:
         """Strings or int arrays -> validated int array (mask id N allowed with ``allow_mask``)."""
+        return self._tokens(x, "x", allow_mask=ensure_bool(allow_mask, "allow_mask"))
+
+    def _tokens(self, x, name: str, *, allow_mask: bool = False, ndim=range(1, 33)) -> np.ndarray:
+        """``x`` (strings or ints) as an int64 token array (sequences on the last axis); messages name ``name``."""
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
             if self.alphabet is None:
-                raise ValueError("this chain has no alphabet: pass integer token arrays")
-            x = self.alphabet.encode(x, allow_mask=allow_mask)
-        x = np.asarray(x)
-        if x.size and (not np.issubdtype(x.dtype, np.integer)):
-            raise ValueError(f"sequence tokens must be integers (got dtype {x.dtype})")
-        top = self.n_tokens if allow_mask else self.n_tokens - 1
-        if x.size and (x.min() < 0 or x.max() > top):
-            raise ValueError(f"sequence tokens must lie in 0..{top} (got {x.min()}..{x.max()})")
-        return x.astype(np.int64)
+                raise ValueError(f"`{name}`: this chain has no alphabet: pass integer token arrays")
+            x = self.alphabet.encode(x, allow_mask=allow_mask, name=name)
+        return ensure_tokens(x, self.n_tokens, allow_mask=allow_mask, name=name, ndim=ndim)
 
     def decode(self, x):
+        """Tokens in 0..N as strings; comma-separated integers without an alphabet."""
         if self.alphabet is None:
-            x = np.asarray(x)
+            x = ensure_tokens(x, self.n_tokens, allow_mask=True)
             return ",".join(map(str, x)) if x.ndim == 1 else [",".join(map(str, r)) for r in x]
         return self.alphabet.decode(x)
 
     def context_index(self, symbols) -> np.ndarray | int:
         """Index of k-symbol contexts (``(..., k)`` ints or strings), oldest symbol most significant."""
-        s = self.encode(symbols)
+        s = self._tokens(symbols, "symbols")
         if s.shape[-1] != self.order:
-            raise ValueError(f"a context must have k={self.order} symbols (got {s.shape[-1]})")
+            raise ValueError(f"`symbols` must hold contexts of k={self.order} symbols (got {s.shape[-1]})")
         out = flat_index(s, self.n_tokens)
         return int(out) if np.ndim(out) == 0 else out
 
@@ -295,7 +331,7 @@ class MarkovChain:
         """α_0: π for ``start=None``, else the point mass on the last k symbols of ``start``."""
         if start is None:
             return self.stationary
-        s = self.encode(start)
+        s = self._tokens(start, "start")
         if s.ndim != 1 or s.shape[0] < self.order:
             raise ValueError(f"`start` must be one sequence of at least k={self.order} symbols (got shape {s.shape})")
         out = np.zeros(self.n_contexts)
@@ -328,7 +364,8 @@ class MarkovChain:
 
     def stationary_distribution(self, *, method: str = "auto") -> np.ndarray:
         """π with ``π T = π`` (:func:`~ctmc_lab.sources.markov.inference.stationary_distribution`)."""
-        return inference.stationary_distribution(self.table, method=method, name=self.name)
+        symbols = str(self.alphabet) if self.alphabet is not None else None
+        return inference.stationary_distribution(self.table, method=method, name=self.name, symbols=symbols)
 
     def entropy_rate(self) -> float:
         """Σ_c π(c) H(P(·|c)) in nats per symbol (stationary)."""
@@ -343,8 +380,7 @@ class MarkovChain:
         >>> bool(np.allclose(mk.tempered(1.0).table, mk.table))
         True
         """
-        if not (float(temperature) > 0 and np.isfinite(float(temperature))):
-            raise ValueError(f"`temperature` must be positive and finite (got {temperature!r})")
+        temperature = ensure_real(temperature, "temperature", lo=0.0, lo_open=True)
         w = self.table ** (1.0 / temperature)
         return MarkovChain(
             w / w.sum(axis=1, keepdims=True),
@@ -370,22 +406,19 @@ class MarkovChain:
         rng : seed or numpy.random.Generator
             Normalised by ``np.random.default_rng`` (SPEC 7).
         """
-        rng = np.random.default_rng(rng)
-        length = int(length)
-        if length < 0:
-            raise ValueError(f"`length` must be non-negative (got {length})")
-        starts = None if start is None else self.encode(start)
+        rng = ensure_rng(rng)
+        length = ensure_int(length, "length", minimum=0)
+        starts = None if start is None else self._tokens(start, "start", ndim=(1, 2))
         if starts is not None and starts.ndim == 2:
             if starts.shape[1] < self.order:
                 raise ValueError(f"`start` rows must have at least k={self.order} symbols (got {starts.shape[1]})")
-            if n is not None and int(n) != starts.shape[0]:
+            if n is not None and ensure_int(n, "n") != starts.shape[0]:
                 raise ValueError(f"`n`={n} does not match the {starts.shape[0]} rows of `start`")
             count = starts.shape[0]
             ctx = flat_index(starts[:, -self.order :], self.n_tokens)
         else:
-            count = 1 if n is None else int(n)
-            if count < 0:
-                raise ValueError(f"`n` must be non-negative (got {n})")
+            count = 1 if n is None else ensure_int(n, "n", minimum=0)
+            ensure_size(count * length, f"`n` = {count} windows of `length` {length}")
             ctx = rng.choice(self.n_contexts, size=count, p=self._initial(starts))
         cdf = np.cumsum(self.table, axis=1)
         # The last symbol of positive probability closes the cdf at exactly 1, so a draw
@@ -411,12 +444,12 @@ class MarkovChain:
         Returns a float for one window, a ``(B,)`` array for a batch; ``-inf`` (never NaN) for
         a window of probability 0.
         """
-        x = self.encode(x)
+        x = self._tokens(x, "x", ndim=(1, 2))
         single = x.ndim == 1
         x = np.atleast_2d(x)
         k, n = self.order, self.n_tokens
         if start is not None:
-            s = self.encode(start)
+            s = self._tokens(start, "start")
             if s.ndim != 1 or s.shape[0] < k:
                 raise ValueError(f"`start` must be one sequence of at least k={k} symbols (got shape {s.shape})")
             full = np.concatenate([np.broadcast_to(s[-k:], (x.shape[0], k)), x], axis=1)
@@ -443,12 +476,12 @@ class MarkovChain:
         Stationary windows by default; with ``start`` the continuation of a prompt. Builds all
         ``N**L`` windows, so it is limited to ``N**L ≤ 2**22``.
         """
-        length = int(length)
-        if length < 1 or self.n_tokens**length > 1 << 22:
+        length = ensure_int(length, "length")
+        if length < 1 or power(self.n_tokens, length) > 1 << 22:
             raise ValueError(f"`length` must satisfy 1 ≤ L and N**L ≤ 2**22 (got L={length}, N={self.n_tokens})")
         seqs = all_sequences(self.n_tokens, length)
         probs = np.exp(self.log_prob(seqs, start=start))
-        tag = "stationary" if start is None else f"start={self.decode(self.encode(start)[-self.order :])}"
+        tag = "stationary" if start is None else f"start={self.decode(self._tokens(start, 'start')[-self.order :])}"
         return JointDistribution(
             seqs,
             probs,
@@ -460,10 +493,7 @@ class MarkovChain:
 
     # ------------------------------------------------------------ conditionals
     def _masked_input(self, x) -> np.ndarray:
-        x = self.encode(x, allow_mask=True)
-        if x.ndim != 2:
-            raise ValueError(f"`x` must have shape (B, L) (got {x.shape})")
-        return x
+        return self._tokens(x, "x", allow_mask=True, ndim=2)
 
     def forward_backward(self, x, *, start=None) -> ForwardBackward:
         """:func:`forward_backward` on ``(B, L)`` masked windows (mask id N)."""
@@ -483,7 +513,7 @@ class MarkovChain:
 
     # ------------------------------------------------------------ mask tries
     def _roles(self, x, target):
-        x = self.encode(x, allow_mask=True)
+        x = self._tokens(x, "x", allow_mask=True, ndim=1)
         _, is_target = trie.target_roles(x, target, self.n_tokens, self.n_contexts)
         return x, is_target
 
@@ -532,12 +562,12 @@ class MarkovChain:
             Indexed by the mask bitmask over the target order (``A[0] = 0``); the input of Cor. 4.3
             and of every exact moment (§6).
         """
-        method = MASK_DCE_METHODS[0] if method is None else method
-        if method not in MASK_DCE_METHODS:
-            raise ValueError(f"`method` must be one of {list(MASK_DCE_METHODS)} (got {method!r})")
-        x = self.encode(x, allow_mask=True)
+        method = MASK_DCE_METHODS[0] if method is None else ensure_choice(method, "method", MASK_DCE_METHODS)
+        x = self._tokens(x, "x", allow_mask=True, ndim=1)
         if context is not None:
-            hidden = np.setdiff1d(np.arange(x.shape[-1]), np.union1d(list(target), list(context)).astype(np.int64))
+            tgt = as_positions(target, x.shape[-1], "target")
+            ctx = as_positions(context, x.shape[-1], "context")
+            hidden = np.setdiff1d(np.arange(x.shape[-1]), np.union1d(tgt, ctx))
             x = x.copy()
             x[..., hidden] = self.n_tokens
         x, is_target = self._roles(x, target)
@@ -568,8 +598,10 @@ class ContinuedChain:
     mask_dce_methods = MASK_DCE_METHODS
 
     def __init__(self, chain: MarkovChain, start):
+        if not isinstance(chain, MarkovChain):
+            raise InvalidTypeError(f"`chain` must be a MarkovChain (got {type(chain).__name__})")
         self.chain = chain
-        self.start = chain.encode(start)
+        self.start = chain._tokens(start, "start")
         chain._initial(self.start)  # validates the prompt (one sequence of at least k symbols)
         self.n_tokens = chain.n_tokens
         self.alphabet = chain.alphabet
@@ -627,10 +659,12 @@ class MarkovDenoiser:
     """
 
     def __init__(self, chain: MarkovChain, length: int, *, start=None):
+        if not isinstance(chain, MarkovChain):
+            raise InvalidTypeError(f"`chain` must be a MarkovChain (got {type(chain).__name__})")
         self.chain = chain
-        self.length = int(length)
+        self.length = ensure_int(length, "length", minimum=1)
         self.n_tokens = chain.n_tokens
-        self.start = None if start is None else chain.encode(start)
+        self.start = None if start is None else chain._tokens(start, "start")
         self._initial = chain._initial(self.start)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -641,6 +675,16 @@ class MarkovDenoiser:
 
     def __repr__(self) -> str:
         return f"MarkovDenoiser({self.chain!r}, length={self.length}, start={'stationary' if self.start is None else self.chain.decode(self.start)})"
+
+
+def _table_size(n_tokens, order) -> tuple[int, int]:
+    """N ≥ 1 and k ≥ 1 as ints, refusing an ``(N**k, N)`` table above ``MAX_ELEMENTS``."""
+    n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1)
+    order = ensure_int(order, "order", minimum=1)
+    ensure_size(
+        power(n_tokens, order + 1), f"a transition table of `order` {order} over `n_tokens` = {n_tokens} symbols"
+    )
+    return n_tokens, order
 
 
 # ------------------------------------------------------------------------------- loaders

@@ -26,9 +26,12 @@ log-evidence ``-inf`` and conditionals ``-inf``, never NaN.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from ctmc_lab._validation import SUM_TOLERANCE, ensure_array, ensure_choice, ensure_size, ensure_str, ensure_tokens
 
 __all__ = [
     "ForwardBackward",
@@ -38,6 +41,8 @@ __all__ = [
     "stationary_distribution",
     "entropy_rate",
     "STATIONARY_METHODS",
+    "transition_table",
+    "context_distribution",
 ]
 
 # Elements of one (batch, length, contexts) block of the batched forward-backward.
@@ -158,20 +163,11 @@ def forward_backward(table: np.ndarray, x: np.ndarray, initial: np.ndarray) -> F
     >>> bool(np.allclose(np.exp(fb.log_probs).sum(-1), 1))
     True
     """
-    table = np.asarray(table, dtype=float)
-    if table.ndim != 2 or table.shape[1] < 1 or table.shape[0] % table.shape[1]:
-        raise ValueError(f"`table` must have shape (N**k, N) (got {table.shape})")
+    table = transition_table(table)
     n_ctx, n = table.shape
     P3 = table.reshape(n, n_ctx // n, n)
-    x = np.asarray(x)
-    if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"`x` must be a (B, L) int array (got shape {x.shape}, dtype {x.dtype})")
-    if x.size and (x.min() < 0 or x.max() > n):
-        raise ValueError(f"`x` tokens must lie in 0..{n} (mask id {n})")
-    x = x.astype(np.int64)
-    initial = np.asarray(initial, dtype=float)
-    if initial.shape != (n_ctx,) or not np.all(np.isfinite(initial)) or np.any(initial < 0) or initial.sum() <= 0:
-        raise ValueError(f"`initial` must be a non-negative ({n_ctx},) distribution over contexts")
+    x = ensure_tokens(x, n, allow_mask=True, ndim=2, allow_empty=True)
+    initial = context_distribution(initial, n_ctx, "initial")
     batch, length = x.shape
     out = np.empty((batch, length, n))
     log_ev = np.empty(batch)
@@ -211,14 +207,40 @@ def _fb_block(P3, x, initial):
     return logp, log_ev
 
 
+# ------------------------------------------------------------------------------ validation
+def transition_table(table, name: str = "table") -> np.ndarray:
+    """``table`` as a float ``(N**k, N)`` array of transition probabilities: rows finite, ≥ 0, summing to 1.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``: a shape that is not ``(N**k, N)`` for some k ≥ 1, or a row that is not a
+        probability vector within ``SUM_TOLERANCE``.
+    """
+    table = ensure_array(table, name, ndim=2, finite=True, lo=0.0)
+    n_ctx, n = table.shape
+    order = round(math.log(n_ctx, n)) if n > 1 and n_ctx > 1 else 1
+    if n < 1 or n_ctx < 1 or n**order != n_ctx:
+        raise ValueError(f"`{name}` must have shape (N**k, N) with k ≥ 1 (got {table.shape})")
+    sums = table.sum(axis=1)
+    if np.abs(sums - 1).max() > SUM_TOLERANCE:
+        row = int(np.argmax(np.abs(sums - 1)))
+        raise ValueError(f"`{name}` rows must sum to 1 within {SUM_TOLERANCE:g} (row {row} sums to {sums[row]:.12g})")
+    return table
+
+
+def context_distribution(p, n_contexts: int, name: str) -> np.ndarray:
+    """``p`` as a ``(C,)`` probability vector over the contexts of the lifted chain (π or a point mass)."""
+    p = ensure_array(p, name, shape=(n_contexts,), finite=True, lo=0.0)
+    if abs(p.sum() - 1) > SUM_TOLERANCE:
+        raise ValueError(
+            f"`{name}` must be a distribution over the {n_contexts} contexts summing to 1 within "
+            f"{SUM_TOLERANCE:g} (sums to {p.sum():.12g})"
+        )
+    return p
+
+
 # ------------------------------------------------------------------------- the lifted chain
-def _shape(table: np.ndarray) -> tuple[int, int]:
-    table = np.asarray(table)
-    if table.ndim != 2 or table.shape[1] < 1 or table.shape[0] % table.shape[1]:
-        raise ValueError(f"`table` must have shape (N**k, N) (got {table.shape})")
-    return table.shape
-
-
 def lifted_matrix(table: np.ndarray) -> np.ndarray:
     """Dense ``(C, C)`` lifted transition matrix ``T[c, (cN+v) mod C] = P(v | c)`` (§5.4).
 
@@ -232,7 +254,8 @@ def lifted_matrix(table: np.ndarray) -> np.ndarray:
     >>> T.tolist()
     [[0.25, 0.75], [0.5, 0.5]]
     """
-    n_ctx, n = _shape(table)
+    n_ctx, n = transition_table(table).shape
+    ensure_size(n_ctx * n_ctx, f"the dense lifted matrix of {n_ctx} contexts")
     c = np.arange(n_ctx)
     nxt = (c[:, None] * n + np.arange(n)) % n_ctx
     T = np.zeros((n_ctx, n_ctx))
@@ -240,16 +263,62 @@ def lifted_matrix(table: np.ndarray) -> np.ndarray:
     return T
 
 
-def is_irreducible(table: np.ndarray) -> bool:
-    """Whether the lifted chain of ``table`` is one strongly connected class (so π is unique, §5.4)."""
+def _classes(table: np.ndarray):
+    """Strongly connected classes of the lifted chain: (number of classes, class label per context)."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    n_comp, _ = connected_components(csr_matrix(lifted_matrix(table) > 0), directed=True, connection="strong")
-    return n_comp == 1
+    return connected_components(csr_matrix(lifted_matrix(table) > 0), directed=True, connection="strong")
 
 
-def stationary_distribution(table: np.ndarray, *, method: str = "auto", name: str = "the chain") -> np.ndarray:
+def is_irreducible(table: np.ndarray) -> bool:
+    """Whether the lifted chain of ``table`` is one strongly connected class (so π is unique, §5.4)."""
+    return _classes(table)[0] == 1
+
+
+def _spell(contexts, n: int, order: int, symbols: str | None) -> str:
+    """Up to five contexts, oldest symbol first: ``'AC', 'CA'`` with an alphabet, ``[0, 1], [1, 0]`` without."""
+    out = []
+    for c in contexts[:5]:
+        digits = [(int(c) // n**j) % n for j in range(order - 1, -1, -1)]
+        out.append(repr("".join(symbols[d] for d in digits)) if symbols else str(digits))
+    return ", ".join(out + (["..."] if len(contexts) > 5 else []))
+
+
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}{'' if k == 1 else 's'}"
+
+
+def _reducible_reason(table: np.ndarray, name: str, symbols: str | None) -> str:
+    """Why the lifted chain of ``table`` is not irreducible: its closed classes and transient contexts."""
+    n_ctx, n = table.shape
+    order = round(math.log(n_ctx, n)) if n > 1 else 1
+    _, label = _classes(table)
+    T = lifted_matrix(table) > 0
+    # A class is closed when no transition leaves it; every context outside the closed classes is transient.
+    leaves = T & (label[:, None] != label[None, :])
+    open_labels = set(label[np.any(leaves, axis=1)].tolist())
+    closed = [np.flatnonzero(label == c) for c in sorted(set(label.tolist()) - open_labels)]
+    transient = np.flatnonzero(np.isin(label, sorted(open_labels)))
+    classes = "; ".join(f"{{{_spell(c, n, order, symbols)}}} ({_count(c.size, 'context')})" for c in closed)
+    if len(closed) > 1:
+        return (
+            f"the lifted chain of {name!r} has {len(closed)} closed classes of contexts ({classes}), so its "
+            "stationary distribution is not unique and a stationary start is undefined: pass `start=` a prompt "
+            "(its last k symbols fix the initial context)"
+        )
+    return (
+        f"the lifted chain of {name!r} is not irreducible: {_count(transient.size, 'context')} "
+        f"({_spell(transient, n, order, symbols)}) {'is' if transient.size == 1 else 'are'} transient (the chain "
+        f"leaves and never re-enters {'it' if transient.size == 1 else 'them'}) and the one closed class is {classes}. A stationary start needs π > 0 "
+        "on every context: give the transient contexts a positive probability of being re-entered, drop symbols "
+        "that are never emitted from the alphabet, or pass `start=` a prompt (windows that continue it need no π)"
+    )
+
+
+def stationary_distribution(
+    table: np.ndarray, *, method: str = "auto", name: str = "the chain", symbols: str | None = None
+) -> np.ndarray:
     """π over contexts with ``π T = π``, ``Σ π = 1``, T the lifted matrix (§5.4), by one of two methods.
 
     Parameters
@@ -265,19 +334,22 @@ def stationary_distribution(table: np.ndarray, *, method: str = "auto", name: st
         a stationary start depend on π relatively, hence the default.
     name : str
         The chain's name, for the error message.
+    symbols : str, optional
+        The alphabet's N symbols, to spell contexts in the error message (digits otherwise).
 
     Raises
     ------
     ValueError
-        If the lifted chain is not irreducible, or for an unknown ``method``.
+        If the lifted chain is not irreducible (naming its transient contexts and closed
+        classes), or for an unknown ``method``.
     """
-    if method not in STATIONARY_METHODS:
-        raise ValueError(f"`method` must be one of {STATIONARY_METHODS} (got {method!r})")
+    ensure_choice(method, "method", STATIONARY_METHODS)
+    name = ensure_str(name, "name")
+    table = transition_table(table)
+    if symbols is not None and (not isinstance(symbols, str) or len(symbols) != table.shape[1]):
+        raise ValueError(f"`symbols` must be a string of the {table.shape[1]} symbols (got {symbols!r})")
     if not is_irreducible(table):
-        raise ValueError(
-            f"the lifted chain of {name!r} is not irreducible: its stationary distribution is not "
-            "unique, so a stationary start is undefined (pass `start=` a context instead)"
-        )
+        raise ValueError(_reducible_reason(table, name, symbols))
     T = lifted_matrix(table)
     n_ctx = T.shape[0]
     if method == "gth" or (method == "auto" and n_ctx <= 1024):
@@ -304,4 +376,6 @@ def entropy_rate(table: np.ndarray, stationary: np.ndarray) -> float:
     """Σ_c π(c) H(P(·|c)) in nats per symbol, the stationary entropy rate (§1.1)."""
     from scipy.special import entr
 
+    table = transition_table(table)
+    stationary = context_distribution(stationary, table.shape[0], "stationary")
     return float(stationary @ entr(table).sum(axis=1))

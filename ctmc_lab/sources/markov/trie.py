@@ -14,7 +14,9 @@ import math
 
 import numpy as np
 
-from ctmc_lab.sources.markov.inference import _absorb, _log, _safe
+from ctmc_lab._validation import ensure_array, ensure_int, ensure_tokens
+from ctmc_lab.sequences import as_positions
+from ctmc_lab.sources.markov.inference import _absorb, _log, _safe, context_distribution, transition_table
 
 __all__ = ["TRIE_LIMIT", "target_roles", "subset_log_evidence", "target_conditionals", "trie_mask_dce"]
 
@@ -88,13 +90,12 @@ def target_roles(x: np.ndarray, target, n_tokens: int, n_contexts: int):
         For an empty target, positions out of range, a masked target, or ``2**n C`` above
         :data:`TRIE_LIMIT`.
     """
-    if x.ndim != 1:
-        raise ValueError(f"`x` must be one sequence (got shape {x.shape})")
-    target = np.asarray(sorted(set(int(t) for t in target)), dtype=np.int64)
+    n_tokens = ensure_int(n_tokens, "n_tokens", minimum=1)
+    n_contexts = ensure_int(n_contexts, "n_contexts", minimum=1)
+    x = ensure_tokens(x, n_tokens, allow_mask=True, ndim=1)
+    target = as_positions(target, x.shape[0], "target")
     if target.size == 0:
         raise ValueError("`target` must name at least one position")
-    if target.min() < 0 or target.max() >= x.shape[0]:
-        raise ValueError(f"`target` positions must lie in 0..{x.shape[0] - 1} (got {target.tolist()})")
     if np.any(x[target] == n_tokens):
         raise ValueError("`target` positions must hold clean tokens in `x`, not the mask")
     if x.shape[0] and (1 << target.size) * n_contexts > TRIE_LIMIT:
@@ -105,6 +106,16 @@ def target_roles(x: np.ndarray, target, n_tokens: int, n_contexts: int):
     is_target = np.zeros(x.shape[0], dtype=bool)
     is_target[target] = True
     return target, is_target
+
+
+def _checked(table, x, is_target, initial):
+    """The validated arguments of the trie functions: (table, x, is_target, initial)."""
+    table = transition_table(table)
+    n_ctx, n = table.shape
+    x = ensure_tokens(x, n, allow_mask=True, ndim=1)
+    is_target = ensure_array(is_target, "is_target", shape=x.shape, dtype=bool)
+    target_roles(x, np.flatnonzero(is_target), n, n_ctx)
+    return table, x, is_target, context_distribution(initial, n_ctx, "initial")
 
 
 def _split(table: np.ndarray):
@@ -140,6 +151,7 @@ def subset_log_evidence(table: np.ndarray, x: np.ndarray, is_target: np.ndarray,
     so the ``2**n`` passes share prefixes: at target ``t`` the batch of α doubles (masked,
     observed) and the work totals about ``2**(n+1) C N`` instead of ``2**n L C N``.
     """
+    table, x, is_target, initial = _checked(table, x, is_target, initial)
     P3, n, _, order = _split(table)
     a = np.asarray(initial, dtype=float)[:, None].copy()
     log_ev = np.zeros(1)
@@ -178,6 +190,7 @@ def target_conditionals(table: np.ndarray, x: np.ndarray, is_target: np.ndarray,
     All ``2**n`` masks cost about two forward passes of a ``2**n`` batch, instead of
     ``2**n`` forward–backward passes of length L.
     """
+    table, x, is_target, initial = _checked(table, x, is_target, initial)
     P3, n, n_ctx, order = _split(table)
     cr = n_ctx // n
     targets = np.flatnonzero(is_target)
