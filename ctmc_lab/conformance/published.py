@@ -4,15 +4,25 @@ The numbers are those of the study :func:`ctmc_lab.studies.published.published` 
 variance of every registered replica of a public evaluator on D128, MK4 pairs and the EOS chain);
 this module lays them out: one table per case set, bias then variance, and the JSON record whose
 fields ``docs/json_schemas.md`` documents (section ``conform --published``).
+
+It also holds the evidence behind the replicas: ``data/published_evidence.json``, the outputs of
+each project's own evaluator, run unmodified (outside this repository) against the exact denoiser
+through the conformance adapters, beside the replica's exact mean on the same case
+(:func:`load_evidence`, :func:`format_evidence`; ``docs/published.md`` shows the table).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from importlib import resources
 
 import numpy as np
 
-__all__ = ["format_published", "published_record"]
+__all__ = ["format_published", "published_record", "load_evidence", "format_evidence", "EVIDENCE_FILE"]
+
+#: The recorded runs of the public evaluators' own code (package data of ``ctmc_lab.conformance``).
+EVIDENCE_FILE = "data/published_evidence.json"
 
 
 def _rows(result) -> list[dict]:
@@ -99,3 +109,65 @@ def published_record(result, *, settings: dict) -> dict:
         "rows": out_rows,
         "versions": {"numpy": np.__version__},
     }
+
+
+def load_evidence() -> dict:
+    """The recorded runs of the public evaluators' own code against the exact denoiser.
+
+    Returns
+    -------
+    dict
+        ``runs``: one entry per (evaluator, case): ``evaluator``, ``project``, ``file`` and
+        ``function`` (the code run, as the replica cites it), ``entry_point`` (how it was called),
+        ``configuration``, ``replica`` (a registered name) with ``replica_options`` (fields
+        replaced, e.g. RADD's steps per run), ``case`` (a ``--case`` spec) with ``case_options``
+        (arguments of its builder), ``commit``, ``n_runs``, ``seed``, ``mc_mean``, ``mc_se``,
+        ``sample_variance``, ``exact_mean``, ``exact_variance`` (``None`` when infinite:
+        ``exact_variance_infinite``), ``target`` (−log p(answer | prompt)), ``z`` =
+        (mc_mean − exact_mean)/mc_se, ``z_target`` = (mc_mean − target)/mc_se (both ``None`` when their output has variance 0),
+        ``versions``;
+        ``lm_eval_plumbing``: the batch size lm-eval's command line hands to LLaDA's harness.
+    """
+    text = resources.files("ctmc_lab.conformance").joinpath(EVIDENCE_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _their(r) -> str:
+    """Their mean ± se and z; an output of variance 0 is the same number every run."""
+    if r["mc_se"] == 0:
+        return f"{r['mc_mean']:.4f} every run | –"
+    return f"{r['mc_mean']:.4f} ± {r['mc_se']:.4f} | {r['z']:+.2f}"
+
+
+def format_evidence(evidence: dict) -> str:
+    """The evidence as a Markdown table (``docs/published.md``), then each evaluator's entry point and settings.
+
+    Columns: the evaluator run, the registered replica, the case, runs, the replica's exact mean,
+    their mean ± se, z against the exact mean, the replica's exact bias (exact mean − target) and
+    z of their mean against the target (large where the replica is biased: their code shows it).
+    """
+    lines = [
+        "| their code, run | replica | case | runs | exact mean | their mean ± se | z | exact bias | z vs target |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    described: dict = {}
+    for r in evidence["runs"]:
+        case = r["case"] + "".join(f", {k} = {v}" for k, v in r["case_options"].items())
+        replica = r["replica"] + "".join(f" ({k} = {v})" for k, v in r["replica_options"].items())
+        lines.append(
+            f"| {r['evaluator']} | `{replica}` | {case} | {r['n_runs']} | {r['exact_mean']:.4f} | "
+            f"{_their(r)} | {r['exact_mean'] - r['target']:+.4f} | "
+            f"{'–' if r['z_target'] is None else format(r['z_target'], '+.1f')} |"
+        )
+        described.setdefault(r["evaluator"], r)
+    lines += ["", "What each row ran (their function, called as shown, with these settings):", ""]
+    for name, r in described.items():
+        lines.append(
+            f"* **{name}**: {r['project']} `{r['file']}` → `{r['function']}` @ `{r['commit'][:7]}`; run as "
+            f"`{r['entry_point']}`; {r['configuration']}."
+        )
+    versions: dict = {}
+    for r in evidence["runs"]:
+        versions.update(r["versions"])
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "."]
+    return "\n".join(lines)
