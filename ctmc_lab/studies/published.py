@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 NAME = "published"
-#: ``ctmc-lab figures`` would draw the ``full`` grid (the table of ``ctmc-lab conform --published``).
+#: The grid of the gallery figure (``docs/figures/published.png``): the table of ``ctmc-lab conform --published``.
 FIGURE_GRID = "full"
 
 #: The case sets of the table, in print order.
