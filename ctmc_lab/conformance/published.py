@@ -166,6 +166,14 @@ def format_evidence(evidence: dict) -> str:
             f"* **{name}**: {r['project']} `{r['file']}` → `{r['function']}` @ `{r['commit'][:7]}`; run as "
             f"`{r['entry_point']}`; {r['configuration']}."
         )
+    scored = [r for r in evidence["runs"] if r["z"] is not None]
+    worst = max(scored, key=lambda r: abs(r["z"]))
+    lines += [
+        "",
+        f"{len(evidence['runs'])} runs of {len(described)} evaluators on "
+        f"{len({r['case'] for r in evidence['runs']})} cases; the largest |z| is {abs(worst['z']):.2f} "
+        f"({worst['evaluator']}, {worst['case']}).",
+    ]
     versions: dict = {}
     for r in evidence["runs"]:
         versions.update(r["versions"])
