@@ -11,6 +11,10 @@ command runs it ``--runs`` times per ``--case`` (seeds from ``--seed``) and prin
 the evaluator raised, returned NaN, ran past ``--timeout`` or called the model wrongly (one line
 says which), 2 for bad options.
 
+``--published`` prints instead the exact bias and variance of the registered replicas of the public
+evaluators (:mod:`ctmc_lab.estimation.replica_registry`) over D128, MK4 pairs and the EOS chain
+(:mod:`ctmc_lab.studies.published`), with ``--json``; ``docs/published.md`` reads it.
+
 Import-light: nothing beyond the standard library is imported until the command runs.
 """
 
@@ -28,7 +32,12 @@ def add_parser(sub) -> None:
         "upper bound, exact, a documented bias, finite variance or a declared mask law. Prints the "
         "report; exit 0 if every contract holds, 1 otherwise.",
     )
-    p.add_argument("evaluator", metavar="MODULE:CALLABLE", help="a module (or a .py file) and a callable in it")
+    p.add_argument(
+        "evaluator",
+        metavar="MODULE:CALLABLE",
+        nargs="?",
+        help="a module (or a .py file) and a callable in it (omit with --published)",
+    )
     p.add_argument(
         "--case",
         action="append",
@@ -69,6 +78,19 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="budget of one run (default 60)")
     p.add_argument("--mpmath", action="store_true", help="also give the target to 50 digits")
     p.add_argument("--json", metavar="PATH", help="write the reports as JSON to PATH (atomically)")
+    g = p.add_argument_group("the public evaluators (--published)")
+    g.add_argument(
+        "--published",
+        action="store_true",
+        help="print the exact bias and variance of the registered replicas of the public evaluators "
+        "(LLaDA, dllm, Dream, SMDM, MDLM, SEDD, RADD, BD3LM, MD4, d1, DiffuCoder, VRPO-style) on D128, "
+        "MK4 pairs and the EOS chain",
+    )
+    g.add_argument("--replica", action="append", metavar="NAME", help="only these replicas (repeatable; default all)")
+    g.add_argument("--pairs", type=int, default=16, metavar="K", help="MK4 pairs per answer length (default 16)")
+    g.add_argument(
+        "--full", action="store_true", help="also what is slow (d1 on MK4's 2^16 prompt masks, SEDD uniform's variance)"
+    )
     p.set_defaults(func=run)
 
 
@@ -162,7 +184,45 @@ def _options(args) -> dict:
     return {k: v for k, v in opts.items() if v is not None}
 
 
+#: Options of a user's evaluator run, refused with --published (their defaults).
+_EVALUATOR_ONLY = {"case": None, "contract": None, "reference": None, "mask_id": None, "shift": False}
+
+
+def run_published(args) -> int:
+    """``--published``: the table of the replicas (:mod:`ctmc_lab.conformance.published`)."""
+    from ctmc_lab.conformance.published import format_published, published_record
+    from ctmc_lab.estimation.replica_registry import get_replica
+    from ctmc_lab.io import write_json
+    from ctmc_lab.studies.published import published
+
+    if args.evaluator is not None:
+        raise ValueError("`--published` takes no MODULE:CALLABLE (it runs the registered replicas)")
+    given = [k for k, default in _EVALUATOR_ONLY.items() if getattr(args, k) != default]
+    if given:
+        raise ValueError(f"`--{given[0].replace('_', '-')}` is an option of a user's evaluator, not of `--published`")
+    if args.pairs < 1:
+        raise ValueError(f"`--pairs` must be a positive integer (got {args.pairs})")
+    names = args.replica
+    if names:
+        names = [get_replica(r).name for r in names]
+    result = published(replicas=names, mk4_pairs=args.pairs, quick=not args.full)
+    print(format_published(result))
+    if args.json:
+        settings = {"replicas": names, "mk4_pairs": args.pairs, "full": bool(args.full), "mk4_lengths": 12}
+        settings.update({"eos_lengths": 8, "eos_pairs": 8, "d128_rows": 128})
+        write_json(args.json, published_record(result, settings=settings))
+    return 0
+
+
 def run(args) -> int:
+    if args.published:
+        return run_published(args)
+    if args.evaluator is None:
+        raise ValueError("MODULE:CALLABLE is required (or `--published` for the public evaluators' table)")
+    return run_evaluator(args)
+
+
+def run_evaluator(args) -> int:
     from ctmc_lab.cli._common import Progress
     from ctmc_lab.conformance import cases as C
     from ctmc_lab.conformance.adapters import make_adapter

@@ -11,12 +11,16 @@ module                    holds
 ========================  ===========================================================================
 ``cases``                 ``Case``: a source, one row, prompt and answer; D128, MK4 pairs, EOS rows
 ``exact_model``           ``ExactModel``: log c* in a project's ids, layout, precision (numpy)
+``scores``                SEDD's concrete scores of an exact model (absorbing, uniform)
 ``adapters``              ``HFMaskedLM``, ``RawMaskedLM``, ``SigmaBackbone``, ``ScoreModel`` (numpy or torch)
 ``calllog``               every row a model sees, its masks and exact loss
 ``masklaw``               declared mask laws and their χ² tests on the log
 ``references``            the exact twin of an evaluator: exact mean and variance of a run's output
 ``contracts``             targets (``cond_nll``, ``per_token``, ``elbo``, ...) and relations
-``oracle``                ``check`` and its ``ConformanceReport``
+``oracle``                ``check``: run an evaluator, test its contracts
+``report``                ``ConformanceReport``, its verdicts, Holm correction and printed table
+``replicas``              the public evaluators' replicas as references (``reference("llada_harness_b8")``)
+``published``             the table of ``ctmc-lab conform --published``
 ``grid``                  ``sweep`` over a grid of settings and cases
 ``pytest_plugin``         fixtures ``exact_case``, ``exact_model``, ``conformance`` for another project's tests
 ========================  ===========================================================================
@@ -52,12 +56,26 @@ _EXPORTS = {
     "log_ratio": "ctmc_lab.conformance.contracts",
     "expression": "ctmc_lab.conformance.contracts",
     "check": "ctmc_lab.conformance.oracle",
-    "ConformanceReport": "ctmc_lab.conformance.oracle",
+    "ConformanceReport": "ctmc_lab.conformance.report",
     "sweep": "ctmc_lab.conformance.grid",
 }
 
 _SUBMODULES = frozenset(
-    {"cases", "exact_model", "adapters", "calllog", "masklaw", "references", "contracts", "oracle", "grid"}
+    {
+        "cases",
+        "exact_model",
+        "scores",
+        "adapters",
+        "calllog",
+        "masklaw",
+        "references",
+        "replicas",
+        "contracts",
+        "oracle",
+        "report",
+        "grid",
+        "published",
+    }
 )
 
 __all__ = sorted(_EXPORTS)

@@ -2,7 +2,7 @@
 
 Targets (:class:`Target`) are exact numbers of a case:
 
-* ``nll``, ``joint_nll``, ``cond_nll``, ``cond_nll_rest`` (:data:`ctmc_lab.conformance.cases.TARGETS`);
+* ``nll``, ``joint_nll``, ``cond_nll``, ``cond_nll_rest`` (:data:`ctmc_lab.estimation.cases.TARGETS`);
 * ``per_token(t, per="answer"|"row")``: ``t`` divided by the answer length n or by |prompt| + n;
 * ``elbo(model)``: the NELBO of a non-optimal model, Σ_M B(m, n-m+1) A_θ(M) over its own A-table
   (Thm 4.1 / Cor. 4.3: an upper bound on ``cond_nll``, equal to it for c*);
@@ -72,7 +72,7 @@ class Target:
 
 
 def target(name) -> Target:
-    """A named target (:data:`ctmc_lab.conformance.cases.TARGETS`, or ``per_token_<name>``), or a Target itself."""
+    """A named target (:data:`ctmc_lab.estimation.cases.TARGETS`, or ``per_token_<name>``), or a Target itself."""
     if isinstance(name, Target):
         return name
     if isinstance(name, str) and name.startswith("per_token_"):

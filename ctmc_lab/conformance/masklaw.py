@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import comb
-from scipy.stats import chi2, poisson
+from scipy.stats import chi2, norm, poisson
 
 from ctmc_lab.estimation.llada import count_law
 from ctmc_lab.estimation.registry import get_estimator
@@ -131,13 +131,27 @@ def call_masks(log, *, runs=None) -> list[np.ndarray]:
     return [c.answer_masks for c in log.calls if c.run >= 0 and (runs is None or c.run in runs)]
 
 
+#: Cells whose expected count is below this are pooled into one before a χ² test (the χ²
+#: approximation fails for small expected counts: one draw in a cell of expected count 0.004 adds 250).
+MIN_EXPECTED = 5.0
+
+
 def _chi2_p(observed, expected) -> tuple[float, float, int]:
-    """χ² statistic, p-value and degrees of freedom; a draw in a cell of probability 0 gives p = 0."""
+    """χ² statistic, p-value and degrees of freedom; a draw in a cell of probability 0 gives p = 0.
+
+    Cells expected fewer than :data:`MIN_EXPECTED` times are pooled into one cell first.
+    """
     observed = np.asarray(observed, dtype=float)
     expected = np.asarray(expected, dtype=float)
     live = expected > 1e-300
     if np.any(observed[~live] > 0):
         return float("inf"), 0.0, int(live.sum()) - 1
+    small = live & (expected < MIN_EXPECTED)
+    if small.any():
+        keep = live & ~small
+        observed = np.append(observed[keep], observed[small].sum())
+        expected = np.append(expected[keep], expected[small].sum())
+        live = np.ones(observed.size, dtype=bool)
     dof = int(live.sum()) - 1
     if dof < 1:
         return 0.0, 1.0, 0
@@ -228,21 +242,45 @@ def _collision(q: np.ndarray, n: int) -> float:
     return float(np.sum(q**2 / comb(n, np.arange(n + 1))))
 
 
+#: Size cells of probability below this are pooled into one for the within-call dispersion test.
+POOL_PROBABILITY = 0.01
+
+
+def _within_calls(per_call, q, n) -> tuple[float, int, float, float]:
+    """The Pearson statistic of the sizes within each call, summed over calls, against the size law q:
+    (statistic, degrees of freedom, P(lower), P(upper)).
+
+    Cells of q below :data:`POOL_PROBABILITY` are pooled. Each call's statistic has, for
+    independent rows, mean k - 1 and variance 2(k - 1) + (Σ_i 1/p_i - k² - 2k + 2)/b (k cells,
+    b rows; Haldane), exact whatever the expected counts, so the sum over calls is referred to the
+    normal law with those moments rather than to a χ² (wrong when cells are expected well below once).
+    """
+    live = q > 0
+    small = live & (q < POOL_PROBABILITY)
+    keep = live & ~small
+    p = np.append(q[keep], q[small].sum()) if small.any() else q[keep]
+    stat = mean = var = 0.0
+    for m in per_call:
+        counts = np.bincount(popcount(m), minlength=n + 1)[: n + 1]
+        obs = np.append(counts[keep], counts[small].sum()) if small.any() else counts[keep]
+        b, k = m.size, p.size
+        stat += float(np.sum((obs - b * p) ** 2 / (b * p)))
+        mean += k - 1
+        var += 2 * (k - 1) + (np.sum(1.0 / p) - k * k - 2 * k + 2) / b
+    if var <= 0:
+        return stat, int(mean), 1.0, 1.0
+    z = (stat - mean) / np.sqrt(var)
+    return stat, int(mean), float(norm.cdf(z)), float(norm.sf(z))
+
+
 def _independence(per_call, q, n) -> dict:
-    """Two-sided test that rows of a call are independent draws of the size law q: the χ² of the
-    sizes within each call summed over calls (too small: stratified; too large: clumped), and the
-    number of identical mask pairs within calls against its Poisson expectation (shared masks)."""
+    """Two-sided test that rows of a call are independent draws of the size law q: the dispersion of
+    the sizes within each call (:func:`_within_calls`; too small: stratified; too large: clumped),
+    and the number of identical mask pairs within calls against its Poisson expectation (shared masks)."""
     wide = [m for m in per_call if m.size >= 2]
     if not wide:
         return {"statistic": 0.0, "p_value": 1.0, "dof": 0, "what": "no call with two rows"}
-    live = q > 0
-    stat, dof = 0.0, 0
-    for m in wide:
-        obs = np.bincount(popcount(m), minlength=n + 1)[: n + 1]
-        exp = q * m.size
-        stat += float(np.sum((obs[live] - exp[live]) ** 2 / exp[live]))
-        dof += int(live.sum()) - 1
-    low, high = (float(chi2.cdf(stat, dof)), float(chi2.sf(stat, dof))) if dof else (1.0, 1.0)
+    stat, dof, low, high = _within_calls(wide, q, n)
     pairs = sum(_duplicate_pairs(m) for m in wide)
     expected = _collision(q, n) * sum(m.size * (m.size - 1) / 2 for m in wide)
     p_dup = float(poisson.sf(pairs - 1, expected)) if pairs else 1.0
@@ -252,7 +290,7 @@ def _independence(per_call, q, n) -> dict:
         "statistic": stat,
         "p_value": p,
         "dof": dof,
-        "what": f"rows of a call independent: size χ² {kind}; {pairs} identical pairs, {expected:.3g} expected",
+        "what": f"rows of a call independent: size dispersion {kind}; {pairs} identical pairs, {expected:.3g} expected",
     }
 
 
@@ -285,13 +323,7 @@ def detect(log, n: int) -> dict:
     expected = float(np.sum(p_hat**2)) * sum(m.size * (m.size - 1) / 2 for m in per_call)
     shared_p = float(poisson.sf(pairs - 1, expected)) if pairs else 1.0
     q = np.bincount(popcount(masks), minlength=n + 1)[: n + 1] / masks.size
-    live = q > 0
-    stat, dof = 0.0, 0
-    for m in per_call:
-        obs = np.bincount(popcount(m), minlength=n + 1)[: n + 1]
-        stat += float(np.sum((obs[live] - q[live] * m.size) ** 2 / (q[live] * m.size)))
-        dof += int(live.sum()) - 1
-    stratified_p = float(chi2.cdf(stat, dof)) if dof else 1.0
+    stratified_p = _within_calls(per_call, q, n)[2]
     return {
         "shared_p": shared_p,
         "stratified_p": stratified_p,

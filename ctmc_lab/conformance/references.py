@@ -11,8 +11,9 @@ evaluator it describes (:class:`ExactMoments`), and optionally the mask law it d
         def moments(self, case) -> ExactMoments: ...
         def mask_law(self, case) -> MaskLaw | None: ...   # optional
 
-Built in: :func:`estimator` (any registered estimator with exact moments, averaged over
-``n_samples`` draws), :func:`llada_rule` (LLaDA's count rule at any batch size, or its fix),
+Built in: :func:`estimator` (any registered estimator, through its family object, averaged over
+``n_samples`` draws), the replicas of the public evaluators as configured
+(:func:`ctmc_lab.conformance.replicas.reference`), :func:`llada_rule` (LLaDA's count rule at any batch size, or its fix),
 :func:`truncated_lambda` (λ-DCE with λ ∈ [ε, 1], the time truncation of the code) and
 :func:`scaled` (the same evaluator reporting a multiple of its value: a per-token mean, a
 log-likelihood instead of an NLL). All read the case's A-table (Cor. 4.3, ``docs/theory.md`` §6).
@@ -20,14 +21,15 @@ log-likelihood instead of an NLL). All read the case's A-table (Cor. 4.3, ``docs
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ctmc_lab.conformance.masklaw import MaskLaw, estimator_law, lambda_law, llada_law
 from ctmc_lab.estimation.conditional import theorem42_integral
 from ctmc_lab.estimation.llada import llada_moments
-from ctmc_lab.estimation.moments import estimator_moments, stratified_k_dce_moments, stratified_lambda_dce_moments
 from ctmc_lab.estimation.registry import get_estimator
+from ctmc_lab.estimation.replicas import ExactMoments
 from ctmc_lab.masks import imdce_sum
 
 __all__ = [
@@ -39,21 +41,6 @@ __all__ = [
     "truncated_lambda",
     "scaled",
 ]
-
-
-@dataclass(frozen=True)
-class ExactMoments:
-    """Exact mean and variance of one run's output.
-
-    Attributes
-    ----------
-    mean : float
-    variance : float or None
-        ``inf`` when infinite; None when only the mean is known.
-    """
-
-    mean: float
-    variance: float | None
 
 
 @runtime_checkable
@@ -78,44 +65,49 @@ class _Estimator:
     given: str
 
     def moments(self, case) -> ExactMoments:
-        A = _given(case, self.given)
-        spec = get_estimator(self.estimator_name)
-        if spec.stratified:
-            b = self.batch_size
-            mean, per_draw = (stratified_k_dce_moments if spec.family == "mask" else stratified_lambda_dce_moments)(
-                A, b
-            )
-            return ExactMoments(float(mean), float(per_draw) / self.n_samples)
-        m = estimator_moments(A, self.estimator_name)
-        return ExactMoments(m.mean, m.variance / self.n_samples)
+        A = _given(case, self.given)[None, :]
+        family = get_estimator(self.estimator_name).family
+        b = self.batch_size if family.stratified else None
+        mean, per_draw, infinite = family.moments(A, name=self.estimator_name, batch_size=b)
+        var = math.inf if infinite[0] else float(per_draw[0]) / self.n_samples
+        return ExactMoments(float(mean[0]), var)
 
-    def mask_law(self, case) -> MaskLaw:
-        return estimator_law(self.estimator_name)
+    def mask_law(self, case) -> MaskLaw | None:
+        family = get_estimator(self.estimator_name).family
+        if family.kind == "llada":
+            return llada_law(self.batch_size, rule=family.rule)
+        try:
+            return estimator_law(self.estimator_name)
+        except ValueError:
+            return None
 
 
 def estimator(name: str, *, n_samples: int, batch_size: int | None = None, given: str = "prompt"):
-    """A registered estimator averaged over ``n_samples`` draws (``estimator_moments`` per draw).
+    """A registered estimator averaged over ``n_samples`` draws (its family's exact moments per draw).
 
     Parameters
     ----------
     name : str
-        A registered estimator with exact moments (``k_dce``, ``time_free``, ``lambda_dce``, ...),
-        or a batch-stratified k- or λ-DCE (then ``batch_size`` is needed).
+        Any registered estimator: its family object gives the exact mean and per-draw variance
+        (``k_dce``, ``time_free``, ``lambda_dce``; the t-estimators with their default schedule; a
+        batch-stratified design, LLaDA's count rules included, with its ``batch_size``).
     n_samples : int
-        Draws per run; the run's variance is the per-draw variance / ``n_samples``.
+        Draws per run; the run's variance is the per-draw variance / ``n_samples`` (for a
+        stratified design the per-draw variance is b · Var(batch mean), so this is Var / batches).
+    batch_size : int, optional
+        Required by a stratified design.
     given : {"prompt", "rest"}
         The table the evaluator's masks are scored on (``Case.mask_dce_table``).
     """
     spec = get_estimator(name)
-    if spec.stratified and spec.family in ("mask", "lambda"):
-        if batch_size is None:
-            raise ValueError(f"`batch_size` is required for the stratified estimator {name!r}")
-    elif not spec.exact_moments or spec.family == "llada":
-        raise ValueError(f"estimator {name!r} has no exact moments by name; use llada_rule for LLaDA's rules")
+    if spec.stratified and batch_size is None:
+        raise ValueError(f"`batch_size` is required for the stratified estimator {name!r}")
+    if spec.needs_weights:
+        raise ValueError(f"estimator {name!r} needs its `weights`: it has no exact moments by name")
     n = int(n_samples)
     if n < 1:
         raise ValueError(f"`n_samples` must be a positive integer (got {n_samples!r})")
-    return _Estimator(f"{name}(n_samples={n})", name, n, batch_size, given)
+    return _Estimator(f"{name}(n_samples={n})", name, n, None if batch_size is None else int(batch_size), given)
 
 
 @dataclass(frozen=True)

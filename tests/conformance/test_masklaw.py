@@ -142,3 +142,41 @@ def test_a_declared_shared_law_tests_one_row_per_call():
     assert tests["dependence"]["p_value"] == 1.0
     assert tests["sizes"]["p_value"] > 1e-4 and tests["uniform"]["p_value"] > 1e-4
     assert masklaw.law_tests(log, base, N)["dependence"]["p_value"] < 1e-12
+
+
+def _skewed_law(n=4):
+    """Sizes concentrated on m = 0, with cells expected far below once in a few thousand rows."""
+    q = np.array([0.985, 0.0135, 0.0012, 0.00025, 0.00005])
+    return masklaw.MaskLaw("skewed", sizes=lambda n, q=q: q[: n + 1]), q
+
+
+def test_one_draw_in_a_rare_size_cell_does_not_reject_the_declared_law():
+    # 4000 rows in the law's proportions but one of size 4, whose cell is expected 0.2 times: an
+    # unpooled χ² adds (1 - 0.2)²/0.2 and, for the size-3 and size-4 cells together expected 1.2
+    # times, nothing unusual happened. With a cell expected 0.004 times (q = 1e-6) one draw adds 250.
+    q = np.array([0.9, 0.0999, 0.0000990, 0.0000010, 0.0])
+    q[0] = 1 - q[1:].sum()
+    law = masklaw.MaskLaw("skewed", sizes=lambda n: q[: n + 1])
+    sizes = np.repeat(np.arange(3), np.round(4000 * q[:3]).astype(int))
+    sizes[-1] = 3
+    rng = np.random.default_rng(3)
+    log = _log([_draw(rng, 4, sizes[i : i + 8]) for i in range(0, sizes.size, 8)], 4)
+    assert masklaw.law_tests(log, law, 4)["sizes"]["p_value"] > 0.01
+
+
+def test_within_call_dispersion_is_calibrated_for_a_skewed_independent_law():
+    # Independent rows of a skewed law: the summed Pearson statistic has heavy tails, so referring it
+    # to a χ² flags "clumped" far more often than α; its exact mean and variance (Haldane) do not.
+    law, q = _skewed_law()
+    law = masklaw.MaskLaw("skewed", sizes=law.sizes, dependence="independent")
+    p_values = []
+    for seed in range(200):
+        rng = np.random.default_rng(1000 + seed)
+        sizes = rng.choice(5, size=800, p=q)
+        log = _log([_draw(rng, 4, sizes[i : i + 8]) for i in range(0, 800, 8)], 4)
+        p_values.append(masklaw.law_tests(log, law, 4)["dependence"]["p_value"])
+    assert np.mean(np.array(p_values) < 0.05) <= 0.10
+    # and it still sees stratification: evenly spread sizes in every call
+    rng = np.random.default_rng(7)
+    even = [_draw(rng, 4, [0, 0, 0, 0, 0, 0, 1, 0]) for _ in range(300)]
+    assert masklaw.law_tests(_log(even, 4), law, 4)["dependence"]["p_value"] < 1e-6

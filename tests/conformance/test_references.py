@@ -4,6 +4,7 @@ and a LLaDA-style evaluator written in torch, as LLaDA writes it, run against th
 
 from __future__ import annotations
 
+import math
 from math import comb
 
 import numpy as np
@@ -109,8 +110,30 @@ def test_scaled_and_as_reference(small):
     assert R.as_reference("time_free").moments(case).mean == pytest.approx(case.cond_nll, abs=1e-12)
     with pytest.raises(ValueError, match="batch_size"):
         R.estimator("k_dce_stratified", n_samples=8)
-    with pytest.raises(ValueError, match="no exact moments by name"):
+    with pytest.raises(ValueError, match="batch_size"):
         R.estimator("llada_stratified", n_samples=8)
+    with pytest.raises(ValueError, match="weights"):
+        R.estimator("mask_size_importance", n_samples=8)
+
+
+def test_estimator_reads_every_family_object():
+    """``estimator`` asks the family: LLaDA's count rule by name equals llada_rule, and the code's
+    t-DCE (TimeSampled: quad_vec and the vdm excess) equals RADD's replica (TimeLaw: level sums on
+    Gauss–Legendre nodes), two implementations sharing no quadrature."""
+    from ctmc_lab.conformance.replicas import reference
+
+    case = cases.markov_pair(4, index=8)
+    by_name = R.estimator("llada_stratified", n_samples=128, batch_size=8).moments(case)
+    rule = R.llada_rule(8, 128).moments(case)
+    assert by_name.mean == pytest.approx(rule.mean, rel=1e-12)
+    assert by_name.variance == pytest.approx(rule.variance, rel=1e-10)
+    d128 = cases.dna128(5)
+    t_dce = R.estimator("t_dce", n_samples=16, batch_size=16).moments(d128)
+    radd = reference("radd_t_dce").moments(d128)  # 1024 batches of 16
+    assert t_dce.mean == pytest.approx(radd.mean, rel=1e-11)
+    assert t_dce.variance == pytest.approx(1024 * radd.variance, rel=1e-8)
+    lam = R.estimator("lambda_dce_stratified", n_samples=16, batch_size=16).moments(cases.dna128(58))
+    assert lam.mean == pytest.approx(cases.dna128(58).cond_nll, rel=1e-12) and math.isinf(lam.variance)
 
 
 def get_log_likelihood_torch(model, prompt, answer, *, mc_num=32, batch_size=8, mask_id):
