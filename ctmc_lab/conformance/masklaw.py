@@ -21,6 +21,7 @@ import numpy as np
 from scipy.special import comb
 from scipy.stats import chi2, norm, poisson
 
+from ctmc_lab.estimation.families import LambdaDCE
 from ctmc_lab.estimation.llada import count_law
 from ctmc_lab.estimation.registry import get_estimator
 from ctmc_lab.sequences import popcount
@@ -78,10 +79,10 @@ def estimator_law(name: str) -> MaskLaw:
     function of M alone (no weight).
     """
     spec = get_estimator(name)
-    if spec.family == "lambda":
+    if isinstance(spec.family, LambdaDCE):
         return lambda_law()
-    if spec.family != "mask" or spec.needs_weights:
-        raise ValueError(f"estimator {name!r} has no mask law by name (family {spec.family!r})")
+    if not spec.family.draws_mask_sizes or spec.needs_weights:
+        raise ValueError(f"estimator {name!r} has no mask law by name (family {spec.family.kind!r})")
     dependence = "stratified" if spec.stratified else "independent"
     return MaskLaw(
         name,

@@ -101,11 +101,8 @@ class Family:
     default_n_samples: ClassVar[int | None] = None
     default_batch: ClassVar[int] = DEFAULT_BATCH
 
-    # A family compares equal to its ``kind`` so that callers still testing
-    # ``spec.family == "mask"`` keep their meaning; new code asks the object instead.
+    # Two families are equal when they draw alike: the same class with the same options.
     def __eq__(self, other):
-        if isinstance(other, str):
-            return other == self.kind
         return NotImplemented if not isinstance(other, Family) else self is other or vars(self) == vars(other)
 
     def __hash__(self):

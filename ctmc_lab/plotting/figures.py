@@ -192,7 +192,7 @@ def make_figures(out_dir, *, only=None, formats=("pdf", "png", "csv"), seed: int
     for name in names:
         res = make_figure(name, seed=seed, grid=grid)
         paths = res.write(out_dir, formats=formats)
-        # Free the figure's memory at once: fourteen figures of this size add up.
+        # Free the figure's memory at once: every figure of this size adds up.
         res.figure.clear()
         out[name] = (res, paths)
         if progress is not None:
