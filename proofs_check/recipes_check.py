@@ -12,7 +12,7 @@ stratification flags, the studies' sample statistics and case seeds.
   k_dce_stratified batch of b = r n draws holds every mask size exactly r times;
 * :func:`ctmc_lab.studies.variance_vs_samples.repeat_variance` against ``statistics.variance``
   (ddof 1) of the same block means, and :func:`ctmc_lab.studies.engine.case_seed` against the
-  documented ``SeedSequence([seed, *sha256(key) words])`` computed with :mod:`hashlib` here.
+  documented ``SeedSequence([seed, *sha256(key) words])`` computed with ``hashlib`` here.
 """
 
 from __future__ import annotations

@@ -49,6 +49,9 @@ __all__ = [
     "run_checks",
     "default_jobs",
     "hang_guard",
+    "HANG_FACTOR",
+    "HANG_FLOOR",
+    "renormalised",
 ]
 
 #: Modules holding checks, imported on demand so ``import proofs_check`` stays light.
@@ -179,6 +182,7 @@ def select_checks(checks, *, only: str | None = None, precisions=METHODS) -> lis
 #: (:func:`proofs_check.cost.seconds` of its prediction), and at least HANG_FLOOR. It only
 #: stops a hang, far above any expected time; a check stopped by it is an error row, never a skip.
 HANG_FLOOR = 600.0
+#: Multiple of a check's nominal time (from its predicted work) after which it counts as hung.
 HANG_FACTOR = 50.0
 
 
