@@ -63,8 +63,14 @@ def estimate_seconds(case: Case) -> float:
 
 
 def nll_summary(true, exact, mc_mean, mc_stderr) -> tuple[np.ndarray, dict]:
-    """z-scores (MC − true)/se and the headline numbers of an NLL check (Fig. 1a and 1b)."""
-    z = (mc_mean - true) / mc_stderr
+    """z-scores (MC − true)/se and the headline numbers of an NLL check (Fig. 1a and 1b).
+
+    A sequence whose draws are all equal (se = 0: a point mass) has z = 0 when its mean is the
+    true NLL and ±inf otherwise, never the NaN of 0/0."""
+    gap = np.asarray(mc_mean, dtype=float) - np.asarray(true, dtype=float)
+    se = np.asarray(mc_stderr, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, gap / np.where(se > 0, se, 1.0), np.where(gap == 0, 0.0, np.sign(gap) * np.inf))
     summary = {
         "max_abs_exact_minus_true": float(np.max(np.abs(exact - true))),
         "fraction_within_1.96se": float(np.mean(np.abs(z) < 1.96)),
