@@ -137,10 +137,13 @@ def test_property_degenerate_tables_pass_every_check(tmp_path, table):
 
 @pytest.mark.slow
 @budget(3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(n=st.integers(30, 200), length=st.integers(1, 2), data=st.data())
-def test_property_large_alphabets_pass_every_check(tmp_path, n, length, data):
+@given(length=st.integers(1, 2), data=st.data())
+def test_property_large_alphabets_pass_every_check(tmp_path, length, data):
+    # The reported case is one position over 200 symbols; pairs draw up to 60 symbols and 60
+    # sequences, so that a run's (N+1)^L states stay within one test's memory and time.
+    n = data.draw(st.integers(30, 200 if length == 1 else 60))
     symbols = [chr(0x100 + i) for i in range(n)]
-    cap = 60 if length > 1 else n  # pairs: at most 60 sequences, so that the run stays small
+    cap = 60 if length > 1 else n
     size = data.draw(st.integers(min(n // length, cap), cap))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     # Every symbol appears (the alphabet is read from the keys), in sequences of ``length``.
