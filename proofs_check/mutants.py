@@ -402,16 +402,16 @@ HELD_OUT = (
     Mutant(
         "subset-table A: context bits dropped",
         "context",
-        "ctmc_lab/sources/joint.py",
-        "        ctx_bits = int(np.sum(np.left_shift(1, ctx))) if ctx.size else 0\n",
-        "        ctx_bits = 0\n",
+        "ctmc_lab/sources/_support_tables.py",
+        "    ctx_bits = int(np.sum(np.left_shift(1, ctx))) if ctx.size else 0\n",
+        "    ctx_bits = 0\n",
     ),
     Mutant(
         "Markov A-table: context positions hidden too",
         "context",
         "ctmc_lab/sources/markov/chain.py",
-        "            hidden = np.setdiff1d(np.arange(x.shape[-1]), np.union1d(tgt, ctx))\n",
-        "            hidden = np.setdiff1d(np.arange(x.shape[-1]), tgt)\n",
+        "    hidden = np.setdiff1d(np.arange(x.shape[-1]), np.union1d(tgt, ctx))\n",
+        "    hidden = np.setdiff1d(np.arange(x.shape[-1]), tgt)\n",
     ),
     Mutant(
         "conditional_mask_dce: context not passed to the source",
@@ -445,16 +445,16 @@ HELD_OUT = (
     Mutant(
         "subset_table: block rows restart at 0",
         "subset-blocks",
-        "ctmc_lab/sources/joint.py",
-        "            rows = np.arange(lo, lo + agree.shape[0])[:, None] * n_sub\n",
-        "            rows = np.arange(agree.shape[0])[:, None] * n_sub\n",
+        "ctmc_lab/sources/_support_tables.py",
+        "        rows = np.arange(lo, lo + agree.shape[0])[:, None] * n_sub\n",
+        "        rows = np.arange(agree.shape[0])[:, None] * n_sub\n",
     ),
     Mutant(
         "marginal: visible positions of the first block reused",
         "subset-blocks",
-        "ctmc_lab/sources/joint.py",
-        "            xb, vb = x[lo : lo + step, None, :], visible[lo : lo + step, None, :]\n",
-        "            xb, vb = x[lo : lo + step, None, :], visible[: min(step, x.shape[0] - lo), None, :]\n",
+        "ctmc_lab/sources/_support_tables.py",
+        "        xb, vb = x[lo : lo + step, None, :], visible[lo : lo + step, None, :]\n",
+        "        xb, vb = x[lo : lo + step, None, :], visible[: min(step, x.shape[0] - lo), None, :]\n",
     ),
     # ------------------------------------------------------------ denoisers
     Mutant(
@@ -549,8 +549,8 @@ HELD_OUT = (
         "prompt: the chain starts from the prompt's first k symbols",
         "markov",
         "ctmc_lab/sources/markov/chain.py",
-        "        out[flat_index(s[-self.order :], self.n_tokens)] = 1.0\n",
-        "        out[flat_index(s[: self.order], self.n_tokens)] = 1.0\n",
+        "        out[flat_index(self._prompt(start)[-self.order :], self.n_tokens)] = 1.0\n",
+        "        out[flat_index(self._prompt(start)[: self.order], self.n_tokens)] = 1.0\n",
     ),
     # ------------------------------------------------------------ dataset recipes
     Mutant(

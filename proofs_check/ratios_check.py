@@ -265,12 +265,13 @@ def _chain_rows(chain):
     from ctmc_lab.estimation.conditional import conditional_mask_dce, conditional_nll, mask_dce_methods
 
     L = 4
-    support, probs = brute_joint(chain, L)
-    x = support[int(np.argmax(probs))]
     # A prompt longer than the order, whose first and last k symbols differ where they can.
     long_support, long_probs = brute_joint(chain, chain.order + 2)
     prompt = chain.decode(long_support[int(np.argmin(np.where(long_probs > 0, long_probs, np.inf)))])
-    for start, (sup, pr) in ((None, (support, probs)), (prompt, brute_joint(chain, L, prompt))):
+    for start, (sup, pr) in ((None, brute_joint(chain, L)), (prompt, brute_joint(chain, L, prompt))):
+        # The most probable window under this start: its contexts have positive probability
+        # (a deterministic chain after a prompt may give the stationary mode probability 0).
+        x = sup[int(np.argmax(pr))]
         for target, context in (([1, 2], [0]), ([0, 3], [2]), ([0, 1, 2, 3], [])):
             want = brute_mask_dce(sup, pr, x, target, context)
             case = f"{chain.name or 'chain'}; x={chain.decode(x)}; start={start!r}; target={target}; context={context}"

@@ -23,7 +23,12 @@ import statistics
 import numpy as np
 
 from . import cost
+from ._util import prefix_marginal
 from .framework import TOL_ENUM, Result, check
+
+#: Length of the tables these registry checks fill: they test the estimators' bookkeeping, not
+#: the source, so a long user table is cut to its prefix marginal (2**L masks preloaded).
+_TABLE_LENGTH = 8
 
 __all__ = ["STRATIFIED"]
 
@@ -73,12 +78,18 @@ def recipe_parameters(ctx):
         )
 
 
+def _source(ctx):
+    """The small distribution, or its prefix marginal of :data:`_TABLE_LENGTH` positions."""
+    return prefix_marginal(ctx.small, min(ctx.small.length, _TABLE_LENGTH))
+
+
 def _table_oracle(ctx, A):
-    """A prepared MaskDCE over the small distribution's first sequence, filled with the table A
+    """A prepared MaskDCE over the first sequence of :func:`_source`, filled with the table A
     (draws become lookups of A; the estimators take a denoiser or a MaskDCE)."""
     from ctmc_lab.exact.mask_dce import MaskDCE
 
-    return MaskDCE(ctx.small.denoiser(), ctx.small.support[0]).preload(A)
+    source = _source(ctx)
+    return MaskDCE(source.denoiser(), source.support[0]).preload(A)
 
 
 @check(
@@ -102,7 +113,7 @@ def stratification(ctx):
         float(len(wrong) + len(missing)),
         0.0,
     )
-    n, r = ctx.small.length, 3
+    n, r = _source(ctx).length, 3
     b = n * r
     # A(M) = |M|², so each k-DCE value (n/m) A(M) = n m reveals the mask size m drawn.
     sizes_of = np.array([bin(u).count("1") for u in range(1 << n)], dtype=float)
@@ -135,7 +146,7 @@ def statistics_and_seeds(ctx):
     from ctmc_lab.studies.engine import case_seed
     from ctmc_lab.studies.variance_vs_samples import repeat_variance
 
-    L = ctx.small.length
+    L = _source(ctx).length
     A = np.array([bin(u).count("1") * (1.0 + 0.25 * (u % 3)) for u in range(1 << L)])  # A(∅) = 0
     n, repeats = 5, 7
     for name in ("time_free", "k_dce"):
@@ -150,7 +161,7 @@ def statistics_and_seeds(ctx):
     from ctmc_lab.sources.joint import JointDistribution
     from ctmc_lab.studies.fig1a_dna128_nll import nll_table
 
-    small = ctx.small
+    small = _source(ctx)
     top = np.argsort(-small.probs, kind="stable")[:3]
     p = JointDistribution(small.support[top], small.probs[top], n_tokens=small.n_tokens, normalize=True, name="top 3")
     table = nll_table(p, 16, ctx.seed)

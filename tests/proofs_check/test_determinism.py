@@ -83,7 +83,7 @@ def test_same_rows_idle_and_under_a_cpu_burner(tmp_path, capsys):
 def test_same_rows_idle_and_under_a_cpu_burner_every_check(tmp_path, capsys):
     argv = ["verify", "--quick", "--dist", str(_twenty_sequences(tmp_path))]
     idle = _verify_json(tmp_path, "idle.json", argv)
-    loaded = _under_burners(lambda: _verify_json(tmp_path, "loaded.json", ["--jobs", "1", *argv]))
+    loaded = _under_burners(lambda: _verify_json(tmp_path, "loaded.json", [*argv, "--jobs", "1"]))
     capsys.readouterr()
     assert _rows(idle) == _rows(loaded)
 
