@@ -58,6 +58,10 @@ PACKAGE_DIR = Path(ctmc_lab.__file__).resolve().parent
 PENDING = {
     "ctmc_lab.estimation.families": "no hostile-argument entries yet (the family objects validate their options when drawn; not every option names itself)",
     "ctmc_lab.estimation.registry": "no hostile-argument entries yet (the family objects validate their options when drawn; not every option names itself)",
+    "ctmc_lab.estimation.timelaws": "no hostile-argument entries yet (the t-sampler laws are built by their families from validated options)",
+    "ctmc_lab.estimation.cases": "no hostile-argument entries yet (the conformance cases are built from registered names; `from_file` reads a validated table)",
+    "ctmc_lab.estimation.replicas": "no hostile-argument entries yet (replicas of published evaluators take a Case and the evaluator's own options)",
+    "ctmc_lab.estimation.replica_registry": "no hostile-argument entries yet (names are checked by `get_replica`; registration is for replica authors)",
     "ctmc_lab.studies": "no hostile-argument entries yet (the engine checks grids, seeds and records; study functions take its cases)",
     "ctmc_lab.plotting": "no hostile-argument entries yet (figures draw the tables of studies)",
     "ctmc_lab.cli": "the command line validates argv itself (tests/cli); its functions take parsed namespaces",
