@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -103,18 +103,20 @@ for g in (absorbing, uniform):
 # %% [markdown]
 # ## 3. The curves
 #
-# `ctmc_lab.studies.imdse_curves` tabulates the same identities (drawn by `ctmc_lab.plotting.imdse_curves`) along the schedule
+# `ctmc_lab.studies.imdse_curves` tabulates the same identities along the schedule
 # loglinear($\varepsilon=0$), for which $\lambda(t) = t$ and the process is fully noised at
-# $t = 1$. Panel (a): the KL and the mutual information $I(x_0; x_t) = \mathbb E_{p_0}\,\mathrm{KL}$,
+# $t = 1$: `curves(p0, x0, n_points)` gives one row per (process, t) and `areas(p0, x0)` the
+# areas of Theorem 3.2 by quadrature; `ctmc_lab.plotting.imdse_curves.draw` draws both. Panel (a): the KL and the mutual information $I(x_0; x_t) = \mathbb E_{p_0}\,\mathrm{KL}$,
 # starting at $-\log p_0(x_0)$ and $H(p_0)$. Panel (b): their exact rates and $-$mdse, pointwise
 # and marginal. Panel (c): the area under mdse, which is $-\log p_0(x_0)$ (Theorem 3.2); for
 # uniform noise mdse has an integrable $\log(1/s)$ singularity at $t\to 0$ (§2.5).
 
 # %%
-study = imdse_curves.imdse_curves(dist=p0, x0="ABA", n_points=29)
-print({k: v for k, v in study.summary.items() if "area" in k or "max" in k})
+table = imdse_curves.curves(p0, x0, n_points=29)
+areas = imdse_curves.areas(p0, x0)
+print(imdse_curves.summarize(table, areas=areas))
 with style():
-    fig = imdse_plot.draw(study)
+    fig = imdse_plot.draw(table, areas=areas)
 fig
 
 # %% [markdown]

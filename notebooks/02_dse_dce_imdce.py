@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -91,13 +91,16 @@ for t in (0.01, 0.3, 0.9):
     )
 
 # %% [markdown]
-# The figure below follows one noisy state across four decades of $t$: the two sides agree to
-# a relative $10^{-15}$ for the optimal and for a mixed denoiser, while the misprinted factor
+# The figure below (`dse_dce_equivalence.equivalence_table`) follows one noisy state across four
+# decades of $t$: $x_0$ the mode of $p_0$ with positions 0 and 2 masked. The two sides agree to a
+# relative $10^{-15}$ for the optimal and for a mixed denoiser, while the misprinted factor
 # $\bar\sigma$ is off by orders of magnitude.
 
 # %%
+table = dse_dce_equivalence.equivalence_table(p0, n_points=40, mix_weight=0.3)
+print(dse_dce_equivalence.summarize(table))
 with style():
-    fig = dse_plot.draw(dse_dce_equivalence.dse_dce_equivalence(dist=p0, n_points=40))
+    fig = dse_plot.draw(table)
 fig
 
 # %% [markdown]

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -36,11 +36,8 @@ import numpy as np
 
 from ctmc_lab.estimation import conditional
 from ctmc_lab.masks import harmonic
-from ctmc_lab.plotting import coupled_vs_decoupled as ratio_plot
-from ctmc_lab.plotting import fig1b_markov_conditional as fig1b_plot
-from ctmc_lab.plotting.style import style
+from ctmc_lab.plotting import figures
 from ctmc_lab.sources.markov import markov4
-from ctmc_lab.studies import coupled_vs_decoupled, fig1b_markov_conditional
 from ctmc_lab.studies.protocol import sample_pair
 
 chain = markov4()
@@ -100,16 +97,15 @@ print(f"time-free MC, 2^13 draws          = {est.mean:.4f} ± {est.stderr:.4f}")
 # %% [markdown]
 # ## 3. The Fig. 1b protocol
 #
-# The same for many pairs (reduced here to 16 pairs with 12-base responses; `ctmc-lab figures`
-# runs the paper's 64 pairs with 16-base responses). Every exact value sits on the truth to
+# The same for many pairs: `figures.make_figure` runs the study `fig1b_markov_conditional` with the
+# paper's settings replaced by reduced ones (16 pairs with 12-base responses; `ctmc-lab figures`
+# runs the paper's 64 pairs with 16-base responses) and draws it. Every exact value sits on the truth to
 # $10^{-14}$; the Monte Carlo estimates scatter within their error bars.
 
 # %%
-study = fig1b_markov_conditional.fig1b_markov_conditional(pairs=16, response_length=12)
-print(study.summary)
-with style():
-    fig = fig1b_plot.draw(study)
-fig
+res = figures.make_figure("fig1b_markov_conditional", pairs=16, response_length=12)
+print(res.summary)
+res.figure
 
 # %% [markdown]
 # ## 4. Coupled against decoupled log-ratios
@@ -138,11 +134,9 @@ print(f"2 H² Cov = {mom.covariance_term:.3f}  ->  coupling helps: {mom.coupling
 # BeaverTails): coupling helps on every MK4 triplet and every D128 pair with the paper's
 # time-free weights. It is not guaranteed, though: with k-DCE weights, whose value $(n/m)A(M)$ is
 # nearly flat in $m$, what remains is the within-size fluctuation, where two responses can move
-# against each other, and some triplets come out worse coupled (red crosses).
+# against each other, and some triplets come out worse coupled (the crosses below ratio 1).
 
 # %%
-study = coupled_vs_decoupled.coupled_vs_decoupled(n_triplets=80)
-print(study.summary)
-with style():
-    fig = ratio_plot.draw(study)
-fig
+res = figures.make_figure("coupled_vs_decoupled", n_triplets=80)
+print(res.summary)
+res.figure
