@@ -20,8 +20,6 @@ error grows with the size of F and its derivatives (2.1e-9 on a derivative of 64
 
 from __future__ import annotations
 
-import numpy as np
-
 from ctmc_lab.exact import information, scores
 from ctmc_lab.forward import generators
 from ctmc_lab.forward.process import NoisedDistribution
