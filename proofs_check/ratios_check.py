@@ -417,8 +417,12 @@ def _t_moments_twin(A: np.ndarray, *, log_terms: bool, eps: float = 1e-3):
             w = sig / math.expm1(sb)
             return float(np.sum(lam**sizes * (1 - lam) ** (n - sizes) * (w * V) ** p))
 
-        # epsabs: a moment near 0 (a point mass: A = 0, the log offsets cancel) cannot meet a relative tolerance.
-        return integrate.quad(f, eps, 1.0, epsabs=1e-13, epsrel=1e-12, limit=400)[0] / (1 - eps)
+        # epsabs: a moment near 0 (a point mass: A = 0, the log offsets cancel) cannot meet a
+        # relative tolerance; scaled by the size of V^p, so that a tiny A (a sequence of
+        # probability 1 - 1e-12: E g² ~ 1e-24) is still integrated to 1e-12 relative.
+        return integrate.quad(f, eps, 1.0, epsabs=1e-13 * size**p, epsrel=1e-12, limit=400)[0] / (1 - eps)
+
+    size = float(np.max(np.abs(A))) + (n * abs(math.log(eps)) if log_terms else 0.0)
 
     return moment(1), moment(2)
 
