@@ -43,6 +43,11 @@ class Schedule:
     t_max = 1.0
 
     def _check_t(self, t) -> np.ndarray:
+        if type(t) is np.ndarray and t.dtype == np.float64 and t.size:
+            # The samplers' per-batch arrays: two reductions decide (NaN fails both
+            # comparisons, ±inf one of them); anything else takes the full check below.
+            if t.min() >= 0 and t.max() <= self.t_max:
+                return t
         t = ensure_array(t, "t", finite=True, allow_empty=False)
         if np.any(t < 0) or np.any(t > self.t_max):
             raise ValueError(f"`t` must lie in [0, {self.t_max:g}] for {self!r} (got {t.min():g}..{t.max():g})")
