@@ -380,19 +380,16 @@ class LambdaDCE(Family):
     def draw(self, name, oracle, n_samples, rng, batch_size, options):
         stratified = self.stratified
         sizes = UniformMasks(oracle.n)
-        out, lam = np.empty(n_samples), np.empty(n_samples)
-        top = np.arange(batch_size) + 1.0  # the strata's upper ends j + 1 of a full batch
+        out = np.empty(n_samples)
         for sl in chunks(n_samples, batch_size if stratified else DRAW_CHUNK):
             k = sl.stop - sl.start
             u = rng.random(k)
             # 1 - U lies in (0, 1]: λ = 0 (a division by zero) cannot occur.
-            if stratified:
-                lam[sl] = ((top if k == batch_size else np.arange(k) + 1.0) - u) / k
-            else:
-                lam[sl] = 1.0 - u
+            lam = (np.arange(k) + 1.0 - u) / k if stratified else 1.0 - u
             # M ~ Bern(λ)^n has the law of (m ~ Binomial(n, λ), then M uniform of size m).
-            out[sl] = oracle(sizes._draw(rng.binomial(oracle.n, lam[sl]), rng))
-        return out / lam, name
+            m = rng.binomial(oracle.n, lam)
+            out[sl] = oracle(sizes.draw(m, rng)) / lam
+        return out, name
 
     def moments(self, A2, *, name="estimator", batch_size=None, **options):
         self._no_options(name, options)
