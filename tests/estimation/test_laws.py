@@ -136,3 +136,17 @@ def test_validated_law_names_the_law_and_the_rule():
     np.testing.assert_allclose(q, [0, 0.25, 0, 0.75])
     np.testing.assert_allclose(f, [0, 4.0, 0, 1 / (3 * 0.75)])
     assert not q.flags.writeable and not f.flags.writeable
+
+
+def test_values_with_an_int_seed_is_one_stream():
+    """``MaskSizeScheme.values`` normalises its rng once: an int seed gives the draws of
+    ``default_rng(seed)``, not one restarted stream per chunk (which repeated every batch)."""
+    n = 5
+    scheme = laws.MaskSizeScheme("k_dce", n, *laws.k_dce_law(n))
+    A = np.arange(1 << n, dtype=float)
+    oracle = laws.TableOracle(A)
+    for batch_size in (None, 4):
+        by_int = scheme.values(oracle, 64, 7, batch_size=batch_size)
+        by_gen = scheme.values(oracle, 64, np.random.default_rng(7), batch_size=batch_size)
+        np.testing.assert_array_equal(by_int, by_gen)
+    assert len(set(by_int.reshape(16, 4).sum(axis=1))) > 1  # the batches differ
