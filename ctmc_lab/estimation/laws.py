@@ -181,6 +181,10 @@ class UniformMasks:
 
     def draw(self, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One uniform mask of size ``m[k]`` for each k, as int64 local bitmasks."""
+        if type(m) is np.ndarray and m.dtype == np.int64 and m.ndim == 1 and type(rng) is np.random.Generator:
+            # A sampler's own batch (once per batch of a stratified run): the bounds decide.
+            if m.size and m.min() >= 0 and m.max() <= self.n:
+                return self._draw(m, rng)
         return self._draw(ensure_array(m, "m", ndim=1, dtype=int, lo=0, hi=self.n), ensure_rng(rng))
 
     def _draw(self, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:

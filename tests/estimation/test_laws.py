@@ -150,3 +150,17 @@ def test_values_with_an_int_seed_is_one_stream():
         by_gen = scheme.values(oracle, 64, np.random.default_rng(7), batch_size=batch_size)
         np.testing.assert_array_equal(by_int, by_gen)
     assert len(set(by_int.reshape(16, 4).sum(axis=1))) > 1  # the batches differ
+
+
+def test_uniform_masks_refuse_sizes_outside_0_to_n_whatever_the_array():
+    """The fast path of ``draw`` (an int64 batch and a Generator) refuses what the full check
+    refuses: sizes below 0 or above n, in any position of the batch."""
+    sizes, rng = laws.UniformMasks(4), np.random.default_rng(0)
+    for bad in ([5], [0, 5], [-1, 2], [2, 2, -3]):
+        for m in (np.array(bad, dtype=np.int64), bad, np.array(bad, dtype=np.int32)):
+            with pytest.raises(ValueError, match="`m` entries"):
+                sizes.draw(m, rng)
+    ok = np.array([0, 4, 2], dtype=np.int64)
+    np.testing.assert_array_equal(
+        sizes.draw(ok, np.random.default_rng(1)), sizes.draw(ok.tolist(), np.random.default_rng(1))
+    )
