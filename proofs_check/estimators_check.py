@@ -134,7 +134,8 @@ class _Lookup(MaskDCE):
         local = np.asarray(local, dtype=np.int64)
         if self.drawn is not None:
             self.drawn.append(local.ravel().copy())
-        if local.size and (local.min() < 0 or local.max() >= self.A_table.size):
+        # One reduction: a negative int64 viewed as uint64 is above every table size.
+        if local.size and local.view(np.uint64).max() >= self.A_table.size:
             raise ValueError(f"masks must lie in 0..2**{self.n} - 1")
         A = self.A_table[local]
         return (A, self.D_table[local]) if with_defect else A

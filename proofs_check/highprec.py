@@ -109,15 +109,28 @@ class MpProcess:
         return _MP_TWINS[self.kind][1](self.N, self.S, s)
 
     def apply_axes(self, vec, M):
-        """(⊗_i M) vec: M applied along every axis of the flat tensor."""
-        S = self.S
+        """(⊗_i M) vec: M applied along every axis of the flat tensor.
+
+        Each entry is mpmath.fsum of the products M[x^i][b] vec(x^{i←b}), rounded to the
+        working precision, as ``mpmath.fsum(m * v ...)`` forms them; the arithmetic runs on
+        the raw mpf tuples (:func:`_raw_ops`). A zero term adds nothing to the exact sum
+        fsum forms (it skips zeros), so only the nonzero entries of M and vec are visited.
+        """
+        mul, _, _, _, total, zero = _raw_ops()
+        rows = [[(b, m._mpf_) for b, m in enumerate(M[a]) if m] for a in range(self.S)]
+        raw = [v._mpf_ for v in vec]
         for i, st in enumerate(self.strides):
-            out = [mpmath.mpf(0)] * len(vec)
+            out = []
             for idx, x in enumerate(self.states):
                 base = idx - x[i] * st
-                out[idx] = mpmath.fsum(M[x[i]][b] * vec[base + b * st] for b in range(S) if vec[base + b * st])
-            vec = out
-        return vec
+                terms = []
+                for b, m in rows[x[i]]:
+                    v = raw[base + b * st]
+                    if v != zero:
+                        terms.append(mul(m, v))
+                out.append(total(terms))
+            raw = out
+        return [mpmath.mp.make_mpf(v) for v in raw]
 
     def generator_apply(self, vec):
         """(Q^(L) vec)(x) = Σ_i Σ_b Q[x^i, b] vec(x^{i←b}) (Kronecker sum, §1.4)."""
@@ -135,7 +148,11 @@ class MpProcess:
         K = self.kernel(s)
         self.kernel_cache = K
         p = self.apply_axes(self.p0, K)
-        q = [mpmath.fprod(K[x[i]][int(x0[i])] for i in range(self.L)) for x in self.states]
+        cols = [[K[a][int(c)] for a in range(self.S)] for c in x0]
+        zero = mpmath.mpf(0)
+        # A product with a zero factor is exactly 0 (mpmath has no signed zero): fprod only
+        # where every factor is nonzero.
+        q = [mpmath.fprod(f) if all(f) else zero for f in ([col[a] for col, a in zip(cols, x)] for x in self.states)]
         return q, p
 
     def kl(self, q, p):
@@ -154,8 +171,10 @@ class MpProcess:
         (i, x^i, b): its log and a(log a - 1) are tabulated once per call.
         """
         K = self.kernel_cache
-        log_p = [mpmath.log(v) if v else None for v in p]
-        # tables[i][a] lists (b, w, α, w α (log α - 1)) for the rates b -> a, b ascending.
+        # log p(y) is read only where q(y) > 0 (a log term needs α > 0), so only there.
+        log_p = [mpmath.log(v)._mpf_ if v and qv else None for v, qv in zip(p, q)]
+        # tables[i][a] lists (b, w, -w α, w α (log α - 1)) for the rates b -> a, b ascending
+        # (-w α is None where α = 0, which drops the log term).
         tables = []
         for i in range(self.L):
             col = [K[a][int(x0[i])] for a in range(self.S)]
@@ -166,24 +185,51 @@ class MpProcess:
                     continue
                 if col[b]:
                     alpha = col[b] / col[a_]
-                    tab.setdefault(a_, []).append((b, w, alpha, w * alpha * (mpmath.log(alpha) - 1)))
+                    row = (b, w._mpf_, (-w * alpha)._mpf_, (w * alpha * (mpmath.log(alpha) - 1))._mpf_)
                 else:
-                    tab.setdefault(a_, []).append((b, w, 0, 0))
+                    row = (b, w._mpf_, None, _FZERO)
+                tab.setdefault(a_, []).append(row)
             tables.append(tab)
-        total = []
+        # The sum of the definition, term for term and in its order, as mpmath's operators
+        # would round them (w p(y)/p(x) + k, then -w α (log p(y) - log p(x))), on raw tuples.
+        mul, div, add, sub, total, zero = _raw_ops()
+        raw_p = [v._mpf_ for v in p]
+        out = []
         for idx, x in enumerate(self.states):
             if not q[idx]:
                 continue
+            p_x, log_x = raw_p[idx], log_p[idx]
             inner = []
             for i, st in enumerate(self.strides):
                 base = idx - x[i] * st
-                for b, w, alpha, k_term in tables[i].get(x[i], ()):
+                for b, w, nwa, k_term in tables[i].get(x[i], ()):
                     y = base + b * st
-                    inner.append(w * p[y] / p[idx] + k_term)
-                    if alpha:
-                        inner.append(-w * alpha * (log_p[y] - log_p[idx]))
-            total.append(q[idx] * mpmath.fsum(inner))
-        return mpmath.fsum(total)
+                    inner.append(add(div(mul(w, raw_p[y]), p_x), k_term))
+                    if nwa is not None:
+                        inner.append(mul(nwa, sub(log_p[y], log_x)))
+            out.append(mul(q[idx]._mpf_, total(inner)))
+        return mpmath.mp.make_mpf(total(out))
+
+
+#: The raw zero of mpmath (``mpmath.mpf(0)._mpf_``).
+_FZERO = mpmath.mpf(0)._mpf_
+
+
+def _raw_ops():
+    """(mul, div, add, sub, fsum, zero) on raw mpf tuples at the working precision and rounding:
+    the functions mpmath's operators and ``mpmath.fsum`` call, without building an mpf per
+    intermediate value, so every result is the one the operators give."""
+    from mpmath.libmp import mpf_add, mpf_div, mpf_mul, mpf_sub, mpf_sum
+
+    prec, rnd = mpmath.mp._prec_rounding
+    return (
+        lambda a, b: mpf_mul(a, b, prec, rnd),
+        lambda a, b: mpf_div(a, b, prec, rnd),
+        lambda a, b: mpf_add(a, b, prec, rnd),
+        lambda a, b: mpf_sub(a, b, prec, rnd),
+        lambda xs: mpf_sum(xs, prec, rnd),
+        _FZERO,
+    )
 
 
 def _where(dist, ctx) -> str:

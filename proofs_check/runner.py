@@ -92,8 +92,12 @@ class SuiteResult:
     records: tuple[CheckRecord, ...]
     skipped: tuple[SkipRecord, ...]
     elapsed: float
-    #: (check id, seconds) in run order.
+    #: (check id, seconds of wall time) in registry order.
     timings: tuple[tuple[str, float], ...] = ()
+    #: (check id, seconds of CPU time of the process that ran it) in registry order: the
+    #: measure of a check's cost that a loaded machine does not inflate (for profiling only;
+    #: no decision reads either).
+    cpu_timings: tuple[tuple[str, float], ...] = ()
 
     @property
     def n_passed(self) -> int:
@@ -385,6 +389,7 @@ class _Outcome:
     skipped: tuple
     seconds: float
     warnings: tuple = ()  # (message, category, filename, lineno) of warnings raised inside
+    cpu_seconds: float = 0.0
 
 
 def _run_one(chk: Check, ctx: Context) -> _Outcome:
@@ -394,7 +399,7 @@ def _run_one(chk: Check, ctx: Context) -> _Outcome:
 
     records: list[CheckRecord] = []
     skipped: list[SkipRecord] = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         try:
             _collect(chk, ctx, records, skipped)
@@ -403,7 +408,9 @@ def _run_one(chk: Check, ctx: Context) -> _Outcome:
             message = f"{type(err).__name__}: {err} ({where.filename.split('/')[-1]}:{where.lineno})"
             records.append(_error_record(chk, message))
     seen = tuple((str(w.message), w.category, w.filename, w.lineno) for w in caught)
-    return _Outcome(tuple(records), tuple(skipped), time.perf_counter() - t0, seen)
+    return _Outcome(
+        tuple(records), tuple(skipped), time.perf_counter() - t0, seen, cpu_seconds=time.process_time() - c0
+    )
 
 
 def _replay(outcome: _Outcome) -> None:
@@ -632,12 +639,14 @@ def run_checks(
     records: list[CheckRecord] = []
     skipped: list[SkipRecord] = []
     timings: list[tuple[str, float]] = []
+    cpu_timings: list[tuple[str, float]] = []
     for chk, outcome in zip(checks, outcomes):
         records += outcome.records
         skipped += outcome.skipped
         timings.append((chk.id, outcome.seconds))
+        cpu_timings.append((chk.id, outcome.cpu_seconds))
     order = {name: i for i, name in enumerate(framework.THEOREM_ORDER)}
     methods = {name: i for i, name in enumerate(METHODS)}
     # Within a theorem: float64, mpmath, sympy, then its negative controls (stable otherwise).
     records.sort(key=lambda r: (order[r.theorem], r.expected_to_fail, methods[r.method]))
-    return SuiteResult(tuple(records), tuple(skipped), time.perf_counter() - start, tuple(timings))
+    return SuiteResult(tuple(records), tuple(skipped), time.perf_counter() - start, tuple(timings), tuple(cpu_timings))

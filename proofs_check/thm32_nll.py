@@ -43,8 +43,32 @@ HORIZONS = {
 }
 
 
+#: Noised marginals by quadrature node, each with the mdse values computed on it. A node is
+#: the distribution (by identity, kept alive here), the generator (by its rates and process)
+#: and s; the values are pure functions of it, and the quadratures revisit nodes: two
+#: sequences share their first nodes, a control integrates one horizon twice.
+_NODES: dict = {}
+#: Dense states the node cache may hold at once (their p_s and log p_s: about 16 MB).
+_NODE_STATES = 1 << 20
+
+
+def _noised(dist, gen, s: float):
+    """(NoisedDistribution at ``s``, its mdse values by x0), built once per node."""
+    key = (id(dist), gen.Q.shape, gen.Q.tobytes(), gen.n_tokens, id(gen.process), s)
+    hit = _NODES.get(key)
+    if hit is None:
+        if (len(_NODES) + 1) * gen.n_states**dist.length > _NODE_STATES:
+            _NODES.clear()
+        hit = _NODES[key] = (dist, gen.process, NoisedDistribution.at_noise_level(dist, gen, s), {})
+    return hit[2], hit[3]
+
+
 def _mdse_s(dist, gen, x0, s: float) -> float:
-    return float(scores.mdse(NoisedDistribution.at_noise_level(dist, gen, s), x0[None])[0])
+    noised, values = _noised(dist, gen, s)
+    key = x0.tobytes()
+    if key not in values:
+        values[key] = float(scores.mdse(noised, x0[None])[0])
+    return values[key]
 
 
 def _log_floor(dist, x0, base: float) -> float:
@@ -89,11 +113,7 @@ def finite_horizon(dist, gen, x0, schedule, T: float, *, with_kl: bool = True):
         lambda u: f(math.exp(u)) * math.exp(u), _log_floor(dist, x0, math.log(t1) - 30.0), math.log(t1), **_QUAD
     )[0]
     high = integrate.quad(f, t1, T, **_QUAD)[0]
-    end = (
-        information.kl(NoisedDistribution.at_noise_level(dist, gen, float(schedule.sigma_bar(T))), x0)
-        if with_kl
-        else 0.0
-    )
+    end = information.kl(_noised(dist, gen, float(schedule.sigma_bar(T)))[0], x0) if with_kl else 0.0
     return low + high, float(end)
 
 

@@ -98,15 +98,20 @@ def _dce_table(dist, quick: bool):
 
     m_u = (~uvisible).sum(axis=1)
     cstar = np.exp(logc_star)
+    levels = _LEVELS[:2] if quick else _LEVELS
+    # c*'s expected DCE depends on λ only: once per level, not once per amplitude.
+    picked_star = pick(logc_star)
+    e_stars = {lam: expected_dce(dist, seqs, probs, visible, picked_star, lam) for lam in levels}
     rows = []
     for salt, amp in enumerate((1e-3, 0.1, 1.0)):
         logc = perturbed_log_probs(logc_star, uniq, dist.n_tokens + 1, amp, salt)
         with np.errstate(invalid="ignore"):
             kl_rows = np.where(cstar > 0, cstar * (logc_star - logc), 0.0).sum(axis=2)  # (U, L)
         kl_state = np.where(~uvisible, kl_rows, 0.0).sum(axis=1)
-        for lam in _LEVELS[:2] if quick else _LEVELS:
-            e_star = expected_dce(dist, seqs, probs, visible, pick(logc_star), lam)
-            e_pert = expected_dce(dist, seqs, probs, visible, pick(logc), lam)
+        picked = pick(logc)
+        for lam in levels:
+            e_star = e_stars[lam]
+            e_pert = expected_dce(dist, seqs, probs, visible, picked, lam)
             gap_kl = float(np.sum(lam**m_u * (1 - lam) ** (L - m_u) * marg * kl_state))
             rows.append((amp, lam, e_star, e_pert, gap_kl))
     return rows

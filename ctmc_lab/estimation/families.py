@@ -539,32 +539,38 @@ class TimeSampled(Family):
         score_log = options.get("score_log", False)
         stratified = self.is_stratified(options)
         sizes = UniformMasks(oracle.n)
-        out = np.empty(n_samples)
+        # The loop draws (t, m, M) and queries the oracle batch by batch, in the order the
+        # random stream and the model see them; the weights are elementwise in t and m, so
+        # they are computed once for all draws after it.
+        t_all, sigma_bar, V = np.empty(n_samples), np.empty(n_samples), np.empty(n_samples)
+        m = np.empty(n_samples, dtype=np.int64)
+        grid = np.arange(batch_size) / batch_size  # the vdm offsets j/B of a full batch
         for sl in chunks(n_samples, batch_size if stratified else DRAW_CHUNK):
             k = sl.stop - sl.start
             if stratified:  # infodis Batch_Uniform_Sampler(type="vdm"): one u0 per batch
-                u = (rng.random() + np.arange(k) / k) % 1.0
+                u = (rng.random() + (grid if k == batch_size else np.arange(k) / k)) % 1.0
             else:
                 u = rng.random(k)
             t = (1.0 - eps_s) * u + eps_s
-            sigma_bar = np.asarray(schedule.sigma_bar(t), dtype=float)
-            sigma = np.asarray(schedule.sigma(t), dtype=float)
-            lam = -np.expm1(-sigma_bar)
-            esigm1 = np.expm1(sigma_bar)
-            # Lemma 3.3 weight σ(t)/(e^σ̄ - 1) = σ(1-λ)/λ; at t = 0 (eps_s = 0, u = 0) no mask is drawn.
-            with np.errstate(divide="ignore", invalid="ignore"):
-                w = np.where(lam > 0, sigma / esigm1, 0.0)
-            m = rng.binomial(oracle.n, lam)
-            local = sizes.draw(m, rng)
+            t_all[sl] = t
+            sigma_bar[sl] = schedule.sigma_bar(t)
+            m[sl] = rng.binomial(oracle.n, -np.expm1(-sigma_bar[sl]))
             if self.defect:
-                A, D = oracle(local, with_defect=True)
-                val = w * (A + D)
+                A, D = oracle(sizes._draw(m[sl], rng), with_defect=True)
+                V[sl] = A + D
             else:
-                A = oracle(local)
-                with np.errstate(divide="ignore"):
-                    offset = m * np.log(esigm1) if score_log else 0.0
-                val = w * (A + np.where(m > 0, offset, 0.0))
-            out[sl] = np.where(m > 0, val, 0.0)
+                V[sl] = oracle(sizes._draw(m[sl], rng))
+        sigma = np.asarray(schedule.sigma(t_all), dtype=float)
+        lam = -np.expm1(-sigma_bar)
+        esigm1 = np.expm1(sigma_bar)
+        # Lemma 3.3 weight σ(t)/(e^σ̄ - 1) = σ(1-λ)/λ; at t = 0 (eps_s = 0, u = 0) no mask is drawn.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(lam > 0, sigma / esigm1, 0.0)
+        if not self.defect:
+            with np.errstate(divide="ignore"):
+                offset = m * np.log(esigm1) if score_log else 0.0
+            V += np.where(m > 0, offset, 0.0)
+        out = np.where(m > 0, w * V, 0.0)
         return out, (name if self.defect or score_log else f"{name}_true")
 
     def _values(self, A2, name, options):

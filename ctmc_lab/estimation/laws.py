@@ -181,8 +181,15 @@ class UniformMasks:
 
     def draw(self, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One uniform mask of size ``m[k]`` for each k, as int64 local bitmasks."""
-        m = ensure_array(m, "m", ndim=1, dtype=int, lo=0, hi=self.n)
-        rng = ensure_rng(rng)
+        if type(m) is np.ndarray and m.dtype == np.int64 and m.ndim == 1 and type(rng) is np.random.Generator:
+            # A sampler's own batch (once per batch of a stratified run): the bounds decide.
+            if m.size and m.min() >= 0 and m.max() <= self.n:
+                return self._draw(m, rng)
+        return self._draw(ensure_array(m, "m", ndim=1, dtype=int, lo=0, hi=self.n), ensure_rng(rng))
+
+    def _draw(self, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """:meth:`draw` of checked sizes (an int64 array in 0..n) and a Generator: the
+        samplers' per-batch call, whose sizes come from their own laws."""
         if self.n <= DENSE_CACHE_BITS:
             return self.sorted[self.offsets[m] + rng.integers(0, self.counts[m])]
         keys = rng.random((m.size, self.n))
@@ -265,14 +272,22 @@ class MaskSizeScheme:
         if sizes is not None and not (isinstance(sizes, UniformMasks) and sizes.n == self.n):
             raise InvalidTypeError(f"`sizes` must be the UniformMasks of n = {self.n} bits (got {sizes!r})")
         sizes = UniformMasks(self.n) if sizes is None else sizes
+        return self._sample(k, rng, stratified, sizes, self._cdf())
+
+    def _cdf(self) -> np.ndarray:
+        """The cdf of m that :meth:`sample` inverts (normalised by its last entry)."""
         cdf = np.cumsum(self.q)
         cdf /= cdf[-1]
+        return cdf
+
+    def _sample(self, k: int, rng, stratified: bool, sizes: UniformMasks, cdf: np.ndarray):
+        """:meth:`sample` with checked arguments and its cdf computed once per run."""
         if stratified:
             v = (np.arange(k) + rng.random(k)) / k
         else:
             v = rng.random(k)
         m = np.minimum(np.searchsorted(cdf, v, side="right"), self.n)
-        return m, sizes.draw(m, rng)
+        return m, sizes._draw(m, rng)
 
     def values(self, oracle, n_samples: int, rng: np.random.Generator, *, batch_size=None) -> np.ndarray:
         """``n_samples`` single-draw values f_m A(M), drawn in chunks of ``DRAW_CHUNK``, or
@@ -280,10 +295,11 @@ class MaskSizeScheme:
         oracle = _checked_oracle(oracle, self.n, "oracle")
         n_samples = positive_int(n_samples, "n_samples")
         batch_size = None if batch_size is None else positive_int(batch_size, "batch_size")
-        sizes = UniformMasks(self.n)
+        rng = ensure_rng(rng)
+        sizes, cdf = UniformMasks(self.n), self._cdf()
         out = np.empty(n_samples)
         for sl in chunks(n_samples, batch_size or DRAW_CHUNK):
-            m, local = self.sample(sl.stop - sl.start, rng, stratified=batch_size is not None, sizes=sizes)
+            m, local = self._sample(sl.stop - sl.start, rng, batch_size is not None, sizes, cdf)
             out[sl] = self.f[m] * oracle(local)
         return out
 

@@ -211,7 +211,7 @@ def _cheaper_mdse_method(noised: NoisedDistribution, n_batch: int):
     makes about (3 + log2 L) L axis steps over the S^L tensor. The weights are measured
     (profiled on D128): one enumerated neighbour costs about 50 element-steps."""
     S, L = noised.generator.n_states, noised.dist.length
-    r = _reachable(noised)[0].shape[1]
+    r = int((noised.clean_kernel > 0).sum(axis=0).max())  # the width of _reachable's table
     enumerate_cost = 50.0 * n_batch * r**L * L * S
     factored_cost = (3.0 + np.log2(max(L, 1))) * L * float(S) ** L
     return _mdse_enumerate if enumerate_cost < factored_cost else _mdse_factored

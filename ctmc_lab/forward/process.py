@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.linalg
@@ -110,11 +110,23 @@ class NumericalRangeError(ValueError):
 
 
 def _reachability(Q: np.ndarray) -> np.ndarray:
-    """R[a, b] = True iff a is reachable from b (a = b included): exp(sQ)[a, b] > 0 for s > 0."""
-    R = (Q > 0) | np.eye(Q.shape[0], dtype=bool)
+    """R[a, b] = True iff a is reachable from b (a = b included): exp(sQ)[a, b] > 0 for s > 0.
+
+    It depends on Q's sign pattern only, and every kernel of a quadrature asks for it, so it
+    is computed once per pattern (a read-only array)."""
+    positive = np.ascontiguousarray(Q > 0)
+    return _closure(positive.shape[0], positive.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _closure(n: int, positive: bytes) -> np.ndarray:
+    """The reflexive transitive closure of the n×n Boolean pattern ``positive`` (row-major bytes)."""
+    Q = np.frombuffer(positive, dtype=bool).reshape(n, n)
+    R = Q | np.eye(n, dtype=bool)
     while True:
         nxt = (R.astype(np.int64) @ R.astype(np.int64)) > 0
         if np.array_equal(nxt, R):
+            R.setflags(write=False)
             return R
         R = nxt
 
@@ -287,11 +299,20 @@ def _axes(axes, ndim: int, name: str) -> list[int]:
     """Axis numbers in ``-ndim..ndim-1`` as a list of non-negative ints (None: all axes)."""
     if axes is None:
         return list(range(ndim))
+    if type(axes) in (list, range) and all(type(ax) is int and -ndim <= ax < ndim for ax in axes):
+        return [ax % ndim for ax in axes]  # the inner loops' own calls: already valid
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         axes = [axes]
     if isinstance(axes, (str, bytes)) or not hasattr(axes, "__iter__"):
         raise InvalidTypeError(f"`{name}` must be an iterable of axis numbers (got {axes!r})")
     return [ensure_int(ax, name, minimum=-ndim, maximum=ndim - 1) % ndim for ax in axes]
+
+
+def _kron_eye(K: np.ndarray, post: int) -> np.ndarray:
+    """``np.kron(K, np.eye(post))``: the same products K[a, b] · I[k, l] in the same layout,
+    without np.kron's general-case reshaping (it runs once per axis step of every quadrature node)."""
+    S_out, S_in = K.shape
+    return (K[:, None, :, None] * np.eye(post)[None, :, None, :]).reshape(S_out * post, S_in * post)
 
 
 def apply_along_axes(tensor: np.ndarray, K: np.ndarray, axes=None) -> np.ndarray:
@@ -321,7 +342,7 @@ def apply_along_axes(tensor: np.ndarray, K: np.ndarray, axes=None) -> np.ndarray
             # Short trailing rows make the batched matmul many tiny products; one GEMM with
             # K ⊗ I_post over rows of length S_in * post does the same sum (measured faster for
             # post <= _SHORT_POST).
-            wide = K if post == 1 else np.kron(K, np.eye(post))
+            wide = K if post == 1 else _kron_eye(K, post)
             out = (out.reshape(pre, shape[ax] * post) @ wide.T).reshape(new_shape)
         else:
             out = np.matmul(K, out.reshape(pre, shape[ax], post)).reshape(new_shape)

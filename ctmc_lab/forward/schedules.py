@@ -43,6 +43,15 @@ class Schedule:
     t_max = 1.0
 
     def _check_t(self, t) -> np.ndarray:
+        # The hot callers' inputs (a sampler's batch, a quadrature's node) are decided by
+        # comparisons (NaN fails them all; t_max may be inf); anything else takes the full check.
+        if type(t) is float:
+            if 0.0 <= t <= self.t_max and t < np.inf:
+                return np.asarray(t)
+        elif type(t) is np.ndarray and t.dtype == np.float64 and t.size:
+            hi = t.max()
+            if t.min() >= 0 and hi <= self.t_max and hi < np.inf:
+                return t
         t = ensure_array(t, "t", finite=True, allow_empty=False)
         if np.any(t < 0) or np.any(t > self.t_max):
             raise ValueError(f"`t` must lie in [0, {self.t_max:g}] for {self!r} (got {t.min():g}..{t.max():g})")

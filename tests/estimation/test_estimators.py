@@ -373,3 +373,32 @@ def test_preloaded_table_gives_the_same_draws_as_the_denoiser():
     np.testing.assert_array_equal(pre(masks), lazy(masks))
     with pytest.raises(ValueError, match="2\\*\\*8 entries"):
         MaskDCE(den, x0).preload(table[:-1])
+
+
+@pytest.mark.parametrize("name", ["t_dce", "t_dse"])
+@pytest.mark.parametrize("sampler", ["vdm", "plain"])
+def test_t_estimator_draws_equal_a_batch_by_batch_twin(d128, name, sampler):
+    """The t-estimators' single draws against a twin that computes each batch's weight where
+    it draws it (the library computes the weights after the loop): the same random calls in
+    the same order, so the same bits; a weight misaligned with its draw would differ."""
+    x0 = d128.support[0]
+    mdce = MaskDCE(OptimalDenoiser(d128), x0)
+    A, D = mdce.table(with_defect=True)
+    n, B, eps_s, sch = mdce.n, 16, 1e-3, Loglinear(1e-3)
+    got = E.estimate(name, mdce, n_samples=160, rng=3, batch_size=B, sampler=sampler, return_values=True).values
+    rng = np.random.default_rng(3)
+    sorted_masks = np.argsort(np.bitwise_count(np.arange(1 << n, dtype=np.uint64)), kind="stable")
+    counts = np.array([math.comb(n, m) for m in range(n + 1)])
+    offsets = np.r_[0, np.cumsum(counts)[:-1]]
+    want = []
+    for _ in range(160 // B if sampler == "vdm" else 1):
+        k = B if sampler == "vdm" else 160
+        u = (rng.random() + np.arange(k) / k) % 1.0 if sampler == "vdm" else rng.random(k)
+        t = (1.0 - eps_s) * u + eps_s
+        sb, sig = sch.sigma_bar(t), sch.sigma(t)
+        m = rng.binomial(n, -np.expm1(-sb))
+        M = sorted_masks[offsets[m] + rng.integers(0, counts[m])]
+        w = sig / np.expm1(sb)
+        g = w * (A[M] + D[M]) if name == "t_dse" else w * (A[M] + m * np.log(np.expm1(sb)))
+        want.append(np.where(m > 0, g, 0.0))
+    np.testing.assert_array_equal(got, np.concatenate(want))

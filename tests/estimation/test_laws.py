@@ -136,3 +136,31 @@ def test_validated_law_names_the_law_and_the_rule():
     np.testing.assert_allclose(q, [0, 0.25, 0, 0.75])
     np.testing.assert_allclose(f, [0, 4.0, 0, 1 / (3 * 0.75)])
     assert not q.flags.writeable and not f.flags.writeable
+
+
+def test_values_with_an_int_seed_is_one_stream():
+    """``MaskSizeScheme.values`` normalises its rng once: an int seed gives the draws of
+    ``default_rng(seed)``, not one restarted stream per chunk (which repeated every batch)."""
+    n = 5
+    scheme = laws.MaskSizeScheme("k_dce", n, *laws.k_dce_law(n))
+    A = np.arange(1 << n, dtype=float)
+    oracle = laws.TableOracle(A)
+    for batch_size in (None, 4):
+        by_int = scheme.values(oracle, 64, 7, batch_size=batch_size)
+        by_gen = scheme.values(oracle, 64, np.random.default_rng(7), batch_size=batch_size)
+        np.testing.assert_array_equal(by_int, by_gen)
+    assert len(set(by_int.reshape(16, 4).sum(axis=1))) > 1  # the batches differ
+
+
+def test_uniform_masks_refuse_sizes_outside_0_to_n_whatever_the_array():
+    """The fast path of ``draw`` (an int64 batch and a Generator) refuses what the full check
+    refuses: sizes below 0 or above n, in any position of the batch."""
+    sizes, rng = laws.UniformMasks(4), np.random.default_rng(0)
+    for bad in ([5], [0, 5], [-1, 2], [2, 2, -3]):
+        for m in (np.array(bad, dtype=np.int64), bad, np.array(bad, dtype=np.int32)):
+            with pytest.raises(ValueError, match="`m` entries"):
+                sizes.draw(m, rng)
+    ok = np.array([0, 4, 2], dtype=np.int64)
+    np.testing.assert_array_equal(
+        sizes.draw(ok, np.random.default_rng(1)), sizes.draw(ok.tolist(), np.random.default_rng(1))
+    )

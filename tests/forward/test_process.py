@@ -89,3 +89,18 @@ def test_axis_kernels_equal_dense_kronecker_sum_expm(kind, L):
 def test_forward_process_kernel_uses_sigma_bar():
     proc = ForwardProcess(generators.absorbing(4), schedules.Loglinear())
     assert proc.kernel(0.5)[4, 0] == pytest.approx(schedules.Loglinear().mask_level(0.5), rel=1e-14)
+
+
+def test_kron_with_identity_is_numpys_kron_bit_for_bit():
+    """The axis step's K ⊗ I_post (a broadcast product) against np.kron: same entries and
+    layout, including -0.0 from negative rates and NaN from inf·0."""
+    from ctmc_lab.forward.process import _kron_eye
+
+    rng = np.random.default_rng(0)
+    for shape, post in [((5, 5), 2), ((4, 5), 3), ((5, 4), 4), ((1, 1), 4)]:
+        K = rng.standard_normal(shape)
+        K[0, 0] = -1.0
+        K[-1, -1] = np.inf if K.size > 1 else K[-1, -1]
+        with np.errstate(invalid="ignore"):
+            want, got = np.kron(K, np.eye(post)), _kron_eye(K, post)
+        assert got.shape == want.shape and got.tobytes() == want.tobytes()

@@ -60,3 +60,23 @@ def test_mask_level_and_its_derivative_follow_sigma_bar(name):
     fd = (sch.mask_level(t + h) - sch.mask_level(t - h)) / (2 * h)
     np.testing.assert_allclose(sch.dlambda_dt(t), fd, rtol=1e-7)
     np.testing.assert_allclose(sch.t_of_mask_level(lam), t, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(schedules.SCHEDULES))
+def test_time_check_refuses_the_same_inputs_whatever_their_type(name):
+    """The fast path of the time check (a float, a float64 array) must refuse what the full
+    check refuses (NaN, ±inf, outside [0, t_max], empty) and give the values of a list input,
+    bit for bit: a slip there would pass a NaN time into a sampler or a quadrature."""
+    sch = schedules.get_schedule(name)
+    above = sch.t_max + 0.5 if np.isfinite(sch.t_max) else -1.0
+    for bad in (float("nan"), float("inf"), float("-inf"), -1e-12, above):
+        for value in (bad, np.array([0.5, bad]), [0.5, bad]):
+            with pytest.raises(ValueError):
+                sch.sigma_bar(value)
+    with pytest.raises(ValueError):
+        sch.sigma(np.array([]))
+    t = [0.0, 1e-9, 0.3, 0.75]
+    for f in (sch.sigma_bar, sch.sigma):
+        as_list = np.asarray(f(t))
+        assert np.asarray(f(np.array(t))).tobytes() == as_list.tobytes()
+        assert b"".join(np.asarray(f(v)).tobytes() for v in t) == as_list.tobytes()
