@@ -28,13 +28,21 @@ __all__ = ["Mutant", "MUTANTS", "HELD_OUT", "apply", "select", "run", "main"]
 
 @dataclass(frozen=True)
 class Mutant:
-    """One planted bug: in ``path`` (relative to the repository root), ``old`` -> ``new``."""
+    """One planted bug: in ``path`` (relative to the repository root), ``old`` -> ``new``.
+
+    ``caught_by`` names the checks (``verify --only`` terms) that fail on it: a targeted run
+    (:func:`run` with ``targeted=True``) verifies only those, so the test suite shows each bug
+    caught by the check meant to catch it in seconds, where the whole ``--quick`` suite per
+    mutant takes minutes for the list. They were read off full runs (the failing rows of
+    ``verify --quick --json`` on each mutant), never chosen to make a mutant pass.
+    """
 
     name: str
     area: str
     path: str
     old: str
     new: str
+    caught_by: str | None = None
 
 
 MUTANTS = (
@@ -45,6 +53,7 @@ MUTANTS = (
         "ctmc_lab/forward/generators.py",
         "    K[n, :n] = jump\n",
         "    K[n, :n] = decay\n",
+        caught_by="cor36.dense_process,kernels.twin",
     ),
     Mutant(
         "uniform kernel: jump spread over N+1",
@@ -52,6 +61,7 @@ MUTANTS = (
         "ctmc_lab/forward/generators.py",
         "    return decay * np.eye(n) + jump / n\n",
         "    return decay * np.eye(n) + jump / (n + 1)\n",
+        caught_by="kernels.twin,scores.mdse_methods",
     ),
     Mutant(
         "absorbing marginal: deferred scale e^s, not e^s - 1",
@@ -59,6 +69,7 @@ MUTANTS = (
         "ctmc_lab/forward/marginals.py",
         "        final = (scale, scale * float(np.expm1(s)))\n",
         "        final = (scale, scale * float(np.exp(s)))\n",
+        caught_by="cor36.dense_process,cor37.process",
     ),
     Mutant(
         "uniform generator: 1/(N-1) normalisation",
@@ -66,6 +77,7 @@ MUTANTS = (
         "ctmc_lab/forward/generators.py",
         "    return np.full((n, n), 1.0 / n) - np.eye(n)\n",
         "    return np.full((n, n), 1.0 / (n - 1)) - np.eye(n)\n",
+        caught_by="kernels.twin,scores.mdse_methods",
     ),
     # ---------------------------------------------------------------- schedules
     Mutant(
@@ -74,6 +86,7 @@ MUTANTS = (
         "ctmc_lab/forward/schedules.py",
         "        return (1 - self.eps) / (1 - (1 - self.eps) * self._check_t(t))\n",
         "        return 1.0 / (1 - (1 - self.eps) * self._check_t(t))\n",
+        caught_by="schedules.consistency,schedules.registry_inverses",
     ),
     Mutant(
         "geometric σ(t) squared log-ratio",
@@ -81,6 +94,7 @@ MUTANTS = (
         "ctmc_lab/forward/schedules.py",
         "        return self._raw(t) * self._log_ratio\n",
         "        return self._raw(t) * self._log_ratio**2\n",
+        caught_by="schedules.consistency,schedules.registry_inverses",
     ),
     Mutant(
         "cosine σ̄ = λ instead of -log(1-λ)",
@@ -88,6 +102,7 @@ MUTANTS = (
         "ctmc_lab/forward/schedules.py",
         "        return -np.log1p(-self._lam(self._check_t(t)))\n",
         "        return self._lam(self._check_t(t))\n",
+        caught_by="schedules.consistency,schedules.registry_inverses",
     ),
     # ---------------------------------------------------------------- scores, K(a), orientation
     Mutant(
@@ -96,6 +111,7 @@ MUTANTS = (
         "ctmc_lab/exact/scores.py",
         "    return xlogy(a, a) - a\n",
         "    return xlogy(a, a)\n",
+        caught_by="lemma33.normalised,lemma33.unnormalised",
     ),
     Mutant(
         "DSE weight Q[v, x^i] (orientation)",
@@ -103,6 +119,7 @@ MUTANTS = (
         "ctmc_lab/exact/scores.py",
         "    w = Q[x]  # (B, L, S): Q[x^i, v], the rate v -> x^i\n",
         "    w = Q[:, x].transpose(1, 2, 0)  # (B, L, S): Q[v, x^i]\n",
+        caught_by="thm31.control.dse_orientation,lemma33.normalised",
     ),
     Mutant(
         "DSE ratio a inverted",
@@ -110,6 +127,7 @@ MUTANTS = (
         "ctmc_lab/exact/scores.py",
         "    a = ky / kx[:, :, None]\n",
         "    a = kx[:, :, None] / ky\n",
+        caught_by="lemma33.normalised,lemma33.unnormalised",
     ),
     Mutant(
         "KL cross term sign",
@@ -117,6 +135,7 @@ MUTANTS = (
         "ctmc_lab/exact/information.py",
         "    value = np.where(infinite, 0.0, neg_entropy - cross)\n",
         "    value = np.where(infinite, 0.0, neg_entropy - 0.5 * cross)\n",
+        caught_by="cor36.dense_process,thm31.control.dse_orientation",
     ),
     # ---------------------------------------------------------------- harmonic and Beta weights
     Mutant(
@@ -125,6 +144,7 @@ MUTANTS = (
         "ctmc_lab/masks.py",
         "    return float(np.sum(1.0 / np.arange(1, int(n) + 1)))\n",
         "    return float(np.sum(1.0 / np.arange(1, int(n))))\n",
+        caught_by="llada.designs,ratios.coupled_decoupled_moments",
     ),
     Mutant(
         "Beta weight B(m, L-m) in mask_weights",
@@ -132,6 +152,7 @@ MUTANTS = (
         "ctmc_lab/masks.py",
         "    full_beta = np.exp(betaln(m[nz], length - m[nz] + 1))\n",
         "    full_beta = np.exp(betaln(m[nz], length - m[nz] + 2))\n",
+        caught_by="algebra.cor37_beta,conditional.helpers",
     ),
     Mutant(
         "moments: λ-DCE second-moment weight B(m-1, n-m+2)",
@@ -139,6 +160,7 @@ MUTANTS = (
         "ctmc_lab/estimation/families.py",
         "    w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 1)), 0.0)\n",
         "    w2 = np.where(m >= 2, np.exp(betaln(np.maximum(m - 1, 1), n - m + 2)), 0.0)\n",
+        caught_by="moments.variances",
     ),
     # ---------------------------------------------------------------- the denoiser
     Mutant(
@@ -147,6 +169,7 @@ MUTANTS = (
         "ctmc_lab/sources/joint.py",
         "        moved = index[:, None, None] + (np.arange(n)[None, None, :] - x[:, :, None]) * place[None, :, None]\n",
         "        moved = index[:, None, None] + (np.arange(n)[None, None, :] - x[:, :, None]) * place[None, ::-1, None]\n",
+        caught_by="thm35.minimiser,cor43.control.whole_length_harmonic",
     ),
     Mutant(
         "denoiser: visible position not a point mass",
@@ -154,6 +177,7 @@ MUTANTS = (
         "ctmc_lab/sources/joint.py",
         "        out = np.where(visible, point, out)\n",
         "        out = out\n",
+        caught_by="denoisers.mixed_tempered,denoiser.brute_force",
     ),
     # ---------------------------------------------------------------- forward–backward
     Mutant(
@@ -162,6 +186,7 @@ MUTANTS = (
         "ctmc_lab/sources/markov/inference.py",
         "        b, _ = _normalise(_absorb(b.reshape(cr, n, batch) * e[j][None], P3))\n",
         "        b, _ = _normalise(_absorb(b.reshape(cr, n, batch), P3))\n",
+        caught_by="markov.cor43_prompt_response,markov.forward_backward",
     ),
     Mutant(
         "forward pass starts uniform, not at π",
@@ -169,6 +194,7 @@ MUTANTS = (
         "ctmc_lab/sources/markov/inference.py",
         "    a = np.repeat(np.asarray(initial, dtype=float)[:, None], batch, axis=1)\n",
         "    a = np.full((n_ctx, batch), 1.0 / n_ctx)\n",
+        caught_by="markov.forward_backward,sources.marginals",
     ),
     # ---------------------------------------------------------------- samplers
     Mutant(
@@ -177,6 +203,7 @@ MUTANTS = (
         "ctmc_lab/estimation/laws.py",
         "    q[1:] = 1.0 / n\n    return q, n * _inv_m(n)\n",
         "    q[:] = 1.0 / (n + 1)\n    return q, n * _inv_m(n)\n",
+        caught_by="registry.stratification,ratios.coupled_decoupled_moments",
     ),
     Mutant(
         "mask-size cdf without the m = 0 slot",
@@ -184,6 +211,7 @@ MUTANTS = (
         "ctmc_lab/estimation/laws.py",
         "        cdf = np.cumsum(self.q)\n",
         "        cdf = np.cumsum(self.q[1:])\n",
+        caught_by="registry.stratification,estimators.conditional_and_ratio",
     ),
     Mutant(
         "time-free value weight H_{n-1}",
@@ -191,6 +219,7 @@ MUTANTS = (
         "ctmc_lab/estimation/laws.py",
         "    return q, np.full(n + 1, h_n)\n",
         "    return q, np.full(n + 1, harmonic(n - 1))\n",
+        caught_by="ratios.coupled_decoupled_moments,estimators.exact_mean",
     ),
     Mutant(
         "λ-DCE masks with probability 1-λ",
@@ -198,6 +227,7 @@ MUTANTS = (
         "ctmc_lab/estimation/families.py",
         "            m = rng.binomial(oracle.n, lam)\n            out[sl] = oracle(sizes.draw(m, rng)) / lam\n",
         "            m = rng.binomial(oracle.n, 1.0 - lam)\n            out[sl] = oracle(sizes.draw(m, rng)) / lam\n",
+        caught_by="estimators.monte_carlo",
     ),
     Mutant(
         "uniform masks of a size: offset off by one",
@@ -206,6 +236,7 @@ MUTANTS = (
         "            return self.sorted[self.offsets[m] + rng.integers(0, self.counts[m])]\n",
         "            return self.sorted[np.minimum(self.offsets[m] + rng.integers(0, self.counts[m]) + 1, "
         "self.sorted.size - 1)]\n",
+        caught_by="registry.stratification,estimators.conditional_and_ratio",
     ),
     Mutant(
         "MaskDCE masks position j+1",
@@ -213,6 +244,7 @@ MUTANTS = (
         "ctmc_lab/exact/mask_dce.py",
         "        masked = ((glob[:, None] >> np.arange(self.length)) & 1).astype(bool)\n",
         "        masked = ((glob[:, None] >> (np.arange(self.length) + 1) % self.length) & 1).astype(bool)\n",
+        caught_by="decompositions.nll_routes,estimators.exact_mean",
     ),
     # ---------------------------------------------------------------- moments
     Mutant(
@@ -221,6 +253,7 @@ MUTANTS = (
         "ctmc_lab/estimation/laws.py",
         "        return self.q[m] / comb(self.n, m)\n",
         "        return self.q[m] / (self.n + 1)\n",
+        caught_by="ratios.coupled_decoupled_moments,estimators.exact_mean",
     ),
     Mutant(
         "t-estimator moments: weight without 1/(1-ε)",
@@ -228,6 +261,7 @@ MUTANTS = (
         "ctmc_lab/estimation/families.py",
         "    vals = vals.reshape(5, n + 1) / (1.0 - eps_s)\n",
         "    vals = vals.reshape(5, n + 1)\n",
+        caught_by="moments.t_variance,moments.variances",
     ),
     Mutant(
         "scheme variance: |dev| instead of dev²",
@@ -235,6 +269,7 @@ MUTANTS = (
         "ctmc_lab/estimation/families.py",
         "        var = np.where(inf_mean, np.inf, dev**2 @ P)\n",
         "        var = np.where(inf_mean, np.inf, np.abs(dev) @ P)\n",
+        caught_by="moments.variances,cli.nll_records",
     ),
     Mutant(
         "reported stderr 4× too large",
@@ -242,6 +277,7 @@ MUTANTS = (
         "ctmc_lab/estimation/records.py",
         "        stderr = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else np.inf\n",
         "        stderr = float(values.std(ddof=1) / np.sqrt(n) * 4) if n > 1 else np.inf\n",
+        caught_by="estimators.monte_carlo",
     ),
     Mutant(
         "stratified k-DCE grid over k+1 strata",
@@ -249,6 +285,7 @@ MUTANTS = (
         "ctmc_lab/estimation/laws.py",
         "            v = (np.arange(k) + rng.random(k)) / k\n",
         "            v = (np.arange(k) + rng.random(k)) / (k + 1)\n",
+        caught_by="registry.stratification,estimators.monte_carlo",
     ),
     Mutant(
         "stratified λ-DCE grid over k+1 strata",
@@ -256,6 +293,7 @@ MUTANTS = (
         "ctmc_lab/estimation/families.py",
         "        lam = (np.arange(k) + 1.0 - u) / k if stratified else 1.0 - u\n",
         "        lam = (np.arange(k) + 1.0 - u) / (k + 1) if stratified else 1.0 - u\n",
+        caught_by="estimators.monte_carlo,estimators.sampler_law",
     ),
     Mutant(
         "coupled log-ratio sign",
@@ -263,6 +301,7 @@ MUTANTS = (
         "ctmc_lab/estimation/laws.py",
         "            out[sl] = scheme.f[m] * (den(local) - num(local))\n",
         "            out[sl] = scheme.f[m] * (num(local) - den(local))\n",
+        caught_by="estimators.conditional_and_ratio",
     ),
     Mutant(
         "LLaDA counts: round half up, not half to even",
@@ -270,6 +309,7 @@ MUTANTS = (
         "ctmc_lab/estimation/llada.py",
         "x = np.rint(_linspace32(n, b, k)).astype(np.int64)",
         "x = np.floor(_linspace32(n, b, k) + 0.5).astype(np.int64)",
+        caught_by="llada.designs,estimators.count_rule_library",
     ),
     Mutant(
         "LLaDA rows weighted n/(x+1)",
@@ -277,6 +317,7 @@ MUTANTS = (
         "ctmc_lab/estimation/llada.py",
         "out[lo : lo + batch_size] = (n / m) * oracle",
         "out[lo : lo + batch_size] = (n / (m + 1)) * oracle",
+        caught_by="estimators.monte_carlo,estimators.sampler_law",
     ),
     Mutant(
         "LLaDA batch variance without its between-k term",
@@ -284,6 +325,7 @@ MUTANTS = (
         "ctmc_lab/estimation/llada.py",
         "        var = list(within + between)\n",
         "        var = list(within)\n",
+        caught_by="llada.designs,estimators.count_rule_library",
     ),
     Mutant(
         "forward–backward: visible positions not a point mass",
@@ -291,6 +333,7 @@ MUTANTS = (
         "ctmc_lab/sources/markov/inference.py",
         "    logp = np.where(visible[..., None], point, logp)\n",
         "    logp = logp\n",
+        caught_by="markov.forward_backward,sources.denoiser",
     ),
 )
 
@@ -618,7 +661,11 @@ def _copy_tree(dest: Path) -> None:
         shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def _one(mutant: Mutant, work: Path, timeout: float, args) -> tuple[Mutant, bool, str]:
+def _one(mutant: Mutant, work: Path, timeout: float, args, targeted: bool = False) -> tuple[Mutant, bool, str]:
+    if targeted:
+        if not mutant.caught_by:
+            raise ValueError(f"mutant {mutant.name!r} names no `caught_by` checks for a targeted run")
+        args = (*args, "--only", mutant.caught_by)
     _copy_tree(work)
     apply(mutant, work)
     # One BLAS thread per run: the runs go side by side on the cores instead.
@@ -642,7 +689,8 @@ def _one(mutant: Mutant, work: Path, timeout: float, args) -> tuple[Mutant, bool
     except subprocess.TimeoutExpired:
         return mutant, False, f"timed out after {timeout:g} s"
     traceback_seen = "Traceback (most recent call last)" in proc.stdout + proc.stderr
-    caught = proc.returncode != 0 and not traceback_seen
+    # Exit 1 is a failed verification; 2 (a usage error, e.g. `--only` selecting nothing) is not a catch.
+    caught = proc.returncode == 1 and not traceback_seen
     summary = next(
         (line for line in reversed(proc.stdout.splitlines()) if line.startswith("verify")),
         proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "",
@@ -651,15 +699,18 @@ def _one(mutant: Mutant, work: Path, timeout: float, args) -> tuple[Mutant, bool
     return mutant, caught, ("traceback; " if traceback_seen else "") + f"exit {proc.returncode}: {summary}"
 
 
-def run(mutants=MUTANTS, *, timeout: float = 240.0, args=("--quick",), jobs: int = 2):
+def run(mutants=MUTANTS, *, timeout: float = 240.0, args=("--quick",), jobs: int = 2, targeted: bool = False):
     """Run ``verify`` on each mutant in a scratch copy, ``jobs`` at a time; return a list of
-    (mutant, caught, note) in the order of ``mutants``."""
+    (mutant, caught, note) in the order of ``mutants``. ``targeted`` verifies only each
+    mutant's ``caught_by`` checks (a ``ValueError`` for a mutant without them)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with tempfile.TemporaryDirectory(prefix="ctmc-mutants-") as tmp:
         base = Path(tmp)
         with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-            futures = [pool.submit(_one, mutant, base / f"m{k}", timeout, args) for k, mutant in enumerate(mutants)]
+            futures = [
+                pool.submit(_one, mutant, base / f"m{k}", timeout, args, targeted) for k, mutant in enumerate(mutants)
+            ]
             return [f.result() for f in futures]
 
 
@@ -686,6 +737,9 @@ def main(argv=None) -> int:
         action="store_true",
         help="the held-out list (HELD_OUT) instead of MUTANTS; benchmarks/mutation_score.py scores it with the tests too",
     )
+    parser.add_argument(
+        "--targeted", action="store_true", help="verify only each mutant's caught_by checks (what the tests run)"
+    )
     parser.add_argument("--jobs", type=int, default=2, metavar="J", help="mutants run side by side (default: 2)")
     parser.add_argument("--timeout", type=float, default=240.0, metavar="S", help="seconds per mutant (default: 240)")
     args = parser.parse_args(argv)
@@ -697,7 +751,7 @@ def main(argv=None) -> int:
         for m in chosen:
             print(f"[{m.area}] {m.name}: {m.path}")
         return 0
-    results = run(chosen, timeout=args.timeout, jobs=args.jobs)
+    results = run(chosen, timeout=args.timeout, jobs=args.jobs, targeted=args.targeted)
     for mutant, caught, note in results:
         print(f"{'caught  ' if caught else 'SURVIVED'} [{mutant.area}] {mutant.name}: {note}")
     caught = sum(c for _, c, _ in results)
