@@ -307,9 +307,11 @@ def brute_curve(dist, text: str, process: str, sigma_bar: float):
     K = expm(sigma_bar * Q)
 
     def conditional(x):
+        # The Kronecker product of the columns K[:, x_i], first position most significant, as
+        # one outer product per position (np.kron's own overhead dominated at these sizes).
         out = np.ones(1)
         for v in x:
-            out = np.kron(out, K[:, v])
+            out = (out[:, None] * K[:, v]).ravel()
         return out
 
     rows = np.stack([conditional(x) for x in dist.support])
