@@ -38,6 +38,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
+from scipy.integrate import quad
 
 import ctmc_lab
 from ctmc_lab import _validation, masks, sequences
@@ -2652,3 +2653,46 @@ def test_reported_examples_are_refused():
     for call, name in cases:
         with pytest.raises(ValueError, match=f"`{name}`"):
             call()
+
+
+def test_estimation_boundary_examples():
+    """Hostile inputs the estimation entries found: each refused by name (they truncated, passed
+    through or failed inside NumPy or mpmath), and two valid edges that failed."""
+    fx = fixtures()
+    cases_ = [
+        (lambda: cases.Case("c", fx.joint3, [0, 1, 0], [0.5], [1, 2]), "prompt"),  # was prompt (0,)
+        (lambda: cases.dna128(2.7), "index"),  # was row 2
+        (lambda: cases.markov_pair(2, seed=2.7, chain=fx.chain), "seed"),  # was seed 2
+        (lambda: cases.eos_chain(p_end="0.5"), "p_end"),  # was a TypeError from arithmetic
+        (lambda: fx.case.target_mp("nll", dps=0), "dps"),  # was '.0e+0'
+        (lambda: fx.iid.moments("ab"), "A2"),  # was NumPy's "could not convert string to float"
+        (lambda: fx.blend.moments([fx.A], batch_size=0), "batch_size"),  # was ignored
+        (lambda: timelaws.gauss_nodes(0.0, math.nan), "hi"),  # was NaN nodes
+        (lambda: replicas.linear_map(math.nan), "eps"),  # was a NaN mean
+        (lambda: fx.tmap.nodes(0.5, 0.5), "hi"),  # was NumPy's "need at least one array to concatenate"
+        (lambda: replicas.mean_field_rows(fx.case, [2]), "prompt_masks"),  # was a row with token 2 (the mask)
+        (lambda: _replica(fx, "TableReplica", recon_eps=math.nan).moments(fx.case), "recon_eps"),  # was mean NaN
+        (lambda: _replica(fx, "TableReplica").moments(None), "case"),  # was an AttributeError
+    ]
+    for call, name in cases_:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            call()
+    # The i-th pair's generator is child i of SeedSequence([seed, n]) without spawning the i before it:
+    # the same rows as spawn(i + 1)[i], and a large index is no work (it spawned 2e6 children, 0.9 GB).
+    g = np.random.default_rng(np.random.SeedSequence([2, 3]).spawn(6)[5])
+    prompt = fx.chain.sample(4, rng=g)
+    answer = fx.chain.sample(3, start=prompt, rng=g)
+    pair = cases.markov_pair(3, index=5, prompt_length=4, seed=2, chain=fx.chain)
+    assert pair.x.tolist() == np.concatenate([prompt, answer]).tolist()
+    assert cases.markov_pair(1, index=10**12, chain=fx.chain).name.endswith(f":1:{10**12}")
+    # ε_s = 0 (t from 0, where w = 1/t): the mean against an adaptive quadrature, the variance infinite.
+    eps, A = 1e-3, np.asarray(fx.A)
+
+    def row_mean(u: float) -> float:
+        lam = (1.0 - eps) * u
+        sizes = np.array([bin(M).count("1") for M in range(4)])
+        return float(np.sum(lam**sizes * (1.0 - lam) ** (2 - sizes) * A)) / u
+
+    mean, var, infinite = timelaws.TimeLaw(replicas.loglinear_map(eps, 0.0), "iid").moments([A])
+    assert mean[0] == pytest.approx(quad(row_mean, 0.0, 1.0, epsabs=1e-14, epsrel=1e-13)[0], rel=1e-12)
+    assert infinite[0] and var[0] == math.inf
