@@ -2255,7 +2255,6 @@ entry(
 entry(f"{RR}.replica_names", lambda fx: (replica_registry.replica_names, {}))
 
 RP = "ctmc_lab.estimation.replicas"
-_TEXT = Kind((None, 3, b"x", "", "a\ud800", ["a"]))
 _BASE = {"name": STR, "label": STR, "code": Kind((None, "x", 3, object()), ("code",)), "config": STR}
 _BASE_ARGS = {"name": "r", "label": "R", "config": "c"}
 entry(
@@ -2322,28 +2321,22 @@ _KINDS = {
 }
 
 
-def _replica(fx, kind: str, **changes):
+def _replica_call(fx, kind: str) -> tuple:
+    """The class of replica ``kind`` and the arguments of a valid instance."""
     cls, options, _ = _KINDS[kind]
-    options = {**options, **({"family": fx.iid} if "family" in options else {})}
-    return cls(**{**_BASE_ARGS, "code": fx.code, **options, **changes})
+    family = {"family": fx.iid} if "family" in options else {}
+    return cls, {**_BASE_ARGS, "code": fx.code, **options, **family}
+
+
+def _replica(fx, kind: str, **changes):
+    cls, args = _replica_call(fx, kind)
+    return cls(**{**args, **changes})
 
 
 for _kind, (_cls, _options, _option_kinds) in _KINDS.items():
     entry(
         f"{RP}.{_kind}",
-        (
-            lambda kind: (
-                lambda fx: (
-                    _KINDS[kind][0],
-                    {
-                        **_BASE_ARGS,
-                        "code": fx.code,
-                        **_KINDS[kind][1],
-                        **({"family": fx.iid} if "family" in _KINDS[kind][1] else {}),
-                    },
-                )
-            )
-        )(_kind),
+        (lambda kind: lambda fx: _replica_call(fx, kind))(_kind),
         **_BASE,
         **_option_kinds,
     )
@@ -2428,14 +2421,13 @@ entry(
     strata=Kind((3, "x", len), ("strata",)),
 )
 #: The family methods of the two time families: valid arguments and their kinds.
-_FAMILY_ARGS = {"name": STR}
 _ORACLE = Kind((None, 3, "x", object(), len), ("oracle",))
 _RUN_BATCH = Kind((0, -1, 2.5, 4.0, True, "4", math.nan, [4]), ("batch_size",))
 _OPTIONS = Kind((3, "x", {"a": 1}, [1]), ("options", "take no option"))
 for _cls, _law in (("TimeLaw", "lattice"), ("CoupledBlend", "blend")):
-    Q_ = f"{TL}.{_cls}"
+    _FAM = f"{TL}.{_cls}"
     entry(
-        f"{Q_}.draw",
+        f"{_FAM}.draw",
         (
             lambda law: (
                 lambda fx: (
@@ -2453,7 +2445,7 @@ for _cls, _law in (("TimeLaw", "lattice"), ("CoupledBlend", "blend")):
     )
     for _m in ("moments", "mean"):
         entry(
-            f"{Q_}.{_m}",
+            f"{_FAM}.{_m}",
             (lambda law, m: lambda fx: (getattr(getattr(fx, law), m), {"A2": [fx.A], "name": "e", "batch_size": 4}))(
                 _law, _m
             ),
@@ -2462,7 +2454,7 @@ for _cls, _law in (("TimeLaw", "lattice"), ("CoupledBlend", "blend")):
             batch_size=_RUN_BATCH,
         )
     entry(
-        f"{Q_}.exact_record",
+        f"{_FAM}.exact_record",
         (
             lambda law: (
                 lambda fx: (
@@ -2478,11 +2470,11 @@ for _cls, _law in (("TimeLaw", "lattice"), ("CoupledBlend", "blend")):
         positions=Kind(([0], [-1, 0], [0.5, 1.0], "ab", None), ("positions",)),
     )
     entry(
-        f"{Q_}.default_batch_size",
+        f"{_FAM}.default_batch_size",
         (lambda law: lambda fx: (getattr(fx, law).default_batch_size, {"n_samples": 8}))(_law),
         n_samples=_COUNT,
     )
-    entry(f"{Q_}.option_defaults", (lambda law: lambda fx: (getattr(fx, law).option_defaults, {}))(_law))
+    entry(f"{_FAM}.option_defaults", (lambda law: lambda fx: (getattr(fx, law).option_defaults, {}))(_law))
 entry(
     f"{TL}.TimeLaw.row_size_laws",
     lambda fx: (fx.lattice.row_size_laws, {"n": 2, "b": 3}),
