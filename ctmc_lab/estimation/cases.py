@@ -33,7 +33,6 @@ from functools import cached_property
 import numpy as np
 
 from ctmc_lab._validation import (
-    InvalidTypeError,
     ensure_array,
     ensure_choice,
     ensure_int,
@@ -314,15 +313,14 @@ def markov_pair(answer_length: int, *, index: int = 0, prompt_length: int = 16, 
     exact numbers are those pairs'. The source is the chain's stationary windows of length P + n:
     with the prompt visible its c* of the answer is the chain's conditional given the prompt.
     """
-    from ctmc_lab.sources.markov import MarkovChain, markov4
+    from ctmc_lab.sources.markov import markov4
 
     n = positive_int(answer_length, "answer_length")
     P = positive_int(prompt_length, "prompt_length")
     index = positive_int(index, "index", minimum=0)
     seed = positive_int(seed, "seed", minimum=0)
-    chain = markov4() if chain is None else chain
-    if not isinstance(chain, MarkovChain):
-        raise InvalidTypeError(f"`chain` must be a MarkovChain (got {type(chain).__name__})")
+    # A chain over windows of any length that continues a prompt (`sample(..., start=)`, `continuing`).
+    chain = markov4() if chain is None else check_source(chain, "chain", members=(*_CASE_MEMBERS, "continuing"))
     g = np.random.default_rng(_pair_seed([seed, n], index))
     # ctmc_lab.studies.protocol.sample_pair's draws: a stationary window, then n symbols after it.
     prompt = chain.sample(P, rng=g)
