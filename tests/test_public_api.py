@@ -38,11 +38,23 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
+from scipy.integrate import quad
 
 import ctmc_lab
 from ctmc_lab import _validation, masks, sequences
 from ctmc_lab import io as ctmc_io
-from ctmc_lab.estimation import conditional, estimators, laws, llada, moments, records
+from ctmc_lab.estimation import (
+    cases,
+    conditional,
+    estimators,
+    laws,
+    llada,
+    moments,
+    records,
+    replica_registry,
+    replicas,
+    timelaws,
+)
 from ctmc_lab.exact import decompositions, information, mask_dce, quadrature, scores
 from ctmc_lab.forward import generators, marginals, process, schedules
 from ctmc_lab.sources import base, datasets, denoisers
@@ -58,10 +70,12 @@ PACKAGE_DIR = Path(ctmc_lab.__file__).resolve().parent
 PENDING = {
     "ctmc_lab.estimation.families": "no hostile-argument entries yet (the family objects validate their options when drawn; not every option names itself)",
     "ctmc_lab.estimation.registry": "no hostile-argument entries yet (the family objects validate their options when drawn; not every option names itself)",
-    "ctmc_lab.estimation.timelaws": "no hostile-argument entries yet (the t-sampler laws are built by their families from validated options)",
-    "ctmc_lab.estimation.cases": "no hostile-argument entries yet (the conformance cases are built from registered names; `from_file` reads a validated table)",
-    "ctmc_lab.estimation.replicas": "no hostile-argument entries yet (replicas of published evaluators take a Case and the evaluator's own options)",
-    "ctmc_lab.estimation.replica_registry": "no hostile-argument entries yet (names are checked by `get_replica`; registration is for replica authors)",
+    **{
+        f"ctmc_lab.estimation.timelaws.{cls}.{method}": "inherited from Family (ctmc_lab.estimation.families, PENDING)"
+        " unchanged: it ignores or does not name its arguments, and is fixed there"
+        for cls in ("TimeLaw", "CoupledBlend")
+        for method in ("is_stratified", "options", "scheme")
+    },
     "ctmc_lab.studies": "no hostile-argument entries yet (the engine checks grids, seeds and records; study functions take its cases)",
     "ctmc_lab.plotting": "no hostile-argument entries yet (figures draw the tables of studies)",
     "ctmc_lab.cli": "the command line validates argv itself (tests/cli); its functions take parsed namespaces",
@@ -81,6 +95,8 @@ EXEMPT = {
     "ctmc_lab.estimation.moments.RatioMoments": "a result record built by ratio_moments",
     "ctmc_lab.estimation.llada.LevelStats": "a result record built by level_stats",
     "ctmc_lab.estimation.llada.LLaDAMoments": "a result record built by llada_moments",
+    "ctmc_lab.estimation.replicas.ExactMoments": "a result record built by the replicas' moments",
+    "ctmc_lab.estimation.replicas.Replica.moments": "abstract: raises NotImplementedError (each replica kind has an entry)",
     "ctmc_lab.estimation.moments.LambdaTruncation": "a result record built by lambda_dce_truncation",
     "ctmc_lab.estimation.moments.SamplerComparison": "a result record built by compare_samplers",
     "ctmc_lab.estimation.conditional.ConditionalLikelihood": "a result record built by conditional_likelihood",
@@ -147,8 +163,13 @@ def public_callables() -> dict[str, object]:
     return found
 
 
+def _under(name: str, prefix: str) -> bool:
+    """Whether ``name`` is ``prefix`` (one callable) or lies in it (a package, a module, a class)."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
 def pending_reason(name: str) -> str | None:
-    return next((reason for prefix, reason in PENDING.items() if name.startswith(prefix + ".")), None)
+    return next((reason for prefix, reason in PENDING.items() if _under(name, prefix)), None)
 
 
 # ------------------------------------------------------------------------------ hostile kinds
@@ -369,6 +390,16 @@ class Fixtures:
         self.out_path = os.path.join(self.dir, "out.json")
         self.table = self.chain.table
         self.pi = self.chain.stationary
+        self.joint3 = JointDistribution.from_dict({"ATA": 0.25, "TAT": 0.5, "AAT": 0.25}, alphabet="AT", name="fx3")
+        self.case = cases.from_source(self.joint3, "ATA", prompt=[0], name="fx")
+        self.code = replicas.Code("owner/repo", "file.py", "function", "0123456789abcdef")
+        self.lam = lambda u: 0.5 * u + 0.25
+        self.weight = lambda u: 1.0 / (0.5 * u + 0.25)
+        self.tmap = replicas.linear_map(1e-3)
+        self.iid = timelaws.TimeLaw(self.tmap, "iid")
+        self.lattice = timelaws.TimeLaw(self.tmap, "lattice")
+        self.blend = timelaws.CoupledBlend(0.2, 0.8)
+        self.oracle = laws.TableOracle(self.A)
 
 
 @cache
@@ -2096,6 +2127,385 @@ entry(
 entry(f"{T}.schedules_", lambda fx: (strategies.schedules_, {}))
 
 
+# estimation: cases, replicas and their registry, time laws
+CA = "ctmc_lab.estimation.cases"
+_CASE = Obj(wrong=("joint", "chain", "gen"), names=("case",))
+_SEED = Int(minimum=0, strict=True)
+_ANSWER = Kind(([], [3], [-1], [1, 1], [0.5], "ab", None, [[1]], np.ones(3, bool), object(), 1.5), ("answer",))
+entry(
+    f"{CA}.Case",
+    lambda fx: (cases.Case, {"name": "c", "source": fx.joint3, "x": [0, 1, 0], "prompt": (0,), "answer": (1, 2)}),
+    name=STR,
+    source=Obj(wrong=("gen", "noised", "schedule"), names=("source",)),
+    x=Tokens(length=None, ndim=(1,)),
+    prompt=Positions(length=3),
+    answer=_ANSWER,
+)
+for _m in ("denoiser", "describe", "level_stats"):
+    entry(f"{CA}.Case.{_m}", (lambda m: lambda fx: (getattr(fx.case, m), {}))(_m))
+entry(
+    f"{CA}.Case.mask_dce_table",
+    lambda fx: (fx.case.mask_dce_table, {"given": "rest"}),
+    given=Choice(options=("prompt", "rest")),
+)
+entry(
+    f"{CA}.Case.table",
+    lambda fx: (fx.case.table, {"target": [1, 2], "context": [0]}),
+    target=Positions(length=3),
+    context=Positions(length=3),
+)
+entry(f"{CA}.Case.target", lambda fx: (fx.case.target, {"name": "cond_nll"}), name=Choice(options=cases.TARGETS))
+entry(
+    f"{CA}.Case.target_mp",
+    lambda fx: (fx.case.target_mp, {"name": "cond_nll", "dps": 20}),
+    name=Choice(options=cases.TARGETS),
+    dps=Int(minimum=1, strict=True),
+)
+entry(
+    f"{CA}.from_source",
+    lambda fx: (cases.from_source, {"source": fx.joint3, "x": "ATA", "prompt": [0], "answer": [1, 2], "name": "c"}),
+    source=Obj(wrong=("gen", "noised", "schedule"), names=("source",)),
+    x=Tokens(length=3, ndim=(1,)),
+    prompt=Positions(length=3),
+    answer=_ANSWER,
+    name=STR,
+)
+entry(f"{CA}.dna128", lambda fx: (cases.dna128, {"index": 3}), index=Int(minimum=0, maximum=127))
+entry(
+    f"{CA}.dna128_like",
+    lambda fx: (cases.dna128_like, {"seed": 1, "index": 3}),
+    seed=Int(minimum=0),
+    index=Int(minimum=0, maximum=127),
+)
+entry(
+    f"{CA}.markov_pair",
+    lambda fx: (
+        cases.markov_pair,
+        {"answer_length": 2, "index": 1, "prompt_length": 3, "seed": 2, "chain": fx.chain},
+    ),
+    answer_length=_COUNT,
+    index=_SEED,
+    prompt_length=_COUNT,
+    seed=_SEED,
+    chain=Obj(wrong=("joint", "continued", "gen"), names=("chain",)),
+)
+entry(
+    f"{CA}.markov1_pair",
+    lambda fx: (cases.markov1_pair, {"answer_length": 2, "index": 1, "seed": 2}),
+    answer_length=_COUNT,
+    index=_SEED,
+    seed=_SEED,
+)
+_P_END = Real(lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+entry(f"{CA}.eos_chain", lambda fx: (cases.eos_chain, {"p_end": 0.3, "seed": 1}), p_end=_P_END, seed=_SEED)
+entry(
+    f"{CA}.eos_pair",
+    lambda fx: (
+        cases.eos_pair,
+        {"answer_length": 2, "index": 1, "prompt_length": 2, "pad": 1, "p_end": 0.3, "seed": 1},
+    ),
+    answer_length=_COUNT,
+    index=_SEED,
+    prompt_length=_COUNT,
+    pad=Int(minimum=0, strict=True),
+    p_end=_P_END,
+    seed=_SEED,
+)
+entry(
+    f"{CA}.from_file",
+    lambda fx: (cases.from_file, {"path": fx.json_path, "index": 1, "prompt_length": 1, "normalize": False}),
+    path=Kind(PATH.values + ("/nonexistent.json",), ("`path`", "distribution file")),
+    index=Int(minimum=0, maximum=1),
+    prompt_length=Int(minimum=0, maximum=1, strict=True),
+    alphabet=Kind(("A", "A?", 3, ["AT"]), ("alphabet", "not in the alphabet")),  # from_json's message
+    normalize=BOOL,
+)
+
+RR = "ctmc_lab.estimation.replica_registry"
+_REGISTERED = []  # replicas registered by the entries below, removed after this module's tests
+
+
+def _fresh_replica(fx) -> replicas.Replica:
+    """A replica with a name not yet registered (its registration is the valid call)."""
+    replica = replicas.TableReplica(
+        f"hostile-test-{len(_REGISTERED)}", "t", fx.code, "c", family=timelaws.TimeLaw(fx.tmap, "iid")
+    )
+    _REGISTERED.append(replica.name)
+    return replica
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _unregister_test_replicas():
+    """Remove the replicas the valid calls of ``register_replica`` added, so no other test sees them."""
+    yield
+    for name in _REGISTERED:
+        replica_registry.REPLICAS.pop(name, None)
+
+
+entry(
+    f"{RR}.register_replica",
+    lambda fx: (replica_registry.register_replica, {"replica": _fresh_replica(fx)}),
+    replica=Kind((None, 3, "x", object(), replica_registry.get_replica("md4")), ("replica",)),
+)
+entry(
+    f"{RR}.get_replica",
+    lambda fx: (replica_registry.get_replica, {"name": "md4"}),
+    name=Kind((None, 3, "nope", ["md4"], b"md4", "MD4"), ("unknown replica",)),
+)
+entry(f"{RR}.replica_names", lambda fx: (replica_registry.replica_names, {}))
+
+RP = "ctmc_lab.estimation.replicas"
+_BASE = {"name": STR, "label": STR, "code": Kind((None, "x", 3, object()), ("code",)), "config": STR}
+_BASE_ARGS = {"name": "r", "label": "R", "config": "c"}
+entry(
+    f"{RP}.Code",
+    lambda fx: (replicas.Code, {"repo": "o/r", "path": "f.py", "function": "g", "commit": "0123456789"}),
+    repo=STR,
+    path=STR,
+    function=STR,
+    commit=STR,
+)
+#: Each replica kind: its class, the options of a valid instance and the kinds of those options.
+_KINDS = {
+    "Replica": (
+        replicas.Replica,
+        {"cause": "", "scope": "answer"},
+        {"cause": Kind((None, 3, b"x", "a\ud800", ["a"]), ("cause",)), "scope": Choice(options=("answer", "row"))},
+    ),
+    "CountRuleReplica": (
+        replicas.CountRuleReplica,
+        {"batch_size": 2, "mc_num": 4, "rule": "fixed"},
+        {"batch_size": _COUNT, "mc_num": _COUNT, "rule": Choice(options=llada.RULES)},
+    ),
+    "TableReplica": (
+        replicas.TableReplica,
+        {"family": None, "batch_size": 2, "batches": 3, "given": "rest", "recon_eps": 1e-3, "vocab_size": 4},
+        {
+            "family": Kind((None, 3, "x", object()), ("family",)),
+            "batch_size": _COUNT,
+            "batches": _COUNT,
+            "given": Choice(options=("prompt", "rest")),
+            "recon_eps": PROB,
+            "vocab_size": _COUNT,
+        },
+    ),
+    "BlockReplica": (
+        replicas.BlockReplica,
+        {"block_size": 2, "batch_size": 2, "eps": 1e-3, "bos": True, "comb": True},
+        {
+            "block_size": _COUNT,
+            "batch_size": _COUNT,
+            "eps": Real(lo=0.0, hi=1.0, hi_open=True),
+            "bos": BOOL,
+            "comb": BOOL,
+        },
+    ),
+    "MeanFieldReplica": (
+        replicas.MeanFieldReplica,
+        {"p_mask_prompt": 0.3, "max_prompt": 4},
+        {"p_mask_prompt": PROB, "max_prompt": Int(minimum=0, strict=True)},
+    ),
+    "BlendReplica": (
+        replicas.BlendReplica,
+        {"lo": 0.2, "hi": 0.7},
+        {
+            "lo": Real(lo=0.0, hi=0.7, lo_open=True, hi_open=True, names=("lo",)),
+            "hi": Real(lo=0.2, hi=1.0, lo_open=True, hi_open=True, names=("hi",)),
+        },
+    ),
+    "RatioReplica": (
+        replicas.RatioReplica,
+        {"temperature": 1.5, "eps": 1e-3, "draws": 2, "coupled": False},
+        {"temperature": POSITIVE, "eps": Real(lo=0.0, hi=1.0, hi_open=True), "draws": _COUNT, "coupled": BOOL},
+    ),
+}
+
+
+def _replica_call(fx, kind: str) -> tuple:
+    """The class of replica ``kind`` and the arguments of a valid instance."""
+    cls, options, _ = _KINDS[kind]
+    family = {"family": fx.iid} if "family" in options else {}
+    return cls, {**_BASE_ARGS, "code": fx.code, **options, **family}
+
+
+def _replica(fx, kind: str, **changes):
+    cls, args = _replica_call(fx, kind)
+    return cls(**{**args, **changes})
+
+
+for _kind, (_cls, _options, _option_kinds) in _KINDS.items():
+    entry(
+        f"{RP}.{_kind}",
+        (lambda kind: lambda fx: _replica_call(fx, kind))(_kind),
+        **_BASE,
+        **_option_kinds,
+    )
+    for _m in ("applies", "target", "slow", "moments"):
+        if _kind == "Replica" and _m == "moments":
+            continue  # abstract (EXEMPT)
+        entry(
+            f"{RP}.{_kind}.{_m}",
+            (lambda kind, m: lambda fx: (getattr(_replica(fx, kind), m), {"case": fx.case}))(_kind, _m),
+            case=_CASE,
+            **({"variance": BOOL} if _m in ("slow", "moments") else {}),
+        )
+entry(f"{RP}.BlockReplica.blocks", lambda fx: (_replica(fx, "BlockReplica").blocks, {"case": fx.case}), case=_CASE)
+entry(
+    f"{RP}.BlockReplica.law",
+    lambda fx: (_replica(fx, "BlockReplica").law, {"k": 1, "nb": 2}),
+    k=Int(minimum=0, maximum=1, strict=True),
+    nb=Int(minimum=2, strict=True, names=("nb", "k")),
+)
+_EPS = Real(lo=0.0, hi=1.0, hi_open=True)
+entry(
+    f"{RP}.loglinear_map",
+    lambda fx: (replicas.loglinear_map, {"eps": 1e-3, "eps_s": 1e-2, "log_term": True}),
+    eps=_EPS,
+    eps_s=_EPS,
+    log_term=BOOL,
+)
+entry(f"{RP}.linear_map", lambda fx: (replicas.linear_map, {"eps": 1e-3}), eps=_EPS)
+entry(
+    f"{RP}.mean_field_rows",
+    lambda fx: (replicas.mean_field_rows, {"case": fx.case, "prompt_masks": [0, 1]}),
+    case=_CASE,
+    prompt_masks=Kind(([2], [-1], [0.5], "ab", None, [[0]], 1j, [True]), ("prompt_masks",)),
+)
+
+TL = "ctmc_lab.estimation.timelaws"
+_A2 = Kind(_A.values, ("`A2`", "`A2["))
+_FN = Kind(CALLABLE.values)
+entry(
+    f"{TL}.TimeMap",
+    lambda fx: (
+        timelaws.TimeMap,
+        {
+            "lam": fx.lam,
+            "weight": fx.weight,
+            "log_term": None,
+            "breaks": (0.5,),
+            "constant_pieces": False,
+            "reaches_zero": False,
+            "pole": 0.1,
+            "pole_right": None,
+            "pieces": 2,
+        },
+    ),
+    lam=_FN,
+    weight=_FN,
+    log_term=Kind((3, "len", [len]), ("log_term",)),
+    breaks=Kind(("ab", None, [0.0], [1.0], [1.5], [math.nan], [[0.5]], 1j, [True]), ("breaks",)),
+    constant_pieces=BOOL,
+    reaches_zero=Kind((0, 1, "yes", 1.0, np.array([True])), ("reaches_zero",)),
+    pole=POSITIVE,
+    pole_right=POSITIVE,
+    pieces=_COUNT,
+)
+entry(
+    f"{TL}.TimeMap.at",
+    lambda fx: (fx.tmap.at, {"u": [0.0, 0.5, 1.0]}),
+    u=Kind(("ab", None, [math.nan], [1.5], [-0.1], 1j, [[0.5], [0.5, 0.2]], [True]), ("u",)),
+)
+entry(
+    f"{TL}.TimeMap.nodes",
+    lambda fx: (fx.tmap.nodes, {"lo": 0.0, "hi": 0.5, "shifts": (0.0, 0.5)}),
+    lo=Real(lo=0.0, hi=0.5, hi_open=True, names=("lo",)),
+    hi=Real(lo=0.0, hi=1.0, lo_open=True, names=("hi",)),
+    shifts=Kind(("ab", None, [1.5], [-0.1], [math.nan], [], [[0.0]], 1j), ("shifts",)),
+)
+entry(
+    f"{TL}.TimeLaw",
+    lambda fx: (timelaws.TimeLaw, {"map": fx.tmap, "sampler": "antithetic", "strata": None}),
+    map=Kind((None, 3, "x", object(), replicas.linear_map), ("map",)),
+    sampler=Choice(options=timelaws.SAMPLERS),
+    strata=Kind((3, "x", len), ("strata",)),
+)
+#: The family methods of the two time families: valid arguments and their kinds.
+_ORACLE = Kind((None, 3, "x", object(), len), ("oracle",))
+_RUN_BATCH = Kind((0, -1, 2.5, 4.0, True, "4", math.nan, [4]), ("batch_size",))
+_OPTIONS = Kind((3, "x", {"a": 1}, [1]), ("options", "take no option"))
+for _cls, _law in (("TimeLaw", "lattice"), ("CoupledBlend", "blend")):
+    _FAM = f"{TL}.{_cls}"
+    entry(
+        f"{_FAM}.draw",
+        (
+            lambda law: (
+                lambda fx: (
+                    getattr(fx, law).draw,
+                    {"name": "e", "oracle": fx.oracle, "n_samples": 8, "rng": 0, "batch_size": 4, "options": {}},
+                )
+            )
+        )(_law),
+        name=STR,
+        oracle=_ORACLE,
+        n_samples=_COUNT,
+        rng=RNG,
+        batch_size=_RUN_BATCH,
+        options=_OPTIONS,
+    )
+    for _m in ("moments", "mean"):
+        entry(
+            f"{_FAM}.{_m}",
+            (lambda law, m: lambda fx: (getattr(getattr(fx, law), m), {"A2": [fx.A], "name": "e", "batch_size": 4}))(
+                _law, _m
+            ),
+            A2=_A2,
+            name=STR,
+            batch_size=_RUN_BATCH,
+        )
+    entry(
+        f"{_FAM}.exact_record",
+        (
+            lambda law: (
+                lambda fx: (
+                    getattr(fx, "iid" if law == "lattice" else law).exact_record,
+                    {"name": "e", "A2": [fx.A], "reference": [1.0], "positions": [0, 1]},
+                )
+            )
+        )(_law),
+        name=STR,
+        A2=_A2,
+        # Two references for one table pass moments_records (ctmc_lab.estimation.records): not drawn here.
+        reference=Kind(("ab", [math.nan], None, [[1.0]]), ("reference",)),
+        positions=Kind(([0], [-1, 0], [0.5, 1.0], "ab", None), ("positions",)),
+    )
+    entry(
+        f"{_FAM}.default_batch_size",
+        (lambda law: lambda fx: (getattr(fx, law).default_batch_size, {"n_samples": 8}))(_law),
+        n_samples=_COUNT,
+    )
+    entry(f"{_FAM}.option_defaults", (lambda law: lambda fx: (getattr(fx, law).option_defaults, {}))(_law))
+entry(
+    f"{TL}.TimeLaw.row_size_laws",
+    lambda fx: (fx.lattice.row_size_laws, {"n": 2, "b": 3}),
+    n=Int(minimum=0, strict=True),
+    b=_COUNT,
+)
+entry(f"{TL}.TimeLaw.sample_u", lambda fx: (fx.lattice.sample_u, {"b": 3, "rng": 0}), b=_COUNT, rng=RNG)
+entry(
+    f"{TL}.CoupledBlend",
+    lambda fx: (timelaws.CoupledBlend, {"lo": 0.2, "hi": 0.7}),
+    lo=Real(lo=0.0, hi=0.7, lo_open=True, hi_open=True, names=("lo",)),
+    hi=Real(lo=0.2, hi=1.0, lo_open=True, hi_open=True, names=("hi",)),
+)
+entry(
+    f"{TL}.gauss_nodes",
+    lambda fx: (timelaws.gauss_nodes, {"lo": 0.0, "hi": 1.0, "left": 1e-3, "right": 1e-2, "pieces": 2, "order": 4}),
+    lo=Real(),
+    hi=Real(),
+    left=POSITIVE,
+    right=POSITIVE,
+    pieces=_COUNT,
+    order=_COUNT,
+)
+entry(
+    f"{TL}.cross_level_sums",
+    lambda fx: (timelaws.cross_level_sums, {"A": fx.A, "n": 2}),
+    A=Kind(("ab", None, [0.0, 1.0, 2.0], [0.0, math.nan, 0.0, 0.0], [[[0.0]]], 1j, [True, False]), ("A",)),
+    n=Int(minimum=0, strict=True, names=("n", "A")),
+)
+
+
 # ------------------------------------------------------------------------------ checks
 def _same(a, b) -> bool:
     """Equal results: arrays entry by entry (NaN equal to NaN), objects by their public attributes."""
@@ -2187,7 +2597,7 @@ def test_every_public_callable_has_a_hostile_argument_entry():
 
 @pytest.mark.parametrize("prefix", sorted(PENDING))
 def test_pending_packages_are_reported(prefix):
-    names = [n for n in public_callables() if n.startswith(prefix + ".")]
+    names = [n for n in public_callables() if _under(n, prefix)]
     assert names, f"PENDING lists {prefix}, which has no public callable: remove it"
     pytest.skip(f"PENDING {len(names)} public callables of {prefix}: {PENDING[prefix]}")
 
@@ -2235,3 +2645,46 @@ def test_reported_examples_are_refused():
     for call, name in cases:
         with pytest.raises(ValueError, match=f"`{name}`"):
             call()
+
+
+def test_estimation_boundary_examples():
+    """Hostile inputs the estimation entries found: each refused by name (they truncated, passed
+    through or failed inside NumPy or mpmath), and two valid edges that failed."""
+    fx = fixtures()
+    cases_ = [
+        (lambda: cases.Case("c", fx.joint3, [0, 1, 0], [0.5], [1, 2]), "prompt"),  # was prompt (0,)
+        (lambda: cases.dna128(2.7), "index"),  # was row 2
+        (lambda: cases.markov_pair(2, seed=2.7, chain=fx.chain), "seed"),  # was seed 2
+        (lambda: cases.eos_chain(p_end="0.5"), "p_end"),  # was a TypeError from arithmetic
+        (lambda: fx.case.target_mp("nll", dps=0), "dps"),  # was '.0e+0'
+        (lambda: fx.iid.moments("ab"), "A2"),  # was NumPy's "could not convert string to float"
+        (lambda: fx.blend.moments([fx.A], batch_size=0), "batch_size"),  # was ignored
+        (lambda: timelaws.gauss_nodes(0.0, math.nan), "hi"),  # was NaN nodes
+        (lambda: replicas.linear_map(math.nan), "eps"),  # was a NaN mean
+        (lambda: fx.tmap.nodes(0.5, 0.5), "hi"),  # was NumPy's "need at least one array to concatenate"
+        (lambda: replicas.mean_field_rows(fx.case, [2]), "prompt_masks"),  # was a row with token 2 (the mask)
+        (lambda: _replica(fx, "TableReplica", recon_eps=math.nan).moments(fx.case), "recon_eps"),  # was mean NaN
+        (lambda: _replica(fx, "TableReplica").moments(None), "case"),  # was an AttributeError
+    ]
+    for call, name in cases_:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            call()
+    # The i-th pair's generator is child i of SeedSequence([seed, n]) without spawning the i before it:
+    # the same rows as spawn(i + 1)[i], and a large index is no work (it spawned 2e6 children, 0.9 GB).
+    g = np.random.default_rng(np.random.SeedSequence([2, 3]).spawn(6)[5])
+    prompt = fx.chain.sample(4, rng=g)
+    answer = fx.chain.sample(3, start=prompt, rng=g)
+    pair = cases.markov_pair(3, index=5, prompt_length=4, seed=2, chain=fx.chain)
+    assert pair.x.tolist() == np.concatenate([prompt, answer]).tolist()
+    assert cases.markov_pair(1, index=10**12, chain=fx.chain).name.endswith(f":1:{10**12}")
+    # ε_s = 0 (t from 0, where w = 1/t): the mean against an adaptive quadrature, the variance infinite.
+    eps, A = 1e-3, np.asarray(fx.A)
+
+    def row_mean(u: float) -> float:
+        lam = (1.0 - eps) * u
+        sizes = np.array([bin(M).count("1") for M in range(4)])
+        return float(np.sum(lam**sizes * (1.0 - lam) ** (2 - sizes) * A)) / u
+
+    mean, var, infinite = timelaws.TimeLaw(replicas.loglinear_map(eps, 0.0), "iid").moments([A])
+    assert mean[0] == pytest.approx(quad(row_mean, 0.0, 1.0, epsabs=1e-14, epsrel=1e-13)[0], rel=1e-12)
+    assert infinite[0] and var[0] == math.inf

@@ -32,10 +32,19 @@ from functools import cached_property
 
 import numpy as np
 
-from ctmc_lab._validation import positive_int
+from ctmc_lab._validation import (
+    ensure_array,
+    ensure_choice,
+    ensure_int,
+    ensure_real,
+    ensure_str,
+    ensure_tokens,
+    positive_int,
+)
 from ctmc_lab.estimation.conditional import conditional_mask_dce, conditional_nll
 from ctmc_lab.estimation.llada import LevelStats, level_stats, markov1_level_means
 from ctmc_lab.sequences import Alphabet
+from ctmc_lab.sources.base import check_source
 
 __all__ = [
     "Case",
@@ -57,6 +66,15 @@ TARGETS = ("nll", "joint_nll", "cond_nll", "cond_nll_rest")
 
 #: Largest answer for which the A-table over all 2**n masks is built (2**16 = 65536 masks).
 TABLE_LIMIT = 16
+
+
+#: What a case reads of its source: the alphabet size, its exact model and the marginals of its targets.
+_CASE_MEMBERS = ("n_tokens", "denoiser", "nll", "log_marginal")
+
+
+def _positions(value, name: str) -> tuple[int, ...]:
+    """``value`` as a tuple of int positions (a 1-D array of integers, possibly empty)."""
+    return tuple(int(i) for i in ensure_array(value, name, ndim=1, dtype=int))
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,20 +102,17 @@ class Case:
     answer: tuple[int, ...]
 
     def __post_init__(self):
-        x = np.asarray(self.x)
-        if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(f"`x` must be one non-empty row of integer tokens (got shape {x.shape}, dtype {x.dtype})")
-        n_tokens = int(self.source.n_tokens)
-        if x.min() < 0 or x.max() >= n_tokens:
-            raise ValueError(f"`x` tokens must lie in 0..{n_tokens - 1} (clean, no mask)")
-        prompt = tuple(int(i) for i in self.prompt)
-        answer = tuple(int(i) for i in self.answer)
+        ensure_str(self.name, "name")
+        check_source(self.source, members=_CASE_MEMBERS)
+        x = ensure_tokens(self.x, self.source.n_tokens, name="x", ndim=1)
+        prompt = _positions(self.prompt, "prompt")
+        answer = _positions(self.answer, "answer")
         if not answer:
             raise ValueError("`answer` must hold at least one position")
         every = prompt + answer
         if len(set(every)) != len(every) or min(every) < 0 or max(every) >= x.size:
             raise ValueError(f"`prompt` and `answer` must be disjoint positions in 0..{x.size - 1}")
-        x = x.astype(np.int64)
+        x = x.copy()
         x.setflags(write=False)
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "prompt", prompt)
@@ -175,9 +190,7 @@ class Case:
 
     def target(self, name: str) -> float:
         """The exact value of one of :data:`ctmc_lab.estimation.cases.TARGETS`."""
-        if name not in TARGETS:
-            raise ValueError(f"unknown target {name!r}; choose one of {list(TARGETS)}")
-        return float(getattr(self, name))
+        return float(getattr(self, ensure_choice(name, "name", TARGETS)))
 
     def target_mp(self, name: str, *, dps: int = 50) -> str:
         """The target with mpmath: the log of a ratio of the source's marginals, to ``dps`` digits.
@@ -188,8 +201,7 @@ class Case:
         """
         import mpmath
 
-        if name not in TARGETS:
-            raise ValueError(f"unknown target {name!r}; choose one of {list(TARGETS)}")
+        name, dps = ensure_choice(name, "name", TARGETS), positive_int(dps, "dps")
         every = set(range(self.length))
         target, context = {
             "nll": (every, set()),
@@ -213,8 +225,7 @@ class Case:
         ``given="prompt"``: the prompt visible, the rest marginalised (the table of ``cond_nll``);
         ``given="rest"``: every non-answer position visible (the table of ``cond_nll_rest``).
         """
-        if given not in ("prompt", "rest"):
-            raise ValueError(f"`given` must be 'prompt' or 'rest' (got {given!r})")
+        given = ensure_choice(given, "given", ("prompt", "rest"))
         if self.n > TABLE_LIMIT:
             raise ValueError(f"the answer has {self.n} positions; A-tables are built up to {TABLE_LIMIT} (2**n masks)")
         context = self.prompt if given == "prompt" else self.prompt + self.rest
@@ -223,7 +234,7 @@ class Case:
     def table(self, target, context=()) -> np.ndarray:
         """A(M) over every mask of the positions ``target`` with ``context`` visible and the other
         positions marginalised, ``(2**|target|,)`` (Cor. 4.3); cached per (target, context)."""
-        target, context = tuple(int(i) for i in target), tuple(int(i) for i in context)
+        target, context = _positions(target, "target"), _positions(context, "context")
         if len(target) > TABLE_LIMIT:
             raise ValueError(f"{len(target)} target positions; A-tables are built up to {TABLE_LIMIT} (2**n masks)")
         cache = self.__dict__.setdefault("_tables", {})
@@ -254,19 +265,28 @@ class Case:
 def from_source(source, x, *, prompt=(), answer=None, name: str | None = None) -> Case:
     """A case from any source, one clean row and its positions (default: the answer is every
     non-prompt position)."""
-    x = source.encode(x) if hasattr(source, "encode") else np.asarray(x)
-    prompt = tuple(int(i) for i in prompt)
+    check_source(source, members=_CASE_MEMBERS)
+    x = source.encode(x) if hasattr(source, "encode") else ensure_tokens(x, source.n_tokens, ndim=1)
+    prompt = _positions(prompt, "prompt")
     if answer is None:
         answer = tuple(i for i in range(len(x)) if i not in set(prompt))
-    return Case(name or "case", source, x, prompt, tuple(answer))
+    name = "case" if name is None else ensure_str(name, "name")
+    return Case(name, source, x, prompt, _positions(answer, "answer"))
 
 
 def _row(source, index: int, what: str):
-    index = int(index)
+    """Row ``index`` of the source's support (the argument is named ``index``)."""
+    index = ensure_int(index, "index")
     support = np.asarray(source.support)
     if not 0 <= index < len(support):
-        raise ValueError(f"`{what}` row index must lie in 0..{len(support) - 1} (got {index})")
+        raise ValueError(f"`index`: the {what} row index must lie in 0..{len(support) - 1} (got {index})")
     return support[index]
+
+
+def _pair_seed(entropy: list[int], index: int) -> np.random.SeedSequence:
+    """Child ``index`` of ``SeedSequence(entropy)``, ``spawn(index + 1)[index]``, without spawning
+    the ``index`` children before it (a large index costs nothing)."""
+    return np.random.SeedSequence(entropy, spawn_key=(index,))
 
 
 def dna128(index: int = 0) -> Case:
@@ -281,7 +301,7 @@ def dna128_like(seed: int = 0, index: int = 0) -> Case:
     """Row ``index`` of ``dna128_like(seed)`` (the D128 recipe)."""
     from ctmc_lab.sources.datasets import dna128_like as recipe
 
-    p = recipe(int(seed))
+    p = recipe(ensure_int(seed, "seed", minimum=0))
     return from_source(p, _row(p, index, "dna128-like"), name=f"dna128-like:{int(seed)}:{int(index)}")
 
 
@@ -298,8 +318,10 @@ def markov_pair(answer_length: int, *, index: int = 0, prompt_length: int = 16, 
     n = positive_int(answer_length, "answer_length")
     P = positive_int(prompt_length, "prompt_length")
     index = positive_int(index, "index", minimum=0)
-    chain = markov4() if chain is None else chain
-    g = np.random.default_rng(np.random.SeedSequence([int(seed), n]).spawn(index + 1)[index])
+    seed = positive_int(seed, "seed", minimum=0)
+    # A chain over windows of any length that continues a prompt (`sample(..., start=)`, `continuing`).
+    chain = markov4() if chain is None else check_source(chain, "chain", members=(*_CASE_MEMBERS, "continuing"))
+    g = np.random.default_rng(_pair_seed([seed, n], index))
     # ctmc_lab.studies.protocol.sample_pair's draws: a stationary window, then n symbols after it.
     prompt = chain.sample(P, rng=g)
     answer = chain.sample(n, start=prompt, rng=g)
@@ -318,8 +340,9 @@ def markov1_pair(answer_length: int, *, index: int = 0, seed: int = 0) -> Case:
 
     n = positive_int(answer_length, "answer_length")
     index = positive_int(index, "index", minimum=0)
-    chain = MarkovChain.from_softmax(4, 1, temperature=0.5, rng=int(seed), alphabet="ATGC")
-    g = np.random.default_rng(np.random.SeedSequence([int(seed), n]).spawn(index + 1)[index])
+    seed = positive_int(seed, "seed", minimum=0)
+    chain = MarkovChain.from_softmax(4, 1, temperature=0.5, rng=seed, alphabet="ATGC")
+    g = np.random.default_rng(_pair_seed([seed, n], index))
     left = int(chain.sample(1, rng=g)[0])
     y = chain.sample(n, start=[left], rng=g)
     return Case(f"mk1:{n}:{index}", chain, np.concatenate([[left], y]), (0,), tuple(range(1, n + 1)))
@@ -334,9 +357,8 @@ def eos_chain(*, p_end: float = 0.2, seed: int = 0):
     ``p_end`` and otherwise a letter (a seeded softmax row); ``$`` is followed by ``_`` and ``_`` by ``_``."""
     from ctmc_lab.sources.markov import MarkovChain
 
-    if not 0.0 < float(p_end) < 1.0:
-        raise ValueError(f"`p_end` must lie in (0, 1) (got {p_end!r})")
-    rng = np.random.default_rng(int(seed))
+    ensure_real(p_end, "p_end", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    rng = np.random.default_rng(positive_int(seed, "seed", minimum=0))
     w = np.exp(rng.random((4, 4)) / 0.5)
     table = np.zeros((6, 6))
     table[:4, :4] = (1.0 - p_end) * w / w.sum(axis=1, keepdims=True)
@@ -361,7 +383,7 @@ def eos_pair(
     index = positive_int(index, "index", minimum=0)
     pad = positive_int(pad, "pad", minimum=0)
     chain = eos_chain(p_end=p_end, seed=seed)
-    g = np.random.default_rng(np.random.SeedSequence([int(seed), n, 1]).spawn(index + 1)[index])
+    g = np.random.default_rng(_pair_seed([seed, n, 1], index))
     letters = chain.table[:4, :4] / chain.table[:4, :4].sum(axis=1, keepdims=True)
     start = int(g.integers(4))
     tokens, prev = [], start
@@ -381,4 +403,5 @@ def from_file(path, *, index: int = 0, prompt_length: int = 0, alphabet=None, no
     P = positive_int(prompt_length, "prompt_length", minimum=0)
     if P >= p.length:
         raise ValueError(f"`prompt_length` must be below the row length {p.length} (got {P})")
-    return Case(f"file:{path}@{int(index)}", p, _row(p, index, "file"), tuple(range(P)), tuple(range(P, p.length)))
+    x = _row(p, index, "file")
+    return Case(f"file:{path}@{int(index)}", p, x, tuple(range(P)), tuple(range(P, p.length)))

@@ -89,7 +89,7 @@ def register_replica(replica: Replica) -> Replica:
     if not isinstance(replica, Replica):
         raise ValueError(f"`replica` must be a Replica (got {type(replica).__name__})")
     if replica.name in REPLICAS:
-        raise ValueError(f"a replica named {replica.name!r} is already registered")
+        raise ValueError(f"`replica`: a replica named {replica.name!r} is already registered")
     REPLICAS[replica.name] = replica
     return replica
 

@@ -28,7 +28,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ctmc_lab._validation import (
+    InvalidTypeError,
+    ensure_array,
+    ensure_bool,
+    ensure_choice,
+    ensure_probability,
+    ensure_real,
+    ensure_str,
+    positive_int,
+)
 from ctmc_lab.estimation import llada
+from ctmc_lab.estimation.cases import Case
 from ctmc_lab.estimation.families import Family
 from ctmc_lab.estimation.timelaws import CoupledBlend, TimeLaw, TimeMap
 from ctmc_lab.sequences import popcount
@@ -73,6 +84,10 @@ class Code:
     function: str
     commit: str
 
+    def __post_init__(self):
+        for name in ("repo", "path", "function", "commit"):
+            ensure_str(getattr(self, name), name)
+
     def __str__(self) -> str:
         return f"{self.repo} {self.path} → {self.function} @ {self.commit[:7]}"
 
@@ -103,17 +118,28 @@ class Replica:
     cause: str = ""
     scope: str = "answer"
 
+    def __post_init__(self):
+        ensure_str(self.name, "name")
+        ensure_str(self.label, "label")
+        if not isinstance(self.code, Code):
+            raise InvalidTypeError(f"`code` must be a Code (got {type(self.code).__name__})")
+        ensure_str(self.config, "config")
+        ensure_str(self.cause, "cause", allow_empty=True)
+        ensure_choice(self.scope, "scope", ("answer", "row"))
+
     def applies(self, case) -> str | None:
         """None if the replica has exact moments on ``case``, else why not (one line)."""
+        _checked(case)
         return None
 
     def slow(self, case, *, variance: bool = True) -> str | None:
         """Why the exact moments on ``case`` take more than about a second (None: they do not)."""
+        _checked(case, variance)
         return None
 
     def target(self, case) -> float:
         """The quantity the evaluator claims to estimate on ``case``: -log p(answer | prompt)."""
-        return case.cond_nll
+        return _checked(case).cond_nll
 
     def moments(self, case, *, variance: bool = True) -> ExactMoments:
         """Exact mean and variance of one run's output on ``case`` (``variance=False``: the variance
@@ -121,10 +147,21 @@ class Replica:
         raise NotImplementedError
 
 
+def _checked(case, variance: bool = True) -> Case:
+    """``case`` if it is a :class:`~ctmc_lab.estimation.cases.Case`; ``variance`` must be a bool."""
+    if not isinstance(case, Case):
+        raise InvalidTypeError(f"`case` must be a Case (got {type(case).__name__})")
+    ensure_bool(variance, "variance")
+    return case
+
+
 # =============================================================================== maps of u
 def loglinear_map(eps: float = 1e-3, eps_s: float = 1e-3, *, log_term: bool = False) -> TimeMap:
     """The loglinear schedule σ̄(t) = -log(1 - (1-ε)t) at t = (1-ε_s)u + ε_s: λ = (1-ε)t and
     w = σ(t)/(e^σ̄ - 1) = 1/t; with ``log_term``, ℓ = log(e^σ̄ - 1) = log(λ/(1-λ)) (Lemma 3.3)."""
+
+    eps = ensure_probability(eps, "eps", hi_open=True)
+    eps_s = ensure_probability(eps_s, "eps_s", hi_open=True)
 
     def t(u):
         return (1.0 - eps_s) * u + eps_s
@@ -137,14 +174,15 @@ def loglinear_map(eps: float = 1e-3, eps_s: float = 1e-3, *, log_term: bool = Fa
     return TimeMap(
         lambda u: (1.0 - eps) * t(u),
         lambda u: 1.0 / t(u),
-        ell if log_term else None,
-        pole=eps_s / (1.0 - eps_s),
-        pole_right=eps / ((1.0 - eps) * (1.0 - eps_s)) if log_term else None,
+        ell if ensure_bool(log_term, "log_term") else None,
+        pole=eps_s / (1.0 - eps_s) if eps_s > 0 else None,
+        pole_right=eps / ((1.0 - eps) * (1.0 - eps_s)) if log_term and eps > 0 else None,
     )
 
 
 def linear_map(eps: float) -> TimeMap:
     """λ = (1-ε)u + ε with weight 1/λ: LLaDA's and Dream's p_mask, BD3LM's t on [ε, 1]."""
+    eps = ensure_probability(eps, "eps", hi_open=True)
     return TimeMap(
         lambda u: (1.0 - eps) * u + eps,
         lambda u: 1.0 / ((1.0 - eps) * u + eps),
@@ -161,7 +199,14 @@ class CountRuleReplica(Replica):
     mc_num: int = 128
     rule: str = "llada"
 
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.mc_num, "mc_num")
+        ensure_choice(self.rule, "rule", llada.RULES)
+
     def moments(self, case, *, variance: bool = True) -> ExactMoments:
+        _checked(case, variance)
         m = llada.llada_moments(case.level_stats(), batch_size=self.batch_size, mc_num=self.mc_num, rule=self.rule)
         return ExactMoments(float(m.mean), None if m.variance_of_mean is None else float(m.variance_of_mean))
 
@@ -192,7 +237,19 @@ class TableReplica(Replica):
     recon_eps: float = 0.0
     vocab_size: int | None = None
 
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.family, Family):
+            raise InvalidTypeError(f"`family` must be a Family (got {type(self.family).__name__})")
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.batches, "batches")
+        ensure_choice(self.given, "given", ("prompt", "rest"))
+        ensure_probability(self.recon_eps, "recon_eps")
+        if self.vocab_size is not None:
+            positive_int(self.vocab_size, "vocab_size")
+
     def moments(self, case, *, variance: bool = True) -> ExactMoments:
+        _checked(case, variance)
         A = case.mask_dce_table(given=self.given)[None, :]
         b = self.batch_size if self.family.stratified else None
         mean, per_draw, infinite = self.family.moments(A, name=self.name, batch_size=b)
@@ -220,8 +277,17 @@ class BlockReplica(Replica):
     bos: bool = True
     comb: bool = True
 
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int(self.block_size, "block_size")
+        positive_int(self.batch_size, "batch_size")
+        ensure_probability(self.eps, "eps", hi_open=True)
+        ensure_bool(self.bos, "bos")
+        ensure_bool(self.comb, "comb")
+
     def blocks(self, case):
         """(target, context, block index, number of blocks) of every block holding answer positions."""
+        _checked(case)
         order = ([-1] if self.bos else []) + list(case.prompt) + list(case.answer)
         K = self.block_size
         nb = -(-len(order) // K)
@@ -235,6 +301,10 @@ class BlockReplica(Replica):
 
     def law(self, k: int, nb: int) -> TimeLaw:
         """The time law of block k of nb."""
+        nb = positive_int(nb, "nb")
+        k = positive_int(k, "k", minimum=0)
+        if k >= nb:
+            raise ValueError(f"`k` must be a block index below `nb` = {nb} (got {k})")
         tmap = linear_map(self.eps)
         if not self.comb:
             return TimeLaw(tmap, "iid")
@@ -247,6 +317,7 @@ class BlockReplica(Replica):
         return TimeLaw(tmap, "strata", strata)
 
     def moments(self, case, *, variance: bool = True) -> ExactMoments:
+        _checked(case, variance)
         mean = var = 0.0
         for target, context, k, nb in self.blocks(case):
             A = case.table(target, context)[None, :]
@@ -267,10 +338,11 @@ def _answer_losses(case, rows) -> np.ndarray:
 def mean_field_rows(case, prompt_masks) -> np.ndarray:
     """Rows with the answer and the rest masked, the prompt masked where ``prompt_masks`` (bitmasks over
     the prompt positions) say: the inputs of d1's one-pass proxy."""
-    N = case.n_tokens
+    N = _checked(case).n_tokens
     prompt = np.asarray(case.prompt, dtype=np.int64)
+    prompt_masks = ensure_array(prompt_masks, "prompt_masks", ndim=1, dtype=int, lo=0, hi=(1 << prompt.size) - 1)
     rows = np.full((len(prompt_masks), case.length), N, dtype=np.int64)
-    bits = (np.asarray(prompt_masks, dtype=np.int64)[:, None] >> np.arange(prompt.size)) & 1
+    bits = (prompt_masks[:, None] >> np.arange(prompt.size)) & 1
     rows[:, prompt] = np.where(bits == 1, N, case.x[prompt])
     return rows
 
@@ -287,20 +359,25 @@ class MeanFieldReplica(Replica):
     p_mask_prompt: float = 0.3
     max_prompt: int = 16
 
+    def __post_init__(self):
+        super().__post_init__()
+        ensure_probability(self.p_mask_prompt, "p_mask_prompt")
+        positive_int(self.max_prompt, "max_prompt", minimum=0)
+
     def applies(self, case) -> str | None:
-        P = len(case.prompt)
+        P = len(_checked(case).prompt)
         if self.p_mask_prompt > 0 and P > self.max_prompt:
             return f"2^{P} prompt masks: more than 2^{self.max_prompt}"
         return None
 
     def slow(self, case, *, variance: bool = True) -> str | None:
-        P = len(case.prompt)
+        P = len(_checked(case, variance).prompt)
         if self.p_mask_prompt > 0 and P > 12:
             return f"2^{P} prompt masks, one exact-model row each"
         return None
 
     def moments(self, case, *, variance: bool = True) -> ExactMoments:
-        why = self.applies(case)
+        why = self.applies(_checked(case, variance))
         if why:
             raise ValueError(f"{self.name}: {why}")
         P, p = len(case.prompt), self.p_mask_prompt
@@ -323,7 +400,12 @@ class BlendReplica(Replica):
     lo: float = 0.2
     hi: float = 0.8
 
+    def __post_init__(self):
+        super().__post_init__()
+        CoupledBlend(self.lo, self.hi)  # refuses `lo`, `hi` outside 0 < lo < hi < 1
+
     def moments(self, case, *, variance: bool = True) -> ExactMoments:
+        _checked(case, variance)
         mf = float(_answer_losses(case, mean_field_rows(case, [0]))[0])
         mean, var, _ = CoupledBlend(self.lo, self.hi).moments(case.mask_dce_table()[None, :], name=self.name)
         return ExactMoments(0.5 * mf + 0.5 * float(mean[0]), 0.25 * float(var[0]))
@@ -344,7 +426,15 @@ class RatioReplica(Replica):
     draws: int = 8
     coupled: bool = True
 
+    def __post_init__(self):
+        super().__post_init__()
+        ensure_real(self.temperature, "temperature", lo=0.0, lo_open=True)
+        ensure_probability(self.eps, "eps", hi_open=True)
+        positive_int(self.draws, "draws")
+        ensure_bool(self.coupled, "coupled")
+
     def slow(self, case, *, variance: bool = True) -> str | None:
+        _checked(case, variance)
         return f"2^{case.n} masks through the reference model" if case.n > 8 else None
 
     def _tables(self, case):
@@ -361,11 +451,11 @@ class RatioReplica(Replica):
     def target(self, case) -> float:
         from ctmc_lab.masks import imdce_sum
 
-        A, A_ref = self._tables(case)
+        A, A_ref = self._tables(_checked(case))
         return float(imdce_sum(A) - imdce_sum(A_ref))
 
     def moments(self, case, *, variance: bool = True) -> ExactMoments:
-        A, A_ref = self._tables(case)
+        A, A_ref = self._tables(_checked(case, variance))
         law = TimeLaw(linear_map(self.eps), "iid")
         if self.coupled:
             mean, var, _ = law.moments((A - A_ref)[None, :], name=self.name)

@@ -49,7 +49,19 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import comb
 
-from ctmc_lab._validation import positive_int
+from ctmc_lab._validation import (
+    InvalidTypeError,
+    ensure_array,
+    ensure_bool,
+    ensure_callable,
+    ensure_mask_table,
+    ensure_real,
+    ensure_rng,
+    ensure_size,
+    ensure_str,
+    positive_int,
+    subset_table_length,
+)
 from ctmc_lab.estimation.families import Family
 from ctmc_lab.estimation.laws import DRAW_CHUNK, UniformMasks, chunks, level_sums
 from ctmc_lab.sequences import popcount
@@ -84,6 +96,11 @@ def gauss_nodes(lo: float, hi: float, *, left=None, right=None, pieces: int = 1,
     the first halved towards ``lo`` down to width ``left`` and the last towards ``hi`` down to
     ``right`` when given (an integrand with a pole about 16 times that width beyond the end: every
     sub-interval then lies farther from it than its own width)."""
+    lo, hi = ensure_real(lo, "lo"), ensure_real(hi, "hi")
+    left = None if left is None else ensure_real(left, "left", lo=0.0, lo_open=True)
+    right = None if right is None else ensure_real(right, "right", lo=0.0, lo_open=True)
+    pieces, order = positive_int(pieces, "pieces"), positive_int(order, "order")
+    ensure_size(pieces * order, f"`pieces` = {pieces} sub-intervals of `order` = {order}")
     x, wts = _legendre(order)
     if hi <= lo:
         return np.zeros(0), np.zeros(0)
@@ -137,7 +154,21 @@ class TimeMap:
     pieces: int = 1
 
     def __post_init__(self):
-        if self.reaches_zero is None:
+        ensure_callable(self.lam, "lam")
+        ensure_callable(self.weight, "weight")
+        if self.log_term is not None:
+            ensure_callable(self.log_term, "log_term")
+        breaks = ensure_array(self.breaks, "breaks", ndim=1, lo=0.0, hi=1.0)
+        if breaks.size and (breaks.min() == 0.0 or breaks.max() == 1.0):
+            raise ValueError("`breaks` must lie inside (0, 1), not at its ends")
+        ensure_bool(self.constant_pieces, "constant_pieces")
+        for name in ("pole", "pole_right"):
+            if getattr(self, name) is not None:
+                ensure_real(getattr(self, name), name, lo=0.0, lo_open=True)
+        positive_int(self.pieces, "pieces")
+        if self.reaches_zero is not None:
+            ensure_bool(self.reaches_zero, "reaches_zero")
+        else:
             lam0 = float(np.asarray(self.lam(np.zeros(1)), dtype=float).ravel()[0])
             tiny = np.full(1, 1e-12)
             w_lam = float(
@@ -146,7 +177,10 @@ class TimeMap:
             object.__setattr__(self, "reaches_zero", lam0 == 0.0 and w_lam > 1e-6)
 
     def at(self, u):
-        """(λ, w, ℓ) at the points u (ℓ = 0 without a log term)."""
+        """(λ, w, ℓ) at the points u ∈ [0, 1] (ℓ = 0 without a log term)."""
+        return self._at(ensure_array(u, "u", lo=0.0, hi=1.0))
+
+    def _at(self, u):
         u = np.asarray(u, dtype=float)
         lam = np.asarray(self.lam(u), dtype=float) * np.ones_like(u)
         w = np.asarray(self.weight(u), dtype=float) * np.ones_like(u)
@@ -156,7 +190,11 @@ class TimeMap:
     def nodes(self, lo: float, hi: float, *, shifts=(0.0,)):
         """Quadrature nodes of ∫_lo^hi for the points lo + s + ..., split where any shifted copy of
         the map jumps (``shifts``: the lattice's j/b) and graded towards u = 0; kept per interval."""
-        key = (float(lo), float(hi), tuple(float(s) for s in shifts))
+        lo, hi = ensure_real(lo, "lo", lo=0.0, hi=1.0), ensure_real(hi, "hi", lo=0.0, hi=1.0)
+        if hi <= lo:
+            raise ValueError(f"`hi` must be above `lo` (got lo = {lo!r}, hi = {hi!r})")
+        shifts = ensure_array(shifts, "shifts", ndim=1, lo=0.0, hi=1.0, allow_empty=False)
+        key = (lo, hi, tuple(float(s) for s in shifts))
         cache = self.__dict__.setdefault("_node_cache", {})
         if key not in cache:
             u, w = self._nodes(*key)
@@ -192,6 +230,9 @@ class TimeMap:
 
 def cross_level_sums(A: np.ndarray, n: int) -> np.ndarray:
     """X(m) = sum_{|M| = m} A(M) A(M^c) for m = 0..n, shape (..., n+1)."""
+    A = ensure_array(A, "A", ndim=range(1, 33))
+    if subset_table_length(A.shape[-1], "A") != positive_int(n, "n", minimum=0):
+        raise ValueError(f"`A` must have 2**n = 2**{n} entries on its last axis (got shape {A.shape})")
     full = (1 << n) - 1
     masks = np.arange(1 << n)
     onehot = (popcount(masks)[:, None] == np.arange(n + 1)).astype(float)
@@ -199,10 +240,29 @@ def cross_level_sums(A: np.ndarray, n: int) -> np.ndarray:
 
 
 def _validated_tables(A2) -> np.ndarray:
-    A2 = np.atleast_2d(np.asarray(A2, dtype=float))
+    A2 = np.atleast_2d(ensure_mask_table(A2, "A2"))
     if not np.all(np.isfinite(A2)):
-        raise ValueError("`A` has infinite or NaN entries: the row has probability 0 under the model")
+        raise ValueError("`A2` has infinite entries: the row has probability 0 under the model")
     return A2
+
+
+def _checked_call(family, name, options, batch_size) -> None:
+    """Refuse a non-string ``name``, ``options`` that are not an empty dict, or a ``batch_size`` that is
+    neither None nor a positive int."""
+    ensure_str(name, "name")
+    if not isinstance(options, dict):
+        raise InvalidTypeError(f"`options` must be a dict (got {type(options).__name__})")
+    family._no_options(name, options)
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size")
+
+
+def _checked_oracle(oracle):
+    """``oracle`` if it is an A-oracle (callable, with a whole ``n`` ≥ 0)."""
+    if not (callable(oracle) and hasattr(oracle, "n")):
+        raise InvalidTypeError(f"`oracle` must be an A-oracle (callable, with `n`; got {type(oracle).__name__})")
+    positive_int(oracle.n, "oracle.n", minimum=0)
+    return oracle
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,6 +295,8 @@ class TimeLaw(Family):
             raise ValueError(f"unknown `sampler` {self.sampler!r}; choose one of {list(SAMPLERS)}")
         if (self.sampler == "strata") != (self.strata is not None):
             raise ValueError("`strata` is given with, and only with, sampler 'strata'")
+        if self.strata is not None:
+            ensure_callable(self.strata, "strata")
         object.__setattr__(self, "stratified", self.sampler != "iid")
 
     # ------------------------------------------------------------------------------ draws
@@ -251,20 +313,24 @@ class TimeLaw(Family):
 
     def sample_u(self, b: int, rng: np.random.Generator) -> np.ndarray:
         """The u of one batch of b rows."""
+        return self._sample_u(positive_int(b, "b"), ensure_rng(rng))
+
+    def _sample_u(self, b, rng):
         if self.sampler == "lattice":
             return (rng.random() + np.arange(b) / b) % 1.0
         iv = self._intervals(b)
         return iv[:, 0] + (iv[:, 1] - iv[:, 0]) * rng.random(b)
 
     def draw(self, name, oracle, n_samples, rng, batch_size, options):
-        self._no_options(name, options)
+        _checked_call(self, name, options, batch_size)
+        oracle, n_samples, rng = _checked_oracle(oracle), positive_int(n_samples, "n_samples"), ensure_rng(rng)
         b = positive_int(batch_size, "batch_size") if self.stratified else None
         sizes = UniformMasks(oracle.n)
         out = np.empty(n_samples)
         for sl in chunks(n_samples, b or DRAW_CHUNK):
             k = sl.stop - sl.start
-            u = self.sample_u(k, rng) if b else rng.random(k)
-            lam, w, ell = self.map.at(u)
+            u = self._sample_u(k, rng) if b else rng.random(k)
+            lam, w, ell = self.map._at(u)
             m = rng.binomial(oracle.n, np.clip(lam, 0.0, 1.0))
             A = oracle(sizes.draw(m, rng))
             with np.errstate(invalid="ignore", over="ignore"):
@@ -274,11 +340,12 @@ class TimeLaw(Family):
     def row_size_laws(self, n: int, b: int) -> np.ndarray:
         """``(b, n+1)``: P(|M_j| = m) for row j of a batch of b, m = 0..n (each row's u is uniform
         on its interval; the lattice's rows are each uniform on [0, 1))."""
+        n, b = positive_int(n, "n", minimum=0), positive_int(b, "b")
         out = np.empty((b, n + 1))
         m = np.arange(n + 1)[:, None]
         for j, (lo, hi) in enumerate(self._intervals(b) if self.stratified else np.tile([0.0, 1.0], (b, 1))):
             u, q = self.map.nodes(lo, hi)
-            lam = np.clip(self.map.at(u)[0], 0.0, 1.0)
+            lam = np.clip(self.map._at(u)[0], 0.0, 1.0)
             out[j] = (comb(n, m[:, 0])[:, None] * lam**m * (1.0 - lam) ** (n - m)) @ q / (hi - lo)
         return out
 
@@ -286,7 +353,7 @@ class TimeLaw(Family):
     def _row_terms(self, u, n, S1, S2):
         """μ and ν at the points u for every table: two ``(K, Q)`` arrays (ν without its m = 1
         term when the map reaches λ = 0, where that term is not integrable)."""
-        lam, w, ell = self.map.at(u)
+        lam, w, ell = self.map._at(u)
         m = np.arange(1, n + 1)[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             P = lam[None, :] ** m * (1.0 - lam[None, :]) ** (n - m)  # (n, Q)
@@ -301,7 +368,7 @@ class TimeLaw(Family):
 
     def moments(self, A2, *, name="estimator", batch_size=None, **options):
         """(mean, per-draw variance b · Var(Ḡ), infinite) of a batch of ``batch_size`` rows, per table."""
-        self._no_options(name, options)
+        _checked_call(self, name, options, batch_size)
         A2 = _validated_tables(A2)
         n = _n_of(A2)
         S1, S2 = level_sums(A2, n, 1), level_sums(A2, n, 2)
@@ -368,11 +435,14 @@ class CoupledBlend(Family):
     exact_by_table: ClassVar[bool] = True
 
     def __post_init__(self):
+        ensure_real(self.lo, "lo")
+        ensure_real(self.hi, "hi")
         if not 0.0 < self.lo < self.hi < 1.0:
             raise ValueError(f"`lo`, `hi` must satisfy 0 < lo < hi < 1 (got {self.lo!r}, {self.hi!r})")
 
     def draw(self, name, oracle, n_samples, rng, batch_size, options):
-        self._no_options(name, options)
+        _checked_call(self, name, options, batch_size)
+        oracle, n_samples, rng = _checked_oracle(oracle), positive_int(n_samples, "n_samples"), ensure_rng(rng)
         sizes = UniformMasks(oracle.n)
         full = (1 << oracle.n) - 1
         out = np.empty(n_samples)
@@ -384,7 +454,7 @@ class CoupledBlend(Family):
         return out, name
 
     def moments(self, A2, *, name="estimator", batch_size=None, **options):
-        self._no_options(name, options)
+        _checked_call(self, name, options, batch_size)
         A2 = _validated_tables(A2)
         n = _n_of(A2)
         S1, S2, X = level_sums(A2, n, 1), level_sums(A2, n, 2), cross_level_sums(A2, n)
