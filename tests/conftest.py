@@ -15,6 +15,13 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# pytest-xdist gives its workers COLUMNS=80; a single-process run has none, and the report's
+# layout (the verifier's header and table widths) follows COLUMNS, so a worker drops it to see
+# what a single-process run sees. Tests of the layout set COLUMNS themselves.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 settings.register_profile(
     "ci",
     derandomize=True,

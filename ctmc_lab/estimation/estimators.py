@@ -162,7 +162,7 @@ def estimate(
     options = family.options(name, options)
     stratified = family.is_stratified(options)
     if n_samples is None and family.default_n_samples is None:
-        raise TypeError(f"{name}() missing the keyword argument 'n_samples'")
+        raise TypeError(f"{name}() missing the keyword argument `n_samples`")
     n_samples = family.default_n_samples if n_samples is None else n_samples
     batch_size = family.default_batch if batch_size is None else batch_size
     ensure_bool(return_values, "return_values")

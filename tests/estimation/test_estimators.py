@@ -270,7 +270,7 @@ def test_bad_arguments_raise_value_errors(d128):
         E.time_free(c, x0, n_sample=10)
     with pytest.raises(TypeError, match="'score_log'"):  # t-DSE has no score log
         E.t_dse(c, x0, n_samples=32, batch_size=16, score_log=True)
-    with pytest.raises(TypeError, match="missing the keyword argument 'n_samples'"):
+    with pytest.raises(TypeError, match="missing the keyword argument `n_samples`"):
         E.time_free(c, x0)
     with pytest.raises(ValueError, match="`return_values` must be True or False"):
         E.time_free(c, x0, n_samples=10, return_values="yes")
