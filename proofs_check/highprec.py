@@ -113,7 +113,7 @@ class MpProcess:
 
         Each entry is mpmath.fsum of the products M[x^i][b] vec(x^{i←b}), rounded to the
         working precision, as ``mpmath.fsum(m * v ...)`` forms them; the arithmetic runs on
-        the raw mpf tuples (:func:`_raw_ops`). A zero term adds nothing to the exact sum
+        the raw mpf tuples (``_raw_ops``). A zero term adds nothing to the exact sum
         fsum forms (it skips zeros), so only the nonzero entries of M and vec are visited.
         """
         mul, _, _, _, total, zero = _raw_ops()
