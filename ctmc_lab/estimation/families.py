@@ -36,7 +36,7 @@ import numpy as np
 from scipy.integrate import quad_vec
 from scipy.special import betainc, betaln, comb
 
-from ctmc_lab._validation import positive_int
+from ctmc_lab._validation import ensure_array, positive_int
 from ctmc_lab.estimation import llada
 from ctmc_lab.estimation.laws import (
     DRAW_CHUNK,
@@ -324,14 +324,19 @@ def lambda_dce_moments(A: np.ndarray, n: int):
 
 def m1_tail(delta, n: int):
     """∫_δ^1 λ^{-1}(1-λ)^{n-1} dλ = log(1/δ) - sum_{k=1}^{n-1} (1-δ)^k / k, exact (S6, S8)."""
-    delta = np.asarray(delta, dtype=float)
-    k = np.arange(1, n)
+    delta = ensure_array(delta, "delta", lo=0.0, hi=1.0)  # δ = 0 is the divergent tail: +inf
+    k = np.arange(1, positive_int(n, "n"))
     with np.errstate(divide="ignore"):
         return -np.log(delta) - np.sum((1 - delta[..., None]) ** k / k, axis=-1)
 
 
 def beta_between(a, b, lo, hi):
-    """∫_lo^hi λ^{a-1}(1-λ)^{b-1} dλ for a, b ≥ 1 (regularised incomplete betas × B(a, b))."""
+    """∫_lo^hi λ^{a-1}(1-λ)^{b-1} dλ for a, b ≥ 1 and 0 ≤ lo ≤ hi ≤ 1 (regularised incomplete
+    betas × B(a, b)); outside those ranges the difference of betainc is not that integral."""
+    a, b = ensure_array(a, "a", lo=1.0, finite=True), ensure_array(b, "b", lo=1.0, finite=True)
+    lo, hi = ensure_array(lo, "lo", lo=0.0, hi=1.0), ensure_array(hi, "hi", lo=0.0, hi=1.0)
+    if np.any(lo > hi):
+        raise ValueError("`lo` must not exceed `hi` (the integral runs from lo up to hi)")
     return (betainc(a, b, hi) - betainc(a, b, lo)) * np.exp(betaln(a, b))
 
 

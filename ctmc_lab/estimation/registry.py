@@ -293,6 +293,8 @@ def estimator_names(*, length: int | None = None, record: str | None = None, **f
     >>> estimator_names(record="pairs", length=1)
     ('time_free', 'k_dce', 'rb_lambda_dce', 'lambda_dce')
     """
+    if length is not None:
+        length = positive_int(length, "length", minimum=0)
     if record is not None and record not in NLL_RECORDS:
         raise ValueError(f"unknown `record` {record!r}; choose one of {list(NLL_RECORDS)}")
     unknown = sorted(k for k in flags if not hasattr(EstimatorSpec, k) and k not in EstimatorSpec.__dataclass_fields__)

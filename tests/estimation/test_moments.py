@@ -343,3 +343,29 @@ def test_all_six_for_dna128_in_under_two_seconds(d128):
     # a held-out D128-like table goes through the same path
     other = dna128_like(7)
     assert len(Mo.estimator_fields(other, other.support)) == 128
+
+
+def test_beta_between_and_m1_tail_are_their_integrals_and_refuse_other_ranges():
+    """beta_between and m1_tail (the stratified λ-DCE moments' pieces, §6.3) against adaptive
+    quadrature of their integrands; arguments outside the ranges where the closed forms are
+    those integrals are refused by name instead of returning a number (lo > hi gave -0.6)."""
+    from scipy import integrate
+
+    from ctmc_lab.estimation.families import beta_between, m1_tail
+
+    for a, b, lo, hi in ((1, 1, 0.2, 0.8), (2, 5, 0.0, 0.3), (4, 2, 0.55, 1.0)):
+        want = integrate.quad(lambda x: x ** (a - 1) * (1 - x) ** (b - 1), lo, hi, epsabs=0, epsrel=1e-13)[0]
+        assert float(beta_between(a, b, lo, hi)) == pytest.approx(want, rel=1e-12)
+    for delta, n in ((0.25, 1), (0.1, 4), (0.9, 7)):
+        want = integrate.quad(lambda x: (1 - x) ** (n - 1) / x, delta, 1.0, epsabs=0, epsrel=1e-13)[0]
+        assert float(m1_tail(delta, n)) == pytest.approx(want, rel=1e-12)
+    assert float(m1_tail(0.0, 3)) == np.inf  # the divergent tail of a first stratum reaching λ = 0
+    for call, name in (
+        (lambda: beta_between(1, 1, 0.8, 0.2), "`lo`"),
+        (lambda: beta_between(0.5, 1, 0.0, 1.0), "`a`"),
+        (lambda: beta_between(1, 1, 0.0, 1.5), "`hi`"),
+        (lambda: m1_tail(np.nan, 2), "`delta`"),
+        (lambda: m1_tail(0.5, 2.7), "`n`"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=name):
+            call()

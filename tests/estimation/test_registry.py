@@ -148,3 +148,9 @@ def test_a_family_object_is_the_behaviour_and_a_string_is_short_for_a_mask_law()
     assert strat.default_batch_size(100) == 50 and strat.default_batch_size(1 << 15) == 4096
     assert spec.default_batch_size(100) == 4096
     assert registry.get_estimator("llada_stratified").default_batch_size(128) == 16
+
+
+@pytest.mark.parametrize("length", [2.7, "x", -1, True])
+def test_estimator_names_refuses_a_length_that_is_not_a_count(length):
+    with pytest.raises((ValueError, TypeError), match="`length`"):
+        registry.estimator_names(length=length)
