@@ -407,6 +407,8 @@ def _t_moments_twin(A: np.ndarray, *, log_terms: bool, eps: float = 1e-3):
 
     n = A.size.bit_length() - 1
     sizes = np.array([bin(u).count("1") for u in range(1 << n)])
+    # The size of |V|, which quad's absolute tolerance is scaled by (below).
+    size = float(np.max(np.abs(A))) + (n * abs(math.log(eps)) if log_terms else 0.0)
 
     def moment(p):
         def f(t):
@@ -421,8 +423,6 @@ def _t_moments_twin(A: np.ndarray, *, log_terms: bool, eps: float = 1e-3):
         # relative tolerance; scaled by the size of V^p, so that a tiny A (a sequence of
         # probability 1 - 1e-12: E g² ~ 1e-24) is still integrated to 1e-12 relative.
         return integrate.quad(f, eps, 1.0, epsabs=1e-13 * size**p, epsrel=1e-12, limit=400)[0] / (1 - eps)
-
-    size = float(np.max(np.abs(A))) + (n * abs(math.log(eps)) if log_terms else 0.0)
 
     return moment(1), moment(2)
 

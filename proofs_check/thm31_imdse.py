@@ -214,14 +214,15 @@ def thm31_kl_rate(ctx):
         )
 
 
+def _mismatched(dist, gen, s: float, u: float):
+    """A NoisedDistribution whose kernel is at s but whose marginal p is at u."""
+    right = _noised(dist, gen, s)
+    return NoisedDistribution(dist, gen, right.s, right.K, _noised(dist, gen, u).p)
+
+
 def wrong_level(dist, gen, factor: float = 1.6):
     """s -> a NoisedDistribution whose kernel is at s but whose marginal p is at factor·s."""
-
-    def build(u):
-        right = _noised(dist, gen, u)
-        return NoisedDistribution(dist, gen, right.s, right.K, _noised(dist, gen, factor * u).p)
-
-    return build
+    return lambda s: _mismatched(dist, gen, s, factor * s)
 
 
 def _planted_mismatch(dist, gen, x0, s: float, factor: float = 1.6) -> float:
@@ -229,13 +230,10 @@ def _planted_mismatch(dist, gen, x0, s: float, factor: float = 1.6) -> float:
     proof's rate (still -mdse for this p) is (factor - 1)·∂_u KL(k_s(·|x0) ‖ p_u), by a
     5-point difference in u with the kernel held at s. It is the term the control changes, so
     where it is below the tolerance the control cannot fail (a nearly flat p_u)."""
-    right = _noised(dist, gen, s)
-
-    def F(u):
-        return information.kl(NoisedDistribution(dist, gen, right.s, right.K, _noised(dist, gen, u).p), x0[None])[0]
-
     u = factor * s
-    return float((factor - 1.0) * five_point(F, u, fd_step(u)))
+    return float(
+        (factor - 1.0) * five_point(lambda v: information.kl(_mismatched(dist, gen, s, v), x0[None])[0], u, fd_step(u))
+    )
 
 
 def _wrong_level_work(gen, dist, large) -> float:
